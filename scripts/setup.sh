@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs the system packages desktop-mate needs to build, run and test on Debian/Ubuntu.
+# Run as root it uses apt-get directly; otherwise it uses sudo (and says so). Packages already
+# installed are skipped, so it is quick on later runs.
+set -euo pipefail
+
+PACKAGES=(
+  # building llama.cpp (cmake) and its Rust bindings (bindgen needs libclang)
+  cmake clang libclang-dev pkg-config
+  # the window (winit on X11/Wayland) and input
+  libx11-dev libxkbcommon-dev libxcursor-dev libxi-dev libxrandr-dev libwayland-dev libudev-dev
+  # Vulkan loader + Mesa drivers (lavapipe renders on the CPU when there is no GPU)
+  libvulkan1 mesa-vulkan-drivers
+  # headless rendering for tests and screenshots
+  xvfb xauth
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$pkg")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+if ! command -v apt-get >/dev/null; then
+  echo "setup: missing packages ${missing[*]}; install them with your package manager" >&2
+  exit 1
+fi
+
+SUDO=()
+if [[ $(id -u) -ne 0 ]]; then
+  if ! command -v sudo >/dev/null; then
+    echo "setup: run as root, or install: ${missing[*]}" >&2
+    exit 1
+  fi
+  SUDO=(sudo)
+fi
+echo "setup: installing system packages with apt-get: ${missing[*]}" >&2
+"${SUDO[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2

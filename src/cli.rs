@@ -1,0 +1,63 @@
+//! The command line. Other features add their subcommands here.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Overrides;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "desktop-mate",
+    version,
+    about = "A VRM desktop mascot that chats through a local LLM (llama.cpp).",
+    long_about = "A VRM desktop mascot that chats through a local LLM (llama.cpp).\n\n\
+        Without a subcommand it runs the mascot. Settings are read from --config PATH, else \
+        from mascot.ron in the user's config folder (written from the bundled default on first \
+        run). Logs go to stderr; every --json output is one JSON object on stdout."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Options every command takes.
+#[derive(Debug, Clone, Default, Args)]
+pub struct GlobalArgs {
+    /// Settings file to use instead of the one in the user's config folder.
+    #[arg(long, global = true, value_name = "PATH", env = "DESKTOP_MATE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// GGUF model for this run (not saved to the settings).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub model: Option<PathBuf>,
+    /// VRM avatar for this run (not saved to the settings).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub avatar: Option<PathBuf>,
+}
+
+impl GlobalArgs {
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            model: self.model.clone(),
+            avatar: self.avatar.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the mascot (the default).
+    Run,
+    /// Validate the settings and report the hardware and how the model would be loaded.
+    ///
+    /// Prints the CPU, RAM, NVIDIA GPU (via NVML), the model's size and layer count, and the
+    /// profile, GPU layers and threads `auto` picks, with the reason. Exits 0 when the
+    /// settings are valid, 2 with a file:line:column message when they are not.
+    Check {
+        /// Print one JSON object on stdout instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}

@@ -1,0 +1,378 @@
+//! The typed settings. Every key has a serde default, so a settings file only needs the keys
+//! a user wants to change; unknown keys are rejected so a typo is reported instead of ignored.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use bevy::prelude::Resource;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// All settings of the mascot, as stored in `mascot.ron`.
+#[derive(Resource, Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub window: WindowSettings,
+    pub avatar: AvatarSettings,
+    pub llm: LlmSettings,
+    pub persona: PersonaSettings,
+    pub chat: ChatSettings,
+    pub diagnostics: DiagnosticsSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WindowSettings {
+    /// Logical size of the mascot window, in pixels.
+    pub width: u32,
+    pub height: u32,
+    /// Top-left corner on the desktop; `None` lets the OS place the window.
+    pub position: Option<(i32, i32)>,
+    /// Avatar scale (mouse wheel over the avatar changes it).
+    pub scale: f32,
+    pub always_on_top: bool,
+    /// Let clicks on transparent pixels pass through to the desktop.
+    pub click_through: bool,
+    /// Frame cap while nothing moves, and while the avatar animates or text streams.
+    pub idle_fps: f32,
+    pub active_fps: f32,
+}
+
+impl Default for WindowSettings {
+    fn default() -> Self {
+        Self {
+            width: 400,
+            height: 600,
+            position: None,
+            scale: 1.0,
+            always_on_top: true,
+            click_through: true,
+            idle_fps: 30.0,
+            active_fps: 60.0,
+        }
+    }
+}
+
+/// The moods the chat can express. Model output can only ever select one of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Emotion {
+    Neutral,
+    Joy,
+    Angry,
+    Sorrow,
+    Fun,
+    Surprised,
+}
+
+impl Emotion {
+    pub const ALL: [Emotion; 6] = [
+        Emotion::Neutral,
+        Emotion::Joy,
+        Emotion::Angry,
+        Emotion::Sorrow,
+        Emotion::Fun,
+        Emotion::Surprised,
+    ];
+}
+
+/// VRM 0.x blend-shape presets the avatar can show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Expression {
+    Neutral,
+    Joy,
+    Angry,
+    Sorrow,
+    Fun,
+    Surprised,
+    Blink,
+    BlinkL,
+    BlinkR,
+    A,
+    I,
+    U,
+    E,
+    O,
+    LookUp,
+    LookDown,
+    LookLeft,
+    LookRight,
+}
+
+/// How strongly one emotion shows on the face: intensity (0-100) x `multiplier`,
+/// applied only when the intensity reaches `threshold`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmotionExpression {
+    pub expression: Expression,
+    pub multiplier: f32,
+    pub threshold: f32,
+}
+
+impl EmotionExpression {
+    const fn new(expression: Expression, multiplier: f32, threshold: f32) -> Self {
+        Self {
+            expression,
+            multiplier,
+            threshold,
+        }
+    }
+}
+
+/// The old app's tuned table.
+pub fn default_emotion_table() -> BTreeMap<Emotion, EmotionExpression> {
+    use Emotion as Em;
+    use Expression as Ex;
+    BTreeMap::from([
+        (Em::Neutral, EmotionExpression::new(Ex::Neutral, 0.5, 0.0)),
+        (Em::Joy, EmotionExpression::new(Ex::Joy, 1.0, 30.0)),
+        (Em::Angry, EmotionExpression::new(Ex::Angry, 0.8, 40.0)),
+        (Em::Sorrow, EmotionExpression::new(Ex::Sorrow, 0.9, 35.0)),
+        (Em::Fun, EmotionExpression::new(Ex::Fun, 1.1, 30.0)),
+        (
+            Em::Surprised,
+            EmotionExpression::new(Ex::Surprised, 1.2, 25.0),
+        ),
+    ])
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AvatarSettings {
+    /// A VRM 0.x file; `None` shows the built-in default avatar.
+    pub vrm_path: Option<PathBuf>,
+    /// Expression easing speed, in weight units per second (1.0 = a full change takes 1 s).
+    pub transition_speed: f32,
+    pub auto_blink: bool,
+    pub head_motion: bool,
+    pub breathing: bool,
+    pub look_at_cursor: bool,
+    pub emotions: BTreeMap<Emotion, EmotionExpression>,
+}
+
+impl Default for AvatarSettings {
+    fn default() -> Self {
+        Self {
+            vrm_path: None,
+            transition_speed: 4.0,
+            auto_blink: true,
+            head_motion: true,
+            breathing: true,
+            look_at_cursor: true,
+            emotions: default_emotion_table(),
+        }
+    }
+}
+
+/// How layers are split between GPU and CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Profile {
+    /// Every layer on the GPU.
+    Performance,
+    /// About half of the layers on the GPU.
+    Balanced,
+    /// Everything on the CPU.
+    CpuFallback,
+    /// Chosen from free VRAM (NVML), the model's size and its layer count; CPU without an NVIDIA GPU.
+    #[default]
+    Auto,
+}
+
+impl Profile {
+    pub const ALL: [Profile; 4] = [
+        Profile::Auto,
+        Profile::Performance,
+        Profile::Balanced,
+        Profile::CpuFallback,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profile::Performance => "performance",
+            Profile::Balanced => "balanced",
+            Profile::CpuFallback => "cpu_fallback",
+            Profile::Auto => "auto",
+        }
+    }
+}
+
+impl fmt::Display for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `"auto"` (physical cores, capped by the available parallelism) or a fixed count.
+/// Written as the string `"auto"` or a number in RON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Threads {
+    #[default]
+    Auto,
+    Count(u16),
+}
+
+impl Serialize for Threads {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Threads::Auto => serializer.serialize_str("auto"),
+            Threads::Count(n) => serializer.serialize_u16(*n),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Threads {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ThreadsVisitor;
+        impl serde::de::Visitor<'_> for ThreadsVisitor {
+            type Value = Threads;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("\"auto\" or a number of threads")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Threads, E> {
+                u16::try_from(v)
+                    .map(Threads::Count)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(v), &self))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Threads, E> {
+                u16::try_from(v)
+                    .map(Threads::Count)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Threads, E> {
+                if v.eq_ignore_ascii_case("auto") {
+                    Ok(Threads::Auto)
+                } else {
+                    Err(E::invalid_value(serde::de::Unexpected::Str(v), &self))
+                }
+            }
+        }
+        deserializer.deserialize_any(ThreadsVisitor)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SamplingSettings {
+    /// 0 = greedy (always the most likely token).
+    pub temperature: f32,
+    /// 0 disables top-k.
+    pub top_k: u32,
+    pub top_p: f32,
+    pub min_p: f32,
+    /// 1.0 disables the penalty.
+    pub repeat_penalty: f32,
+    /// `None` = a new random seed for each reply.
+    pub seed: Option<u32>,
+    pub max_tokens: u32,
+}
+
+impl Default for SamplingSettings {
+    fn default() -> Self {
+        Self {
+            temperature: 0.7,
+            top_k: 40,
+            top_p: 0.95,
+            min_p: 0.05,
+            repeat_penalty: 1.1,
+            seed: None,
+            max_tokens: 256,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LlmSettings {
+    /// A GGUF model file; `None` = no chat until one is chosen.
+    pub model_path: Option<PathBuf>,
+    pub profile: Profile,
+    /// Overrides the profile's layer choice when set.
+    pub n_gpu_layers: Option<u32>,
+    pub n_ctx: u32,
+    pub n_batch: u32,
+    pub n_threads: Threads,
+    pub use_mmap: bool,
+    pub use_mlock: bool,
+    /// Evaluate the system prompt at load so the first reply is as fast as later ones.
+    pub warm_up: bool,
+    pub sampling: SamplingSettings,
+}
+
+impl Default for LlmSettings {
+    fn default() -> Self {
+        Self {
+            model_path: None,
+            profile: Profile::Auto,
+            n_gpu_layers: None,
+            n_ctx: 4096,
+            n_batch: 512,
+            n_threads: Threads::Auto,
+            use_mmap: true,
+            use_mlock: false,
+            warm_up: true,
+            sampling: SamplingSettings::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PersonaSettings {
+    pub name: String,
+    pub system_prompt: String,
+}
+
+impl Default for PersonaSettings {
+    fn default() -> Self {
+        Self {
+            name: "Mate".into(),
+            system_prompt: "You are Mate, a cheerful desktop companion. Answer briefly and kindly. \
+                Start every reply with one emotion tag among [neutral], [joy], [angry], [sorrow], \
+                [fun] or [surprised]."
+                .into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChatSettings {
+    /// `None` = `history.jsonl` in the user's data folder.
+    pub history_file: Option<PathBuf>,
+    /// Turns (user + reply) kept in the prompt; older ones stay in the history file.
+    pub turns_kept: u32,
+}
+
+impl Default for ChatSettings {
+    fn default() -> Self {
+        Self {
+            history_file: None,
+            turns_kept: 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DiagnosticsSettings {
+    /// Seconds between two samples of RAM/CPU/GPU metrics.
+    pub sample_interval_secs: f32,
+    pub overlay_visible: bool,
+    /// Name of the key toggling the overlay (a Bevy `KeyCode` name such as "F3").
+    pub overlay_key: String,
+    /// CSV file samples are recorded to when recording is on; `None` = the user's data folder.
+    pub recording_path: Option<PathBuf>,
+}
+
+impl Default for DiagnosticsSettings {
+    fn default() -> Self {
+        Self {
+            sample_interval_secs: 1.0,
+            overlay_visible: false,
+            overlay_key: "F3".into(),
+            recording_path: None,
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! Where the settings file lives, first-run creation, atomic saving and per-run overrides.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use bevy::prelude::Resource;
+
+use super::parse::{ConfigError, parse_settings};
+use super::settings::Settings;
+
+/// The documented default settings, shipped inside the binary.
+pub const BUNDLED_DEFAULT: &str = include_str!("../../config/mascot.ron");
+pub const FILE_NAME: &str = "mascot.ron";
+
+/// Where the settings came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SettingsOrigin {
+    /// `--config PATH`
+    CommandLine,
+    /// The user's config folder (created from the default on first run).
+    UserConfig,
+    /// No usable config folder: the bundled default, in memory only.
+    Bundled,
+}
+
+/// Settings given on the command line for this run only; never written to the file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Overrides {
+    pub model: Option<PathBuf>,
+    pub avatar: Option<PathBuf>,
+}
+
+impl Overrides {
+    pub fn apply(&self, settings: &mut Settings) {
+        if let Some(model) = &self.model {
+            settings.llm.model_path = Some(model.clone());
+        }
+        if let Some(avatar) = &self.avatar {
+            settings.avatar.vrm_path = Some(avatar.clone());
+        }
+    }
+
+    /// Puts back the file's own values for overridden keys, so saving never persists an override.
+    pub fn restore(&self, on_disk: &Settings, settings: &mut Settings) {
+        if self.model.is_some() {
+            settings.llm.model_path = on_disk.llm.model_path.clone();
+        }
+        if self.avatar.is_some() {
+            settings.avatar.vrm_path = on_disk.avatar.vrm_path.clone();
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.model.is_none() && self.avatar.is_none()
+    }
+}
+
+/// The settings file behind the running app.
+#[derive(Resource, Debug, Clone)]
+pub struct SettingsFile {
+    /// `None` when running on the bundled default only.
+    pub path: Option<PathBuf>,
+    pub origin: SettingsOrigin,
+    /// The last settings successfully read from (or saved to) the file, without overrides.
+    pub on_disk: Settings,
+    pub overrides: Overrides,
+}
+
+/// Result of loading at start: always usable settings, plus the error if the file was bad.
+#[derive(Debug, Clone)]
+pub struct LoadedSettings {
+    /// Effective settings (file or defaults, with overrides applied).
+    pub settings: Settings,
+    pub file: SettingsFile,
+    pub error: Option<ConfigError>,
+    /// True when this run wrote the user's copy from the bundled default.
+    pub created: bool,
+}
+
+/// The user's config folder (`~/.config/desktop-mate` on Linux), if the OS has one.
+pub fn user_config_dir() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "desktop-mate").map(|d| d.config_dir().to_owned())
+}
+
+/// The user's data folder (chat history, recordings).
+pub fn user_data_dir() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "desktop-mate").map(|d| d.data_dir().to_owned())
+}
+
+/// Load order: `--config PATH`, else the user's config folder (writing it from the default
+/// on first run), else the bundled default.
+pub fn load(cli_path: Option<&Path>, overrides: Overrides) -> LoadedSettings {
+    load_with(cli_path, user_config_dir().as_deref(), overrides)
+}
+
+/// [`load`] with an explicit user config folder (tests use a temporary one).
+pub fn load_with(
+    cli_path: Option<&Path>,
+    user_dir: Option<&Path>,
+    overrides: Overrides,
+) -> LoadedSettings {
+    let (path, origin, created) = match (cli_path, user_dir) {
+        (Some(path), _) => (Some(path.to_owned()), SettingsOrigin::CommandLine, false),
+        (None, Some(dir)) => {
+            let path = dir.join(FILE_NAME);
+            let created = !path.exists() && create_user_copy(dir, &path);
+            (Some(path), SettingsOrigin::UserConfig, created)
+        }
+        (None, None) => (None, SettingsOrigin::Bundled, false),
+    };
+
+    let (on_disk, error) = match &path {
+        Some(path) => match read_settings(path) {
+            Ok(settings) => (settings, None),
+            Err(err) => (Settings::default(), Some(err)),
+        },
+        None => match parse_settings(BUNDLED_DEFAULT, Path::new(FILE_NAME)) {
+            Ok(settings) => (settings, None),
+            Err(err) => (Settings::default(), Some(err)),
+        },
+    };
+    let mut settings = on_disk.clone();
+    overrides.apply(&mut settings);
+    LoadedSettings {
+        settings,
+        file: SettingsFile {
+            path,
+            origin,
+            on_disk,
+            overrides,
+        },
+        error,
+        created,
+    }
+}
+
+fn create_user_copy(dir: &Path, path: &Path) -> bool {
+    let result = fs::create_dir_all(dir).and_then(|()| write_atomic(path, BUNDLED_DEFAULT));
+    match result {
+        Ok(()) => {
+            tracing::info!("wrote default settings to {}", path.display());
+            true
+        }
+        Err(err) => {
+            tracing::warn!("could not write default settings to {}: {err}", path.display());
+            false
+        }
+    }
+}
+
+/// Reads and validates one settings file.
+pub fn read_settings(path: &Path) -> Result<Settings, ConfigError> {
+    let source = fs::read_to_string(path).map_err(|e| ConfigError::unreadable(path, &e))?;
+    parse_settings(&source, path)
+}
+
+/// The RON text written by [`save_settings`]. Comments of the previous file are not kept
+/// (RON has no comment-preserving editor); the previous file is kept as `mascot.ron.bak`.
+pub fn to_ron(settings: &Settings) -> Result<String, ron::Error> {
+    let pretty = ron::ser::PrettyConfig::new()
+        .depth_limit(6)
+        .struct_names(false)
+        .separate_tuple_members(false);
+    let body = ron::ser::to_string_pretty(settings, pretty)?;
+    Ok(format!(
+        "// desktop-mate settings, saved by the app. Every key is documented in the README\n\
+         // (\"Configuration\"); the previous version of this file is in {FILE_NAME}.bak.\n{body}\n"
+    ))
+}
+
+/// Saves settings atomically, keeping the previous file as `<name>.bak`.
+pub fn save_settings(path: &Path, settings: &Settings) -> io::Result<()> {
+    let text = to_ron(settings).map_err(io::Error::other)?;
+    if path.is_file() {
+        let backup = path.with_extension("ron.bak");
+        fs::copy(path, &backup)?;
+    }
+    write_atomic(path, &text)
+}
+
+/// Writes `contents` to a temporary file in the same folder, fsyncs it, then renames it over
+/// `path`: a reader sees the old file or the new one, never a partial one. On error the
+/// temporary file is removed and `path` is untouched.
+pub fn write_atomic(path: &Path, contents: &str) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let mut temp = tempfile::Builder::new()
+        .prefix(".mascot-")
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    temp.write_all(contents.as_bytes())?;
+    temp.as_file().sync_all()?;
+    temp.persist(path).map_err(|e| e.error)?;
+    #[cfg(unix)]
+    if let Ok(folder) = fs::File::open(dir) {
+        // Makes the rename itself durable; not all file systems support it, so ignore errors.
+        let _ = folder.sync_all();
+    }
+    Ok(())
+}
+
+impl SettingsFile {
+    /// Saves settings edited in the app: overridden keys keep their file values, the edit is
+    /// validated first, and on success `on_disk` follows the file. Returns the effective
+    /// settings to put in force.
+    pub fn save_edit(&mut self, edited: &Settings) -> Result<Settings, String> {
+        if let Some(problem) = super::validate::validate(edited).into_iter().next() {
+            return Err(format!("{}: {}", problem.key, problem.message));
+        }
+        let Some(path) = self.path.clone() else {
+            return Err(
+                "no settings folder on this system: start with --config PATH to save".into(),
+            );
+        };
+        let mut to_save = edited.clone();
+        self.overrides.restore(&self.on_disk, &mut to_save);
+        save_settings(&path, &to_save)
+            .map_err(|e| format!("could not save {}: {e}", path.display()))?;
+        self.on_disk = to_save.clone();
+        let mut effective = to_save;
+        self.overrides.apply(&mut effective);
+        Ok(effective)
+    }
+}

@@ -1,0 +1,134 @@
+//! desktop-mate: a VRM desktop mascot that chats through a local LLM.
+//!
+//! `main.rs` parses the command line and loads the settings; this crate builds the same
+//! [`App`] for the mascot window ([`windowed_app`]), and for tests and benches
+//! ([`headless_app`]).
+
+pub mod avatar;
+pub mod check;
+pub mod cli;
+pub mod config;
+pub mod diagnostics;
+pub mod llm;
+pub mod ui;
+
+use bevy::prelude::*;
+use bevy::window::{CompositeAlphaMode, WindowLevel, WindowPosition, WindowResolution};
+use bevy::winit::WinitSettings;
+
+pub use avatar::AvatarPlugin;
+pub use diagnostics::DiagnosticsPlugin;
+pub use llm::LlmPlugin;
+
+use config::{LoadedSettings, Settings};
+
+/// The order of our systems in `Update`, configured once in [`configure_system_sets`].
+#[derive(SystemSet, Debug, Clone, Copy, Eq, PartialEq, Hash, PartialOrd, Ord)]
+pub enum AppSystems {
+    /// Drain channels from other threads (settings file watcher, LLM engine, samplers).
+    ReadChannels,
+    /// Update state from what was read and from input.
+    Update,
+    /// Push state to what the user sees (avatar pose, expressions, window).
+    Apply,
+}
+
+fn configure_system_sets(app: &mut App) {
+    app.configure_sets(
+        Update,
+        (
+            AppSystems::ReadChannels,
+            AppSystems::Update,
+            AppSystems::Apply,
+        )
+            .chain(),
+    );
+}
+
+/// Our plugins and resources, shared by the windowed and headless apps.
+fn add_mascot_plugins(app: &mut App, loaded: LoadedSettings) {
+    configure_system_sets(app);
+    config::insert_loaded(app, loaded);
+    app.add_plugins((
+        config::plugin,
+        AvatarPlugin,
+        LlmPlugin,
+        DiagnosticsPlugin,
+    ));
+}
+
+/// A window-less app with every plugin of the mascot, for tests and benches.
+pub fn headless_app(loaded: LoadedSettings) -> App {
+    let mut app = App::new();
+    app.add_plugins((MinimalPlugins, bevy::state::app::StatesPlugin));
+    add_mascot_plugins(&mut app, loaded);
+    app
+}
+
+/// The mascot: a transparent, borderless, always-on-top window with the plugins and the UI.
+pub fn windowed_app(loaded: LoadedSettings) -> App {
+    let window = primary_window(&loaded.settings);
+    let pacing = frame_pacing(&loaded.settings);
+    let mut app = App::new();
+    app.add_plugins(
+        DefaultPlugins
+            .set(WindowPlugin {
+                primary_window: Some(window),
+                ..default()
+            })
+            .set(bevy::log::LogPlugin {
+                filter: "wgpu=error,naga=warn,bevy_render=info,bevy_egui=warn".into(),
+                ..default()
+            }),
+    )
+    .insert_resource(ClearColor(Color::NONE))
+    .insert_resource(pacing)
+    .add_plugins(bevy_egui::EguiPlugin::default());
+    add_mascot_plugins(&mut app, loaded);
+    app.add_plugins(ui::plugin);
+    app
+}
+
+fn primary_window(settings: &Settings) -> Window {
+    let window = &settings.window;
+    Window {
+        title: format!("desktop-mate — {}", settings.persona.name),
+        resolution: WindowResolution::from((window.width, window.height)),
+        position: match window.position {
+            Some((x, y)) => WindowPosition::At(IVec2::new(x, y)),
+            None => WindowPosition::Automatic,
+        },
+        transparent: true,
+        decorations: false,
+        resizable: false,
+        window_level: if window.always_on_top {
+            WindowLevel::AlwaysOnTop
+        } else {
+            WindowLevel::Normal
+        },
+        composite_alpha_mode: composite_alpha_mode(),
+        ..default()
+    }
+}
+
+/// The alpha mode that gives a see-through window on each platform (see README troubleshooting).
+pub fn composite_alpha_mode() -> CompositeAlphaMode {
+    if cfg!(target_os = "macos") {
+        CompositeAlphaMode::PostMultiplied
+    } else if cfg!(target_os = "linux") {
+        CompositeAlphaMode::PreMultiplied
+    } else {
+        CompositeAlphaMode::Auto
+    }
+}
+
+/// Redraw on input or at most at the configured rates, instead of spinning at full speed.
+fn frame_pacing(settings: &Settings) -> WinitSettings {
+    let period = |fps: f32| std::time::Duration::from_secs_f32(1.0 / fps.clamp(1.0, 240.0));
+    WinitSettings {
+        focused_mode: bevy::winit::UpdateMode::reactive(period(settings.window.active_fps)),
+        unfocused_mode: bevy::winit::UpdateMode::reactive_low_power(period(
+            settings.window.idle_fps,
+        )),
+    }
+}

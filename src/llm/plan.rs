@@ -1,0 +1,286 @@
+//! How a model will be loaded: the profile actually used, GPU layers and threads, with the
+//! reason in words. Pure function of settings, hardware and the model header.
+
+use serde::Serialize;
+
+use super::model_info::ModelInfo;
+use crate::config::{LlmSettings, Profile, Threads};
+use crate::diagnostics::hardware::{GpuInfo, HardwareReport, human_bytes};
+
+/// What the GPU keeps free for the desktop, the KV cache and compute buffers.
+pub const VRAM_SAFETY_MARGIN_BYTES: u64 = 1024 * 1024 * 1024;
+/// `n_gpu_layers` that offloads every layer, whatever the model (llama.cpp's `-ngl 999`).
+pub const ALL_LAYERS: u32 = 999;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LoadPlan {
+    /// The profile in force (never `auto`).
+    pub profile: Profile,
+    pub n_gpu_layers: u32,
+    pub n_threads: u16,
+    pub reason: String,
+}
+
+/// True when this binary was built with a GPU backend for llama.cpp.
+pub const fn gpu_backend_built() -> bool {
+    cfg!(feature = "cuda") || cfg!(feature = "vulkan")
+}
+
+/// Thread count for llama.cpp: physical cores, never above what this process may use.
+/// (More threads than cores makes llama.cpp spin-wait and run orders of magnitude slower.)
+pub fn resolve_threads(setting: Threads, hardware: &HardwareReport) -> u16 {
+    let cap = hardware.cpu.available_parallelism.max(1);
+    let n = match setting {
+        Threads::Auto => hardware.cpu.physical_cores.clamp(1, cap),
+        Threads::Count(n) => usize::from(n).max(1),
+    };
+    u16::try_from(n).unwrap_or(u16::MAX)
+}
+
+pub fn plan(llm: &LlmSettings, hardware: &HardwareReport, model: Option<&ModelInfo>) -> LoadPlan {
+    plan_with_backend(llm, hardware, model, gpu_backend_built())
+}
+
+/// [`plan`] with the GPU backend availability given (tests cover both builds).
+pub fn plan_with_backend(
+    llm: &LlmSettings,
+    hardware: &HardwareReport,
+    model: Option<&ModelInfo>,
+    gpu_backend: bool,
+) -> LoadPlan {
+    let n_threads = resolve_threads(llm.n_threads, hardware);
+    let cpu = |reason: String| LoadPlan {
+        profile: Profile::CpuFallback,
+        n_gpu_layers: 0,
+        n_threads,
+        reason,
+    };
+    if llm.profile == Profile::CpuFallback {
+        return cpu("profile cpu_fallback: every layer on the CPU".into());
+    }
+    if !gpu_backend {
+        return cpu(
+            "this build has no GPU backend (rebuild with --features cuda or vulkan): CPU only"
+                .into(),
+        );
+    }
+    if let Some(layers) = llm.n_gpu_layers {
+        let profile = if layers == 0 {
+            Profile::CpuFallback
+        } else {
+            llm.profile
+        };
+        return LoadPlan {
+            profile: if profile == Profile::Auto {
+                Profile::Balanced
+            } else {
+                profile
+            },
+            n_gpu_layers: layers,
+            n_threads,
+            reason: format!("n_gpu_layers = {layers} set in settings"),
+        };
+    }
+    let gpu = hardware.gpu.as_ref();
+    match llm.profile {
+        Profile::Performance => LoadPlan {
+            profile: Profile::Performance,
+            n_gpu_layers: ALL_LAYERS,
+            n_threads,
+            reason: "profile performance: every layer on the GPU".into(),
+        },
+        Profile::Balanced => {
+            let layers = model.map_or(ALL_LAYERS / 2, |m| m.n_layers.div_ceil(2));
+            LoadPlan {
+                profile: Profile::Balanced,
+                n_gpu_layers: layers,
+                n_threads,
+                reason: format!("profile balanced: {layers} layers on the GPU, the rest on the CPU"),
+            }
+        }
+        Profile::Auto | Profile::CpuFallback => match (gpu, model) {
+            (None, _) => cpu(format!(
+                "auto: {}: CPU only",
+                hardware
+                    .gpu_unavailable_reason
+                    .as_deref()
+                    .unwrap_or("no NVIDIA GPU")
+            )),
+            (Some(_), None) => cpu("auto: no model set, nothing to size GPU layers from".into()),
+            (Some(gpu), Some(model)) => auto_layers(gpu, model, n_threads),
+        },
+    }
+}
+
+fn auto_layers(gpu: &GpuInfo, model: &ModelInfo, n_threads: u16) -> LoadPlan {
+    // Output and embedding tensors count as about one extra layer.
+    let blocks = u64::from(model.n_layers) + 1;
+    let per_layer = (model.file_size_bytes / blocks).max(1);
+    let margin = VRAM_SAFETY_MARGIN_BYTES.max(gpu.vram_total_bytes / 10);
+    let usable = gpu.vram_free_bytes.saturating_sub(margin);
+    let fitting = usable / per_layer;
+    let free = human_bytes(gpu.vram_free_bytes);
+    let size = human_bytes(model.file_size_bytes);
+    let margin = human_bytes(margin);
+    if fitting >= blocks {
+        LoadPlan {
+            profile: Profile::Performance,
+            n_gpu_layers: ALL_LAYERS,
+            n_threads,
+            reason: format!(
+                "auto: the {size} model fits in {free} free VRAM on {} (margin {margin}): all layers on the GPU",
+                gpu.name
+            ),
+        }
+    } else if fitting == 0 {
+        LoadPlan {
+            profile: Profile::CpuFallback,
+            n_gpu_layers: 0,
+            n_threads,
+            reason: format!(
+                "auto: {free} free VRAM on {} leaves no room for a layer of the {size} model (margin {margin}): CPU only",
+                gpu.name
+            ),
+        }
+    } else {
+        let layers = u32::try_from(fitting).unwrap_or(model.n_layers);
+        LoadPlan {
+            profile: Profile::Balanced,
+            n_gpu_layers: layers,
+            n_threads,
+            reason: format!(
+                "auto: {layers} of {} layers fit in {free} free VRAM on {} (margin {margin})",
+                model.n_layers, gpu.name
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostics::hardware::{CpuInfo, MemoryInfo};
+
+    const GIB: u64 = 1024 * 1024 * 1024;
+
+    fn machine(physical: usize, usable: usize, gpu_free_gib: Option<u64>) -> HardwareReport {
+        HardwareReport {
+            cpu: CpuInfo {
+                model: "test CPU".into(),
+                physical_cores: physical,
+                logical_cores: physical * 2,
+                available_parallelism: usable,
+            },
+            memory: MemoryInfo {
+                total_bytes: 16 * GIB,
+                available_bytes: 8 * GIB,
+            },
+            gpu: gpu_free_gib.map(|free| GpuInfo {
+                name: "Test RTX".into(),
+                vram_total_bytes: 8 * GIB,
+                vram_free_bytes: free * GIB,
+                driver_version: None,
+            }),
+            gpu_unavailable_reason: gpu_free_gib
+                .is_none()
+                .then(|| "no NVIDIA GPU (NVML library not found)".into()),
+        }
+    }
+
+    fn model(size_gib: u64, layers: u32) -> ModelInfo {
+        ModelInfo {
+            path: "m.gguf".into(),
+            file_size_bytes: size_gib * GIB,
+            architecture: "llama".into(),
+            n_layers: layers,
+        }
+    }
+
+    #[test]
+    fn auto_threads_are_physical_cores_capped_by_parallelism() {
+        assert_eq!(resolve_threads(Threads::Auto, &machine(8, 16, None)), 8);
+        assert_eq!(resolve_threads(Threads::Auto, &machine(8, 2, None)), 2);
+        assert_eq!(resolve_threads(Threads::Count(3), &machine(8, 16, None)), 3);
+    }
+
+    #[test]
+    fn no_gpu_means_cpu_with_the_nvml_reason() {
+        let plan = plan_with_backend(
+            &LlmSettings::default(),
+            &machine(2, 2, None),
+            Some(&model(4, 32)),
+            true,
+        );
+        assert_eq!(plan.profile, Profile::CpuFallback);
+        assert_eq!(plan.n_gpu_layers, 0);
+        assert_eq!(plan.n_threads, 2);
+        assert!(plan.reason.contains("no NVIDIA GPU"), "{}", plan.reason);
+    }
+
+    #[test]
+    fn auto_puts_everything_on_a_gpu_with_room() {
+        let plan = plan_with_backend(
+            &LlmSettings::default(),
+            &machine(8, 16, Some(7)),
+            Some(&model(4, 32)),
+            true,
+        );
+        assert_eq!(plan.profile, Profile::Performance);
+        assert_eq!(plan.n_gpu_layers, ALL_LAYERS);
+    }
+
+    #[test]
+    fn auto_splits_layers_when_vram_is_short() {
+        // 3 GiB free - 1 GiB margin = 2 GiB for a 4 GiB model of 32 (+1) layers of 124 MiB.
+        let plan = plan_with_backend(
+            &LlmSettings::default(),
+            &machine(8, 16, Some(3)),
+            Some(&model(4, 32)),
+            true,
+        );
+        assert_eq!(plan.profile, Profile::Balanced);
+        assert_eq!(plan.n_gpu_layers, 16);
+        assert!(plan.reason.contains("16 of 32 layers"), "{}", plan.reason);
+    }
+
+    #[test]
+    fn auto_uses_the_cpu_when_not_even_one_layer_fits() {
+        let plan = plan_with_backend(
+            &LlmSettings::default(),
+            &machine(8, 16, Some(1)),
+            Some(&model(4, 32)),
+            true,
+        );
+        assert_eq!(plan.profile, Profile::CpuFallback);
+        assert_eq!(plan.n_gpu_layers, 0);
+    }
+
+    #[test]
+    fn explicit_layers_and_profiles_win_over_auto() {
+        let mut llm = LlmSettings {
+            n_gpu_layers: Some(12),
+            ..LlmSettings::default()
+        };
+        let hw = machine(8, 16, Some(7));
+        assert_eq!(plan_with_backend(&llm, &hw, None, true).n_gpu_layers, 12);
+        llm.n_gpu_layers = None;
+        llm.profile = Profile::Balanced;
+        assert_eq!(
+            plan_with_backend(&llm, &hw, Some(&model(4, 32)), true).n_gpu_layers,
+            16
+        );
+        llm.profile = Profile::CpuFallback;
+        assert_eq!(plan_with_backend(&llm, &hw, None, true).n_gpu_layers, 0);
+    }
+
+    #[test]
+    fn a_cpu_only_build_never_plans_gpu_layers() {
+        let llm = LlmSettings {
+            profile: Profile::Performance,
+            ..LlmSettings::default()
+        };
+        let plan = plan_with_backend(&llm, &machine(8, 16, Some(7)), None, false);
+        assert_eq!(plan.n_gpu_layers, 0);
+        assert!(plan.reason.contains("no GPU backend"), "{}", plan.reason);
+    }
+}

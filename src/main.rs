@@ -1,0 +1,57 @@
+// No console window behind the mascot on Windows release builds.
+#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
+
+use std::process::ExitCode;
+
+use bevy::app::AppExit;
+use clap::Parser;
+use desktop_mate::check::CheckReport;
+use desktop_mate::cli::{Cli, Command};
+use desktop_mate::config;
+use desktop_mate::diagnostics::hardware::HardwareReport;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Run => {
+            let loaded = config::load(cli.global.config.as_deref(), cli.global.overrides());
+            match desktop_mate::windowed_app(loaded).run() {
+                AppExit::Success => ExitCode::SUCCESS,
+                AppExit::Error(code) => ExitCode::from(code.get()),
+            }
+        }
+        Command::Check { json } => {
+            init_stderr_logging();
+            let loaded = config::load(cli.global.config.as_deref(), cli.global.overrides());
+            let report = CheckReport::build(&loaded, HardwareReport::probe());
+            if json {
+                match serde_json::to_string(&report) {
+                    Ok(text) => println!("{text}"),
+                    Err(err) => {
+                        eprintln!("cannot write the report as JSON: {err}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            } else {
+                print!("{}", report.to_text());
+            }
+            match &loaded.error {
+                None => ExitCode::SUCCESS,
+                Some(error) => {
+                    eprintln!("error: {error}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+    }
+}
+
+/// Logs of the terminal commands go to stderr, so stdout stays machine-readable.
+fn init_stderr_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

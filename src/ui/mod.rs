@@ -1,0 +1,10 @@
+//! egui panels of the mascot window.
+
+mod settings_panel;
+
+use bevy::prelude::*;
+
+/// Added by the windowed app only (egui needs a window and a renderer).
+pub fn plugin(app: &mut App) {
+    app.add_plugins(settings_panel::plugin);
+}
