@@ -49,12 +49,7 @@ fn configure_system_sets(app: &mut App) {
 fn add_mascot_plugins(app: &mut App, loaded: LoadedSettings) {
     configure_system_sets(app);
     config::insert_loaded(app, loaded);
-    app.add_plugins((
-        config::plugin,
-        AvatarPlugin,
-        LlmPlugin,
-        DiagnosticsPlugin,
-    ));
+    app.add_plugins((config::plugin, AvatarPlugin, LlmPlugin, DiagnosticsPlugin));
 }
 
 /// A window-less app with every plugin of the mascot, for tests and benches.

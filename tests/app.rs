@@ -8,7 +8,8 @@ fn app_with(source: &str) -> (App, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("mascot.ron");
     std::fs::write(&path, source).expect("write");
-    let app = desktop_mate::headless_app(config::load_with(Some(&path), None, Overrides::default()));
+    let app =
+        desktop_mate::headless_app(config::load_with(Some(&path), None, Overrides::default()));
     (app, dir)
 }
 
@@ -61,5 +62,8 @@ fn app_systems_run_in_their_configured_order() {
         ),
     );
     app.update();
-    assert_eq!(app.world().resource::<Order>().0, vec!["read", "update", "apply"]);
+    assert_eq!(
+        app.world().resource::<Order>().0,
+        vec!["read", "update", "apply"]
+    );
 }

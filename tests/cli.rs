@@ -21,7 +21,11 @@ fn desktop_mate(args: &[&str], home: &Path) -> std::process::Output {
 
 fn json_of(output: &std::process::Output) -> serde_json::Value {
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(stdout.lines().count(), 1, "one JSON object on stdout: {stdout}");
+    assert_eq!(
+        stdout.lines().count(),
+        1,
+        "one JSON object on stdout: {stdout}"
+    );
     serde_json::from_str(&stdout).expect("valid JSON")
 }
 
@@ -30,8 +34,20 @@ fn check_reports_cpu_profile_and_no_gpu_on_this_machine() {
     let home = tempfile::tempdir().expect("temp dir");
     let config = home.path().join("mascot.ron");
     std::fs::write(&config, "()").expect("write");
-    let output = desktop_mate(&["check", "--json", "--config", config.to_str().expect("utf8")], home.path());
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = desktop_mate(
+        &[
+            "check",
+            "--json",
+            "--config",
+            config.to_str().expect("utf8"),
+        ],
+        home.path(),
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let report = json_of(&output);
     assert_eq!(report["settings"]["valid"], true);
     assert_eq!(report["settings"]["origin"], "command_line");
@@ -55,9 +71,15 @@ fn check_reports_cpu_profile_and_no_gpu_on_this_machine() {
     let logical = report["cpu"]["logical_cores"].as_u64().expect("cores");
     assert!(threads >= 1 && threads <= logical);
 
-    let text = desktop_mate(&["check", "--config", config.to_str().expect("utf8")], home.path());
+    let text = desktop_mate(
+        &["check", "--config", config.to_str().expect("utf8")],
+        home.path(),
+    );
     let text = String::from_utf8_lossy(&text.stdout);
-    assert!(text.contains("settings: ") && text.contains(": valid"), "{text}");
+    assert!(
+        text.contains("settings: ") && text.contains(": valid"),
+        "{text}"
+    );
     assert!(text.contains("plan:     profile"), "{text}");
 }
 
@@ -99,12 +121,22 @@ fn check_reads_the_models_size_and_layer_count() {
     let not_gguf = home.path().join("notes.gguf");
     std::fs::write(&not_gguf, "hello").expect("write");
     let output = desktop_mate(
-        &["check", "--json", "--config", config.to_str().expect("utf8"), "--model", not_gguf.to_str().expect("utf8")],
+        &[
+            "check",
+            "--json",
+            "--config",
+            config.to_str().expect("utf8"),
+            "--model",
+            not_gguf.to_str().expect("utf8"),
+        ],
         home.path(),
     );
     let report = json_of(&output);
     assert!(
-        report["model"]["error"].as_str().expect("error").contains("not a GGUF model file"),
+        report["model"]["error"]
+            .as_str()
+            .expect("error")
+            .contains("not a GGUF model file"),
         "{report}"
     );
 }
@@ -112,14 +144,23 @@ fn check_reads_the_models_size_and_layer_count() {
 #[test]
 fn check_reads_the_real_stories_model_when_shared_is_present() {
     let Some(model) = shared_file("models/stories260K.gguf") else {
-        eprintln!("../shared/models/stories260K.gguf not here; covered by the generated header test");
+        eprintln!(
+            "../shared/models/stories260K.gguf not here; covered by the generated header test"
+        );
         return;
     };
     let home = tempfile::tempdir().expect("temp dir");
     let config = home.path().join("mascot.ron");
     std::fs::write(&config, "()").expect("write");
     let output = desktop_mate(
-        &["check", "--json", "--config", config.to_str().expect("utf8"), "--model", model.to_str().expect("utf8")],
+        &[
+            "check",
+            "--json",
+            "--config",
+            config.to_str().expect("utf8"),
+            "--model",
+            model.to_str().expect("utf8"),
+        ],
         home.path(),
     );
     let report = json_of(&output);
@@ -132,7 +173,15 @@ fn check_fails_with_file_line_column_on_invalid_settings() {
     let home = tempfile::tempdir().expect("temp dir");
     let config = home.path().join("bad.ron");
     std::fs::write(&config, "(\n  llm: (\n    profile: turbo,\n  ),\n)").expect("write");
-    let output = desktop_mate(&["check", "--json", "--config", config.to_str().expect("utf8")], home.path());
+    let output = desktop_mate(
+        &[
+            "check",
+            "--json",
+            "--config",
+            config.to_str().expect("utf8"),
+        ],
+        home.path(),
+    );
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     let expected = format!("{}:3:14: wrong type at `llm.profile`", config.display());
@@ -145,11 +194,18 @@ fn check_fails_with_file_line_column_on_invalid_settings() {
 fn first_run_creates_the_users_settings_from_the_default() {
     let home = tempfile::tempdir().expect("temp dir");
     let output = desktop_mate(&["check", "--json"], home.path());
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let report = json_of(&output);
     assert_eq!(report["settings"]["origin"], "user_config");
     let path = report["settings"]["path"].as_str().expect("path");
-    assert!(path.starts_with(home.path().to_str().expect("utf8")), "{path}");
+    assert!(
+        path.starts_with(home.path().to_str().expect("utf8")),
+        "{path}"
+    );
     assert_eq!(
         std::fs::read_to_string(path).expect("written"),
         desktop_mate::config::BUNDLED_DEFAULT
@@ -166,5 +222,8 @@ fn help_documents_commands_and_global_options() {
     }
     let output = desktop_mate(&["check", "--help"], home.path());
     let help = String::from_utf8_lossy(&output.stdout);
-    assert!(help.contains("--json") && help.contains("--model"), "{help}");
+    assert!(
+        help.contains("--json") && help.contains("--model"),
+        "{help}"
+    );
 }

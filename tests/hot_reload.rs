@@ -33,7 +33,11 @@ fn good_edit_applies_and_broken_edit_is_ignored() {
     // Let the watcher start before editing.
     std::thread::sleep(Duration::from_millis(200));
 
-    fs::write(&path, "(persona: (name: \"Grace\"), window: (width: 500))\n").expect("edit");
+    fs::write(
+        &path,
+        "(persona: (name: \"Grace\"), window: (width: 500))\n",
+    )
+    .expect("edit");
     let applied = update_until(&mut app, Duration::from_secs(10), |world| {
         world.resource::<Settings>().persona.name == "Grace"
     });
@@ -82,7 +86,11 @@ fn overrides_survive_a_reload() {
     let mut app = desktop_mate::headless_app(config::load_with(Some(&path), None, overrides));
     app.update();
     std::thread::sleep(Duration::from_millis(200));
-    fs::write(&path, "(llm: (model_path: Some(\"/m/file.gguf\"), n_ctx: 2048))\n").expect("edit");
+    fs::write(
+        &path,
+        "(llm: (model_path: Some(\"/m/file.gguf\"), n_ctx: 2048))\n",
+    )
+    .expect("edit");
     let applied = update_until(&mut app, Duration::from_secs(10), |world| {
         world.resource::<Settings>().llm.n_ctx == 2048
     });

@@ -94,7 +94,11 @@ fn out_of_range_value_points_at_the_key() {
 fn bad_thread_count_and_overlay_key_are_reported() {
     let err = parse("(llm: (n_threads: \"many\"))").expect_err("must fail");
     assert_eq!(err.key, "llm.n_threads");
-    assert!(err.message.contains("\"auto\" or a number"), "{}", err.message);
+    assert!(
+        err.message.contains("\"auto\" or a number"),
+        "{}",
+        err.message
+    );
     let err = parse("(diagnostics: (overlay_key: \"F13\"))").expect_err("must fail");
     assert_eq!(err.key, "diagnostics.overlay_key");
 }
@@ -137,7 +141,10 @@ fn missing_cli_config_is_an_error_and_creates_nothing() {
     let loaded = config::load_with(Some(&path), Some(dir.path()), Overrides::default());
     let err = loaded.error.expect("error");
     assert_eq!(err.kind, ErrorKind::Unreadable);
-    assert!(err.to_string().contains("nope.ron: cannot read settings"), "{err}");
+    assert!(
+        err.to_string().contains("nope.ron: cannot read settings"),
+        "{err}"
+    );
     assert!(files_in(dir.path()).is_empty());
 }
 
@@ -182,7 +189,10 @@ fn invalid_edit_is_refused_and_the_file_is_untouched() {
     let mut loaded = config::load_with(Some(&path), None, Overrides::default());
     let mut edited = loaded.settings.clone();
     edited.llm.n_ctx = 16;
-    let err = loaded.file.save_edit(&edited).expect_err("n_ctx 16 is invalid");
+    let err = loaded
+        .file
+        .save_edit(&edited)
+        .expect_err("n_ctx 16 is invalid");
     assert!(err.starts_with("llm.n_ctx"), "{err}");
     assert_eq!(fs::read_to_string(&path).expect("read"), "()\n");
     assert_eq!(files_in(dir.path()), vec!["mascot.ron"]);

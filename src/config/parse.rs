@@ -66,6 +66,7 @@ impl ConfigError {
 /// Parses and validates settings. `path` is only used in error messages.
 pub fn parse_settings(source: &str, path: &Path) -> Result<Settings, ConfigError> {
     let error_at = |position: ron::error::Position, key: String, kind, message: String| {
+        let position = first_visible_at_or_after(source, position);
         ConfigError {
             path: path.to_owned(),
             line: position.line,
@@ -118,6 +119,25 @@ pub fn parse_settings(source: &str, path: &Path) -> Result<Settings, ConfigError
         ));
     }
     Ok(settings)
+}
+
+/// ron reports some errors at the whitespace before the offending value: point at the value.
+fn first_visible_at_or_after(source: &str, position: ron::error::Position) -> ron::error::Position {
+    let Some(line) = source.lines().nth(position.line.saturating_sub(1)) else {
+        return position;
+    };
+    let skipped = line
+        .chars()
+        .skip(position.col.saturating_sub(1))
+        .take_while(|c| c.is_whitespace())
+        .count();
+    if position.col.saturating_sub(1) + skipped >= line.chars().count() {
+        return position;
+    }
+    ron::error::Position {
+        line: position.line,
+        col: position.col + skipped,
+    }
 }
 
 fn key_path(path: &serde_path_to_error::Path) -> String {

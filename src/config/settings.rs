@@ -328,10 +328,11 @@ impl Default for PersonaSettings {
     fn default() -> Self {
         Self {
             name: "Mate".into(),
-            system_prompt: "You are Mate, a cheerful desktop companion. Answer briefly and kindly. \
+            system_prompt:
+                "You are Mate, a cheerful desktop companion. Answer briefly and kindly. \
                 Start every reply with one emotion tag among [neutral], [joy], [angry], [sorrow], \
                 [fun] or [surprised]."
-                .into(),
+                    .into(),
         }
     }
 }

@@ -144,7 +144,10 @@ fn create_user_copy(dir: &Path, path: &Path) -> bool {
             true
         }
         Err(err) => {
-            tracing::warn!("could not write default settings to {}: {err}", path.display());
+            tracing::warn!(
+                "could not write default settings to {}: {err}",
+                path.display()
+            );
             false
         }
     }

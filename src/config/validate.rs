@@ -31,7 +31,13 @@ pub fn validate(settings: &Settings) -> Vec<InvalidValue> {
     check_range(&mut check, "window.height", window.height, 64, 8192);
     check_range(&mut check, "window.scale", window.scale, 0.1, 10.0);
     check_range(&mut check, "window.idle_fps", window.idle_fps, 1.0, 240.0);
-    check_range(&mut check, "window.active_fps", window.active_fps, 1.0, 240.0);
+    check_range(
+        &mut check,
+        "window.active_fps",
+        window.active_fps,
+        1.0,
+        240.0,
+    );
 
     let avatar = &settings.avatar;
     check_range(

@@ -95,7 +95,9 @@ pub fn plan_with_backend(
                 profile: Profile::Balanced,
                 n_gpu_layers: layers,
                 n_threads,
-                reason: format!("profile balanced: {layers} layers on the GPU, the rest on the CPU"),
+                reason: format!(
+                    "profile balanced: {layers} layers on the GPU, the rest on the CPU"
+                ),
             }
         }
         Profile::Auto | Profile::CpuFallback => match (gpu, model) {

@@ -10,11 +10,11 @@ use crate::config::{Profile, Settings, SettingsFile, SettingsStatus, Threads, va
 
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<SettingsPanel>();
+    app.add_systems(Update, toggle_panel.in_set(crate::AppSystems::Update));
     app.add_systems(
-        Update,
-        toggle_panel.in_set(crate::AppSystems::Update),
+        EguiPrimaryContextPass,
+        (settings_error_banner, settings_panel),
     );
-    app.add_systems(EguiPrimaryContextPass, (settings_error_banner, settings_panel));
 }
 
 /// Key that opens and closes the settings panel.
@@ -43,12 +43,12 @@ fn settings_error_banner(mut contexts: EguiContexts, status: Res<SettingsStatus>
         .resizable(false)
         .anchor(egui::Align2::CENTER_TOP, [0.0, 4.0])
         .show(contexts.ctx_mut()?, |ui| {
-        ui.set_max_width(ui.ctx().content_rect().width() - 24.0);
-        ui.colored_label(
-            egui::Color32::from_rgb(230, 80, 70),
-            format!("Settings not applied — {error}"),
-        );
-    });
+            ui.set_max_width(ui.ctx().content_rect().width() - 24.0);
+            ui.colored_label(
+                egui::Color32::from_rgb(230, 80, 70),
+                format!("Settings not applied — {error}"),
+            );
+        });
     Ok(())
 }
 
