@@ -60,4 +60,35 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Open the real mascot window, wait until it has settled, save its pixels with alpha to
+    /// a PNG and exit 0 (works under Xvfb).
+    Snapshot {
+        /// PNG file to write.
+        #[arg(long, value_name = "FILE.png")]
+        out: PathBuf,
+        /// Window size for the snapshot, e.g. 400x600 (default: the settings' size).
+        #[arg(long, value_name = "WxH", value_parser = parse_size)]
+        size: Option<(u32, u32)>,
+        /// Open the settings panel before capturing.
+        #[arg(long)]
+        settings: bool,
+        /// Frames rendered before the capture.
+        #[arg(long, default_value_t = 30)]
+        settle_frames: u32,
+    },
+}
+
+/// Parses `WIDTHxHEIGHT`.
+pub fn parse_size(text: &str) -> Result<(u32, u32), String> {
+    let (w, h) = text
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("expected WIDTHxHEIGHT such as 400x600, found {text:?}"))?;
+    let parse = |s: &str| {
+        s.trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|v| (64..=8192).contains(v))
+            .ok_or_else(|| format!("size must be 64..8192 pixels, found {s:?}"))
+    };
+    Ok((parse(w)?, parse(h)?))
 }

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod diagnostics;
 pub mod llm;
+pub mod snapshot;
 pub mod ui;
 
 use bevy::prelude::*;

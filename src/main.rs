@@ -20,6 +20,30 @@ fn main() -> ExitCode {
                 AppExit::Error(code) => ExitCode::from(code.get()),
             }
         }
+        Command::Snapshot {
+            out,
+            size,
+            settings,
+            settle_frames,
+        } => {
+            let mut loaded = config::load(cli.global.config.as_deref(), cli.global.overrides());
+            if let Some((width, height)) = size {
+                loaded.settings.window.width = width;
+                loaded.settings.window.height = height;
+            }
+            let mut app = desktop_mate::windowed_app(loaded);
+            app.insert_resource(desktop_mate::snapshot::SnapshotRequest { out, settle_frames })
+                .add_plugins(desktop_mate::snapshot::plugin);
+            if settings {
+                app.world_mut()
+                    .resource_mut::<desktop_mate::ui::SettingsPanel>()
+                    .open = true;
+            }
+            match app.run() {
+                AppExit::Success => ExitCode::SUCCESS,
+                AppExit::Error(code) => ExitCode::from(code.get()),
+            }
+        }
         Command::Check { json } => {
             init_stderr_logging();
             let loaded = config::load(cli.global.config.as_deref(), cli.global.overrides());

@@ -32,7 +32,7 @@ pub fn plugin(app: &mut App) {
 /// Puts settings loaded by [`load`] into the app (done before the plugins are added).
 pub fn insert_loaded(app: &mut App, loaded: LoadedSettings) {
     if let Some(error) = &loaded.error {
-        error!("{error}; using the previous settings");
+        error!("{error}; running on the default settings until it is fixed");
     }
     app.insert_resource(loaded.settings)
         .insert_resource(loaded.file)

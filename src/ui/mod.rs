@@ -2,6 +2,8 @@
 
 mod settings_panel;
 
+pub use settings_panel::SettingsPanel;
+
 use bevy::prelude::*;
 
 /// Added by the windowed app only (egui needs a window and a renderer).

@@ -69,6 +69,7 @@ fn settings_panel(
     egui::Window::new("Settings")
         .open(&mut open)
         .default_width(340.0)
+        .default_pos(egui::pos2(8.0, 64.0))
         .vscroll(true)
         .show(ctx, |ui| {
             edit_settings(ui, &mut draft);
@@ -145,42 +146,44 @@ fn edit_settings(ui: &mut egui::Ui, s: &mut Settings) {
         ui.checkbox(&mut s.avatar.breathing, "breathing");
         ui.checkbox(&mut s.avatar.look_at_cursor, "look at cursor");
     });
-    ui.collapsing("Language model", |ui| {
-        path_field(ui, "GGUF model", &mut s.llm.model_path);
-        egui::ComboBox::from_label("profile")
-            .selected_text(s.llm.profile.as_str())
-            .show_ui(ui, |ui| {
-                for profile in Profile::ALL {
-                    ui.selectable_value(&mut s.llm.profile, profile, profile.as_str());
+    egui::CollapsingHeader::new("Language model")
+        .default_open(true)
+        .show(ui, |ui| {
+            path_field(ui, "GGUF model", &mut s.llm.model_path);
+            egui::ComboBox::from_label("profile")
+                .selected_text(s.llm.profile.as_str())
+                .show_ui(ui, |ui| {
+                    for profile in Profile::ALL {
+                        ui.selectable_value(&mut s.llm.profile, profile, profile.as_str());
+                    }
+                });
+            let mut auto_threads = s.llm.n_threads == Threads::Auto;
+            ui.horizontal(|ui| {
+                ui.checkbox(&mut auto_threads, "auto threads");
+                if auto_threads {
+                    s.llm.n_threads = Threads::Auto;
+                } else {
+                    let mut n = match s.llm.n_threads {
+                        Threads::Count(n) => n,
+                        Threads::Auto => 2,
+                    };
+                    ui.add(egui::DragValue::new(&mut n).range(1..=512));
+                    s.llm.n_threads = Threads::Count(n);
                 }
             });
-        let mut auto_threads = s.llm.n_threads == Threads::Auto;
-        ui.horizontal(|ui| {
-            ui.checkbox(&mut auto_threads, "auto threads");
-            if auto_threads {
-                s.llm.n_threads = Threads::Auto;
-            } else {
-                let mut n = match s.llm.n_threads {
-                    Threads::Count(n) => n,
-                    Threads::Auto => 2,
-                };
-                ui.add(egui::DragValue::new(&mut n).range(1..=512));
-                s.llm.n_threads = Threads::Count(n);
-            }
+            let mut auto_layers = s.llm.n_gpu_layers.is_none();
+            ui.horizontal(|ui| {
+                ui.checkbox(&mut auto_layers, "GPU layers from profile");
+                if auto_layers {
+                    s.llm.n_gpu_layers = None;
+                } else {
+                    let mut n = s.llm.n_gpu_layers.unwrap_or(0);
+                    ui.add(egui::DragValue::new(&mut n).range(0..=1000));
+                    s.llm.n_gpu_layers = Some(n);
+                }
+            });
+            ui.add(egui::DragValue::new(&mut s.llm.n_ctx).prefix("context "));
         });
-        let mut auto_layers = s.llm.n_gpu_layers.is_none();
-        ui.horizontal(|ui| {
-            ui.checkbox(&mut auto_layers, "GPU layers from profile");
-            if auto_layers {
-                s.llm.n_gpu_layers = None;
-            } else {
-                let mut n = s.llm.n_gpu_layers.unwrap_or(0);
-                ui.add(egui::DragValue::new(&mut n).range(0..=1000));
-                s.llm.n_gpu_layers = Some(n);
-            }
-        });
-        ui.add(egui::DragValue::new(&mut s.llm.n_ctx).prefix("context "));
-    });
     ui.collapsing("Sampling", |ui| {
         let sampling = &mut s.llm.sampling;
         ui.add(egui::Slider::new(&mut sampling.temperature, 0.0..=2.0).text("temperature"));

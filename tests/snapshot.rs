@@ -1,0 +1,94 @@
+//! Real rendering: the mascot window under X (Xvfb + Mesa lavapipe in CI), captured with alpha.
+
+use std::path::Path;
+use std::process::Command;
+
+fn display_available() -> bool {
+    std::env::var_os("DISPLAY").is_some()
+}
+
+fn snapshot(dir: &Path, extra: &[&str]) -> (std::process::Output, std::path::PathBuf) {
+    let config = dir.join("mascot.ron");
+    std::fs::write(&config, "()").expect("write settings");
+    let out = dir.join("shot.png");
+    let mut args = vec![
+        "snapshot",
+        "--config",
+        config.to_str().expect("utf8"),
+        "--out",
+        out.to_str().expect("utf8"),
+        "--size",
+        "400x600",
+    ];
+    args.extend_from_slice(extra);
+    let output = Command::new(env!("CARGO_BIN_EXE_desktop-mate"))
+        .args(&args)
+        .env("HOME", dir)
+        .output()
+        .expect("run desktop-mate snapshot");
+    (output, out)
+}
+
+#[test]
+fn snapshot_of_the_settings_panel_has_transparent_background_and_opaque_ui() {
+    if !display_available() {
+        eprintln!("no DISPLAY: run the tests through scripts/test.sh (Xvfb) for rendering tests");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (output, out) = snapshot(dir.path(), &["--settings"]);
+    assert!(
+        output.status.success(),
+        "snapshot failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let image = image::open(&out).expect("a PNG").to_rgba8();
+    assert_eq!(image.dimensions(), (400, 600));
+    // No avatar yet: the bottom-right corner is the clear colour, fully transparent.
+    let corner = image.get_pixel(398, 598);
+    assert_eq!(
+        corner[3], 0,
+        "background must be transparent, got {corner:?}"
+    );
+    // The settings window is drawn opaque in the top-left area.
+    let opaque = image.pixels().filter(|p| p[3] == 255).count();
+    assert!(
+        opaque > 5_000,
+        "the settings panel must be visible, {opaque} opaque pixels"
+    );
+}
+
+#[test]
+fn snapshot_without_avatar_or_panel_is_fully_transparent() {
+    if !display_available() {
+        eprintln!("no DISPLAY: run the tests through scripts/test.sh (Xvfb) for rendering tests");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (output, out) = snapshot(dir.path(), &[]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let image = image::open(&out).expect("a PNG").to_rgba8();
+    assert_eq!(image.dimensions(), (400, 600));
+    let visible = image.pixels().filter(|p| p[3] != 0).count();
+    assert_eq!(
+        visible, 0,
+        "nothing is drawn yet, so every pixel is see-through"
+    );
+}
+
+#[test]
+fn snapshot_refuses_a_bad_size() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_desktop-mate"))
+        .args(["snapshot", "--out", "x.png", "--size", "12x5000"])
+        .env("HOME", dir.path())
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("size must be 64..8192"));
+    assert!(!dir.path().join("x.png").exists());
+}
