@@ -1,16 +1,25 @@
 #!/usr/bin/env bash
-# Shows what building llama.cpp with the CPU's SIMD is worth: builds scripts/simd-bench twice
-# (generic x86-64 = SSE2 only, and x86-64-v3 = AVX2/FMA as .cargo/config.toml sets for the app)
-# and prints prompt and decode tokens/s for both.
+# What the CPU's SIMD is worth to llama.cpp: builds scripts/simd-bench (llama.cpp alone, no Bevy)
+# three ways and prints prompt and decode tokens/s for each:
+#   sse       generic x86-64 with ggml's AVX/AVX2/FMA/F16C/BMI2 turned off (what a pre-2013 CPU runs)
+#   x86-64-v3 what .cargo/config.toml builds the app with (AVX2, FMA, F16C, BMI2)
+#   native    -C target-cpu=native (llama.cpp's GGML_NATIVE: AVX-512 etc. where the CPU has them)
 # Usage: scripts/simd-bench.sh MODEL.gguf [threads] [runs]
+# A model large enough to measure kernels: scripts/make-bench-model.py (see docs/benchmarks.md).
 set -euo pipefail
 model=$(realpath "${1:?usage: scripts/simd-bench.sh MODEL.gguf [threads] [runs]}")
 shift
 cd "$(dirname "$0")/simd-bench"
 base="${SIMD_BENCH_TARGET_DIR:-$HOME/.cache/desktop-mate/simd-bench}"
-for cpu in x86-64 x86-64-v3; do
-  RUSTFLAGS="-C target-cpu=$cpu" CARGO_TARGET_DIR="$base/$cpu" \
-    cargo build --release --quiet
-  printf '%-10s ' "$cpu"
-  "$base/$cpu/release/simd-bench" "$model" "$@"
-done
+run() {
+  local name=$1
+  shift
+  env "$@" CARGO_TARGET_DIR="$base/$name" cargo build --release --quiet
+  printf '%-10s ' "$name"
+  "$base/$name/release/simd-bench" "$model" "${ARGS[@]}"
+}
+ARGS=("$@")
+run sse RUSTFLAGS="-C target-cpu=x86-64" GGML_SSE42=OFF GGML_AVX=OFF GGML_AVX2=OFF \
+  GGML_FMA=OFF GGML_F16C=OFF GGML_BMI2=OFF
+run x86-64-v3 RUSTFLAGS="-C target-cpu=x86-64-v3"
+run native RUSTFLAGS="-C target-cpu=native"

@@ -60,6 +60,29 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Chat with the persona in the terminal: replies stream as they are generated and
+    /// Ctrl-C stops the current reply (a second Ctrl-C, or an empty line, quits).
+    Chat {
+        /// Answer this one message and exit.
+        #[arg(long)]
+        prompt: Option<String>,
+        /// Send the text as a plain completion: no chat template, no persona (base models, tests).
+        #[arg(long)]
+        raw: bool,
+        /// Reply length limit (default: llm.sampling.max_tokens).
+        #[arg(long)]
+        max_tokens: Option<u32>,
+        /// Sampling temperature, 0 = greedy (default: llm.sampling.temperature).
+        #[arg(long)]
+        temperature: Option<f32>,
+        /// Seed for reproducible replies (default: llm.sampling.seed).
+        #[arg(long)]
+        seed: Option<u32>,
+        /// With --prompt: print one JSON object {"text", "emotion", "prompt_tokens",
+        /// "generated_tokens", "ttft_ms", "decode_tps", "prompt_tps", ...} instead of streaming.
+        #[arg(long)]
+        json: bool,
+    },
     /// Open the real mascot window, wait until it has settled, save its pixels with alpha to
     /// a PNG and exit 0 (works under Xvfb).
     Snapshot {

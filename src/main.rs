@@ -20,6 +20,28 @@ fn main() -> ExitCode {
                 AppExit::Error(code) => ExitCode::from(code.get()),
             }
         }
+        Command::Chat {
+            prompt,
+            raw,
+            max_tokens,
+            temperature,
+            seed,
+            json,
+        } => {
+            init_stderr_logging();
+            let loaded = config::load(cli.global.config.as_deref(), cli.global.overrides());
+            desktop_mate::chat_command::run(
+                loaded,
+                desktop_mate::chat_command::ChatArgs {
+                    prompt,
+                    raw,
+                    max_tokens,
+                    temperature,
+                    seed,
+                    json,
+                },
+            )
+        }
         Command::Snapshot {
             out,
             size,
@@ -73,7 +95,7 @@ fn main() -> ExitCode {
 /// Logs of the terminal commands go to stderr, so stdout stays machine-readable.
 fn init_stderr_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,llama-cpp-2=error"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

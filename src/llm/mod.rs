@@ -1,8 +1,11 @@
-//! The chat: model header reading and the load plan (profile, GPU layers, threads).
-//! The llama.cpp session, streaming and the chat panel are added by the LLM work.
+//! The chat: the llama.cpp engine (streaming, KV-cache reuse), prompt formatting, model header
+//! reading and the load plan. The Bevy glue (tasks, states, chat panel) is added next.
 
+pub mod chat;
+pub mod engine;
 pub mod model_info;
 pub mod plan;
+pub mod text;
 
 use bevy::prelude::*;
 

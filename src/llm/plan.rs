@@ -59,10 +59,19 @@ pub fn plan_with_backend(
         return cpu("profile cpu_fallback: every layer on the CPU".into());
     }
     if !gpu_backend {
-        return cpu(
-            "this build has no GPU backend (rebuild with --features cuda or vulkan): CPU only"
-                .into(),
-        );
+        return cpu(match &hardware.gpu {
+            Some(gpu) => format!(
+                "{} found, but this build has no GPU backend (rebuild with --features cuda): CPU only",
+                gpu.name
+            ),
+            None => format!(
+                "{} and this build has no GPU backend: CPU only",
+                hardware
+                    .gpu_unavailable_reason
+                    .as_deref()
+                    .unwrap_or("no NVIDIA GPU")
+            ),
+        });
     }
     if let Some(layers) = llm.n_gpu_layers {
         let profile = if layers == 0 {

@@ -54,3 +54,139 @@ pub fn files_in(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// Writes a tiny Llama-architecture GGUF with deterministic random F32 weights and a
+/// SentencePiece-style vocabulary (specials, 256 byte tokens, printable ASCII): a real model
+/// llama.cpp loads and runs, so tests need no downloaded model. Its text is gibberish.
+pub fn write_tiny_llama(path: &Path, seed: u64) {
+    const DIM: u64 = 64;
+    const LAYERS: u32 = 2;
+    const HEADS: u32 = 4;
+    const FF: u64 = 192;
+    let mut tokens: Vec<String> = vec!["<unk>".into(), "<s>".into(), "</s>".into()];
+    let mut types: Vec<i32> = vec![2, 3, 3]; // unknown, control, control
+    for b in 0..=255u8 {
+        tokens.push(format!("<0x{b:02X}>"));
+        types.push(6); // byte
+    }
+    tokens.push("\u{2581}".into());
+    types.push(1);
+    for c in 33u8..127 {
+        tokens.push((c as char).to_string());
+        types.push(1); // normal
+    }
+    let vocab = tokens.len() as u64;
+    let scores: Vec<f32> = (0..tokens.len())
+        .map(|i| if i < 259 { 0.0 } else { -(i as f32) })
+        .collect();
+
+    let mut kv = Vec::new();
+    let mut n_kv = 0u64;
+    let mut key = |kv: &mut Vec<u8>, name: &str, ty: u32| {
+        n_kv += 1;
+        kv.extend_from_slice(&(name.len() as u64).to_le_bytes());
+        kv.extend_from_slice(name.as_bytes());
+        kv.extend_from_slice(&ty.to_le_bytes());
+    };
+    let string = |kv: &mut Vec<u8>, s: &str| {
+        kv.extend_from_slice(&(s.len() as u64).to_le_bytes());
+        kv.extend_from_slice(s.as_bytes());
+    };
+    key(&mut kv, "general.architecture", 8);
+    string(&mut kv, "llama");
+    for (name, value) in [
+        ("llama.context_length", 256u32),
+        ("llama.embedding_length", DIM as u32),
+        ("llama.block_count", LAYERS),
+        ("llama.feed_forward_length", FF as u32),
+        ("llama.attention.head_count", HEADS),
+        ("llama.attention.head_count_kv", HEADS),
+        ("llama.rope.dimension_count", DIM as u32 / HEADS),
+        ("tokenizer.ggml.bos_token_id", 1),
+        ("tokenizer.ggml.eos_token_id", 2),
+        ("tokenizer.ggml.unknown_token_id", 0),
+    ] {
+        key(&mut kv, name, 4);
+        kv.extend_from_slice(&value.to_le_bytes());
+    }
+    key(&mut kv, "llama.attention.layer_norm_rms_epsilon", 6);
+    kv.extend_from_slice(&1e-5f32.to_le_bytes());
+    key(&mut kv, "tokenizer.ggml.model", 8);
+    string(&mut kv, "llama");
+    key(&mut kv, "tokenizer.ggml.tokens", 9);
+    kv.extend_from_slice(&8u32.to_le_bytes());
+    kv.extend_from_slice(&vocab.to_le_bytes());
+    for token in &tokens {
+        string(&mut kv, token);
+    }
+    key(&mut kv, "tokenizer.ggml.scores", 9);
+    kv.extend_from_slice(&6u32.to_le_bytes());
+    kv.extend_from_slice(&vocab.to_le_bytes());
+    for score in &scores {
+        kv.extend_from_slice(&score.to_le_bytes());
+    }
+    key(&mut kv, "tokenizer.ggml.token_type", 9);
+    kv.extend_from_slice(&5u32.to_le_bytes());
+    kv.extend_from_slice(&vocab.to_le_bytes());
+    for ty in &types {
+        kv.extend_from_slice(&ty.to_le_bytes());
+    }
+
+    // Tensors: (name, [ne0, ne1]); ne0 is the row length.
+    let mut tensors: Vec<(String, Vec<u64>, bool)> =
+        vec![("token_embd.weight".into(), vec![DIM, vocab], false)];
+    for i in 0..LAYERS {
+        tensors.push((format!("blk.{i}.attn_norm.weight"), vec![DIM], true));
+        for part in ["q", "k", "v", "output"] {
+            tensors.push((format!("blk.{i}.attn_{part}.weight"), vec![DIM, DIM], false));
+        }
+        tensors.push((format!("blk.{i}.ffn_norm.weight"), vec![DIM], true));
+        tensors.push((format!("blk.{i}.ffn_gate.weight"), vec![DIM, FF], false));
+        tensors.push((format!("blk.{i}.ffn_up.weight"), vec![DIM, FF], false));
+        tensors.push((format!("blk.{i}.ffn_down.weight"), vec![FF, DIM], false));
+    }
+    tensors.push(("output_norm.weight".into(), vec![DIM], true));
+    tensors.push(("output.weight".into(), vec![DIM, vocab], false));
+
+    const ALIGN: u64 = 32;
+    let mut infos = Vec::new();
+    let mut data = Vec::new();
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    for (name, dims, is_norm) in &tensors {
+        while !(data.len() as u64).is_multiple_of(ALIGN) {
+            data.push(0);
+        }
+        string(&mut infos, name);
+        infos.extend_from_slice(&(dims.len() as u32).to_le_bytes());
+        for d in dims {
+            infos.extend_from_slice(&d.to_le_bytes());
+        }
+        infos.extend_from_slice(&0u32.to_le_bytes()); // F32
+        infos.extend_from_slice(&(data.len() as u64).to_le_bytes());
+        let count: u64 = dims.iter().product();
+        for _ in 0..count {
+            let value = if *is_norm {
+                1.0f32
+            } else {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.2
+            };
+            data.extend_from_slice(&value.to_le_bytes());
+        }
+    }
+
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(b"GGUF");
+    bytes.extend_from_slice(&3u32.to_le_bytes());
+    bytes.extend_from_slice(&(tensors.len() as u64).to_le_bytes());
+    bytes.extend_from_slice(&n_kv.to_le_bytes());
+    bytes.extend_from_slice(&kv);
+    bytes.extend_from_slice(&infos);
+    while !(bytes.len() as u64).is_multiple_of(ALIGN) {
+        bytes.push(0);
+    }
+    bytes.extend_from_slice(&data);
+    std::fs::write(path, bytes).expect("write tiny GGUF");
+}

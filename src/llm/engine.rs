@@ -1,0 +1,442 @@
+//! The llama.cpp chat engine, free of Bevy: loads a GGUF, keeps one context whose KV cache is
+//! reused across turns (only tokens after the common prefix are evaluated), samples with the
+//! settings' chain and streams UTF-8-safe text pieces.
+
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
+use serde::Serialize;
+
+use super::model_info::{ModelInfoError, read_model_info};
+use super::plan::LoadPlan;
+use super::text::{StopMatcher, Utf8Stream};
+use crate::config::{LlmSettings, SamplingSettings};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    ModelFile(#[from] ModelInfoError),
+    #[error("llama.cpp could not start: {0}")]
+    Backend(String),
+    #[error(
+        "llama.cpp could not load {path}: {message} (corrupt file, unsupported architecture or not enough memory)"
+    )]
+    Load { path: PathBuf, message: String },
+    #[error("could not create a context of {n_ctx} tokens: {message} (try a smaller llm.n_ctx)")]
+    Context { n_ctx: u32, message: String },
+    #[error("the message is empty")]
+    EmptyPrompt,
+    #[error(
+        "the prompt is {tokens} tokens but the context holds {n_ctx}: shorten the message or raise llm.n_ctx"
+    )]
+    PromptTooLong { tokens: usize, n_ctx: u32 },
+    #[error("llama.cpp failed while evaluating: {0}")]
+    Decode(String),
+}
+
+/// How the engine is loaded, resolved from settings and the load plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineSettings {
+    pub model_path: PathBuf,
+    pub n_gpu_layers: u32,
+    pub n_ctx: u32,
+    pub n_batch: u32,
+    pub n_threads: u16,
+    pub use_mmap: bool,
+    pub use_mlock: bool,
+}
+
+impl EngineSettings {
+    pub fn new(model_path: &Path, llm: &LlmSettings, plan: &LoadPlan) -> Self {
+        Self {
+            model_path: model_path.to_owned(),
+            n_gpu_layers: plan.n_gpu_layers,
+            n_ctx: llm.n_ctx,
+            n_batch: llm.n_batch.min(llm.n_ctx),
+            n_threads: plan.n_threads,
+            use_mmap: llm.use_mmap,
+            use_mlock: llm.use_mlock,
+        }
+    }
+}
+
+/// Why a reply ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    EndOfGeneration,
+    MaxTokens,
+    StopString,
+    Cancelled,
+    ContextFull,
+}
+
+/// Timings and counts of one reply.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReplyStats {
+    /// Prompt tokens in total, and how many of them came from the KV cache.
+    pub prompt_tokens: usize,
+    pub reused_tokens: usize,
+    pub prompt_ms: f64,
+    /// Evaluated prompt tokens per second (0 when everything was cached).
+    pub prompt_tps: f64,
+    /// From the call to the first generated token.
+    pub ttft_ms: f64,
+    pub generated_tokens: usize,
+    pub decode_ms: f64,
+    pub decode_tps: f64,
+    pub stop_reason: StopReason,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub text: String,
+    pub stats: ReplyStats,
+}
+
+/// What one generation may do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerateOptions {
+    pub sampling: SamplingSettings,
+    pub max_tokens: u32,
+    pub stop: Vec<String>,
+}
+
+impl GenerateOptions {
+    pub fn from_sampling(sampling: &SamplingSettings) -> Self {
+        Self {
+            sampling: sampling.clone(),
+            max_tokens: sampling.max_tokens,
+            stop: Vec::new(),
+        }
+    }
+}
+
+/// llama.cpp's backend is process-wide and may be initialised once.
+fn backend() -> Result<&'static LlamaBackend, EngineError> {
+    static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+    BACKEND
+        .get_or_init(|| {
+            let backend = LlamaBackend::init().map_err(|e| e.to_string())?;
+            // llama.cpp's own logging goes through `tracing`, so it lands on stderr with ours.
+            llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
+            Ok(backend)
+        })
+        .as_ref()
+        .map_err(|e| EngineError::Backend(e.clone()))
+}
+
+type Context<'model> = LlamaContext<'model>;
+
+self_cell::self_cell!(
+    /// A model and the one context that borrows it.
+    struct Session {
+        owner: LlamaModel,
+        #[covariant]
+        dependent: Context,
+    }
+);
+
+pub struct LlmEngine {
+    session: Session,
+    settings: EngineSettings,
+    /// Tokens whose keys/values are in the KV cache, in order.
+    evaluated: Vec<LlamaToken>,
+    pub load_time: Duration,
+}
+
+impl LlmEngine {
+    /// Loads the model and creates the context. Checks the file first for clear errors.
+    pub fn load(settings: EngineSettings) -> Result<Self, EngineError> {
+        let start = Instant::now();
+        read_model_info(&settings.model_path)?;
+        let backend = backend()?;
+        let model_params = LlamaModelParams::default()
+            .with_n_gpu_layers(settings.n_gpu_layers)
+            .with_use_mmap(settings.use_mmap)
+            .with_use_mlock(settings.use_mlock);
+        let model = LlamaModel::load_from_file(backend, &settings.model_path, &model_params)
+            .map_err(|e| EngineError::Load {
+                path: settings.model_path.clone(),
+                message: e.to_string(),
+            })?;
+        let mut settings = settings;
+        let trained = model.n_ctx_train();
+        if trained > 0 && settings.n_ctx > trained {
+            tracing::info!(
+                "llm.n_ctx {} is above what the model was trained for; using {trained}",
+                settings.n_ctx
+            );
+            settings.n_ctx = trained;
+            settings.n_batch = settings.n_batch.min(trained);
+        }
+        let threads = i32::from(settings.n_threads.max(1));
+        let context_params = LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(settings.n_ctx))
+            .with_n_batch(settings.n_batch)
+            .with_n_ubatch(settings.n_batch)
+            .with_n_threads(threads)
+            .with_n_threads_batch(threads);
+        let n_ctx = settings.n_ctx;
+        let session = Session::try_new(model, |model| {
+            model
+                .new_context(backend, context_params)
+                .map_err(|e| EngineError::Context {
+                    n_ctx,
+                    message: e.to_string(),
+                })
+        })?;
+        Ok(Self {
+            session,
+            settings,
+            evaluated: Vec::new(),
+            load_time: start.elapsed(),
+        })
+    }
+
+    pub fn settings(&self) -> &EngineSettings {
+        &self.settings
+    }
+
+    pub fn model(&self) -> &LlamaModel {
+        self.session.borrow_owner()
+    }
+
+    /// Tokens currently held in the KV cache.
+    pub fn cached_tokens(&self) -> usize {
+        self.evaluated.len()
+    }
+
+    pub fn n_ctx(&self) -> u32 {
+        self.settings.n_ctx
+    }
+
+    /// Tokenizes text as a whole prompt (with BOS when the model wants one, and special tokens
+    /// of chat templates recognised).
+    pub fn tokenize(&self, text: &str) -> Vec<LlamaToken> {
+        self.model().vocab().tokenize(text.as_bytes(), true, true)
+    }
+
+    /// Evaluates `prompt` so a later prompt starting with it pays only for what follows
+    /// (used to warm up with the system prompt).
+    pub fn prefill(&mut self, prompt: &str) -> Result<ReplyStats, EngineError> {
+        let start = Instant::now();
+        let tokens = self.tokenize(prompt);
+        let (reused, evaluated) = self.evaluate_prompt(&tokens)?;
+        let prompt_ms = start.elapsed().as_secs_f64() * 1000.0;
+        Ok(ReplyStats {
+            prompt_tokens: tokens.len(),
+            reused_tokens: reused,
+            prompt_ms,
+            prompt_tps: rate(evaluated, prompt_ms),
+            ttft_ms: 0.0,
+            generated_tokens: 0,
+            decode_ms: 0.0,
+            decode_tps: 0.0,
+            stop_reason: StopReason::MaxTokens,
+        })
+    }
+
+    /// Generates a reply to `prompt`, calling `on_text` with each new piece of text.
+    /// `cancel` is checked before every token.
+    pub fn generate(
+        &mut self,
+        prompt: &str,
+        options: &GenerateOptions,
+        cancel: &AtomicBool,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<Reply, EngineError> {
+        let start = Instant::now();
+        let tokens = self.tokenize(prompt);
+        if tokens.is_empty() || prompt.trim().is_empty() {
+            return Err(EngineError::EmptyPrompt);
+        }
+        let (reused, evaluated_now) = self.evaluate_prompt(&tokens)?;
+        let prompt_ms = start.elapsed().as_secs_f64() * 1000.0;
+
+        let mut sampler = build_sampler(self.model(), &options.sampling);
+        let mut utf8 = Utf8Stream::default();
+        let mut stops = StopMatcher::new(&options.stop);
+        let mut text = String::new();
+        let mut emit = |piece: &str, text: &mut String| {
+            if !piece.is_empty() {
+                text.push_str(piece);
+                on_text(piece);
+            }
+        };
+        let mut generated = 0usize;
+        let mut first_token_at = None;
+        let n_ctx = self.settings.n_ctx as usize;
+        let stop_reason = loop {
+            if cancel.load(Ordering::Relaxed) {
+                break StopReason::Cancelled;
+            }
+            if generated >= options.max_tokens as usize {
+                break StopReason::MaxTokens;
+            }
+            if self.evaluated.len() >= n_ctx {
+                break StopReason::ContextFull;
+            }
+            let token = self
+                .session
+                .with_dependent_mut(|_, ctx| sampler.sample(ctx, -1));
+            first_token_at.get_or_insert_with(Instant::now);
+            generated += 1;
+            if self.model().vocab().is_eog(token) {
+                break StopReason::EndOfGeneration;
+            }
+            let bytes = self.model().vocab().token_to_piece(token, false, None);
+            let piece = utf8.push(&bytes);
+            let (safe, hit) = stops.push(&piece);
+            emit(&safe, &mut text);
+            if hit {
+                break StopReason::StopString;
+            }
+            self.decode_one(token)?;
+        };
+        if !matches!(stop_reason, StopReason::StopString) {
+            let tail = utf8.finish();
+            let (safe, _) = stops.push(&tail);
+            emit(&safe, &mut text);
+            emit(&stops.finish(), &mut text);
+        }
+        let decode_start = first_token_at.unwrap_or_else(Instant::now);
+        let decode_ms = decode_start.elapsed().as_secs_f64() * 1000.0;
+        Ok(Reply {
+            text,
+            stats: ReplyStats {
+                prompt_tokens: tokens.len(),
+                reused_tokens: reused,
+                prompt_ms,
+                prompt_tps: rate(evaluated_now, prompt_ms),
+                ttft_ms: first_token_at.map_or(0.0, |t| (t - start).as_secs_f64() * 1000.0),
+                generated_tokens: generated,
+                decode_ms,
+                decode_tps: rate(generated.saturating_sub(1), decode_ms),
+                stop_reason,
+            },
+        })
+    }
+
+    /// Makes the KV cache hold exactly `tokens`, evaluating only what follows the common
+    /// prefix with what is cached. Returns (reused, evaluated) token counts.
+    fn evaluate_prompt(&mut self, tokens: &[LlamaToken]) -> Result<(usize, usize), EngineError> {
+        let n_ctx = self.settings.n_ctx as usize;
+        if tokens.len() >= n_ctx {
+            return Err(EngineError::PromptTooLong {
+                tokens: tokens.len(),
+                n_ctx: self.settings.n_ctx,
+            });
+        }
+        let mut common = self
+            .evaluated
+            .iter()
+            .zip(tokens)
+            .take_while(|(a, b)| a == b)
+            .count();
+        // The last prompt token is always evaluated again: its logits start the reply.
+        if common == tokens.len() {
+            common = common.saturating_sub(1);
+        }
+        let keep = u32::try_from(common).unwrap_or(u32::MAX);
+        let cleared = self.session.with_dependent_mut(|_, ctx| {
+            ctx.clear_kv_cache_seq(Some(0), Some(keep), None)
+                .unwrap_or(false)
+        });
+        if !cleared {
+            // Some memory types can't drop a range: start over.
+            self.session
+                .with_dependent_mut(|_, ctx| ctx.clear_kv_cache());
+            common = 0;
+        }
+        self.evaluated.truncate(common);
+
+        let n_batch = self.settings.n_batch.max(1) as usize;
+        let pending = &tokens[common..];
+        let mut batch = LlamaBatch::new(n_batch, 1);
+        for (chunk_index, chunk) in pending.chunks(n_batch).enumerate() {
+            batch.clear();
+            let is_last_chunk = (chunk_index + 1) * n_batch >= pending.len();
+            for (i, token) in chunk.iter().enumerate() {
+                let pos = common + chunk_index * n_batch + i;
+                let logits = is_last_chunk && i + 1 == chunk.len();
+                batch
+                    .add(*token, pos as i32, &[0], logits)
+                    .map_err(|e| EngineError::Decode(e.to_string()))?;
+            }
+            self.session
+                .with_dependent_mut(|_, ctx| ctx.decode(&mut batch))
+                .map_err(|e| EngineError::Decode(e.to_string()))?;
+            self.evaluated.extend_from_slice(chunk);
+        }
+        Ok((common, pending.len()))
+    }
+
+    fn decode_one(&mut self, token: LlamaToken) -> Result<(), EngineError> {
+        let mut batch = LlamaBatch::new(1, 1);
+        batch
+            .add(token, self.evaluated.len() as i32, &[0], true)
+            .map_err(|e| EngineError::Decode(e.to_string()))?;
+        self.session
+            .with_dependent_mut(|_, ctx| ctx.decode(&mut batch))
+            .map_err(|e| EngineError::Decode(e.to_string()))?;
+        self.evaluated.push(token);
+        Ok(())
+    }
+}
+
+fn rate(count: usize, ms: f64) -> f64 {
+    if ms > 0.0 {
+        count as f64 * 1000.0 / ms
+    } else {
+        0.0
+    }
+}
+
+/// The sampling chain: repeat penalty, top-k, top-p, min-p, temperature, then a seeded draw;
+/// temperature 0 is greedy.
+fn build_sampler(model: &LlamaModel, sampling: &SamplingSettings) -> LlamaSampler {
+    let mut chain = Vec::new();
+    if (sampling.repeat_penalty - 1.0).abs() > f32::EPSILON {
+        chain.push(LlamaSampler::penalties(
+            model.n_vocab(),
+            64,
+            sampling.repeat_penalty,
+            0.0,
+            0.0,
+        ));
+    }
+    if sampling.temperature <= 0.0 {
+        chain.push(LlamaSampler::greedy());
+        return LlamaSampler::chain_simple(chain);
+    }
+    if sampling.top_k > 0 {
+        chain.push(LlamaSampler::top_k(
+            i32::try_from(sampling.top_k).unwrap_or(i32::MAX),
+        ));
+    }
+    chain.push(LlamaSampler::top_p(sampling.top_p, 1));
+    chain.push(LlamaSampler::min_p(sampling.min_p, 1));
+    chain.push(LlamaSampler::temp(sampling.temperature));
+    let seed = sampling.seed.unwrap_or_else(random_seed);
+    chain.push(LlamaSampler::dist(seed));
+    LlamaSampler::chain_simple(chain)
+}
+
+fn random_seed() -> u32 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    nanos ^ std::process::id()
+}
