@@ -15,10 +15,7 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => {
             let loaded = config::load(cli.global.config.as_deref(), cli.global.overrides());
-            match desktop_mate::windowed_app(loaded).run() {
-                AppExit::Success => ExitCode::SUCCESS,
-                AppExit::Error(code) => ExitCode::from(code.get()),
-            }
+            exit_code(desktop_mate::windowed_app(loaded).run())
         }
         Command::Chat {
             prompt,
@@ -61,10 +58,7 @@ fn main() -> ExitCode {
                     .resource_mut::<desktop_mate::ui::SettingsPanel>()
                     .open = true;
             }
-            match app.run() {
-                AppExit::Success => ExitCode::SUCCESS,
-                AppExit::Error(code) => ExitCode::from(code.get()),
-            }
+            exit_code(app.run())
         }
         Command::Check { json } => {
             init_stderr_logging();
@@ -89,6 +83,13 @@ fn main() -> ExitCode {
                 }
             }
         }
+    }
+}
+
+fn exit_code(exit: AppExit) -> ExitCode {
+    match exit {
+        AppExit::Success => ExitCode::SUCCESS,
+        AppExit::Error(code) => ExitCode::from(code.get()),
     }
 }
 

@@ -238,13 +238,17 @@ fn help_documents_commands_and_global_options() {
     );
 }
 
-#[test]
-fn chat_answers_once_as_json_with_timings() {
+/// `chat --json --raw` greedy completion of `prompt`; returns the parsed reply.
+fn raw_completion(
+    settings: &str,
+    model: &Path,
+    prompt: &str,
+    max_tokens: u32,
+) -> serde_json::Value {
     let home = tempfile::tempdir().expect("temp dir");
     let config = home.path().join("mascot.ron");
-    std::fs::write(&config, "(llm: (n_ctx: 256, n_batch: 64))").expect("write");
-    let model = home.path().join("tiny.gguf");
-    support::write_tiny_llama(&model, 3);
+    std::fs::write(&config, settings).expect("write");
+    let max_tokens = max_tokens.to_string();
     let output = desktop_mate(
         &[
             "chat",
@@ -253,13 +257,13 @@ fn chat_answers_once_as_json_with_timings() {
             "--temperature",
             "0",
             "--max-tokens",
-            "6",
+            &max_tokens,
             "--config",
             config.to_str().expect("utf8"),
             "--model",
             model.to_str().expect("utf8"),
             "--prompt",
-            "hello",
+            prompt,
         ],
         home.path(),
     );
@@ -268,7 +272,15 @@ fn chat_answers_once_as_json_with_timings() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let reply = json_of(&output);
+    json_of(&output)
+}
+
+#[test]
+fn chat_answers_once_as_json_with_timings() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let model = dir.path().join("tiny.gguf");
+    support::write_tiny_llama(&model, 3);
+    let reply = raw_completion("(llm: (n_ctx: 256, n_batch: 64))", &model, "hello", 6);
     for key in [
         "text",
         "emotion",
@@ -295,33 +307,7 @@ fn chat_continues_the_real_story_model_greedily() {
         );
         return;
     };
-    let home = tempfile::tempdir().expect("temp dir");
-    let config = home.path().join("mascot.ron");
-    std::fs::write(&config, "()").expect("write");
-    let output = desktop_mate(
-        &[
-            "chat",
-            "--json",
-            "--raw",
-            "--temperature",
-            "0",
-            "--max-tokens",
-            "16",
-            "--config",
-            config.to_str().expect("utf8"),
-            "--model",
-            model.to_str().expect("utf8"),
-            "--prompt",
-            "Once upon a time",
-        ],
-        home.path(),
-    );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let reply = json_of(&output);
+    let reply = raw_completion("()", &model, "Once upon a time", 16);
     let text = reply["text"].as_str().expect("text");
     assert!(
         text.starts_with(", there was a little girl named Lily."),
