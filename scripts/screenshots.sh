@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates docs/screenshots/*.png from the real app under Xvfb (Mesa lavapipe renders on the
-# CPU, so no GPU or screen is needed). Uses the bundled default settings, not yours.
+# CPU, so no GPU or screen is needed). Uses the bundled default settings, not yours. The chat
+# screenshot uses the small stories260K test model from ../shared when it is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -10,7 +11,24 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cp config/mascot.ron "$tmp/mascot.ron"
 mkdir -p docs/screenshots
-HOME="$tmp" xvfb-run -a -s "-screen 0 1280x1024x24" \
-  "$bin" snapshot --config "$tmp/mascot.ron" --settings --size 400x600 \
-  --out docs/screenshots/settings.png
+shoot() {
+  HOME="$tmp" xvfb-run -a -s "-screen 0 1280x1024x24" "$bin" snapshot --config "$tmp/mascot.ron" \
+    --size 400x600 "$@"
+}
+shoot --settings --no-chat --out docs/screenshots/settings.png
 echo "wrote docs/screenshots/settings.png"
+model=../shared/models/stories260K.gguf
+if [[ -f $model ]]; then
+  # stories260K is a story model without chat template: let the persona start a story.
+  cat >"$tmp/story.ron" <<'RON'
+(
+    llm: (n_threads: 1, sampling: (temperature: 0.0, max_tokens: 48)),
+    persona: (name: "Mate", system_prompt: "Once upon a time"),
+)
+RON
+  HOME="$tmp" xvfb-run -a -s "-screen 0 1280x1024x24" "$bin" snapshot --config "$tmp/story.ron" \
+    --size 400x600 --model "$model" --say "Tell me a story" --out docs/screenshots/chat.png
+  echo "wrote docs/screenshots/chat.png"
+else
+  echo "no $model: docs/screenshots/chat.png not regenerated" >&2
+fi

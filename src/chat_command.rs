@@ -14,7 +14,7 @@ use crate::llm::chat::{
 };
 use crate::llm::engine::{EngineSettings, GenerateOptions, LlmEngine, ReplyStats};
 use crate::llm::model_info::read_model_info;
-use crate::llm::plan::plan;
+use crate::llm::plan::{Workload, plan};
 
 pub struct ChatArgs {
     pub prompt: Option<String>,
@@ -55,7 +55,12 @@ pub fn run(loaded: LoadedSettings, args: ChatArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let load_plan = plan(&settings.llm, &HardwareReport::probe(), Some(&model_info));
+    let load_plan = plan(
+        &settings.llm,
+        &HardwareReport::probe(),
+        Some(&model_info),
+        Workload::Terminal,
+    );
     tracing::info!(
         "loading {} with {} threads, {} GPU layers ({})",
         model_path.display(),

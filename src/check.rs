@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::config::{LoadedSettings, SettingsOrigin};
 use crate::diagnostics::hardware::{CpuInfo, GpuInfo, HardwareReport, MemoryInfo, human_bytes};
 use crate::llm::model_info::{ModelInfo, read_model_info};
-use crate::llm::plan::{LoadPlan, plan};
+use crate::llm::plan::{LoadPlan, Workload, plan};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SettingsReport {
@@ -66,7 +66,12 @@ impl CheckReport {
                     },
                 });
         let model_info = model.as_ref().and_then(|m| m.info.as_ref());
-        let plan = plan(&loaded.settings.llm, &hardware, model_info);
+        let plan = plan(
+            &loaded.settings.llm,
+            &hardware,
+            model_info,
+            Workload::WithWindow,
+        );
         Self {
             settings,
             cpu: hardware.cpu,

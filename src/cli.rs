@@ -95,6 +95,12 @@ pub enum Command {
         /// Open the settings panel before capturing.
         #[arg(long)]
         settings: bool,
+        /// Hide the chat panel.
+        #[arg(long)]
+        no_chat: bool,
+        /// Send this chat message once the model is ready and capture after the reply.
+        #[arg(long, value_name = "TEXT")]
+        say: Option<String>,
         /// Frames rendered before the capture.
         #[arg(long, default_value_t = 30)]
         settle_frames: u32,

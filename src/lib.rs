@@ -74,8 +74,12 @@ pub fn windowed_app(loaded: LoadedSettings) -> App {
                 ..default()
             })
             .set(bevy::log::LogPlugin {
-                filter: "wgpu=error,naga=warn,bevy_render=info,bevy_egui=warn".into(),
+                filter: "wgpu=error,naga=warn,bevy_render=info,bevy_egui=warn,llama-cpp-2=error"
+                    .into(),
                 ..default()
+            })
+            .set(TaskPoolPlugin {
+                task_pool_options: task_pools(),
             }),
     )
     .insert_resource(ClearColor(Color::NONE))
@@ -84,6 +88,15 @@ pub fn windowed_app(loaded: LoadedSettings) -> App {
     add_mascot_plugins(&mut app, loaded);
     app.add_plugins(ui::plugin);
     app
+}
+
+/// Bevy gives the async compute pool 25 % of the cores: one thread on a 2-core machine, which
+/// pipeline compilation and screenshots also need. A reply occupies one thread for seconds,
+/// so keep at least two.
+fn task_pools() -> TaskPoolOptions {
+    let mut options = TaskPoolOptions::default();
+    options.async_compute.min_threads = 2;
+    options
 }
 
 fn primary_window(settings: &Settings) -> Window {

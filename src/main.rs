@@ -43,6 +43,8 @@ fn main() -> ExitCode {
             out,
             size,
             settings,
+            no_chat,
+            say,
             settle_frames,
         } => {
             let mut loaded = config::load(cli.global.config.as_deref(), cli.global.overrides());
@@ -51,13 +53,15 @@ fn main() -> ExitCode {
                 loaded.settings.window.height = height;
             }
             let mut app = desktop_mate::windowed_app(loaded);
-            app.insert_resource(desktop_mate::snapshot::SnapshotRequest { out, settle_frames })
-                .add_plugins(desktop_mate::snapshot::plugin);
-            if settings {
-                app.world_mut()
-                    .resource_mut::<desktop_mate::ui::SettingsPanel>()
-                    .open = true;
-            }
+            app.insert_resource(desktop_mate::snapshot::SnapshotRequest {
+                out,
+                settle_frames,
+                say,
+            })
+            .add_plugins(desktop_mate::snapshot::plugin);
+            let world = app.world_mut();
+            world.resource_mut::<desktop_mate::ui::SettingsPanel>().open = settings;
+            world.resource_mut::<desktop_mate::ui::ChatPanel>().open = !no_chat;
             exit_code(app.run())
         }
         Command::Check { json } => {

@@ -7,27 +7,74 @@ use std::path::{Path, PathBuf};
 use bevy::prelude::*;
 use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
 
+use crate::llm::{LlmStatus, ReplyFinished, SendChat};
+
 /// What to capture, inserted by `main` for the snapshot command.
 #[derive(Resource, Debug, Clone)]
 pub struct SnapshotRequest {
     pub out: PathBuf,
     /// Frames rendered before the capture (pipelines compile and the UI lays out meanwhile).
     pub settle_frames: u32,
+    /// A message to send once the chat is ready; the capture waits for the whole reply.
+    pub say: Option<String>,
+}
+
+/// Where a `--say` message stands.
+#[derive(Resource, Debug, Default, PartialEq)]
+enum SayProgress {
+    #[default]
+    Waiting,
+    Sent,
+    Answered,
 }
 
 pub fn plugin(app: &mut App) {
+    app.init_resource::<SayProgress>();
     app.add_systems(
         Update,
-        capture_when_settled.in_set(crate::AppSystems::Apply),
+        (say_when_ready, capture_when_settled)
+            .chain()
+            .in_set(crate::AppSystems::Apply),
     );
+}
+
+fn say_when_ready(
+    request: Res<SnapshotRequest>,
+    status: Res<LlmStatus>,
+    mut progress: ResMut<SayProgress>,
+    mut send: MessageWriter<SendChat>,
+    mut finished: MessageReader<ReplyFinished>,
+) {
+    let Some(message) = &request.say else {
+        *progress = SayProgress::Answered;
+        return;
+    };
+    match *progress {
+        SayProgress::Waiting => match *status {
+            LlmStatus::Ready => {
+                send.write(SendChat(message.clone()));
+                *progress = SayProgress::Sent;
+            }
+            // Nothing to wait for: capture what the user would see.
+            LlmStatus::NoModel | LlmStatus::Error(_) => *progress = SayProgress::Answered,
+            _ => {}
+        },
+        SayProgress::Sent => {
+            if finished.read().count() > 0 || matches!(*status, LlmStatus::Error(_)) {
+                *progress = SayProgress::Answered;
+            }
+        }
+        SayProgress::Answered => {}
+    }
 }
 
 fn capture_when_settled(
     mut commands: Commands,
     mut request: ResMut<SnapshotRequest>,
+    progress: Res<SayProgress>,
     mut requested: Local<bool>,
 ) {
-    if *requested {
+    if *requested || *progress != SayProgress::Answered {
         return;
     }
     if request.settle_frames > 0 {

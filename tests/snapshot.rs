@@ -36,7 +36,7 @@ fn snapshot_of_the_settings_panel_has_transparent_background_and_opaque_ui() {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
-    let (output, out) = snapshot(dir.path(), &["--settings"]);
+    let (output, out) = snapshot(dir.path(), &["--settings", "--no-chat"]);
     assert!(
         output.status.success(),
         "snapshot failed: {}",
@@ -65,7 +65,7 @@ fn snapshot_without_avatar_or_panel_is_fully_transparent() {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
-    let (output, out) = snapshot(dir.path(), &[]);
+    let (output, out) = snapshot(dir.path(), &["--no-chat"]);
     assert!(
         output.status.success(),
         "{}",

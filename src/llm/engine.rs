@@ -156,6 +156,13 @@ pub struct LlmEngine {
     pub load_time: Duration,
 }
 
+// SAFETY: a llama.cpp context may be used from any thread, one thread at a time. `LlmEngine`
+// owns its model and context together (self_cell), is not `Sync`, and every use goes through
+// `&mut self`, so moving it to the task that runs the next job is sound. The model itself is
+// already `Send + Sync` in llama-cpp-2.
+#[allow(unsafe_code)]
+unsafe impl Send for LlmEngine {}
+
 impl LlmEngine {
     /// Loads the model and creates the context. Checks the file first for clear errors.
     pub fn load(settings: EngineSettings) -> Result<Self, EngineError> {

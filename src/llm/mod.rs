@@ -2,15 +2,24 @@
 //! reading and the load plan. The Bevy glue (tasks, states, chat panel) is added next.
 
 pub mod chat;
+pub mod emotion_stream;
 pub mod engine;
 pub mod model_info;
 pub mod plan;
+pub mod state;
+mod tasks;
 pub mod text;
+
+pub use state::{
+    ChatHistory, LlmStatus, LlmTimings, ReplyFinished, ReplyText, SendChat, StopReply,
+};
 
 use bevy::prelude::*;
 
 pub struct LlmPlugin;
 
 impl Plugin for LlmPlugin {
-    fn build(&self, _app: &mut App) {}
+    fn build(&self, app: &mut App) {
+        app.add_plugins((state::plugin, tasks::plugin));
+    }
 }

@@ -26,19 +26,41 @@ pub const fn gpu_backend_built() -> bool {
     cfg!(feature = "cuda") || cfg!(feature = "vulkan")
 }
 
-/// Thread count for llama.cpp: physical cores, never above what this process may use.
-/// (More threads than cores makes llama.cpp spin-wait and run orders of magnitude slower.)
-pub fn resolve_threads(setting: Threads, hardware: &HardwareReport) -> u16 {
+/// What else runs beside llama.cpp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    /// A terminal command: llama.cpp may use every physical core.
+    Terminal,
+    /// The mascot: Bevy's main, render and task threads need a core too.
+    WithWindow,
+}
+
+/// Thread count for llama.cpp: physical cores (one fewer beside the window), never above what
+/// this process may use. llama.cpp's threads spin-wait for each other: with one more busy
+/// thread than free cores a reply runs about 100x slower (measured on 2 cores: 40 tok/s
+/// instead of 5000 tok/s for stories260K), so `auto` leaves the window a core.
+pub fn resolve_threads(setting: Threads, hardware: &HardwareReport, workload: Workload) -> u16 {
     let cap = hardware.cpu.available_parallelism.max(1);
-    let n = match setting {
-        Threads::Auto => hardware.cpu.physical_cores.clamp(1, cap),
-        Threads::Count(n) => usize::from(n).max(1),
+    let n = match (setting, workload) {
+        (Threads::Auto, Workload::Terminal) => hardware.cpu.physical_cores.clamp(1, cap),
+        (Threads::Auto, Workload::WithWindow) => hardware
+            .cpu
+            .physical_cores
+            .min(cap)
+            .saturating_sub(1)
+            .max(1),
+        (Threads::Count(n), _) => usize::from(n).max(1),
     };
     u16::try_from(n).unwrap_or(u16::MAX)
 }
 
-pub fn plan(llm: &LlmSettings, hardware: &HardwareReport, model: Option<&ModelInfo>) -> LoadPlan {
-    plan_with_backend(llm, hardware, model, gpu_backend_built())
+pub fn plan(
+    llm: &LlmSettings,
+    hardware: &HardwareReport,
+    model: Option<&ModelInfo>,
+    workload: Workload,
+) -> LoadPlan {
+    plan_with_backend(llm, hardware, model, workload, gpu_backend_built())
 }
 
 /// [`plan`] with the GPU backend availability given (tests cover both builds).
@@ -46,9 +68,10 @@ pub fn plan_with_backend(
     llm: &LlmSettings,
     hardware: &HardwareReport,
     model: Option<&ModelInfo>,
+    workload: Workload,
     gpu_backend: bool,
 ) -> LoadPlan {
-    let n_threads = resolve_threads(llm.n_threads, hardware);
+    let n_threads = resolve_threads(llm.n_threads, hardware, workload);
     let cpu = |reason: String| LoadPlan {
         profile: Profile::CpuFallback,
         n_gpu_layers: 0,
@@ -209,9 +232,37 @@ mod tests {
 
     #[test]
     fn auto_threads_are_physical_cores_capped_by_parallelism() {
-        assert_eq!(resolve_threads(Threads::Auto, &machine(8, 16, None)), 8);
-        assert_eq!(resolve_threads(Threads::Auto, &machine(8, 2, None)), 2);
-        assert_eq!(resolve_threads(Threads::Count(3), &machine(8, 16, None)), 3);
+        let terminal = Workload::Terminal;
+        assert_eq!(
+            resolve_threads(Threads::Auto, &machine(8, 16, None), terminal),
+            8
+        );
+        assert_eq!(
+            resolve_threads(Threads::Auto, &machine(8, 2, None), terminal),
+            2
+        );
+        assert_eq!(
+            resolve_threads(Threads::Count(3), &machine(8, 16, None), terminal),
+            3
+        );
+        // Beside the window, one core is left for rendering, but never zero threads.
+        let window = Workload::WithWindow;
+        assert_eq!(
+            resolve_threads(Threads::Auto, &machine(8, 16, None), window),
+            7
+        );
+        assert_eq!(
+            resolve_threads(Threads::Auto, &machine(2, 2, None), window),
+            1
+        );
+        assert_eq!(
+            resolve_threads(Threads::Auto, &machine(1, 1, None), window),
+            1
+        );
+        assert_eq!(
+            resolve_threads(Threads::Count(2), &machine(2, 2, None), window),
+            2
+        );
     }
 
     #[test]
@@ -220,6 +271,7 @@ mod tests {
             &LlmSettings::default(),
             &machine(2, 2, None),
             Some(&model(4, 32)),
+            Workload::Terminal,
             true,
         );
         assert_eq!(plan.profile, Profile::CpuFallback);
@@ -234,6 +286,7 @@ mod tests {
             &LlmSettings::default(),
             &machine(8, 16, Some(7)),
             Some(&model(4, 32)),
+            Workload::Terminal,
             true,
         );
         assert_eq!(plan.profile, Profile::Performance);
@@ -247,6 +300,7 @@ mod tests {
             &LlmSettings::default(),
             &machine(8, 16, Some(3)),
             Some(&model(4, 32)),
+            Workload::Terminal,
             true,
         );
         assert_eq!(plan.profile, Profile::Balanced);
@@ -260,6 +314,7 @@ mod tests {
             &LlmSettings::default(),
             &machine(8, 16, Some(1)),
             Some(&model(4, 32)),
+            Workload::Terminal,
             true,
         );
         assert_eq!(plan.profile, Profile::CpuFallback);
@@ -273,15 +328,22 @@ mod tests {
             ..LlmSettings::default()
         };
         let hw = machine(8, 16, Some(7));
-        assert_eq!(plan_with_backend(&llm, &hw, None, true).n_gpu_layers, 12);
+        assert_eq!(
+            plan_with_backend(&llm, &hw, None, Workload::Terminal, true).n_gpu_layers,
+            12
+        );
         llm.n_gpu_layers = None;
         llm.profile = Profile::Balanced;
         assert_eq!(
-            plan_with_backend(&llm, &hw, Some(&model(4, 32)), true).n_gpu_layers,
+            plan_with_backend(&llm, &hw, Some(&model(4, 32)), Workload::Terminal, true)
+                .n_gpu_layers,
             16
         );
         llm.profile = Profile::CpuFallback;
-        assert_eq!(plan_with_backend(&llm, &hw, None, true).n_gpu_layers, 0);
+        assert_eq!(
+            plan_with_backend(&llm, &hw, None, Workload::Terminal, true).n_gpu_layers,
+            0
+        );
     }
 
     #[test]
@@ -290,7 +352,13 @@ mod tests {
             profile: Profile::Performance,
             ..LlmSettings::default()
         };
-        let plan = plan_with_backend(&llm, &machine(8, 16, Some(7)), None, false);
+        let plan = plan_with_backend(
+            &llm,
+            &machine(8, 16, Some(7)),
+            None,
+            Workload::Terminal,
+            false,
+        );
         assert_eq!(plan.n_gpu_layers, 0);
         assert!(plan.reason.contains("no GPU backend"), "{}", plan.reason);
     }

@@ -1,0 +1,88 @@
+//! What the rest of the app sees of the chat: its status, the conversation, and the messages
+//! that flow between the UI, the engine tasks and the avatar.
+
+use bevy::prelude::*;
+
+use super::chat::ChatTurn;
+use super::engine::ReplyStats;
+use super::plan::LoadPlan;
+use crate::config::Emotion;
+
+pub(super) fn plugin(app: &mut App) {
+    app.init_resource::<LlmStatus>()
+        .init_resource::<ChatHistory>()
+        .init_resource::<LlmTimings>()
+        .add_message::<SendChat>()
+        .add_message::<StopReply>()
+        .add_message::<ReplyText>()
+        .add_message::<ReplyFinished>();
+}
+
+/// The chat's state machine, shown in the UI.
+#[derive(Resource, Debug, Clone, PartialEq, Default)]
+pub enum LlmStatus {
+    /// No model set: `llm.model_path` in the settings, or `--model`.
+    #[default]
+    NoModel,
+    Loading,
+    WarmingUp,
+    Ready,
+    Generating,
+    Error(String),
+}
+
+impl LlmStatus {
+    pub fn label(&self) -> String {
+        match self {
+            LlmStatus::NoModel => {
+                "no model: set llm.model_path in the settings (F2) or start with --model".into()
+            }
+            LlmStatus::Loading => "loading the model…".into(),
+            LlmStatus::WarmingUp => "warming up…".into(),
+            LlmStatus::Ready => "ready".into(),
+            LlmStatus::Generating => "replying…".into(),
+            LlmStatus::Error(message) => format!("error: {message}"),
+        }
+    }
+}
+
+/// The finished turns of this session's conversation.
+#[derive(Resource, Debug, Clone, Default)]
+pub struct ChatHistory {
+    pub turns: Vec<ChatTurn>,
+    /// The reply being streamed, as shown (emotion tag removed).
+    pub streaming: Option<String>,
+    /// Why the last message got no reply (too long, ...), until the next one.
+    pub last_error: Option<String>,
+}
+
+/// Measurements for the diagnostics overlay.
+#[derive(Resource, Debug, Clone, Default)]
+pub struct LlmTimings {
+    pub plan: Option<LoadPlan>,
+    pub load_ms: Option<f64>,
+    pub warm_up_ms: Option<f64>,
+    pub last_reply: Option<ReplyStats>,
+    pub n_ctx: u32,
+    pub context_used: usize,
+}
+
+/// The user sends a message.
+#[derive(Message, Debug, Clone)]
+pub struct SendChat(pub String);
+
+/// The user presses Stop: the reply ends within one token.
+#[derive(Message, Debug, Clone, Default)]
+pub struct StopReply;
+
+/// A piece of reply text, as it is generated (emotion tag removed).
+#[derive(Message, Debug, Clone)]
+pub struct ReplyText(pub String);
+
+/// A reply is complete.
+#[derive(Message, Debug, Clone)]
+pub struct ReplyFinished {
+    pub text: String,
+    pub emotion: Option<Emotion>,
+    pub stats: ReplyStats,
+}

@@ -1,0 +1,118 @@
+//! The chat panel (F1): conversation, the reply as it streams, input (Enter sends), Stop, and a
+//! status line with the chat's state and speed.
+
+use bevy::prelude::*;
+use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
+
+use crate::config::Settings;
+use crate::llm::{ChatHistory, LlmStatus, LlmTimings, SendChat, StopReply};
+
+pub(super) fn plugin(app: &mut App) {
+    app.init_resource::<ChatPanel>();
+    app.add_systems(Update, toggle_panel.in_set(crate::AppSystems::Update));
+    app.add_systems(EguiPrimaryContextPass, chat_panel);
+}
+
+/// Key that shows and hides the chat panel.
+pub const CHAT_KEY: KeyCode = KeyCode::F1;
+
+#[derive(Resource)]
+pub struct ChatPanel {
+    pub open: bool,
+    input: String,
+}
+
+impl Default for ChatPanel {
+    fn default() -> Self {
+        Self {
+            open: true,
+            input: String::new(),
+        }
+    }
+}
+
+fn toggle_panel(keys: Res<ButtonInput<KeyCode>>, mut panel: ResMut<ChatPanel>) {
+    if keys.just_pressed(CHAT_KEY) {
+        panel.open = !panel.open;
+    }
+}
+
+const ERROR_RED: egui::Color32 = egui::Color32::from_rgb(230, 80, 70);
+
+fn chat_panel(
+    mut contexts: EguiContexts,
+    mut panel: ResMut<ChatPanel>,
+    history: Res<ChatHistory>,
+    status: Res<LlmStatus>,
+    timings: Res<LlmTimings>,
+    settings: Res<Settings>,
+    mut send: MessageWriter<SendChat>,
+    mut stop: MessageWriter<StopReply>,
+) -> Result {
+    if !panel.open {
+        return Ok(());
+    }
+    let ctx = contexts.ctx_mut()?;
+    let name = settings.persona.name.as_str();
+    let mut open = true;
+    egui::Window::new(format!("Chat with {name}"))
+        .id(egui::Id::new("chat_panel"))
+        .open(&mut open)
+        .default_width(360.0)
+        .anchor(egui::Align2::CENTER_BOTTOM, [0.0, -8.0])
+        .resizable(false)
+        .show(ctx, |ui| {
+            egui::ScrollArea::vertical()
+                .max_height(220.0)
+                .stick_to_bottom(true)
+                .show(ui, |ui| {
+                    for turn in &history.turns {
+                        ui.label(egui::RichText::new(format!("You: {}", turn.user)).strong());
+                        ui.label(format!("{name}: {}", shown_reply(&turn.assistant)));
+                    }
+                    if let Some(streaming) = &history.streaming {
+                        ui.label(format!("{name}: {streaming}▌"));
+                    }
+                    if let Some(error) = &history.last_error {
+                        ui.colored_label(ERROR_RED, error);
+                    }
+                });
+            ui.separator();
+            let generating = *status == LlmStatus::Generating;
+            ui.horizontal(|ui| {
+                let input = ui.add_enabled(
+                    *status == LlmStatus::Ready,
+                    egui::TextEdit::singleline(&mut panel.input)
+                        .hint_text("Say something…")
+                        .desired_width(250.0),
+                );
+                let enter = input.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                if generating {
+                    if ui.button("Stop").clicked() {
+                        stop.write(StopReply);
+                    }
+                } else if (ui.button("Send").clicked() || enter) && !panel.input.trim().is_empty() {
+                    send.write(SendChat(std::mem::take(&mut panel.input)));
+                    input.request_focus();
+                }
+            });
+            let mut line = status.label();
+            if let Some(stats) = &timings.last_reply {
+                line.push_str(&format!(
+                    " · {:.1} tok/s · first token {:.0} ms",
+                    stats.decode_tps, stats.ttft_ms
+                ));
+            }
+            match &*status {
+                LlmStatus::Error(_) => ui.colored_label(ERROR_RED, line),
+                _ => ui.weak(line),
+            };
+        });
+    panel.open = open;
+    Ok(())
+}
+
+/// History keeps the model's raw reply; the panel shows it without the emotion tag.
+fn shown_reply(raw: &str) -> &str {
+    crate::llm::chat::split_emotion_tag(raw).1.trim_start()
+}

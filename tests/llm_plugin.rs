@@ -1,0 +1,136 @@
+//! LlmPlugin in a headless app: load -> warm-up -> ready -> streamed reply, on a real
+//! (generated) GGUF through llama.cpp, driven by the same messages the chat panel sends.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use bevy::prelude::*;
+use desktop_mate::config::{self, Overrides, Settings};
+use desktop_mate::llm::{ChatHistory, LlmStatus, LlmTimings, ReplyFinished, ReplyText, SendChat};
+
+#[derive(Resource, Default)]
+struct Seen {
+    streamed: String,
+    finished: Vec<ReplyFinished>,
+}
+
+fn record(
+    mut seen: ResMut<Seen>,
+    mut text: MessageReader<ReplyText>,
+    mut done: MessageReader<ReplyFinished>,
+) {
+    for ReplyText(piece) in text.read() {
+        seen.streamed.push_str(piece);
+    }
+    seen.finished.extend(done.read().cloned());
+}
+
+fn app_with(settings: &str) -> (App, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let model = dir.path().join("tiny.gguf");
+    support::write_tiny_llama(&model, 11);
+    let path = dir.path().join("mascot.ron");
+    let settings = settings.replace("MODEL", &model.display().to_string());
+    std::fs::write(&path, settings).expect("write");
+    let mut app =
+        desktop_mate::headless_app(config::load_with(Some(&path), None, Overrides::default()));
+    app.init_resource::<Seen>().add_systems(Last, record);
+    (app, dir)
+}
+
+fn update_until(app: &mut App, limit: Duration, done: impl Fn(&World) -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        app.update();
+        if done(app.world()) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    false
+}
+
+#[test]
+fn loads_warms_up_and_streams_a_reply() {
+    let (mut app, _dir) = app_with(
+        "(llm: (model_path: Some(\"MODEL\"), n_ctx: 256, n_batch: 64, n_threads: 1, warm_up: true,
+           sampling: (temperature: 0.0, max_tokens: 8)))",
+    );
+    app.update();
+    assert!(matches!(
+        *app.world().resource::<LlmStatus>(),
+        LlmStatus::Loading | LlmStatus::WarmingUp | LlmStatus::Ready
+    ));
+    let ready = update_until(&mut app, Duration::from_secs(60), |w| {
+        *w.resource::<LlmStatus>() == LlmStatus::Ready
+    });
+    assert!(ready, "status: {:?}", app.world().resource::<LlmStatus>());
+    let timings = app.world().resource::<LlmTimings>().clone();
+    assert!(timings.load_ms.expect("load time") > 0.0);
+    assert!(timings.warm_up_ms.is_some(), "warm-up ran");
+    assert!(
+        timings.context_used > 0,
+        "the system prompt is in the KV cache"
+    );
+
+    app.world_mut().write_message(SendChat("hello".into()));
+    let done = update_until(&mut app, Duration::from_secs(60), |w| {
+        !w.resource::<Seen>().finished.is_empty()
+    });
+    assert!(done, "reply finished");
+    let seen = app.world().resource::<Seen>();
+    let finished = &seen.finished[0];
+    assert_eq!(
+        seen.streamed, finished.text,
+        "what streamed is what finished"
+    );
+    assert!(finished.stats.generated_tokens <= 8);
+    assert!(finished.stats.reused_tokens > 0, "warm-up prefix reused");
+    let history = app.world().resource::<ChatHistory>();
+    assert_eq!(history.turns.len(), 1);
+    assert_eq!(history.turns[0].user, "hello");
+    assert!(history.streaming.is_none());
+    assert_eq!(*app.world().resource::<LlmStatus>(), LlmStatus::Ready);
+}
+
+#[test]
+fn no_model_and_a_missing_model_are_states_not_crashes() {
+    let (mut app, _dir) = app_with("()");
+    app.update();
+    assert_eq!(*app.world().resource::<LlmStatus>(), LlmStatus::NoModel);
+    // A message without a model is ignored, the app keeps running.
+    app.world_mut().write_message(SendChat("hello".into()));
+    app.update();
+    assert!(app.world().resource::<ChatHistory>().turns.is_empty());
+
+    app.world_mut().resource_mut::<Settings>().llm.model_path =
+        Some("/nonexistent/model.gguf".into());
+    app.update();
+    match app.world().resource::<LlmStatus>() {
+        LlmStatus::Error(message) => assert!(message.contains("does not exist"), "{message}"),
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_settings_change_reloads_the_model_in_the_background() {
+    let (mut app, _dir) = app_with(
+        "(llm: (model_path: Some(\"MODEL\"), n_ctx: 256, n_batch: 64, n_threads: 1, warm_up: false))",
+    );
+    assert!(update_until(&mut app, Duration::from_secs(60), |w| {
+        *w.resource::<LlmStatus>() == LlmStatus::Ready
+    }));
+    assert_eq!(app.world().resource::<LlmTimings>().n_ctx, 256);
+    app.world_mut().resource_mut::<Settings>().llm.n_ctx = 512;
+    app.update();
+    assert_eq!(*app.world().resource::<LlmStatus>(), LlmStatus::Loading);
+    assert!(update_until(&mut app, Duration::from_secs(60), |w| {
+        *w.resource::<LlmStatus>() == LlmStatus::Ready
+    }));
+    assert_eq!(
+        app.world().resource::<LlmTimings>().n_ctx,
+        256,
+        "capped at the model's trained context"
+    );
+}
