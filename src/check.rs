@@ -143,7 +143,7 @@ impl CheckReport {
             )),
         }
         line(format!(
-            "plan:     profile {}, {} GPU layers, {} threads — {}",
+            "plan:     profile {}, GPU layers {}, threads {} — {}",
             self.plan.profile, self.plan.n_gpu_layers, self.plan.n_threads, self.plan.reason
         ));
         out

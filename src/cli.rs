@@ -83,6 +83,21 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print process, system and NVIDIA GPU metrics (the overlay's) until Ctrl-C.
+    Monitor {
+        /// Seconds between samples.
+        #[arg(long, default_value_t = 1.0)]
+        interval: f32,
+        /// Print one sample and exit.
+        #[arg(long)]
+        once: bool,
+        /// One JSON object per sample on stdout (GPU fields null without NVIDIA).
+        #[arg(long)]
+        json: bool,
+        /// Also write every sample to this CSV file (header + one row per sample).
+        #[arg(long, value_name = "FILE.csv")]
+        csv: Option<PathBuf>,
+    },
     /// Open the real mascot window, wait until it has settled, save its pixels with alpha to
     /// a PNG and exit 0 (works under Xvfb).
     Snapshot {

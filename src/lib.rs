@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod diagnostics;
 pub mod llm;
+pub mod monitor_command;
 pub mod snapshot;
 pub mod ui;
 

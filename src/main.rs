@@ -39,6 +39,20 @@ fn main() -> ExitCode {
                 },
             )
         }
+        Command::Monitor {
+            interval,
+            once,
+            json,
+            csv,
+        } => {
+            init_stderr_logging();
+            desktop_mate::monitor_command::run(desktop_mate::monitor_command::MonitorArgs {
+                interval_secs: interval,
+                once,
+                json,
+                csv,
+            })
+        }
         Command::Snapshot {
             out,
             size,

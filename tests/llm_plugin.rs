@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
 use desktop_mate::config::{self, Overrides, Settings};
-use desktop_mate::llm::{ChatHistory, LlmStatus, LlmTimings, ReplyFinished, ReplyText, SendChat};
+use desktop_mate::llm::{
+    ChatHistory, ClearHistory, LlmStatus, LlmTimings, ReplyFinished, ReplyText, SendChat,
+};
 
 #[derive(Resource, Default)]
 struct Seen {
@@ -33,10 +35,16 @@ fn app_with(settings: &str) -> (App, tempfile::TempDir) {
     let path = dir.path().join("mascot.ron");
     let settings = settings.replace("MODEL", &model.display().to_string());
     std::fs::write(&path, settings).expect("write");
-    let mut app =
-        desktop_mate::headless_app(config::load_with(Some(&path), None, Overrides::default()));
+    let mut app = desktop_mate::headless_app(loaded_with_history(&path, dir.path()));
     app.init_resource::<Seen>().add_systems(Last, record);
     (app, dir)
+}
+
+/// Settings from `path`, with the chat history kept in `dir` (never the user's own).
+fn loaded_with_history(path: &std::path::Path, dir: &std::path::Path) -> config::LoadedSettings {
+    let mut loaded = config::load_with(Some(path), None, Overrides::default());
+    loaded.settings.chat.history_file = Some(dir.join("history.jsonl"));
+    loaded
 }
 
 fn update_until(app: &mut App, limit: Duration, done: impl Fn(&World) -> bool) -> bool {
@@ -53,7 +61,7 @@ fn update_until(app: &mut App, limit: Duration, done: impl Fn(&World) -> bool) -
 
 #[test]
 fn loads_warms_up_and_streams_a_reply() {
-    let (mut app, _dir) = app_with(
+    let (mut app, dir) = app_with(
         "(llm: (model_path: Some(\"MODEL\"), n_ctx: 256, n_batch: 64, n_threads: 1, warm_up: true,
            sampling: (temperature: 0.0, max_tokens: 8)))",
     );
@@ -92,6 +100,28 @@ fn loads_warms_up_and_streams_a_reply() {
     assert_eq!(history.turns[0].user, "hello");
     assert!(history.streaming.is_none());
     assert_eq!(*app.world().resource::<LlmStatus>(), LlmStatus::Ready);
+
+    // The turn reaches the history file (written off the frame loop) and a new app restores it.
+    let file = dir.path().join("history.jsonl");
+    let saved = update_until(&mut app, Duration::from_secs(10), |_| {
+        std::fs::read_to_string(&file).is_ok_and(|t| t.lines().count() == 1)
+    });
+    assert!(saved, "history written");
+    let settings_path = dir.path().join("mascot.ron");
+    let mut restored = desktop_mate::headless_app(loaded_with_history(&settings_path, dir.path()));
+    restored.update();
+    let turns = &restored.world().resource::<ChatHistory>().turns;
+    assert_eq!(turns.len(), 1);
+    assert_eq!(turns[0].user, "hello");
+
+    restored.world_mut().write_message(ClearHistory);
+    restored.update();
+    assert!(restored.world().resource::<ChatHistory>().turns.is_empty());
+    assert!(!file.exists(), "cleared");
+    assert!(
+        dir.path().join("history.jsonl.bak").exists(),
+        "with a backup"
+    );
 }
 
 #[test]

@@ -1,12 +1,21 @@
-//! Measurements: the hardware report (CPU, RAM, NVIDIA GPU). The live metrics and the F3
-//! overlay are added by the diagnostics work.
+//! Measurements: live process/system/GPU/LLM metrics in Bevy's `DiagnosticsStore` (sampled off
+//! the frame loop), the F3 overlay's state, and the hardware report used by `check`.
 
 pub mod hardware;
+pub mod metrics;
+pub mod overlay;
+pub mod recording;
+pub mod sampler;
 
 use bevy::prelude::*;
+
+pub use metrics::{LatestSample, MascotDiagnostics};
+pub use overlay::DiagnosticsOverlay;
 
 pub struct DiagnosticsPlugin;
 
 impl Plugin for DiagnosticsPlugin {
-    fn build(&self, _app: &mut App) {}
+    fn build(&self, app: &mut App) {
+        app.add_plugins((metrics::plugin, overlay::plugin));
+    }
 }

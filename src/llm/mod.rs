@@ -4,14 +4,16 @@
 pub mod chat;
 pub mod emotion_stream;
 pub mod engine;
+pub mod history;
 pub mod model_info;
+mod persistence;
 pub mod plan;
 pub mod state;
 mod tasks;
 pub mod text;
 
 pub use state::{
-    ChatHistory, LlmStatus, LlmTimings, ReplyFinished, ReplyText, SendChat, StopReply,
+    ChatHistory, ClearHistory, LlmStatus, LlmTimings, ReplyFinished, ReplyText, SendChat, StopReply,
 };
 
 use bevy::prelude::*;
@@ -20,6 +22,6 @@ pub struct LlmPlugin;
 
 impl Plugin for LlmPlugin {
     fn build(&self, app: &mut App) {
-        app.add_plugins((state::plugin, tasks::plugin));
+        app.add_plugins((state::plugin, tasks::plugin, persistence::plugin));
     }
 }

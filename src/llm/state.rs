@@ -15,7 +15,8 @@ pub(super) fn plugin(app: &mut App) {
         .add_message::<SendChat>()
         .add_message::<StopReply>()
         .add_message::<ReplyText>()
-        .add_message::<ReplyFinished>();
+        .add_message::<ReplyFinished>()
+        .add_message::<ClearHistory>();
 }
 
 /// The chat's state machine, shown in the UI.
@@ -86,3 +87,7 @@ pub struct ReplyFinished {
     pub emotion: Option<Emotion>,
     pub stats: ReplyStats,
 }
+
+/// The user clears the conversation (the file keeps a `.bak`).
+#[derive(Message, Debug, Clone, Default)]
+pub struct ClearHistory;

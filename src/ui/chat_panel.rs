@@ -5,7 +5,7 @@ use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 
 use crate::config::Settings;
-use crate::llm::{ChatHistory, LlmStatus, LlmTimings, SendChat, StopReply};
+use crate::llm::{ChatHistory, ClearHistory, LlmStatus, LlmTimings, SendChat, StopReply};
 
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<ChatPanel>();
@@ -48,6 +48,7 @@ fn chat_panel(
     settings: Res<Settings>,
     mut send: MessageWriter<SendChat>,
     mut stop: MessageWriter<StopReply>,
+    mut clear: MessageWriter<ClearHistory>,
 ) -> Result {
     if !panel.open {
         return Ok(());
@@ -94,6 +95,15 @@ fn chat_panel(
                 } else if (ui.button("Send").clicked() || enter) && !panel.input.trim().is_empty() {
                     send.write(SendChat(std::mem::take(&mut panel.input)));
                     input.request_focus();
+                }
+                if !generating
+                    && !history.turns.is_empty()
+                    && ui
+                        .small_button("Clear")
+                        .on_hover_text("Forget the conversation (the history file keeps a .bak)")
+                        .clicked()
+                {
+                    clear.write(ClearHistory);
                 }
             });
             let mut line = status.label();

@@ -1,6 +1,7 @@
 //! egui panels of the mascot window.
 
 mod chat_panel;
+mod diagnostics_overlay;
 mod settings_panel;
 
 pub use chat_panel::ChatPanel;
@@ -10,5 +11,9 @@ use bevy::prelude::*;
 
 /// Added by the windowed app only (egui needs a window and a renderer).
 pub fn plugin(app: &mut App) {
-    app.add_plugins((chat_panel::plugin, settings_panel::plugin));
+    app.add_plugins((
+        chat_panel::plugin,
+        diagnostics_overlay::plugin,
+        settings_panel::plugin,
+    ));
 }

@@ -1,0 +1,61 @@
+//! Samples as CSV rows, for `monitor --csv` (and the overlay's recording).
+
+use std::fmt::Write as _;
+
+use super::sampler::Sample;
+
+pub const CSV_HEADER: &str = "timestamp_ms,rss_mib,process_cpu_percent,ram_used_mib,ram_total_mib,vram_used_mib,vram_total_mib,process_vram_mib,gpu_utilization_percent,gpu_memory_utilization_percent,gpu_temperature_c,gpu_power_w,gpu_clock_mhz";
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// One row; values a machine does not have are empty.
+pub fn csv_row(sample: &Sample) -> String {
+    let mut row = format!(
+        "{},{:.1},{:.1},{:.1},{:.1}",
+        sample.timestamp_ms,
+        sample.rss_bytes as f64 / MIB,
+        sample.process_cpu_percent,
+        sample.ram_used_bytes as f64 / MIB,
+        sample.ram_total_bytes as f64 / MIB,
+    );
+    let gpu = sample.gpu.as_ref();
+    let fields: [Option<String>; 8] = [
+        gpu.map(|g| format!("{:.1}", g.vram_used_bytes as f64 / MIB)),
+        gpu.map(|g| format!("{:.1}", g.vram_total_bytes as f64 / MIB)),
+        gpu.and_then(|g| g.process_vram_bytes)
+            .map(|b| format!("{:.1}", b as f64 / MIB)),
+        gpu.and_then(|g| g.gpu_utilization_percent)
+            .map(|v| v.to_string()),
+        gpu.and_then(|g| g.memory_utilization_percent)
+            .map(|v| v.to_string()),
+        gpu.and_then(|g| g.temperature_celsius)
+            .map(|v| v.to_string()),
+        gpu.and_then(|g| g.power_watts).map(|v| format!("{v:.1}")),
+        gpu.and_then(|g| g.graphics_clock_mhz)
+            .map(|v| v.to_string()),
+    ];
+    for field in fields {
+        let _ = write!(row, ",{}", field.unwrap_or_default());
+    }
+    row
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_have_one_field_per_header_column_and_empty_gpu_fields_without_gpu() {
+        let sample = Sample {
+            timestamp_ms: 1_700_000_000_000,
+            rss_bytes: 100 * 1024 * 1024,
+            process_cpu_percent: 12.5,
+            ram_used_bytes: 1024 * 1024 * 1024,
+            ram_total_bytes: 4 * 1024 * 1024 * 1024,
+            gpu: None,
+        };
+        let row = csv_row(&sample);
+        assert_eq!(row.split(',').count(), CSV_HEADER.split(',').count());
+        assert_eq!(row, "1700000000000,100.0,12.5,1024.0,4096.0,,,,,,,,");
+    }
+}
