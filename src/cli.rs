@@ -113,6 +113,9 @@ pub enum Command {
         /// Hide the chat panel.
         #[arg(long)]
         no_chat: bool,
+        /// Show the diagnostics overlay (F3).
+        #[arg(long)]
+        overlay: bool,
         /// Send this chat message once the model is ready and capture after the reply.
         #[arg(long, value_name = "TEXT")]
         say: Option<String>,

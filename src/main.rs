@@ -58,10 +58,14 @@ fn main() -> ExitCode {
             size,
             settings,
             no_chat,
+            overlay,
             say,
             settle_frames,
         } => {
             let mut loaded = config::load(cli.global.config.as_deref(), cli.global.overrides());
+            if overlay {
+                loaded.settings.diagnostics.overlay_visible = true;
+            }
             if let Some((width, height)) = size {
                 loaded.settings.window.width = width;
                 loaded.settings.window.height = height;

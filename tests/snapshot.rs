@@ -81,6 +81,34 @@ fn snapshot_without_avatar_or_panel_is_fully_transparent() {
 }
 
 #[test]
+fn snapshot_with_the_overlay_shows_it_in_the_top_right_corner() {
+    if !display_available() {
+        eprintln!("no DISPLAY: run the tests through scripts/test.sh (Xvfb) for rendering tests");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (output, out) = snapshot(dir.path(), &["--overlay", "--no-chat"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let image = image::open(&out).expect("a PNG").to_rgba8();
+    let opaque_in = |x0: u32, x1: u32, y0: u32, y1: u32| {
+        (y0..y1)
+            .flat_map(|y| (x0..x1).map(move |x| (x, y)))
+            .filter(|&(x, y)| image.get_pixel(x, y)[3] == 255)
+            .count()
+    };
+    // The overlay is anchored top-right; the bottom-left stays see-through.
+    assert!(
+        opaque_in(250, 400, 0, 200) > 10_000,
+        "overlay drawn top-right"
+    );
+    assert_eq!(opaque_in(0, 100, 500, 600), 0, "nothing else drawn");
+}
+
+#[test]
 fn snapshot_refuses_a_bad_size() {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = Command::new(env!("CARGO_BIN_EXE_desktop-mate"))
