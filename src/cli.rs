@@ -83,6 +83,20 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Measure the chat engine on a model: load, warm-up, time to first token (cold, warmed,
+    /// later, turn 1 vs the last turn of a long conversation), prompt and decode speed, and a
+    /// threads / context size / reply length sweep. Greedy sampling, seed 1.
+    Bench {
+        /// One JSON object on stdout instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Turns of the long conversation.
+        #[arg(long, default_value_t = 50)]
+        turns: usize,
+        /// Reply length for the timed replies.
+        #[arg(long, default_value_t = 32)]
+        max_tokens: u32,
+    },
     /// Print process, system and NVIDIA GPU metrics (the overlay's) until Ctrl-C.
     Monitor {
         /// Seconds between samples.

@@ -5,6 +5,7 @@
 //! ([`headless_app`]).
 
 pub mod avatar;
+pub mod bench_command;
 pub mod chat_command;
 pub mod check;
 pub mod cli;

@@ -39,6 +39,22 @@ fn main() -> ExitCode {
                 },
             )
         }
+        Command::Bench {
+            json,
+            turns,
+            max_tokens,
+        } => {
+            init_stderr_logging();
+            let loaded = config::load(cli.global.config.as_deref(), cli.global.overrides());
+            desktop_mate::bench_command::run(
+                loaded,
+                desktop_mate::bench_command::BenchArgs {
+                    json,
+                    turns,
+                    max_tokens,
+                },
+            )
+        }
         Command::Monitor {
             interval,
             once,

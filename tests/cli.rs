@@ -338,3 +338,60 @@ fn chat_without_a_model_says_how_to_set_one() {
         "{stderr}"
     );
 }
+
+#[test]
+fn bench_reports_every_promised_key_on_a_generated_model() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let config = home.path().join("mascot.ron");
+    std::fs::write(&config, "(llm: (n_ctx: 256, n_batch: 64))").expect("write");
+    let model = home.path().join("tiny.gguf");
+    support::write_tiny_llama(&model, 5);
+    let output = desktop_mate(
+        &[
+            "bench",
+            "--json",
+            "--turns",
+            "6",
+            "--max-tokens",
+            "8",
+            "--config",
+            config.to_str().expect("utf8"),
+            "--model",
+            model.to_str().expect("utf8"),
+        ],
+        home.path(),
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = json_of(&output);
+    for key in [
+        "model",
+        "n_threads",
+        "load_ms",
+        "warmup_ms",
+        "ttft_cold_ms",
+        "ttft_first_ms",
+        "ttft_later_ms",
+        "ttft_turn1_ms",
+        "ttft_turn6_ms",
+        "decode_tps",
+        "prompt_tps",
+        "threads_sweep",
+        "auto_threads",
+    ] {
+        assert!(report.get(key).is_some(), "missing {key}: {report}");
+    }
+    assert_eq!(report["turns"], 6);
+    assert!(report["decode_tps"].as_f64().expect("tps") > 0.0);
+    let sweep = report["threads_sweep"].as_array().expect("sweep");
+    assert!(!sweep.is_empty());
+    assert_eq!(sweep[0]["n_threads"], 1);
+    assert!(
+        sweep
+            .iter()
+            .all(|row| row["decode_tps"].as_f64().unwrap_or(0.0) > 0.0)
+    );
+}

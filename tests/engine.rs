@@ -257,3 +257,43 @@ fn stories_model_greedy_continuation_is_the_known_text() {
     assert_eq!(reply.stats.generated_tokens, 20);
     assert_eq!(reply.stats.stop_reason, StopReason::MaxTokens);
 }
+
+#[test]
+fn later_turns_evaluate_only_the_new_tokens() {
+    let (_dir, path) = tiny_model();
+    let mut engine = engine_for(&path, 1024);
+    let persona = PersonaSettings {
+        name: "Mate".into(),
+        system_prompt: "Be brief and kind.".into(),
+    };
+    let never = AtomicBool::new(false);
+    let mut history: Vec<ChatTurn> = Vec::new();
+    let mut reused = Vec::new();
+    for message in ["hello", "how are you", "tell me more", "thanks"] {
+        let (reply, dropped) = chat::reply(
+            &mut engine,
+            PromptFormat::PlainText,
+            &persona,
+            &history,
+            message,
+            &greedy(8),
+            &never,
+            &mut |_| {},
+        )
+        .expect("reply");
+        assert_eq!(dropped, 0);
+        reused.push((reply.stats.prompt_tokens, reply.stats.reused_tokens));
+        history.push(ChatTurn {
+            user: message.into(),
+            assistant: reply.text,
+        });
+    }
+    // From turn 2 on, everything up to the previous prompt comes from the KV cache.
+    for pair in reused.windows(2) {
+        let ((previous_prompt, _), (_, reused_now)) = (pair[0], pair[1]);
+        assert!(
+            reused_now >= previous_prompt,
+            "turn reused {reused_now} tokens, previous prompt had {previous_prompt}: {reused:?}"
+        );
+    }
+}

@@ -114,6 +114,10 @@ fn template_prompt(
 
 /// Answers `message` after `history`, dropping the oldest turns when the prompt plus the reply
 /// would not fit in the context. Returns the reply and how many turns were dropped.
+///
+/// Turns are dropped until the prompt and reply fill at most half of the context (like
+/// llama.cpp's context shift), not just until they fit: dropping changes the prompt's prefix
+/// and costs a full re-evaluation, so it should happen rarely, not on every later turn.
 pub fn reply(
     engine: &mut LlmEngine,
     format: PromptFormat,
@@ -133,7 +137,8 @@ pub fn reply(
         let (prompt, stops) =
             format_prompt(engine, format, persona, &history[first..], Some(message));
         let tokens = engine.tokenize(&prompt).len();
-        let fits = tokens + options.max_tokens as usize <= n_ctx;
+        let limit = if first == 0 { n_ctx } else { n_ctx / 2 };
+        let fits = tokens + options.max_tokens as usize <= limit;
         if fits || first == history.len() {
             let mut options = options.clone();
             options.stop.extend(stops);

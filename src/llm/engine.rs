@@ -194,7 +194,9 @@ impl LlmEngine {
             .with_n_batch(settings.n_batch)
             .with_n_ubatch(settings.n_batch)
             .with_n_threads(threads)
-            .with_n_threads_batch(threads);
+            .with_n_threads_batch(threads)
+            // llama.cpp decides per backend and model (see docs/PERFORMANCE.md).
+            .with_flash_attention_policy(llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_AUTO);
         let n_ctx = settings.n_ctx;
         let session = Session::try_new(model, |model| {
             model

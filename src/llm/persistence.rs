@@ -65,6 +65,7 @@ fn clear_on_request(
         return;
     }
     history.turns.clear();
+    history.context_start = 0;
     history.last_error = None;
     if let Some(mut file) = file {
         file.saved = 0;

@@ -55,6 +55,9 @@ pub struct ChatHistory {
     pub streaming: Option<String>,
     /// Why the last message got no reply (too long, ...), until the next one.
     pub last_error: Option<String>,
+    /// Turns before this index are no longer in the prompt. It only moves forward, in large
+    /// steps, so that the prompt's prefix (and the KV cache) stays the same between turns.
+    pub context_start: usize,
 }
 
 /// Measurements for the diagnostics overlay.

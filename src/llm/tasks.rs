@@ -164,15 +164,14 @@ fn start_reply(
             continue;
         };
         let persona = settings.persona.clone();
-        let kept = settings.chat.turns_kept as usize;
-        let turns: Vec<ChatTurn> = history
-            .turns
-            .iter()
-            .rev()
-            .take(kept)
-            .rev()
-            .cloned()
-            .collect();
+        let kept = (settings.chat.turns_kept as usize).max(1);
+        let len = history.turns.len();
+        if len - history.context_start.min(len) > kept {
+            // Forget half of what is kept at once rather than one turn per message.
+            history.context_start = len - kept.div_ceil(2);
+        }
+        let start = history.context_start.min(len);
+        let turns: Vec<ChatTurn> = history.turns[start..].to_vec();
         let options = GenerateOptions::from_sampling(&settings.llm.sampling);
         let format = worker.format;
         let message = message.clone();
@@ -269,7 +268,8 @@ fn poll_job(
             let emotion = worker.emotion_filter.emotion();
             let shown = history.streaming.take().unwrap_or_default() + &tail;
             match result {
-                Ok((reply, _dropped)) => {
+                Ok((reply, dropped)) => {
+                    history.context_start += dropped;
                     history.turns.push(ChatTurn {
                         user: message,
                         assistant: reply.text.clone(),
