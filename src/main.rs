@@ -24,37 +24,29 @@ fn main() -> ExitCode {
             temperature,
             seed,
             json,
-        } => {
-            init_stderr_logging();
-            let loaded = config::load(cli.global.config.as_deref(), cli.global.overrides());
-            desktop_mate::chat_command::run(
-                loaded,
-                desktop_mate::chat_command::ChatArgs {
-                    prompt,
-                    raw,
-                    max_tokens,
-                    temperature,
-                    seed,
-                    json,
-                },
-            )
-        }
+        } => desktop_mate::chat_command::run(
+            terminal_settings(&cli.global),
+            desktop_mate::chat_command::ChatArgs {
+                prompt,
+                raw,
+                max_tokens,
+                temperature,
+                seed,
+                json,
+            },
+        ),
         Command::Bench {
             json,
             turns,
             max_tokens,
-        } => {
-            init_stderr_logging();
-            let loaded = config::load(cli.global.config.as_deref(), cli.global.overrides());
-            desktop_mate::bench_command::run(
-                loaded,
-                desktop_mate::bench_command::BenchArgs {
-                    json,
-                    turns,
-                    max_tokens,
-                },
-            )
-        }
+        } => desktop_mate::bench_command::run(
+            terminal_settings(&cli.global),
+            desktop_mate::bench_command::BenchArgs {
+                json,
+                turns,
+                max_tokens,
+            },
+        ),
         Command::Monitor {
             interval,
             once,
@@ -129,6 +121,12 @@ fn exit_code(exit: AppExit) -> ExitCode {
         AppExit::Success => ExitCode::SUCCESS,
         AppExit::Error(code) => ExitCode::from(code.get()),
     }
+}
+
+/// Settings for a terminal command, with its logs on stderr.
+fn terminal_settings(global: &desktop_mate::cli::GlobalArgs) -> config::LoadedSettings {
+    init_stderr_logging();
+    config::load(global.config.as_deref(), global.overrides())
 }
 
 /// Logs of the terminal commands go to stderr, so stdout stays machine-readable.

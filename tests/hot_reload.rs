@@ -1,24 +1,14 @@
 //! An external edit of the settings file applies live in a running (headless) app; a broken
 //! edit is reported and ignored.
 
+mod support;
+
+use support::update_until;
+
 use std::fs;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bevy::prelude::*;
 use desktop_mate::config::{self, ErrorKind, Overrides, Settings, SettingsStatus};
-
-/// Runs frames until `done` holds or `limit` passes; returns whether it held.
-fn update_until(app: &mut App, limit: Duration, done: impl Fn(&World) -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        app.update();
-        if done(app.world()) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    false
-}
 
 #[test]
 fn good_edit_applies_and_broken_edit_is_ignored() {

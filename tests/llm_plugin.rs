@@ -3,7 +3,9 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use support::update_until;
+
+use std::time::Duration;
 
 use bevy::prelude::*;
 use desktop_mate::config::{self, Overrides, Settings};
@@ -45,18 +47,6 @@ fn loaded_with_history(path: &std::path::Path, dir: &std::path::Path) -> config:
     let mut loaded = config::load_with(Some(path), None, Overrides::default());
     loaded.settings.chat.history_file = Some(dir.join("history.jsonl"));
     loaded
-}
-
-fn update_until(app: &mut App, limit: Duration, done: impl Fn(&World) -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        app.update();
-        if done(app.world()) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    false
 }
 
 #[test]

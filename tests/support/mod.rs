@@ -190,3 +190,20 @@ pub fn write_tiny_llama(path: &Path, seed: u64) {
     bytes.extend_from_slice(&data);
     std::fs::write(path, bytes).expect("write tiny GGUF");
 }
+
+/// Runs frames until `done` holds or `limit` passes; returns whether it held.
+pub fn update_until(
+    app: &mut bevy::app::App,
+    limit: std::time::Duration,
+    done: impl Fn(&bevy::ecs::world::World) -> bool,
+) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        app.update();
+        if done(app.world()) {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    false
+}
