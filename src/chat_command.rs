@@ -12,6 +12,7 @@ use crate::diagnostics::hardware::HardwareReport;
 use crate::llm::chat::{
     ChatTurn, PromptFormat, format_prompt, prompt_format, reply, split_emotion_tag,
 };
+use crate::llm::emotion::analyse;
 use crate::llm::engine::{EngineSettings, GenerateOptions, LlmEngine, ReplyStats};
 use crate::llm::model_info::read_model_info;
 use crate::llm::plan::{Workload, plan};
@@ -172,7 +173,9 @@ pub fn run(loaded: LoadedSettings, args: ChatArgs) -> ExitCode {
                     let (emotion, text) = if args.raw {
                         (None, reply.text.as_str())
                     } else {
-                        split_emotion_tag(&reply.text)
+                        let (tag, text) = split_emotion_tag(&reply.text);
+                        // No tag: the keyword/emoji analyser decides.
+                        (tag.or_else(|| analyse(text).map(|s| s.emotion)), text)
                     };
                     let json = JsonReply {
                         text,

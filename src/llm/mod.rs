@@ -2,6 +2,7 @@
 //! reading and the load plan. The Bevy glue (tasks, states, chat panel) is added next.
 
 pub mod chat;
+pub mod emotion;
 pub mod emotion_stream;
 pub mod engine;
 pub mod history;

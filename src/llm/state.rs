@@ -87,7 +87,10 @@ pub struct ReplyText(pub String);
 #[derive(Message, Debug, Clone)]
 pub struct ReplyFinished {
     pub text: String,
+    /// From the reply's `[tag]`, else from its words and emoji (smoothed); `None` = neutral.
     pub emotion: Option<Emotion>,
+    /// 0-100: [`super::emotion::TAG_INTENSITY`] for a tag, else the analyser's.
+    pub intensity: f32,
     pub stats: ReplyStats,
 }
 

@@ -11,6 +11,7 @@ use bevy::tasks::{AsyncComputeTaskPool, Task, futures::check_ready};
 use crossbeam_channel::{Receiver, Sender, unbounded};
 
 use super::chat::{ChatTurn, PromptFormat, format_prompt, prompt_format, reply};
+use super::emotion::{EmotionSmoother, TAG_INTENSITY};
 use super::emotion_stream::EmotionTagFilter;
 use super::engine::{EngineError, EngineSettings, GenerateOptions, LlmEngine, Reply, ReplyStats};
 use super::model_info::read_model_info;
@@ -56,6 +57,7 @@ pub struct LlmWorker {
     /// A settings change arrived during a job: reload once it is done.
     reload_pending: bool,
     emotion_filter: EmotionTagFilter,
+    mood: EmotionSmoother,
 }
 
 impl Default for LlmWorker {
@@ -71,6 +73,7 @@ impl Default for LlmWorker {
             loaded_with: None,
             reload_pending: true,
             emotion_filter: EmotionTagFilter::default(),
+            mood: EmotionSmoother::default(),
         }
     }
 }
@@ -265,8 +268,17 @@ fn poll_job(
             *worker.engine.get() = Some(*engine);
             *status = LlmStatus::Ready;
             let tail = worker.emotion_filter.finish();
-            let emotion = worker.emotion_filter.emotion();
             let shown = history.streaming.take().unwrap_or_default() + &tail;
+            let (emotion, intensity) = match worker.emotion_filter.emotion() {
+                Some(tagged) => {
+                    worker.mood.push_tag(tagged);
+                    (Some(tagged), TAG_INTENSITY)
+                }
+                None => worker
+                    .mood
+                    .push(&shown)
+                    .map_or((None, 0.0), |s| (Some(s.emotion), s.intensity)),
+            };
             match result {
                 Ok((reply, dropped)) => {
                     history.context_start += dropped;
@@ -286,6 +298,7 @@ fn poll_job(
                     finished_out.write(ReplyFinished {
                         text: shown,
                         emotion,
+                        intensity,
                         stats: reply.stats,
                     });
                 }
