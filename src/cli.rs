@@ -133,6 +133,9 @@ pub enum Command {
         /// Send this chat message once the model is ready and capture after the reply.
         #[arg(long, value_name = "TEXT")]
         say: Option<String>,
+        /// With --say: capture while the reply is still being generated.
+        #[arg(long, requires = "say")]
+        during_reply: bool,
         /// Frames rendered before the capture.
         #[arg(long, default_value_t = 30)]
         settle_frames: u32,

@@ -68,6 +68,7 @@ fn main() -> ExitCode {
             no_chat,
             overlay,
             say,
+            during_reply,
             settle_frames,
         } => {
             let mut loaded = config::load(cli.global.config.as_deref(), cli.global.overrides());
@@ -83,6 +84,7 @@ fn main() -> ExitCode {
                 out,
                 settle_frames,
                 say,
+                during_reply,
             })
             .add_plugins(desktop_mate::snapshot::plugin);
             let world = app.world_mut();

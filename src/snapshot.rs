@@ -17,6 +17,9 @@ pub struct SnapshotRequest {
     pub settle_frames: u32,
     /// A message to send once the chat is ready; the capture waits for the whole reply.
     pub say: Option<String>,
+    /// With `say`: capture while the reply is still being generated (after `settle_frames`
+    /// frames rendered during the generation) instead of after it.
+    pub during_reply: bool,
 }
 
 /// Where a `--say` message stands.
@@ -44,6 +47,7 @@ fn say_when_ready(
     mut progress: ResMut<SayProgress>,
     mut send: MessageWriter<SendChat>,
     mut finished: MessageReader<ReplyFinished>,
+    mut frames_generating: Local<u32>,
 ) {
     let Some(message) = &request.say else {
         *progress = SayProgress::Answered;
@@ -60,7 +64,12 @@ fn say_when_ready(
             _ => {}
         },
         SayProgress::Sent => {
-            if finished.read().count() > 0 || matches!(*status, LlmStatus::Error(_)) {
+            if request.during_reply && *status == LlmStatus::Generating {
+                *frames_generating += 1;
+                if *frames_generating >= request.settle_frames.max(1) {
+                    *progress = SayProgress::Answered;
+                }
+            } else if finished.read().count() > 0 || matches!(*status, LlmStatus::Error(_)) {
                 *progress = SayProgress::Answered;
             }
         }
@@ -77,17 +86,25 @@ fn capture_when_settled(
     if *requested || *progress != SayProgress::Answered {
         return;
     }
-    if request.settle_frames > 0 {
+    // During a reply, the frames were already counted while it was being generated.
+    if request.settle_frames > 0 && !request.during_reply {
         request.settle_frames -= 1;
         return;
     }
     *requested = true;
     let out = request.out.clone();
     commands.spawn(Screenshot::primary_window()).observe(
-        move |captured: On<ScreenshotCaptured>, mut exit: MessageWriter<AppExit>| {
+        move |captured: On<ScreenshotCaptured>,
+              status: Res<LlmStatus>,
+              mut exit: MessageWriter<AppExit>| {
             match save_rgba_png(&captured.image, &out) {
                 Ok(()) => {
-                    info!("snapshot saved to {}", out.display());
+                    let when = if *status == LlmStatus::Generating {
+                        " while a reply was being generated"
+                    } else {
+                        ""
+                    };
+                    info!("snapshot saved to {}{when}", out.display());
                     exit.write(AppExit::Success);
                 }
                 Err(err) => {

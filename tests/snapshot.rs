@@ -1,5 +1,7 @@
 //! Real rendering: the mascot window under X (Xvfb + Mesa lavapipe in CI), captured with alpha.
 
+mod support;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -106,6 +108,65 @@ fn snapshot_with_the_overlay_shows_it_in_the_top_right_corner() {
         "overlay drawn top-right"
     );
     assert_eq!(opaque_in(0, 100, 500, 600), 0, "nothing else drawn");
+}
+
+/// The proof that a long generation never stalls rendering: frames keep coming and a
+/// screenshot completes while llama.cpp is busy with a reply (on 2 cores, a task pool of one
+/// thread would queue the screenshot behind the generation).
+#[test]
+fn frames_render_and_a_screenshot_completes_while_a_reply_is_generated() {
+    if !display_available() {
+        eprintln!("no DISPLAY: run the tests through scripts/test.sh (Xvfb) for rendering tests");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let model = dir.path().join("slow.gguf");
+    // Big enough that 1500 tokens take seconds on one thread.
+    support::write_llama(&model, 9, 384, 6, 2048);
+    let config = dir.path().join("mascot.ron");
+    std::fs::write(
+        &config,
+        "(llm: (n_ctx: 2048, n_threads: 1, sampling: (temperature: 0.0, max_tokens: 1500)),
+          chat: (history_file: Some(\"HISTORY\")))"
+            .replace(
+                "HISTORY",
+                &dir.path().join("history.jsonl").display().to_string(),
+            ),
+    )
+    .expect("write settings");
+    let out = dir.path().join("during.png");
+    let output = Command::new(env!("CARGO_BIN_EXE_desktop-mate"))
+        .args([
+            "snapshot",
+            "--config",
+            config.to_str().expect("utf8"),
+            "--model",
+            model.to_str().expect("utf8"),
+            "--out",
+            out.to_str().expect("utf8"),
+            "--size",
+            "400x600",
+            "--say",
+            "hello",
+            "--during-reply",
+            "--settle-frames",
+            "20",
+        ])
+        .env("HOME", dir.path())
+        .output()
+        .expect("run snapshot");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("while a reply was being generated"),
+        "the screenshot must complete during the generation: {stderr}"
+    );
+    let image = image::open(&out).expect("a PNG").to_rgba8();
+    assert_eq!(image.dimensions(), (400, 600));
+    assert!(
+        image.pixels().any(|p| p[3] == 255),
+        "the chat panel is drawn"
+    );
 }
 
 #[test]

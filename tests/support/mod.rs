@@ -1,5 +1,5 @@
 //! Test inputs made on the fly: settings files and GGUF headers.
-#![allow(dead_code)]
+#![allow(dead_code, non_snake_case)]
 
 use std::path::{Path, PathBuf};
 
@@ -59,10 +59,12 @@ pub fn files_in(dir: &Path) -> Vec<String> {
 /// SentencePiece-style vocabulary (specials, 256 byte tokens, printable ASCII): a real model
 /// llama.cpp loads and runs, so tests need no downloaded model. Its text is gibberish.
 pub fn write_tiny_llama(path: &Path, seed: u64) {
-    const DIM: u64 = 64;
-    const LAYERS: u32 = 2;
-    const HEADS: u32 = 4;
-    const FF: u64 = 192;
+    write_llama(path, seed, 64, 2, 256);
+}
+
+/// Sizes of a generated model.
+pub fn write_llama(path: &Path, seed: u64, dim: u64, layers: u32, context: u32) {
+    let (DIM, LAYERS, HEADS, FF) = (dim, layers, 4u32, dim * 3);
     let mut tokens: Vec<String> = vec!["<unk>".into(), "<s>".into(), "</s>".into()];
     let mut types: Vec<i32> = vec![2, 3, 3]; // unknown, control, control
     for b in 0..=255u8 {
@@ -95,7 +97,7 @@ pub fn write_tiny_llama(path: &Path, seed: u64) {
     key(&mut kv, "general.architecture", 8);
     string(&mut kv, "llama");
     for (name, value) in [
-        ("llama.context_length", 256u32),
+        ("llama.context_length", context),
         ("llama.embedding_length", DIM as u32),
         ("llama.block_count", LAYERS),
         ("llama.feed_forward_length", FF as u32),
