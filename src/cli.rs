@@ -97,6 +97,20 @@ pub enum Command {
         #[arg(long, default_value_t = 32)]
         max_tokens: u32,
     },
+    /// Run the engine without a window and report RSS after start, model load, the first
+    /// generation and each message count, with the growth per message over the last stage
+    /// and a leak verdict.
+    ProfileMemory {
+        /// Message counts to report at, e.g. 10,50,100.
+        #[arg(long, value_delimiter = ',', default_value = "10,50,100")]
+        messages: Vec<usize>,
+        /// Reply length of each message.
+        #[arg(long, default_value_t = 32)]
+        max_tokens: u32,
+        /// One JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print process, system and NVIDIA GPU metrics (the overlay's) until Ctrl-C.
     Monitor {
         /// Seconds between samples.

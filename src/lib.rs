@@ -13,6 +13,7 @@ pub mod config;
 pub mod diagnostics;
 pub mod llm;
 pub mod monitor_command;
+pub mod profile_command;
 pub mod snapshot;
 pub mod ui;
 

@@ -47,6 +47,18 @@ fn main() -> ExitCode {
                 max_tokens,
             },
         ),
+        Command::ProfileMemory {
+            messages,
+            max_tokens,
+            json,
+        } => desktop_mate::profile_command::run(
+            terminal_settings(&cli.global),
+            desktop_mate::profile_command::ProfileArgs {
+                messages,
+                max_tokens,
+                json,
+            },
+        ),
         Command::Monitor {
             interval,
             once,

@@ -395,3 +395,60 @@ fn bench_reports_every_promised_key_on_a_generated_model() {
             .all(|row| row["decode_tps"].as_f64().unwrap_or(0.0) > 0.0)
     );
 }
+
+#[test]
+fn profile_memory_reports_every_stage_and_a_verdict() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let config = home.path().join("mascot.ron");
+    std::fs::write(&config, "(llm: (n_ctx: 256, n_batch: 64))").expect("write");
+    let model = home.path().join("tiny.gguf");
+    support::write_tiny_llama(&model, 4);
+    let output = desktop_mate(
+        &[
+            "profile-memory",
+            "--json",
+            "--messages",
+            "2,5",
+            "--max-tokens",
+            "8",
+            "--config",
+            config.to_str().expect("utf8"),
+            "--model",
+            model.to_str().expect("utf8"),
+        ],
+        home.path(),
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = json_of(&output);
+    let stages: Vec<&str> = report["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .map(|s| s["stage"].as_str().expect("name"))
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            "start",
+            "model loaded",
+            "after first generation",
+            "after 2 messages",
+            "after 5 messages"
+        ]
+    );
+    for stage in report["stages"].as_array().expect("stages") {
+        assert!(stage["rss_bytes"].as_u64().expect("rss") > 0);
+    }
+    assert!(report["leak"].is_boolean());
+    assert!(report["slope_bytes_per_message"].is_number());
+    assert!(
+        report["verdict"]
+            .as_str()
+            .expect("verdict")
+            .contains("KiB/message")
+    );
+}
