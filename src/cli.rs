@@ -49,7 +49,11 @@ impl GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the mascot (the default).
-    Run,
+    Run {
+        /// Record every diagnostics sample to this CSV file from the start.
+        #[arg(long, value_name = "FILE.csv")]
+        record_diagnostics: Option<PathBuf>,
+    },
     /// Validate the settings and report the hardware and how the model would be loaded.
     ///
     /// Prints the CPU, RAM, NVIDIA GPU (via NVML), the model's size and layer count, and the

@@ -12,10 +12,18 @@ use desktop_mate::diagnostics::hardware::HardwareReport;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Run) {
-        Command::Run => {
+    let command = cli.command.unwrap_or(Command::Run {
+        record_diagnostics: None,
+    });
+    match command {
+        Command::Run { record_diagnostics } => {
             let loaded = config::load(cli.global.config.as_deref(), cli.global.overrides());
-            exit_code(desktop_mate::windowed_app(loaded).run())
+            let mut app = desktop_mate::windowed_app(loaded);
+            if let Some(path) = record_diagnostics {
+                app.world_mut()
+                    .write_message(desktop_mate::diagnostics::ToggleRecording { path: Some(path) });
+            }
+            exit_code(app.run())
         }
         Command::Chat {
             prompt,

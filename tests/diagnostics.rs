@@ -88,6 +88,59 @@ fn the_overlay_key_toggles_the_overlay() {
     }
 }
 
+#[test]
+fn recording_writes_a_header_and_a_row_per_sample() {
+    let (mut app, dir) = headless();
+    let csv = dir.path().join("rec").join("samples.csv");
+    app.world_mut()
+        .write_message(desktop_mate::diagnostics::ToggleRecording {
+            path: Some(csv.clone()),
+        });
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        app.update();
+        if app
+            .world()
+            .resource::<desktop_mate::diagnostics::DiagnosticsRecorder>()
+            .rows
+            >= 3
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let recorder = app
+        .world()
+        .resource::<desktop_mate::diagnostics::DiagnosticsRecorder>();
+    assert!(recorder.is_recording());
+    assert!(recorder.rows >= 3, "{} rows", recorder.rows);
+    let text = std::fs::read_to_string(&csv).expect("csv");
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some(desktop_mate::diagnostics::recording::CSV_HEADER)
+    );
+    let stamps: Vec<u64> = lines
+        .map(|l| l.split(',').next().expect("field").parse().expect("number"))
+        .collect();
+    assert!(stamps.len() >= 3);
+    assert!(stamps.windows(2).all(|w| w[0] < w[1]), "{stamps:?}");
+    // The plots' history follows the samples too.
+    let history = app
+        .world()
+        .resource::<desktop_mate::diagnostics::MetricHistory>();
+    assert!(history.rss_mib.len() >= 3);
+    // Toggling again stops.
+    app.world_mut()
+        .write_message(desktop_mate::diagnostics::ToggleRecording::default());
+    app.update();
+    assert!(
+        !app.world()
+            .resource::<desktop_mate::diagnostics::DiagnosticsRecorder>()
+            .is_recording()
+    );
+}
+
 fn desktop_mate() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_desktop-mate"))
 }

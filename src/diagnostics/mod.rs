@@ -4,6 +4,7 @@
 pub mod hardware;
 pub mod metrics;
 pub mod overlay;
+pub mod recorder;
 pub mod recording;
 pub mod sampler;
 
@@ -11,11 +12,12 @@ use bevy::prelude::*;
 
 pub use metrics::{LatestSample, MascotDiagnostics};
 pub use overlay::DiagnosticsOverlay;
+pub use recorder::{DiagnosticsRecorder, MetricHistory, ToggleRecording};
 
 pub struct DiagnosticsPlugin;
 
 impl Plugin for DiagnosticsPlugin {
     fn build(&self, app: &mut App) {
-        app.add_plugins((metrics::plugin, overlay::plugin));
+        app.add_plugins((metrics::plugin, overlay::plugin, recorder::plugin));
     }
 }

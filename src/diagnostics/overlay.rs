@@ -18,6 +18,8 @@ pub(super) fn plugin(app: &mut App) {
 #[derive(Resource, Debug, Clone, PartialEq)]
 pub struct DiagnosticsOverlay {
     pub visible: bool,
+    /// One line instead of the table and plots.
+    pub compact: bool,
     pub key: KeyCode,
 }
 
@@ -43,6 +45,7 @@ pub fn overlay_key_code(name: &str) -> Option<KeyCode> {
 fn init_overlay(mut commands: Commands, settings: Res<Settings>) {
     commands.insert_resource(DiagnosticsOverlay {
         visible: settings.diagnostics.overlay_visible,
+        compact: false,
         key: overlay_key_code(&settings.diagnostics.overlay_key).unwrap_or(KeyCode::F3),
     });
 }

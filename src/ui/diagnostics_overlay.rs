@@ -5,7 +5,12 @@ use bevy::diagnostic::{DiagnosticPath, DiagnosticsStore, FrameTimeDiagnosticsPlu
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 
-use crate::diagnostics::{DiagnosticsOverlay, LatestSample, MascotDiagnostics as M};
+use std::collections::VecDeque;
+
+use crate::diagnostics::{
+    DiagnosticsOverlay, DiagnosticsRecorder, LatestSample, MascotDiagnostics as M, MetricHistory,
+    ToggleRecording,
+};
 use crate::llm::{LlmStatus, LlmTimings};
 
 pub(super) fn plugin(app: &mut App) {
@@ -19,18 +24,74 @@ fn value(store: &DiagnosticsStore, path: &DiagnosticPath) -> Option<f64> {
     store.get(path).and_then(|d| d.smoothed())
 }
 
+/// A small line plot of the last minute (one point per sample).
+fn sparkline(ui: &mut egui::Ui, series: &VecDeque<f64>, color: egui::Color32) {
+    let (rect, _) = ui.allocate_exact_size(egui::vec2(90.0, 16.0), egui::Sense::hover());
+    if series.len() < 2 {
+        return;
+    }
+    let (min, max) = series
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+            (a.min(v), b.max(v))
+        });
+    let span = (max - min).max(1e-6);
+    let points: Vec<egui::Pos2> = series
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let x = rect.left() + rect.width() * i as f32 / (series.len() - 1) as f32;
+            let y = rect.bottom() - rect.height() * ((v - min) / span) as f32;
+            egui::pos2(x, y)
+        })
+        .collect();
+    ui.painter()
+        .add(egui::Shape::line(points, egui::Stroke::new(1.5, color)));
+}
+
 fn overlay(
     mut contexts: EguiContexts,
-    overlay: Option<Res<DiagnosticsOverlay>>,
+    overlay: Option<ResMut<DiagnosticsOverlay>>,
+    history: Res<MetricHistory>,
+    recorder: Res<DiagnosticsRecorder>,
+    mut record: MessageWriter<ToggleRecording>,
     store: Res<DiagnosticsStore>,
     latest: Res<LatestSample>,
     timings: Option<Res<LlmTimings>>,
     status: Option<Res<LlmStatus>>,
 ) -> Result {
-    if !overlay.is_some_and(|o| o.visible) {
+    let Some(mut overlay) = overlay.filter(|o| o.visible) else {
+        return Ok(());
+    };
+    let ctx = contexts.ctx_mut()?;
+    if overlay.compact {
+        let fmt = |v: Option<f64>, unit: &str| {
+            v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.0}{unit}"))
+        };
+        let line = format!(
+            "FPS {} · RSS {} · CPU {} · VRAM {} · GPU {} · {} · TTFT {}",
+            fmt(value(&store, &FrameTimeDiagnosticsPlugin::FPS), ""),
+            fmt(value(&store, &M::RSS), " MiB"),
+            fmt(value(&store, &M::PROCESS_CPU), "%"),
+            fmt(value(&store, &M::VRAM_USED), " MiB"),
+            fmt(value(&store, &M::GPU_UTILIZATION), "%"),
+            fmt(value(&store, &M::DECODE_TPS), " tok/s"),
+            fmt(value(&store, &M::TIME_TO_FIRST_TOKEN), " ms"),
+        );
+        egui::Area::new(egui::Id::new("diagnostics_compact"))
+            .anchor(egui::Align2::RIGHT_TOP, [-6.0, 6.0])
+            .show(ctx, |ui| {
+                egui::Frame::popup(ui.style()).show(ui, |ui| {
+                    ui.horizontal(|ui| {
+                        ui.monospace(line);
+                        if ui.small_button("+").on_hover_text("expand").clicked() {
+                            overlay.compact = false;
+                        }
+                    });
+                });
+            });
         return Ok(());
     }
-    let ctx = contexts.ctx_mut()?;
     egui::Window::new("Diagnostics (F3)")
         .id(egui::Id::new("diagnostics_overlay"))
         .anchor(egui::Align2::RIGHT_TOP, [-6.0, 6.0])
@@ -177,8 +238,47 @@ fn overlay(
                         row(ui, "chat", status.label(), None);
                     }
                 });
+            ui.separator();
+            ui.label("last minute");
+            egui::Grid::new("plots").num_columns(2).show(ui, |ui| {
+                let plots = [
+                    ("FPS", &history.fps, egui::Color32::LIGHT_GREEN),
+                    ("RSS", &history.rss_mib, egui::Color32::LIGHT_BLUE),
+                    ("VRAM %", &history.vram_percent, AMBER),
+                    ("GPU %", &history.gpu_percent, egui::Color32::LIGHT_RED),
+                    ("tok/s", &history.decode_tps, egui::Color32::WHITE),
+                ];
+                for (name, series, color) in plots {
+                    ui.label(name);
+                    if series.is_empty() {
+                        ui.weak("n/a");
+                    } else {
+                        sparkline(ui, series, color);
+                    }
+                    ui.end_row();
+                }
+            });
             if let Some(reason) = &latest.gpu_unavailable_reason {
                 ui.weak(reason);
+            }
+            ui.horizontal(|ui| {
+                let label = if recorder.is_recording() {
+                    format!("Stop recording ({} rows)", recorder.rows)
+                } else {
+                    "Record CSV".to_owned()
+                };
+                if ui.button(label).clicked() {
+                    record.write(ToggleRecording::default());
+                }
+                if ui.button("Compact").clicked() {
+                    overlay.compact = true;
+                }
+            });
+            if let Some(path) = recorder.path.as_ref().filter(|_| recorder.is_recording()) {
+                ui.weak(path.display().to_string());
+            }
+            if let Some(error) = &recorder.error {
+                ui.colored_label(RED, error);
             }
         });
     Ok(())
