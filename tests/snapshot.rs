@@ -19,9 +19,10 @@ fn snapshot(dir: &Path, extra: &[&str]) -> (std::process::Output, std::path::Pat
         config.to_str().expect("utf8"),
         "--out",
         out.to_str().expect("utf8"),
-        "--size",
-        "400x600",
     ];
+    if !extra.contains(&"--size") {
+        args.extend_from_slice(&["--size", "400x600"]);
+    }
     args.extend_from_slice(extra);
     let output = Command::new(env!("CARGO_BIN_EXE_desktop-mate"))
         .args(&args)
@@ -89,7 +90,7 @@ fn snapshot_with_the_overlay_shows_it_in_the_top_right_corner() {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
-    let (output, out) = snapshot(dir.path(), &["--overlay", "--no-chat"]);
+    let (output, out) = snapshot(dir.path(), &["--overlay", "--no-chat", "--size", "800x800"]);
     assert!(
         output.status.success(),
         "{}",
@@ -102,12 +103,13 @@ fn snapshot_with_the_overlay_shows_it_in_the_top_right_corner() {
             .filter(|&(x, y)| image.get_pixel(x, y)[3] == 255)
             .count()
     };
-    // The overlay is anchored top-right; the bottom-left stays see-through.
+    assert_eq!(image.dimensions(), (800, 800));
+    // The overlay is anchored top-right; the left half stays see-through.
     assert!(
-        opaque_in(250, 400, 0, 200) > 10_000,
+        opaque_in(600, 800, 0, 200) > 20_000,
         "overlay drawn top-right"
     );
-    assert_eq!(opaque_in(0, 100, 500, 600), 0, "nothing else drawn");
+    assert_eq!(opaque_in(0, 300, 0, 800), 0, "nothing else drawn");
 }
 
 /// The proof that a long generation never stalls rendering: frames keep coming and a

@@ -33,6 +33,18 @@ pub enum LlmStatus {
 }
 
 impl LlmStatus {
+    /// One or two words, for the overlay.
+    pub fn short(&self) -> &'static str {
+        match self {
+            LlmStatus::NoModel => "no model",
+            LlmStatus::Loading => "loading",
+            LlmStatus::WarmingUp => "warming up",
+            LlmStatus::Ready => "ready",
+            LlmStatus::Generating => "replying",
+            LlmStatus::Error(_) => "error",
+        }
+    }
+
     pub fn label(&self) -> String {
         match self {
             LlmStatus::NoModel => {

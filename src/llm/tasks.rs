@@ -78,6 +78,17 @@ impl Default for LlmWorker {
     }
 }
 
+impl Drop for LlmWorker {
+    /// Quitting in the middle of a reply: stop it (within one token) and wait for the task,
+    /// so llama.cpp is never torn down by the process exit while a thread is inside it.
+    fn drop(&mut self) {
+        self.cancel.store(true, Ordering::Relaxed);
+        if let Some(job) = self.job.take() {
+            let _ = bevy::tasks::block_on(job);
+        }
+    }
+}
+
 /// The engine settings the current settings ask for, or why there is none.
 fn wanted_engine(
     settings: &Settings,

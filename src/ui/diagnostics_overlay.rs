@@ -97,6 +97,7 @@ fn overlay(
         .anchor(egui::Align2::RIGHT_TOP, [-6.0, 6.0])
         .resizable(false)
         .collapsible(true)
+        .max_width(340.0)
         .show(ctx, |ui| {
             egui::Grid::new("metrics")
                 .num_columns(2)
@@ -235,7 +236,7 @@ fn overlay(
                         );
                     }
                     if let Some(status) = &status {
-                        row(ui, "chat", status.label(), None);
+                        row(ui, "chat", status.short().to_owned(), None);
                     }
                 });
             ui.separator();
