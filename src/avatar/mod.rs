@@ -2,6 +2,7 @@
 //! and window behaviour (drag, click-through) are added by the avatar work.
 
 mod stage;
+pub mod vrm_file;
 
 use bevy::prelude::*;
 
