@@ -9,15 +9,20 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use crate::config::{LoadedSettings, SamplingSettings, Threads};
-use crate::diagnostics::hardware::HardwareReport;
 use crate::llm::chat::{ChatTurn, PromptFormat, format_prompt, prompt_format, reply};
 use crate::llm::engine::{EngineError, EngineSettings, GenerateOptions, LlmEngine, ReplyStats};
-use crate::llm::model_info::read_model_info;
-use crate::llm::plan::{Workload, plan};
+use crate::llm::plan::{Workload, resolve_threads, terminal_model};
 
+#[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
+    /// One JSON object on stdout instead of a table.
+    #[arg(long)]
     pub json: bool,
+    /// Turns of the long conversation.
+    #[arg(long, default_value_t = 50)]
     pub turns: usize,
+    /// Reply length for the timed replies.
+    #[arg(long, default_value_t = 32)]
     pub max_tokens: u32,
 }
 
@@ -115,22 +120,13 @@ impl Bench<'_> {
 }
 
 fn bench(loaded: &LoadedSettings, args: &BenchArgs) -> Result<Value, String> {
-    if let Some(error) = &loaded.error {
-        return Err(error.to_string());
-    }
+    let resolved = terminal_model(loaded)?;
     let settings = &loaded.settings;
-    let model_path = settings
-        .llm
-        .model_path
-        .clone()
-        .ok_or("no model set: pass --model PATH or set llm.model_path in the settings")?;
-    let info = read_model_info(&model_path).map_err(|e| e.to_string())?;
-    let hardware = HardwareReport::probe();
-    let load_plan = plan(&settings.llm, &hardware, Some(&info), Workload::Terminal);
-    let auto_threads =
-        crate::llm::plan::resolve_threads(Threads::Auto, &hardware, Workload::Terminal);
+    let (info, hardware, load_plan) = (&resolved.info, &resolved.hardware, &resolved.plan);
+    let model_path = resolved.engine.model_path.clone();
+    let auto_threads = resolve_threads(Threads::Auto, hardware, Workload::Terminal);
     let bench = Bench {
-        base: EngineSettings::new(&model_path, &settings.llm, &load_plan),
+        base: resolved.engine.clone(),
         settings,
         options: GenerateOptions::from_sampling(&SamplingSettings {
             temperature: 0.0,

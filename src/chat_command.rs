@@ -8,21 +8,33 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use serde::Serialize;
 
 use crate::config::{Emotion, LoadedSettings};
-use crate::diagnostics::hardware::HardwareReport;
 use crate::llm::chat::{
     ChatTurn, PromptFormat, format_prompt, prompt_format, reply, split_emotion_tag,
 };
 use crate::llm::emotion::analyse;
-use crate::llm::engine::{EngineSettings, GenerateOptions, LlmEngine, ReplyStats};
-use crate::llm::model_info::read_model_info;
-use crate::llm::plan::{Workload, plan};
+use crate::llm::engine::{GenerateOptions, LlmEngine, ReplyStats};
+use crate::llm::plan::terminal_model;
 
+#[derive(Debug, Clone, clap::Args)]
 pub struct ChatArgs {
+    /// Answer this one message and exit.
+    #[arg(long)]
     pub prompt: Option<String>,
+    /// Send the text as a plain completion: no chat template, no persona (base models, tests).
+    #[arg(long)]
     pub raw: bool,
+    /// Reply length limit (default: llm.sampling.max_tokens).
+    #[arg(long)]
     pub max_tokens: Option<u32>,
+    /// Sampling temperature, 0 = greedy (default: llm.sampling.temperature).
+    #[arg(long)]
     pub temperature: Option<f32>,
+    /// Seed for reproducible replies (default: llm.sampling.seed).
+    #[arg(long)]
     pub seed: Option<u32>,
+    /// With --prompt: print one JSON object {"text", "emotion", "prompt_tokens",
+    /// "generated_tokens", "ttft_ms", "decode_tps", "prompt_tps", ...} instead of streaming.
+    #[arg(long)]
     pub json: bool,
 }
 
@@ -40,28 +52,16 @@ struct JsonReply<'a> {
 }
 
 pub fn run(loaded: LoadedSettings, args: ChatArgs) -> ExitCode {
-    if let Some(error) = &loaded.error {
-        eprintln!("error: {error}");
-        return ExitCode::from(2);
-    }
-    let settings = loaded.settings;
-    let Some(model_path) = settings.llm.model_path.clone() else {
-        eprintln!("error: no model set: pass --model PATH or set llm.model_path in the settings");
-        return ExitCode::from(2);
-    };
-    let model_info = match read_model_info(&model_path) {
-        Ok(info) => info,
-        Err(err) => {
-            eprintln!("error: {err}");
+    let resolved = match terminal_model(&loaded) {
+        Ok(resolved) => resolved,
+        Err(message) => {
+            eprintln!("error: {message}");
             return ExitCode::from(2);
         }
     };
-    let load_plan = plan(
-        &settings.llm,
-        &HardwareReport::probe(),
-        Some(&model_info),
-        Workload::Terminal,
-    );
+    let settings = loaded.settings;
+    let model_path = resolved.engine.model_path.clone();
+    let load_plan = resolved.plan;
     tracing::info!(
         "loading {} with {} threads, {} GPU layers ({})",
         model_path.display(),
@@ -69,14 +69,13 @@ pub fn run(loaded: LoadedSettings, args: ChatArgs) -> ExitCode {
         load_plan.n_gpu_layers,
         load_plan.reason
     );
-    let mut engine =
-        match LlmEngine::load(EngineSettings::new(&model_path, &settings.llm, &load_plan)) {
-            Ok(engine) => engine,
-            Err(err) => {
-                eprintln!("error: {err}");
-                return ExitCode::FAILURE;
-            }
-        };
+    let mut engine = match LlmEngine::load(resolved.engine) {
+        Ok(engine) => engine,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
 
     let mut sampling = settings.llm.sampling.clone();
     if let Some(t) = args.temperature {

@@ -66,70 +66,17 @@ pub enum Command {
     },
     /// Chat with the persona in the terminal: replies stream as they are generated and
     /// Ctrl-C stops the current reply (a second Ctrl-C, or an empty line, quits).
-    Chat {
-        /// Answer this one message and exit.
-        #[arg(long)]
-        prompt: Option<String>,
-        /// Send the text as a plain completion: no chat template, no persona (base models, tests).
-        #[arg(long)]
-        raw: bool,
-        /// Reply length limit (default: llm.sampling.max_tokens).
-        #[arg(long)]
-        max_tokens: Option<u32>,
-        /// Sampling temperature, 0 = greedy (default: llm.sampling.temperature).
-        #[arg(long)]
-        temperature: Option<f32>,
-        /// Seed for reproducible replies (default: llm.sampling.seed).
-        #[arg(long)]
-        seed: Option<u32>,
-        /// With --prompt: print one JSON object {"text", "emotion", "prompt_tokens",
-        /// "generated_tokens", "ttft_ms", "decode_tps", "prompt_tps", ...} instead of streaming.
-        #[arg(long)]
-        json: bool,
-    },
+    Chat(crate::chat_command::ChatArgs),
     /// Measure the chat engine on a model: load, warm-up, time to first token (cold, warmed,
     /// later, turn 1 vs the last turn of a long conversation), prompt and decode speed, and a
     /// threads / context size / reply length sweep. Greedy sampling, seed 1.
-    Bench {
-        /// One JSON object on stdout instead of a table.
-        #[arg(long)]
-        json: bool,
-        /// Turns of the long conversation.
-        #[arg(long, default_value_t = 50)]
-        turns: usize,
-        /// Reply length for the timed replies.
-        #[arg(long, default_value_t = 32)]
-        max_tokens: u32,
-    },
+    Bench(crate::bench_command::BenchArgs),
     /// Run the engine without a window and report RSS after start, model load, the first
     /// generation and each message count, with the growth per message over the last stage
     /// and a leak verdict.
-    ProfileMemory {
-        /// Message counts to report at, e.g. 10,50,100.
-        #[arg(long, value_delimiter = ',', default_value = "10,50,100")]
-        messages: Vec<usize>,
-        /// Reply length of each message.
-        #[arg(long, default_value_t = 32)]
-        max_tokens: u32,
-        /// One JSON object on stdout.
-        #[arg(long)]
-        json: bool,
-    },
+    ProfileMemory(crate::profile_command::ProfileArgs),
     /// Print process, system and NVIDIA GPU metrics (the overlay's) until Ctrl-C.
-    Monitor {
-        /// Seconds between samples.
-        #[arg(long, default_value_t = 1.0)]
-        interval: f32,
-        /// Print one sample and exit.
-        #[arg(long)]
-        once: bool,
-        /// One JSON object per sample on stdout (GPU fields null without NVIDIA).
-        #[arg(long)]
-        json: bool,
-        /// Also write every sample to this CSV file (header + one row per sample).
-        #[arg(long, value_name = "FILE.csv")]
-        csv: Option<PathBuf>,
-    },
+    Monitor(crate::monitor_command::MonitorArgs),
     /// Open the real mascot window, wait until it has settled, save its pixels with alpha to
     /// a PNG and exit 0 (works under Xvfb).
     Snapshot {

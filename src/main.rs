@@ -25,61 +25,18 @@ fn main() -> ExitCode {
             }
             exit_code(app.run())
         }
-        Command::Chat {
-            prompt,
-            raw,
-            max_tokens,
-            temperature,
-            seed,
-            json,
-        } => desktop_mate::chat_command::run(
-            terminal_settings(&cli.global),
-            desktop_mate::chat_command::ChatArgs {
-                prompt,
-                raw,
-                max_tokens,
-                temperature,
-                seed,
-                json,
-            },
-        ),
-        Command::Bench {
-            json,
-            turns,
-            max_tokens,
-        } => desktop_mate::bench_command::run(
-            terminal_settings(&cli.global),
-            desktop_mate::bench_command::BenchArgs {
-                json,
-                turns,
-                max_tokens,
-            },
-        ),
-        Command::ProfileMemory {
-            messages,
-            max_tokens,
-            json,
-        } => desktop_mate::profile_command::run(
-            terminal_settings(&cli.global),
-            desktop_mate::profile_command::ProfileArgs {
-                messages,
-                max_tokens,
-                json,
-            },
-        ),
-        Command::Monitor {
-            interval,
-            once,
-            json,
-            csv,
-        } => {
+        Command::Chat(args) => {
+            desktop_mate::chat_command::run(terminal_settings(&cli.global), args)
+        }
+        Command::Bench(args) => {
+            desktop_mate::bench_command::run(terminal_settings(&cli.global), args)
+        }
+        Command::ProfileMemory(args) => {
+            desktop_mate::profile_command::run(terminal_settings(&cli.global), args)
+        }
+        Command::Monitor(args) => {
             init_stderr_logging();
-            desktop_mate::monitor_command::run(desktop_mate::monitor_command::MonitorArgs {
-                interval_secs: interval,
-                once,
-                json,
-                csv,
-            })
+            desktop_mate::monitor_command::run(args)
         }
         Command::Snapshot {
             out,

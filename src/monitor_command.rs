@@ -10,10 +10,19 @@ use crate::diagnostics::hardware::human_bytes;
 use crate::diagnostics::recording::{CSV_HEADER, csv_row};
 use crate::diagnostics::sampler::{Sample, Sampler};
 
+#[derive(Debug, Clone, clap::Args)]
 pub struct MonitorArgs {
+    /// Seconds between samples.
+    #[arg(long = "interval", value_name = "SECS", default_value_t = 1.0)]
     pub interval_secs: f32,
+    /// Print one sample and exit.
+    #[arg(long)]
     pub once: bool,
+    /// One JSON object per sample on stdout (GPU fields null without NVIDIA).
+    #[arg(long)]
     pub json: bool,
+    /// Also write every sample to this CSV file (header + one row per sample).
+    #[arg(long, value_name = "FILE.csv")]
     pub csv: Option<PathBuf>,
 }
 

@@ -7,20 +7,26 @@ use std::sync::atomic::AtomicBool;
 use serde::Serialize;
 
 use crate::config::{LoadedSettings, SamplingSettings};
-use crate::diagnostics::hardware::{HardwareReport, human_bytes};
+use crate::diagnostics::hardware::human_bytes;
 use crate::diagnostics::sampler::Sampler;
 use crate::llm::chat::{ChatTurn, format_prompt, prompt_format, reply};
-use crate::llm::engine::{EngineSettings, GenerateOptions, LlmEngine};
-use crate::llm::model_info::read_model_info;
-use crate::llm::plan::{Workload, plan};
+use crate::llm::engine::{GenerateOptions, LlmEngine};
+use crate::llm::plan::terminal_model;
 
 /// Growth per message above which the last stage is called a leak. The KV cache is allocated
 /// up front, so a healthy engine grows by (nearly) nothing per message once warmed up.
 pub const LEAK_THRESHOLD_BYTES_PER_MESSAGE: f64 = 64.0 * 1024.0;
 
+#[derive(Debug, Clone, clap::Args)]
 pub struct ProfileArgs {
+    /// Message counts to report at, e.g. 10,50,100.
+    #[arg(long, value_delimiter = ',', default_value = "10,50,100")]
     pub messages: Vec<usize>,
+    /// Reply length of each message.
+    #[arg(long, default_value_t = 32)]
     pub max_tokens: u32,
+    /// One JSON object on stdout.
+    #[arg(long)]
     pub json: bool,
 }
 
@@ -80,9 +86,6 @@ const MESSAGES: [&str; 4] = [
 ];
 
 fn profile(loaded: &LoadedSettings, args: &ProfileArgs) -> Result<Report, String> {
-    if let Some(error) = &loaded.error {
-        return Err(error.to_string());
-    }
     let mut milestones = args.messages.clone();
     milestones.sort_unstable();
     milestones.dedup();
@@ -91,11 +94,6 @@ fn profile(loaded: &LoadedSettings, args: &ProfileArgs) -> Result<Report, String
         return Err("--messages needs at least one count above 0, e.g. 10,50,100".into());
     }
     let settings = &loaded.settings;
-    let model_path = settings
-        .llm
-        .model_path
-        .clone()
-        .ok_or("no model set: pass --model PATH or set llm.model_path in the settings")?;
     let mut sampler = Sampler::new();
     let mut rss = || sampler.sample().rss_bytes;
     let mut stages = vec![Stage {
@@ -104,15 +102,10 @@ fn profile(loaded: &LoadedSettings, args: &ProfileArgs) -> Result<Report, String
         rss_bytes: rss(),
     }];
 
-    let info = read_model_info(&model_path).map_err(|e| e.to_string())?;
-    let load_plan = plan(
-        &settings.llm,
-        &HardwareReport::probe(),
-        Some(&info),
-        Workload::Terminal,
-    );
-    let mut engine = LlmEngine::load(EngineSettings::new(&model_path, &settings.llm, &load_plan))
-        .map_err(|e| e.to_string())?;
+    // Resolved after the "start" reading: the hardware probe (NVML) is not the model's cost.
+    let resolved = terminal_model(loaded)?;
+    let model_path = resolved.engine.model_path.clone();
+    let mut engine = LlmEngine::load(resolved.engine).map_err(|e| e.to_string())?;
     stages.push(Stage {
         stage: "model loaded".into(),
         messages: 0,

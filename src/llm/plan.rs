@@ -3,8 +3,9 @@
 
 use serde::Serialize;
 
-use super::model_info::ModelInfo;
-use crate::config::{LlmSettings, Profile, Threads};
+use super::engine::EngineSettings;
+use super::model_info::{ModelInfo, ModelInfoError, read_model_info};
+use crate::config::{LlmSettings, LoadedSettings, Profile, Settings, Threads};
 use crate::diagnostics::hardware::{GpuInfo, HardwareReport, human_bytes};
 
 /// What the GPU keeps free for the desktop, the KV cache and compute buffers.
@@ -188,6 +189,48 @@ fn auto_layers(gpu: &GpuInfo, model: &ModelInfo, n_threads: u16) -> LoadPlan {
             ),
         }
     }
+}
+
+/// What a command or the app needs to load the model the settings name.
+#[derive(Debug, Clone)]
+pub struct ResolvedModel {
+    pub info: ModelInfo,
+    pub hardware: HardwareReport,
+    pub plan: LoadPlan,
+    pub engine: EngineSettings,
+}
+
+/// Said when a model is needed and none is set.
+pub const NO_MODEL: &str = "no model set: pass --model PATH or set llm.model_path in the settings";
+
+/// Reads the model header, probes the hardware and plans the load; `None` without a model.
+pub fn resolve_model(
+    settings: &Settings,
+    workload: Workload,
+) -> Result<Option<ResolvedModel>, ModelInfoError> {
+    let Some(path) = &settings.llm.model_path else {
+        return Ok(None);
+    };
+    let info = read_model_info(path)?;
+    let hardware = HardwareReport::probe();
+    let plan = plan(&settings.llm, &hardware, Some(&info), workload);
+    let engine = EngineSettings::new(path, &settings.llm, &plan);
+    Ok(Some(ResolvedModel {
+        info,
+        hardware,
+        plan,
+        engine,
+    }))
+}
+
+/// For terminal commands: valid settings and a usable model, or the message to print.
+pub fn terminal_model(loaded: &LoadedSettings) -> Result<ResolvedModel, String> {
+    if let Some(error) = &loaded.error {
+        return Err(error.to_string());
+    }
+    resolve_model(&loaded.settings, Workload::Terminal)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| NO_MODEL.to_owned())
 }
 
 #[cfg(test)]

@@ -14,14 +14,12 @@ use super::chat::{ChatTurn, PromptFormat, format_prompt, prompt_format, reply};
 use super::emotion::{EmotionSmoother, TAG_INTENSITY};
 use super::emotion_stream::EmotionTagFilter;
 use super::engine::{EngineError, EngineSettings, GenerateOptions, LlmEngine, Reply, ReplyStats};
-use super::model_info::read_model_info;
-use super::plan::{Workload, plan};
+use super::plan::{ResolvedModel, Workload, resolve_model};
 use super::state::{
     ChatHistory, LlmStatus, LlmTimings, ReplyFinished, ReplyText, SendChat, StopReply,
 };
 use crate::AppSystems;
 use crate::config::{PersonaSettings, Settings};
-use crate::diagnostics::hardware::HardwareReport;
 
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<LlmWorker>();
@@ -89,26 +87,6 @@ impl Drop for LlmWorker {
     }
 }
 
-/// The engine settings the current settings ask for, or why there is none.
-fn wanted_engine(
-    settings: &Settings,
-) -> Result<Option<(EngineSettings, super::plan::LoadPlan)>, String> {
-    let Some(path) = &settings.llm.model_path else {
-        return Ok(None);
-    };
-    let info = read_model_info(path).map_err(|e| e.to_string())?;
-    let load_plan = plan(
-        &settings.llm,
-        &HardwareReport::probe(),
-        Some(&info),
-        Workload::WithWindow,
-    );
-    Ok(Some((
-        EngineSettings::new(path, &settings.llm, &load_plan),
-        load_plan,
-    )))
-}
-
 fn reload_on_settings_change(
     settings: Res<Settings>,
     mut worker: ResMut<LlmWorker>,
@@ -124,16 +102,21 @@ fn reload_on_settings_change(
         return;
     }
     worker.reload_pending = false;
-    let wanted = match wanted_engine(&settings) {
+    let wanted = match resolve_model(&settings, Workload::WithWindow) {
         Ok(wanted) => wanted,
-        Err(message) => {
+        Err(err) => {
             *worker.engine.get() = None;
             worker.loaded_with = None;
-            *status = LlmStatus::Error(message);
+            *status = LlmStatus::Error(err.to_string());
             return;
         }
     };
-    let Some((engine_settings, load_plan)) = wanted else {
+    let Some(ResolvedModel {
+        engine: engine_settings,
+        plan: load_plan,
+        ..
+    }) = wanted
+    else {
         *worker.engine.get() = None;
         worker.loaded_with = None;
         *status = LlmStatus::NoModel;
