@@ -142,6 +142,12 @@ fn a_settings_change_reloads_the_model_in_the_background() {
         *w.resource::<LlmStatus>() == LlmStatus::Ready
     }));
     assert_eq!(app.world().resource::<LlmTimings>().n_ctx, 256);
+    // A change outside `llm` leaves the loaded model alone.
+    let load_ms = app.world().resource::<LlmTimings>().load_ms;
+    app.world_mut().resource_mut::<Settings>().persona.name = "Robin".into();
+    app.update();
+    assert_eq!(*app.world().resource::<LlmStatus>(), LlmStatus::Ready);
+    assert_eq!(app.world().resource::<LlmTimings>().load_ms, load_ms);
     app.world_mut().resource_mut::<Settings>().llm.n_ctx = 512;
     app.update();
     assert_eq!(*app.world().resource::<LlmStatus>(), LlmStatus::Loading);

@@ -9,7 +9,7 @@ use bevy::diagnostic::{
 use bevy::prelude::*;
 use crossbeam_channel::Receiver;
 
-use super::sampler::{Sample, spawn_sampler};
+use super::sampler::{GpuUnavailableReason, Sample, spawn_sampler};
 use crate::AppSystems;
 use crate::config::Settings;
 use crate::llm::LlmTimings;
@@ -102,18 +102,15 @@ pub struct LatestSample {
     pub sample: Option<Sample>,
     pub gpu_unavailable_reason: Option<String>,
     samples: Option<Receiver<Sample>>,
+    reason: Option<GpuUnavailableReason>,
 }
 
 fn start_sampler(settings: Res<Settings>, mut latest: ResMut<LatestSample>) {
     let interval =
         Duration::from_secs_f32(settings.diagnostics.sample_interval_secs.clamp(0.1, 60.0));
     let (samples, reason) = spawn_sampler(interval);
-    if let Some(reason) = &reason {
-        // Said once; every GPU metric then shows n/a.
-        info!("GPU metrics unavailable: {reason}");
-    }
     latest.samples = Some(samples);
-    latest.gpu_unavailable_reason = reason;
+    latest.reason = Some(reason);
 }
 
 fn record_samples(mut latest: ResMut<LatestSample>, mut diagnostics: Diagnostics) {
@@ -123,6 +120,13 @@ fn record_samples(mut latest: ResMut<LatestSample>, mut diagnostics: Diagnostics
     let Some(sample) = samples.try_iter().last() else {
         return;
     };
+    if latest.gpu_unavailable_reason.is_none() {
+        latest.gpu_unavailable_reason = latest
+            .reason
+            .as_ref()
+            .and_then(|r| r.get().cloned())
+            .flatten();
+    }
     diagnostics.add_measurement(&MascotDiagnostics::RSS, || sample.rss_bytes as f64 / MIB);
     diagnostics.add_measurement(&MascotDiagnostics::PROCESS_CPU, || {
         f64::from(sample.process_cpu_percent)

@@ -2,6 +2,7 @@
 //! milliseconds, so the app samples on its own thread and the frame loop only reads the
 //! latest sample.
 
+use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::Duration;
 
@@ -135,14 +136,24 @@ fn sample_gpu(nvml: &Nvml, pid: Option<u32>) -> Option<GpuSample> {
     })
 }
 
-/// Samples every `interval` on a thread of its own until the receiver is dropped.
-pub fn spawn_sampler(interval: Duration) -> (Receiver<Sample>, Option<String>) {
-    let mut sampler = Sampler::new();
-    let reason = sampler.gpu_unavailable_reason.clone();
+/// Why there are no GPU metrics, known once the sampler thread has started.
+pub type GpuUnavailableReason = Arc<OnceLock<Option<String>>>;
+
+/// Samples every `interval` on a thread of its own until the receiver is dropped. NVML is
+/// initialised on that thread too (it can take a while), never on the caller's.
+pub fn spawn_sampler(interval: Duration) -> (Receiver<Sample>, GpuUnavailableReason) {
+    let reason: GpuUnavailableReason = Arc::default();
     let (sender, receiver): (Sender<Sample>, Receiver<Sample>) = bounded(16);
+    let thread_reason = Arc::clone(&reason);
     let spawned = thread::Builder::new()
         .name("metrics sampler".into())
         .spawn(move || {
+            let mut sampler = Sampler::new();
+            if let Some(reason) = &sampler.gpu_unavailable_reason {
+                // Said once; every GPU metric then shows n/a.
+                tracing::info!("GPU metrics unavailable: {reason}");
+            }
+            let _ = thread_reason.set(sampler.gpu_unavailable_reason.clone());
             loop {
                 // A full channel means the app is not reading: skip, don't block.
                 if let Err(crossbeam_channel::TrySendError::Disconnected(_)) =

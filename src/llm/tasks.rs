@@ -19,7 +19,7 @@ use super::state::{
     ChatHistory, LlmStatus, LlmTimings, ReplyFinished, ReplyText, SendChat, StopReply,
 };
 use crate::AppSystems;
-use crate::config::{PersonaSettings, Settings};
+use crate::config::{LlmSettings, PersonaSettings, Settings};
 
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<LlmWorker>();
@@ -54,6 +54,9 @@ pub struct LlmWorker {
     loaded_with: Option<EngineSettings>,
     /// A settings change arrived during a job: reload once it is done.
     reload_pending: bool,
+    /// The `llm` settings last resolved: other settings changes (persona, window, ...) must not
+    /// re-read the model header and probe the GPU in the frame loop.
+    resolved_for: Option<LlmSettings>,
     emotion_filter: EmotionTagFilter,
     mood: EmotionSmoother,
 }
@@ -70,6 +73,7 @@ impl Default for LlmWorker {
             text,
             loaded_with: None,
             reload_pending: true,
+            resolved_for: None,
             emotion_filter: EmotionTagFilter::default(),
             mood: EmotionSmoother::default(),
         }
@@ -93,7 +97,8 @@ fn reload_on_settings_change(
     mut status: ResMut<LlmStatus>,
     mut timings: ResMut<LlmTimings>,
 ) {
-    if !settings.is_changed() && !worker.reload_pending {
+    let llm_unchanged = worker.resolved_for.as_ref() == Some(&settings.llm);
+    if (!settings.is_changed() || llm_unchanged) && !worker.reload_pending {
         return;
     }
     if worker.job.is_some() {
@@ -102,6 +107,7 @@ fn reload_on_settings_change(
         return;
     }
     worker.reload_pending = false;
+    worker.resolved_for = Some(settings.llm.clone());
     let wanted = match resolve_model(&settings, Workload::WithWindow) {
         Ok(wanted) => wanted,
         Err(err) => {
