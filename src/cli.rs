@@ -77,34 +77,9 @@ pub enum Command {
     ProfileMemory(crate::profile_command::ProfileArgs),
     /// Print process, system and NVIDIA GPU metrics (the overlay's) until Ctrl-C.
     Monitor(crate::monitor_command::MonitorArgs),
-    /// Open the real mascot window, wait until it has settled, save its pixels with alpha to
-    /// a PNG and exit 0 (works under Xvfb).
-    Snapshot {
-        /// PNG file to write.
-        #[arg(long, value_name = "FILE.png")]
-        out: PathBuf,
-        /// Window size for the snapshot, e.g. 400x600 (default: the settings' size).
-        #[arg(long, value_name = "WxH", value_parser = parse_size)]
-        size: Option<(u32, u32)>,
-        /// Open the settings panel before capturing.
-        #[arg(long)]
-        settings: bool,
-        /// Hide the chat panel.
-        #[arg(long)]
-        no_chat: bool,
-        /// Show the diagnostics overlay (F3).
-        #[arg(long)]
-        overlay: bool,
-        /// Send this chat message once the model is ready and capture after the reply.
-        #[arg(long, value_name = "TEXT")]
-        say: Option<String>,
-        /// With --say: capture while the reply is still being generated.
-        #[arg(long, requires = "say")]
-        during_reply: bool,
-        /// Frames rendered before the capture.
-        #[arg(long, default_value_t = 30)]
-        settle_frames: u32,
-    },
+    /// Open the real mascot window, wait until the avatar is loaded and its expressions have
+    /// settled, save the window's pixels with alpha to a PNG and exit 0 (works under Xvfb).
+    Snapshot(crate::snapshot::SnapshotArgs),
 }
 
 /// Parses `WIDTHxHEIGHT`.

@@ -70,8 +70,17 @@ pub fn windowed_app(loaded: LoadedSettings) -> App {
     let window = primary_window(&loaded.settings);
     let pacing = frame_pacing(&loaded.settings);
     let mut app = App::new();
+    // Avatars are read through our normalizing source, which must exist before AssetPlugin.
+    let avatar_files = avatar::AvatarFiles::default();
+    app.register_asset_source(avatar::source::SOURCE, avatar_files.source())
+        .insert_resource(avatar_files);
     app.add_plugins(
         DefaultPlugins
+            .set(AssetPlugin {
+                // We ship no .meta files; do not look for them next to user files.
+                meta_check: bevy::asset::AssetMetaCheck::Never,
+                ..default()
+            })
             .set(WindowPlugin {
                 primary_window: Some(window),
                 ..default()

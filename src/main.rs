@@ -38,36 +38,9 @@ fn main() -> ExitCode {
             init_stderr_logging();
             desktop_mate::monitor_command::run(args)
         }
-        Command::Snapshot {
-            out,
-            size,
-            settings,
-            no_chat,
-            overlay,
-            say,
-            during_reply,
-            settle_frames,
-        } => {
-            let mut loaded = config::load(cli.global.config.as_deref(), cli.global.overrides());
-            if overlay {
-                loaded.settings.diagnostics.overlay_visible = true;
-            }
-            if let Some((width, height)) = size {
-                loaded.settings.window.width = width;
-                loaded.settings.window.height = height;
-            }
-            let mut app = desktop_mate::windowed_app(loaded);
-            app.insert_resource(desktop_mate::snapshot::SnapshotRequest {
-                out,
-                settle_frames,
-                say,
-                during_reply,
-            })
-            .add_plugins(desktop_mate::snapshot::plugin);
-            let world = app.world_mut();
-            world.resource_mut::<desktop_mate::ui::SettingsPanel>().open = settings;
-            world.resource_mut::<desktop_mate::ui::ChatPanel>().open = !no_chat;
-            exit_code(app.run())
+        Command::Snapshot(args) => {
+            let loaded = config::load(cli.global.config.as_deref(), cli.global.overrides());
+            exit_code(desktop_mate::snapshot::run(loaded, args))
         }
         Command::Check { json } => {
             init_stderr_logging();

@@ -1,15 +1,123 @@
-//! `desktop-mate snapshot`: renders the real mascot window, waits for it to settle, saves the
-//! window's pixels with their alpha to a PNG and exits. Used by tests, the docs screenshots
-//! script and bug reports.
+//! `desktop-mate snapshot`: renders the real mascot window, waits until the avatar is loaded
+//! and its expressions have settled, saves the window's pixels with their alpha to a PNG and
+//! exits. Used by tests, the docs screenshots script and bug reports.
 
 use std::path::{Path, PathBuf};
 
 use bevy::prelude::*;
 use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
 
+use crate::avatar::{AvatarCommand, AvatarCommands, AvatarError, AvatarStatus, FaceState, Framed};
+use crate::config::{Expression, LoadedSettings};
 use crate::llm::{LlmStatus, ReplyFinished, SendChat};
 
-/// What to capture, inserted by `main` for the snapshot command.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SnapshotArgs {
+    /// PNG file to write.
+    #[arg(long, value_name = "FILE.png")]
+    pub out: PathBuf,
+    /// Window size for the snapshot, e.g. 400x600 (default: the settings' size).
+    #[arg(long, value_name = "WxH", value_parser = crate::cli::parse_size)]
+    pub size: Option<(u32, u32)>,
+    /// Show an expression, e.g. `--expression joy=0.8` (repeatable; 0..1).
+    #[arg(long, value_name = "NAME=WEIGHT", value_parser = parse_expression)]
+    pub expression: Vec<(Expression, f32)>,
+    /// Keep the random motions (blink, head turns, breathing); by default they are paused so
+    /// two snapshots differ only by what was asked.
+    #[arg(long)]
+    pub animate: bool,
+    /// Open the settings panel before capturing.
+    #[arg(long)]
+    pub settings: bool,
+    /// Hide the chat panel.
+    #[arg(long)]
+    pub no_chat: bool,
+    /// Show the diagnostics overlay (F3).
+    #[arg(long)]
+    pub overlay: bool,
+    /// Send this chat message once the model is ready and capture after the reply.
+    #[arg(long, value_name = "TEXT")]
+    pub say: Option<String>,
+    /// With --say: capture while the reply is still being generated.
+    #[arg(long, requires = "say")]
+    pub during_reply: bool,
+    /// Frames rendered before the capture, once everything else is ready.
+    #[arg(long, default_value_t = 30)]
+    pub settle_frames: u32,
+}
+
+/// Parses `NAME=WEIGHT` (`joy=0.8`, `blink_l=1`, `lookup=0.5`).
+pub fn parse_expression(text: &str) -> Result<(Expression, f32), String> {
+    let (name, weight) = text
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=WEIGHT such as joy=0.8, found {text:?}"))?;
+    let expression = Expression::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = crate::avatar::expression::EXPRESSIONS
+            .iter()
+            .map(|e| e.vrm_name())
+            .collect();
+        format!("unknown expression {name:?}; one of {}", names.join(", "))
+    })?;
+    let weight = weight
+        .trim()
+        .parse::<f32>()
+        .ok()
+        .filter(|w| (0.0..=1.0).contains(w))
+        .ok_or_else(|| format!("weight must be a number 0..1, found {weight:?}"))?;
+    Ok((expression, weight))
+}
+
+/// Builds the mascot app for the snapshot and runs it.
+pub fn run(mut loaded: LoadedSettings, args: SnapshotArgs) -> AppExit {
+    if args.overlay {
+        loaded.settings.diagnostics.overlay_visible = true;
+    }
+    if let Some((width, height)) = args.size {
+        loaded.settings.window.width = width;
+        loaded.settings.window.height = height;
+        loaded.settings.window.scale = 1.0;
+    }
+    let mut app = crate::windowed_app(loaded);
+    let world = app.world_mut();
+    world.resource_mut::<crate::ui::SettingsPanel>().open = args.settings;
+    world.resource_mut::<crate::ui::ChatPanel>().open = !args.no_chat;
+    let commands = world.resource::<AvatarCommands>().clone();
+    if !args.animate {
+        for command in [
+            AvatarCommand::SetAutoBlink(false),
+            AvatarCommand::SetHeadMotion(false),
+            AvatarCommand::SetBreathing(false),
+            AvatarCommand::SetLookAtCursor(false),
+        ] {
+            commands.send(command);
+        }
+    }
+    for (expression, weight) in &args.expression {
+        commands.send(AvatarCommand::SetExpression {
+            expression: *expression,
+            weight: *weight,
+        });
+    }
+    app.insert_resource(SnapshotRequest {
+        out: args.out,
+        settle_frames: args.settle_frames,
+        say: args.say,
+        during_reply: args.during_reply,
+    })
+    .add_plugins(plugin);
+    let exit = app.run();
+    // The reason an avatar could not be shown, for whoever reads the terminal or the CI log.
+    if let Some(reason) = app
+        .world()
+        .get_resource::<AvatarError>()
+        .and_then(|e| e.0.clone())
+    {
+        eprintln!("avatar: {reason}");
+    }
+    exit
+}
+
+/// What to capture.
 #[derive(Resource, Debug, Clone)]
 pub struct SnapshotRequest {
     pub out: PathBuf,
@@ -21,6 +129,9 @@ pub struct SnapshotRequest {
     /// frames rendered during the generation) instead of after it.
     pub during_reply: bool,
 }
+
+/// Frames to wait for an avatar before capturing without one.
+const AVATAR_TIMEOUT_FRAMES: u32 = 1_200;
 
 /// Where a `--say` message stands.
 #[derive(Resource, Debug, Default, PartialEq)]
@@ -77,14 +188,40 @@ fn say_when_ready(
     }
 }
 
+/// True once the avatar is on screen, framed, and its expressions have reached their targets.
+fn avatar_settled(
+    status: &AvatarStatus,
+    framed: &Query<(), With<Framed>>,
+    face: &FaceState,
+) -> bool {
+    matches!(status, AvatarStatus::Ready(_))
+        && !framed.is_empty()
+        && !face.expressions.moving()
+        && !face.blink.is_blinking()
+}
+
+#[allow(clippy::too_many_arguments)]
 fn capture_when_settled(
     mut commands: Commands,
     mut request: ResMut<SnapshotRequest>,
     progress: Res<SayProgress>,
+    status: Res<AvatarStatus>,
+    framed: Query<(), With<Framed>>,
+    face: Res<FaceState>,
+    mut waited: Local<u32>,
     mut requested: Local<bool>,
 ) {
     if *requested || *progress != SayProgress::Answered {
         return;
+    }
+    *waited += 1;
+    if !avatar_settled(&status, &framed, &face) {
+        if *waited < AVATAR_TIMEOUT_FRAMES {
+            return;
+        }
+        if *waited == AVATAR_TIMEOUT_FRAMES {
+            warn!("no avatar after {AVATAR_TIMEOUT_FRAMES} frames ({status:?}); capturing anyway");
+        }
     }
     // During a reply, the frames were already counted while it was being generated.
     if request.settle_frames > 0 && !request.during_reply {
@@ -96,7 +233,12 @@ fn capture_when_settled(
     commands.spawn(Screenshot::primary_window()).observe(
         move |captured: On<ScreenshotCaptured>,
               status: Res<LlmStatus>,
+              avatar_error: Res<AvatarError>,
               mut exit: MessageWriter<AppExit>| {
+            // Why the asked avatar is not the one shown, for the terminal or the CI log.
+            if let Some(reason) = &avatar_error.0 {
+                eprintln!("avatar: {reason}");
+            }
             match save_rgba_png(&captured.image, &out) {
                 Ok(()) => {
                     let when = if *status == LlmStatus::Generating {

@@ -47,7 +47,7 @@ fn snapshot_of_the_settings_panel_has_transparent_background_and_opaque_ui() {
     );
     let image = image::open(&out).expect("a PNG").to_rgba8();
     assert_eq!(image.dimensions(), (400, 600));
-    // No avatar yet: the bottom-right corner is the clear colour, fully transparent.
+    // The bottom-right corner is the clear colour, fully transparent.
     let corner = image.get_pixel(398, 598);
     assert_eq!(
         corner[3], 0,
@@ -61,26 +61,176 @@ fn snapshot_of_the_settings_panel_has_transparent_background_and_opaque_ui() {
     );
 }
 
+fn rgba(path: &Path) -> image::RgbaImage {
+    image::open(path).expect("a PNG").to_rgba8()
+}
+
+/// Mean absolute RGBA difference over a region.
+fn mean_difference(
+    a: &image::RgbaImage,
+    b: &image::RgbaImage,
+    x: (u32, u32),
+    y: (u32, u32),
+) -> f64 {
+    let mut total = 0u64;
+    let mut count = 0u64;
+    for py in y.0..y.1 {
+        for px in x.0..x.1 {
+            let (p, q) = (a.get_pixel(px, py), b.get_pixel(px, py));
+            total += (0..4).map(|c| u64::from(p[c].abs_diff(q[c]))).sum::<u64>();
+            count += 4;
+        }
+    }
+    total as f64 / count as f64
+}
+
+fn assert_avatar_shown(image: &image::RgbaImage) {
+    let (w, h) = image.dimensions();
+    // Alpha from the captured image itself: the corners are see-through desktop...
+    for (x, y) in [(0, 0), (w - 1, 0), (0, h - 1), (w - 1, h - 1)] {
+        assert_eq!(
+            image.get_pixel(x, y)[3],
+            0,
+            "corner ({x}, {y}) must be transparent"
+        );
+    }
+    // ...and the avatar's body in the middle is opaque.
+    for (x, y) in [(w / 2, h / 2), (w / 2, h * 3 / 10)] {
+        assert_eq!(
+            image.get_pixel(x, y)[3],
+            255,
+            "avatar pixel ({x}, {y}) must be opaque"
+        );
+    }
+    let opaque = image.pixels().filter(|p| p[3] == 255).count();
+    let share = opaque as f64 / f64::from(w * h);
+    assert!(
+        (0.08..0.6).contains(&share),
+        "avatar covers {:.0}% of the window",
+        share * 100.0
+    );
+}
+
 #[test]
-fn snapshot_without_avatar_or_panel_is_fully_transparent() {
+fn default_avatar_renders_opaque_in_the_middle_with_transparent_corners() {
     if !display_available() {
         eprintln!("no DISPLAY: run the tests through scripts/test.sh (Xvfb) for rendering tests");
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
     let (output, out) = snapshot(dir.path(), &["--no-chat"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
     assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+        stderr.contains("avatar the default avatar ready"),
+        "{stderr}"
     );
-    let image = image::open(&out).expect("a PNG").to_rgba8();
+    assert!(!stderr.contains("avatar: "), "no avatar error: {stderr}");
+    let image = rgba(&out);
     assert_eq!(image.dimensions(), (400, 600));
-    let visible = image.pixels().filter(|p| p[3] != 0).count();
-    assert_eq!(
-        visible, 0,
-        "nothing is drawn yet, so every pixel is see-through"
+    assert_avatar_shown(&image);
+}
+
+#[test]
+fn joy_differs_from_neutral_in_the_face_and_nowhere_else() {
+    if !display_available() {
+        eprintln!("no DISPLAY: run the tests through scripts/test.sh (Xvfb) for rendering tests");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (first, neutral) = snapshot(dir.path(), &["--no-chat", "--expression", "neutral=1"]);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
     );
+    let neutral_path = dir.path().join("neutral.png");
+    std::fs::rename(&neutral, &neutral_path).expect("keep the first shot");
+    let (second, joy) = snapshot(dir.path(), &["--no-chat", "--expression", "joy=1"]);
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    let (neutral, joy) = (rgba(&neutral_path), rgba(&joy));
+    // The default avatar's face is in the upper third of the window; its legs at the bottom.
+    let face = mean_difference(&neutral, &joy, (120, 280), (90, 240));
+    let legs = mean_difference(&neutral, &joy, (0, 400), (420, 600));
+    assert!(
+        face > 2.0,
+        "joy must change the face: mean difference {face:.2}"
+    );
+    assert!(
+        legs < 0.01,
+        "nothing but the face changes: legs differ by {legs:.3}"
+    );
+}
+
+#[test]
+fn godette_loads_fully_and_renders() {
+    if !display_available() {
+        eprintln!("no DISPLAY: run the tests through scripts/test.sh (Xvfb) for rendering tests");
+        return;
+    }
+    let Some(godette) = support::shared_file("avatars/Godette_vrm_v4.vrm") else {
+        eprintln!("../shared/avatars/Godette_vrm_v4.vrm not here");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let godette = godette.to_str().expect("utf8");
+    let (output, out) = snapshot(dir.path(), &["--no-chat", "--avatar", godette]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    // The VRM extension parsed (it fails without the look-at normalization) and the rig has
+    // its 17 groups.
+    assert!(stderr.contains("12 numbers -> 8"), "{stderr}");
+    assert!(
+        !stderr.contains("Failed to parse VRM extension"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("ready: 17 expression groups"), "{stderr}");
+    assert_avatar_shown(&rgba(&out));
+}
+
+#[test]
+fn broken_avatars_fall_back_to_the_default_with_the_reason_on_stderr() {
+    if !display_available() {
+        eprintln!("no DISPLAY: run the tests through scripts/test.sh (Xvfb) for rendering tests");
+        return;
+    }
+    use desktop_mate::avatar::default_avatar::DEFAULT_AVATAR;
+    use desktop_mate::avatar::vrm_file::{Glb, write_glb};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let truncated = dir.path().join("truncated.vrm");
+    std::fs::write(&truncated, &DEFAULT_AVATAR[..DEFAULT_AVATAR.len() / 2]).expect("write");
+    let vrm1 = dir.path().join("vrm1.vrm");
+    std::fs::write(
+        &vrm1,
+        write_glb(&Glb {
+            json: serde_json::json!({"asset": {"version": "2.0"}, "extensions": {"VRMC_vrm": {}}}),
+            bin: None,
+        }),
+    )
+    .expect("write");
+    let missing = dir.path().join("missing.vrm");
+    for (file, reason) in [
+        (&truncated, "truncated"),
+        (&vrm1, "VRM 1.0"),
+        (&missing, "file not found"),
+    ] {
+        let path = file.to_str().expect("utf8");
+        let (output, out) = snapshot(dir.path(), &["--no-chat", "--avatar", path]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{path}: {stderr}");
+        let line = stderr
+            .lines()
+            .find(|l| l.starts_with("avatar: "))
+            .unwrap_or_else(|| panic!("no avatar line for {path}: {stderr}"));
+        assert!(line.contains(path) && line.contains(reason), "{line}");
+        assert!(line.contains("showing the default avatar"), "{line}");
+        assert_avatar_shown(&rgba(&out));
+        std::fs::remove_file(out).expect("remove");
+    }
 }
 
 #[test]
@@ -104,12 +254,14 @@ fn snapshot_with_the_overlay_shows_it_in_the_top_right_corner() {
             .count()
     };
     assert_eq!(image.dimensions(), (800, 800));
-    // The overlay is anchored top-right; the left half stays see-through.
+    // The overlay is anchored top-right, over the avatar in the middle; the bottom-left
+    // corner stays see-through.
     assert!(
         opaque_in(600, 800, 0, 200) > 20_000,
         "overlay drawn top-right"
     );
-    assert_eq!(opaque_in(0, 300, 0, 800), 0, "nothing else drawn");
+    assert!(opaque_in(350, 450, 350, 450) > 5_000, "the avatar is drawn");
+    assert_eq!(opaque_in(0, 150, 650, 800), 0, "nothing in the corner");
 }
 
 /// The proof that a long generation never stalls rendering: frames keep coming and a

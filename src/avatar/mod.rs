@@ -1,15 +1,42 @@
-//! The mascot's body: camera and light for the avatar scene. Loading VRM files, expressions
-//! and window behaviour (drag, click-through) are added by the avatar work.
+//! The mascot's body: loading VRM 0.x avatars through bevy_vrm (normalized by our asset source),
+//! expressions driven by [`AvatarCommand`]s, blink / breathing / head motion / mouth, and the
+//! camera framing the avatar. Bevy-free parts (file parsing, default avatar, expression
+//! easing, motions) are unit-tested on their own.
 
+mod commands;
+pub mod default_avatar;
+pub mod expression;
+mod face;
+mod loading;
+pub mod motion;
+mod rig;
+pub mod source;
 mod stage;
 pub mod vrm_file;
 
 use bevy::prelude::*;
 
+pub use commands::{AvatarCommand, AvatarCommands, FaceState, drain_commands};
+pub use face::{LookTarget, animate_face, apply_morph_weights};
+pub use loading::{AvatarError, AvatarRoot, AvatarStatus, LoadAvatar};
+pub use rig::{AvatarRig, RigBone, RigBones, VrmMeshIndex};
+pub use source::{AvatarFile, AvatarFiles};
+pub use stage::{AvatarCamera, Framed, camera_for};
+
 pub struct AvatarPlugin;
 
 impl Plugin for AvatarPlugin {
     fn build(&self, app: &mut App) {
-        app.add_plugins(stage::plugin);
+        app.add_plugins((commands::plugin, face::plugin));
+        // Loading and the stage need assets and rendering: not in the headless app.
+        if app.is_plugin_added::<bevy::render::RenderPlugin>() {
+            app.add_plugins((stage::plugin, loading::plugin));
+        }
+    }
+
+    fn finish(&self, app: &mut App) {
+        if app.is_plugin_added::<bevy::render::RenderPlugin>() {
+            loading::finish(app);
+        }
     }
 }

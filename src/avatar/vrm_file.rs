@@ -4,7 +4,7 @@
 //! The Blender VRM add-on writes look-at curves of 12 numbers (three keyframes) and may omit a
 //! curve; serde_vrm expects exactly 8 (two keyframes), so the whole VRM extension of such a file
 //! fails to parse ("invalid length 12"). [`normalize_vrm0`] rewrites them before bevy_vrm sees
-//! the file. Not wired into asset loading yet (see the avatar issue).
+//! the file (every avatar is read through `avatar::source`, which calls it).
 
 use serde_json::Value;
 
@@ -117,10 +117,34 @@ const LOOK_AT_CURVES: [&str; 4] = [
     "lookAtVerticalUp",
 ];
 
-/// Makes every look-at curve exactly 8 numbers (first and last keyframes of longer curves, the
-/// default for missing or malformed ones). Returns what was changed, for the log.
+/// The `presetName` values serde_vrm 0.4 accepts; any other value fails the whole extension.
+const KNOWN_PRESETS: [&str; 18] = [
+    "unknown",
+    "neutral",
+    "a",
+    "i",
+    "u",
+    "e",
+    "o",
+    "blink",
+    "joy",
+    "angry",
+    "sorrow",
+    "fun",
+    "lookup",
+    "lookdown",
+    "lookleft",
+    "lookright",
+    "blink_l",
+    "blink_r",
+];
+
+/// Makes a VRM 0.x extension parseable by bevy_vrm 0.4: every look-at curve exactly 8 numbers
+/// (first and last keyframes of longer curves, the default for missing or malformed ones), and
+/// preset names it does not know (`surprised`, `Joy`) turned into `unknown` groups that keep
+/// their name (our expression map matches those by name). Returns what was changed, for the log.
 pub fn normalize_vrm0(json: &mut Value) -> Vec<String> {
-    let mut changes = Vec::new();
+    let mut changes = normalize_presets(json);
     let Some(first_person) = json
         .pointer_mut("/extensions/VRM/firstPerson")
         .and_then(Value::as_object_mut)
@@ -145,6 +169,33 @@ pub fn normalize_vrm0(json: &mut Value) -> Vec<String> {
             numbers.map_or(0, |n| n.len())
         ));
         map.insert("curve".into(), Value::from(fixed));
+    }
+    changes
+}
+
+fn normalize_presets(json: &mut Value) -> Vec<String> {
+    let mut changes = Vec::new();
+    let Some(groups) = json
+        .pointer_mut("/extensions/VRM/blendShapeMaster/blendShapeGroups")
+        .and_then(Value::as_array_mut)
+    else {
+        return changes;
+    };
+    for group in groups.iter_mut().filter_map(Value::as_object_mut) {
+        let Some(preset) = group.get("presetName").and_then(Value::as_str) else {
+            continue;
+        };
+        if KNOWN_PRESETS.contains(&preset) {
+            continue;
+        }
+        let preset = preset.to_owned();
+        if !group.get("name").is_some_and(Value::is_string) {
+            group.insert("name".into(), Value::from(preset.clone()));
+        }
+        group.insert("presetName".into(), Value::from("unknown"));
+        changes.push(format!(
+            "blend shape preset {preset:?} -> unknown (matched by name)"
+        ));
     }
     changes
 }
@@ -241,6 +292,25 @@ mod tests {
         assert_eq!(inner["curve"].as_array().map(Vec::len), Some(8));
         assert_eq!(inner["xRange"], 90, "other keys kept");
         assert!(normalize_vrm0(&mut json).is_empty(), "idempotent");
+    }
+
+    #[test]
+    fn presets_bevy_vrm_rejects_become_unknown_groups_keeping_their_name() {
+        let mut json = serde_json::json!({"extensions": {"VRM": {"blendShapeMaster": {"blendShapeGroups": [
+            {"name": "Surprised", "presetName": "surprised", "binds": []},
+            {"presetName": "Joy", "binds": []},
+            {"name": "A", "presetName": "a", "binds": []},
+        ]}}}});
+        let changes = normalize_vrm0(&mut json);
+        assert_eq!(changes.len(), 2, "{changes:?}");
+        let groups = blend_shape_groups(&json).expect("groups");
+        assert_eq!(
+            groups
+                .iter()
+                .map(|g| (g.name.as_str(), g.preset.as_str()))
+                .collect::<Vec<_>>(),
+            [("Surprised", "unknown"), ("Joy", "unknown"), ("A", "a")]
+        );
     }
 
     #[test]

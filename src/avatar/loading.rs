@@ -1,0 +1,195 @@
+//! Loading the avatar named in settings (or dropped on the window) through bevy_vrm, and
+//! falling back to the built-in mascot with a visible message when it cannot load.
+
+use std::f32::consts::PI;
+
+use bevy::asset::AssetLoadFailedEvent;
+use bevy::gltf::extensions::GltfExtensionHandlers;
+use bevy::prelude::*;
+use bevy::world_serialization::WorldInstanceReady;
+use bevy_vrm::BoneName;
+use bevy_vrm::loader::Vrm;
+use bevy_vrm::{VrmInstance, VrmPlugins};
+
+use super::rig::{AvatarRig, MeshIndexHandler, VrmMeshIndex};
+use super::source::{AvatarFile, AvatarFiles, read_avatar};
+use super::vrm_file::{blend_shape_groups, read_glb};
+use crate::AppSystems;
+use crate::config::Settings;
+
+/// Ask for another avatar (`None` = the built-in one).
+#[derive(Message, Debug, Clone, PartialEq)]
+pub struct LoadAvatar(pub AvatarFile);
+
+/// Where the avatar stands, for the UI and the snapshot command.
+#[derive(Resource, Debug, Clone, PartialEq, Default)]
+pub enum AvatarStatus {
+    #[default]
+    None,
+    Loading(AvatarFile),
+    Ready(AvatarFile),
+}
+
+/// The last avatar that could not be shown and why; cleared when another loads.
+#[derive(Resource, Debug, Clone, Default, PartialEq)]
+pub struct AvatarError(pub Option<String>);
+
+/// The avatar's root entity (rotated to face the camera; VRM 0.x models face -Z).
+#[derive(Component, Debug, Clone)]
+pub struct AvatarRoot {
+    pub file: AvatarFile,
+    pub asset_path: String,
+}
+
+pub(super) fn plugin(app: &mut App) {
+    app.init_resource::<AvatarStatus>()
+        .init_resource::<AvatarError>()
+        .add_message::<LoadAvatar>()
+        .add_plugins(VrmPlugins)
+        .add_systems(Startup, load_from_settings)
+        .add_systems(
+            Update,
+            (
+                reload_on_settings_change,
+                start_loading,
+                fall_back_on_failure,
+            )
+                .chain()
+                .in_set(AppSystems::Update),
+        );
+}
+
+/// Registers our glTF handler (the glTF plugin's handler list exists once plugins are built).
+pub(super) fn finish(app: &mut App) {
+    if let Some(handlers) = app.world().get_resource::<GltfExtensionHandlers>() {
+        handlers.0.write_blocking().push(Box::new(MeshIndexHandler));
+    }
+}
+
+fn wanted(settings: &Settings) -> AvatarFile {
+    settings
+        .avatar
+        .vrm_path
+        .clone()
+        .map_or(AvatarFile::Default, AvatarFile::Path)
+}
+
+fn load_from_settings(settings: Res<Settings>, mut load: MessageWriter<LoadAvatar>) {
+    load.write(LoadAvatar(wanted(&settings)));
+}
+
+fn reload_on_settings_change(
+    settings: Res<Settings>,
+    status: Res<AvatarStatus>,
+    mut last: Local<Option<AvatarFile>>,
+    mut load: MessageWriter<LoadAvatar>,
+) {
+    let file = wanted(&settings);
+    let previous = last.replace(file.clone());
+    if previous.is_some() && previous.as_ref() != Some(&file) && *status != AvatarStatus::None {
+        load.write(LoadAvatar(file));
+    }
+}
+
+fn start_loading(
+    mut commands: Commands,
+    mut requests: MessageReader<LoadAvatar>,
+    files: Res<AvatarFiles>,
+    asset_server: Res<AssetServer>,
+    roots: Query<Entity, With<AvatarRoot>>,
+    settings: Res<Settings>,
+    mut status: ResMut<AvatarStatus>,
+) {
+    let Some(LoadAvatar(file)) = requests.read().last().cloned() else {
+        return;
+    };
+    for root in &roots {
+        commands.entity(root).despawn();
+    }
+    let asset_path = files.register(file.clone());
+    info!("loading avatar {}", file.describe());
+    let handle: Handle<Vrm> = asset_server.load(asset_path.clone());
+    let scale = settings.window.scale;
+    commands
+        .spawn((
+            Name::new("Avatar"),
+            AvatarRoot {
+                file: file.clone(),
+                asset_path,
+            },
+            VrmInstance(handle),
+            Transform::from_rotation(Quat::from_rotation_y(PI)).with_scale(Vec3::splat(scale)),
+            Visibility::default(),
+        ))
+        .observe(on_avatar_spawned);
+    *status = AvatarStatus::Loading(file);
+}
+
+/// The scene is in the world: collect the rig and report the avatar ready.
+fn on_avatar_spawned(
+    ready: On<WorldInstanceReady>,
+    mut commands: Commands,
+    roots: Query<&AvatarRoot>,
+    children: Query<&Children>,
+    nodes: Query<(Option<&VrmMeshIndex>, Option<&BoneName>, &Transform)>,
+    parents: Query<&ChildOf>,
+    mut status: ResMut<AvatarStatus>,
+    mut error: ResMut<AvatarError>,
+) {
+    let Ok(root) = roots.get(ready.entity) else {
+        return;
+    };
+    // The bytes were read and checked by the asset source moments ago; read the groups again
+    // here rather than keeping every file's JSON around.
+    let groups = read_avatar(&root.file)
+        .ok()
+        .and_then(|(bytes, _)| read_glb(&bytes).ok())
+        .and_then(|glb| blend_shape_groups(&glb.json).ok())
+        .unwrap_or_default();
+    let rig = AvatarRig::build(ready.entity, &groups, &children, &nodes, &parents);
+    info!(
+        "avatar {} ready: {} expression groups, {} morph meshes",
+        root.file.describe(),
+        groups.len(),
+        rig.morphs.len()
+    );
+    commands.entity(ready.entity).insert(rig);
+    if root.file != AvatarFile::Default {
+        error.0 = None;
+    }
+    *status = AvatarStatus::Ready(root.file.clone());
+}
+
+fn fall_back_on_failure(
+    mut failures: MessageReader<AssetLoadFailedEvent<Vrm>>,
+    roots: Query<&AvatarRoot>,
+    mut error: ResMut<AvatarError>,
+    mut load: MessageWriter<LoadAvatar>,
+) {
+    for failure in failures.read() {
+        let Some(root) = roots
+            .iter()
+            .find(|root| failure.path.to_string() == root.asset_path)
+        else {
+            continue;
+        };
+        let reason = failure_reason(&root.file, &failure.error);
+        error!("{reason}");
+        error.0 = Some(reason);
+        if root.file != AvatarFile::Default {
+            load.write(LoadAvatar(AvatarFile::Default));
+        }
+    }
+}
+
+/// The message a user sees: the file and our own words, not the asset server's internals.
+fn failure_reason(file: &AvatarFile, error: &bevy::asset::AssetLoadError) -> String {
+    let detail = match read_avatar(file) {
+        Err(reason) => reason,
+        Ok(_) => error.to_string(),
+    };
+    format!(
+        "cannot load avatar {}: {detail}; showing the default avatar",
+        file.describe()
+    )
+}

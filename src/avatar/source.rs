@@ -1,0 +1,125 @@
+//! The `avatar://` asset source: hands VRM files to bevy_vrm after normalizing them.
+//!
+//! bevy_vrm 0.4 rejects the whole VRM extension of files real exporters write (12-number look-at
+//! curves, presets it does not know), so every avatar is read through this source: the file is
+//! read, checked and normalized by [`normalize_vrm_bytes`] here, then parsed by bevy_vrm's own
+//! loader. Files are registered under a fresh name (`3.vrm`) per load, so any path on disk works
+//! on every OS (no path syntax goes through `AssetPath`) and loading the same file again after it
+//! changed is a real reload.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use bevy::asset::io::{
+    AssetReader, AssetReaderError, AssetSourceBuilder, PathStream, Reader, VecReader,
+};
+use bevy::prelude::*;
+
+use super::default_avatar::DEFAULT_AVATAR;
+use super::vrm_file::normalize_vrm_bytes;
+
+/// The asset source name.
+pub const SOURCE: &str = "avatar";
+
+/// Where the bytes of one registered avatar come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AvatarFile {
+    /// The built-in mascot embedded in the binary.
+    Default,
+    Path(PathBuf),
+}
+
+impl AvatarFile {
+    pub fn describe(&self) -> String {
+        match self {
+            AvatarFile::Default => "the default avatar".to_owned(),
+            AvatarFile::Path(path) => path.display().to_string(),
+        }
+    }
+}
+
+/// The files the source can read, shared between the app and the asset reader.
+#[derive(Resource, Debug, Clone, Default)]
+pub struct AvatarFiles {
+    files: Arc<Mutex<HashMap<String, AvatarFile>>>,
+    next: Arc<Mutex<u64>>,
+}
+
+impl AvatarFiles {
+    /// Registers a file and returns the asset path to load it with.
+    pub fn register(&self, file: AvatarFile) -> String {
+        let mut next = self.next.lock().unwrap_or_else(PoisonError::into_inner);
+        *next += 1;
+        let name = format!("{}.vrm", *next);
+        self.files
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(name.clone(), file);
+        format!("{SOURCE}://{name}")
+    }
+
+    fn get(&self, name: &Path) -> Option<AvatarFile> {
+        let name = name.to_str()?;
+        self.files
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+            .cloned()
+    }
+
+    /// The asset source to register before `AssetPlugin`.
+    pub fn source(&self) -> AssetSourceBuilder {
+        let files = self.clone();
+        AssetSourceBuilder::new(move || Box::new(AvatarReader(files.clone())))
+    }
+}
+
+/// Reads a registered avatar, checks it is VRM 0.x and normalizes it; also returns what the
+/// normalization changed.
+pub fn read_avatar(file: &AvatarFile) -> Result<(Vec<u8>, Vec<String>), String> {
+    let bytes = match file {
+        AvatarFile::Default => DEFAULT_AVATAR.to_vec(),
+        AvatarFile::Path(path) => std::fs::read(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => "file not found".to_owned(),
+            _ => e.to_string(),
+        })?,
+    };
+    normalize_vrm_bytes(&bytes).map_err(|e| e.to_string())
+}
+
+struct AvatarReader(AvatarFiles);
+
+impl AssetReader for AvatarReader {
+    async fn read<'a>(&'a self, path: &'a Path) -> Result<impl Reader + 'a, AssetReaderError> {
+        let file = self
+            .0
+            .get(path)
+            .ok_or_else(|| AssetReaderError::NotFound(path.to_owned()))?;
+        let (bytes, changes) = read_avatar(&file).map_err(|message| {
+            AssetReaderError::Io(Arc::new(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                message,
+            )))
+        })?;
+        for change in changes {
+            info!("{}: {change}", file.describe());
+        }
+        Ok(VecReader::new(bytes))
+    }
+
+    async fn read_meta<'a>(&'a self, path: &'a Path) -> Result<impl Reader + 'a, AssetReaderError> {
+        Err::<VecReader, _>(AssetReaderError::NotFound(path.to_owned()))
+    }
+
+    async fn read_directory<'a>(
+        &'a self,
+        path: &'a Path,
+    ) -> Result<Box<PathStream>, AssetReaderError> {
+        Err(AssetReaderError::NotFound(path.to_owned()))
+    }
+
+    async fn is_directory<'a>(&'a self, _path: &'a Path) -> Result<bool, AssetReaderError> {
+        Ok(false)
+    }
+}
