@@ -115,7 +115,10 @@ fn primary_window(settings: &Settings) -> Window {
     let window = &settings.window;
     Window {
         title: format!("desktop-mate — {}", settings.persona.name),
-        resolution: WindowResolution::from((window.width, window.height)),
+        resolution: WindowResolution::new(
+            (window.width as f32 * window.scale).round() as u32,
+            (window.height as f32 * window.scale).round() as u32,
+        ),
         position: match window.position {
             Some((x, y)) => WindowPosition::At(IVec2::new(x, y)),
             None => WindowPosition::Automatic,

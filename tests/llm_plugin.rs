@@ -78,7 +78,7 @@ fn loads_warms_up_and_streams_a_reply() {
     });
     assert!(done, "reply finished");
     let seen = app.world().resource::<Seen>();
-    let finished = &seen.finished[0];
+    let finished = seen.finished[0].clone();
     assert_eq!(
         seen.streamed, finished.text,
         "what streamed is what finished"
@@ -90,6 +90,30 @@ fn loads_warms_up_and_streams_a_reply() {
     assert_eq!(history.turns[0].user, "hello");
     assert!(history.streaming.is_none());
     assert_eq!(*app.world().resource::<LlmStatus>(), LlmStatus::Ready);
+
+    // The reply's emotion reaches the avatar through its command channel, as the table says.
+    app.update();
+    app.update();
+    let settings = app.world().resource::<desktop_mate::config::Settings>();
+    let emotion = finished
+        .emotion
+        .unwrap_or(desktop_mate::config::Emotion::Neutral);
+    let intensity = if finished.emotion.is_some() {
+        finished.intensity
+    } else {
+        100.0
+    };
+    let entry = settings.avatar.emotions[&emotion];
+    let face = app.world().resource::<desktop_mate::avatar::FaceState>();
+    assert!(
+        face.commands_applied >= 2,
+        "speech and emotion commands applied"
+    );
+    assert_eq!(
+        face.expressions.target(entry.expression),
+        desktop_mate::avatar::expression::emotion_weight(&entry, intensity),
+        "{emotion:?} {intensity}"
+    );
 
     // The turn reaches the history file (written off the frame loop) and a new app restores it.
     let file = dir.path().join("history.jsonl");

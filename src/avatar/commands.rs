@@ -160,12 +160,18 @@ pub fn drain_commands(
     }
 }
 
-/// Settings edits (panel, file) change the switches and the speed.
-fn follow_settings(settings: Res<Settings>, mut face: ResMut<FaceState>) {
-    if !settings.is_changed() || settings.is_added() {
+/// Edits of the avatar settings (panel, file) change the switches and the speed; other
+/// settings changes (a window move) leave what commands set alone.
+fn follow_settings(
+    settings: Res<Settings>,
+    mut face: ResMut<FaceState>,
+    mut last: Local<Option<crate::config::AvatarSettings>>,
+) {
+    let avatar = &settings.avatar;
+    let previous = last.replace(avatar.clone());
+    if previous.is_none() || previous.as_ref() == Some(avatar) {
         return;
     }
-    let avatar = &settings.avatar;
     face.expressions.speed = avatar.transition_speed;
     face.auto_blink = avatar.auto_blink;
     face.head_motion = avatar.head_motion;

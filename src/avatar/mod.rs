@@ -7,12 +7,16 @@ mod commands;
 pub mod default_avatar;
 pub mod expression;
 mod face;
+pub mod hit_mask;
 mod loading;
 pub mod motion;
+mod pointer;
 mod rig;
 pub mod source;
+mod speech;
 mod stage;
 pub mod vrm_file;
+mod window;
 
 use bevy::prelude::*;
 
@@ -22,15 +26,16 @@ pub use loading::{AvatarError, AvatarRoot, AvatarStatus, LoadAvatar};
 pub use rig::{AvatarRig, RigBone, RigBones, VrmMeshIndex};
 pub use source::{AvatarFile, AvatarFiles};
 pub use stage::{AvatarCamera, Framed, camera_for};
+pub use window::{ContextMenu, WindowHits};
 
 pub struct AvatarPlugin;
 
 impl Plugin for AvatarPlugin {
     fn build(&self, app: &mut App) {
-        app.add_plugins((commands::plugin, face::plugin));
+        app.add_plugins((commands::plugin, face::plugin, speech::plugin));
         // Loading and the stage need assets and rendering: not in the headless app.
         if app.is_plugin_added::<bevy::render::RenderPlugin>() {
-            app.add_plugins((stage::plugin, loading::plugin));
+            app.add_plugins((stage::plugin, loading::plugin, window::plugin));
         }
     }
 

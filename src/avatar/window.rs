@@ -1,0 +1,292 @@
+//! The mascot window on the desktop: clicks on transparent pixels pass through to the desktop,
+//! left-drag on the avatar moves the window, the wheel scales it, right-click opens the menu,
+//! a dropped .vrm file becomes the avatar; position and scale are saved to settings.
+//!
+//! Hit-testing uses the rendered alpha: every 0.3 s while something moves (1 s when idle) the
+//! window's pixels are captured and their alpha kept in a [`HitMask`]; when the pointer moves,
+//! the pixel under it decides whether the window catches clicks. The avatar and open egui panels
+//! are both opaque in that capture, and egui's own "pointer over a panel" is checked too, so a
+//! panel opened a moment ago catches clicks before the next capture.
+
+use bevy::input::mouse::{MouseScrollUnit, MouseWheel};
+use bevy::prelude::*;
+use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
+use bevy::window::{CursorOptions, FileDragAndDrop, PrimaryWindow, WindowMoved};
+use bevy_egui::input::EguiWantsInput;
+
+use super::commands::FaceState;
+use super::face::LookTarget;
+use super::hit_mask::HitMask;
+use super::loading::AvatarError;
+use super::pointer::GlobalPointer;
+use crate::AppSystems;
+use crate::config::{Settings, SettingsFile};
+
+/// Where the right-click menu is open (logical window pixels); drawn by the UI.
+#[derive(Resource, Debug, Default, Clone, Copy, PartialEq)]
+pub struct ContextMenu(pub Option<Vec2>);
+
+/// Pointer and hit-test state of the mascot window.
+#[derive(Resource, Default)]
+pub struct WindowHits {
+    pointer: Option<GlobalPointer>,
+    pub mask: HitMask,
+    capture_in_flight: bool,
+    since_capture: f32,
+    /// Pointer in physical window pixels, last time it was looked at.
+    pub last_pointer: Option<Vec2>,
+    /// Whether the pixel under the pointer belongs to the avatar or a panel.
+    pub over_mascot: bool,
+}
+
+/// Seconds until window position/scale changes are written to the settings file.
+#[derive(Resource, Debug, Default)]
+struct PendingSave(Option<f32>);
+
+const SAVE_DELAY: f32 = 0.6;
+const SCALE_RANGE: (f32, f32) = (0.3, 4.0);
+
+pub(super) fn plugin(app: &mut App) {
+    let pointer = match GlobalPointer::connect() {
+        Ok(pointer) => Some(pointer),
+        Err(reason) => {
+            info!("click-through off: {reason}; the whole window catches clicks");
+            None
+        }
+    };
+    app.insert_resource(WindowHits {
+        pointer,
+        ..default()
+    })
+    .init_resource::<ContextMenu>()
+    .init_resource::<PendingSave>()
+    .add_systems(
+        Update,
+        (
+            capture_hit_mask,
+            hit_test,
+            mouse_actions,
+            follow_moves,
+            drop_avatar,
+            save_window_changes,
+        )
+            .chain()
+            .in_set(AppSystems::Update),
+    );
+}
+
+/// Asks for a capture of the window now and then; its alpha becomes the hit mask.
+fn capture_hit_mask(
+    mut commands: Commands,
+    time: Res<Time>,
+    settings: Res<Settings>,
+    face: Res<FaceState>,
+    mut hits: ResMut<WindowHits>,
+) {
+    if !settings.window.click_through || hits.pointer.is_none() || hits.capture_in_flight {
+        return;
+    }
+    hits.since_capture += time.delta_secs();
+    let animating = face.expressions.moving() || face.lips.active() || face.head.moving();
+    let interval = if animating || hits.mask.is_empty() {
+        0.3
+    } else {
+        1.0
+    };
+    if hits.since_capture < interval {
+        return;
+    }
+    hits.since_capture = 0.0;
+    hits.capture_in_flight = true;
+    commands.spawn(Screenshot::primary_window()).observe(
+        |captured: On<ScreenshotCaptured>, mut hits: ResMut<WindowHits>| {
+            hits.capture_in_flight = false;
+            let image = &captured.image;
+            if let Some(data) = &image.data
+                && let Some(mask) = HitMask::from_rgba(image.width(), image.height(), data)
+            {
+                if hits.mask.is_empty() {
+                    debug!("hit mask ready ({}x{})", image.width(), image.height());
+                }
+                hits.mask = mask;
+            }
+        },
+    );
+}
+
+/// True when egui has a panel under the pointer or is using it (dragging a slider).
+fn over_panel(egui: Option<&EguiWantsInput>) -> bool {
+    egui.is_some_and(|e| e.is_pointer_over_area() || e.wants_pointer_input())
+}
+
+/// Pointer position in physical window pixels: from the display server when we can ask it
+/// (also while clicks pass through), else from the window's cursor events.
+fn pointer_in_window(hits: &WindowHits, window: &Window) -> Option<Vec2> {
+    if let (Some(pointer), WindowPosition::At(origin)) = (&hits.pointer, window.position)
+        && let Some((x, y)) = pointer.position()
+    {
+        return Some(Vec2::new((x - origin.x) as f32, (y - origin.y) as f32));
+    }
+    window.physical_cursor_position()
+}
+
+fn hit_test(
+    mut windows: Query<(&Window, &mut CursorOptions), With<PrimaryWindow>>,
+    egui: Option<Res<EguiWantsInput>>,
+    settings: Res<Settings>,
+    buttons: Res<ButtonInput<MouseButton>>,
+    mut hits: ResMut<WindowHits>,
+    mut look: ResMut<LookTarget>,
+) {
+    let Ok((window, mut cursor)) = windows.single_mut() else {
+        return;
+    };
+    let pointer = pointer_in_window(&hits, window);
+    // Eyes and head follow the pointer anywhere on the desktop, relative to the face (upper
+    // quarter of the window).
+    let size = window.physical_size().as_vec2().max(Vec2::ONE);
+    look.0 = pointer.map(|p| {
+        let face = Vec2::new(size.x / 2.0, size.y * 0.25);
+        Vec2::new(
+            (p.x - face.x) / (size.x / 2.0),
+            (face.y - p.y) / (size.y / 2.0),
+        )
+    });
+    let over_panel = over_panel(egui.as_deref());
+    let over_mascot =
+        over_panel || hits.mask.is_empty() || pointer.is_some_and(|p| hits.mask.hit(p.x, p.y));
+    hits.last_pointer = pointer;
+    hits.over_mascot = over_mascot;
+    // Without the desktop pointer we could never switch hit-testing back on: keep it on.
+    let catch = !settings.window.click_through
+        || hits.pointer.is_none()
+        || over_mascot
+        || buttons.pressed(MouseButton::Left);
+    if cursor.hit_test != catch {
+        cursor.hit_test = catch;
+        debug!(
+            "pointer at {pointer:?}: {}",
+            if catch {
+                "window catches clicks"
+            } else {
+                "clicks pass through"
+            }
+        );
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn mouse_actions(
+    mut windows: Query<&mut Window, With<PrimaryWindow>>,
+    egui: Option<Res<EguiWantsInput>>,
+    buttons: Res<ButtonInput<MouseButton>>,
+    mut wheel: MessageReader<MouseWheel>,
+    hits: Res<WindowHits>,
+    mut settings: ResMut<Settings>,
+    mut menu: ResMut<ContextMenu>,
+    mut pending: ResMut<PendingSave>,
+) {
+    let Ok(mut window) = windows.single_mut() else {
+        return;
+    };
+    let over_panel = over_panel(egui.as_deref());
+    let on_avatar = hits.over_mascot && !over_panel;
+    if buttons.just_pressed(MouseButton::Left) && on_avatar {
+        menu.0 = None;
+        window.start_drag_move();
+    }
+    if buttons.just_pressed(MouseButton::Right) && on_avatar {
+        menu.0 = window.cursor_position();
+    }
+    let lines: f32 = wheel
+        .read()
+        .map(|event| match event.unit {
+            MouseScrollUnit::Line => event.y,
+            MouseScrollUnit::Pixel => event.y / 40.0,
+        })
+        .sum();
+    if lines != 0.0 && on_avatar {
+        let scale =
+            (settings.window.scale * 1.1f32.powf(lines)).clamp(SCALE_RANGE.0, SCALE_RANGE.1);
+        settings.window.scale = scale;
+        let base = &settings.window;
+        window
+            .resolution
+            .set(base.width as f32 * scale, base.height as f32 * scale);
+        pending.0 = Some(SAVE_DELAY);
+    }
+}
+
+/// The window was moved (dragged, or by the window manager): remember where.
+fn follow_moves(
+    mut moves: MessageReader<WindowMoved>,
+    primary: Query<(), With<PrimaryWindow>>,
+    mut settings: ResMut<Settings>,
+    mut pending: ResMut<PendingSave>,
+) {
+    let Some(moved) = moves.read().filter(|m| primary.contains(m.window)).last() else {
+        return;
+    };
+    let position = Some((moved.position.x, moved.position.y));
+    if settings.window.position != position {
+        settings.window.position = position;
+        pending.0 = Some(SAVE_DELAY);
+    }
+}
+
+/// A .vrm file dropped on the window becomes the avatar, and is saved to settings.
+fn drop_avatar(
+    mut drops: MessageReader<FileDragAndDrop>,
+    mut settings: ResMut<Settings>,
+    mut file: ResMut<SettingsFile>,
+    mut error: ResMut<AvatarError>,
+) {
+    for drop in drops.read() {
+        let FileDragAndDrop::DroppedFile { path_buf, .. } = drop else {
+            continue;
+        };
+        let is_vrm = path_buf
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("vrm"));
+        if !is_vrm {
+            error.0 = Some(format!(
+                "{} is not a .vrm file; drop a VRM 0.x avatar to switch to it",
+                path_buf.display()
+            ));
+            continue;
+        }
+        settings.avatar.vrm_path = Some(path_buf.clone());
+        let mut on_disk = file.on_disk.clone();
+        on_disk.avatar.vrm_path = Some(path_buf.clone());
+        if let Err(reason) = file.save_edit(&on_disk) {
+            warn!("avatar switched but not saved: {reason}");
+        }
+    }
+}
+
+/// Writes position and scale once the user has stopped moving or scaling for a moment.
+fn save_window_changes(
+    time: Res<Time>,
+    settings: Res<Settings>,
+    mut file: ResMut<SettingsFile>,
+    mut pending: ResMut<PendingSave>,
+) {
+    let Some(left) = pending.0.as_mut() else {
+        return;
+    };
+    *left -= time.delta_secs();
+    if *left > 0.0 {
+        return;
+    }
+    pending.0 = None;
+    let mut on_disk = file.on_disk.clone();
+    on_disk.window.position = settings.window.position;
+    on_disk.window.scale = settings.window.scale;
+    match file.save_edit(&on_disk) {
+        Ok(_) => info!(
+            "window position {:?} and scale {:.2} saved",
+            settings.window.position, settings.window.scale
+        ),
+        Err(reason) => warn!("window position not saved: {reason}"),
+    }
+}
