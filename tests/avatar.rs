@@ -208,3 +208,33 @@ fn streamed_text_moves_the_mouth_and_stop_closes_it() {
         assert_eq!(morph(&app, face, target), 0.0, "{target} closed");
     }
 }
+
+#[test]
+fn expression_commands_are_counted_for_the_diagnostics() {
+    use bevy::diagnostic::DiagnosticsStore;
+    use desktop_mate::diagnostics::MascotDiagnostics;
+    let (mut app, _face, _dir) = app_with_face("()");
+    app.update();
+    let commands = app.world().resource::<AvatarCommands>().clone();
+    for i in 0..50 {
+        commands.send(AvatarCommand::SetExpression {
+            expression: Expression::Joy,
+            weight: i as f32 / 50.0,
+        });
+    }
+    app.update();
+    let value = |app: &App, path: &bevy::diagnostic::DiagnosticPath| -> Option<f64> {
+        app.world()
+            .resource::<DiagnosticsStore>()
+            .get(path)
+            .and_then(|d| d.value())
+    };
+    assert_eq!(value(&app, &MascotDiagnostics::AVATAR_QUEUE), Some(50.0));
+    assert_eq!(app.world().resource::<AvatarCommands>().queue_depth(), 0, "all drained");
+    for _ in 0..60 {
+        app.update(); // 1.2 s of 20 ms frames
+    }
+    let rate = value(&app, &MascotDiagnostics::AVATAR_COMMANDS).expect("a rate after 1 s");
+    assert!(rate > 20.0 && rate <= 50.0, "{rate} commands/s");
+    assert_eq!(value(&app, &MascotDiagnostics::AVATAR_QUEUE), Some(0.0));
+}

@@ -103,5 +103,11 @@ fn clicks_pass_through_transparent_pixels_and_the_avatar_catches_them() {
             caught.is_some_and(|line| line.contains("Some(Vec2(150.0, 170.0))")),
             "the pointer position is relative to the window"
         );
+        // Where the F3 overlay is drawn when shown (top-right): hidden, it takes no clicks.
+        warp(200 + 290, 150 + 10);
+        let through = mascot.wait_for("clicks pass through", Duration::from_secs(20));
+        assert!(through.is_some(), "round {round}: hidden overlay {:#?}", mascot.log);
+        warp(200 + 150, 150 + 170);
+        assert!(mascot.wait_for("window catches clicks", Duration::from_secs(20)).is_some());
     }
 }

@@ -25,8 +25,38 @@ pub(super) fn plugin(app: &mut App) {
     app.add_systems(Startup, start_sampler);
     app.add_systems(
         Update,
-        (record_samples, record_llm_timings).in_set(AppSystems::ReadChannels),
+        (
+            record_samples,
+            record_llm_timings,
+            record_avatar_commands.before(crate::avatar::drain_commands),
+        )
+            .in_set(AppSystems::ReadChannels),
     );
+}
+
+/// Expression commands applied per second (over the last second) and the commands waiting
+/// in the channel before this frame drains it.
+fn record_avatar_commands(
+    time: Res<Time>,
+    commands: Option<Res<crate::avatar::AvatarCommands>>,
+    face: Option<Res<crate::avatar::FaceState>>,
+    mut window: Local<(f64, u64)>,
+    mut diagnostics: Diagnostics,
+) {
+    let (Some(commands), Some(face)) = (commands, face) else {
+        return;
+    };
+    diagnostics.add_measurement(&MascotDiagnostics::AVATAR_QUEUE, || {
+        commands.queue_depth() as f64
+    });
+    let (started, count_then) = &mut *window;
+    let now = time.elapsed_secs_f64();
+    if now - *started >= 1.0 {
+        let rate = (face.commands_applied - *count_then) as f64 / (now - *started);
+        diagnostics.add_measurement(&MascotDiagnostics::AVATAR_COMMANDS, || rate);
+        *started = now;
+        *count_then = face.commands_applied;
+    }
 }
 
 /// The paths of our diagnostics.
@@ -57,9 +87,12 @@ impl MascotDiagnostics {
     pub const CONTEXT_USED: DiagnosticPath = DiagnosticPath::const_new("llm/context_used");
     pub const N_THREADS: DiagnosticPath = DiagnosticPath::const_new("llm/n_threads");
     pub const N_GPU_LAYERS: DiagnosticPath = DiagnosticPath::const_new("llm/n_gpu_layers");
+    pub const AVATAR_COMMANDS: DiagnosticPath =
+        DiagnosticPath::const_new("avatar/commands_per_second");
+    pub const AVATAR_QUEUE: DiagnosticPath = DiagnosticPath::const_new("avatar/queue_depth");
 
     /// Every path with its unit suffix.
-    pub const ALL: [(DiagnosticPath, &'static str); 21] = [
+    pub const ALL: [(DiagnosticPath, &'static str); 23] = [
         (Self::RSS, " MiB"),
         (Self::PROCESS_CPU, " %"),
         (Self::RAM_USED, " MiB"),
@@ -81,6 +114,8 @@ impl MascotDiagnostics {
         (Self::CONTEXT_USED, " tokens"),
         (Self::N_THREADS, ""),
         (Self::N_GPU_LAYERS, ""),
+        (Self::AVATAR_COMMANDS, " /s"),
+        (Self::AVATAR_QUEUE, ""),
     ];
 
     /// The GPU paths: "n/a" on machines without an NVIDIA GPU.

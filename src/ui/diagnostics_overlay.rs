@@ -238,6 +238,16 @@ fn overlay(
                     if let Some(status) = &status {
                         row(ui, "chat", status.short().to_owned(), None);
                     }
+                    row(
+                        ui,
+                        "expressions",
+                        format!(
+                            "{} /s, queue {}",
+                            fmt(value(&store, &M::AVATAR_COMMANDS), "", 1),
+                            fmt(value(&store, &M::AVATAR_QUEUE), "", 0)
+                        ),
+                        None,
+                    );
                 });
             ui.separator();
             ui.label("last minute");
