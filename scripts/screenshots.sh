@@ -17,6 +17,17 @@ shoot() {
 }
 shoot --settings --no-chat --out docs/screenshots/settings.png
 echo "wrote docs/screenshots/settings.png"
+shoot --no-chat --out docs/screenshots/mascot.png
+shoot --no-chat --expression joy=1 --out docs/screenshots/mascot-joy.png
+shoot --no-chat --expressions-panel --expression surprised=1 --out docs/screenshots/expressions.png
+shoot --no-chat --menu --out docs/screenshots/menu.png
+echo "wrote docs/screenshots/mascot.png, mascot-joy.png, expressions.png, menu.png"
+godette=../shared/avatars/Godette_vrm_v4.vrm
+if [[ -f $godette ]]; then
+  shoot --no-chat --avatar "$godette" --out docs/screenshots/godette.png
+  shoot --no-chat --avatar "$godette" --expression angry=1 --out docs/screenshots/godette-angry.png
+  echo "wrote docs/screenshots/godette.png, godette-angry.png"
+fi
 model=../shared/models/stories260K.gguf
 if [[ -f $model ]]; then
   # stories260K is a story model without chat template: let the persona start a story.

@@ -13,13 +13,13 @@ pub mod config;
 pub mod diagnostics;
 pub mod llm;
 pub mod monitor_command;
+pub mod pacing;
 pub mod profile_command;
 pub mod snapshot;
 pub mod ui;
 
 use bevy::prelude::*;
 use bevy::window::{CompositeAlphaMode, WindowLevel, WindowPosition, WindowResolution};
-use bevy::winit::WinitSettings;
 
 pub use avatar::AvatarPlugin;
 pub use diagnostics::DiagnosticsPlugin;
@@ -68,7 +68,6 @@ pub fn headless_app(loaded: LoadedSettings) -> App {
 /// The mascot: a transparent, borderless, always-on-top window with the plugins and the UI.
 pub fn windowed_app(loaded: LoadedSettings) -> App {
     let window = primary_window(&loaded.settings);
-    let pacing = frame_pacing(&loaded.settings);
     let mut app = App::new();
     // Avatars are read through our normalizing source, which must exist before AssetPlugin.
     let avatar_files = avatar::AvatarFiles::default();
@@ -95,10 +94,9 @@ pub fn windowed_app(loaded: LoadedSettings) -> App {
             }),
     )
     .insert_resource(ClearColor(Color::NONE))
-    .insert_resource(pacing)
     .add_plugins(bevy_egui::EguiPlugin::default());
     add_mascot_plugins(&mut app, loaded);
-    app.add_plugins(ui::plugin);
+    app.add_plugins((ui::plugin, pacing::plugin));
     app
 }
 
@@ -144,16 +142,5 @@ pub fn composite_alpha_mode() -> CompositeAlphaMode {
         CompositeAlphaMode::PreMultiplied
     } else {
         CompositeAlphaMode::Auto
-    }
-}
-
-/// Redraw on input or at most at the configured rates, instead of spinning at full speed.
-fn frame_pacing(settings: &Settings) -> WinitSettings {
-    let period = |fps: f32| std::time::Duration::from_secs_f32(1.0 / fps.clamp(1.0, 240.0));
-    WinitSettings {
-        focused_mode: bevy::winit::UpdateMode::reactive(period(settings.window.active_fps)),
-        unfocused_mode: bevy::winit::UpdateMode::reactive_low_power(period(
-            settings.window.idle_fps,
-        )),
     }
 }

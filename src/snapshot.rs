@@ -29,6 +29,12 @@ pub struct SnapshotArgs {
     /// Open the settings panel before capturing.
     #[arg(long)]
     pub settings: bool,
+    /// Open the Expressions panel (F4) before capturing.
+    #[arg(long)]
+    pub expressions_panel: bool,
+    /// Open the right-click menu in the middle of the window before capturing.
+    #[arg(long)]
+    pub menu: bool,
     /// Hide the chat panel.
     #[arg(long)]
     pub no_chat: bool,
@@ -72,6 +78,8 @@ pub fn run(mut loaded: LoadedSettings, args: SnapshotArgs) -> AppExit {
     if args.overlay {
         loaded.settings.diagnostics.overlay_visible = true;
     }
+    // No hit-mask captures: click-through is for the desktop, not for a snapshot.
+    loaded.settings.window.click_through = false;
     if let Some((width, height)) = args.size {
         loaded.settings.window.width = width;
         loaded.settings.window.height = height;
@@ -81,6 +89,12 @@ pub fn run(mut loaded: LoadedSettings, args: SnapshotArgs) -> AppExit {
     let world = app.world_mut();
     world.resource_mut::<crate::ui::SettingsPanel>().open = args.settings;
     world.resource_mut::<crate::ui::ChatPanel>().open = !args.no_chat;
+    world.resource_mut::<crate::ui::ExpressionsPanel>().open = args.expressions_panel;
+    if args.menu {
+        let window = &world.resource::<crate::config::Settings>().window;
+        let middle = Vec2::new(window.width as f32 / 2.0, window.height as f32 / 2.0);
+        world.resource_mut::<crate::avatar::ContextMenu>().0 = Some(middle);
+    }
     let commands = world.resource::<AvatarCommands>().clone();
     if !args.animate {
         for command in [
@@ -129,6 +143,9 @@ pub struct SnapshotRequest {
     /// frames rendered during the generation) instead of after it.
     pub during_reply: bool,
 }
+
+/// Frames to wait for a requested screenshot before asking again.
+const RECAPTURE_FRAMES: u32 = 150;
 
 /// Frames to wait for an avatar before capturing without one.
 const AVATAR_TIMEOUT_FRAMES: u32 = 1_200;
@@ -209,10 +226,19 @@ fn capture_when_settled(
     framed: Query<(), With<Framed>>,
     face: Res<FaceState>,
     mut waited: Local<u32>,
-    mut requested: Local<bool>,
+    mut requested: Local<Option<u32>>,
 ) {
-    if *requested || *progress != SayProgress::Answered {
+    if *progress != SayProgress::Answered {
         return;
+    }
+    // A capture that never reports back (seen rarely under Xvfb) is asked for again rather
+    // than leaving the command waiting forever.
+    if let Some(frames) = requested.as_mut() {
+        *frames += 1;
+        if *frames < RECAPTURE_FRAMES {
+            return;
+        }
+        warn!("no screenshot after {RECAPTURE_FRAMES} frames; asking again");
     }
     *waited += 1;
     if !avatar_settled(&status, &framed, &face) {
@@ -228,7 +254,7 @@ fn capture_when_settled(
         request.settle_frames -= 1;
         return;
     }
-    *requested = true;
+    *requested = Some(0);
     let out = request.out.clone();
     commands.spawn(Screenshot::primary_window()).observe(
         move |captured: On<ScreenshotCaptured>,

@@ -230,7 +230,11 @@ fn expression_commands_are_counted_for_the_diagnostics() {
             .and_then(|d| d.value())
     };
     assert_eq!(value(&app, &MascotDiagnostics::AVATAR_QUEUE), Some(50.0));
-    assert_eq!(app.world().resource::<AvatarCommands>().queue_depth(), 0, "all drained");
+    assert_eq!(
+        app.world().resource::<AvatarCommands>().queue_depth(),
+        0,
+        "all drained"
+    );
     for _ in 0..60 {
         app.update(); // 1.2 s of 20 ms frames
     }

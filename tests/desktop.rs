@@ -106,8 +106,16 @@ fn clicks_pass_through_transparent_pixels_and_the_avatar_catches_them() {
         // Where the F3 overlay is drawn when shown (top-right): hidden, it takes no clicks.
         warp(200 + 290, 150 + 10);
         let through = mascot.wait_for("clicks pass through", Duration::from_secs(20));
-        assert!(through.is_some(), "round {round}: hidden overlay {:#?}", mascot.log);
+        assert!(
+            through.is_some(),
+            "round {round}: hidden overlay {:#?}",
+            mascot.log
+        );
         warp(200 + 150, 150 + 170);
-        assert!(mascot.wait_for("window catches clicks", Duration::from_secs(20)).is_some());
+        assert!(
+            mascot
+                .wait_for("window catches clicks", Duration::from_secs(20))
+                .is_some()
+        );
     }
 }

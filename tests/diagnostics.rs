@@ -118,7 +118,7 @@ fn recording_writes_a_header_and_a_row_per_sample() {
     let mut lines = text.lines();
     assert_eq!(
         lines.next(),
-        Some(desktop_mate::diagnostics::recording::CSV_HEADER)
+        Some(desktop_mate::diagnostics::recording::APP_CSV_HEADER)
     );
     let stamps: Vec<u64> = lines
         .map(|l| l.split(',').next().expect("field").parse().expect("number"))

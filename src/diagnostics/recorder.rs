@@ -10,7 +10,7 @@ use bevy::diagnostic::{DiagnosticsStore, FrameTimeDiagnosticsPlugin};
 use bevy::prelude::*;
 
 use super::metrics::{LatestSample, MascotDiagnostics};
-use super::recording::{CSV_HEADER, csv_row};
+use super::recording::{APP_CSV_HEADER, app_csv_row};
 use crate::AppSystems;
 use crate::config::{Settings, user_data_dir};
 
@@ -102,7 +102,7 @@ fn toggle_recording(
             .and_then(|()| File::create(&path))
             .and_then(|file| {
                 let mut writer = BufWriter::new(file);
-                writeln!(writer, "{CSV_HEADER}")?;
+                writeln!(writer, "{APP_CSV_HEADER}")?;
                 writer.flush()?;
                 Ok(writer)
             });
@@ -158,7 +158,11 @@ fn record_new_sample(
         value(&MascotDiagnostics::DECODE_TPS),
     );
 
-    let row = csv_row(sample);
+    let row = app_csv_row(
+        sample,
+        value(&FrameTimeDiagnosticsPlugin::FPS),
+        value(&MascotDiagnostics::DECODE_TPS),
+    );
     let recorder = &mut *recorder;
     if let Some(writer) = &mut recorder.writer {
         match writeln!(writer, "{row}").and_then(|()| writer.flush()) {

@@ -1,0 +1,107 @@
+//! Expression commands through the real path: crossbeam channel -> ECS drain -> eased
+//! FaceState -> MorphWeights on the default avatar's face mesh, in the headless mascot app.
+//! The old app's TCP/JSON bridge did 64 msg/s one at a time and ~650 msg/s batched.
+//! Run: `cargo bench --bench avatar`.
+
+use std::hint::black_box;
+
+use bevy::mesh::morph::MorphWeights;
+use bevy::prelude::*;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use desktop_mate::avatar::default_avatar::{DEFAULT_AVATAR, MORPH_TARGETS};
+use desktop_mate::avatar::expression::ExpressionMap;
+use desktop_mate::avatar::vrm_file::{blend_shape_groups, read_glb};
+use desktop_mate::avatar::{AvatarCommand, AvatarCommands, AvatarRig};
+use desktop_mate::config::{self, Expression, Overrides};
+
+/// The headless app with the default avatar's expression map and face mesh; easing as fast as
+/// settings allow (100/s) so a command is fully shown within one 10 ms frame.
+fn app() -> (App, Entity, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("mascot.ron");
+    std::fs::write(
+        &path,
+        "(avatar: (transition_speed: 100.0, auto_blink: false, head_motion: false))",
+    )
+    .expect("write");
+    let mut app =
+        desktop_mate::headless_app(config::load_with(Some(&path), None, Overrides::default()));
+    app.insert_resource(bevy::time::TimeUpdateStrategy::ManualDuration(
+        std::time::Duration::from_millis(10),
+    ));
+    let glb = read_glb(DEFAULT_AVATAR).expect("default avatar");
+    let groups = blend_shape_groups(&glb.json).expect("groups");
+    let weights = MorphWeights::new(vec![0.0; MORPH_TARGETS.len()], None).expect("weights");
+    let face = app.world_mut().spawn(weights).id();
+    app.world_mut().spawn(AvatarRig {
+        map: ExpressionMap::from_groups(&groups),
+        morphs: vec![(face, 1)],
+        ..default()
+    });
+    app.update();
+    (app, face, dir)
+}
+
+fn eye_joy(app: &App, face: Entity) -> f32 {
+    app.world()
+        .get::<MorphWeights>(face)
+        .expect("weights")
+        .weights()[2]
+}
+
+/// Frames from sending a command until the morph weight shows it.
+fn latency_in_frames() -> u32 {
+    let (mut app, face, _dir) = app();
+    let commands = app.world().resource::<AvatarCommands>().clone();
+    commands.send(AvatarCommand::SetExpression {
+        expression: Expression::Joy,
+        weight: 1.0,
+    });
+    let mut frames = 0;
+    while eye_joy(&app, face) < 1.0 && frames < 100 {
+        app.update();
+        frames += 1;
+    }
+    frames
+}
+
+fn commands(c: &mut Criterion) {
+    eprintln!(
+        "latency: a command is fully shown {} frame(s) after it is sent",
+        latency_in_frames()
+    );
+    let mut group = c.benchmark_group("avatar commands");
+    let (mut app, face, _dir) = app();
+    let commands = app.world().resource::<AvatarCommands>().clone();
+    let mut toggle = false;
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("single: send + frame + MorphWeights", |b| {
+        b.iter(|| {
+            toggle = !toggle;
+            let weight = if toggle { 1.0 } else { 0.0 };
+            commands.send(AvatarCommand::SetExpression {
+                expression: Expression::Joy,
+                weight,
+            });
+            app.update();
+            assert_eq!(eye_joy(&app, face), weight);
+        })
+    });
+    group.throughput(Throughput::Elements(100));
+    group.bench_function("batch of 100 + frame + MorphWeights", |b| {
+        b.iter(|| {
+            for i in 0..100u8 {
+                commands.send(AvatarCommand::SetExpression {
+                    expression: Expression::Joy,
+                    weight: f32::from(i) / 99.0,
+                });
+            }
+            app.update();
+            black_box(eye_joy(&app, face))
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, commands);
+criterion_main!(benches);

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Idle cost of the mascot: runs the real app (default avatar, chat panel open, no model) under
+# Xvfb for SECONDS (default 30) with the frame cap raised to 240 fps (more than lavapipe can
+# draw: continuous redraw), with the settings' default cap (30 fps idle / 60 active), and with
+# a 10 fps cap; prints the process CPU use (utime + stime from /proc, after a 5 s start-up) and
+# the mean frame rate (from the app's own diagnostics recording) each time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-30}
+bin="${CARGO_TARGET_DIR:-target}/debug/desktop-mate"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+ticks=$(getconf CLK_TCK)
+for fps in "240.0 240.0" "30.0 60.0" "10.0 10.0"; do
+  read -r idle active <<<"$fps"
+  printf '(window: (idle_fps: %s, active_fps: %s), chat: (history_file: Some("%s/h.jsonl")))\n' \
+    "$idle" "$active" "$tmp" >"$tmp/m.ron"
+  rm -f "$tmp/d.csv"
+  HOME="$tmp" xvfb-run -a -s "-screen 0 1280x1024x24" "$bin" run --config "$tmp/m.ron" \
+    --record-diagnostics "$tmp/d.csv" >/dev/null 2>"$tmp/log" &
+  sleep 5 # window, pipelines, avatar
+  pid=$(pgrep -n -f "desktop-mate run --config $tmp/m.ron")
+  read -r -a before <"/proc/$pid/stat"
+  sleep "$seconds"
+  read -r -a after <"/proc/$pid/stat"
+  kill "$pid"
+  wait || true
+  cpu=$(( (after[13] + after[14] - before[13] - before[14]) ))
+  fps_mean=$(awk -F, 'NR > 6 && $14 != "" { sum += $14; n++ } END { if (n) printf "%.1f", sum / n; else print "n/a" }' "$tmp/d.csv")
+  awk -v f="$idle/$active" -v c="$cpu" -v t="$ticks" -v s="$seconds" -v r="$fps_mean" \
+    'BEGIN { printf "frame cap %-11s fps: %5s fps drawn, CPU %.1f%% of one core\n", f, r, 100 * c / t / s }'
+done
