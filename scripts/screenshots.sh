@@ -13,13 +13,13 @@ cp config/mascot.ron "$tmp/mascot.ron"
 mkdir -p docs/screenshots
 shoot() {
   HOME="$tmp" xvfb-run -a -s "-screen 0 1280x1024x24" "$bin" snapshot --config "$tmp/mascot.ron" \
-    --size 400x600 "$@"
+    --size "${SIZE:-400x600}" "$@"
 }
 shoot --settings --no-chat --out docs/screenshots/settings.png
 echo "wrote docs/screenshots/settings.png"
 shoot --no-chat --out docs/screenshots/mascot.png
 shoot --no-chat --expression joy=1 --out docs/screenshots/mascot-joy.png
-shoot --no-chat --expressions-panel --expression surprised=1 --out docs/screenshots/expressions.png
+SIZE=640x600 shoot --no-chat --expressions-panel --expression surprised=1 --out docs/screenshots/expressions.png
 shoot --no-chat --menu --out docs/screenshots/menu.png
 echo "wrote docs/screenshots/mascot.png, mascot-joy.png, expressions.png, menu.png"
 godette=../shared/avatars/Godette_vrm_v4.vrm

@@ -16,10 +16,11 @@ pub mod monitor_command;
 pub mod pacing;
 pub mod profile_command;
 pub mod snapshot;
+pub mod transparency;
 pub mod ui;
 
 use bevy::prelude::*;
-use bevy::window::{CompositeAlphaMode, WindowLevel, WindowPosition, WindowResolution};
+use bevy::window::{WindowLevel, WindowPosition, WindowResolution};
 
 pub use avatar::AvatarPlugin;
 pub use diagnostics::DiagnosticsPlugin;
@@ -96,7 +97,7 @@ pub fn windowed_app(loaded: LoadedSettings) -> App {
     .insert_resource(ClearColor(Color::NONE))
     .add_plugins(bevy_egui::EguiPlugin::default());
     add_mascot_plugins(&mut app, loaded);
-    app.add_plugins((ui::plugin, pacing::plugin));
+    app.add_plugins((ui::plugin, pacing::plugin, transparency::plugin));
     app
 }
 
@@ -129,18 +130,7 @@ fn primary_window(settings: &Settings) -> Window {
         } else {
             WindowLevel::Normal
         },
-        composite_alpha_mode: composite_alpha_mode(),
+        composite_alpha_mode: transparency::composite_alpha_mode(),
         ..default()
-    }
-}
-
-/// The alpha mode that gives a see-through window on each platform (see README troubleshooting).
-pub fn composite_alpha_mode() -> CompositeAlphaMode {
-    if cfg!(target_os = "macos") {
-        CompositeAlphaMode::PostMultiplied
-    } else if cfg!(target_os = "linux") {
-        CompositeAlphaMode::PreMultiplied
-    } else {
-        CompositeAlphaMode::Auto
     }
 }

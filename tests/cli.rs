@@ -176,6 +176,13 @@ fn check_reads_the_real_stories_model_when_shared_is_present() {
     let report = json_of(&output);
     assert_eq!(report["model"]["architecture"], "llama");
     assert_eq!(report["model"]["n_layers"], 5);
+    // Each key once (a flattened struct once repeated "path"; seen on the GPU machine).
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        text.matches("\"path\":").count(),
+        2,
+        "settings + model: {text}"
+    );
 }
 
 #[test]

@@ -6,6 +6,8 @@ use serde::Serialize;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ModelInfo {
+    /// Not serialized: reports that embed this carry the path themselves.
+    #[serde(skip_serializing)]
     pub path: PathBuf,
     pub file_size_bytes: u64,
     pub architecture: String,
