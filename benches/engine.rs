@@ -53,6 +53,7 @@ fn engine(c: &mut Criterion) {
         n_ctx: 256,
         n_batch: 64,
         n_threads: 1,
+        n_threads_batch: 1,
         use_mmap: true,
         use_mlock: false,
     })

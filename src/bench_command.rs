@@ -61,6 +61,7 @@ impl Bench<'_> {
     fn engine(&self, n_threads: u16, n_ctx: u32) -> Result<LlmEngine, EngineError> {
         LlmEngine::load(EngineSettings {
             n_threads,
+            n_threads_batch: n_threads,
             n_ctx,
             n_batch: self.base.n_batch.min(n_ctx),
             ..self.base.clone()

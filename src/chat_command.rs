@@ -69,7 +69,11 @@ pub fn run(loaded: LoadedSettings, args: ChatArgs) -> ExitCode {
         load_plan.n_gpu_layers,
         load_plan.reason
     );
-    let mut engine = match LlmEngine::load(resolved.engine) {
+    let (loaded, notice) = LlmEngine::load_with_cpu_retry(resolved.engine);
+    if let Some(notice) = notice {
+        eprintln!("warning: {notice}");
+    }
+    let mut engine = match loaded {
         Ok(engine) => engine,
         Err(err) => {
             eprintln!("error: {err}");

@@ -105,7 +105,11 @@ fn profile(loaded: &LoadedSettings, args: &ProfileArgs) -> Result<Report, String
     // Resolved after the "start" reading: the hardware probe (NVML) is not the model's cost.
     let resolved = terminal_model(loaded)?;
     let model_path = resolved.engine.model_path.clone();
-    let mut engine = LlmEngine::load(resolved.engine).map_err(|e| e.to_string())?;
+    let (loaded, notice) = LlmEngine::load_with_cpu_retry(resolved.engine);
+    if let Some(notice) = notice {
+        eprintln!("warning: {notice}");
+    }
+    let mut engine = loaded.map_err(|e| e.to_string())?;
     stages.push(Stage {
         stage: "model loaded".into(),
         messages: 0,

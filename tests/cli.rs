@@ -459,3 +459,43 @@ fn profile_memory_reports_every_stage_and_a_verdict() {
             .contains("KiB/message")
     );
 }
+
+#[test]
+fn a_model_bigger_than_the_machines_memory_is_refused_before_loading() {
+    use support::GgufValue;
+    let home = tempfile::tempdir().expect("temp dir");
+    let model = home.path().join("huge.gguf");
+    support::write_gguf_header(
+        &model,
+        &[
+            ("general.architecture", GgufValue::Str("llama")),
+            ("llama.block_count", GgufValue::U32(80)),
+        ],
+    );
+    // A sparse file: 4 TiB on paper, a few bytes on disk.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&model)
+        .and_then(|f| f.set_len(4 << 40))
+        .expect("sparse file");
+    let config = home.path().join("mascot.ron");
+    std::fs::write(&config, "()").expect("write");
+    let output = desktop_mate(
+        &[
+            "chat",
+            "--config",
+            config.to_str().expect("utf8"),
+            "--model",
+            model.to_str().expect("utf8"),
+            "--prompt",
+            "hi",
+        ],
+        home.path(),
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("needs about 4096.5 GiB of RAM") && stderr.contains("in total"),
+        "{stderr}"
+    );
+}

@@ -21,6 +21,7 @@ fn engine_for(path: &Path, n_ctx: u32) -> LlmEngine {
         n_ctx,
         n_batch: 64,
         n_threads: 1,
+        n_threads_batch: 1,
         use_mmap: true,
         use_mlock: false,
     })

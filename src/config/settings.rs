@@ -293,6 +293,8 @@ pub struct LlmSettings {
     pub n_ctx: u32,
     pub n_batch: u32,
     pub n_threads: Threads,
+    /// Threads for prompt processing; `auto` follows the same rule as `n_threads`.
+    pub n_threads_batch: Threads,
     pub use_mmap: bool,
     pub use_mlock: bool,
     /// Evaluate the system prompt at load so the first reply is as fast as later ones.
@@ -309,6 +311,7 @@ impl Default for LlmSettings {
             n_ctx: 4096,
             n_batch: 512,
             n_threads: Threads::Auto,
+            n_threads_batch: Threads::Auto,
             use_mmap: true,
             use_mlock: false,
             warm_up: true,

@@ -82,6 +82,9 @@ pub fn validate(settings: &Settings) -> Vec<InvalidValue> {
     if let Threads::Count(n) = llm.n_threads {
         check_range(&mut check, "llm.n_threads", n, 1, 512);
     }
+    if let Threads::Count(n) = llm.n_threads_batch {
+        check_range(&mut check, "llm.n_threads_batch", n, 1, 512);
+    }
     let sampling = &llm.sampling;
     check_range(
         &mut check,

@@ -53,8 +53,32 @@ pub struct EngineSettings {
     pub n_ctx: u32,
     pub n_batch: u32,
     pub n_threads: u16,
+    pub n_threads_batch: u16,
     pub use_mmap: bool,
     pub use_mlock: bool,
+}
+
+/// The retry policy of [`LlmEngine::load_with_cpu_retry`] for any loader: a model file that
+/// cannot be read is not retried (the CPU would fail the same way).
+pub fn with_cpu_retry<T>(
+    settings: EngineSettings,
+    mut load: impl FnMut(EngineSettings) -> Result<T, EngineError>,
+) -> (Result<T, EngineError>, Option<String>) {
+    let layers = settings.n_gpu_layers;
+    match load(settings.clone()) {
+        Err(err) if layers > 0 && !matches!(err, EngineError::ModelFile(_)) => {
+            let notice = format!(
+                "loading with {layers} GPU layers failed ({err}); running on the CPU instead"
+            );
+            tracing::warn!("{notice}");
+            let on_cpu = EngineSettings {
+                n_gpu_layers: 0,
+                ..settings
+            };
+            (load(on_cpu), Some(notice))
+        }
+        other => (other, None),
+    }
 }
 
 impl EngineSettings {
@@ -65,6 +89,7 @@ impl EngineSettings {
             n_ctx: llm.n_ctx,
             n_batch: llm.n_batch.min(llm.n_ctx),
             n_threads: plan.n_threads,
+            n_threads_batch: plan.n_threads_batch,
             use_mmap: llm.use_mmap,
             use_mlock: llm.use_mlock,
         }
@@ -165,6 +190,15 @@ unsafe impl Send for LlmEngine {}
 
 impl LlmEngine {
     /// Loads the model and creates the context. Checks the file first for clear errors.
+    /// [`LlmEngine::load`], and when that fails with layers on the GPU (driver error, out of
+    /// GPU memory for the weights or the KV cache), loads again on the CPU. The second value
+    /// says what happened, for the user.
+    pub fn load_with_cpu_retry(
+        settings: EngineSettings,
+    ) -> (Result<Self, EngineError>, Option<String>) {
+        with_cpu_retry(settings, Self::load)
+    }
+
     pub fn load(settings: EngineSettings) -> Result<Self, EngineError> {
         let start = Instant::now();
         read_model_info(&settings.model_path)?;
@@ -194,7 +228,7 @@ impl LlmEngine {
             .with_n_batch(settings.n_batch)
             .with_n_ubatch(settings.n_batch)
             .with_n_threads(threads)
-            .with_n_threads_batch(threads)
+            .with_n_threads_batch(i32::from(settings.n_threads_batch.max(1)))
             // llama.cpp decides per backend and model (see docs/PERFORMANCE.md).
             .with_flash_attention_policy(llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_AUTO);
         let n_ctx = settings.n_ctx;
@@ -448,4 +482,54 @@ fn random_seed() -> u32 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
     nanos ^ std::process::id()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(n_gpu_layers: u32) -> EngineSettings {
+        EngineSettings {
+            model_path: "m.gguf".into(),
+            n_gpu_layers,
+            n_ctx: 256,
+            n_batch: 64,
+            n_threads: 1,
+            n_threads_batch: 1,
+            use_mmap: true,
+            use_mlock: false,
+        }
+    }
+
+    fn gpu_fails(s: EngineSettings) -> Result<u32, EngineError> {
+        if s.n_gpu_layers > 0 {
+            Err(EngineError::Load {
+                path: s.model_path,
+                message: "cudaMalloc failed: out of memory".into(),
+            })
+        } else {
+            Ok(s.n_gpu_layers)
+        }
+    }
+
+    #[test]
+    fn a_gpu_failure_is_retried_on_the_cpu_with_a_notice() {
+        let (loaded, notice) = with_cpu_retry(settings(33), gpu_fails);
+        assert_eq!(loaded.ok(), Some(0), "loaded with 0 GPU layers");
+        let notice = notice.expect("the user is told");
+        assert!(notice.contains("33 GPU layers failed") && notice.contains("out of memory"));
+        assert!(notice.contains("running on the CPU"));
+        // On the CPU already, or a file problem: no retry, no notice.
+        let (loaded, notice) = with_cpu_retry(settings(0), gpu_fails);
+        assert_eq!((loaded.ok(), notice), (Some(0), None));
+        let mut calls = 0;
+        let (loaded, notice) = with_cpu_retry(settings(33), |s| {
+            calls += 1;
+            Err::<(), _>(EngineError::ModelFile(ModelInfoError::Missing(
+                s.model_path,
+            )))
+        });
+        assert!(loaded.is_err() && notice.is_none());
+        assert_eq!(calls, 1);
+    }
 }

@@ -19,6 +19,8 @@ pub struct LoadPlan {
     pub profile: Profile,
     pub n_gpu_layers: u32,
     pub n_threads: u16,
+    /// Threads for prompt processing.
+    pub n_threads_batch: u16,
     pub reason: String,
 }
 
@@ -73,10 +75,12 @@ pub fn plan_with_backend(
     gpu_backend: bool,
 ) -> LoadPlan {
     let n_threads = resolve_threads(llm.n_threads, hardware, workload);
+    let n_threads_batch = resolve_threads(llm.n_threads_batch, hardware, workload);
     let cpu = |reason: String| LoadPlan {
         profile: Profile::CpuFallback,
         n_gpu_layers: 0,
         n_threads,
+        n_threads_batch,
         reason,
     };
     if llm.profile == Profile::CpuFallback {
@@ -111,6 +115,7 @@ pub fn plan_with_backend(
             },
             n_gpu_layers: layers,
             n_threads,
+            n_threads_batch,
             reason: format!("n_gpu_layers = {layers} set in settings"),
         };
     }
@@ -120,6 +125,7 @@ pub fn plan_with_backend(
             profile: Profile::Performance,
             n_gpu_layers: ALL_LAYERS,
             n_threads,
+            n_threads_batch,
             reason: "profile performance: every layer on the GPU".into(),
         },
         Profile::Balanced => {
@@ -128,6 +134,7 @@ pub fn plan_with_backend(
                 profile: Profile::Balanced,
                 n_gpu_layers: layers,
                 n_threads,
+                n_threads_batch,
                 reason: format!(
                     "profile balanced: {layers} layers on the GPU, the rest on the CPU"
                 ),
@@ -142,12 +149,12 @@ pub fn plan_with_backend(
                     .unwrap_or("no NVIDIA GPU")
             )),
             (Some(_), None) => cpu("auto: no model set, nothing to size GPU layers from".into()),
-            (Some(gpu), Some(model)) => auto_layers(gpu, model, n_threads),
+            (Some(gpu), Some(model)) => auto_layers(gpu, model, n_threads, n_threads_batch),
         },
     }
 }
 
-fn auto_layers(gpu: &GpuInfo, model: &ModelInfo, n_threads: u16) -> LoadPlan {
+fn auto_layers(gpu: &GpuInfo, model: &ModelInfo, n_threads: u16, n_threads_batch: u16) -> LoadPlan {
     // Output and embedding tensors count as about one extra layer.
     let blocks = u64::from(model.n_layers) + 1;
     let per_layer = (model.file_size_bytes / blocks).max(1);
@@ -162,6 +169,7 @@ fn auto_layers(gpu: &GpuInfo, model: &ModelInfo, n_threads: u16) -> LoadPlan {
             profile: Profile::Performance,
             n_gpu_layers: ALL_LAYERS,
             n_threads,
+            n_threads_batch,
             reason: format!(
                 "auto: the {size} model fits in {free} free VRAM on {} (margin {margin}): all layers on the GPU",
                 gpu.name
@@ -172,6 +180,7 @@ fn auto_layers(gpu: &GpuInfo, model: &ModelInfo, n_threads: u16) -> LoadPlan {
             profile: Profile::CpuFallback,
             n_gpu_layers: 0,
             n_threads,
+            n_threads_batch,
             reason: format!(
                 "auto: {free} free VRAM on {} leaves no room for a layer of the {size} model (margin {margin}): CPU only",
                 gpu.name
@@ -183,12 +192,68 @@ fn auto_layers(gpu: &GpuInfo, model: &ModelInfo, n_threads: u16) -> LoadPlan {
             profile: Profile::Balanced,
             n_gpu_layers: layers,
             n_threads,
+            n_threads_batch,
             reason: format!(
                 "auto: {layers} of {} layers fit in {free} free VRAM on {} (margin {margin})",
                 model.n_layers, gpu.name
             ),
         }
     }
+}
+
+/// RAM kept free for the system, the window and llama.cpp's own buffers.
+pub const RAM_SAFETY_MARGIN_BYTES: u64 = 512 * 1024 * 1024;
+
+/// Whether the part of the model kept on the CPU fits in RAM: an error when it cannot fit
+/// even in all of the machine's memory, a warning when it exceeds what is available now
+/// (other programs would be pushed to swap), `None` when it fits.
+pub fn check_ram(
+    info: &ModelInfo,
+    plan: &LoadPlan,
+    hardware: &HardwareReport,
+) -> Result<Option<String>, String> {
+    let blocks = u64::from(info.n_layers) + 1;
+    let on_gpu = u64::from(plan.n_gpu_layers).min(blocks);
+    let on_cpu =
+        u128::from(info.file_size_bytes) * u128::from(blocks - on_gpu) / u128::from(blocks);
+    let needed = u64::try_from(on_cpu)
+        .unwrap_or(u64::MAX)
+        .saturating_add(RAM_SAFETY_MARGIN_BYTES);
+    let memory = &hardware.memory;
+    let where_ = if on_gpu > 0 {
+        "for its layers on the CPU"
+    } else {
+        ""
+    };
+    if needed > memory.total_bytes {
+        return Err(format!(
+            "{} needs about {} of RAM{}{where_}, but this machine has {} in total: choose a \
+             smaller model or quantization (e.g. Q4_K_M), or put layers on the GPU",
+            info.path.display(),
+            human_bytes(needed),
+            if where_.is_empty() { "" } else { " " },
+            human_bytes(memory.total_bytes)
+        ));
+    }
+    if needed > memory.available_bytes {
+        return Ok(Some(format!(
+            "{} needs about {} of RAM but only {} is available: other programs will be \
+             pushed to swap and loading will be slow",
+            info.path.display(),
+            human_bytes(needed),
+            human_bytes(memory.available_bytes)
+        )));
+    }
+    Ok(None)
+}
+
+/// Why a model cannot be used.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ResolveError {
+    #[error(transparent)]
+    Model(#[from] ModelInfoError),
+    #[error("{0}")]
+    TooBigForRam(String),
 }
 
 /// What a command or the app needs to load the model the settings name.
@@ -207,13 +272,18 @@ pub const NO_MODEL: &str = "no model set: pass --model PATH or set llm.model_pat
 pub fn resolve_model(
     settings: &Settings,
     workload: Workload,
-) -> Result<Option<ResolvedModel>, ModelInfoError> {
+) -> Result<Option<ResolvedModel>, ResolveError> {
     let Some(path) = &settings.llm.model_path else {
         return Ok(None);
     };
     let info = read_model_info(path)?;
     let hardware = HardwareReport::probe();
     let plan = plan(&settings.llm, &hardware, Some(&info), workload);
+    match check_ram(&info, &plan, &hardware) {
+        Err(too_big) => return Err(ResolveError::TooBigForRam(too_big)),
+        Ok(Some(warning)) => tracing::warn!("{warning}"),
+        Ok(None) => {}
+    }
     let engine = EngineSettings::new(path, &settings.llm, &plan);
     Ok(Some(ResolvedModel {
         info,
@@ -262,6 +332,30 @@ mod tests {
                 .is_none()
                 .then(|| "no NVIDIA GPU (NVML library not found)".into()),
         }
+    }
+
+    #[test]
+    fn ram_check_counts_only_the_layers_left_on_the_cpu() {
+        let hardware = machine(8, 8, Some(8)); // 16 GiB RAM, 8 GiB available
+        let cpu_plan = |layers: u32| LoadPlan {
+            profile: Profile::Balanced,
+            n_gpu_layers: layers,
+            n_threads: 4,
+            n_threads_batch: 4,
+            reason: String::new(),
+        };
+        let big = model(20, 31);
+        let err = check_ram(&big, &cpu_plan(0), &hardware).expect_err("20 GiB on 16 GiB");
+        assert!(
+            err.contains("20.5 GiB") && err.contains("16.0 GiB in total"),
+            "{err}"
+        );
+        assert_eq!(check_ram(&big, &cpu_plan(ALL_LAYERS), &hardware), Ok(None));
+        let warning = check_ram(&model(10, 31), &cpu_plan(0), &hardware)
+            .expect("fits in total")
+            .expect("but not in what is available");
+        assert!(warning.contains("only 8.0 GiB is available"), "{warning}");
+        assert_eq!(check_ram(&model(4, 31), &cpu_plan(0), &hardware), Ok(None));
     }
 
     fn model(size_gib: u64, layers: u32) -> ModelInfo {

@@ -35,7 +35,8 @@ pub(super) fn plugin(app: &mut App) {
 }
 
 enum JobOutcome {
-    Loaded(Result<LlmEngine, EngineError>, PromptFormat),
+    /// The engine, its prompt format, and the notice when it fell back to the CPU.
+    Loaded(Result<LlmEngine, EngineError>, PromptFormat, Option<String>),
     WarmedUp(Box<LlmEngine>, Result<ReplyStats, EngineError>),
     Replied(Box<LlmEngine>, String, Result<(Reply, usize), EngineError>),
 }
@@ -143,11 +144,11 @@ fn reload_on_settings_change(
     worker.loaded_with = Some(engine_settings.clone());
     *status = LlmStatus::Loading;
     worker.job = Some(AsyncComputeTaskPool::get().spawn(async move {
-        let loaded = LlmEngine::load(engine_settings);
+        let (loaded, notice) = LlmEngine::load_with_cpu_retry(engine_settings);
         let format = loaded
             .as_ref()
             .map_or(PromptFormat::PlainText, prompt_format);
-        JobOutcome::Loaded(loaded, format)
+        JobOutcome::Loaded(loaded, format, notice)
     }));
 }
 
@@ -234,7 +235,16 @@ fn poll_job(
     };
     worker.job = None;
     match outcome {
-        JobOutcome::Loaded(Ok(mut engine), format) => {
+        JobOutcome::Loaded(Ok(mut engine), format, notice) => {
+            if let Some(notice) = notice {
+                // Shown under the conversation, and the overlay's profile line says CPU.
+                history.last_error = Some(notice.clone());
+                if let Some(plan) = &mut timings.plan {
+                    plan.n_gpu_layers = 0;
+                    plan.profile = crate::config::Profile::CpuFallback;
+                    plan.reason = notice;
+                }
+            }
             timings.load_ms = Some(engine.load_time.as_secs_f64() * 1000.0);
             timings.n_ctx = engine.n_ctx();
             worker.format = format;
@@ -250,7 +260,7 @@ fn poll_job(
                 *status = LlmStatus::Ready;
             }
         }
-        JobOutcome::Loaded(Err(err), _) => {
+        JobOutcome::Loaded(Err(err), _, _) => {
             error!("{err}");
             *status = LlmStatus::Error(err.to_string());
         }
