@@ -345,3 +345,57 @@ fn snapshot_refuses_a_bad_size() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("size must be 64..8192"));
     assert!(!dir.path().join("x.png").exists());
 }
+
+#[test]
+fn the_overlay_opens_where_it_was_last_dragged() {
+    if !display_available() {
+        eprintln!("no DISPLAY: run the tests through scripts/test.sh (Xvfb) for rendering tests");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("mascot.ron");
+    std::fs::write(
+        &config,
+        "(diagnostics: (overlay_visible: true, overlay_position: Some((10.0, 420.0))))",
+    )
+    .expect("write settings");
+    let out = dir.path().join("moved.png");
+    let _one_at_a_time = DISPLAY
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let output = Command::new(env!("CARGO_BIN_EXE_desktop-mate"))
+        .args([
+            "snapshot",
+            "--config",
+            config.to_str().expect("utf8"),
+            "--out",
+            out.to_str().expect("utf8"),
+            "--size",
+            "800x800",
+            "--no-chat",
+        ])
+        .env("HOME", dir.path())
+        .output()
+        .expect("run snapshot");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let image = rgba(&out);
+    let opaque_in = |x0: u32, x1: u32, y0: u32, y1: u32| {
+        (y0..y1)
+            .flat_map(|y| (x0..x1).map(move |x| (x, y)))
+            .filter(|&(x, y)| image.get_pixel(x, y)[3] == 255)
+            .count()
+    };
+    assert!(
+        opaque_in(10, 210, 420, 620) > 20_000,
+        "overlay at its saved place"
+    );
+    assert_eq!(
+        opaque_in(600, 800, 0, 200),
+        0,
+        "not in the top-right corner"
+    );
+}

@@ -366,6 +366,9 @@ pub struct DiagnosticsSettings {
     pub overlay_visible: bool,
     /// Name of the key toggling the overlay (a Bevy `KeyCode` name such as "F3").
     pub overlay_key: String,
+    /// Top-left corner of the overlay in the window (logical pixels), where it was last
+    /// dragged; `None` = the top-right corner.
+    pub overlay_position: Option<(f32, f32)>,
     /// CSV file samples are recorded to when recording is on; `None` = the user's data folder.
     pub recording_path: Option<PathBuf>,
 }
@@ -376,6 +379,7 @@ impl Default for DiagnosticsSettings {
             sample_interval_secs: 1.0,
             overlay_visible: false,
             overlay_key: "F3".into(),
+            overlay_position: None,
             recording_path: None,
         }
     }

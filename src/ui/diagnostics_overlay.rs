@@ -7,6 +7,7 @@ use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 
 use std::collections::VecDeque;
 
+use crate::config::{Settings, SettingsFile};
 use crate::diagnostics::{
     DiagnosticsOverlay, DiagnosticsRecorder, LatestSample, MascotDiagnostics as M, MetricHistory,
     ToggleRecording,
@@ -59,6 +60,9 @@ fn overlay(
     latest: Res<LatestSample>,
     timings: Option<Res<LlmTimings>>,
     status: Option<Res<LlmStatus>>,
+    mut settings: ResMut<Settings>,
+    mut file: ResMut<SettingsFile>,
+    mut shown_at: Local<Option<egui::Pos2>>,
 ) -> Result {
     let Some(mut overlay) = overlay.filter(|o| o.visible) else {
         return Ok(());
@@ -92,21 +96,25 @@ fn overlay(
             });
         return Ok(());
     }
-    egui::Window::new("Diagnostics (F3)")
+    let window = egui::Window::new("Diagnostics (F3)")
         .id(egui::Id::new("diagnostics_overlay"))
-        .anchor(egui::Align2::RIGHT_TOP, [-6.0, 6.0])
         .resizable(false)
         .collapsible(true)
-        .max_width(340.0)
-        .show(ctx, |ui| {
-            egui::Grid::new("metrics")
-                .num_columns(2)
-                .striped(true)
-                .show(ui, |ui| {
-                    let row = |ui: &mut egui::Ui,
-                               name: &str,
-                               text: String,
-                               color: Option<egui::Color32>| {
+        .max_width(340.0);
+    // Where the user last dragged it, else the top-right corner; movable either way.
+    let window = match settings.diagnostics.overlay_position {
+        Some((x, y)) => window.default_pos([x, y]),
+        None => window
+            .pivot(egui::Align2::RIGHT_TOP)
+            .default_pos([ctx.content_rect().right() - 6.0, 6.0]),
+    };
+    let shown = window.show(ctx, |ui| {
+        egui::Grid::new("metrics")
+            .num_columns(2)
+            .striped(true)
+            .show(ui, |ui| {
+                let row =
+                    |ui: &mut egui::Ui, name: &str, text: String, color: Option<egui::Color32>| {
                         ui.label(name);
                         match color {
                             Some(color) => ui.colored_label(color, text),
@@ -114,183 +122,202 @@ fn overlay(
                         };
                         ui.end_row();
                     };
-                    let fmt = |v: Option<f64>, unit: &str, digits: usize| {
-                        v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.digits$}{unit}"))
-                    };
-                    let fps = value(&store, &FrameTimeDiagnosticsPlugin::FPS);
-                    row(ui, "FPS", fmt(fps, "", 0), None);
-                    row(
-                        ui,
-                        "frame time",
-                        fmt(
-                            value(&store, &FrameTimeDiagnosticsPlugin::FRAME_TIME),
-                            " ms",
-                            1,
-                        ),
-                        None,
-                    );
-                    row(ui, "RSS", fmt(value(&store, &M::RSS), " MiB", 0), None);
-                    row(
-                        ui,
-                        "CPU",
-                        fmt(value(&store, &M::PROCESS_CPU), " %", 0),
-                        None,
-                    );
-                    let ram = value(&store, &M::RAM_USED).zip(value(&store, &M::RAM_TOTAL));
-                    row(
-                        ui,
-                        "RAM",
-                        ram.map_or("n/a".into(), |(u, t)| format!("{u:.0} / {t:.0} MiB")),
-                        ram.and_then(|(u, t)| (u > 0.9 * t).then_some(RED)),
-                    );
-                    let vram = value(&store, &M::VRAM_USED).zip(value(&store, &M::VRAM_TOTAL));
-                    row(
-                        ui,
-                        "VRAM",
-                        vram.map_or("n/a".into(), |(u, t)| format!("{u:.0} / {t:.0} MiB")),
-                        vram.and_then(|(u, t)| {
-                            if u > 0.9 * t {
-                                Some(RED)
-                            } else if u > 0.75 * t {
-                                Some(AMBER)
-                            } else {
-                                None
-                            }
-                        }),
-                    );
-                    row(
-                        ui,
-                        "GPU",
-                        fmt(value(&store, &M::GPU_UTILIZATION), " %", 0),
-                        None,
-                    );
-                    row(
-                        ui,
-                        "GPU temp",
-                        fmt(value(&store, &M::GPU_TEMPERATURE), " °C", 0),
-                        None,
-                    );
-                    row(
-                        ui,
-                        "GPU power",
-                        fmt(value(&store, &M::GPU_POWER), " W", 0),
-                        None,
-                    );
-                    row(
-                        ui,
-                        "decode",
-                        fmt(value(&store, &M::DECODE_TPS), " tok/s", 1),
-                        None,
-                    );
-                    row(
-                        ui,
-                        "prompt",
-                        fmt(value(&store, &M::PROMPT_TPS), " tok/s", 0),
-                        None,
-                    );
-                    row(
-                        ui,
-                        "first token",
-                        fmt(value(&store, &M::TIME_TO_FIRST_TOKEN), " ms", 0),
-                        None,
-                    );
-                    row(
-                        ui,
-                        "reply",
-                        fmt(value(&store, &M::REPLY_TOKENS), " tokens", 0),
-                        None,
-                    );
-                    row(
-                        ui,
-                        "model load",
-                        fmt(value(&store, &M::LOAD_TIME), " ms", 0),
-                        None,
-                    );
-                    row(
-                        ui,
-                        "warm-up",
-                        fmt(value(&store, &M::WARM_UP_TIME), " ms", 0),
-                        None,
-                    );
-                    if let Some(timings) = &timings {
-                        row(
-                            ui,
-                            "context",
-                            if timings.n_ctx > 0 {
-                                format!("{} / {}", timings.context_used, timings.n_ctx)
-                            } else {
-                                "n/a".into()
-                            },
-                            None,
-                        );
-                        row(
-                            ui,
-                            "profile",
-                            timings.plan.as_ref().map_or("n/a".into(), |p| {
-                                format!(
-                                    "{}, {} threads, {} GPU layers",
-                                    p.profile, p.n_threads, p.n_gpu_layers
-                                )
-                            }),
-                            None,
-                        );
-                    }
-                    if let Some(status) = &status {
-                        row(ui, "chat", status.short().to_owned(), None);
-                    }
-                    row(
-                        ui,
-                        "expressions",
-                        format!(
-                            "{} /s, queue {}",
-                            fmt(value(&store, &M::AVATAR_COMMANDS), "", 1),
-                            fmt(value(&store, &M::AVATAR_QUEUE), "", 0)
-                        ),
-                        None,
-                    );
-                });
-            ui.separator();
-            ui.label("last minute");
-            egui::Grid::new("plots").num_columns(2).show(ui, |ui| {
-                let plots = [
-                    ("FPS", &history.fps, egui::Color32::LIGHT_GREEN),
-                    ("RSS", &history.rss_mib, egui::Color32::LIGHT_BLUE),
-                    ("VRAM %", &history.vram_percent, AMBER),
-                    ("GPU %", &history.gpu_percent, egui::Color32::LIGHT_RED),
-                    ("tok/s", &history.decode_tps, egui::Color32::WHITE),
-                ];
-                for (name, series, color) in plots {
-                    ui.label(name);
-                    if series.is_empty() {
-                        ui.weak("n/a");
-                    } else {
-                        sparkline(ui, series, color);
-                    }
-                    ui.end_row();
-                }
-            });
-            if let Some(reason) = &latest.gpu_unavailable_reason {
-                ui.weak(reason);
-            }
-            ui.horizontal(|ui| {
-                let label = if recorder.is_recording() {
-                    format!("Stop recording ({} rows)", recorder.rows)
-                } else {
-                    "Record CSV".to_owned()
+                let fmt = |v: Option<f64>, unit: &str, digits: usize| {
+                    v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.digits$}{unit}"))
                 };
-                if ui.button(label).clicked() {
-                    record.write(ToggleRecording::default());
+                let fps = value(&store, &FrameTimeDiagnosticsPlugin::FPS);
+                row(ui, "FPS", fmt(fps, "", 0), None);
+                row(
+                    ui,
+                    "frame time",
+                    fmt(
+                        value(&store, &FrameTimeDiagnosticsPlugin::FRAME_TIME),
+                        " ms",
+                        1,
+                    ),
+                    None,
+                );
+                row(ui, "RSS", fmt(value(&store, &M::RSS), " MiB", 0), None);
+                row(
+                    ui,
+                    "CPU",
+                    fmt(value(&store, &M::PROCESS_CPU), " %", 0),
+                    None,
+                );
+                let ram = value(&store, &M::RAM_USED).zip(value(&store, &M::RAM_TOTAL));
+                row(
+                    ui,
+                    "RAM",
+                    ram.map_or("n/a".into(), |(u, t)| format!("{u:.0} / {t:.0} MiB")),
+                    ram.and_then(|(u, t)| (u > 0.9 * t).then_some(RED)),
+                );
+                let vram = value(&store, &M::VRAM_USED).zip(value(&store, &M::VRAM_TOTAL));
+                row(
+                    ui,
+                    "VRAM",
+                    vram.map_or("n/a".into(), |(u, t)| format!("{u:.0} / {t:.0} MiB")),
+                    vram.and_then(|(u, t)| {
+                        if u > 0.9 * t {
+                            Some(RED)
+                        } else if u > 0.75 * t {
+                            Some(AMBER)
+                        } else {
+                            None
+                        }
+                    }),
+                );
+                row(
+                    ui,
+                    "GPU",
+                    fmt(value(&store, &M::GPU_UTILIZATION), " %", 0),
+                    None,
+                );
+                row(
+                    ui,
+                    "GPU temp",
+                    fmt(value(&store, &M::GPU_TEMPERATURE), " °C", 0),
+                    None,
+                );
+                row(
+                    ui,
+                    "GPU power",
+                    fmt(value(&store, &M::GPU_POWER), " W", 0),
+                    None,
+                );
+                row(
+                    ui,
+                    "decode",
+                    fmt(value(&store, &M::DECODE_TPS), " tok/s", 1),
+                    None,
+                );
+                row(
+                    ui,
+                    "prompt",
+                    fmt(value(&store, &M::PROMPT_TPS), " tok/s", 0),
+                    None,
+                );
+                row(
+                    ui,
+                    "first token",
+                    fmt(value(&store, &M::TIME_TO_FIRST_TOKEN), " ms", 0),
+                    None,
+                );
+                row(
+                    ui,
+                    "reply",
+                    fmt(value(&store, &M::REPLY_TOKENS), " tokens", 0),
+                    None,
+                );
+                row(
+                    ui,
+                    "model load",
+                    fmt(value(&store, &M::LOAD_TIME), " ms", 0),
+                    None,
+                );
+                row(
+                    ui,
+                    "warm-up",
+                    fmt(value(&store, &M::WARM_UP_TIME), " ms", 0),
+                    None,
+                );
+                if let Some(timings) = &timings {
+                    row(
+                        ui,
+                        "context",
+                        if timings.n_ctx > 0 {
+                            format!("{} / {}", timings.context_used, timings.n_ctx)
+                        } else {
+                            "n/a".into()
+                        },
+                        None,
+                    );
+                    row(
+                        ui,
+                        "profile",
+                        timings.plan.as_ref().map_or("n/a".into(), |p| {
+                            format!(
+                                "{}, {} threads, {} GPU layers",
+                                p.profile, p.n_threads, p.n_gpu_layers
+                            )
+                        }),
+                        None,
+                    );
                 }
-                if ui.button("Compact").clicked() {
-                    overlay.compact = true;
+                if let Some(status) = &status {
+                    row(ui, "chat", status.short().to_owned(), None);
                 }
+                row(
+                    ui,
+                    "expressions",
+                    format!(
+                        "{} /s, queue {}",
+                        fmt(value(&store, &M::AVATAR_COMMANDS), "", 1),
+                        fmt(value(&store, &M::AVATAR_QUEUE), "", 0)
+                    ),
+                    None,
+                );
             });
-            if let Some(path) = recorder.path.as_ref().filter(|_| recorder.is_recording()) {
-                ui.weak(path.display().to_string());
-            }
-            if let Some(error) = &recorder.error {
-                ui.colored_label(RED, error);
+        ui.separator();
+        ui.label("last minute");
+        egui::Grid::new("plots").num_columns(2).show(ui, |ui| {
+            let plots = [
+                ("FPS", &history.fps, egui::Color32::LIGHT_GREEN),
+                ("RSS", &history.rss_mib, egui::Color32::LIGHT_BLUE),
+                ("VRAM %", &history.vram_percent, AMBER),
+                ("GPU %", &history.gpu_percent, egui::Color32::LIGHT_RED),
+                ("tok/s", &history.decode_tps, egui::Color32::WHITE),
+            ];
+            for (name, series, color) in plots {
+                ui.label(name);
+                if series.is_empty() {
+                    ui.weak("n/a");
+                } else {
+                    sparkline(ui, series, color);
+                }
+                ui.end_row();
             }
         });
+        if let Some(reason) = &latest.gpu_unavailable_reason {
+            ui.weak(reason);
+        }
+        ui.horizontal(|ui| {
+            let label = if recorder.is_recording() {
+                format!("Stop recording ({} rows)", recorder.rows)
+            } else {
+                "Record CSV".to_owned()
+            };
+            if ui.button(label).clicked() {
+                record.write(ToggleRecording::default());
+            }
+            if ui.button("Compact").clicked() {
+                overlay.compact = true;
+            }
+        });
+        if let Some(path) = recorder.path.as_ref().filter(|_| recorder.is_recording()) {
+            ui.weak(path.display().to_string());
+        }
+        if let Some(error) = &recorder.error {
+            ui.colored_label(RED, error);
+        }
+    });
+    // Remember a new position once the drag is over.
+    if let Some(shown) = shown {
+        let at = shown.response.rect.min;
+        let dragging = ctx.input(|i| i.pointer.any_down());
+        match *shown_at {
+            None => *shown_at = Some(at),
+            Some(before) if !dragging && before.distance(at) > 1.0 => {
+                *shown_at = Some(at);
+                settings.diagnostics.overlay_position = Some((at.x, at.y));
+                let mut on_disk = file.on_disk.clone();
+                on_disk.diagnostics.overlay_position = Some((at.x, at.y));
+                match file.save_edit(&on_disk) {
+                    Ok(_) => info!("overlay position ({:.0}, {:.0}) saved", at.x, at.y),
+                    Err(reason) => warn!("overlay position not saved: {reason}"),
+                }
+            }
+            Some(_) => {}
+        }
+    }
     Ok(())
 }
