@@ -3,41 +3,24 @@
 //! The old app's TCP/JSON bridge did 64 msg/s one at a time and ~650 msg/s batched.
 //! Run: `cargo bench --bench avatar`.
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use std::hint::black_box;
 
 use bevy::mesh::morph::MorphWeights;
 use bevy::prelude::*;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use desktop_mate::avatar::default_avatar::{DEFAULT_AVATAR, MORPH_TARGETS};
-use desktop_mate::avatar::expression::ExpressionMap;
-use desktop_mate::avatar::vrm_file::{blend_shape_groups, read_glb};
-use desktop_mate::avatar::{AvatarCommand, AvatarCommands, AvatarRig};
-use desktop_mate::config::{self, Expression, Overrides};
+use desktop_mate::avatar::{AvatarCommand, AvatarCommands};
+use desktop_mate::config::Expression;
 
-/// The headless app with the default avatar's expression map and face mesh; easing as fast as
-/// settings allow (100/s) so a command is fully shown within one 10 ms frame.
+/// The headless app with the default avatar's face; easing as fast as settings allow (100/s)
+/// so a command is fully shown within one 10 ms frame.
 fn app() -> (App, Entity, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("mascot.ron");
-    std::fs::write(
-        &path,
+    let (mut app, face, dir) = support::face_app(
         "(avatar: (transition_speed: 100.0, auto_blink: false, head_motion: false))",
-    )
-    .expect("write");
-    let mut app =
-        desktop_mate::headless_app(config::load_with(Some(&path), None, Overrides::default()));
-    app.insert_resource(bevy::time::TimeUpdateStrategy::ManualDuration(
         std::time::Duration::from_millis(10),
-    ));
-    let glb = read_glb(DEFAULT_AVATAR).expect("default avatar");
-    let groups = blend_shape_groups(&glb.json).expect("groups");
-    let weights = MorphWeights::new(vec![0.0; MORPH_TARGETS.len()], None).expect("weights");
-    let face = app.world_mut().spawn(weights).id();
-    app.world_mut().spawn(AvatarRig {
-        map: ExpressionMap::from_groups(&groups),
-        morphs: vec![(face, 1)],
-        ..default()
-    });
+    );
     app.update();
     (app, face, dir)
 }

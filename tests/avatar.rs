@@ -1,39 +1,22 @@
 //! The avatar's ECS glue, headless with a manual clock: commands -> channel -> FaceState ->
 //! MorphWeights on the mesh entities of the default avatar's rig.
 
+mod support;
+
 use std::time::Duration;
 
 use bevy::mesh::morph::MorphWeights;
 use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
-use desktop_mate::avatar::default_avatar::{DEFAULT_AVATAR, MORPH_TARGETS};
-use desktop_mate::avatar::expression::ExpressionMap;
+use desktop_mate::avatar::default_avatar::MORPH_TARGETS;
 use desktop_mate::avatar::motion::Blink;
-use desktop_mate::avatar::vrm_file::{blend_shape_groups, read_glb};
-use desktop_mate::avatar::{AvatarCommand, AvatarCommands, AvatarRig, FaceState};
-use desktop_mate::config::{self, Emotion, Expression, Overrides};
+use desktop_mate::avatar::{AvatarCommand, AvatarCommands, FaceState};
+use desktop_mate::config::{Emotion, Expression};
 
 const FRAME: Duration = Duration::from_millis(20);
 
-/// The headless mascot app with the default avatar's face mesh standing in for a spawned
-/// scene (same expression map, same morph target count, mesh index 1).
 fn app_with_face(settings: &str) -> (App, Entity, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("mascot.ron");
-    std::fs::write(&path, settings).expect("write");
-    let mut app =
-        desktop_mate::headless_app(config::load_with(Some(&path), None, Overrides::default()));
-    app.insert_resource(TimeUpdateStrategy::ManualDuration(FRAME));
-    let glb = read_glb(DEFAULT_AVATAR).expect("default avatar");
-    let groups = blend_shape_groups(&glb.json).expect("groups");
-    let weights = MorphWeights::new(vec![0.0; MORPH_TARGETS.len()], None).expect("weights");
-    let face = app.world_mut().spawn(weights).id();
-    app.world_mut().spawn(AvatarRig {
-        map: ExpressionMap::from_groups(&groups),
-        morphs: vec![(face, 1)],
-        ..default()
-    });
-    (app, face, dir)
+    support::face_app(settings, FRAME)
 }
 
 fn morph(app: &App, face: Entity, target: &str) -> f32 {

@@ -14,8 +14,17 @@ fn display_available() -> bool {
 }
 
 fn snapshot(dir: &Path, extra: &[&str]) -> (std::process::Output, std::path::PathBuf) {
+    snapshot_with(dir, "()", extra)
+}
+
+/// `desktop-mate snapshot` with these settings, one window at a time.
+fn snapshot_with(
+    dir: &Path,
+    settings: &str,
+    extra: &[&str],
+) -> (std::process::Output, std::path::PathBuf) {
     let config = dir.join("mascot.ron");
-    std::fs::write(&config, "()").expect("write settings");
+    std::fs::write(&config, settings).expect("write settings");
     let out = dir.join("shot.png");
     let mut args = vec![
         "snapshot",
@@ -66,6 +75,14 @@ fn snapshot_of_the_settings_panel_has_transparent_background_and_opaque_ui() {
         opaque > 5_000,
         "the settings panel must be visible, {opaque} opaque pixels"
     );
+}
+
+/// Fully opaque pixels in a region.
+fn opaque_pixels(image: &image::RgbaImage, x: (u32, u32), y: (u32, u32)) -> usize {
+    (y.0..y.1)
+        .flat_map(|py| (x.0..x.1).map(move |px| (px, py)))
+        .filter(|&(px, py)| image.get_pixel(px, py)[3] == 255)
+        .count()
 }
 
 fn rgba(path: &Path) -> image::RgbaImage {
@@ -254,12 +271,7 @@ fn snapshot_with_the_overlay_shows_it_in_the_top_right_corner() {
         String::from_utf8_lossy(&output.stderr)
     );
     let image = image::open(&out).expect("a PNG").to_rgba8();
-    let opaque_in = |x0: u32, x1: u32, y0: u32, y1: u32| {
-        (y0..y1)
-            .flat_map(|y| (x0..x1).map(move |x| (x, y)))
-            .filter(|&(x, y)| image.get_pixel(x, y)[3] == 255)
-            .count()
-    };
+    let opaque_in = |x0, x1, y0, y1| opaque_pixels(&image, (x0, x1), (y0, y1));
     assert_eq!(image.dimensions(), (800, 800));
     // The overlay is anchored top-right, over the avatar in the middle; the bottom-left
     // corner stays see-through.
@@ -353,42 +365,18 @@ fn the_overlay_opens_where_it_was_last_dragged() {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = dir.path().join("mascot.ron");
-    std::fs::write(
-        &config,
+    let (output, out) = snapshot_with(
+        dir.path(),
         "(diagnostics: (overlay_visible: true, overlay_position: Some((10.0, 420.0))))",
-    )
-    .expect("write settings");
-    let out = dir.path().join("moved.png");
-    let _one_at_a_time = DISPLAY
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let output = Command::new(env!("CARGO_BIN_EXE_desktop-mate"))
-        .args([
-            "snapshot",
-            "--config",
-            config.to_str().expect("utf8"),
-            "--out",
-            out.to_str().expect("utf8"),
-            "--size",
-            "800x800",
-            "--no-chat",
-        ])
-        .env("HOME", dir.path())
-        .output()
-        .expect("run snapshot");
+        &["--size", "800x800", "--no-chat"],
+    );
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
     let image = rgba(&out);
-    let opaque_in = |x0: u32, x1: u32, y0: u32, y1: u32| {
-        (y0..y1)
-            .flat_map(|y| (x0..x1).map(move |x| (x, y)))
-            .filter(|&(x, y)| image.get_pixel(x, y)[3] == 255)
-            .count()
-    };
+    let opaque_in = |x0, x1, y0, y1| opaque_pixels(&image, (x0, x1), (y0, y1));
     assert!(
         opaque_in(10, 210, 420, 620) > 20_000,
         "overlay at its saved place"

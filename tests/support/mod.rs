@@ -209,3 +209,34 @@ pub fn update_until(
     }
     false
 }
+
+/// The headless mascot app with these settings, a manual clock of `frame` per update, and the
+/// default avatar's face standing in for a spawned scene (same expression map, same morph
+/// target count, glTF mesh index 1). Returns the face mesh entity.
+pub fn face_app(
+    settings: &str,
+    frame: std::time::Duration,
+) -> (bevy::prelude::App, bevy::prelude::Entity, tempfile::TempDir) {
+    use desktop_mate::avatar::default_avatar::{DEFAULT_AVATAR, MORPH_TARGETS};
+    use desktop_mate::avatar::expression::ExpressionMap;
+    use desktop_mate::avatar::vrm_file::{blend_shape_groups, read_glb};
+    use desktop_mate::config::{self, Overrides};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("mascot.ron");
+    std::fs::write(&path, settings).expect("write");
+    let mut app =
+        desktop_mate::headless_app(config::load_with(Some(&path), None, Overrides::default()));
+    app.insert_resource(bevy::time::TimeUpdateStrategy::ManualDuration(frame));
+    let glb = read_glb(DEFAULT_AVATAR).expect("default avatar");
+    let groups = blend_shape_groups(&glb.json).expect("groups");
+    let weights = bevy::mesh::morph::MorphWeights::new(vec![0.0; MORPH_TARGETS.len()], None)
+        .expect("weights");
+    let face = app.world_mut().spawn(weights).id();
+    app.world_mut().spawn(desktop_mate::avatar::AvatarRig {
+        map: ExpressionMap::from_groups(&groups),
+        morphs: vec![(face, 1)],
+        ..Default::default()
+    });
+    (app, face, dir)
+}
