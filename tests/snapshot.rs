@@ -213,6 +213,11 @@ fn godette_loads_fully_and_renders() {
         "{stderr}"
     );
     assert!(stderr.contains("ready: 17 expression groups"), "{stderr}");
+    // Humanoid bones, spring bones and MToon all come from the VRM extension.
+    assert!(
+        stderr.contains("45 humanoid bones, 3 spring-bone chains, 2 MToon meshes"),
+        "{stderr}"
+    );
     assert_avatar_shown(&rgba(&out));
 }
 

@@ -9,6 +9,8 @@ use bevy::prelude::*;
 use bevy::world_serialization::WorldInstanceReady;
 use bevy_vrm::BoneName;
 use bevy_vrm::loader::Vrm;
+use bevy_vrm::mtoon::MtoonMaterial;
+use bevy_vrm::spring_bones::SpringBones;
 use bevy_vrm::{VrmInstance, VrmPlugins};
 
 use super::rig::{AvatarRig, MeshIndexHandler, VrmMeshIndex};
@@ -133,6 +135,11 @@ fn on_avatar_spawned(
     children: Query<&Children>,
     nodes: Query<(Option<&VrmMeshIndex>, Option<&BoneName>, &Transform)>,
     parents: Query<&ChildOf>,
+    parts: Query<(
+        Has<BoneName>,
+        Option<&SpringBones>,
+        Has<MeshMaterial3d<MtoonMaterial>>,
+    )>,
     mut status: ResMut<AvatarStatus>,
     mut error: ResMut<AvatarError>,
 ) {
@@ -147,8 +154,16 @@ fn on_avatar_spawned(
         .and_then(|glb| blend_shape_groups(&glb.json).ok())
         .unwrap_or_default();
     let rig = AvatarRig::build(ready.entity, &groups, &children, &nodes, &parents);
+    // What bevy_vrm made of the VRM extension: none of these exist when it failed to parse.
+    let (mut bones, mut springs, mut mtoon) = (0, 0, 0);
+    for (bone, spring, toon) in parts.iter_many(children.iter_descendants(ready.entity)) {
+        bones += usize::from(bone);
+        springs += spring.map_or(0, |s| s.0.len());
+        mtoon += usize::from(toon);
+    }
     info!(
-        "avatar {} ready: {} expression groups, {} morph meshes",
+        "avatar {} ready: {} expression groups, {} morph meshes, {bones} humanoid bones, \
+         {springs} spring-bone chains, {mtoon} MToon meshes",
         root.file.describe(),
         groups.len(),
         rig.morphs.len()
