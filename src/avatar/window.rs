@@ -43,6 +43,14 @@ pub struct WindowHits {
 #[derive(Resource, Debug, Default)]
 struct PendingSave(Option<f32>);
 
+/// Seconds left in which window moves count as the user's drag (and are saved); moves made
+/// by the window manager (placing the window at start) are not written to the file.
+#[derive(Resource, Debug, Default)]
+struct DragWindow(f32);
+
+/// How long after pressing on the avatar the OS may report the drag's moves.
+const DRAG_WINDOW_SECS: f32 = 30.0;
+
 const SAVE_DELAY: f32 = 0.6;
 const SCALE_RANGE: (f32, f32) = (0.3, 4.0);
 
@@ -60,6 +68,7 @@ pub(super) fn plugin(app: &mut App) {
     })
     .init_resource::<ContextMenu>()
     .init_resource::<PendingSave>()
+    .init_resource::<DragWindow>()
     .add_systems(
         Update,
         (
@@ -185,6 +194,7 @@ fn mouse_actions(
     mut settings: ResMut<Settings>,
     mut menu: ResMut<ContextMenu>,
     mut pending: ResMut<PendingSave>,
+    mut drag: ResMut<DragWindow>,
 ) {
     let Ok(mut window) = windows.single_mut() else {
         return;
@@ -194,6 +204,7 @@ fn mouse_actions(
     if buttons.just_pressed(MouseButton::Left) && on_avatar {
         menu.0 = None;
         window.start_drag_move();
+        drag.0 = DRAG_WINDOW_SECS;
     }
     if buttons.just_pressed(MouseButton::Right) && on_avatar {
         menu.0 = window.cursor_position();
@@ -219,18 +230,24 @@ fn mouse_actions(
 
 /// The window was moved (dragged, or by the window manager): remember where.
 fn follow_moves(
+    time: Res<Time>,
     mut moves: MessageReader<WindowMoved>,
     primary: Query<(), With<PrimaryWindow>>,
     mut settings: ResMut<Settings>,
     mut pending: ResMut<PendingSave>,
+    mut drag: ResMut<DragWindow>,
 ) {
+    drag.0 = (drag.0 - time.delta_secs()).max(0.0);
     let Some(moved) = moves.read().filter(|m| primary.contains(m.window)).last() else {
         return;
     };
     let position = Some((moved.position.x, moved.position.y));
     if settings.window.position != position {
+        debug!("window moved to {position:?}");
         settings.window.position = position;
-        pending.0 = Some(SAVE_DELAY);
+        if drag.0 > 0.0 {
+            pending.0 = Some(SAVE_DELAY);
+        }
     }
 }
 
@@ -270,6 +287,7 @@ fn save_window_changes(
     settings: Res<Settings>,
     mut file: ResMut<SettingsFile>,
     mut pending: ResMut<PendingSave>,
+    mut drag: ResMut<DragWindow>,
 ) {
     let Some(left) = pending.0.as_mut() else {
         return;
@@ -279,6 +297,7 @@ fn save_window_changes(
         return;
     }
     pending.0 = None;
+    drag.0 = 0.0;
     let mut on_disk = file.on_disk.clone();
     on_disk.window.position = settings.window.position;
     on_disk.window.scale = settings.window.scale;
