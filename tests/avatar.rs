@@ -225,3 +225,46 @@ fn expression_commands_are_counted_for_the_diagnostics() {
     assert!(rate > 20.0 && rate <= 50.0, "{rate} commands/s");
     assert_eq!(value(&app, &MascotDiagnostics::AVATAR_QUEUE), Some(0.0));
 }
+
+#[test]
+fn a_dropped_vrm_becomes_the_avatar_and_is_saved_while_other_files_are_refused() {
+    use bevy::window::FileDragAndDrop;
+    use desktop_mate::avatar::AvatarError;
+    use desktop_mate::config::Settings;
+    let (mut app, _face, dir) = app_with_face("(persona: (name: \"Kept\"))");
+    app.update();
+    let settings_file = dir.path().join("mascot.ron");
+    let before = std::fs::read_to_string(&settings_file).expect("settings");
+
+    let picture = dir.path().join("holiday.png");
+    app.world_mut().write_message(FileDragAndDrop::DroppedFile {
+        window: Entity::PLACEHOLDER,
+        path_buf: picture.clone(),
+    });
+    app.update();
+    let error = app.world().resource::<AvatarError>().0.clone();
+    assert!(error.is_some_and(|e| e.contains("holiday.png is not a .vrm file")));
+    assert_eq!(
+        std::fs::read_to_string(&settings_file).expect("settings"),
+        before
+    );
+
+    let avatar = dir.path().join("Friend.VRM");
+    app.world_mut().write_message(FileDragAndDrop::DroppedFile {
+        window: Entity::PLACEHOLDER,
+        path_buf: avatar.clone(),
+    });
+    app.update();
+    assert_eq!(
+        app.world()
+            .resource::<Settings>()
+            .avatar
+            .vrm_path
+            .as_deref(),
+        Some(avatar.as_path()),
+        "in force at once"
+    );
+    let saved = desktop_mate::config::read_settings(&settings_file).expect("saved settings");
+    assert_eq!(saved.avatar.vrm_path.as_deref(), Some(avatar.as_path()));
+    assert_eq!(saved.persona.name, "Kept", "the rest of the file is kept");
+}

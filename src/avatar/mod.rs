@@ -5,6 +5,7 @@
 
 mod commands;
 pub mod default_avatar;
+mod drop;
 pub mod expression;
 mod face;
 pub mod hit_mask;
@@ -32,7 +33,7 @@ pub struct AvatarPlugin;
 
 impl Plugin for AvatarPlugin {
     fn build(&self, app: &mut App) {
-        app.add_plugins((commands::plugin, face::plugin, speech::plugin));
+        app.add_plugins((commands::plugin, drop::plugin, face::plugin, speech::plugin));
         // Loading and the stage need assets and rendering: not in the headless app.
         if app.is_plugin_added::<bevy::render::RenderPlugin>() {
             app.add_plugins((stage::plugin, loading::plugin, window::plugin));

@@ -1,6 +1,6 @@
 //! The mascot window on the desktop: clicks on transparent pixels pass through to the desktop,
-//! left-drag on the avatar moves the window, the wheel scales it, right-click opens the menu,
-//! a dropped .vrm file becomes the avatar; position and scale are saved to settings.
+//! left-drag on the avatar moves the window, the wheel scales it, right-click opens the menu;
+//! position and scale are saved to settings.
 //!
 //! Hit-testing uses the rendered alpha: every 0.3 s while something moves (1 s when idle) the
 //! window's pixels are captured and their alpha kept in a [`HitMask`]; when the pointer moves,
@@ -11,13 +11,12 @@
 use bevy::input::mouse::{MouseScrollUnit, MouseWheel};
 use bevy::prelude::*;
 use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
-use bevy::window::{CursorOptions, FileDragAndDrop, PrimaryWindow, WindowMoved};
+use bevy::window::{CursorOptions, PrimaryWindow, WindowMoved};
 use bevy_egui::input::EguiWantsInput;
 
 use super::commands::FaceState;
 use super::face::LookTarget;
 use super::hit_mask::HitMask;
-use super::loading::AvatarError;
 use super::pointer::GlobalPointer;
 use crate::AppSystems;
 use crate::config::{Settings, SettingsFile};
@@ -76,7 +75,6 @@ pub(super) fn plugin(app: &mut App) {
             hit_test,
             mouse_actions,
             follow_moves,
-            drop_avatar,
             save_window_changes,
         )
             .chain()
@@ -247,36 +245,6 @@ fn follow_moves(
         settings.window.position = position;
         if drag.0 > 0.0 {
             pending.0 = Some(SAVE_DELAY);
-        }
-    }
-}
-
-/// A .vrm file dropped on the window becomes the avatar, and is saved to settings.
-fn drop_avatar(
-    mut drops: MessageReader<FileDragAndDrop>,
-    mut settings: ResMut<Settings>,
-    mut file: ResMut<SettingsFile>,
-    mut error: ResMut<AvatarError>,
-) {
-    for drop in drops.read() {
-        let FileDragAndDrop::DroppedFile { path_buf, .. } = drop else {
-            continue;
-        };
-        let is_vrm = path_buf
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("vrm"));
-        if !is_vrm {
-            error.0 = Some(format!(
-                "{} is not a .vrm file; drop a VRM 0.x avatar to switch to it",
-                path_buf.display()
-            ));
-            continue;
-        }
-        settings.avatar.vrm_path = Some(path_buf.clone());
-        let mut on_disk = file.on_disk.clone();
-        on_disk.avatar.vrm_path = Some(path_buf.clone());
-        if let Err(reason) = file.save_edit(&on_disk) {
-            warn!("avatar switched but not saved: {reason}");
         }
     }
 }

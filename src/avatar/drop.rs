@@ -1,0 +1,45 @@
+//! A .vrm file dropped on the window becomes the avatar and is saved to settings; any other
+//! file gets a message. Works in the headless app too (the message is registered here).
+
+use bevy::prelude::*;
+use bevy::window::FileDragAndDrop;
+
+use super::loading::AvatarError;
+use crate::AppSystems;
+use crate::config::{Settings, SettingsFile};
+
+pub(super) fn plugin(app: &mut App) {
+    app.add_message::<FileDragAndDrop>()
+        .init_resource::<AvatarError>()
+        .add_systems(Update, drop_avatar.in_set(AppSystems::Update));
+}
+
+/// A .vrm file dropped on the window becomes the avatar, and is saved to settings.
+fn drop_avatar(
+    mut drops: MessageReader<FileDragAndDrop>,
+    mut settings: ResMut<Settings>,
+    mut file: ResMut<SettingsFile>,
+    mut error: ResMut<AvatarError>,
+) {
+    for drop in drops.read() {
+        let FileDragAndDrop::DroppedFile { path_buf, .. } = drop else {
+            continue;
+        };
+        let is_vrm = path_buf
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("vrm"));
+        if !is_vrm {
+            error.0 = Some(format!(
+                "{} is not a .vrm file; drop a VRM 0.x avatar to switch to it",
+                path_buf.display()
+            ));
+            continue;
+        }
+        settings.avatar.vrm_path = Some(path_buf.clone());
+        let mut on_disk = file.on_disk.clone();
+        on_disk.avatar.vrm_path = Some(path_buf.clone());
+        if let Err(reason) = file.save_edit(&on_disk) {
+            warn!("avatar switched but not saved: {reason}");
+        }
+    }
+}
