@@ -42,7 +42,7 @@ RON
   echo "wrote docs/screenshots/chat.png"
   rm -rf "$tmp/.local" # each screenshot starts a fresh conversation
   HOME="$tmp" xvfb-run -a -s "-screen 0 1280x1024x24" "$bin" snapshot --config "$tmp/story.ron" \
-    --size 480x800 --model "$model" --say "Tell me a story" --overlay --out docs/screenshots/overlay.png
+    --size 760x800 --model "$model" --say "Tell me a story" --overlay --out docs/screenshots/overlay.png
   echo "wrote docs/screenshots/overlay.png"
 else
   echo "no $model: docs/screenshots/chat.png and overlay.png not regenerated" >&2

@@ -285,6 +285,9 @@ fn snapshot_with_the_overlay_shows_it_in_the_top_right_corner() {
         "overlay drawn top-right"
     );
     assert!(opaque_in(350, 450, 350, 450) > 5_000, "the avatar is drawn");
+    // The overlay growing as its values arrive is not a move: the file is not rewritten.
+    let settings = std::fs::read_to_string(dir.path().join("mascot.ron")).expect("settings");
+    assert_eq!(settings, "()");
     assert_eq!(opaque_in(0, 150, 650, 800), 0, "nothing in the corner");
 }
 

@@ -62,7 +62,7 @@ fn overlay(
     status: Option<Res<LlmStatus>>,
     mut settings: ResMut<Settings>,
     mut file: ResMut<SettingsFile>,
-    mut shown_at: Local<Option<egui::Pos2>>,
+    mut drag: Local<(Option<egui::Pos2>, bool)>,
 ) -> Result {
     let Some(mut overlay) = overlay.filter(|o| o.visible) else {
         return Ok(());
@@ -300,14 +300,25 @@ fn overlay(
             ui.colored_label(RED, error);
         }
     });
-    // Remember a new position once the drag is over.
+    // Remember a new position once the user has dragged it (a press on the overlay, then a
+    // release somewhere else); its size changing with its values must not count as a move.
     if let Some(shown) = shown {
-        let at = shown.response.rect.min;
-        let dragging = ctx.input(|i| i.pointer.any_down());
-        match *shown_at {
-            None => *shown_at = Some(at),
-            Some(before) if !dragging && before.distance(at) > 1.0 => {
-                *shown_at = Some(at);
+        let rect = shown.response.rect;
+        let (pressed, down, pointer) = ctx.input(|i| {
+            (
+                i.pointer.any_pressed(),
+                i.pointer.any_down(),
+                i.pointer.latest_pos(),
+            )
+        });
+        let (baseline, held) = &mut *drag;
+        if pressed && pointer.is_some_and(|p| rect.contains(p)) {
+            *held = true;
+        }
+        if *held && !down {
+            *held = false;
+            if baseline.is_some_and(|b| b.distance(rect.min) > 1.0) {
+                let at = rect.min;
                 settings.diagnostics.overlay_position = Some((at.x, at.y));
                 let mut on_disk = file.on_disk.clone();
                 on_disk.diagnostics.overlay_position = Some((at.x, at.y));
@@ -316,7 +327,9 @@ fn overlay(
                     Err(reason) => warn!("overlay position not saved: {reason}"),
                 }
             }
-            Some(_) => {}
+        }
+        if !*held {
+            *baseline = Some(rect.min);
         }
     }
     Ok(())
