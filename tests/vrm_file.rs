@@ -2,7 +2,9 @@
 
 mod support;
 
-use desktop_mate::avatar::vrm_file::{blend_shape_groups, normalize_vrm_bytes, read_glb};
+use desktop_mate::avatar::vrm_file::{
+    NormalizedVrm, blend_shape_groups, normalize_vrm_bytes, read_glb,
+};
 
 #[test]
 fn godette_blend_shapes_and_look_at_curves() {
@@ -50,7 +52,12 @@ fn godette_blend_shapes_and_look_at_curves() {
     );
 
     // The exporter's 12-number curves (and the missing one) are fixed, the rest kept.
-    let (fixed, changes) = normalize_vrm_bytes(&bytes).expect("normalize");
+    let NormalizedVrm {
+        bytes: fixed,
+        changes,
+        groups: normalized_groups,
+    } = normalize_vrm_bytes(&bytes).expect("normalize");
+    assert_eq!(normalized_groups, groups, "read while normalizing");
     assert_eq!(changes.len(), 3, "{changes:?}");
     let fixed = read_glb(&fixed).expect("still a GLB");
     assert_eq!(fixed.bin, glb.bin);
@@ -100,7 +107,9 @@ fn default_avatar_is_valid_gltf_with_humanoid_bones_and_every_preset() {
     }
 
     let glb = read_glb(DEFAULT_AVATAR).expect("GLB");
-    let (_, changes) = normalize_vrm_bytes(DEFAULT_AVATAR).expect("VRM 0.x");
+    let changes = normalize_vrm_bytes(DEFAULT_AVATAR)
+        .expect("VRM 0.x")
+        .changes;
     assert!(
         changes.is_empty(),
         "nothing to fix in our own file: {changes:?}"

@@ -14,8 +14,7 @@ use bevy_vrm::spring_bones::SpringBones;
 use bevy_vrm::{VrmInstance, VrmPlugins};
 
 use super::rig::{AvatarRig, MeshIndexHandler, VrmMeshIndex};
-use super::source::{AvatarFile, AvatarFiles, read_avatar};
-use super::vrm_file::{blend_shape_groups, read_glb};
+use super::source::{AvatarFile, AvatarFiles};
 use crate::AppSystems;
 use crate::config::Settings;
 
@@ -132,6 +131,7 @@ fn on_avatar_spawned(
     ready: On<WorldInstanceReady>,
     mut commands: Commands,
     roots: Query<&AvatarRoot>,
+    files: Res<AvatarFiles>,
     children: Query<&Children>,
     nodes: Query<(Option<&VrmMeshIndex>, Option<&BoneName>, &Transform)>,
     parents: Query<&ChildOf>,
@@ -146,12 +146,10 @@ fn on_avatar_spawned(
     let Ok(root) = roots.get(ready.entity) else {
         return;
     };
-    // The bytes were read and checked by the asset source moments ago; read the groups again
-    // here rather than keeping every file's JSON around.
-    let groups = read_avatar(&root.file)
-        .ok()
-        .and_then(|(bytes, _)| read_glb(&bytes).ok())
-        .and_then(|glb| blend_shape_groups(&glb.json).ok())
+    // The asset source read the groups when it read the file.
+    let groups = files
+        .take_outcome(&root.asset_path)
+        .and_then(Result::ok)
         .unwrap_or_default();
     let rig = AvatarRig::build(ready.entity, &groups, &children, &nodes, &parents);
     // What bevy_vrm made of the VRM extension: none of these exist when it failed to parse.
@@ -178,6 +176,7 @@ fn on_avatar_spawned(
 fn fall_back_on_failure(
     mut failures: MessageReader<AssetLoadFailedEvent<Vrm>>,
     roots: Query<&AvatarRoot>,
+    files: Res<AvatarFiles>,
     mut error: ResMut<AvatarError>,
     mut load: MessageWriter<LoadAvatar>,
 ) {
@@ -188,23 +187,19 @@ fn fall_back_on_failure(
         else {
             continue;
         };
-        let reason = failure_reason(&root.file, &failure.error);
+        // Our own words when our reader refused the file, else the glTF loader's.
+        let detail = match files.take_outcome(&root.asset_path) {
+            Some(Err(reason)) => reason,
+            _ => failure.error.to_string(),
+        };
+        let reason = format!(
+            "cannot load avatar {}: {detail}; showing the default avatar",
+            root.file.describe()
+        );
         error!("{reason}");
         error.0 = Some(reason);
         if root.file != AvatarFile::Default {
             load.write(LoadAvatar(AvatarFile::Default));
         }
     }
-}
-
-/// The message a user sees: the file and our own words, not the asset server's internals.
-fn failure_reason(file: &AvatarFile, error: &bevy::asset::AssetLoadError) -> String {
-    let detail = match read_avatar(file) {
-        Err(reason) => reason,
-        Ok(_) => error.to_string(),
-    };
-    format!(
-        "cannot load avatar {}: {detail}; showing the default avatar",
-        file.describe()
-    )
 }

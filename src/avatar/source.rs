@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bevy::asset::io::{
@@ -17,7 +18,7 @@ use bevy::asset::io::{
 use bevy::prelude::*;
 
 use super::default_avatar::DEFAULT_AVATAR;
-use super::vrm_file::normalize_vrm_bytes;
+use super::vrm_file::{BlendShapeGroup, NormalizedVrm, normalize_vrm_bytes};
 
 /// The asset source name.
 pub const SOURCE: &str = "avatar";
@@ -39,19 +40,22 @@ impl AvatarFile {
     }
 }
 
-/// The files the source can read, shared between the app and the asset reader.
+/// What reading a registered file gave: its expression groups, or why it cannot be used.
+pub type ReadOutcome = Result<Vec<BlendShapeGroup>, String>;
+
+/// The files the source can read, shared between the app and the asset reader, and what
+/// each read gave (so the app never reads a file a second time).
 #[derive(Resource, Debug, Clone, Default)]
 pub struct AvatarFiles {
     files: Arc<Mutex<HashMap<String, AvatarFile>>>,
-    next: Arc<Mutex<u64>>,
+    outcomes: Arc<Mutex<HashMap<String, ReadOutcome>>>,
+    next: Arc<AtomicU64>,
 }
 
 impl AvatarFiles {
     /// Registers a file and returns the asset path to load it with.
     pub fn register(&self, file: AvatarFile) -> String {
-        let mut next = self.next.lock().unwrap_or_else(PoisonError::into_inner);
-        *next += 1;
-        let name = format!("{}.vrm", *next);
+        let name = format!("{}.vrm", self.next.fetch_add(1, Ordering::Relaxed) + 1);
         self.files
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -68,6 +72,26 @@ impl AvatarFiles {
             .cloned()
     }
 
+    /// What the asset reader found in the file registered under `asset_path` (once).
+    pub fn take_outcome(&self, asset_path: &str) -> Option<ReadOutcome> {
+        let name = asset_path
+            .strip_prefix(&format!("{SOURCE}://"))
+            .unwrap_or(asset_path);
+        self.outcomes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(name)
+    }
+
+    fn record(&self, name: &Path, outcome: ReadOutcome) {
+        if let Some(name) = name.to_str() {
+            self.outcomes
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(name.to_owned(), outcome);
+        }
+    }
+
     /// The asset source to register before `AssetPlugin`.
     pub fn source(&self) -> AssetSourceBuilder {
         let files = self.clone();
@@ -75,9 +99,8 @@ impl AvatarFiles {
     }
 }
 
-/// Reads a registered avatar, checks it is VRM 0.x and normalizes it; also returns what the
-/// normalization changed.
-pub fn read_avatar(file: &AvatarFile) -> Result<(Vec<u8>, Vec<String>), String> {
+/// Reads a registered avatar, checks it is VRM 0.x and normalizes it.
+pub fn read_avatar(file: &AvatarFile) -> Result<NormalizedVrm, String> {
     let bytes = match file {
         AvatarFile::Default => DEFAULT_AVATAR.to_vec(),
         AvatarFile::Path(path) => std::fs::read(path).map_err(|e| match e.kind() {
@@ -96,16 +119,21 @@ impl AssetReader for AvatarReader {
             .0
             .get(path)
             .ok_or_else(|| AssetReaderError::NotFound(path.to_owned()))?;
-        let (bytes, changes) = read_avatar(&file).map_err(|message| {
-            AssetReaderError::Io(Arc::new(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                message,
-            )))
-        })?;
-        for change in changes {
+        let normalized = match read_avatar(&file) {
+            Ok(normalized) => normalized,
+            Err(message) => {
+                self.0.record(path, Err(message.clone()));
+                return Err(AssetReaderError::Io(Arc::new(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    message,
+                ))));
+            }
+        };
+        for change in &normalized.changes {
             info!("{}: {change}", file.describe());
         }
-        Ok(VecReader::new(bytes))
+        self.0.record(path, Ok(normalized.groups));
+        Ok(VecReader::new(normalized.bytes))
     }
 
     async fn read_meta<'a>(&'a self, path: &'a Path) -> Result<impl Reader + 'a, AssetReaderError> {

@@ -200,15 +200,33 @@ fn normalize_presets(json: &mut Value) -> Vec<String> {
     changes
 }
 
-/// Reads a VRM 0.x file and returns it ready for bevy_vrm, with the changes made.
-pub fn normalize_vrm_bytes(bytes: &[u8]) -> Result<(Vec<u8>, Vec<String>), VrmError> {
+/// A VRM 0.x file made ready for bevy_vrm.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NormalizedVrm {
+    pub bytes: Vec<u8>,
+    /// What was changed, for the log.
+    pub changes: Vec<String>,
+    /// Its expression groups, read while the JSON is parsed anyway.
+    pub groups: Vec<BlendShapeGroup>,
+}
+
+/// Reads a VRM 0.x file and returns it ready for bevy_vrm, with the changes made and its
+/// expression groups.
+pub fn normalize_vrm_bytes(bytes: &[u8]) -> Result<NormalizedVrm, VrmError> {
     let mut glb = read_glb(bytes)?;
     vrm0_extension(&glb.json)?;
     let changes = normalize_vrm0(&mut glb.json);
-    if changes.is_empty() {
-        return Ok((bytes.to_vec(), changes));
-    }
-    Ok((write_glb(&glb), changes))
+    let groups = blend_shape_groups(&glb.json)?;
+    let bytes = if changes.is_empty() {
+        bytes.to_vec()
+    } else {
+        write_glb(&glb)
+    };
+    Ok(NormalizedVrm {
+        bytes,
+        changes,
+        groups,
+    })
 }
 
 /// One morph target driven by an expression.
