@@ -36,9 +36,8 @@ fn drop_avatar(
             continue;
         }
         settings.avatar.vrm_path = Some(path_buf.clone());
-        let mut on_disk = file.on_disk.clone();
-        on_disk.avatar.vrm_path = Some(path_buf.clone());
-        if let Err(reason) = file.save_edit(&on_disk) {
+        let saved = file.save_change(|s| s.avatar.vrm_path = Some(path_buf.clone()));
+        if let Err(reason) = saved {
             warn!("avatar switched but not saved: {reason}");
         }
     }

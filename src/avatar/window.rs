@@ -266,10 +266,11 @@ fn save_window_changes(
     }
     pending.0 = None;
     drag.0 = 0.0;
-    let mut on_disk = file.on_disk.clone();
-    on_disk.window.position = settings.window.position;
-    on_disk.window.scale = settings.window.scale;
-    match file.save_edit(&on_disk) {
+    let (position, scale) = (settings.window.position, settings.window.scale);
+    match file.save_change(|s| {
+        s.window.position = position;
+        s.window.scale = scale;
+    }) {
         Ok(_) => info!(
             "window position {:?} and scale {:.2} saved",
             settings.window.position, settings.window.scale

@@ -207,6 +207,15 @@ pub fn write_atomic(path: &Path, contents: &str) -> io::Result<()> {
 }
 
 impl SettingsFile {
+    /// Saves one change the app makes itself (a window drag, a dropped avatar, the overlay
+    /// moved) over the file's own values, so nothing else of the session (an override, an
+    /// unsaved panel edit) is written with it. Returns the effective settings.
+    pub fn save_change(&mut self, change: impl FnOnce(&mut Settings)) -> Result<Settings, String> {
+        let mut on_disk = self.on_disk.clone();
+        change(&mut on_disk);
+        self.save_edit(&on_disk)
+    }
+
     /// Saves settings edited in the app: overridden keys keep their file values, the edit is
     /// validated first, and on success `on_disk` follows the file. Returns the effective
     /// settings to put in force.

@@ -320,9 +320,7 @@ fn overlay(
             if baseline.is_some_and(|b| b.distance(rect.min) > 1.0) {
                 let at = rect.min;
                 settings.diagnostics.overlay_position = Some((at.x, at.y));
-                let mut on_disk = file.on_disk.clone();
-                on_disk.diagnostics.overlay_position = Some((at.x, at.y));
-                match file.save_edit(&on_disk) {
+                match file.save_change(|s| s.diagnostics.overlay_position = Some((at.x, at.y))) {
                     Ok(_) => info!("overlay position ({:.0}, {:.0}) saved", at.x, at.y),
                     Err(reason) => warn!("overlay position not saved: {reason}"),
                 }
