@@ -160,19 +160,7 @@ fn check_reads_the_real_stories_model_when_shared_is_present() {
         return;
     };
     let home = tempfile::tempdir().expect("temp dir");
-    let config = home.path().join("mascot.ron");
-    std::fs::write(&config, "()").expect("write");
-    let output = desktop_mate(
-        &[
-            "check",
-            "--json",
-            "--config",
-            config.to_str().expect("utf8"),
-            "--model",
-            model.to_str().expect("utf8"),
-        ],
-        home.path(),
-    );
+    let output = run_with_model(home.path(), "()", &model, &["check", "--json"]);
     let report = json_of(&output);
     assert_eq!(report["model"]["architecture"], "llama");
     assert_eq!(report["model"]["n_layers"], 5);
@@ -245,6 +233,25 @@ fn help_documents_commands_and_global_options() {
     );
 }
 
+/// `desktop-mate ARGS --config <home>/mascot.ron --model MODEL` with these settings.
+fn run_with_model(
+    home: &Path,
+    settings: &str,
+    model: &Path,
+    args: &[&str],
+) -> std::process::Output {
+    let config = home.join("mascot.ron");
+    std::fs::write(&config, settings).expect("write");
+    let mut args = args.to_vec();
+    args.extend_from_slice(&[
+        "--config",
+        config.to_str().expect("utf8"),
+        "--model",
+        model.to_str().expect("utf8"),
+    ]);
+    desktop_mate(&args, home)
+}
+
 /// `chat --json --raw` greedy completion of `prompt`; returns the parsed reply.
 fn raw_completion(
     settings: &str,
@@ -253,10 +260,11 @@ fn raw_completion(
     max_tokens: u32,
 ) -> serde_json::Value {
     let home = tempfile::tempdir().expect("temp dir");
-    let config = home.path().join("mascot.ron");
-    std::fs::write(&config, settings).expect("write");
     let max_tokens = max_tokens.to_string();
-    let output = desktop_mate(
+    let output = run_with_model(
+        home.path(),
+        settings,
+        model,
         &[
             "chat",
             "--json",
@@ -265,14 +273,9 @@ fn raw_completion(
             "0",
             "--max-tokens",
             &max_tokens,
-            "--config",
-            config.to_str().expect("utf8"),
-            "--model",
-            model.to_str().expect("utf8"),
             "--prompt",
             prompt,
         ],
-        home.path(),
     );
     assert!(
         output.status.success(),
@@ -349,24 +352,13 @@ fn chat_without_a_model_says_how_to_set_one() {
 #[test]
 fn bench_reports_every_promised_key_on_a_generated_model() {
     let home = tempfile::tempdir().expect("temp dir");
-    let config = home.path().join("mascot.ron");
-    std::fs::write(&config, "(llm: (n_ctx: 256, n_batch: 64))").expect("write");
     let model = home.path().join("tiny.gguf");
     support::write_tiny_llama(&model, 5);
-    let output = desktop_mate(
-        &[
-            "bench",
-            "--json",
-            "--turns",
-            "6",
-            "--max-tokens",
-            "8",
-            "--config",
-            config.to_str().expect("utf8"),
-            "--model",
-            model.to_str().expect("utf8"),
-        ],
+    let output = run_with_model(
         home.path(),
+        "(llm: (n_ctx: 256, n_batch: 64))",
+        &model,
+        &["bench", "--json", "--turns", "6", "--max-tokens", "8"],
     );
     assert!(
         output.status.success(),
@@ -406,11 +398,12 @@ fn bench_reports_every_promised_key_on_a_generated_model() {
 #[test]
 fn profile_memory_reports_every_stage_and_a_verdict() {
     let home = tempfile::tempdir().expect("temp dir");
-    let config = home.path().join("mascot.ron");
-    std::fs::write(&config, "(llm: (n_ctx: 256, n_batch: 64))").expect("write");
     let model = home.path().join("tiny.gguf");
     support::write_tiny_llama(&model, 4);
-    let output = desktop_mate(
+    let output = run_with_model(
+        home.path(),
+        "(llm: (n_ctx: 256, n_batch: 64))",
+        &model,
         &[
             "profile-memory",
             "--json",
@@ -418,12 +411,7 @@ fn profile_memory_reports_every_stage_and_a_verdict() {
             "2,5",
             "--max-tokens",
             "8",
-            "--config",
-            config.to_str().expect("utf8"),
-            "--model",
-            model.to_str().expect("utf8"),
         ],
-        home.path(),
     );
     assert!(
         output.status.success(),
@@ -478,20 +466,7 @@ fn a_model_bigger_than_the_machines_memory_is_refused_before_loading() {
         .open(&model)
         .and_then(|f| f.set_len(4 << 40))
         .expect("sparse file");
-    let config = home.path().join("mascot.ron");
-    std::fs::write(&config, "()").expect("write");
-    let output = desktop_mate(
-        &[
-            "chat",
-            "--config",
-            config.to_str().expect("utf8"),
-            "--model",
-            model.to_str().expect("utf8"),
-            "--prompt",
-            "hi",
-        ],
-        home.path(),
-    );
+    let output = run_with_model(home.path(), "()", &model, &["chat", "--prompt", "hi"]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
