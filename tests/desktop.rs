@@ -10,7 +10,6 @@ use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
 use x11rb::connection::Connection;
-use x11rb::protocol::xproto::ConnectionExt;
 
 struct Mascot {
     child: Child,
@@ -49,6 +48,19 @@ impl Drop for Mascot {
 /// The X pointer is shared: one test at a time.
 static POINTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// The shared X pointer for one test, or `None` (with a note) without a display.
+fn x_display() -> Option<std::sync::MutexGuard<'static, ()>> {
+    if std::env::var_os("DISPLAY").is_none() {
+        eprintln!("no DISPLAY: run the tests through scripts/test.sh (Xvfb) for rendering tests");
+        return None;
+    }
+    Some(
+        POINTER
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    )
+}
+
 /// Starts the mascot with these settings and waits until its hit mask exists.
 fn start(dir: &std::path::Path, settings: &str) -> Mascot {
     let config = dir.join("mascot.ron");
@@ -82,13 +94,9 @@ fn start(dir: &std::path::Path, settings: &str) -> Mascot {
 
 #[test]
 fn clicks_pass_through_transparent_pixels_and_the_avatar_catches_them() {
-    if std::env::var_os("DISPLAY").is_none() {
-        eprintln!("no DISPLAY: run the tests through scripts/test.sh (Xvfb) for rendering tests");
+    let Some(_pointer) = x_display() else {
         return;
-    }
-    let _pointer = POINTER
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    };
     let dir = tempfile::tempdir().expect("temp dir");
     // Without a window manager (Xvfb) the window goes exactly where asked.
     let mut mascot = start(
@@ -96,13 +104,8 @@ fn clicks_pass_through_transparent_pixels_and_the_avatar_catches_them() {
         "(window: (width: 300, height: 450, position: Some((200, 150))))",
     );
 
-    let (conn, screen) = x11rb::connect(None).expect("X display");
-    let root = conn.setup().roots[screen].root;
-    let warp = |x: i16, y: i16| {
-        conn.warp_pointer(x11rb::NONE, root, 0, 0, 0, 0, x, y)
-            .expect("warp");
-        conn.flush().expect("flush");
-    };
+    let input = FakeInput::new();
+    let warp = |x: i16, y: i16| input.send(MOTION, 0, x, y);
     // The chat panel is open at the bottom: use the transparent top-left corner, then the
     // avatar's chest in the middle of the window.
     for round in 0..2 {
@@ -168,13 +171,9 @@ fn saved_settings(dir: &std::path::Path) -> desktop_mate::config::Settings {
 
 #[test]
 fn the_wheel_over_the_avatar_scales_the_window_and_saves_the_scale() {
-    if std::env::var_os("DISPLAY").is_none() {
-        eprintln!("no DISPLAY: run the tests through scripts/test.sh (Xvfb) for rendering tests");
+    let Some(_pointer) = x_display() else {
         return;
-    }
-    let _pointer = POINTER
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    };
     let dir = tempfile::tempdir().expect("temp dir");
     let mut mascot = start(
         dir.path(),
@@ -208,13 +207,9 @@ fn the_wheel_over_the_avatar_scales_the_window_and_saves_the_scale() {
 
 #[test]
 fn the_overlay_dragged_by_its_title_keeps_its_new_place_in_settings() {
-    if std::env::var_os("DISPLAY").is_none() {
-        eprintln!("no DISPLAY: run the tests through scripts/test.sh (Xvfb) for rendering tests");
+    let Some(_pointer) = x_display() else {
         return;
-    }
-    let _pointer = POINTER
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    };
     let dir = tempfile::tempdir().expect("temp dir");
     let mut mascot = start(
         dir.path(),
