@@ -10,23 +10,13 @@ seconds=${1:-30}
 bin="${CARGO_TARGET_DIR:-target}/debug/desktop-mate"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-ticks=$(getconf CLK_TCK)
+source scripts/cpu-of-run.sh
 for fps in "240.0 240.0" "30.0 60.0" "10.0 10.0"; do
   read -r idle active <<<"$fps"
   printf '(window: (idle_fps: %s, active_fps: %s), chat: (history_file: Some("%s/h.jsonl")))\n' \
     "$idle" "$active" "$tmp" >"$tmp/m.ron"
   rm -f "$tmp/d.csv"
-  HOME="$tmp" xvfb-run -a -s "-screen 0 1280x1024x24" "$bin" run --config "$tmp/m.ron" \
-    --record-diagnostics "$tmp/d.csv" >/dev/null 2>"$tmp/log" &
-  sleep 5 # window, pipelines, avatar
-  pid=$(pgrep -n -f "desktop-mate run --config $tmp/m.ron")
-  read -r -a before <"/proc/$pid/stat"
-  sleep "$seconds"
-  read -r -a after <"/proc/$pid/stat"
-  kill "$pid"
-  wait || true
-  cpu=$(( (after[13] + after[14] - before[13] - before[14]) ))
+  cpu=$(cpu_of_run "$seconds" 5 "$tmp/m.ron" --record-diagnostics "$tmp/d.csv")
   fps_mean=$(awk -F, 'NR > 6 && $14 != "" { sum += $14; n++ } END { if (n) printf "%.1f", sum / n; else print "n/a" }' "$tmp/d.csv")
-  awk -v f="$idle/$active" -v c="$cpu" -v t="$ticks" -v s="$seconds" -v r="$fps_mean" \
-    'BEGIN { printf "frame cap %-11s fps: %5s fps drawn, CPU %.1f%% of one core\n", f, r, 100 * c / t / s }'
+  printf 'frame cap %-11s fps: %5s fps drawn, CPU %s%% of one core\n' "$idle/$active" "$fps_mean" "$cpu"
 done

@@ -8,20 +8,10 @@ seconds=${1:-20}
 bin="${CARGO_TARGET_DIR:-target}/debug/desktop-mate"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-ticks=$(getconf CLK_TCK)
+source scripts/cpu-of-run.sh
 for visible in false true; do
   printf '(diagnostics: (overlay_visible: %s), chat: (history_file: Some("%s/h.jsonl")))\n' \
     "$visible" "$tmp" >"$tmp/m.ron"
-  HOME="$tmp" xvfb-run -a -s "-screen 0 1280x1024x24" "$bin" run --config "$tmp/m.ron" \
-    >/dev/null 2>"$tmp/log" &
-  sleep 3 # window, pipelines
-  pid=$(pgrep -n -f "desktop-mate run --config $tmp/m.ron")
-  read -r -a before <"/proc/$pid/stat"
-  sleep "$seconds"
-  read -r -a after <"/proc/$pid/stat"
-  kill "$pid"
-  wait || true
-  cpu=$(( (after[13] + after[14] - before[13] - before[14]) ))
-  awk -v v="$visible" -v c="$cpu" -v t="$ticks" -v s="$seconds" \
-    'BEGIN { printf "overlay visible=%-5s  CPU %.1f%% of one core\n", v, 100 * c / t / s }'
+  cpu=$(cpu_of_run "$seconds" 3 "$tmp/m.ron")
+  printf 'overlay visible=%-5s  CPU %s%% of one core\n' "$visible" "$cpu"
 done
