@@ -7,7 +7,7 @@ use bevy::prelude::*;
 use super::commands::FaceState;
 use super::expression::index;
 use super::motion::{MOUTH, breathing_offset};
-use super::rig::AvatarRig;
+use super::rig::{AvatarRig, RigBone};
 use crate::AppSystems;
 use crate::config::Expression;
 
@@ -108,35 +108,34 @@ fn apply_pose(
     } else {
         0.0
     };
-    let mut set = |bone: Option<super::rig::RigBone>, transform: Transform| {
+    let head_turn = Quat::from_euler(EulerRot::YXZ, yaw * 0.6, pitch * 0.6, 0.0);
+    let neck_turn = Quat::from_euler(EulerRot::YXZ, yaw * 0.4, pitch * 0.4, 0.0);
+    // Writes a bone's pose only when it changes (change detection drives skinning uploads).
+    let mut set = |bone: Option<RigBone>, pose: &dyn Fn(&RigBone) -> Transform| {
         if let Some(bone) = bone
             && let Ok(mut current) = transforms.get_mut(bone.entity)
-            && *current != transform
         {
-            *current = transform;
+            let pose = pose(&bone);
+            if *current != pose {
+                *current = pose;
+            }
         }
     };
     for rig in &rigs {
         let bones = &rig.bones;
-        let head_turn = Quat::from_euler(EulerRot::YXZ, yaw * 0.6, pitch * 0.6, 0.0);
-        let neck_turn = Quat::from_euler(EulerRot::YXZ, yaw * 0.4, pitch * 0.4, 0.0);
-        if let Some(head) = bones.head {
-            set(Some(head), head.rotated(head_turn));
-        }
-        if let Some(neck) = bones.neck {
-            set(Some(neck), neck.rotated(neck_turn));
-        }
-        if let Some(chest) = bones.chest {
+        set(bones.head, &|head| head.rotated(head_turn));
+        set(bones.neck, &|neck| neck.rotated(neck_turn));
+        set(bones.chest, &|chest| {
             let mut pose = chest.rest;
             pose.translation.y += breath;
-            set(Some(chest), pose);
-        }
+            pose
+        });
         // VRM 0.x: the character's left is -X; rotating about +Z lowers the left arm.
-        if let Some(arm) = bones.left_upper_arm {
-            set(Some(arm), arm.rotated(Quat::from_rotation_z(ARMS_DOWN)));
-        }
-        if let Some(arm) = bones.right_upper_arm {
-            set(Some(arm), arm.rotated(Quat::from_rotation_z(-ARMS_DOWN)));
-        }
+        set(bones.left_upper_arm, &|arm| {
+            arm.rotated(Quat::from_rotation_z(ARMS_DOWN))
+        });
+        set(bones.right_upper_arm, &|arm| {
+            arm.rotated(Quat::from_rotation_z(-ARMS_DOWN))
+        });
     }
 }

@@ -73,31 +73,19 @@ fn frame_avatar(
     mut commands: Commands,
     avatars: Query<Entity, (With<AvatarRig>, Without<Framed>)>,
     children: Query<&Children>,
-    meshes: Query<Option<&Aabb>, With<Mesh3d>>,
-    bounds: Query<(&Aabb, &GlobalTransform)>,
+    meshes: Query<(Option<&Aabb>, &GlobalTransform), With<Mesh3d>>,
     mut cameras: Query<(&mut Transform, &Camera), With<AvatarCamera>>,
     mut frames_waited: Local<u32>,
 ) {
     for avatar in &avatars {
-        let mesh_count = children
-            .iter_descendants(avatar)
-            .filter_map(|e| meshes.get(e).ok())
-            .count();
-        let with_bounds = children
-            .iter_descendants(avatar)
-            .filter_map(|e| meshes.get(e).ok().flatten())
-            .count();
         *frames_waited += 1;
-        if mesh_count == 0 || with_bounds < mesh_count || *frames_waited < 3 {
-            continue;
-        }
-        *frames_waited = 0;
         let mut min = Vec3::splat(f32::MAX);
         let mut max = Vec3::splat(f32::MIN);
-        for entity in children.iter_descendants(avatar) {
-            let Ok((aabb, global)) = bounds.get(entity) else {
-                continue;
-            };
+        let (mut mesh_count, mut with_bounds) = (0, 0);
+        for (aabb, global) in meshes.iter_many(children.iter_descendants(avatar)) {
+            mesh_count += 1;
+            let Some(aabb) = aabb else { continue };
+            with_bounds += 1;
             let center = Vec3::from(aabb.center);
             let half = Vec3::from(aabb.half_extents);
             for corner in 0..8 {
@@ -111,9 +99,10 @@ fn frame_avatar(
                 max = max.max(point);
             }
         }
-        if min.x > max.x {
-            continue; // no bounds computed yet
+        if mesh_count == 0 || with_bounds < mesh_count || *frames_waited < 3 {
+            continue;
         }
+        *frames_waited = 0;
         for (mut transform, camera) in &mut cameras {
             let aspect = camera
                 .logical_viewport_size()
