@@ -82,8 +82,6 @@ pub struct FaceState {
     pub applied: [f32; 18],
     /// Commands applied since start, for the diagnostics.
     pub commands_applied: u64,
-    /// Frame counter value when the last command was applied.
-    pub last_command_frame: u64,
 }
 
 impl FaceState {
@@ -100,7 +98,6 @@ impl FaceState {
             lips: LipSync::default(),
             applied: [0.0; 18],
             commands_applied: 0,
-            last_command_frame: 0,
         }
     }
 
@@ -148,15 +145,9 @@ pub fn drain_commands(
     commands: Res<AvatarCommands>,
     settings: Res<Settings>,
     mut face: ResMut<FaceState>,
-    frames: Res<bevy::diagnostic::FrameCount>,
 ) {
-    let mut any = false;
     for command in commands.receiver.try_iter() {
         face.apply(command, &settings);
-        any = true;
-    }
-    if any {
-        face.last_command_frame = u64::from(frames.0);
     }
 }
 

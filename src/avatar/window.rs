@@ -32,8 +32,6 @@ pub struct WindowHits {
     pub mask: HitMask,
     capture_in_flight: bool,
     since_capture: f32,
-    /// Pointer in physical window pixels, last time it was looked at.
-    pub last_pointer: Option<Vec2>,
     /// Whether the pixel under the pointer belongs to the avatar or a panel.
     pub over_mascot: bool,
 }
@@ -162,7 +160,6 @@ fn hit_test(
     let over_panel = over_panel(egui.as_deref());
     let over_mascot =
         over_panel || hits.mask.is_empty() || pointer.is_some_and(|p| hits.mask.hit(p.x, p.y));
-    hits.last_pointer = pointer;
     hits.over_mascot = over_mascot;
     // Without the desktop pointer we could never switch hit-testing back on: keep it on.
     let catch = !settings.window.click_through
