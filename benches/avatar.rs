@@ -3,7 +3,7 @@
 //! The old app's TCP/JSON bridge did 64 msg/s one at a time and ~650 msg/s batched.
 //! Run: `cargo bench --bench avatar`.
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support.rs"]
 mod support;
 
 use std::hint::black_box;

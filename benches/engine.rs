@@ -2,7 +2,7 @@
 //! whole short reply on a generated tiny model (llama.cpp overhead per token).
 //! Run: `cargo bench --bench engine`.
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support.rs"]
 mod support;
 
 use std::hint::black_box;

@@ -3,6 +3,22 @@
 # Run as root it uses apt-get directly; otherwise it uses sudo (and says so). Packages already
 # installed are skipped, so it is quick on later runs.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# The Rust toolchain pinned in rust-toolchain.toml (Bevy 0.20 needs 1.97.1 or newer). rustup
+# would install it on first use anyway; doing it here makes a failure say what is wrong.
+toolchain=$(sed -n 's/^channel = "\(.*\)"/\1/p' rust-toolchain.toml)
+if ! command -v rustup >/dev/null; then
+  echo "setup: rustup not found; install it from https://rustup.rs, then run this again" >&2
+  exit 1
+fi
+if ! rustup toolchain list | grep -q "^$toolchain"; then
+  echo "setup: installing Rust $toolchain (rust-toolchain.toml)" >&2
+  if ! rustup toolchain install "$toolchain" --profile minimal -c clippy -c rustfmt >&2; then
+    echo "setup: could not install Rust $toolchain with rustup (offline?); Bevy 0.20 needs Rust >= 1.97.1" >&2
+    exit 1
+  fi
+fi
 
 PACKAGES=(
   # building llama.cpp (cmake) and its Rust bindings (bindgen needs libclang)

@@ -66,33 +66,18 @@ pub enum Command {
     },
     /// Chat with the persona in the terminal: replies stream as they are generated and
     /// Ctrl-C stops the current reply (a second Ctrl-C, or an empty line, quits).
-    Chat(crate::chat_command::ChatArgs),
+    Chat(crate::commands::chat::ChatArgs),
     /// Measure the chat engine on a model: load, warm-up, time to first token (cold, warmed,
     /// later, turn 1 vs the last turn of a long conversation), prompt and decode speed, and a
     /// threads / context size / reply length sweep. Greedy sampling, seed 1.
-    Bench(crate::bench_command::BenchArgs),
+    Bench(crate::commands::bench::BenchArgs),
     /// Run the engine without a window and report RSS after start, model load, the first
     /// generation and each message count, with the growth per message over the last stage
     /// and a leak verdict.
-    ProfileMemory(crate::profile_command::ProfileArgs),
+    ProfileMemory(crate::commands::profile::ProfileArgs),
     /// Print process, system and NVIDIA GPU metrics (the overlay's) until Ctrl-C.
-    Monitor(crate::monitor_command::MonitorArgs),
+    Monitor(crate::commands::monitor::MonitorArgs),
     /// Open the real mascot window, wait until the avatar is loaded and its expressions have
     /// settled, save the window's pixels with alpha to a PNG and exit 0 (works under Xvfb).
-    Snapshot(crate::snapshot::SnapshotArgs),
-}
-
-/// Parses `WIDTHxHEIGHT`.
-pub fn parse_size(text: &str) -> Result<(u32, u32), String> {
-    let (w, h) = text
-        .split_once(['x', 'X'])
-        .ok_or_else(|| format!("expected WIDTHxHEIGHT such as 400x600, found {text:?}"))?;
-    let parse = |s: &str| {
-        s.trim()
-            .parse::<u32>()
-            .ok()
-            .filter(|v| (64..=8192).contains(v))
-            .ok_or_else(|| format!("size must be 64..8192 pixels, found {s:?}"))
-    };
-    Ok((parse(w)?, parse(h)?))
+    Snapshot(crate::commands::snapshot::SnapshotArgs),
 }

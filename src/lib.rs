@@ -5,57 +5,34 @@
 //! ([`headless_app`]).
 
 pub mod avatar;
-pub mod bench_command;
-pub mod chat_command;
-pub mod check;
 pub mod cli;
+pub mod commands;
 pub mod config;
+pub mod desktop;
 pub mod diagnostics;
+pub mod hardware;
 pub mod llm;
-pub mod monitor_command;
-pub mod pacing;
-pub mod profile_command;
-pub mod snapshot;
-pub mod transparency;
+mod schedule;
 pub mod ui;
 
 use bevy::prelude::*;
 use bevy::window::{WindowLevel, WindowPosition, WindowResolution};
 
 pub use avatar::AvatarPlugin;
+pub use config::ConfigPlugin;
+pub use desktop::DesktopPlugin;
 pub use diagnostics::DiagnosticsPlugin;
 pub use llm::LlmPlugin;
+pub use schedule::AppSystems;
+pub use ui::UiPlugin;
 
-use config::{LoadedSettings, Settings};
-
-/// The order of our systems in `Update`, configured once in [`configure_system_sets`].
-#[derive(SystemSet, Debug, Clone, Copy, Eq, PartialEq, Hash, PartialOrd, Ord)]
-pub enum AppSystems {
-    /// Drain channels from other threads (settings file watcher, LLM engine, samplers).
-    ReadChannels,
-    /// Update state from what was read and from input.
-    Update,
-    /// Push state to what the user sees (avatar pose, expressions, window).
-    Apply,
-}
-
-fn configure_system_sets(app: &mut App) {
-    app.configure_sets(
-        Update,
-        (
-            AppSystems::ReadChannels,
-            AppSystems::Update,
-            AppSystems::Apply,
-        )
-            .chain(),
-    );
-}
+use config::{AppState, LoadedSettings, Settings};
 
 /// Our plugins and resources, shared by the windowed and headless apps.
 fn add_mascot_plugins(app: &mut App, loaded: LoadedSettings) {
-    configure_system_sets(app);
+    schedule::configure(app);
     config::insert_loaded(app, loaded);
-    app.add_plugins((config::plugin, AvatarPlugin, LlmPlugin, DiagnosticsPlugin));
+    app.add_plugins((ConfigPlugin, AvatarPlugin, LlmPlugin, DiagnosticsPlugin));
 }
 
 /// A window-less app with every plugin of the mascot, for tests and benches.
@@ -68,7 +45,7 @@ pub fn headless_app(loaded: LoadedSettings) -> App {
 
 /// The mascot: a transparent, borderless, always-on-top window with the plugins and the UI.
 pub fn windowed_app(loaded: LoadedSettings) -> App {
-    let window = primary_window(&loaded.settings);
+    let window = primary_window(&loaded.settings, &loaded.state);
     let mut app = App::new();
     // Avatars are read through our normalizing source, which must exist before AssetPlugin.
     let avatar_files = avatar::AvatarFiles::default();
@@ -97,7 +74,7 @@ pub fn windowed_app(loaded: LoadedSettings) -> App {
     .insert_resource(ClearColor(Color::NONE))
     .add_plugins(bevy_egui::EguiPlugin::default());
     add_mascot_plugins(&mut app, loaded);
-    app.add_plugins((ui::plugin, pacing::plugin, transparency::plugin));
+    app.add_plugins((UiPlugin, DesktopPlugin));
     app
 }
 
@@ -110,15 +87,16 @@ fn task_pools() -> TaskPoolOptions {
     options
 }
 
-fn primary_window(settings: &Settings) -> Window {
+fn primary_window(settings: &Settings, state: &AppState) -> Window {
     let window = &settings.window;
+    let scale = state.window_scale(settings);
     Window {
         title: format!("desktop-mate — {}", settings.persona.name),
         resolution: WindowResolution::new(
-            (window.width as f32 * window.scale).round() as u32,
-            (window.height as f32 * window.scale).round() as u32,
+            (window.width as f32 * scale).round() as u32,
+            (window.height as f32 * scale).round() as u32,
         ),
-        position: match window.position {
+        position: match state.window_position(settings) {
             Some((x, y)) => WindowPosition::At(IVec2::new(x, y)),
             None => WindowPosition::Automatic,
         },
@@ -130,7 +108,7 @@ fn primary_window(settings: &Settings) -> Window {
         } else {
             WindowLevel::Normal
         },
-        composite_alpha_mode: transparency::composite_alpha_mode(),
+        composite_alpha_mode: desktop::transparency::composite_alpha_mode(),
         ..default()
     }
 }

@@ -5,10 +5,10 @@ use std::process::ExitCode;
 
 use bevy::app::AppExit;
 use clap::Parser;
-use desktop_mate::check::CheckReport;
 use desktop_mate::cli::{Cli, Command};
+use desktop_mate::commands::check::CheckReport;
 use desktop_mate::config;
-use desktop_mate::diagnostics::hardware::HardwareReport;
+use desktop_mate::hardware::HardwareReport;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -26,21 +26,21 @@ fn main() -> ExitCode {
             exit_code(app.run())
         }
         Command::Chat(args) => {
-            desktop_mate::chat_command::run(terminal_settings(&cli.global), args)
+            desktop_mate::commands::chat::run(terminal_settings(&cli.global), args)
         }
         Command::Bench(args) => {
-            desktop_mate::bench_command::run(terminal_settings(&cli.global), args)
+            desktop_mate::commands::bench::run(terminal_settings(&cli.global), args)
         }
         Command::ProfileMemory(args) => {
-            desktop_mate::profile_command::run(terminal_settings(&cli.global), args)
+            desktop_mate::commands::profile::run(terminal_settings(&cli.global), args)
         }
         Command::Monitor(args) => {
             init_stderr_logging();
-            desktop_mate::monitor_command::run(args)
+            desktop_mate::commands::monitor::run(args)
         }
         Command::Snapshot(args) => {
             let loaded = config::load(cli.global.config.as_deref(), cli.global.overrides());
-            exit_code(desktop_mate::snapshot::run(loaded, args))
+            exit_code(desktop_mate::commands::snapshot::run(loaded, args))
         }
         Command::Check { json } => {
             init_stderr_logging();

@@ -1,4 +1,5 @@
-//! A .vrm file dropped on the window becomes the avatar and is saved to settings; any other
+//! A .vrm file dropped on the window becomes the avatar and is kept in the app's state file
+//! (the settings stay the user's); any other
 //! file gets a message. Works in the headless app too (the message is registered here).
 
 use bevy::prelude::*;
@@ -6,7 +7,7 @@ use bevy::window::FileDragAndDrop;
 
 use super::loading::AvatarError;
 use crate::AppSystems;
-use crate::config::{Settings, SettingsFile};
+use crate::config::{AppState, StateFile};
 
 pub(super) fn plugin(app: &mut App) {
     app.add_message::<FileDragAndDrop>()
@@ -14,11 +15,11 @@ pub(super) fn plugin(app: &mut App) {
         .add_systems(Update, drop_avatar.in_set(AppSystems::Update));
 }
 
-/// A .vrm file dropped on the window becomes the avatar, and is saved to settings.
+/// A .vrm file dropped on the window becomes the avatar, and is remembered for the next run.
 fn drop_avatar(
     mut drops: MessageReader<FileDragAndDrop>,
-    mut settings: ResMut<Settings>,
-    mut file: ResMut<SettingsFile>,
+    mut state: ResMut<AppState>,
+    file: Res<StateFile>,
     mut error: ResMut<AvatarError>,
 ) {
     for drop in drops.read() {
@@ -35,9 +36,8 @@ fn drop_avatar(
             ));
             continue;
         }
-        settings.avatar.vrm_path = Some(path_buf.clone());
-        let saved = file.save_change(|s| s.avatar.vrm_path = Some(path_buf.clone()));
-        if let Err(reason) = saved {
+        state.avatar = Some(path_buf.clone());
+        if let Err(reason) = file.save(&state) {
             warn!("avatar switched but not saved: {reason}");
         }
     }

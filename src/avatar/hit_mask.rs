@@ -24,7 +24,7 @@ impl HitMask {
         Some(Self {
             width,
             height,
-            alpha: rgba.chunks_exact(4).map(|p| p[3]).collect(),
+            alpha: rgba.as_chunks::<4>().0.iter().map(|p| p[3]).collect(),
         })
     }
 

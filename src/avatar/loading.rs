@@ -7,16 +7,17 @@ use bevy::asset::AssetLoadFailedEvent;
 use bevy::gltf::extensions::GltfExtensionHandlers;
 use bevy::prelude::*;
 use bevy::world_serialization::WorldInstanceReady;
-use bevy_vrm::BoneName;
+use bevy_shader_mtoon::MtoonMaterial;
+use bevy_vrm::VrmPlugins;
+use bevy_vrm::instance::VrmInstance;
 use bevy_vrm::loader::Vrm;
-use bevy_vrm::mtoon::MtoonMaterial;
 use bevy_vrm::spring_bones::SpringBones;
-use bevy_vrm::{VrmInstance, VrmPlugins};
+use serde_vrm::vrm1::vrmc_vrm::humanoid::HumanBoneName;
 
 use super::rig::{AvatarRig, MeshIndexHandler, VrmMeshIndex};
 use super::source::{AvatarFile, AvatarFiles};
 use crate::AppSystems;
-use crate::config::Settings;
+use crate::config::{AppState, Settings};
 
 /// Ask for another avatar (`None` = the built-in one).
 #[derive(Message, Debug, Clone, PartialEq)]
@@ -35,7 +36,11 @@ pub enum AvatarStatus {
 #[derive(Resource, Debug, Clone, Default, PartialEq)]
 pub struct AvatarError(pub Option<String>);
 
-/// The avatar's root entity (rotated to face the camera; VRM 0.x models face -Z).
+/// The avatar's root entity, turned 180° about Y to face the camera (which looks from +Z).
+///
+/// Below it, every avatar faces -Z: VRM 0.x files are authored facing -Z and bevy_vrm 0.5 leaves
+/// them so, while it turns the glTF scene entity of VRM 1.0 files (authored facing +Z, as glTF
+/// says) by 180° (`Facing::PositiveZ` in its `Avatar::apply`). So one rotation serves both.
 #[derive(Component, Debug, Clone)]
 pub struct AvatarRoot {
     pub file: AvatarFile,
@@ -67,25 +72,29 @@ pub(super) fn finish(app: &mut App) {
     }
 }
 
-fn wanted(settings: &Settings) -> AvatarFile {
-    settings
-        .avatar
-        .vrm_path
-        .clone()
+/// The dropped avatar (app state) if any, else the one in the settings, else the built-in one.
+fn wanted(settings: &Settings, state: &AppState) -> AvatarFile {
+    state
+        .avatar(settings)
         .map_or(AvatarFile::Default, AvatarFile::Path)
 }
 
-fn load_from_settings(settings: Res<Settings>, mut load: MessageWriter<LoadAvatar>) {
-    load.write(LoadAvatar(wanted(&settings)));
+fn load_from_settings(
+    settings: Res<Settings>,
+    state: Res<AppState>,
+    mut load: MessageWriter<LoadAvatar>,
+) {
+    load.write(LoadAvatar(wanted(&settings, &state)));
 }
 
 fn reload_on_settings_change(
     settings: Res<Settings>,
+    state: Res<AppState>,
     status: Res<AvatarStatus>,
     mut last: Local<Option<AvatarFile>>,
     mut load: MessageWriter<LoadAvatar>,
 ) {
-    let file = wanted(&settings);
+    let file = wanted(&settings, &state);
     let previous = last.replace(file.clone());
     if previous.is_some() && previous.as_ref() != Some(&file) && *status != AvatarStatus::None {
         load.write(LoadAvatar(file));
@@ -99,6 +108,7 @@ fn start_loading(
     asset_server: Res<AssetServer>,
     roots: Query<Entity, With<AvatarRoot>>,
     settings: Res<Settings>,
+    state: Res<AppState>,
     mut status: ResMut<AvatarStatus>,
 ) {
     let Some(LoadAvatar(file)) = requests.read().last().cloned() else {
@@ -110,7 +120,7 @@ fn start_loading(
     let asset_path = files.register(file.clone());
     info!("loading avatar {}", file.describe());
     let handle: Handle<Vrm> = asset_server.load(asset_path.clone());
-    let scale = settings.window.scale;
+    let scale = state.window_scale(&settings);
     commands
         .spawn((
             Name::new("Avatar"),
@@ -133,10 +143,10 @@ fn on_avatar_spawned(
     roots: Query<&AvatarRoot>,
     files: Res<AvatarFiles>,
     children: Query<&Children>,
-    nodes: Query<(Option<&VrmMeshIndex>, Option<&BoneName>, &Transform)>,
+    nodes: Query<(Option<&VrmMeshIndex>, Option<&HumanBoneName>, &Transform)>,
     parents: Query<&ChildOf>,
     parts: Query<(
-        Has<BoneName>,
+        Has<HumanBoneName>,
         Option<&SpringBones>,
         Has<MeshMaterial3d<MtoonMaterial>>,
     )>,
@@ -154,7 +164,10 @@ fn on_avatar_spawned(
     let rig = AvatarRig::build(ready.entity, &groups, &children, &nodes, &parents);
     // What bevy_vrm made of the VRM extension: none of these exist when it failed to parse.
     let (mut bones, mut springs, mut mtoon) = (0, 0, 0);
-    for (bone, spring, toon) in parts.iter_many(children.iter_descendants(ready.entity)) {
+    for (bone, spring, toon) in parts
+        .iter_many(children.iter_descendants(ready.entity))
+        .matched()
+    {
         bones += usize::from(bone);
         springs += spring.map_or(0, |s| s.0.len());
         mtoon += usize::from(toon);

@@ -10,6 +10,7 @@ pub mod expression;
 mod face;
 pub mod hit_mask;
 mod loading;
+mod metrics;
 pub mod motion;
 mod pointer;
 mod rig;
@@ -24,6 +25,7 @@ use bevy::prelude::*;
 pub use commands::{AvatarCommand, AvatarCommands, FaceState, drain_commands};
 pub use face::{LookTarget, animate_face, apply_morph_weights};
 pub use loading::{AvatarError, AvatarRoot, AvatarStatus, LoadAvatar};
+pub use metrics::AvatarDiagnostics;
 pub use rig::{AvatarRig, RigBone, RigBones, VrmMeshIndex};
 pub use source::{AvatarFile, AvatarFiles};
 pub use stage::{AvatarCamera, Framed, camera_for};
@@ -33,7 +35,13 @@ pub struct AvatarPlugin;
 
 impl Plugin for AvatarPlugin {
     fn build(&self, app: &mut App) {
-        app.add_plugins((commands::plugin, drop::plugin, face::plugin, speech::plugin));
+        app.add_plugins((
+            commands::plugin,
+            drop::plugin,
+            face::plugin,
+            metrics::plugin,
+            speech::plugin,
+        ));
         // Loading and the stage need assets and rendering: not in the headless app.
         if app.is_plugin_added::<bevy::render::RenderPlugin>() {
             app.add_plugins((stage::plugin, loading::plugin, window::plugin));

@@ -4,7 +4,7 @@
 use bevy::gltf::GltfLoaderSettings;
 use bevy::gltf::extensions::{ErasedGltfExtensionHandler, GltfExtensionHandler};
 use bevy::prelude::*;
-use bevy_vrm::BoneName;
+use serde_vrm::vrm1::vrmc_vrm::humanoid::HumanBoneName;
 
 use super::expression::ExpressionMap;
 use super::vrm_file::BlendShapeGroup;
@@ -90,7 +90,7 @@ impl AvatarRig {
         root: Entity,
         groups: &[BlendShapeGroup],
         children: &Query<&Children>,
-        nodes: &Query<(Option<&VrmMeshIndex>, Option<&BoneName>, &Transform)>,
+        nodes: &Query<(Option<&VrmMeshIndex>, Option<&HumanBoneName>, &Transform)>,
         parents: &Query<&ChildOf>,
     ) -> Self {
         let mut rig = AvatarRig {
@@ -104,15 +104,17 @@ impl AvatarRig {
             if let Some(mesh) = mesh {
                 rig.morphs.push((entity, mesh.0));
             }
+            // bevy_vrm 0.5 tags bones with VRM 1.0 names for both versions (0.x thumbs shift
+            // one joint down); the bones we move are named the same in 0.x and 1.0.
             let Some(bone) = bone else {
                 continue;
             };
             let slot = match bone {
-                BoneName::Head => &mut rig.bones.head,
-                BoneName::Neck => &mut rig.bones.neck,
-                BoneName::Chest => &mut rig.bones.chest,
-                BoneName::LeftUpperArm => &mut rig.bones.left_upper_arm,
-                BoneName::RightUpperArm => &mut rig.bones.right_upper_arm,
+                HumanBoneName::Head => &mut rig.bones.head,
+                HumanBoneName::Neck => &mut rig.bones.neck,
+                HumanBoneName::Chest => &mut rig.bones.chest,
+                HumanBoneName::LeftUpperArm => &mut rig.bones.left_upper_arm,
+                HumanBoneName::RightUpperArm => &mut rig.bones.right_upper_arm,
                 _ => continue,
             };
             *slot = Some(RigBone {
@@ -125,11 +127,13 @@ impl AvatarRig {
     }
 }
 
-/// Rotation of `entity`'s parent relative to `root`, from the local transforms.
+/// Rotation of `entity`'s parent relative to `root`, from the local transforms. This includes
+/// the glTF scene entity between `root` and the nodes, which bevy_vrm 0.5 turns by 180° for
+/// VRM 1.0 files so that every avatar faces -Z below `root`.
 fn rotation_to(
     root: Entity,
     entity: Entity,
-    nodes: &Query<(Option<&VrmMeshIndex>, Option<&BoneName>, &Transform)>,
+    nodes: &Query<(Option<&VrmMeshIndex>, Option<&HumanBoneName>, &Transform)>,
     parents: &Query<&ChildOf>,
 ) -> Quat {
     let mut rotation = Quat::IDENTITY;

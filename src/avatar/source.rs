@@ -1,6 +1,6 @@
 //! The `avatar://` asset source: hands VRM files to bevy_vrm after normalizing them.
 //!
-//! bevy_vrm 0.4 rejects the whole VRM extension of files real exporters write (12-number look-at
+//! bevy_vrm 0.5 rejects the whole VRM extension of files real exporters write (12-number look-at
 //! curves, presets it does not know), so every avatar is read through this source: the file is
 //! read, checked and normalized by [`normalize_vrm_bytes`] here, then parsed by bevy_vrm's own
 //! loader. Files are registered under a fresh name (`3.vrm`) per load, so any path on disk works

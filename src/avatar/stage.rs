@@ -41,7 +41,7 @@ fn spawn_stage(mut commands: Commands) {
     commands.spawn((
         Name::new("Key light"),
         // MToon shades from the one light marked as its sun (colour, not illuminance).
-        bevy_vrm::mtoon::MtoonSun,
+        bevy_shader_mtoon::MtoonSun,
         DirectionalLight {
             illuminance: 3_000.0,
             ..default()
@@ -82,7 +82,10 @@ fn frame_avatar(
         let mut min = Vec3::splat(f32::MAX);
         let mut max = Vec3::splat(f32::MIN);
         let (mut mesh_count, mut with_bounds) = (0, 0);
-        for (aabb, global) in meshes.iter_many(children.iter_descendants(avatar)) {
+        for (aabb, global) in meshes
+            .iter_many(children.iter_descendants(avatar))
+            .matched()
+        {
             mesh_count += 1;
             let Some(aabb) = aabb else { continue };
             with_bounds += 1;

@@ -1,10 +1,12 @@
 //! VRM 0.x files without Bevy: reading the GLB container, normalizing what real exporters write
-//! but bevy_vrm 0.4's parser rejects, and the blend-shape (expression) groups.
+//! but bevy_vrm 0.5's parser (serde_vrm 0.5) rejects, and the blend-shape (expression) groups.
 //!
-//! The Blender VRM add-on writes look-at curves of 12 numbers (three keyframes) and may omit a
-//! curve; serde_vrm expects exactly 8 (two keyframes), so the whole VRM extension of such a file
-//! fails to parse ("invalid length 12"). [`normalize_vrm0`] rewrites them before bevy_vrm sees
-//! the file (every avatar is read through `avatar::source`, which calls it).
+//! The Blender VRM add-on writes look-at curves of 12 numbers (three keyframes); serde_vrm
+//! expects exactly 8 (two keyframes), so the whole VRM extension of such a file fails to parse
+//! ("invalid length 12") and bevy_vrm then adds no humanoid bones, spring bones or MToon.
+//! [`normalize_vrm0`] rewrites them before bevy_vrm sees the file (every avatar is read through
+//! `avatar::source`, which calls it). A missing curve parses since serde_vrm 0.5 (it is
+//! optional); we still fill it in with the default so every curve is complete.
 
 use serde_json::Value;
 
@@ -117,7 +119,7 @@ const LOOK_AT_CURVES: [&str; 4] = [
     "lookAtVerticalUp",
 ];
 
-/// The `presetName` values serde_vrm 0.4 accepts; any other value fails the whole extension.
+/// The `presetName` values serde_vrm 0.5 accepts; any other value fails the whole extension.
 const KNOWN_PRESETS: [&str; 18] = [
     "unknown",
     "neutral",
@@ -139,7 +141,7 @@ const KNOWN_PRESETS: [&str; 18] = [
     "blink_r",
 ];
 
-/// Makes a VRM 0.x extension parseable by bevy_vrm 0.4: every look-at curve exactly 8 numbers
+/// Makes a VRM 0.x extension parseable by bevy_vrm 0.5: every look-at curve exactly 8 numbers
 /// (first and last keyframes of longer curves, the default for missing or malformed ones), and
 /// preset names it does not know (`surprised`, `Joy`) turned into `unknown` groups that keep
 /// their name (our expression map matches those by name). Returns what was changed, for the log.
@@ -329,6 +331,25 @@ mod tests {
                 .collect::<Vec<_>>(),
             [("Surprised", "unknown"), ("Joy", "unknown"), ("A", "a")]
         );
+    }
+
+    #[test]
+    fn what_we_normalize_fails_bevy_vrms_parser_before_and_parses_after() {
+        let parse = |json: &Value| {
+            serde_json::from_value::<serde_vrm::vrm0::Vrm>(json["extensions"]["VRM"].clone())
+        };
+        for mut json in [
+            serde_json::json!({"extensions": {"VRM": {"firstPerson": {
+                "lookAtHorizontalOuter": {"curve": [0, 0, 0, 0, 0.5, 0.5, 1, 1, 1, 1, 1, 1]},
+            }}}}),
+            serde_json::json!({"extensions": {"VRM": {"blendShapeMaster": {"blendShapeGroups": [
+                {"name": "Surprised", "presetName": "surprised", "binds": []},
+            ]}}}}),
+        ] {
+            assert!(parse(&json).is_err(), "{json}");
+            assert!(!normalize_vrm0(&mut json).is_empty());
+            assert!(parse(&json).is_ok(), "{json}");
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The mascot window on the desktop: clicks on transparent pixels pass through to the desktop,
 //! left-drag on the avatar moves the window, the wheel scales it, right-click opens the menu;
-//! position and scale are saved to settings.
+//! position and scale are kept in the app's state file (`state.ron`), never in the settings.
 //!
 //! Hit-testing uses the rendered alpha: every 0.3 s while something moves (1 s when idle) the
 //! window's pixels are captured and their alpha kept in a [`HitMask`]; when the pointer moves,
@@ -19,7 +19,7 @@ use super::face::LookTarget;
 use super::hit_mask::HitMask;
 use super::pointer::GlobalPointer;
 use crate::AppSystems;
-use crate::config::{Settings, SettingsFile};
+use crate::config::{AppState, Settings, StateFile};
 
 /// Where the right-click menu is open (logical window pixels); drawn by the UI.
 #[derive(Resource, Debug, Default, Clone, Copy, PartialEq)]
@@ -36,7 +36,7 @@ pub struct WindowHits {
     pub over_mascot: bool,
 }
 
-/// Seconds until window position/scale changes are written to the settings file.
+/// Seconds until window position/scale changes are written to the state file.
 #[derive(Resource, Debug, Default)]
 struct PendingSave(Option<f32>);
 
@@ -186,7 +186,8 @@ fn mouse_actions(
     buttons: Res<ButtonInput<MouseButton>>,
     mut wheel: MessageReader<MouseWheel>,
     hits: Res<WindowHits>,
-    mut settings: ResMut<Settings>,
+    settings: Res<Settings>,
+    mut state: ResMut<AppState>,
     mut menu: ResMut<ContextMenu>,
     mut pending: ResMut<PendingSave>,
     mut drag: ResMut<DragWindow>,
@@ -212,9 +213,9 @@ fn mouse_actions(
         })
         .sum();
     if lines != 0.0 && on_avatar {
-        let scale =
-            (settings.window.scale * 1.1f32.powf(lines)).clamp(SCALE_RANGE.0, SCALE_RANGE.1);
-        settings.window.scale = scale;
+        let scale = (state.window_scale(&settings) * 1.1f32.powf(lines))
+            .clamp(SCALE_RANGE.0, SCALE_RANGE.1);
+        state.window_scale = Some(scale);
         let base = &settings.window;
         window
             .resolution
@@ -228,7 +229,8 @@ fn follow_moves(
     time: Res<Time>,
     mut moves: MessageReader<WindowMoved>,
     primary: Query<(), With<PrimaryWindow>>,
-    mut settings: ResMut<Settings>,
+    settings: Res<Settings>,
+    mut state: ResMut<AppState>,
     mut pending: ResMut<PendingSave>,
     mut drag: ResMut<DragWindow>,
 ) {
@@ -237,20 +239,19 @@ fn follow_moves(
         return;
     };
     let position = Some((moved.position.x, moved.position.y));
-    if settings.window.position != position {
-        debug!("window moved to {position:?}");
-        settings.window.position = position;
-        if drag.0 > 0.0 {
-            pending.0 = Some(SAVE_DELAY);
-        }
+    if drag.0 > 0.0 && state.window_position(&settings) != position {
+        // Only a drag by the user counts: the window manager's placement is not a choice.
+        debug!("window dragged to {position:?}");
+        state.window_position = position;
+        pending.0 = Some(SAVE_DELAY);
     }
 }
 
 /// Writes position and scale once the user has stopped moving or scaling for a moment.
 fn save_window_changes(
     time: Res<Time>,
-    settings: Res<Settings>,
-    mut file: ResMut<SettingsFile>,
+    state: Res<AppState>,
+    file: Res<StateFile>,
     mut pending: ResMut<PendingSave>,
     mut drag: ResMut<DragWindow>,
 ) {
@@ -263,14 +264,10 @@ fn save_window_changes(
     }
     pending.0 = None;
     drag.0 = 0.0;
-    let (position, scale) = (settings.window.position, settings.window.scale);
-    match file.save_change(|s| {
-        s.window.position = position;
-        s.window.scale = scale;
-    }) {
-        Ok(_) => info!(
-            "window position {:?} and scale {:.2} saved",
-            settings.window.position, settings.window.scale
+    match file.save(&state) {
+        Ok(()) => info!(
+            "window position {:?} and scale {:?} saved",
+            state.window_position, state.window_scale
         ),
         Err(reason) => warn!("window position not saved: {reason}"),
     }

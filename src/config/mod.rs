@@ -1,21 +1,93 @@
 //! Settings: typed RON file, load order, validation with file:line:column messages,
-//! atomic saving and hot reload. Everything but the hot-reload glue is free of Bevy systems.
+//! atomic saving and hot reload; and the app's own state file (`state.ron`). Everything but
+//! the hot-reload glue is free of Bevy systems.
+//!
+//! Data flows one way: the settings file (or the panel's Save) -> [`put_in_force`] ->
+//! the `Settings` resource + a [`SettingsChanged`] message naming the sections that changed.
+//! Nothing else writes `Settings`; what the app tracks itself goes to [`AppState`].
 
+mod edit;
 mod parse;
+pub mod ranges;
 mod settings;
+mod state;
 mod store;
 mod validate;
 mod watch;
 
 use bevy::prelude::*;
 
+pub use edit::{EditError, edit_in_place};
 pub use parse::{ConfigError, ErrorKind, locate_key, parse_settings};
 pub use settings::*;
+pub use state::{AppState, STATE_FILE_NAME, StateFile};
 pub use store::{
     BUNDLED_DEFAULT, FILE_NAME, LoadedSettings, Overrides, SettingsFile, SettingsOrigin, load,
     load_with, read_settings, save_settings, to_ron, user_config_dir, user_data_dir, write_atomic,
 };
-pub use validate::{InvalidValue, OVERLAY_KEYS, validate};
+pub use validate::{InvalidValue, OVERLAY_KEYS, PANEL_KEYS, validate};
+
+/// Which sections of the settings the user changed (an edit of the file, or Save in the
+/// panel). Readers react to their own section instead of diffing the whole settings.
+#[derive(Message, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SettingsChanged {
+    pub window: bool,
+    pub avatar: bool,
+    pub llm: bool,
+    pub persona: bool,
+    pub chat: bool,
+    pub diagnostics: bool,
+}
+
+impl SettingsChanged {
+    pub fn between(old: &Settings, new: &Settings) -> Self {
+        Self {
+            window: old.window != new.window,
+            avatar: old.avatar != new.avatar,
+            llm: old.llm != new.llm,
+            persona: old.persona != new.persona,
+            chat: old.chat != new.chat,
+            diagnostics: old.diagnostics != new.diagnostics,
+        }
+    }
+
+    pub fn any(&self) -> bool {
+        *self != Self::default()
+    }
+}
+
+/// Puts settings the user changed in force: the app's state yields for the keys the user
+/// set, and each changed section is announced. Returns what changed.
+pub fn put_in_force(
+    new: Settings,
+    settings: &mut ResMut<Settings>,
+    state: &mut ResMut<AppState>,
+    changed: &mut MessageWriter<SettingsChanged>,
+) -> SettingsChanged {
+    let sections = SettingsChanged::between(settings, &new);
+    if sections.any() {
+        state.yield_to_settings(settings, &new);
+        **settings = new;
+        changed.write(sections);
+    }
+    sections
+}
+
+/// [`put_in_force`] for code that holds the world (tests, commands).
+pub fn edit_settings(world: &mut World, edit: impl FnOnce(&mut Settings)) -> SettingsChanged {
+    let mut new = world.resource::<Settings>().clone();
+    edit(&mut new);
+    let old = world.resource::<Settings>().clone();
+    let sections = SettingsChanged::between(&old, &new);
+    if sections.any() {
+        world
+            .resource_mut::<AppState>()
+            .yield_to_settings(&old, &new);
+        *world.resource_mut::<Settings>() = new;
+        world.write_message(sections);
+    }
+    sections
+}
 
 /// The current problem with the settings file, shown in the UI until it is fixed.
 #[derive(Resource, Debug, Default, Clone)]
@@ -23,10 +95,18 @@ pub struct SettingsStatus {
     pub error: Option<ConfigError>,
 }
 
-/// Inserts the loaded settings and watches their file for external edits.
-pub fn plugin(app: &mut App) {
-    app.init_resource::<SettingsStatus>();
-    app.add_plugins(watch::plugin);
+/// Watches the settings file for external edits (the settings themselves are inserted by
+/// [`insert_loaded`] before any plugin is built).
+pub struct ConfigPlugin;
+
+impl Plugin for ConfigPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<SettingsStatus>()
+            .init_resource::<AppState>()
+            .init_resource::<StateFile>()
+            .add_message::<SettingsChanged>();
+        app.add_plugins(watch::plugin);
+    }
 }
 
 /// Puts settings loaded by [`load`] into the app (done before the plugins are added).
@@ -34,8 +114,13 @@ pub fn insert_loaded(app: &mut App, loaded: LoadedSettings) {
     if let Some(error) = &loaded.error {
         error!("{error}; running on the default settings until it is fixed");
     }
+    if let Some(problem) = &loaded.state_problem {
+        warn!("{problem}");
+    }
     app.insert_resource(loaded.settings)
         .insert_resource(loaded.file)
+        .insert_resource(loaded.state)
+        .insert_resource(loaded.state_file)
         .insert_resource(SettingsStatus {
             error: loaded.error,
         });

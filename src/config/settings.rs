@@ -66,14 +66,10 @@ pub enum Emotion {
 }
 
 impl Emotion {
-    pub const ALL: [Emotion; 6] = [
-        Emotion::Neutral,
-        Emotion::Joy,
-        Emotion::Angry,
-        Emotion::Sorrow,
-        Emotion::Fun,
-        Emotion::Surprised,
-    ];
+    pub const ALL: [Emotion; 6] = {
+        use Emotion::*;
+        [Neutral, Joy, Angry, Sorrow, Fun, Surprised]
+    };
 }
 
 /// VRM 0.x blend-shape presets the avatar can show.

@@ -8,6 +8,7 @@ use bevy::prelude::Resource;
 
 use super::parse::{ConfigError, parse_settings};
 use super::settings::Settings;
+use super::state::{AppState, StateFile};
 
 /// The documented default settings, shipped inside the binary.
 pub const BUNDLED_DEFAULT: &str = include_str!("../../config/mascot.ron");
@@ -77,6 +78,11 @@ pub struct LoadedSettings {
     pub error: Option<ConfigError>,
     /// True when this run wrote the user's copy from the bundled default.
     pub created: bool,
+    /// What the app restores of its last run (`state.ron` beside the settings file).
+    pub state: AppState,
+    pub state_file: StateFile,
+    /// Why the state file could not be used, if it could not.
+    pub state_problem: Option<String>,
 }
 
 /// The user's config folder (`~/.config/desktop-mate` on Linux), if the OS has one.
@@ -123,8 +129,17 @@ pub fn load_with(
     };
     let mut settings = on_disk.clone();
     overrides.apply(&mut settings);
+    let state_file = StateFile::beside(path.as_deref());
+    let (mut state, state_problem) = state_file.load();
+    if overrides.avatar.is_some() {
+        // `--avatar` is for this run: it wins over the last dropped avatar too.
+        state.avatar = None;
+    }
     LoadedSettings {
         settings,
+        state,
+        state_file,
+        state_problem,
         file: SettingsFile {
             path,
             origin,
@@ -173,6 +188,38 @@ pub fn to_ron(settings: &Settings) -> Result<String, ron::Error> {
     ))
 }
 
+/// Writes `new` over a settings file that holds `old`: only the changed values are edited in
+/// the file's text, so the user's comments and layout stay. A file that cannot be edited that
+/// way (it does not parse any more) is rewritten whole, its text kept in `<name>.bak`.
+fn save_edited(path: &Path, old: &Settings, new: &Settings) -> Result<(), String> {
+    let failed = |e: io::Error| format!("could not save {}: {e}", path.display());
+    let original = match fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {
+            return save_settings(path, new).map_err(failed);
+        }
+        Err(err) => return Err(failed(err)),
+    };
+    match super::edit::edit_in_place(&original, old, new) {
+        Ok(text) if text == original => Ok(()),
+        Ok(text) => {
+            fs::copy(path, path.with_extension("ron.bak")).map_err(failed)?;
+            write_atomic(path, &text).map_err(failed)
+        }
+        Err(super::edit::EditError::Stale) => Err(format!(
+            "{} was changed outside the app since it was read; nothing saved (its new values load in a moment; save again then)",
+            path.display()
+        )),
+        Err(err) => {
+            tracing::warn!(
+                "{}: {err}; writing the whole file instead (your version is kept in {FILE_NAME}.bak)",
+                path.display()
+            );
+            save_settings(path, new).map_err(failed)
+        }
+    }
+}
+
 /// Saves settings atomically, keeping the previous file as `<name>.bak`.
 pub fn save_settings(path: &Path, settings: &Settings) -> io::Result<()> {
     let text = to_ron(settings).map_err(io::Error::other)?;
@@ -207,15 +254,6 @@ pub fn write_atomic(path: &Path, contents: &str) -> io::Result<()> {
 }
 
 impl SettingsFile {
-    /// Saves one change the app makes itself (a window drag, a dropped avatar, the overlay
-    /// moved) over the file's own values, so nothing else of the session (an override, an
-    /// unsaved panel edit) is written with it. Returns the effective settings.
-    pub fn save_change(&mut self, change: impl FnOnce(&mut Settings)) -> Result<Settings, String> {
-        let mut on_disk = self.on_disk.clone();
-        change(&mut on_disk);
-        self.save_edit(&on_disk)
-    }
-
     /// Saves settings edited in the app: overridden keys keep their file values, the edit is
     /// validated first, and on success `on_disk` follows the file. Returns the effective
     /// settings to put in force.
@@ -230,8 +268,7 @@ impl SettingsFile {
         };
         let mut to_save = edited.clone();
         self.overrides.restore(&self.on_disk, &mut to_save);
-        save_settings(&path, &to_save)
-            .map_err(|e| format!("could not save {}: {e}", path.display()))?;
+        save_edited(&path, &self.on_disk, &to_save)?;
         self.on_disk = to_save.clone();
         let mut effective = to_save;
         self.overrides.apply(&mut effective);

@@ -1,5 +1,6 @@
 //! Range and consistency checks the type system cannot express.
 
+use super::ranges::{self, Limit};
 use super::settings::{Settings, Threads};
 
 /// One value that is out of range, with its dotted key path.
@@ -14,156 +15,134 @@ pub const OVERLAY_KEYS: [&str; 12] = [
     "F1", "F2", "F3", "F4", "F5", "F6", "F7", "F8", "F9", "F10", "F11", "F12",
 ];
 
+/// Keys the panels use: the overlay key must not be one of them.
+pub const PANEL_KEYS: [&str; 3] = ["F1", "F2", "F4"];
+
 /// Every problem found, in file order.
 pub fn validate(settings: &Settings) -> Vec<InvalidValue> {
     let mut problems = Vec::new();
-    let mut check = |ok: bool, key: &str, message: String| {
-        if !ok {
+    let mut check = |key: &str, result: Result<(), String>| {
+        if let Err(message) = result {
             problems.push(InvalidValue {
                 key: key.to_owned(),
                 message,
             });
         }
     };
+    fn within<T: PartialOrd + Copy + std::fmt::Display>(
+        check: &mut impl FnMut(&str, Result<(), String>),
+        limit: Limit<T>,
+        value: T,
+    ) {
+        check(limit.key, limit.check(value));
+    }
 
     let window = &settings.window;
-    check_range(&mut check, "window.width", window.width, 64, 8192);
-    check_range(&mut check, "window.height", window.height, 64, 8192);
-    check_range(&mut check, "window.scale", window.scale, 0.1, 10.0);
-    check_range(&mut check, "window.idle_fps", window.idle_fps, 1.0, 240.0);
-    check_range(
-        &mut check,
-        "window.active_fps",
-        window.active_fps,
-        1.0,
-        240.0,
-    );
+    within(&mut check, ranges::WINDOW_WIDTH, window.width);
+    within(&mut check, ranges::WINDOW_HEIGHT, window.height);
+    within(&mut check, ranges::WINDOW_SCALE, window.scale);
+    within(&mut check, ranges::IDLE_FPS, window.idle_fps);
+    within(&mut check, ranges::ACTIVE_FPS, window.active_fps);
 
     let avatar = &settings.avatar;
-    check_range(
+    within(
         &mut check,
-        "avatar.transition_speed",
+        ranges::TRANSITION_SPEED,
         avatar.transition_speed,
-        0.1,
-        100.0,
     );
     for (emotion, mapping) in &avatar.emotions {
         let name = serde_name(emotion);
-        check_range(
-            &mut check,
-            &format!("avatar.emotions.{name}.multiplier"),
-            mapping.multiplier,
-            0.0,
-            5.0,
+        let key = |field: &str| format!("avatar.emotions.{name}.{field}");
+        check(
+            &key("multiplier"),
+            ranges::EMOTION_MULTIPLIER.check(mapping.multiplier),
         );
-        check_range(
-            &mut check,
-            &format!("avatar.emotions.{name}.threshold"),
-            mapping.threshold,
-            0.0,
-            100.0,
+        check(
+            &key("threshold"),
+            ranges::EMOTION_THRESHOLD.check(mapping.threshold),
         );
     }
 
     let llm = &settings.llm;
     if let Some(layers) = llm.n_gpu_layers {
-        check_range(&mut check, "llm.n_gpu_layers", layers, 0, 1000);
+        within(&mut check, ranges::N_GPU_LAYERS, layers);
     }
-    check_range(&mut check, "llm.n_ctx", llm.n_ctx, 256, 1_048_576);
-    check_range(&mut check, "llm.n_batch", llm.n_batch, 1, 65_536);
-    check(
-        llm.n_batch <= llm.n_ctx,
-        "llm.n_batch",
-        format!(
-            "must not exceed n_ctx ({}), found {}",
-            llm.n_ctx, llm.n_batch
-        ),
-    );
+    within(&mut check, ranges::N_CTX, llm.n_ctx);
+    within(&mut check, ranges::N_BATCH, llm.n_batch);
+    if llm.n_batch > llm.n_ctx {
+        check(
+            ranges::N_BATCH.key,
+            Err(format!(
+                "must not exceed n_ctx ({}), found {}",
+                llm.n_ctx, llm.n_batch
+            )),
+        );
+    }
     if let Threads::Count(n) = llm.n_threads {
-        check_range(&mut check, "llm.n_threads", n, 1, 512);
+        within(&mut check, ranges::N_THREADS, n);
     }
     if let Threads::Count(n) = llm.n_threads_batch {
-        check_range(&mut check, "llm.n_threads_batch", n, 1, 512);
+        within(&mut check, ranges::N_THREADS_BATCH, n);
     }
     let sampling = &llm.sampling;
-    check_range(
+    within(&mut check, ranges::TEMPERATURE, sampling.temperature);
+    within(&mut check, ranges::TOP_K, sampling.top_k);
+    within(&mut check, ranges::TOP_P, sampling.top_p);
+    within(&mut check, ranges::MIN_P, sampling.min_p);
+    within(&mut check, ranges::REPEAT_PENALTY, sampling.repeat_penalty);
+    within(
         &mut check,
-        "llm.sampling.temperature",
-        sampling.temperature,
-        0.0,
-        5.0,
-    );
-    check_range(&mut check, "llm.sampling.top_k", sampling.top_k, 0, 100_000);
-    check_range(&mut check, "llm.sampling.top_p", sampling.top_p, 0.0, 1.0);
-    check_range(&mut check, "llm.sampling.min_p", sampling.min_p, 0.0, 1.0);
-    check_range(
-        &mut check,
-        "llm.sampling.repeat_penalty",
-        sampling.repeat_penalty,
-        0.1,
-        5.0,
-    );
-    check_range(
-        &mut check,
-        "llm.sampling.max_tokens",
+        ranges::max_tokens(llm.n_ctx),
         sampling.max_tokens,
-        1,
-        llm.n_ctx.max(1),
     );
 
     let persona = &settings.persona;
-    check(
-        !persona.name.trim().is_empty() && persona.name.chars().count() <= 64,
-        "persona.name",
-        "must be 1 to 64 characters".into(),
-    );
-    check(
-        persona.system_prompt.chars().count() <= 20_000,
-        "persona.system_prompt",
-        "must be at most 20000 characters".into(),
-    );
+    let name_chars = persona.name.chars().count();
+    if persona.name.trim().is_empty() || name_chars > ranges::PERSONA_NAME_CHARS {
+        check(
+            "persona.name",
+            Err(format!(
+                "must be 1 to {} characters",
+                ranges::PERSONA_NAME_CHARS
+            )),
+        );
+    }
+    if persona.system_prompt.chars().count() > ranges::SYSTEM_PROMPT_CHARS {
+        check(
+            "persona.system_prompt",
+            Err(format!(
+                "must be at most {} characters",
+                ranges::SYSTEM_PROMPT_CHARS
+            )),
+        );
+    }
 
-    check_range(
-        &mut check,
-        "chat.turns_kept",
-        settings.chat.turns_kept,
-        1,
-        10_000,
-    );
+    within(&mut check, ranges::TURNS_KEPT, settings.chat.turns_kept);
 
     let diagnostics = &settings.diagnostics;
-    check_range(
+    within(
         &mut check,
-        "diagnostics.sample_interval_secs",
+        ranges::SAMPLE_INTERVAL,
         diagnostics.sample_interval_secs,
-        0.1,
-        60.0,
     );
-    check(
-        OVERLAY_KEYS.contains(&diagnostics.overlay_key.as_str()),
-        "diagnostics.overlay_key",
-        format!(
-            "must be one of F1..F12, found \"{}\"",
-            diagnostics.overlay_key
-        ),
-    );
+    if !OVERLAY_KEYS.contains(&diagnostics.overlay_key.as_str()) {
+        check(
+            "diagnostics.overlay_key",
+            Err(format!(
+                "must be one of F1..F12, found \"{}\"",
+                diagnostics.overlay_key
+            )),
+        );
+    } else if PANEL_KEYS.contains(&diagnostics.overlay_key.as_str()) {
+        check(
+            "diagnostics.overlay_key",
+            Err(format!(
+                "{} already opens a panel (F1 chat, F2 settings, F4 expressions); pick another of F3, F5..F12",
+                diagnostics.overlay_key
+            )),
+        );
+    }
     problems
-}
-
-fn check_range<T: PartialOrd + std::fmt::Display + Copy>(
-    check: &mut impl FnMut(bool, &str, String),
-    key: &str,
-    value: T,
-    min: T,
-    max: T,
-) {
-    // `!(a <= v)` rather than `v < a` so NaN is rejected too.
-    let ok = min <= value && value <= max;
-    check(
-        ok,
-        key,
-        format!("must be between {min} and {max}, found {value}"),
-    );
 }
 
 fn serde_name<T: serde::Serialize>(value: &T) -> String {

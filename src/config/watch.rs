@@ -11,7 +11,7 @@ use notify_debouncer_full::notify::{EventKind, RecommendedWatcher, RecursiveMode
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 
 use super::store::{SettingsFile, read_settings};
-use super::{Settings, SettingsStatus};
+use super::{AppState, Settings, SettingsChanged, SettingsStatus, put_in_force};
 use crate::AppSystems;
 
 /// Editors save in bursts (truncate, write, rename): wait for quiet before reading.
@@ -80,7 +80,9 @@ fn apply_external_edits(
     watcher: Res<SettingsWatcher>,
     mut file: ResMut<SettingsFile>,
     mut settings: ResMut<Settings>,
+    mut state: ResMut<AppState>,
     mut status: ResMut<SettingsStatus>,
+    mut changed: MessageWriter<SettingsChanged>,
 ) {
     if watcher.edits.try_iter().count() == 0 {
         return;
@@ -98,7 +100,7 @@ fn apply_external_edits(
                 let mut effective = on_disk.clone();
                 file.overrides.apply(&mut effective);
                 file.on_disk = on_disk;
-                settings.set_if_neq(effective);
+                put_in_force(effective, &mut settings, &mut state, &mut changed);
                 info!("reloaded settings from {}", path.display());
             }
         }

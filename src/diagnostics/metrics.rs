@@ -1,70 +1,99 @@
-//! Our metrics as Bevy diagnostics: registered with units, fed from the sampler thread and the
-//! LLM timings, read by the overlay through `DiagnosticsStore`.
+//! The process, system and GPU metrics: registered with their units and overlay rows, fed
+//! from the sampler thread. (The chat and the avatar register their own in their plugins.)
 
 use std::time::Duration;
 
-use bevy::diagnostic::{
-    Diagnostic, DiagnosticPath, Diagnostics, FrameTimeDiagnosticsPlugin, RegisterDiagnostic,
-};
+use bevy::diagnostic::{DiagnosticPath, Diagnostics, FrameTimeDiagnosticsPlugin};
 use bevy::prelude::*;
 use crossbeam_channel::Receiver;
 
+use super::registry::{MetricsAppExt, OverlayRow, RowValue, Section};
 use super::sampler::{GpuUnavailableReason, Sample, spawn_sampler};
 use crate::AppSystems;
 use crate::config::Settings;
-use crate::llm::LlmTimings;
 
 pub(super) fn plugin(app: &mut App) {
     if !app.is_plugin_added::<FrameTimeDiagnosticsPlugin>() {
         app.add_plugins(FrameTimeDiagnosticsPlugin::default());
     }
-    for (path, suffix) in MascotDiagnostics::ALL {
-        app.register_diagnostic(Diagnostic::new(path).with_suffix(suffix));
+    for (path, unit) in SystemDiagnostics::ALL {
+        app.register_metric(path, unit);
     }
+    let share = |label, used, total, amber, red| OverlayRow {
+        value: RowValue::Share {
+            used,
+            total,
+            unit: " MiB",
+            amber,
+            red,
+        },
+        ..OverlayRow::text(Section::Process, label)
+    };
+    use SystemDiagnostics as S;
+    app.add_overlay_row(
+        OverlayRow::metric(
+            Section::Frame,
+            "FPS",
+            FrameTimeDiagnosticsPlugin::FPS,
+            "",
+            0,
+        )
+        .compact()
+        .plot([144, 238, 144])
+        .csv("fps"),
+    )
+    .add_overlay_row(OverlayRow::metric(
+        Section::Frame,
+        "frame time",
+        FrameTimeDiagnosticsPlugin::FRAME_TIME,
+        " ms",
+        1,
+    ))
+    .add_overlay_row(
+        OverlayRow::metric(Section::Process, "RSS", S::RSS, " MiB", 0)
+            .compact()
+            .plot([140, 140, 250]),
+    )
+    .add_overlay_row(OverlayRow::metric(Section::Process, "CPU", S::PROCESS_CPU, " %", 0).compact())
+    .add_overlay_row(share("RAM", S::RAM_USED, S::RAM_TOTAL, 0.9, 0.9))
+    .add_overlay_row(
+        OverlayRow {
+            section: Section::Gpu,
+            ..share("VRAM", S::VRAM_USED, S::VRAM_TOTAL, 0.75, 0.9)
+        }
+        .compact()
+        .plot([230, 180, 60]),
+    )
+    .add_overlay_row(
+        OverlayRow::metric(Section::Gpu, "GPU", S::GPU_UTILIZATION, " %", 0)
+            .compact()
+            .plot([255, 128, 128]),
+    )
+    .add_overlay_row(OverlayRow::metric(
+        Section::Gpu,
+        "GPU temp",
+        S::GPU_TEMPERATURE,
+        " °C",
+        0,
+    ))
+    .add_overlay_row(OverlayRow::metric(
+        Section::Gpu,
+        "GPU power",
+        S::GPU_POWER,
+        " W",
+        0,
+    ));
     app.init_resource::<LatestSample>();
     app.add_systems(Startup, start_sampler);
-    app.add_systems(
-        Update,
-        (
-            record_samples,
-            record_llm_timings,
-            record_avatar_commands.before(crate::avatar::drain_commands),
-        )
-            .in_set(AppSystems::ReadChannels),
-    );
+    app.add_systems(Update, record_samples.in_set(AppSystems::ReadChannels));
 }
 
-/// Expression commands applied per second (over the last second) and the commands waiting
-/// in the channel before this frame drains it.
-fn record_avatar_commands(
-    time: Res<Time>,
-    commands: Option<Res<crate::avatar::AvatarCommands>>,
-    face: Option<Res<crate::avatar::FaceState>>,
-    mut window: Local<(f64, u64)>,
-    mut diagnostics: Diagnostics,
-) {
-    let (Some(commands), Some(face)) = (commands, face) else {
-        return;
-    };
-    diagnostics.add_measurement(&MascotDiagnostics::AVATAR_QUEUE, || {
-        commands.queue_depth() as f64
-    });
-    let (started, count_then) = &mut *window;
-    let now = time.elapsed_secs_f64();
-    if now - *started >= 1.0 {
-        let rate = (face.commands_applied - *count_then) as f64 / (now - *started);
-        diagnostics.add_measurement(&MascotDiagnostics::AVATAR_COMMANDS, || rate);
-        *started = now;
-        *count_then = face.commands_applied;
-    }
-}
-
-/// The paths of our diagnostics.
-pub struct MascotDiagnostics;
+/// The paths of the process, system and GPU metrics.
+pub struct SystemDiagnostics;
 
 const MIB: f64 = 1024.0 * 1024.0;
 
-impl MascotDiagnostics {
+impl SystemDiagnostics {
     pub const RSS: DiagnosticPath = DiagnosticPath::const_new("process/rss");
     pub const PROCESS_CPU: DiagnosticPath = DiagnosticPath::const_new("process/cpu");
     pub const RAM_USED: DiagnosticPath = DiagnosticPath::const_new("system/ram_used");
@@ -78,21 +107,9 @@ impl MascotDiagnostics {
     pub const GPU_TEMPERATURE: DiagnosticPath = DiagnosticPath::const_new("gpu/temperature");
     pub const GPU_POWER: DiagnosticPath = DiagnosticPath::const_new("gpu/power");
     pub const GPU_CLOCK: DiagnosticPath = DiagnosticPath::const_new("gpu/graphics_clock");
-    pub const DECODE_TPS: DiagnosticPath = DiagnosticPath::const_new("llm/decode_tps");
-    pub const PROMPT_TPS: DiagnosticPath = DiagnosticPath::const_new("llm/prompt_tps");
-    pub const TIME_TO_FIRST_TOKEN: DiagnosticPath = DiagnosticPath::const_new("llm/ttft");
-    pub const REPLY_TOKENS: DiagnosticPath = DiagnosticPath::const_new("llm/reply_tokens");
-    pub const LOAD_TIME: DiagnosticPath = DiagnosticPath::const_new("llm/load_time");
-    pub const WARM_UP_TIME: DiagnosticPath = DiagnosticPath::const_new("llm/warm_up_time");
-    pub const CONTEXT_USED: DiagnosticPath = DiagnosticPath::const_new("llm/context_used");
-    pub const N_THREADS: DiagnosticPath = DiagnosticPath::const_new("llm/n_threads");
-    pub const N_GPU_LAYERS: DiagnosticPath = DiagnosticPath::const_new("llm/n_gpu_layers");
-    pub const AVATAR_COMMANDS: DiagnosticPath =
-        DiagnosticPath::const_new("avatar/commands_per_second");
-    pub const AVATAR_QUEUE: DiagnosticPath = DiagnosticPath::const_new("avatar/queue_depth");
 
     /// Every path with its unit suffix.
-    pub const ALL: [(DiagnosticPath, &'static str); 23] = [
+    pub const ALL: [(DiagnosticPath, &'static str); 12] = [
         (Self::RSS, " MiB"),
         (Self::PROCESS_CPU, " %"),
         (Self::RAM_USED, " MiB"),
@@ -105,17 +122,6 @@ impl MascotDiagnostics {
         (Self::GPU_TEMPERATURE, " °C"),
         (Self::GPU_POWER, " W"),
         (Self::GPU_CLOCK, " MHz"),
-        (Self::DECODE_TPS, " tok/s"),
-        (Self::PROMPT_TPS, " tok/s"),
-        (Self::TIME_TO_FIRST_TOKEN, " ms"),
-        (Self::REPLY_TOKENS, " tokens"),
-        (Self::LOAD_TIME, " ms"),
-        (Self::WARM_UP_TIME, " ms"),
-        (Self::CONTEXT_USED, " tokens"),
-        (Self::N_THREADS, ""),
-        (Self::N_GPU_LAYERS, ""),
-        (Self::AVATAR_COMMANDS, " /s"),
-        (Self::AVATAR_QUEUE, ""),
     ];
 
     /// The GPU paths: "n/a" on machines without an NVIDIA GPU.
@@ -162,43 +168,43 @@ fn record_samples(mut latest: ResMut<LatestSample>, mut diagnostics: Diagnostics
             .and_then(|r| r.get().cloned())
             .flatten();
     }
-    diagnostics.add_measurement(&MascotDiagnostics::RSS, || sample.rss_bytes as f64 / MIB);
-    diagnostics.add_measurement(&MascotDiagnostics::PROCESS_CPU, || {
+    diagnostics.add_measurement(&SystemDiagnostics::RSS, || sample.rss_bytes as f64 / MIB);
+    diagnostics.add_measurement(&SystemDiagnostics::PROCESS_CPU, || {
         f64::from(sample.process_cpu_percent)
     });
-    diagnostics.add_measurement(&MascotDiagnostics::RAM_USED, || {
+    diagnostics.add_measurement(&SystemDiagnostics::RAM_USED, || {
         sample.ram_used_bytes as f64 / MIB
     });
-    diagnostics.add_measurement(&MascotDiagnostics::RAM_TOTAL, || {
+    diagnostics.add_measurement(&SystemDiagnostics::RAM_TOTAL, || {
         sample.ram_total_bytes as f64 / MIB
     });
     if let Some(gpu) = &sample.gpu {
-        diagnostics.add_measurement(&MascotDiagnostics::VRAM_USED, || {
+        diagnostics.add_measurement(&SystemDiagnostics::VRAM_USED, || {
             gpu.vram_used_bytes as f64 / MIB
         });
-        diagnostics.add_measurement(&MascotDiagnostics::VRAM_TOTAL, || {
+        diagnostics.add_measurement(&SystemDiagnostics::VRAM_TOTAL, || {
             gpu.vram_total_bytes as f64 / MIB
         });
         let optional = [
             (
-                MascotDiagnostics::PROCESS_VRAM,
+                SystemDiagnostics::PROCESS_VRAM,
                 gpu.process_vram_bytes.map(|b| b as f64 / MIB),
             ),
             (
-                MascotDiagnostics::GPU_UTILIZATION,
+                SystemDiagnostics::GPU_UTILIZATION,
                 gpu.gpu_utilization_percent.map(f64::from),
             ),
             (
-                MascotDiagnostics::GPU_MEMORY_UTILIZATION,
+                SystemDiagnostics::GPU_MEMORY_UTILIZATION,
                 gpu.memory_utilization_percent.map(f64::from),
             ),
             (
-                MascotDiagnostics::GPU_TEMPERATURE,
+                SystemDiagnostics::GPU_TEMPERATURE,
                 gpu.temperature_celsius.map(f64::from),
             ),
-            (MascotDiagnostics::GPU_POWER, gpu.power_watts),
+            (SystemDiagnostics::GPU_POWER, gpu.power_watts),
             (
-                MascotDiagnostics::GPU_CLOCK,
+                SystemDiagnostics::GPU_CLOCK,
                 gpu.graphics_clock_mhz.map(f64::from),
             ),
         ];
@@ -209,50 +215,4 @@ fn record_samples(mut latest: ResMut<LatestSample>, mut diagnostics: Diagnostics
         }
     }
     latest.sample = Some(sample);
-}
-
-fn record_llm_timings(timings: Option<Res<LlmTimings>>, mut diagnostics: Diagnostics) {
-    let Some(timings) = timings.filter(|t| t.is_changed()) else {
-        return;
-    };
-    let values = [
-        (MascotDiagnostics::LOAD_TIME, timings.load_ms),
-        (MascotDiagnostics::WARM_UP_TIME, timings.warm_up_ms),
-        (
-            MascotDiagnostics::CONTEXT_USED,
-            (timings.n_ctx > 0).then_some(timings.context_used as f64),
-        ),
-        (
-            MascotDiagnostics::N_THREADS,
-            timings.plan.as_ref().map(|p| f64::from(p.n_threads)),
-        ),
-        (
-            MascotDiagnostics::N_GPU_LAYERS,
-            timings.plan.as_ref().map(|p| f64::from(p.n_gpu_layers)),
-        ),
-        (
-            MascotDiagnostics::DECODE_TPS,
-            timings.last_reply.as_ref().map(|r| r.decode_tps),
-        ),
-        (
-            MascotDiagnostics::PROMPT_TPS,
-            timings.last_reply.as_ref().map(|r| r.prompt_tps),
-        ),
-        (
-            MascotDiagnostics::TIME_TO_FIRST_TOKEN,
-            timings.last_reply.as_ref().map(|r| r.ttft_ms),
-        ),
-        (
-            MascotDiagnostics::REPLY_TOKENS,
-            timings
-                .last_reply
-                .as_ref()
-                .map(|r| r.generated_tokens as f64),
-        ),
-    ];
-    for (path, value) in values {
-        if let Some(value) = value {
-            diagnostics.add_measurement(&path, || value);
-        }
-    }
 }

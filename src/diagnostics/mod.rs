@@ -1,18 +1,20 @@
-//! Measurements: live process/system/GPU/LLM metrics in Bevy's `DiagnosticsStore` (sampled off
-//! the frame loop), the F3 overlay's state, and the hardware report used by `check`.
+//! Measurements: the registry through which every plugin publishes its metrics and overlay
+//! rows, the process/system/GPU metrics (sampled off the frame loop), the F3 overlay's state
+//! and the CSV recording. It depends on no other plugin.
 
-pub mod hardware;
 pub mod metrics;
 pub mod overlay;
 pub mod recorder;
 pub mod recording;
+mod registry;
 pub mod sampler;
 
 use bevy::prelude::*;
 
-pub use metrics::{LatestSample, MascotDiagnostics};
+pub use metrics::{LatestSample, SystemDiagnostics};
 pub use overlay::DiagnosticsOverlay;
 pub use recorder::{DiagnosticsRecorder, MetricHistory, ToggleRecording};
+pub use registry::{MetricTexts, MetricsAppExt, OverlayRow, OverlayRows, RowValue, Section};
 
 pub struct DiagnosticsPlugin;
 

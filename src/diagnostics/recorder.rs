@@ -6,17 +6,19 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
-use bevy::diagnostic::{DiagnosticsStore, FrameTimeDiagnosticsPlugin};
+use bevy::diagnostic::{DiagnosticPath, DiagnosticsStore};
 use bevy::prelude::*;
 
-use super::metrics::{LatestSample, MascotDiagnostics};
-use super::recording::{APP_CSV_HEADER, app_csv_row};
+use super::metrics::LatestSample;
+use super::recording::{app_csv_header, app_csv_row};
+use super::registry::{OverlayRow, OverlayRows, RowValue};
 use crate::AppSystems;
 use crate::config::{Settings, user_data_dir};
 
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<DiagnosticsRecorder>()
         .init_resource::<MetricHistory>()
+        .init_resource::<OverlayRows>()
         .add_message::<ToggleRecording>();
     app.add_systems(
         Update,
@@ -49,14 +51,30 @@ impl DiagnosticsRecorder {
     }
 }
 
-/// About a minute of values (one per sample) for the overlay's plots.
+/// About a minute of values (one per sample) for the overlay's plots, by row label.
 #[derive(Resource, Debug, Default)]
 pub struct MetricHistory {
-    pub fps: VecDeque<f64>,
-    pub rss_mib: VecDeque<f64>,
-    pub vram_percent: VecDeque<f64>,
-    pub gpu_percent: VecDeque<f64>,
-    pub decode_tps: VecDeque<f64>,
+    pub series: Vec<(&'static str, VecDeque<f64>)>,
+}
+
+impl MetricHistory {
+    pub fn get(&self, label: &str) -> Option<&VecDeque<f64>> {
+        self.series
+            .iter()
+            .find_map(|(l, series)| (*l == label).then_some(series))
+    }
+}
+
+/// A row's number now: its value, or for a share, the used part in percent.
+pub fn row_number(store: &DiagnosticsStore, row: &OverlayRow) -> Option<f64> {
+    let value = |path: &DiagnosticPath| store.get(path).and_then(|d| d.smoothed());
+    match &row.value {
+        RowValue::Metric { path, .. } => value(path),
+        RowValue::Share { used, total, .. } => value(used)
+            .zip(value(total))
+            .map(|(u, t)| 100.0 * u / t.max(f64::MIN_POSITIVE)),
+        RowValue::Text => None,
+    }
 }
 
 const HISTORY_LEN: usize = 60;
@@ -74,7 +92,10 @@ fn toggle_recording(
     mut requests: MessageReader<ToggleRecording>,
     mut recorder: ResMut<DiagnosticsRecorder>,
     settings: Res<Settings>,
+    rows: Res<OverlayRows>,
 ) {
+    let columns: Vec<&str> = rows.iter().filter_map(|row| row.csv).collect();
+    let header = app_csv_header(&columns);
     for request in requests.read() {
         if let Some(mut writer) = recorder.writer.take() {
             let _ = writer.flush();
@@ -102,7 +123,7 @@ fn toggle_recording(
             .and_then(|()| File::create(&path))
             .and_then(|file| {
                 let mut writer = BufWriter::new(file);
-                writeln!(writer, "{APP_CSV_HEADER}")?;
+                writeln!(writer, "{header}")?;
                 writer.flush()?;
                 Ok(writer)
             });
@@ -126,6 +147,7 @@ fn toggle_recording(
 fn record_new_sample(
     latest: Res<LatestSample>,
     store: Res<DiagnosticsStore>,
+    rows: Res<OverlayRows>,
     mut recorder: ResMut<DiagnosticsRecorder>,
     mut history: ResMut<MetricHistory>,
 ) {
@@ -134,35 +156,24 @@ fn record_new_sample(
         return;
     }
     recorder.last_timestamp = sample.timestamp_ms;
-    let value =
-        |path: &bevy::diagnostic::DiagnosticPath| store.get(path).and_then(|d| d.smoothed());
-    push(&mut history.fps, value(&FrameTimeDiagnosticsPlugin::FPS));
-    push(&mut history.rss_mib, value(&MascotDiagnostics::RSS));
-    push(
-        &mut history.vram_percent,
-        sample
-            .gpu
-            .as_ref()
-            .map(|g| 100.0 * g.vram_used_bytes as f64 / g.vram_total_bytes.max(1) as f64),
-    );
-    push(
-        &mut history.gpu_percent,
-        sample
-            .gpu
-            .as_ref()
-            .and_then(|g| g.gpu_utilization_percent)
-            .map(f64::from),
-    );
-    push(
-        &mut history.decode_tps,
-        value(&MascotDiagnostics::DECODE_TPS),
-    );
+    for row in rows.iter().filter(|row| row.plot.is_some()) {
+        let number = row_number(&store, row);
+        match history.series.iter_mut().find(|(l, _)| *l == row.label) {
+            Some((_, series)) => push(series, number),
+            None => {
+                let mut series = VecDeque::new();
+                push(&mut series, number);
+                history.series.push((row.label, series));
+            }
+        }
+    }
 
-    let row = app_csv_row(
-        sample,
-        value(&FrameTimeDiagnosticsPlugin::FPS),
-        value(&MascotDiagnostics::DECODE_TPS),
-    );
+    let extra: Vec<Option<f64>> = rows
+        .iter()
+        .filter(|row| row.csv.is_some())
+        .map(|row| row_number(&store, row))
+        .collect();
+    let row = app_csv_row(sample, &extra);
     let recorder = &mut *recorder;
     if let Some(writer) = &mut recorder.writer {
         match writeln!(writer, "{row}").and_then(|()| writer.flush()) {

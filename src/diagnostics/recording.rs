@@ -6,11 +6,16 @@ use super::sampler::Sample;
 
 pub const CSV_HEADER: &str = "timestamp_ms,rss_mib,process_cpu_percent,ram_used_mib,ram_total_mib,vram_used_mib,vram_total_mib,process_vram_mib,gpu_utilization_percent,gpu_memory_utilization_percent,gpu_temperature_c,gpu_power_w,gpu_clock_mhz";
 
-/// The app's recording adds what only the window has: frame rate and the last reply's speed.
-pub const APP_CSV_HEADER: &str = concat!(
-    "timestamp_ms,rss_mib,process_cpu_percent,ram_used_mib,ram_total_mib,vram_used_mib,vram_total_mib,process_vram_mib,gpu_utilization_percent,gpu_memory_utilization_percent,gpu_temperature_c,gpu_power_w,gpu_clock_mhz",
-    ",fps,decode_tps"
-);
+/// The app's recording adds what only the window has: the overlay rows that name a CSV column
+/// (frame rate, the last reply's speed).
+pub fn app_csv_header(columns: &[&str]) -> String {
+    let mut header = CSV_HEADER.to_owned();
+    for column in columns {
+        header.push(',');
+        header.push_str(column);
+    }
+    header
+}
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -46,10 +51,16 @@ pub fn csv_row(sample: &Sample) -> String {
     row
 }
 
-/// One row of the app's recording: the sample's fields, then fps and decode tok/s.
-pub fn app_csv_row(sample: &Sample, fps: Option<f64>, decode_tps: Option<f64>) -> String {
-    let extra = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_default();
-    format!("{},{},{}", csv_row(sample), extra(fps), extra(decode_tps))
+/// One row of the app's recording: the sample's fields, then the extra columns' values.
+pub fn app_csv_row(sample: &Sample, extra: &[Option<f64>]) -> String {
+    let mut row = csv_row(sample);
+    for value in extra {
+        row.push(',');
+        if let Some(value) = value {
+            let _ = write!(row, "{value:.1}");
+        }
+    }
+    row
 }
 
 #[cfg(test)]
@@ -69,12 +80,10 @@ mod tests {
         let row = csv_row(&sample);
         assert_eq!(row.split(',').count(), CSV_HEADER.split(',').count());
         assert_eq!(row, "1700000000000,100.0,12.5,1024.0,4096.0,,,,,,,,");
-        assert!(APP_CSV_HEADER.starts_with(CSV_HEADER));
-        let app_row = app_csv_row(&sample, Some(29.96), None);
-        assert_eq!(
-            app_row.split(',').count(),
-            APP_CSV_HEADER.split(',').count()
-        );
+        let app_header = app_csv_header(&["fps", "decode_tps"]);
+        assert_eq!(app_header, format!("{CSV_HEADER},fps,decode_tps"));
+        let app_row = app_csv_row(&sample, &[Some(29.96), None]);
+        assert_eq!(app_row.split(',').count(), app_header.split(',').count());
         assert!(app_row.ends_with(",30.0,"), "{app_row}");
     }
 }

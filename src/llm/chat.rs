@@ -1,12 +1,13 @@
-//! Chat prompts: the model's own chat template (llama.cpp's built-in template engine) or, for
-//! models without one, a documented plain-text fallback; history trimming to fit the context.
+//! Chat prompts: the model's own chat template (`tokenizer.chat_template`, rendered with
+//! minijinja as Hugging Face renders it, see [`super::template`]) or, for models without one, a
+//! documented plain-text fallback; history trimming to fit the context.
 
 use std::sync::atomic::AtomicBool;
 
-use llama_cpp_2::model::LlamaChatMessage;
 use serde::{Deserialize, Serialize};
 
 use super::engine::{EngineError, GenerateOptions, LlmEngine, Reply};
+use super::template::{ChatTemplate, Message, TemplateError};
 use crate::config::{Emotion, PersonaSettings};
 
 /// One exchange of the conversation.
@@ -27,43 +28,130 @@ pub enum PromptFormat {
     PlainText,
 }
 
-pub fn prompt_format(engine: &LlmEngine) -> PromptFormat {
-    let model = engine.model();
-    let Ok(template) = model.chat_template(None) else {
-        return PromptFormat::PlainText;
-    };
-    let probe = [
-        LlamaChatMessage::new("system".into(), "s".into()),
-        LlamaChatMessage::new("user".into(), "u".into()),
-    ];
-    let Ok(probe) = probe.into_iter().collect::<Result<Vec<_>, _>>() else {
-        return PromptFormat::PlainText;
-    };
-    match model.apply_chat_template(&template, &probe, true) {
-        Ok(_) => PromptFormat::ModelTemplate,
-        Err(err) => {
-            tracing::warn!(
-                "the model's chat template is not supported by llama.cpp ({err}); using the plain-text format"
-            );
-            PromptFormat::PlainText
+/// Writes the prompts for one loaded model.
+#[derive(Debug)]
+pub struct Prompter {
+    template: Option<ChatTemplate>,
+    /// The BOS token's text when the tokenizer adds BOS itself: a template that starts with it
+    /// would otherwise give the model two.
+    added_bos: Option<String>,
+}
+
+impl Prompter {
+    /// The plain-text format.
+    pub fn plain() -> Self {
+        Self {
+            template: None,
+            added_bos: None,
         }
+    }
+
+    /// The model's own template when it has one that compiles, else the plain-text format
+    /// (with a log line saying why).
+    pub fn for_model(engine: &LlmEngine) -> Self {
+        let model = engine.model();
+        let source = match model.chat_template(None).map(|t| t.to_string()) {
+            Ok(Ok(source)) => source,
+            _ => {
+                tracing::info!("the model has no chat template; using the plain-text format");
+                return Self::plain();
+            }
+        };
+        let vocab = model.vocab();
+        let text = |token| {
+            let bytes = vocab.token_to_piece(token, true, None);
+            String::from_utf8_lossy(&bytes).into_owned()
+        };
+        let (bos, eos) = (text(vocab.bos()), text(vocab.eos()));
+        match ChatTemplate::new(&source, &bos, &eos) {
+            Ok(template) => Self {
+                template: Some(template),
+                added_bos: (vocab.should_add_bos() && !bos.is_empty()).then_some(bos),
+            },
+            Err(err) => {
+                tracing::warn!(
+                    "the model's chat template cannot be used ({err}); using the plain-text format"
+                );
+                Self::plain()
+            }
+        }
+    }
+
+    pub fn format(&self) -> PromptFormat {
+        match self.template {
+            Some(_) => PromptFormat::ModelTemplate,
+            None => PromptFormat::PlainText,
+        }
+    }
+
+    /// The prompt for `history` + `message`, and the stop strings that go with its format.
+    /// With `message = None` and no history, the system part alone (for warm-up).
+    pub fn prompt(
+        &self,
+        persona: &PersonaSettings,
+        history: &[ChatTurn],
+        message: Option<&str>,
+    ) -> (String, Vec<String>) {
+        if let Some(template) = &self.template {
+            match self.template_prompt(template, persona, history, message) {
+                Ok(prompt) => return (prompt, Vec::new()),
+                Err(err) => tracing::warn!(
+                    "the model's chat template failed ({err}); this prompt uses the plain-text format"
+                ),
+            }
+        }
+        plain_prompt(persona, history, message)
+    }
+
+    fn template_prompt(
+        &self,
+        template: &ChatTemplate,
+        persona: &PersonaSettings,
+        history: &[ChatTurn],
+        message: Option<&str>,
+    ) -> Result<String, TemplateError> {
+        let system = persona.system_prompt.trim();
+        let mut messages = Vec::with_capacity(history.len() * 2 + 2);
+        for turn in history {
+            messages.push(Message::new("user", &turn.user));
+            messages.push(Message::new("assistant", &turn.assistant));
+        }
+        if let Some(message) = message {
+            messages.push(Message::new("user", message));
+        }
+        let generation = message.is_some();
+        let rendered = if system.is_empty() {
+            template.render(&messages, generation)
+        } else {
+            let mut with_system = vec![Message::new("system", system)];
+            with_system.extend(messages.iter().cloned());
+            match template.render(&with_system, generation) {
+                // Templates that refuse a system role (Gemma 2, some Mistral): the persona goes
+                // in front of the first user message instead, as those models' authors advise.
+                Err(TemplateError::Raised(_)) if !messages.is_empty() => {
+                    let first = &mut messages[0];
+                    first.content = format!("{system}\n\n{}", first.content);
+                    template.render(&messages, generation)
+                }
+                other => other,
+            }
+        }?;
+        Ok(match &self.added_bos {
+            Some(bos) => rendered
+                .strip_prefix(bos.as_str())
+                .map(str::to_owned)
+                .unwrap_or(rendered),
+            None => rendered,
+        })
     }
 }
 
-/// The prompt for `history` + `message`, and the stop strings that go with its format.
-/// With `message = None` and no history, the system part alone (for warm-up).
-pub fn format_prompt(
-    engine: &LlmEngine,
-    format: PromptFormat,
+/// `{system}\n\nUser: {message}\n{name}: {reply}\n...`, stopping at `\nUser:`.
+fn plain_prompt(
     persona: &PersonaSettings,
     history: &[ChatTurn],
     message: Option<&str>,
 ) -> (String, Vec<String>) {
-    if format == PromptFormat::ModelTemplate
-        && let Some(prompt) = template_prompt(engine, persona, history, message)
-    {
-        return (prompt, Vec::new());
-    }
     let mut prompt = String::new();
     if !persona.system_prompt.trim().is_empty() {
         prompt.push_str(persona.system_prompt.trim());
@@ -83,35 +171,6 @@ pub fn format_prompt(
     (prompt, vec!["\nUser:".to_owned(), "\n\nUser".to_owned()])
 }
 
-fn template_prompt(
-    engine: &LlmEngine,
-    persona: &PersonaSettings,
-    history: &[ChatTurn],
-    message: Option<&str>,
-) -> Option<String> {
-    let model = engine.model();
-    let template = model.chat_template(None).ok()?;
-    let mut messages = Vec::new();
-    if !persona.system_prompt.trim().is_empty() {
-        messages.push(("system", persona.system_prompt.clone()));
-    }
-    for turn in history {
-        messages.push(("user", turn.user.clone()));
-        messages.push(("assistant", turn.assistant.clone()));
-    }
-    if let Some(message) = message {
-        messages.push(("user", message.to_owned()));
-    }
-    let messages: Vec<LlamaChatMessage> = messages
-        .into_iter()
-        .map(|(role, content)| LlamaChatMessage::new(role.into(), content))
-        .collect::<Result<_, _>>()
-        .ok()?;
-    model
-        .apply_chat_template(&template, &messages, message.is_some())
-        .ok()
-}
-
 /// Answers `message` after `history`, dropping the oldest turns when the prompt plus the reply
 /// would not fit in the context. Returns the reply and how many turns were dropped.
 ///
@@ -120,7 +179,7 @@ fn template_prompt(
 /// and costs a full re-evaluation, so it should happen rarely, not on every later turn.
 pub fn reply(
     engine: &mut LlmEngine,
-    format: PromptFormat,
+    prompter: &Prompter,
     persona: &PersonaSettings,
     history: &[ChatTurn],
     message: &str,
@@ -134,8 +193,7 @@ pub fn reply(
     let n_ctx = engine.n_ctx() as usize;
     let mut first = 0;
     loop {
-        let (prompt, stops) =
-            format_prompt(engine, format, persona, &history[first..], Some(message));
+        let (prompt, stops) = prompter.prompt(persona, &history[first..], Some(message));
         let tokens = engine.tokenize(&prompt).len();
         let limit = if first == 0 { n_ctx } else { n_ctx / 2 };
         let fits = tokens + options.max_tokens as usize <= limit;

@@ -3,7 +3,7 @@
 //! settings' chain and streams UTF-8-safe text pieces.
 
 use std::num::NonZeroU32;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -19,9 +19,8 @@ use llama_cpp_2::token::LlamaToken;
 use serde::Serialize;
 
 use super::model_info::{ModelInfoError, read_model_info};
-use super::plan::LoadPlan;
 use super::text::{StopMatcher, Utf8Stream};
-use crate::config::{LlmSettings, SamplingSettings};
+use crate::config::SamplingSettings;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -78,21 +77,6 @@ pub fn with_cpu_retry<T>(
             (load(on_cpu), Some(notice))
         }
         other => (other, None),
-    }
-}
-
-impl EngineSettings {
-    pub fn new(model_path: &Path, llm: &LlmSettings, plan: &LoadPlan) -> Self {
-        Self {
-            model_path: model_path.to_owned(),
-            n_gpu_layers: plan.n_gpu_layers,
-            n_ctx: llm.n_ctx,
-            n_batch: llm.n_batch.min(llm.n_ctx),
-            n_threads: plan.n_threads,
-            n_threads_batch: plan.n_threads_batch,
-            use_mmap: llm.use_mmap,
-            use_mlock: llm.use_mlock,
-        }
     }
 }
 
@@ -229,7 +213,7 @@ impl LlmEngine {
             .with_n_ubatch(settings.n_batch)
             .with_n_threads(threads)
             .with_n_threads_batch(i32::from(settings.n_threads_batch.max(1)))
-            // llama.cpp decides per backend and model (see docs/PERFORMANCE.md).
+            // llama.cpp decides per backend and model (see docs/benchmarks.md).
             .with_flash_attention_policy(llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_AUTO);
         let n_ctx = settings.n_ctx;
         let session = Session::try_new(model, |model| {

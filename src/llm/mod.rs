@@ -1,18 +1,25 @@
-//! The chat: the llama.cpp engine (streaming, KV-cache reuse), prompt formatting, model header
-//! reading and the load plan. The Bevy glue (tasks, states, chat panel) is added next.
+//! The chat: one [`session::ChatSession`] over a backend (today the llama.cpp engine in this
+//! process: streaming, KV-cache reuse), prompt formatting, model header reading and the load
+//! plan — all free of Bevy — and the thin Bevy glue that runs the session off the frame loop
+//! (`tasks`), keeps its state (`state`) and its history file (`persistence`).
 
 pub mod chat;
 pub mod emotion;
 pub mod emotion_stream;
 pub mod engine;
 pub mod history;
+mod local;
+mod metrics;
 pub mod model_info;
 mod persistence;
 pub mod plan;
+pub mod session;
 pub mod state;
 mod tasks;
+pub mod template;
 pub mod text;
 
+pub use metrics::LlmDiagnostics;
 pub use state::{
     ChatHistory, ClearHistory, LlmStatus, LlmTimings, ReplyFinished, ReplyText, SendChat, StopReply,
 };
@@ -23,6 +30,11 @@ pub struct LlmPlugin;
 
 impl Plugin for LlmPlugin {
     fn build(&self, app: &mut App) {
-        app.add_plugins((state::plugin, tasks::plugin, persistence::plugin));
+        app.add_plugins((
+            state::plugin,
+            tasks::plugin,
+            persistence::plugin,
+            metrics::plugin,
+        ));
     }
 }

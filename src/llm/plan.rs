@@ -1,12 +1,14 @@
 //! How a model will be loaded: the profile actually used, GPU layers and threads, with the
 //! reason in words. Pure function of settings, hardware and the model header.
 
+use std::path::Path;
+
 use serde::Serialize;
 
 use super::engine::EngineSettings;
 use super::model_info::{ModelInfo, ModelInfoError, read_model_info};
 use crate::config::{LlmSettings, LoadedSettings, Profile, Settings, Threads};
-use crate::diagnostics::hardware::{GpuInfo, HardwareReport, human_bytes};
+use crate::hardware::{GpuInfo, HardwareReport, human_bytes};
 
 /// What the GPU keeps free for the desktop, the KV cache and compute buffers.
 pub const VRAM_SAFETY_MARGIN_BYTES: u64 = 1024 * 1024 * 1024;
@@ -269,6 +271,20 @@ pub struct ResolvedModel {
 pub const NO_MODEL: &str = "no model set: pass --model PATH or set llm.model_path in the settings";
 
 /// Reads the model header, probes the hardware and plans the load; `None` without a model.
+/// How the engine is loaded: the settings with what the plan decided (threads, GPU layers).
+pub fn engine_settings(model_path: &Path, llm: &LlmSettings, plan: &LoadPlan) -> EngineSettings {
+    EngineSettings {
+        model_path: model_path.to_owned(),
+        n_gpu_layers: plan.n_gpu_layers,
+        n_ctx: llm.n_ctx,
+        n_batch: llm.n_batch.min(llm.n_ctx),
+        n_threads: plan.n_threads,
+        n_threads_batch: plan.n_threads_batch,
+        use_mmap: llm.use_mmap,
+        use_mlock: llm.use_mlock,
+    }
+}
+
 pub fn resolve_model(
     settings: &Settings,
     workload: Workload,
@@ -284,7 +300,7 @@ pub fn resolve_model(
         Ok(Some(warning)) => tracing::warn!("{warning}"),
         Ok(None) => {}
     }
-    let engine = EngineSettings::new(path, &settings.llm, &plan);
+    let engine = engine_settings(path, &settings.llm, &plan);
     Ok(Some(ResolvedModel {
         info,
         hardware,
@@ -306,7 +322,7 @@ pub fn terminal_model(loaded: &LoadedSettings) -> Result<ResolvedModel, String> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diagnostics::hardware::{CpuInfo, MemoryInfo};
+    use crate::hardware::{CpuInfo, MemoryInfo};
 
     const GIB: u64 = 1024 * 1024 * 1024;
 

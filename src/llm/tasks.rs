@@ -1,5 +1,5 @@
-//! Runs the engine on Bevy's AsyncComputeTaskPool, one task per job (load, warm-up, reply).
-//! The engine moves into the task and comes back with its result, so the frame loop never
+//! Runs the chat session on Bevy's AsyncComputeTaskPool, one task per job (load, warm-up,
+//! reply). The session moves into the task and comes back with its result, so the frame loop never
 //! waits on llama.cpp; reply text streams back through a crossbeam channel.
 
 use std::sync::Arc;
@@ -10,16 +10,14 @@ use bevy::prelude::*;
 use bevy::tasks::{AsyncComputeTaskPool, Task, futures::check_ready};
 use crossbeam_channel::{Receiver, Sender, unbounded};
 
-use super::chat::{ChatTurn, PromptFormat, format_prompt, prompt_format, reply};
-use super::emotion::{EmotionSmoother, TAG_INTENSITY};
-use super::emotion_stream::EmotionTagFilter;
-use super::engine::{EngineError, EngineSettings, GenerateOptions, LlmEngine, Reply, ReplyStats};
+use super::engine::{EngineError, EngineSettings, GenerateOptions, ReplyStats};
 use super::plan::{ResolvedModel, Workload, resolve_model};
+use super::session::{ChatSession, ReplyStream, SessionReply, load_backend};
 use super::state::{
-    ChatHistory, LlmStatus, LlmTimings, ReplyFinished, ReplyText, SendChat, StopReply,
+    ChatHistory, ClearHistory, LlmStatus, LlmTimings, ReplyFinished, ReplyText, SendChat, StopReply,
 };
 use crate::AppSystems;
-use crate::config::{LlmSettings, PersonaSettings, Settings};
+use crate::config::{Settings, SettingsChanged};
 
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<LlmWorker>();
@@ -27,7 +25,12 @@ pub(super) fn plugin(app: &mut App) {
         Update,
         (
             poll_job.in_set(AppSystems::ReadChannels),
-            (reload_on_settings_change, start_reply, stop_reply)
+            (
+                reload_on_settings_change,
+                clear_on_request,
+                start_reply,
+                stop_reply,
+            )
                 .chain()
                 .in_set(AppSystems::Update),
         ),
@@ -35,18 +38,17 @@ pub(super) fn plugin(app: &mut App) {
 }
 
 enum JobOutcome {
-    /// The engine, its prompt format, and the notice when it fell back to the CPU.
-    Loaded(Result<LlmEngine, EngineError>, PromptFormat, Option<String>),
-    WarmedUp(Box<LlmEngine>, Result<ReplyStats, EngineError>),
-    Replied(Box<LlmEngine>, String, Result<(Reply, usize), EngineError>),
+    /// The session, and the notice when the engine fell back to the CPU.
+    Loaded(Result<ChatSession, EngineError>, Option<String>),
+    WarmedUp(Box<ChatSession>, Result<ReplyStats, EngineError>),
+    Replied(Box<ChatSession>, Result<SessionReply, EngineError>),
 }
 
-/// Owns the engine between jobs and the job in flight.
+/// Owns the chat session between jobs and the job in flight.
 #[derive(Resource)]
 pub struct LlmWorker {
-    /// `SyncCell`: the engine is `Send` but not `Sync`; the worker only hands out `&mut`.
-    engine: SyncCell<Option<LlmEngine>>,
-    format: PromptFormat,
+    /// `SyncCell`: the session is `Send` but not `Sync`; the worker only hands out `&mut`.
+    session: SyncCell<Option<ChatSession>>,
     job: Option<Task<JobOutcome>>,
     cancel: Arc<AtomicBool>,
     text_sender: Sender<String>,
@@ -55,28 +57,22 @@ pub struct LlmWorker {
     loaded_with: Option<EngineSettings>,
     /// A settings change arrived during a job: reload once it is done.
     reload_pending: bool,
-    /// The `llm` settings last resolved: other settings changes (persona, window, ...) must not
-    /// re-read the model header and probe the GPU in the frame loop.
-    resolved_for: Option<LlmSettings>,
-    emotion_filter: EmotionTagFilter,
-    mood: EmotionSmoother,
+    /// The conversation was cleared during a job: clear the session once it is back.
+    clear_pending: bool,
 }
 
 impl Default for LlmWorker {
     fn default() -> Self {
         let (text_sender, text) = unbounded();
         Self {
-            engine: SyncCell::new(None),
-            format: PromptFormat::PlainText,
+            session: SyncCell::new(None),
             job: None,
             cancel: Arc::new(AtomicBool::new(false)),
             text_sender,
             text,
             loaded_with: None,
             reload_pending: true,
-            resolved_for: None,
-            emotion_filter: EmotionTagFilter::default(),
-            mood: EmotionSmoother::default(),
+            clear_pending: false,
         }
     }
 }
@@ -92,27 +88,27 @@ impl Drop for LlmWorker {
     }
 }
 
+/// Loads the model at start and again when the `llm` settings change (other sections never
+/// re-read the model header or probe the GPU in the frame loop).
 fn reload_on_settings_change(
+    mut changes: MessageReader<SettingsChanged>,
     settings: Res<Settings>,
     mut worker: ResMut<LlmWorker>,
     mut status: ResMut<LlmStatus>,
     mut timings: ResMut<LlmTimings>,
 ) {
-    let llm_unchanged = worker.resolved_for.as_ref() == Some(&settings.llm);
-    if (!settings.is_changed() || llm_unchanged) && !worker.reload_pending {
-        return;
-    }
-    if worker.job.is_some() {
-        // Never mid-reply: apply once the running job is done.
+    if changes.read().any(|changed| changed.llm) {
         worker.reload_pending = true;
+    }
+    // Never mid-reply: a pending reload waits until the running job is done.
+    if !worker.reload_pending || worker.job.is_some() {
         return;
     }
     worker.reload_pending = false;
-    worker.resolved_for = Some(settings.llm.clone());
     let wanted = match resolve_model(&settings, Workload::WithWindow) {
         Ok(wanted) => wanted,
         Err(err) => {
-            *worker.engine.get() = None;
+            *worker.session.get() = None;
             worker.loaded_with = None;
             *status = LlmStatus::Error(err.to_string());
             return;
@@ -124,12 +120,12 @@ fn reload_on_settings_change(
         ..
     }) = wanted
     else {
-        *worker.engine.get() = None;
+        *worker.session.get() = None;
         worker.loaded_with = None;
         *status = LlmStatus::NoModel;
         return;
     };
-    if worker.loaded_with.as_ref() == Some(&engine_settings) && worker.engine.get().is_some() {
+    if worker.loaded_with.as_ref() == Some(&engine_settings) && worker.session.get().is_some() {
         return;
     }
     info!(
@@ -140,16 +136,27 @@ fn reload_on_settings_change(
         load_plan.n_gpu_layers
     );
     timings.plan = Some(load_plan);
-    *worker.engine.get() = None;
+    *worker.session.get() = None;
     worker.loaded_with = Some(engine_settings.clone());
     *status = LlmStatus::Loading;
+    let turns_kept = settings.chat.turns_kept;
     worker.job = Some(AsyncComputeTaskPool::get().spawn(async move {
-        let (loaded, notice) = LlmEngine::load_with_cpu_retry(engine_settings);
-        let format = loaded
-            .as_ref()
-            .map_or(PromptFormat::PlainText, prompt_format);
-        JobOutcome::Loaded(loaded, format, notice)
+        let loaded = load_backend(engine_settings);
+        let session = loaded
+            .backend
+            .map(|backend| ChatSession::new(backend, turns_kept));
+        JobOutcome::Loaded(session, loaded.notice)
     }));
+}
+
+fn clear_on_request(mut requests: MessageReader<ClearHistory>, mut worker: ResMut<LlmWorker>) {
+    if requests.read().count() == 0 {
+        return;
+    }
+    match worker.session.get() {
+        Some(session) => session.clear(),
+        None => worker.clear_pending = true,
+    }
 }
 
 fn start_reply(
@@ -163,43 +170,29 @@ fn start_reply(
         if message.trim().is_empty() {
             continue;
         }
-        let Some(mut engine) = worker.engine.get().take() else {
+        let Some(mut session) = worker.session.get().take() else {
             warn!("message ignored: the chat is {}", status.label());
             continue;
         };
+        session.set_turns_kept(settings.chat.turns_kept);
         let persona = settings.persona.clone();
-        let kept = (settings.chat.turns_kept as usize).max(1);
-        let len = history.turns.len();
-        if len - history.context_start.min(len) > kept {
-            // Forget half of what is kept at once rather than one turn per message.
-            history.context_start = len - kept.div_ceil(2);
-        }
-        let start = history.context_start.min(len);
-        let turns: Vec<ChatTurn> = history.turns[start..].to_vec();
         let options = GenerateOptions::from_sampling(&settings.llm.sampling);
-        let format = worker.format;
         let message = message.clone();
         let cancel = Arc::clone(&worker.cancel);
         cancel.store(false, Ordering::Relaxed);
         let sender = worker.text_sender.clone();
-        worker.emotion_filter = EmotionTagFilter::default();
         history.streaming = Some(String::new());
         history.last_error = None;
         *status = LlmStatus::Generating;
         worker.job = Some(AsyncComputeTaskPool::get().spawn(async move {
-            let result = reply(
-                &mut engine,
-                format,
-                &persona,
-                &turns,
-                &message,
-                &options,
-                &cancel,
-                &mut |piece| {
+            let mut stream = ReplyStream {
+                cancel: &cancel,
+                on_text: &mut |piece| {
                     let _ = sender.send(piece.to_owned());
                 },
-            );
-            JobOutcome::Replied(Box::new(engine), message, result)
+            };
+            let result = session.send(&persona, &message, &options, &mut stream);
+            JobOutcome::Replied(Box::new(session), result)
         }));
         break;
     }
@@ -222,20 +215,17 @@ fn poll_job(
 ) {
     let worker = &mut *worker;
     for piece in worker.text.try_iter() {
-        let shown = worker.emotion_filter.push(&piece);
-        if !shown.is_empty() {
-            if let Some(streaming) = &mut history.streaming {
-                streaming.push_str(&shown);
-            }
-            text_out.write(ReplyText(shown));
+        if let Some(streaming) = &mut history.streaming {
+            streaming.push_str(&piece);
         }
+        text_out.write(ReplyText(piece));
     }
     let Some(outcome) = worker.job.as_mut().and_then(check_ready) else {
         return;
     };
     worker.job = None;
-    match outcome {
-        JobOutcome::Loaded(Ok(mut engine), format, notice) => {
+    let session = match outcome {
+        JobOutcome::Loaded(Ok(mut session), notice) => {
             if let Some(notice) = notice {
                 // Shown under the conversation, and the overlay's profile line says CPU.
                 history.last_error = Some(notice.clone());
@@ -245,57 +235,39 @@ fn poll_job(
                     plan.reason = notice;
                 }
             }
-            timings.load_ms = Some(engine.load_time.as_secs_f64() * 1000.0);
-            timings.n_ctx = engine.n_ctx();
-            worker.format = format;
+            let stats = session.stats();
+            timings.load_ms = Some(stats.load_ms);
+            timings.n_ctx = stats.n_ctx;
+            session.restore(history.turns.clone(), history.context_start);
             if settings.llm.warm_up {
                 *status = LlmStatus::WarmingUp;
                 let persona = settings.persona.clone();
                 worker.job = Some(AsyncComputeTaskPool::get().spawn(async move {
-                    let result = warm_up(&mut engine, format, &persona);
-                    JobOutcome::WarmedUp(Box::new(engine), result)
+                    let result = session.warm_up(&persona);
+                    JobOutcome::WarmedUp(Box::new(session), result)
                 }));
-            } else {
-                *worker.engine.get() = Some(engine);
-                *status = LlmStatus::Ready;
+                return;
             }
+            session
         }
-        JobOutcome::Loaded(Err(err), _, _) => {
+        JobOutcome::Loaded(Err(err), _) => {
             error!("{err}");
             *status = LlmStatus::Error(err.to_string());
+            return;
         }
-        JobOutcome::WarmedUp(engine, result) => {
+        JobOutcome::WarmedUp(session, result) => {
             match result {
                 Ok(stats) => timings.warm_up_ms = Some(stats.prompt_ms),
                 Err(err) => warn!("warm-up skipped: {err}"),
             }
-            timings.context_used = engine.cached_tokens();
-            *worker.engine.get() = Some(*engine);
-            *status = LlmStatus::Ready;
+            *session
         }
-        JobOutcome::Replied(engine, message, result) => {
-            timings.context_used = engine.cached_tokens();
-            *worker.engine.get() = Some(*engine);
-            *status = LlmStatus::Ready;
-            let tail = worker.emotion_filter.finish();
-            let shown = history.streaming.take().unwrap_or_default() + &tail;
-            let (emotion, intensity) = match worker.emotion_filter.emotion() {
-                Some(tagged) => {
-                    worker.mood.push_tag(tagged);
-                    (Some(tagged), TAG_INTENSITY)
-                }
-                None => worker
-                    .mood
-                    .push(&shown)
-                    .map_or((None, 0.0), |s| (Some(s.emotion), s.intensity)),
-            };
+        JobOutcome::Replied(session, result) => {
+            history.streaming = None;
             match result {
-                Ok((reply, dropped)) => {
-                    history.context_start += dropped;
-                    history.turns.push(ChatTurn {
-                        user: message,
-                        assistant: reply.text.clone(),
-                    });
+                Ok(reply) => {
+                    history.context_start = session.context_start();
+                    history.turns.push(reply.turn);
                     info!(
                         "reply: {} prompt tokens ({} cached), first token {:.0} ms, {} tokens at {:.1} tok/s",
                         reply.stats.prompt_tokens,
@@ -306,9 +278,9 @@ fn poll_job(
                     );
                     timings.last_reply = Some(reply.stats.clone());
                     finished_out.write(ReplyFinished {
-                        text: shown,
-                        emotion,
-                        intensity,
+                        text: reply.shown,
+                        emotion: reply.emotion,
+                        intensity: reply.intensity,
                         stats: reply.stats,
                     });
                 }
@@ -319,18 +291,14 @@ fn poll_job(
                     history.last_error = Some(err.to_string());
                 }
             }
+            *session
         }
+    };
+    let mut session = session;
+    if std::mem::take(&mut worker.clear_pending) {
+        session.clear();
     }
-}
-
-fn warm_up(
-    engine: &mut LlmEngine,
-    format: PromptFormat,
-    persona: &PersonaSettings,
-) -> Result<ReplyStats, EngineError> {
-    let (system, _) = format_prompt(engine, format, persona, &[], None);
-    if system.trim().is_empty() {
-        return engine.prefill(" ");
-    }
-    engine.prefill(&system)
+    timings.context_used = session.stats().cached_tokens;
+    *worker.session.get() = Some(session);
+    *status = LlmStatus::Ready;
 }

@@ -1,6 +1,8 @@
 //! The chat panel (F1): conversation, the reply as it streams, input (Enter sends), Stop, and a
 //! status line with the chat's state and speed.
 
+use super::theme::{CHAT_KEY, RED};
+use super::{Panel, toggle_panel};
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 
@@ -9,12 +11,12 @@ use crate::llm::{ChatHistory, ClearHistory, LlmStatus, LlmTimings, SendChat, Sto
 
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<ChatPanel>();
-    app.add_systems(Update, toggle_panel.in_set(crate::AppSystems::Update));
+    app.add_systems(
+        Update,
+        toggle_panel::<ChatPanel>.in_set(crate::AppSystems::Update),
+    );
     app.add_systems(EguiPrimaryContextPass, chat_panel);
 }
-
-/// Key that shows and hides the chat panel.
-pub const CHAT_KEY: KeyCode = KeyCode::F1;
 
 #[derive(Resource)]
 pub struct ChatPanel {
@@ -31,13 +33,13 @@ impl Default for ChatPanel {
     }
 }
 
-fn toggle_panel(keys: Res<ButtonInput<KeyCode>>, mut panel: ResMut<ChatPanel>) {
-    if keys.just_pressed(CHAT_KEY) {
-        panel.open = !panel.open;
+impl Panel for ChatPanel {
+    const KEY: KeyCode = CHAT_KEY;
+
+    fn open(&mut self) -> &mut bool {
+        &mut self.open
     }
 }
-
-const ERROR_RED: egui::Color32 = egui::Color32::from_rgb(230, 80, 70);
 
 fn chat_panel(
     mut contexts: EguiContexts,
@@ -75,7 +77,7 @@ fn chat_panel(
                         ui.label(format!("{name}: {streaming}▌"));
                     }
                     if let Some(error) = &history.last_error {
-                        ui.colored_label(ERROR_RED, error);
+                        ui.colored_label(RED, error);
                     }
                 });
             ui.separator();
@@ -114,7 +116,7 @@ fn chat_panel(
                 ));
             }
             match &*status {
-                LlmStatus::Error(_) => ui.colored_label(ERROR_RED, line),
+                LlmStatus::Error(_) => ui.colored_label(RED, line),
                 _ => ui.weak(line),
             };
         });

@@ -1,28 +1,66 @@
 //! The F3 overlay: live values with units, red when a resource runs short. Hidden, it draws
 //! nothing and takes no clicks.
 
-use bevy::diagnostic::{DiagnosticPath, DiagnosticsStore, FrameTimeDiagnosticsPlugin};
+use super::theme::{AMBER, RED};
+use bevy::diagnostic::{DiagnosticPath, DiagnosticsStore};
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 
 use std::collections::VecDeque;
 
-use crate::config::{Settings, SettingsFile};
+use crate::config::{AppState, Settings, StateFile};
 use crate::diagnostics::{
-    DiagnosticsOverlay, DiagnosticsRecorder, LatestSample, MascotDiagnostics as M, MetricHistory,
-    ToggleRecording,
+    DiagnosticsOverlay, DiagnosticsRecorder, LatestSample, MetricHistory, MetricTexts, OverlayRow,
+    OverlayRows, RowValue, ToggleRecording,
 };
-use crate::llm::{LlmStatus, LlmTimings};
 
 pub(super) fn plugin(app: &mut App) {
     app.add_systems(EguiPrimaryContextPass, overlay);
 }
 
-const RED: egui::Color32 = egui::Color32::from_rgb(230, 80, 70);
-const AMBER: egui::Color32 = egui::Color32::from_rgb(230, 180, 60);
-
 fn value(store: &DiagnosticsStore, path: &DiagnosticPath) -> Option<f64> {
     store.get(path).and_then(|d| d.smoothed())
+}
+
+/// A row's text and colour (`None` = the default).
+fn row_text(
+    store: &DiagnosticsStore,
+    texts: &MetricTexts,
+    row: &OverlayRow,
+) -> (String, Option<egui::Color32>) {
+    match &row.value {
+        RowValue::Metric { path, unit, digits } => (
+            value(store, path).map_or_else(|| "n/a".to_owned(), |v| format!("{v:.digits$}{unit}")),
+            None,
+        ),
+        RowValue::Share {
+            used,
+            total,
+            unit,
+            amber,
+            red,
+        } => match value(store, used).zip(value(store, total)) {
+            Some((u, t)) => {
+                let color = if u > red * t {
+                    Some(RED)
+                } else if u > amber * t {
+                    Some(AMBER)
+                } else {
+                    None
+                };
+                (format!("{u:.0} / {t:.0}{unit}"), color)
+            }
+            None => ("n/a".to_owned(), None),
+        },
+        RowValue::Text => (
+            texts
+                .0
+                .get(row.label)
+                .cloned()
+                .unwrap_or_else(|| "n/a".to_owned()),
+            None,
+        ),
+    }
 }
 
 /// A small line plot of the last minute (one point per sample).
@@ -53,15 +91,16 @@ fn sparkline(ui: &mut egui::Ui, series: &VecDeque<f64>, color: egui::Color32) {
 fn overlay(
     mut contexts: EguiContexts,
     overlay: Option<ResMut<DiagnosticsOverlay>>,
+    rows: Res<OverlayRows>,
+    texts: Res<MetricTexts>,
     history: Res<MetricHistory>,
     recorder: Res<DiagnosticsRecorder>,
     mut record: MessageWriter<ToggleRecording>,
     store: Res<DiagnosticsStore>,
     latest: Res<LatestSample>,
-    timings: Option<Res<LlmTimings>>,
-    status: Option<Res<LlmStatus>>,
-    mut settings: ResMut<Settings>,
-    mut file: ResMut<SettingsFile>,
+    settings: Res<Settings>,
+    mut state: ResMut<AppState>,
+    file: Res<StateFile>,
     mut drag: Local<(Option<egui::Pos2>, bool)>,
 ) -> Result {
     let Some(mut overlay) = overlay.filter(|o| o.visible) else {
@@ -69,19 +108,12 @@ fn overlay(
     };
     let ctx = contexts.ctx_mut()?;
     if overlay.compact {
-        let fmt = |v: Option<f64>, unit: &str| {
-            v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.0}{unit}"))
-        };
-        let line = format!(
-            "FPS {} · RSS {} · CPU {} · VRAM {} · GPU {} · {} · TTFT {}",
-            fmt(value(&store, &FrameTimeDiagnosticsPlugin::FPS), ""),
-            fmt(value(&store, &M::RSS), " MiB"),
-            fmt(value(&store, &M::PROCESS_CPU), "%"),
-            fmt(value(&store, &M::VRAM_USED), " MiB"),
-            fmt(value(&store, &M::GPU_UTILIZATION), "%"),
-            fmt(value(&store, &M::DECODE_TPS), " tok/s"),
-            fmt(value(&store, &M::TIME_TO_FIRST_TOKEN), " ms"),
-        );
+        let line = rows
+            .iter()
+            .filter(|row| row.compact)
+            .map(|row| format!("{} {}", row.label, row_text(&store, &texts, row).0))
+            .collect::<Vec<_>>()
+            .join(" · ");
         egui::Area::new(egui::Id::new("diagnostics_compact"))
             .anchor(egui::Align2::RIGHT_TOP, [-6.0, 6.0])
             .show(ctx, |ui| {
@@ -102,7 +134,7 @@ fn overlay(
         .collapsible(true)
         .max_width(340.0);
     // Where the user last dragged it, else the top-right corner; movable either way.
-    let window = match settings.diagnostics.overlay_position {
+    let window = match state.overlay_position(&settings) {
         Some((x, y)) => window.default_pos([x, y]),
         None => window
             .pivot(egui::Align2::RIGHT_TOP)
@@ -113,170 +145,35 @@ fn overlay(
             .num_columns(2)
             .striped(true)
             .show(ui, |ui| {
-                let row =
-                    |ui: &mut egui::Ui, name: &str, text: String, color: Option<egui::Color32>| {
-                        ui.label(name);
-                        match color {
-                            Some(color) => ui.colored_label(color, text),
-                            None => ui.monospace(text),
-                        };
-                        ui.end_row();
+                for row in rows.iter() {
+                    let (text, color) = row_text(&store, &texts, row);
+                    ui.label(row.label);
+                    match color {
+                        Some(color) => ui.colored_label(color, text),
+                        None => ui.monospace(text),
                     };
-                let fmt = |v: Option<f64>, unit: &str, digits: usize| {
-                    v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.digits$}{unit}"))
-                };
-                let fps = value(&store, &FrameTimeDiagnosticsPlugin::FPS);
-                row(ui, "FPS", fmt(fps, "", 0), None);
-                row(
-                    ui,
-                    "frame time",
-                    fmt(
-                        value(&store, &FrameTimeDiagnosticsPlugin::FRAME_TIME),
-                        " ms",
-                        1,
-                    ),
-                    None,
-                );
-                row(ui, "RSS", fmt(value(&store, &M::RSS), " MiB", 0), None);
-                row(
-                    ui,
-                    "CPU",
-                    fmt(value(&store, &M::PROCESS_CPU), " %", 0),
-                    None,
-                );
-                let ram = value(&store, &M::RAM_USED).zip(value(&store, &M::RAM_TOTAL));
-                row(
-                    ui,
-                    "RAM",
-                    ram.map_or("n/a".into(), |(u, t)| format!("{u:.0} / {t:.0} MiB")),
-                    ram.and_then(|(u, t)| (u > 0.9 * t).then_some(RED)),
-                );
-                let vram = value(&store, &M::VRAM_USED).zip(value(&store, &M::VRAM_TOTAL));
-                row(
-                    ui,
-                    "VRAM",
-                    vram.map_or("n/a".into(), |(u, t)| format!("{u:.0} / {t:.0} MiB")),
-                    vram.and_then(|(u, t)| {
-                        if u > 0.9 * t {
-                            Some(RED)
-                        } else if u > 0.75 * t {
-                            Some(AMBER)
-                        } else {
-                            None
-                        }
-                    }),
-                );
-                row(
-                    ui,
-                    "GPU",
-                    fmt(value(&store, &M::GPU_UTILIZATION), " %", 0),
-                    None,
-                );
-                row(
-                    ui,
-                    "GPU temp",
-                    fmt(value(&store, &M::GPU_TEMPERATURE), " °C", 0),
-                    None,
-                );
-                row(
-                    ui,
-                    "GPU power",
-                    fmt(value(&store, &M::GPU_POWER), " W", 0),
-                    None,
-                );
-                row(
-                    ui,
-                    "decode",
-                    fmt(value(&store, &M::DECODE_TPS), " tok/s", 1),
-                    None,
-                );
-                row(
-                    ui,
-                    "prompt",
-                    fmt(value(&store, &M::PROMPT_TPS), " tok/s", 0),
-                    None,
-                );
-                row(
-                    ui,
-                    "first token",
-                    fmt(value(&store, &M::TIME_TO_FIRST_TOKEN), " ms", 0),
-                    None,
-                );
-                row(
-                    ui,
-                    "reply",
-                    fmt(value(&store, &M::REPLY_TOKENS), " tokens", 0),
-                    None,
-                );
-                row(
-                    ui,
-                    "model load",
-                    fmt(value(&store, &M::LOAD_TIME), " ms", 0),
-                    None,
-                );
-                row(
-                    ui,
-                    "warm-up",
-                    fmt(value(&store, &M::WARM_UP_TIME), " ms", 0),
-                    None,
-                );
-                if let Some(timings) = &timings {
-                    row(
-                        ui,
-                        "context",
-                        if timings.n_ctx > 0 {
-                            format!("{} / {}", timings.context_used, timings.n_ctx)
-                        } else {
-                            "n/a".into()
-                        },
-                        None,
-                    );
-                    row(
-                        ui,
-                        "profile",
-                        timings.plan.as_ref().map_or("n/a".into(), |p| {
-                            format!(
-                                "{}, {} threads, {} GPU layers",
-                                p.profile, p.n_threads, p.n_gpu_layers
-                            )
-                        }),
-                        None,
-                    );
+                    ui.end_row();
                 }
-                if let Some(status) = &status {
-                    row(ui, "chat", status.short().to_owned(), None);
-                }
-                row(
-                    ui,
-                    "expressions",
-                    format!(
-                        "{} /s, queue {}",
-                        fmt(value(&store, &M::AVATAR_COMMANDS), "", 1),
-                        fmt(value(&store, &M::AVATAR_QUEUE), "", 0)
-                    ),
-                    None,
-                );
             });
         ui.separator();
         ui.label("last minute");
         egui::Grid::new("plots").num_columns(2).show(ui, |ui| {
-            let plots = [
-                ("FPS", &history.fps, egui::Color32::LIGHT_GREEN),
-                ("RSS", &history.rss_mib, egui::Color32::LIGHT_BLUE),
-                ("VRAM %", &history.vram_percent, AMBER),
-                ("GPU %", &history.gpu_percent, egui::Color32::LIGHT_RED),
-                ("tok/s", &history.decode_tps, egui::Color32::WHITE),
-            ];
-            for (name, series, color) in plots {
-                ui.label(name);
-                if series.is_empty() {
-                    ui.weak("n/a");
-                } else {
-                    sparkline(ui, series, color);
+            for row in rows.iter() {
+                let Some([r, g, b]) = row.plot else { continue };
+                ui.label(match row.value {
+                    RowValue::Share { .. } => format!("{} %", row.label),
+                    _ => row.label.to_owned(),
+                });
+                match history.get(row.label).filter(|s| !s.is_empty()) {
+                    Some(series) => sparkline(ui, series, egui::Color32::from_rgb(r, g, b)),
+                    None => {
+                        ui.weak("n/a");
+                    }
                 }
                 ui.end_row();
             }
         });
+
         if let Some(reason) = &latest.gpu_unavailable_reason {
             ui.weak(reason);
         }
@@ -319,9 +216,9 @@ fn overlay(
             *held = false;
             if baseline.is_some_and(|b| b.distance(rect.min) > 1.0) {
                 let at = rect.min;
-                settings.diagnostics.overlay_position = Some((at.x, at.y));
-                match file.save_change(|s| s.diagnostics.overlay_position = Some((at.x, at.y))) {
-                    Ok(_) => info!("overlay position ({:.0}, {:.0}) saved", at.x, at.y),
+                state.overlay_position = Some((at.x, at.y));
+                match file.save(&state) {
+                    Ok(()) => info!("overlay position ({:.0}, {:.0}) saved", at.x, at.y),
                     Err(reason) => warn!("overlay position not saved: {reason}"),
                 }
             }

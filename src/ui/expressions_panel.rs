@@ -1,6 +1,8 @@
 //! The Expressions panel (F4): a slider per preset, reset, easing speed and the automatic
 //! motions, all sent as [`AvatarCommand`]s like any other sender's.
 
+use super::theme::{EXPRESSIONS_KEY, RED};
+use super::{Panel, toggle_panel};
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 
@@ -9,21 +11,23 @@ use crate::avatar::{AvatarCommand, AvatarCommands, AvatarError, AvatarRig, FaceS
 
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<ExpressionsPanel>();
-    app.add_systems(Update, toggle_panel.in_set(crate::AppSystems::Update));
+    app.add_systems(
+        Update,
+        toggle_panel::<ExpressionsPanel>.in_set(crate::AppSystems::Update),
+    );
     app.add_systems(EguiPrimaryContextPass, expressions_panel);
 }
-
-/// Key that shows and hides the panel.
-pub const EXPRESSIONS_KEY: KeyCode = KeyCode::F4;
 
 #[derive(Resource, Default)]
 pub struct ExpressionsPanel {
     pub open: bool,
 }
 
-fn toggle_panel(keys: Res<ButtonInput<KeyCode>>, mut panel: ResMut<ExpressionsPanel>) {
-    if keys.just_pressed(EXPRESSIONS_KEY) {
-        panel.open = !panel.open;
+impl Panel for ExpressionsPanel {
+    const KEY: KeyCode = EXPRESSIONS_KEY;
+
+    fn open(&mut self) -> &mut bool {
+        &mut self.open
     }
 }
 
@@ -49,7 +53,7 @@ fn expressions_panel(
         .resizable(false)
         .show(ctx, |ui| {
             if let Some(reason) = &error.0 {
-                ui.colored_label(egui::Color32::from_rgb(230, 80, 70), reason);
+                ui.colored_label(RED, reason);
             }
             egui::ScrollArea::vertical()
                 .max_height(330.0)

@@ -5,6 +5,7 @@ mod context_menu;
 mod diagnostics_overlay;
 mod expressions_panel;
 mod settings_panel;
+pub mod theme;
 
 pub use chat_panel::ChatPanel;
 pub use expressions_panel::ExpressionsPanel;
@@ -12,13 +13,30 @@ pub use settings_panel::SettingsPanel;
 
 use bevy::prelude::*;
 
+/// A panel that a key shows and hides.
+trait Panel: Resource<Mutability = bevy::ecs::component::Mutable> {
+    const KEY: KeyCode;
+    fn open(&mut self) -> &mut bool;
+}
+
+fn toggle_panel<P: Panel>(keys: Res<ButtonInput<KeyCode>>, mut panel: ResMut<P>) {
+    if keys.just_pressed(P::KEY) {
+        let open = panel.open();
+        *open = !*open;
+    }
+}
+
 /// Added by the windowed app only (egui needs a window and a renderer).
-pub fn plugin(app: &mut App) {
-    app.add_plugins((
-        chat_panel::plugin,
-        context_menu::plugin,
-        diagnostics_overlay::plugin,
-        expressions_panel::plugin,
-        settings_panel::plugin,
-    ));
+pub struct UiPlugin;
+
+impl Plugin for UiPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_plugins((
+            chat_panel::plugin,
+            context_menu::plugin,
+            diagnostics_overlay::plugin,
+            expressions_panel::plugin,
+            settings_panel::plugin,
+        ));
+    }
 }

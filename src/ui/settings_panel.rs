@@ -3,22 +3,28 @@
 
 use std::path::PathBuf;
 
+use super::theme::{RED, SETTINGS_KEY};
+use super::{Panel, toggle_panel};
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 
-use crate::config::{Profile, Settings, SettingsFile, SettingsStatus, Threads, validate};
+use crate::config::ranges::{self, Limit};
+use crate::config::{
+    AppState, Profile, Settings, SettingsChanged, SettingsFile, SettingsStatus, Threads,
+    put_in_force, validate,
+};
 
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<SettingsPanel>();
-    app.add_systems(Update, toggle_panel.in_set(crate::AppSystems::Update));
+    app.add_systems(
+        Update,
+        toggle_panel::<SettingsPanel>.in_set(crate::AppSystems::Update),
+    );
     app.add_systems(
         EguiPrimaryContextPass,
         (settings_error_banner, settings_panel),
     );
 }
-
-/// Key that opens and closes the settings panel.
-pub const SETTINGS_KEY: KeyCode = KeyCode::F2;
 
 #[derive(Resource, Default)]
 pub struct SettingsPanel {
@@ -28,9 +34,11 @@ pub struct SettingsPanel {
     message: Option<Result<String, String>>,
 }
 
-fn toggle_panel(keys: Res<ButtonInput<KeyCode>>, mut panel: ResMut<SettingsPanel>) {
-    if keys.just_pressed(SETTINGS_KEY) {
-        panel.open = !panel.open;
+impl Panel for SettingsPanel {
+    const KEY: KeyCode = SETTINGS_KEY;
+
+    fn open(&mut self) -> &mut bool {
+        &mut self.open
     }
 }
 
@@ -44,10 +52,7 @@ fn settings_error_banner(mut contexts: EguiContexts, status: Res<SettingsStatus>
         .anchor(egui::Align2::CENTER_TOP, [0.0, 4.0])
         .show(contexts.ctx_mut()?, |ui| {
             ui.set_max_width(ui.ctx().content_rect().width() - 24.0);
-            ui.colored_label(
-                egui::Color32::from_rgb(230, 80, 70),
-                format!("Settings not applied — {error}"),
-            );
+            ui.colored_label(RED, format!("Settings not applied — {error}"));
         });
     Ok(())
 }
@@ -56,7 +61,9 @@ fn settings_panel(
     mut contexts: EguiContexts,
     mut panel: ResMut<SettingsPanel>,
     mut settings: ResMut<Settings>,
+    mut state: ResMut<AppState>,
     mut file: ResMut<SettingsFile>,
+    mut changed: MessageWriter<SettingsChanged>,
 ) -> Result {
     if !panel.open {
         panel.draft = None;
@@ -72,14 +79,11 @@ fn settings_panel(
         .default_pos(egui::pos2(8.0, 64.0))
         .vscroll(true)
         .show(ctx, |ui| {
-            edit_settings(ui, &mut draft);
+            edit_settings(ui, &mut draft, false);
             ui.separator();
             let problems = validate(&draft);
             for problem in &problems {
-                ui.colored_label(
-                    egui::Color32::from_rgb(230, 80, 70),
-                    format!("{}: {}", problem.key, problem.message),
-                );
+                ui.colored_label(RED, format!("{}: {}", problem.key, problem.message));
             }
             if !file.overrides.is_empty() {
                 ui.label("Model/avatar given on the command line are not saved.");
@@ -100,7 +104,7 @@ fn settings_panel(
                     ui.label(text);
                 }
                 Some(Err(text)) => {
-                    ui.colored_label(egui::Color32::from_rgb(230, 80, 70), text);
+                    ui.colored_label(RED, text);
                 }
                 None => {}
             }
@@ -108,7 +112,7 @@ fn settings_panel(
     match action {
         Some(true) => match file.save_edit(&draft) {
             Ok(effective) => {
-                settings.set_if_neq(effective);
+                put_in_force(effective, &mut settings, &mut state, &mut changed);
                 panel.message = Some(Ok("Saved.".into()));
             }
             Err(error) => panel.message = Some(Err(error)),
@@ -124,22 +128,41 @@ fn settings_panel(
     Ok(())
 }
 
-fn edit_settings(ui: &mut egui::Ui, s: &mut Settings) {
-    ui.collapsing("Window", |ui| {
-        ui.add(egui::DragValue::new(&mut s.window.width).prefix("width "));
-        ui.add(egui::DragValue::new(&mut s.window.height).prefix("height "));
-        ui.add(egui::Slider::new(&mut s.window.scale, 0.1..=10.0).text("scale"));
+/// Every field's range comes from [`ranges`], the table validation uses: a field narrower
+/// than what the file may hold would clamp the value as soon as the panel shows it.
+pub(crate) fn edit_settings(ui: &mut egui::Ui, s: &mut Settings, all_open: bool) {
+    let section = |title: &str| egui::CollapsingHeader::new(title).default_open(all_open);
+    section("Window").show(ui, |ui| {
+        ui.add(
+            egui::DragValue::new(&mut s.window.width)
+                .range(ranges::WINDOW_WIDTH.range())
+                .prefix("width "),
+        );
+        ui.add(
+            egui::DragValue::new(&mut s.window.height)
+                .range(ranges::WINDOW_HEIGHT.range())
+                .prefix("height "),
+        );
+        ui.add(egui::Slider::new(&mut s.window.scale, ranges::WINDOW_SCALE.range()).text("scale"));
         ui.checkbox(&mut s.window.always_on_top, "always on top");
         ui.checkbox(&mut s.window.click_through, "click-through");
-        ui.add(egui::Slider::new(&mut s.window.idle_fps, 1.0..=240.0).text("idle FPS"));
-        ui.add(egui::Slider::new(&mut s.window.active_fps, 1.0..=240.0).text("active FPS"));
+        ui.add(
+            egui::Slider::new(&mut s.window.idle_fps, ranges::IDLE_FPS.range()).text("idle FPS"),
+        );
+        ui.add(
+            egui::Slider::new(&mut s.window.active_fps, ranges::ACTIVE_FPS.range())
+                .text("active FPS"),
+        );
     });
-    ui.collapsing("Avatar", |ui| {
+    section("Avatar").show(ui, |ui| {
         path_field(ui, "VRM file", &mut s.avatar.vrm_path);
         ui.add(
-            egui::Slider::new(&mut s.avatar.transition_speed, 0.1..=100.0)
-                .logarithmic(true)
-                .text("transition speed"),
+            egui::Slider::new(
+                &mut s.avatar.transition_speed,
+                ranges::TRANSITION_SPEED.range(),
+            )
+            .logarithmic(true)
+            .text("transition speed"),
         );
         ui.checkbox(&mut s.avatar.auto_blink, "auto blink");
         ui.checkbox(&mut s.avatar.head_motion, "idle head motion");
@@ -157,20 +180,13 @@ fn edit_settings(ui: &mut egui::Ui, s: &mut Settings) {
                         ui.selectable_value(&mut s.llm.profile, profile, profile.as_str());
                     }
                 });
-            let mut auto_threads = s.llm.n_threads == Threads::Auto;
-            ui.horizontal(|ui| {
-                ui.checkbox(&mut auto_threads, "auto threads");
-                if auto_threads {
-                    s.llm.n_threads = Threads::Auto;
-                } else {
-                    let mut n = match s.llm.n_threads {
-                        Threads::Count(n) => n,
-                        Threads::Auto => 2,
-                    };
-                    ui.add(egui::DragValue::new(&mut n).range(1..=512));
-                    s.llm.n_threads = Threads::Count(n);
-                }
-            });
+            threads_field(ui, "auto threads", &mut s.llm.n_threads, ranges::N_THREADS);
+            threads_field(
+                ui,
+                "auto prompt threads",
+                &mut s.llm.n_threads_batch,
+                ranges::N_THREADS_BATCH,
+            );
             let mut auto_layers = s.llm.n_gpu_layers.is_none();
             ui.horizontal(|ui| {
                 ui.checkbox(&mut auto_layers, "GPU layers from profile");
@@ -178,28 +194,66 @@ fn edit_settings(ui: &mut egui::Ui, s: &mut Settings) {
                     s.llm.n_gpu_layers = None;
                 } else {
                     let mut n = s.llm.n_gpu_layers.unwrap_or(0);
-                    ui.add(egui::DragValue::new(&mut n).range(0..=1000));
+                    ui.add(egui::DragValue::new(&mut n).range(ranges::N_GPU_LAYERS.range()));
                     s.llm.n_gpu_layers = Some(n);
                 }
             });
-            ui.add(egui::DragValue::new(&mut s.llm.n_ctx).prefix("context "));
+            ui.add(
+                egui::DragValue::new(&mut s.llm.n_ctx)
+                    .range(ranges::N_CTX.range())
+                    .prefix("context "),
+            );
         });
-    ui.collapsing("Sampling", |ui| {
+    section("Sampling").show(ui, |ui| {
+        let n_ctx = s.llm.n_ctx;
         let sampling = &mut s.llm.sampling;
-        ui.add(egui::Slider::new(&mut sampling.temperature, 0.0..=2.0).text("temperature"));
-        ui.add(egui::Slider::new(&mut sampling.top_k, 0..=200).text("top k"));
-        ui.add(egui::Slider::new(&mut sampling.top_p, 0.0..=1.0).text("top p"));
-        ui.add(egui::Slider::new(&mut sampling.min_p, 0.0..=1.0).text("min p"));
-        ui.add(egui::Slider::new(&mut sampling.repeat_penalty, 0.5..=2.0).text("repeat penalty"));
-        ui.add(egui::DragValue::new(&mut sampling.max_tokens).prefix("max tokens "));
+        ui.add(
+            egui::Slider::new(&mut sampling.temperature, ranges::TEMPERATURE.range())
+                .text("temperature"),
+        );
+        ui.add(
+            egui::DragValue::new(&mut sampling.top_k)
+                .range(ranges::TOP_K.range())
+                .prefix("top k "),
+        );
+        ui.add(egui::Slider::new(&mut sampling.top_p, ranges::TOP_P.range()).text("top p"));
+        ui.add(egui::Slider::new(&mut sampling.min_p, ranges::MIN_P.range()).text("min p"));
+        ui.add(
+            egui::Slider::new(&mut sampling.repeat_penalty, ranges::REPEAT_PENALTY.range())
+                .text("repeat penalty"),
+        );
+        // Its bound follows n_ctx, which the user may be editing: validation reports it.
+        ui.add(
+            egui::DragValue::new(&mut sampling.max_tokens)
+                .range(ranges::max_tokens(n_ctx).range())
+                .clamp_existing_to_range(false)
+                .prefix("max tokens "),
+        );
     });
-    ui.collapsing("Persona", |ui| {
+    section("Persona").show(ui, |ui| {
         ui.horizontal(|ui| {
             ui.label("name");
             ui.text_edit_singleline(&mut s.persona.name);
         });
         ui.label("system prompt");
         ui.text_edit_multiline(&mut s.persona.system_prompt);
+    });
+}
+
+fn threads_field(ui: &mut egui::Ui, label: &str, threads: &mut Threads, limit: Limit<u16>) {
+    let mut auto = *threads == Threads::Auto;
+    ui.horizontal(|ui| {
+        ui.checkbox(&mut auto, label);
+        if auto {
+            *threads = Threads::Auto;
+        } else {
+            let mut n = match *threads {
+                Threads::Count(n) => n,
+                Threads::Auto => 2,
+            };
+            ui.add(egui::DragValue::new(&mut n).range(limit.range()));
+            *threads = Threads::Count(n);
+        }
     });
 }
 
@@ -214,4 +268,41 @@ fn path_field(ui: &mut egui::Ui, label: &str, path: &mut Option<PathBuf>) {
             *path = (!text.trim().is_empty()).then(|| PathBuf::from(text.trim()));
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Opening the panel must not change a value: with every section open, a few frames of the
+    /// real widgets leave settings at the edges of their valid ranges as they were.
+    #[test]
+    fn showing_the_panel_changes_no_valid_value() {
+        let mut settings = Settings::default();
+        settings.window.width = 8000;
+        settings.window.scale = 9.5;
+        settings.window.idle_fps = 1.0;
+        settings.avatar.transition_speed = 99.0;
+        settings.llm.n_threads = Threads::Count(300);
+        settings.llm.n_threads_batch = Threads::Count(1);
+        settings.llm.n_gpu_layers = Some(999);
+        settings.llm.n_ctx = 1_000_000;
+        let sampling = &mut settings.llm.sampling;
+        sampling.temperature = 4.5;
+        sampling.top_k = 5000;
+        sampling.repeat_penalty = 4.0;
+        sampling.min_p = 1.0;
+        sampling.max_tokens = 1_000_000;
+        assert_eq!(validate(&settings), Vec::new());
+        let ctx = egui::Context::default();
+        let mut draft = settings.clone();
+        for _ in 0..3 {
+            let mut output = ctx.run_ui(egui::RawInput::default(), |ui| {
+                edit_settings(ui, &mut draft, true);
+            });
+            // No renderer here to upload the font texture to.
+            output.textures_delta.clear();
+        }
+        assert_eq!(draft, settings);
+    }
 }

@@ -1,0 +1,151 @@
+//! `desktop-mate check`: settings validation plus a hardware and load-plan report.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::config::{LoadedSettings, SettingsOrigin};
+use crate::hardware::{CpuInfo, GpuInfo, HardwareReport, MemoryInfo, human_bytes};
+use crate::llm::model_info::{ModelInfo, read_model_info};
+use crate::llm::plan::{LoadPlan, Workload, plan};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SettingsReport {
+    pub path: Option<PathBuf>,
+    pub origin: SettingsOrigin,
+    pub valid: bool,
+    /// `file:line:column: ...` when not valid.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelReport {
+    pub path: PathBuf,
+    #[serde(flatten)]
+    pub info: Option<ModelInfo>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    pub settings: SettingsReport,
+    pub cpu: CpuInfo,
+    pub memory: MemoryInfo,
+    /// `null` without an NVIDIA GPU.
+    pub gpu: Option<GpuInfo>,
+    pub gpu_unavailable_reason: Option<String>,
+    /// `null` when no model is set.
+    pub model: Option<ModelReport>,
+    pub plan: LoadPlan,
+}
+
+impl CheckReport {
+    pub fn build(loaded: &LoadedSettings, hardware: HardwareReport) -> Self {
+        let settings = SettingsReport {
+            path: loaded.file.path.clone(),
+            origin: loaded.file.origin,
+            valid: loaded.error.is_none(),
+            error: loaded.error.as_ref().map(ToString::to_string),
+        };
+        let model =
+            loaded
+                .settings
+                .llm
+                .model_path
+                .as_ref()
+                .map(|path| match read_model_info(path) {
+                    Ok(info) => ModelReport {
+                        path: path.clone(),
+                        info: Some(info),
+                        error: None,
+                    },
+                    Err(err) => ModelReport {
+                        path: path.clone(),
+                        info: None,
+                        error: Some(err.to_string()),
+                    },
+                });
+        let model_info = model.as_ref().and_then(|m| m.info.as_ref());
+        let plan = plan(
+            &loaded.settings.llm,
+            &hardware,
+            model_info,
+            Workload::WithWindow,
+        );
+        Self {
+            settings,
+            cpu: hardware.cpu,
+            memory: hardware.memory,
+            gpu: hardware.gpu,
+            gpu_unavailable_reason: hardware.gpu_unavailable_reason,
+            model,
+            plan,
+        }
+    }
+
+    /// The text `check` prints without `--json`.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        let mut line = |s: String| {
+            out.push_str(&s);
+            out.push('\n');
+        };
+        let path = self
+            .settings
+            .path
+            .as_ref()
+            .map_or_else(|| "bundled default".into(), |p| p.display().to_string());
+        match &self.settings.error {
+            None => line(format!("settings: {path}: valid")),
+            Some(error) => line(format!("settings: INVALID: {error}")),
+        }
+        line(format!(
+            "cpu:      {} ({} physical / {} logical cores, {} usable)",
+            self.cpu.model,
+            self.cpu.physical_cores,
+            self.cpu.logical_cores,
+            self.cpu.available_parallelism
+        ));
+        line(format!(
+            "ram:      {} total, {} available",
+            human_bytes(self.memory.total_bytes),
+            human_bytes(self.memory.available_bytes)
+        ));
+        match &self.gpu {
+            Some(gpu) => line(format!(
+                "gpu:      {} ({} VRAM, {} free)",
+                gpu.name,
+                human_bytes(gpu.vram_total_bytes),
+                human_bytes(gpu.vram_free_bytes)
+            )),
+            None => line(format!(
+                "gpu:      {}",
+                self.gpu_unavailable_reason
+                    .as_deref()
+                    .unwrap_or("no NVIDIA GPU")
+            )),
+        }
+        match &self.model {
+            None => line("model:    none set (llm.model_path or --model)".into()),
+            Some(ModelReport {
+                info: Some(info), ..
+            }) => line(format!(
+                "model:    {} ({}, {}, {} layers)",
+                info.path.display(),
+                human_bytes(info.file_size_bytes),
+                info.architecture,
+                info.n_layers
+            )),
+            Some(ModelReport { error, path, .. }) => line(format!(
+                "model:    {}: {}",
+                path.display(),
+                error.as_deref().unwrap_or("unusable")
+            )),
+        }
+        line(format!(
+            "plan:     profile {}, GPU layers {}, threads {} — {}",
+            self.plan.profile, self.plan.n_gpu_layers, self.plan.n_threads, self.plan.reason
+        ));
+        out
+    }
+}

@@ -1,0 +1,8 @@
+//! The terminal commands besides `run`: each is one file with its clap arguments and `run`.
+
+pub mod bench;
+pub mod chat;
+pub mod check;
+pub mod monitor;
+pub mod profile;
+pub mod snapshot;

@@ -1,0 +1,313 @@
+//! `desktop-mate snapshot`: renders the real mascot window, waits until the avatar is loaded
+//! and its expressions have settled, saves the window's pixels with their alpha to a PNG and
+//! exits. Used by tests, the docs screenshots script and bug reports.
+
+use std::path::{Path, PathBuf};
+
+use bevy::prelude::*;
+use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
+
+use crate::avatar::{AvatarCommand, AvatarCommands, AvatarError, AvatarStatus, FaceState, Framed};
+use crate::config::{Expression, LoadedSettings};
+use crate::llm::{LlmStatus, ReplyFinished, SendChat};
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct SnapshotArgs {
+    /// PNG file to write.
+    #[arg(long, value_name = "FILE.png")]
+    pub out: PathBuf,
+    /// Window size for the snapshot, e.g. 400x600 (default: the settings' size).
+    #[arg(long, value_name = "WxH", value_parser = parse_size)]
+    pub size: Option<(u32, u32)>,
+    /// Show an expression, e.g. `--expression joy=0.8` (repeatable; 0..1).
+    #[arg(long, value_name = "NAME=WEIGHT", value_parser = parse_expression)]
+    pub expression: Vec<(Expression, f32)>,
+    /// Keep the random motions (blink, head turns, breathing); by default they are paused so
+    /// two snapshots differ only by what was asked.
+    #[arg(long)]
+    pub animate: bool,
+    /// Open the settings panel before capturing.
+    #[arg(long)]
+    pub settings: bool,
+    /// Open the Expressions panel (F4) before capturing.
+    #[arg(long)]
+    pub expressions_panel: bool,
+    /// Open the right-click menu in the middle of the window before capturing.
+    #[arg(long)]
+    pub menu: bool,
+    /// Hide the chat panel.
+    #[arg(long)]
+    pub no_chat: bool,
+    /// Show the diagnostics overlay (F3).
+    #[arg(long)]
+    pub overlay: bool,
+    /// Send this chat message once the model is ready and capture after the reply.
+    #[arg(long, value_name = "TEXT")]
+    pub say: Option<String>,
+    /// With --say: capture while the reply is still being generated.
+    #[arg(long, requires = "say")]
+    pub during_reply: bool,
+    /// Frames rendered before the capture, once everything else is ready.
+    #[arg(long, default_value_t = 30)]
+    pub settle_frames: u32,
+}
+
+/// Parses `NAME=WEIGHT` (`joy=0.8`, `blink_l=1`, `lookup=0.5`).
+pub fn parse_expression(text: &str) -> Result<(Expression, f32), String> {
+    let (name, weight) = text
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=WEIGHT such as joy=0.8, found {text:?}"))?;
+    let expression = Expression::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = crate::avatar::expression::EXPRESSIONS
+            .iter()
+            .map(|e| e.vrm_name())
+            .collect();
+        format!("unknown expression {name:?}; one of {}", names.join(", "))
+    })?;
+    let weight = weight
+        .trim()
+        .parse::<f32>()
+        .ok()
+        .filter(|w| (0.0..=1.0).contains(w))
+        .ok_or_else(|| format!("weight must be a number 0..1, found {weight:?}"))?;
+    Ok((expression, weight))
+}
+
+/// Builds the mascot app for the snapshot and runs it.
+pub fn run(mut loaded: LoadedSettings, args: SnapshotArgs) -> AppExit {
+    if args.overlay {
+        loaded.settings.diagnostics.overlay_visible = true;
+    }
+    // No hit-mask captures: click-through is for the desktop, not for a snapshot.
+    loaded.settings.window.click_through = false;
+    if let Some((width, height)) = args.size {
+        loaded.settings.window.width = width;
+        loaded.settings.window.height = height;
+        loaded.settings.window.scale = 1.0;
+        loaded.state.window_scale = None;
+    }
+    let mut app = crate::windowed_app(loaded);
+    let world = app.world_mut();
+    world.resource_mut::<crate::ui::SettingsPanel>().open = args.settings;
+    world.resource_mut::<crate::ui::ChatPanel>().open = !args.no_chat;
+    world.resource_mut::<crate::ui::ExpressionsPanel>().open = args.expressions_panel;
+    if args.menu {
+        let window = &world.resource::<crate::config::Settings>().window;
+        let middle = Vec2::new(window.width as f32 / 2.0, window.height as f32 / 2.0);
+        world.resource_mut::<crate::avatar::ContextMenu>().0 = Some(middle);
+    }
+    let commands = world.resource::<AvatarCommands>().clone();
+    if !args.animate {
+        for command in [
+            AvatarCommand::SetAutoBlink(false),
+            AvatarCommand::SetHeadMotion(false),
+            AvatarCommand::SetBreathing(false),
+            AvatarCommand::SetLookAtCursor(false),
+        ] {
+            commands.send(command);
+        }
+    }
+    for (expression, weight) in &args.expression {
+        commands.send(AvatarCommand::SetExpression {
+            expression: *expression,
+            weight: *weight,
+        });
+    }
+    app.insert_resource(SnapshotRequest {
+        out: args.out,
+        settle_frames: args.settle_frames,
+        say: args.say,
+        during_reply: args.during_reply,
+    })
+    .add_plugins(plugin);
+    let exit = app.run();
+    // The reason an avatar could not be shown, for whoever reads the terminal or the CI log.
+    if let Some(reason) = app
+        .world()
+        .get_resource::<AvatarError>()
+        .and_then(|e| e.0.clone())
+    {
+        eprintln!("avatar: {reason}");
+    }
+    exit
+}
+
+/// What to capture.
+#[derive(Resource, Debug, Clone)]
+pub struct SnapshotRequest {
+    pub out: PathBuf,
+    /// Frames rendered before the capture (pipelines compile and the UI lays out meanwhile).
+    pub settle_frames: u32,
+    /// A message to send once the chat is ready; the capture waits for the whole reply.
+    pub say: Option<String>,
+    /// With `say`: capture while the reply is still being generated (after `settle_frames`
+    /// frames rendered during the generation) instead of after it.
+    pub during_reply: bool,
+}
+
+/// Frames to wait for a requested screenshot before asking again.
+const RECAPTURE_FRAMES: u32 = 150;
+
+/// Frames to wait for an avatar before capturing without one.
+const AVATAR_TIMEOUT_FRAMES: u32 = 1_200;
+
+/// Where a `--say` message stands.
+#[derive(Resource, Debug, Default, PartialEq)]
+enum SayProgress {
+    #[default]
+    Waiting,
+    Sent,
+    Answered,
+}
+
+fn plugin(app: &mut App) {
+    app.init_resource::<SayProgress>();
+    app.add_systems(
+        Update,
+        (say_when_ready, capture_when_settled)
+            .chain()
+            .in_set(crate::AppSystems::Apply),
+    );
+}
+
+fn say_when_ready(
+    request: Res<SnapshotRequest>,
+    status: Res<LlmStatus>,
+    mut progress: ResMut<SayProgress>,
+    mut send: MessageWriter<SendChat>,
+    mut finished: MessageReader<ReplyFinished>,
+    mut frames_generating: Local<u32>,
+) {
+    let Some(message) = &request.say else {
+        *progress = SayProgress::Answered;
+        return;
+    };
+    match *progress {
+        SayProgress::Waiting => match *status {
+            LlmStatus::Ready => {
+                send.write(SendChat(message.clone()));
+                *progress = SayProgress::Sent;
+            }
+            // Nothing to wait for: capture what the user would see.
+            LlmStatus::NoModel | LlmStatus::Error(_) => *progress = SayProgress::Answered,
+            _ => {}
+        },
+        SayProgress::Sent => {
+            if request.during_reply && *status == LlmStatus::Generating {
+                *frames_generating += 1;
+                if *frames_generating >= request.settle_frames.max(1) {
+                    *progress = SayProgress::Answered;
+                }
+            } else if finished.read().count() > 0 || matches!(*status, LlmStatus::Error(_)) {
+                *progress = SayProgress::Answered;
+            }
+        }
+        SayProgress::Answered => {}
+    }
+}
+
+/// True once the avatar is on screen, framed, and its expressions have reached their targets.
+fn avatar_settled(
+    status: &AvatarStatus,
+    framed: &Query<(), With<Framed>>,
+    face: &FaceState,
+) -> bool {
+    matches!(status, AvatarStatus::Ready(_))
+        && !framed.is_empty()
+        && !face.expressions.moving()
+        && !face.blink.is_blinking()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn capture_when_settled(
+    mut commands: Commands,
+    mut request: ResMut<SnapshotRequest>,
+    progress: Res<SayProgress>,
+    status: Res<AvatarStatus>,
+    framed: Query<(), With<Framed>>,
+    face: Res<FaceState>,
+    mut waited: Local<u32>,
+    mut requested: Local<Option<u32>>,
+) {
+    if *progress != SayProgress::Answered {
+        return;
+    }
+    // A capture that never reports back (seen rarely under Xvfb) is asked for again rather
+    // than leaving the command waiting forever.
+    if let Some(frames) = requested.as_mut() {
+        *frames += 1;
+        if *frames < RECAPTURE_FRAMES {
+            return;
+        }
+        warn!("no screenshot after {RECAPTURE_FRAMES} frames; asking again");
+    }
+    *waited += 1;
+    if !avatar_settled(&status, &framed, &face) {
+        if *waited < AVATAR_TIMEOUT_FRAMES {
+            return;
+        }
+        if *waited == AVATAR_TIMEOUT_FRAMES {
+            warn!("no avatar after {AVATAR_TIMEOUT_FRAMES} frames ({status:?}); capturing anyway");
+        }
+    }
+    // During a reply, the frames were already counted while it was being generated.
+    if request.settle_frames > 0 && !request.during_reply {
+        request.settle_frames -= 1;
+        return;
+    }
+    *requested = Some(0);
+    let out = request.out.clone();
+    commands.spawn(Screenshot::primary_window()).observe(
+        move |captured: On<ScreenshotCaptured>,
+              status: Res<LlmStatus>,
+              avatar_error: Res<AvatarError>,
+              mut exit: MessageWriter<AppExit>| {
+            // Why the asked avatar is not the one shown, for the terminal or the CI log.
+            if let Some(reason) = &avatar_error.0 {
+                eprintln!("avatar: {reason}");
+            }
+            match save_rgba_png(&captured.image, &out) {
+                Ok(()) => {
+                    let when = if *status == LlmStatus::Generating {
+                        " while a reply was being generated"
+                    } else {
+                        ""
+                    };
+                    info!("snapshot saved to {}{when}", out.display());
+                    exit.write(AppExit::Success);
+                }
+                Err(err) => {
+                    error!("cannot save snapshot to {}: {err}", out.display());
+                    exit.write(AppExit::from_code(1));
+                }
+            }
+        },
+    );
+}
+
+/// Writes the image as RGBA (Bevy's stock `save_to_disk` drops alpha).
+pub fn save_rgba_png(image: &Image, out: &Path) -> Result<(), String> {
+    let dynamic = image
+        .clone()
+        .try_into_dynamic()
+        .map_err(|e| format!("unsupported screenshot format: {e}"))?;
+    dynamic
+        .to_rgba8()
+        .save_with_format(out, image::ImageFormat::Png)
+        .map_err(|e| e.to_string())
+}
+
+/// Parses `WIDTHxHEIGHT`.
+pub fn parse_size(text: &str) -> Result<(u32, u32), String> {
+    let (w, h) = text
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("expected WIDTHxHEIGHT such as 400x600, found {text:?}"))?;
+    let parse = |s: &str| {
+        s.trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|v| (64..=8192).contains(v))
+            .ok_or_else(|| format!("size must be 64..8192 pixels, found {s:?}"))
+    };
+    Ok((parse(w)?, parse(h)?))
+}

@@ -1,0 +1,174 @@
+//! What the app tracks at run time and restores at the next start — where the window was
+//! dragged, its scale, where the overlay was dragged, the last avatar dropped on the window —
+//! kept in `state.ron` beside the settings. The user's `mascot.ron` is theirs: the app writes
+//! it only when the user presses Save in the settings panel.
+//!
+//! Each entry, when present, wins over the matching setting (`window.position`,
+//! `window.scale`, `diagnostics.overlay_position`, `avatar.vrm_path`); when the user changes
+//! that setting (in the file or the panel), the entry is forgotten so the new setting applies.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use bevy::prelude::Resource;
+use serde::{Deserialize, Serialize};
+
+use super::settings::Settings;
+use super::store::write_atomic;
+
+pub const STATE_FILE_NAME: &str = "state.ron";
+
+#[derive(Resource, Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AppState {
+    pub window_position: Option<(i32, i32)>,
+    pub window_scale: Option<f32>,
+    pub overlay_position: Option<(f32, f32)>,
+    pub avatar: Option<PathBuf>,
+}
+
+impl AppState {
+    pub fn window_position(&self, settings: &Settings) -> Option<(i32, i32)> {
+        self.window_position.or(settings.window.position)
+    }
+
+    pub fn window_scale(&self, settings: &Settings) -> f32 {
+        self.window_scale.unwrap_or(settings.window.scale)
+    }
+
+    pub fn overlay_position(&self, settings: &Settings) -> Option<(f32, f32)> {
+        self.overlay_position
+            .or(settings.diagnostics.overlay_position)
+    }
+
+    pub fn avatar(&self, settings: &Settings) -> Option<PathBuf> {
+        self.avatar
+            .clone()
+            .or_else(|| settings.avatar.vrm_path.clone())
+    }
+
+    /// Forgets the entries whose setting the user changed from `old` to `new`.
+    pub fn yield_to_settings(&mut self, old: &Settings, new: &Settings) {
+        if old.window.position != new.window.position {
+            self.window_position = None;
+        }
+        if old.window.scale != new.window.scale {
+            self.window_scale = None;
+        }
+        if old.diagnostics.overlay_position != new.diagnostics.overlay_position {
+            self.overlay_position = None;
+        }
+        if old.avatar.vrm_path != new.avatar.vrm_path {
+            self.avatar = None;
+        }
+    }
+}
+
+/// Where the state is kept (`None`: nowhere to keep it, e.g. on the bundled settings alone).
+#[derive(Resource, Debug, Clone, Default)]
+pub struct StateFile {
+    pub path: Option<PathBuf>,
+}
+
+impl StateFile {
+    /// The state file beside a settings file.
+    pub fn beside(settings_path: Option<&Path>) -> Self {
+        Self {
+            path: settings_path.map(|p| p.with_file_name(STATE_FILE_NAME)),
+        }
+    }
+
+    /// Reads the state; a missing file is an empty state, a damaged one too (with the reason,
+    /// for the log). The file is not touched until the app next saves its state.
+    pub fn load(&self) -> (AppState, Option<String>) {
+        let Some(path) = &self.path else {
+            return (AppState::default(), None);
+        };
+        let text = match fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                return (AppState::default(), None);
+            }
+            Err(err) => {
+                return (
+                    AppState::default(),
+                    Some(format!("cannot read {}: {err}", path.display())),
+                );
+            }
+        };
+        match ron::from_str(&text) {
+            Ok(state) => (state, None),
+            Err(err) => (
+                AppState::default(),
+                Some(format!(
+                    "{}: {err}; starting without the saved window state",
+                    path.display()
+                )),
+            ),
+        }
+    }
+
+    /// Writes the state atomically.
+    pub fn save(&self, state: &AppState) -> Result<(), String> {
+        let Some(path) = &self.path else {
+            return Err("no settings folder to keep the window state in".into());
+        };
+        let pretty = ron::ser::PrettyConfig::new().struct_names(false);
+        let body = ron::ser::to_string_pretty(state, pretty).map_err(|e| e.to_string())?;
+        let text = format!(
+            "// desktop-mate's own state (window place and scale, overlay place, last dropped\n\
+             // avatar). Written by the app; your settings are in mascot.ron.\n{body}\n"
+        );
+        write_atomic(path, &text).map_err(|e| format!("could not save {}: {e}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_wins_until_the_user_changes_the_setting() {
+        let mut settings = Settings::default();
+        settings.window.scale = 1.5;
+        let mut state = AppState {
+            window_scale: Some(2.0),
+            avatar: Some("dropped.vrm".into()),
+            ..AppState::default()
+        };
+        assert_eq!(state.window_scale(&settings), 2.0);
+        assert_eq!(state.avatar(&settings), Some(PathBuf::from("dropped.vrm")));
+        let mut edited = settings.clone();
+        edited.window.scale = 0.8;
+        state.yield_to_settings(&settings, &edited);
+        assert_eq!(state.window_scale(&edited), 0.8);
+        assert_eq!(
+            state.avatar(&edited),
+            Some(PathBuf::from("dropped.vrm")),
+            "an unrelated edit keeps the dropped avatar"
+        );
+    }
+
+    #[test]
+    fn a_damaged_state_file_gives_an_empty_state_and_is_left_alone() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join(STATE_FILE_NAME);
+        fs::write(&path, "(window_scale: \"big\")").expect("write");
+        let file = StateFile {
+            path: Some(path.clone()),
+        };
+        let (state, problem) = file.load();
+        assert_eq!(state, AppState::default());
+        assert!(problem.is_some_and(|p| p.contains("state.ron")));
+        assert_eq!(
+            fs::read_to_string(&path).expect("read"),
+            "(window_scale: \"big\")"
+        );
+        let saved = AppState {
+            window_position: Some((10, 20)),
+            ..AppState::default()
+        };
+        file.save(&saved).expect("save");
+        assert_eq!(file.load(), (saved, None));
+    }
+}

@@ -1,0 +1,475 @@
+//! The real binary: `check` and `--help`.
+use crate::support;
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::support::{GgufValue, shared_file, write_gguf_header};
+
+fn desktop_mate(args: &[&str], home: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_desktop-mate"))
+        .args(args)
+        // Never touch the real user's folders.
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env_remove("DESKTOP_MATE_CONFIG")
+        .output()
+        .expect("run desktop-mate")
+}
+
+fn json_of(output: &std::process::Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        stdout.lines().count(),
+        1,
+        "one JSON object on stdout: {stdout}"
+    );
+    serde_json::from_str(&stdout).expect("valid JSON")
+}
+
+#[test]
+fn check_reports_cpu_profile_and_no_gpu_on_this_machine() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let config = home.path().join("mascot.ron");
+    std::fs::write(&config, "()").expect("write");
+    let output = desktop_mate(
+        &[
+            "check",
+            "--json",
+            "--config",
+            config.to_str().expect("utf8"),
+        ],
+        home.path(),
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = json_of(&output);
+    assert_eq!(report["settings"]["valid"], true);
+    assert_eq!(report["settings"]["origin"], "command_line");
+    assert!(report["cpu"]["logical_cores"].as_u64().expect("cores") >= 1);
+    assert!(report["cpu"]["physical_cores"].as_u64().expect("cores") >= 1);
+    assert!(report["memory"]["total_bytes"].as_u64().expect("ram") > 0);
+    assert!(report["model"].is_null());
+    // This machine (and CI) has no NVIDIA GPU: the report says so instead of failing.
+    if report["gpu"].is_null() {
+        assert!(
+            report["gpu_unavailable_reason"]
+                .as_str()
+                .expect("reason")
+                .contains("no NVIDIA GPU"),
+            "{report}"
+        );
+        assert_eq!(report["plan"]["profile"], "cpu_fallback");
+        assert_eq!(report["plan"]["n_gpu_layers"], 0);
+        assert!(
+            report["plan"]["reason"]
+                .as_str()
+                .expect("reason")
+                .contains("no NVIDIA GPU"),
+            "{report}"
+        );
+    } else {
+        assert!(!report["gpu"]["name"].as_str().expect("name").is_empty());
+        assert!(report["gpu"]["vram_total_bytes"].as_u64().expect("vram") > 0);
+    }
+    let threads = report["plan"]["n_threads"].as_u64().expect("threads");
+    let logical = report["cpu"]["logical_cores"].as_u64().expect("cores");
+    assert!(threads >= 1 && threads <= logical);
+
+    let text = desktop_mate(
+        &["check", "--config", config.to_str().expect("utf8")],
+        home.path(),
+    );
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("settings: ") && text.contains(": valid"),
+        "{text}"
+    );
+    assert!(text.contains("plan:     profile"), "{text}");
+}
+
+#[test]
+fn check_reads_the_models_size_and_layer_count() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let model = home.path().join("tiny.gguf");
+    write_gguf_header(
+        &model,
+        &[
+            ("general.architecture", GgufValue::Str("llama")),
+            ("llama.block_count", GgufValue::U32(7)),
+        ],
+    );
+    let config = home.path().join("mascot.ron");
+    std::fs::write(&config, "()").expect("write");
+    let output = desktop_mate(
+        &[
+            "check",
+            "--json",
+            "--config",
+            config.to_str().expect("utf8"),
+            "--model",
+            model.to_str().expect("utf8"),
+        ],
+        home.path(),
+    );
+    assert!(output.status.success());
+    let report = json_of(&output);
+    assert_eq!(report["model"]["n_layers"], 7);
+    assert_eq!(report["model"]["architecture"], "llama");
+    assert_eq!(
+        report["model"]["file_size_bytes"].as_u64(),
+        Some(std::fs::metadata(&model).expect("size").len())
+    );
+    // --model is for this run only: the file is untouched.
+    assert_eq!(std::fs::read_to_string(&config).expect("read"), "()");
+
+    let not_gguf = home.path().join("notes.gguf");
+    std::fs::write(&not_gguf, "hello").expect("write");
+    let output = desktop_mate(
+        &[
+            "check",
+            "--json",
+            "--config",
+            config.to_str().expect("utf8"),
+            "--model",
+            not_gguf.to_str().expect("utf8"),
+        ],
+        home.path(),
+    );
+    let report = json_of(&output);
+    assert!(
+        report["model"]["error"]
+            .as_str()
+            .expect("error")
+            .contains("not a GGUF model file"),
+        "{report}"
+    );
+}
+
+#[test]
+fn check_reads_the_real_stories_model_when_shared_is_present() {
+    let Some(model) = shared_file("models/stories260K.gguf") else {
+        eprintln!(
+            "../shared/models/stories260K.gguf not here; covered by the generated header test"
+        );
+        return;
+    };
+    let home = tempfile::tempdir().expect("temp dir");
+    let output = run_with_model(home.path(), "()", &model, &["check", "--json"]);
+    let report = json_of(&output);
+    assert_eq!(report["model"]["architecture"], "llama");
+    assert_eq!(report["model"]["n_layers"], 5);
+    // Each key once (a flattened struct once repeated "path"; seen on the GPU machine).
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        text.matches("\"path\":").count(),
+        2,
+        "settings + model: {text}"
+    );
+}
+
+#[test]
+fn check_fails_with_file_line_column_on_invalid_settings() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let config = home.path().join("bad.ron");
+    std::fs::write(&config, "(\n  llm: (\n    profile: turbo,\n  ),\n)").expect("write");
+    let output = desktop_mate(
+        &[
+            "check",
+            "--json",
+            "--config",
+            config.to_str().expect("utf8"),
+        ],
+        home.path(),
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let expected = format!("{}:3:14: wrong type at `llm.profile`", config.display());
+    assert!(stderr.contains(&expected), "{stderr}");
+    let report = json_of(&output);
+    assert_eq!(report["settings"]["valid"], false);
+}
+
+#[test]
+fn first_run_creates_the_users_settings_from_the_default() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let output = desktop_mate(&["check", "--json"], home.path());
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = json_of(&output);
+    assert_eq!(report["settings"]["origin"], "user_config");
+    let path = report["settings"]["path"].as_str().expect("path");
+    assert!(
+        path.starts_with(home.path().to_str().expect("utf8")),
+        "{path}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(path).expect("written"),
+        desktop_mate::config::BUNDLED_DEFAULT
+    );
+}
+
+#[test]
+fn help_documents_commands_and_global_options() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let output = desktop_mate(&["--help"], home.path());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for needle in ["run", "check", "--config", "--model", "--avatar"] {
+        assert!(help.contains(needle), "--help lacks {needle}: {help}");
+    }
+    let output = desktop_mate(&["check", "--help"], home.path());
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        help.contains("--json") && help.contains("--model"),
+        "{help}"
+    );
+}
+
+/// `desktop-mate ARGS --config <home>/mascot.ron --model MODEL` with these settings.
+fn run_with_model(
+    home: &Path,
+    settings: &str,
+    model: &Path,
+    args: &[&str],
+) -> std::process::Output {
+    let config = home.join("mascot.ron");
+    std::fs::write(&config, settings).expect("write");
+    let mut args = args.to_vec();
+    args.extend_from_slice(&[
+        "--config",
+        config.to_str().expect("utf8"),
+        "--model",
+        model.to_str().expect("utf8"),
+    ]);
+    desktop_mate(&args, home)
+}
+
+/// `chat --json --raw` greedy completion of `prompt`; returns the parsed reply.
+fn raw_completion(
+    settings: &str,
+    model: &Path,
+    prompt: &str,
+    max_tokens: u32,
+) -> serde_json::Value {
+    let home = tempfile::tempdir().expect("temp dir");
+    let max_tokens = max_tokens.to_string();
+    let output = run_with_model(
+        home.path(),
+        settings,
+        model,
+        &[
+            "chat",
+            "--json",
+            "--raw",
+            "--temperature",
+            "0",
+            "--max-tokens",
+            &max_tokens,
+            "--prompt",
+            prompt,
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    json_of(&output)
+}
+
+#[test]
+fn chat_answers_once_as_json_with_timings() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let model = dir.path().join("tiny.gguf");
+    support::write_tiny_llama(&model, 3);
+    let reply = raw_completion("(llm: (n_ctx: 256, n_batch: 64))", &model, "hello", 6);
+    for key in [
+        "text",
+        "emotion",
+        "prompt_tokens",
+        "generated_tokens",
+        "ttft_ms",
+        "decode_tps",
+        "prompt_tps",
+    ] {
+        assert!(reply.get(key).is_some(), "missing {key}: {reply}");
+    }
+    let generated = reply["generated_tokens"].as_u64().expect("count");
+    assert!((1..=6).contains(&generated), "{reply}");
+    assert!(reply["prompt_tokens"].as_u64().expect("count") >= 2);
+    assert!(reply["n_threads"].as_u64().expect("threads") >= 1);
+    assert!(reply["stop_reason"].as_str().is_some());
+}
+
+#[test]
+fn chat_continues_the_real_story_model_greedily() {
+    let Some(model) = shared_file("models/stories260K.gguf") else {
+        eprintln!(
+            "../shared/models/stories260K.gguf not here; covered by the generated model test"
+        );
+        return;
+    };
+    let reply = raw_completion("()", &model, "Once upon a time", 16);
+    let text = reply["text"].as_str().expect("text");
+    assert!(
+        text.starts_with(", there was a little girl named Lily."),
+        "{text}"
+    );
+    assert_eq!(reply["generated_tokens"], 16);
+}
+
+#[test]
+fn chat_without_a_model_says_how_to_set_one() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let config = home.path().join("mascot.ron");
+    std::fs::write(&config, "()").expect("write");
+    let output = desktop_mate(
+        &[
+            "chat",
+            "--prompt",
+            "hi",
+            "--config",
+            config.to_str().expect("utf8"),
+        ],
+        home.path(),
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("no model set: pass --model PATH"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bench_reports_every_promised_key_on_a_generated_model() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let model = home.path().join("tiny.gguf");
+    support::write_tiny_llama(&model, 5);
+    let output = run_with_model(
+        home.path(),
+        "(llm: (n_ctx: 256, n_batch: 64))",
+        &model,
+        &["bench", "--json", "--turns", "6", "--max-tokens", "8"],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = json_of(&output);
+    for key in [
+        "model",
+        "n_threads",
+        "load_ms",
+        "warmup_ms",
+        "ttft_cold_ms",
+        "ttft_first_ms",
+        "ttft_later_ms",
+        "ttft_turn1_ms",
+        "ttft_turn6_ms",
+        "decode_tps",
+        "prompt_tps",
+        "threads_sweep",
+        "auto_threads",
+    ] {
+        assert!(report.get(key).is_some(), "missing {key}: {report}");
+    }
+    assert_eq!(report["turns"], 6);
+    assert!(report["decode_tps"].as_f64().expect("tps") > 0.0);
+    let sweep = report["threads_sweep"].as_array().expect("sweep");
+    assert!(!sweep.is_empty());
+    assert_eq!(sweep[0]["n_threads"], 1);
+    assert!(
+        sweep
+            .iter()
+            .all(|row| row["decode_tps"].as_f64().unwrap_or(0.0) > 0.0)
+    );
+}
+
+#[test]
+fn profile_memory_reports_every_stage_and_a_verdict() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let model = home.path().join("tiny.gguf");
+    support::write_tiny_llama(&model, 4);
+    let output = run_with_model(
+        home.path(),
+        "(llm: (n_ctx: 256, n_batch: 64))",
+        &model,
+        &[
+            "profile-memory",
+            "--json",
+            "--messages",
+            "2,5",
+            "--max-tokens",
+            "8",
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = json_of(&output);
+    let stages: Vec<&str> = report["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .map(|s| s["stage"].as_str().expect("name"))
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            "start",
+            "model loaded",
+            "after first generation",
+            "after 2 messages",
+            "after 5 messages"
+        ]
+    );
+    for stage in report["stages"].as_array().expect("stages") {
+        assert!(stage["rss_bytes"].as_u64().expect("rss") > 0);
+    }
+    assert!(report["leak"].is_boolean());
+    assert!(report["slope_bytes_per_message"].is_number());
+    assert!(
+        report["verdict"]
+            .as_str()
+            .expect("verdict")
+            .contains("KiB/message")
+    );
+}
+
+#[test]
+fn a_model_bigger_than_the_machines_memory_is_refused_before_loading() {
+    use support::GgufValue;
+    let home = tempfile::tempdir().expect("temp dir");
+    let model = home.path().join("huge.gguf");
+    support::write_gguf_header(
+        &model,
+        &[
+            ("general.architecture", GgufValue::Str("llama")),
+            ("llama.block_count", GgufValue::U32(80)),
+        ],
+    );
+    // A sparse file: 4 TiB on paper, a few bytes on disk.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&model)
+        .and_then(|f| f.set_len(4 << 40))
+        .expect("sparse file");
+    let output = run_with_model(home.path(), "()", &model, &["chat", "--prompt", "hi"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("needs about 4096.5 GiB of RAM") && stderr.contains("in total"),
+        "{stderr}"
+    );
+}

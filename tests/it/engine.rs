@@ -1,0 +1,366 @@
+//! The real llama.cpp engine on real GGUF files: a generated tiny model (always) and the
+//! trained stories260K model (when ../shared is present).
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::support::{shared_file, write_tiny_llama};
+use desktop_mate::config::{PersonaSettings, SamplingSettings};
+use desktop_mate::llm::chat::{self, ChatTurn, PromptFormat};
+use desktop_mate::llm::engine::{
+    EngineError, EngineSettings, GenerateOptions, LlmEngine, StopReason,
+};
+use desktop_mate::llm::model_info::ModelInfoError;
+
+fn engine_for(path: &Path, n_ctx: u32) -> LlmEngine {
+    LlmEngine::load(EngineSettings {
+        model_path: path.to_owned(),
+        n_gpu_layers: 0,
+        n_ctx,
+        n_batch: 64,
+        n_threads: 1,
+        n_threads_batch: 1,
+        use_mmap: true,
+        use_mlock: false,
+    })
+    .expect("load model")
+}
+
+fn greedy(max_tokens: u32) -> GenerateOptions {
+    GenerateOptions {
+        sampling: SamplingSettings {
+            temperature: 0.0,
+            repeat_penalty: 1.0,
+            ..SamplingSettings::default()
+        },
+        max_tokens,
+        stop: Vec::new(),
+    }
+}
+
+fn tiny_model() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("tiny.gguf");
+    write_tiny_llama(&path, 7);
+    (dir, path)
+}
+
+#[test]
+fn generated_model_streams_exactly_what_it_returns_and_respects_max_tokens() {
+    let (_dir, path) = tiny_model();
+    let mut engine = engine_for(&path, 256);
+    let never = AtomicBool::new(false);
+    let mut streamed = String::new();
+    let reply = engine
+        .generate("hello there", &greedy(12), &never, &mut |piece| {
+            streamed.push_str(piece)
+        })
+        .expect("generate");
+    assert_eq!(streamed, reply.text);
+    assert!(reply.stats.generated_tokens <= 12);
+    assert!(matches!(
+        reply.stats.stop_reason,
+        StopReason::MaxTokens | StopReason::EndOfGeneration
+    ));
+    assert!(reply.stats.prompt_tokens > 1);
+    // Greedy decoding is deterministic, with or without the cache.
+    let again = engine
+        .generate("hello there", &greedy(12), &never, &mut |_| {})
+        .expect("generate");
+    assert_eq!(again.text, reply.text);
+    assert_eq!(again.stats.reused_tokens, again.stats.prompt_tokens - 1);
+}
+
+#[test]
+fn common_prefix_is_reused_from_the_kv_cache() {
+    let (_dir, path) = tiny_model();
+    let mut engine = engine_for(&path, 512);
+    let system = "You are a test. Keep it short and friendly please.";
+    let warm = engine.prefill(system).expect("prefill");
+    assert_eq!(warm.reused_tokens, 0);
+    let cached = engine.cached_tokens();
+    assert_eq!(cached, warm.prompt_tokens);
+    let never = AtomicBool::new(false);
+    let reply = engine
+        .generate(
+            &format!("{system} And now a question?"),
+            &greedy(4),
+            &never,
+            &mut |_| {},
+        )
+        .expect("generate");
+    assert!(
+        reply.stats.reused_tokens >= cached - 1 && reply.stats.reused_tokens > 0,
+        "reused {} of {cached} cached",
+        reply.stats.reused_tokens
+    );
+    // A different prompt reuses exactly the tokens it shares with what is cached.
+    let previous = engine.tokenize(&format!("{system} And now a question?"));
+    let different = "Completely different";
+    let shared = previous
+        .iter()
+        .zip(engine.tokenize(different).iter())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let other = engine
+        .generate(different, &greedy(2), &never, &mut |_| {})
+        .expect("generate");
+    assert_eq!(other.stats.reused_tokens, shared);
+    assert!(
+        shared < 5,
+        "only BOS and the leading space are shared, got {shared}"
+    );
+}
+
+#[test]
+fn cancel_stops_within_one_token() {
+    let (_dir, path) = tiny_model();
+    let mut engine = engine_for(&path, 256);
+    let cancel = AtomicBool::new(true);
+    let reply = engine
+        .generate("hi", &greedy(50), &cancel, &mut |_| {})
+        .expect("generate");
+    assert_eq!(reply.stats.stop_reason, StopReason::Cancelled);
+    assert_eq!(reply.stats.generated_tokens, 0);
+
+    let cancel = AtomicBool::new(false);
+    let mut pieces = 0;
+    let reply = engine
+        .generate("hi", &greedy(50), &cancel, &mut |_| {
+            pieces += 1;
+            cancel.store(true, Ordering::Relaxed);
+        })
+        .expect("generate");
+    if reply.stats.stop_reason == StopReason::Cancelled {
+        assert!(reply.stats.generated_tokens <= pieces + 1);
+    }
+}
+
+#[test]
+fn bad_input_gives_clear_errors_and_the_engine_keeps_working() {
+    let (dir, path) = tiny_model();
+    let mut engine = engine_for(&path, 256);
+    let never = AtomicBool::new(false);
+    let huge = "word ".repeat(10_000);
+    let err = engine
+        .generate(&huge, &greedy(4), &never, &mut |_| {})
+        .expect_err("50k characters can't fit 256 tokens");
+    assert!(
+        matches!(err, EngineError::PromptTooLong { n_ctx: 256, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("context holds 256"));
+    let err = engine
+        .generate("   ", &greedy(4), &never, &mut |_| {})
+        .expect_err("empty");
+    assert!(matches!(err, EngineError::EmptyPrompt));
+    // Still usable afterwards.
+    let reply = engine
+        .generate("hello", &greedy(3), &never, &mut |_| {})
+        .expect("works after errors");
+    assert!(reply.stats.generated_tokens >= 1);
+
+    let missing = LlmEngine::load(EngineSettings {
+        model_path: dir.path().join("missing.gguf"),
+        ..engine.settings().clone()
+    });
+    assert!(matches!(
+        missing,
+        Err(EngineError::ModelFile(ModelInfoError::Missing(_)))
+    ));
+    let not_gguf = dir.path().join("photo.gguf");
+    std::fs::write(&not_gguf, [0xFFu8, 0xD8, 0xFF, 0xE0, 1, 2, 3]).expect("write");
+    let err = LlmEngine::load(EngineSettings {
+        model_path: not_gguf,
+        ..engine.settings().clone()
+    })
+    .err()
+    .expect("not a model");
+    assert!(err.to_string().contains("not a GGUF model file"), "{err}");
+    let truncated = dir.path().join("truncated.gguf");
+    let bytes = std::fs::read(&path).expect("read");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).expect("write");
+    assert!(
+        LlmEngine::load(EngineSettings {
+            model_path: truncated,
+            ..engine.settings().clone()
+        })
+        .is_err()
+    );
+}
+
+#[test]
+fn chat_without_template_uses_the_plain_format_and_drops_old_turns_to_fit() {
+    let (_dir, path) = tiny_model();
+    let mut engine = engine_for(&path, 256);
+    assert_eq!(
+        chat::Prompter::for_model(&engine).format(),
+        PromptFormat::PlainText
+    );
+    let persona = PersonaSettings {
+        name: "Mate".into(),
+        system_prompt: "Be brief.".into(),
+    };
+    let history: Vec<ChatTurn> = (0..12)
+        .map(|i| ChatTurn {
+            user: format!("question number {i} is rather long"),
+            assistant: format!("answer number {i} is also long"),
+        })
+        .collect();
+    let plain = chat::Prompter::plain();
+    let (prompt, stops) = plain.prompt(&persona, &history[..1], Some("hi"));
+    assert_eq!(
+        prompt,
+        "Be brief.\n\nUser: question number 0 is rather long\nMate: answer number 0 is also long\nUser: hi\nMate:"
+    );
+    assert!(stops.contains(&"\nUser:".to_owned()));
+    let never = AtomicBool::new(false);
+    let (reply, dropped) = chat::reply(
+        &mut engine,
+        &plain,
+        &persona,
+        &history,
+        "and now?",
+        &greedy(40),
+        &never,
+        &mut |_| {},
+    )
+    .expect("a long history is trimmed, never an error");
+    assert!(dropped > 0, "the history can't fit in 256 tokens");
+    assert!(reply.stats.prompt_tokens + 40 <= 256);
+    assert!(!reply.text.contains("User:"));
+}
+
+#[test]
+fn stories_model_greedy_continuation_is_the_known_text() {
+    let Some(path) = shared_file("models/stories260K.gguf") else {
+        eprintln!(
+            "../shared/models/stories260K.gguf not here; the generated model covers the engine"
+        );
+        return;
+    };
+    let mut engine = engine_for(&path, 512);
+    let never = AtomicBool::new(false);
+    let reply = engine
+        .generate("Once upon a time", &greedy(20), &never, &mut |_| {})
+        .expect("generate");
+    assert!(
+        reply
+            .text
+            .starts_with(", there was a little girl named Lily."),
+        "{:?}",
+        reply.text
+    );
+    assert_eq!(reply.stats.generated_tokens, 20);
+    assert_eq!(reply.stats.stop_reason, StopReason::MaxTokens);
+}
+
+#[test]
+fn later_turns_evaluate_only_the_new_tokens() {
+    let (_dir, path) = tiny_model();
+    let mut engine = engine_for(&path, 1024);
+    let persona = PersonaSettings {
+        name: "Mate".into(),
+        system_prompt: "Be brief and kind.".into(),
+    };
+    let never = AtomicBool::new(false);
+    let mut history: Vec<ChatTurn> = Vec::new();
+    let mut reused = Vec::new();
+    for message in ["hello", "how are you", "tell me more", "thanks"] {
+        let (reply, dropped) = chat::reply(
+            &mut engine,
+            &chat::Prompter::plain(),
+            &persona,
+            &history,
+            message,
+            &greedy(8),
+            &never,
+            &mut |_| {},
+        )
+        .expect("reply");
+        assert_eq!(dropped, 0);
+        reused.push((reply.stats.prompt_tokens, reply.stats.reused_tokens));
+        history.push(ChatTurn {
+            user: message.into(),
+            assistant: reply.text,
+        });
+    }
+    // From turn 2 on, everything up to the previous prompt comes from the KV cache.
+    for pair in reused.windows(2) {
+        let ((previous_prompt, _), (_, reused_now)) = (pair[0], pair[1]);
+        assert!(
+            reused_now >= previous_prompt,
+            "turn reused {reused_now} tokens, previous prompt had {previous_prompt}: {reused:?}"
+        );
+    }
+}
+
+fn template(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/templates")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn a_model_with_a_chat_template_gets_its_prompts_from_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("chatml.gguf");
+    crate::support::write_tiny_llama_with_template(&path, 5, &template("qwen-2.5.jinja"));
+    let mut engine = engine_for(&path, 256);
+    let prompter = chat::Prompter::for_model(&engine);
+    assert_eq!(prompter.format(), PromptFormat::ModelTemplate);
+    let persona = PersonaSettings {
+        name: "Mate".into(),
+        system_prompt: "Be brief.".into(),
+    };
+    let history = [ChatTurn {
+        user: "hi".into(),
+        assistant: "hello".into(),
+    }];
+    let (prompt, stops) = prompter.prompt(&persona, &history, Some("how are you?"));
+    assert_eq!(
+        prompt,
+        "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n\
+         <|im_start|>assistant\nhello<|im_end|>\n<|im_start|>user\nhow are you?<|im_end|>\n\
+         <|im_start|>assistant\n"
+    );
+    assert!(
+        stops.is_empty(),
+        "the template's own end marker stops a reply"
+    );
+    let never = AtomicBool::new(false);
+    let (reply, dropped) = chat::reply(
+        &mut engine,
+        &prompter,
+        &persona,
+        &history,
+        "how are you?",
+        &greedy(4),
+        &never,
+        &mut |_| {},
+    )
+    .expect("a reply through the template");
+    assert_eq!(dropped, 0);
+    assert_eq!(reply.stats.prompt_tokens, engine.tokenize(&prompt).len());
+}
+
+#[test]
+fn a_template_that_refuses_a_system_role_gets_the_persona_in_the_first_message() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("gemma.gguf");
+    crate::support::write_tiny_llama_with_template(&path, 6, &template("gemma-2.jinja"));
+    let engine = engine_for(&path, 256);
+    let prompter = chat::Prompter::for_model(&engine);
+    assert_eq!(prompter.format(), PromptFormat::ModelTemplate);
+    let persona = PersonaSettings {
+        name: "Mate".into(),
+        system_prompt: "Be brief.".into(),
+    };
+    let (prompt, _) = prompter.prompt(&persona, &[], Some("hi"));
+    // The tokenizer adds BOS itself: the template's leading `<s>` is not doubled.
+    assert_eq!(
+        prompt,
+        "<start_of_turn>user\nBe brief.\n\nhi<end_of_turn>\n<start_of_turn>model\n"
+    );
+}

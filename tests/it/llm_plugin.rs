@@ -1,0 +1,186 @@
+//! LlmPlugin in a headless app: load -> warm-up -> ready -> streamed reply, on a real
+//! (generated) GGUF through llama.cpp, driven by the same messages the chat panel sends.
+use crate::support;
+
+use crate::support::update_until;
+
+use std::time::Duration;
+
+use bevy::prelude::*;
+use desktop_mate::config::{self, Overrides};
+use desktop_mate::llm::{
+    ChatHistory, ClearHistory, LlmStatus, LlmTimings, ReplyFinished, ReplyText, SendChat,
+};
+
+#[derive(Resource, Default)]
+struct Seen {
+    streamed: String,
+    finished: Vec<ReplyFinished>,
+}
+
+fn record(
+    mut seen: ResMut<Seen>,
+    mut text: MessageReader<ReplyText>,
+    mut done: MessageReader<ReplyFinished>,
+) {
+    for ReplyText(piece) in text.read() {
+        seen.streamed.push_str(piece);
+    }
+    seen.finished.extend(done.read().cloned());
+}
+
+fn app_with(settings: &str) -> (App, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let model = dir.path().join("tiny.gguf");
+    support::write_tiny_llama(&model, 11);
+    let path = dir.path().join("mascot.ron");
+    let settings = settings.replace("MODEL", &model.display().to_string());
+    std::fs::write(&path, settings).expect("write");
+    let mut app = desktop_mate::headless_app(loaded_with_history(&path, dir.path()));
+    app.init_resource::<Seen>().add_systems(Last, record);
+    (app, dir)
+}
+
+/// Settings from `path`, with the chat history kept in `dir` (never the user's own).
+fn loaded_with_history(path: &std::path::Path, dir: &std::path::Path) -> config::LoadedSettings {
+    let mut loaded = config::load_with(Some(path), None, Overrides::default());
+    loaded.settings.chat.history_file = Some(dir.join("history.jsonl"));
+    loaded
+}
+
+#[test]
+fn loads_warms_up_and_streams_a_reply() {
+    let (mut app, dir) = app_with(
+        "(llm: (model_path: Some(\"MODEL\"), n_ctx: 256, n_batch: 64, n_threads: 1, warm_up: true,
+           sampling: (temperature: 0.0, max_tokens: 8)))",
+    );
+    app.update();
+    assert!(matches!(
+        *app.world().resource::<LlmStatus>(),
+        LlmStatus::Loading | LlmStatus::WarmingUp | LlmStatus::Ready
+    ));
+    let ready = update_until(&mut app, Duration::from_secs(60), |w| {
+        *w.resource::<LlmStatus>() == LlmStatus::Ready
+    });
+    assert!(ready, "status: {:?}", app.world().resource::<LlmStatus>());
+    let timings = app.world().resource::<LlmTimings>().clone();
+    assert!(timings.load_ms.expect("load time") > 0.0);
+    assert!(timings.warm_up_ms.is_some(), "warm-up ran");
+    assert!(
+        timings.context_used > 0,
+        "the system prompt is in the KV cache"
+    );
+
+    app.world_mut().write_message(SendChat("hello".into()));
+    let done = update_until(&mut app, Duration::from_secs(60), |w| {
+        !w.resource::<Seen>().finished.is_empty()
+    });
+    assert!(done, "reply finished");
+    let seen = app.world().resource::<Seen>();
+    let finished = seen.finished[0].clone();
+    assert_eq!(
+        seen.streamed, finished.text,
+        "what streamed is what finished"
+    );
+    assert!(finished.stats.generated_tokens <= 8);
+    assert!(finished.stats.reused_tokens > 0, "warm-up prefix reused");
+    let history = app.world().resource::<ChatHistory>();
+    assert_eq!(history.turns.len(), 1);
+    assert_eq!(history.turns[0].user, "hello");
+    assert!(history.streaming.is_none());
+    assert_eq!(*app.world().resource::<LlmStatus>(), LlmStatus::Ready);
+
+    // The reply's emotion reaches the avatar through its command channel, as the table says.
+    app.update();
+    app.update();
+    let settings = app.world().resource::<desktop_mate::config::Settings>();
+    let emotion = finished
+        .emotion
+        .unwrap_or(desktop_mate::config::Emotion::Neutral);
+    let intensity = if finished.emotion.is_some() {
+        finished.intensity
+    } else {
+        100.0
+    };
+    let entry = settings.avatar.emotions[&emotion];
+    let face = app.world().resource::<desktop_mate::avatar::FaceState>();
+    assert!(
+        face.commands_applied >= 2,
+        "speech and emotion commands applied"
+    );
+    assert_eq!(
+        face.expressions.target(entry.expression),
+        desktop_mate::avatar::expression::emotion_weight(&entry, intensity),
+        "{emotion:?} {intensity}"
+    );
+
+    // The turn reaches the history file (written off the frame loop) and a new app restores it.
+    let file = dir.path().join("history.jsonl");
+    let saved = update_until(&mut app, Duration::from_secs(10), |_| {
+        std::fs::read_to_string(&file).is_ok_and(|t| t.lines().count() == 1)
+    });
+    assert!(saved, "history written");
+    let settings_path = dir.path().join("mascot.ron");
+    let mut restored = desktop_mate::headless_app(loaded_with_history(&settings_path, dir.path()));
+    restored.update();
+    let turns = &restored.world().resource::<ChatHistory>().turns;
+    assert_eq!(turns.len(), 1);
+    assert_eq!(turns[0].user, "hello");
+
+    restored.world_mut().write_message(ClearHistory);
+    restored.update();
+    assert!(restored.world().resource::<ChatHistory>().turns.is_empty());
+    assert!(!file.exists(), "cleared");
+    assert!(
+        dir.path().join("history.jsonl.bak").exists(),
+        "with a backup"
+    );
+}
+
+#[test]
+fn no_model_and_a_missing_model_are_states_not_crashes() {
+    let (mut app, _dir) = app_with("()");
+    app.update();
+    assert_eq!(*app.world().resource::<LlmStatus>(), LlmStatus::NoModel);
+    // A message without a model is ignored, the app keeps running.
+    app.world_mut().write_message(SendChat("hello".into()));
+    app.update();
+    assert!(app.world().resource::<ChatHistory>().turns.is_empty());
+
+    config::edit_settings(app.world_mut(), |s| {
+        s.llm.model_path = Some("/nonexistent/model.gguf".into());
+    });
+    app.update();
+    match app.world().resource::<LlmStatus>() {
+        LlmStatus::Error(message) => assert!(message.contains("does not exist"), "{message}"),
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_settings_change_reloads_the_model_in_the_background() {
+    let (mut app, _dir) = app_with(
+        "(llm: (model_path: Some(\"MODEL\"), n_ctx: 256, n_batch: 64, n_threads: 1, warm_up: false))",
+    );
+    assert!(update_until(&mut app, Duration::from_secs(60), |w| {
+        *w.resource::<LlmStatus>() == LlmStatus::Ready
+    }));
+    assert_eq!(app.world().resource::<LlmTimings>().n_ctx, 256);
+    // A change outside `llm` leaves the loaded model alone.
+    let load_ms = app.world().resource::<LlmTimings>().load_ms;
+    config::edit_settings(app.world_mut(), |s| s.persona.name = "Robin".into());
+    app.update();
+    assert_eq!(*app.world().resource::<LlmStatus>(), LlmStatus::Ready);
+    assert_eq!(app.world().resource::<LlmTimings>().load_ms, load_ms);
+    config::edit_settings(app.world_mut(), |s| s.llm.n_ctx = 512);
+    app.update();
+    assert_eq!(*app.world().resource::<LlmStatus>(), LlmStatus::Loading);
+    assert!(update_until(&mut app, Duration::from_secs(60), |w| {
+        *w.resource::<LlmStatus>() == LlmStatus::Ready
+    }));
+    assert_eq!(
+        app.world().resource::<LlmTimings>().n_ctx,
+        256,
+        "capped at the model's trained context"
+    );
+}

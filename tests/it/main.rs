@@ -1,0 +1,18 @@
+//! All integration tests in one binary: each test crate links Bevy and llama.cpp, so eleven
+//! binaries cost eleven slow links; one binary costs one.
+
+mod app;
+mod avatar;
+mod cli;
+#[cfg(target_os = "linux")]
+mod desktop;
+mod diagnostics;
+mod engine;
+mod hot_reload;
+mod llm_plugin;
+mod settings;
+mod settings_edit;
+mod snapshot;
+mod support;
+mod templates;
+mod vrm_file;

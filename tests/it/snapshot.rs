@@ -1,0 +1,376 @@
+//! Real rendering: the mascot window under X (Xvfb + Mesa lavapipe in CI), captured with alpha.
+use crate::support;
+
+use std::path::Path;
+use std::process::Command;
+
+fn snapshot(dir: &Path, extra: &[&str]) -> (std::process::Output, std::path::PathBuf) {
+    snapshot_with(dir, "()", extra)
+}
+
+/// `desktop-mate snapshot` with these settings, one window at a time.
+fn snapshot_with(
+    dir: &Path,
+    settings: &str,
+    extra: &[&str],
+) -> (std::process::Output, std::path::PathBuf) {
+    let config = dir.join("mascot.ron");
+    std::fs::write(&config, settings).expect("write settings");
+    let out = dir.join("shot.png");
+    let mut args = vec![
+        "snapshot",
+        "--config",
+        config.to_str().expect("utf8"),
+        "--out",
+        out.to_str().expect("utf8"),
+    ];
+    if !extra.contains(&"--size") {
+        args.extend_from_slice(&["--size", "400x600"]);
+    }
+    args.extend_from_slice(extra);
+    let _one_at_a_time = support::one_window_at_a_time();
+    let output = Command::new(env!("CARGO_BIN_EXE_desktop-mate"))
+        .args(&args)
+        .env("HOME", dir)
+        .output()
+        .expect("run desktop-mate snapshot");
+    (output, out)
+}
+
+#[test]
+fn snapshot_of_the_settings_panel_has_transparent_background_and_opaque_ui() {
+    if !support::display_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (output, out) = snapshot(dir.path(), &["--settings", "--no-chat"]);
+    assert!(
+        output.status.success(),
+        "snapshot failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let image = image::open(&out).expect("a PNG").to_rgba8();
+    assert_eq!(image.dimensions(), (400, 600));
+    // The bottom-right corner is the clear colour, fully transparent.
+    let corner = image.get_pixel(398, 598);
+    assert_eq!(
+        corner[3], 0,
+        "background must be transparent, got {corner:?}"
+    );
+    // The settings window is drawn opaque in the top-left area.
+    let opaque = image.pixels().filter(|p| p[3] == 255).count();
+    assert!(
+        opaque > 5_000,
+        "the settings panel must be visible, {opaque} opaque pixels"
+    );
+}
+
+/// Fully opaque pixels in a region.
+fn opaque_pixels(image: &image::RgbaImage, x: (u32, u32), y: (u32, u32)) -> usize {
+    (y.0..y.1)
+        .flat_map(|py| (x.0..x.1).map(move |px| (px, py)))
+        .filter(|&(px, py)| image.get_pixel(px, py)[3] == 255)
+        .count()
+}
+
+fn rgba(path: &Path) -> image::RgbaImage {
+    image::open(path).expect("a PNG").to_rgba8()
+}
+
+/// Mean absolute RGBA difference over a region.
+fn mean_difference(
+    a: &image::RgbaImage,
+    b: &image::RgbaImage,
+    x: (u32, u32),
+    y: (u32, u32),
+) -> f64 {
+    let mut total = 0u64;
+    let mut count = 0u64;
+    for py in y.0..y.1 {
+        for px in x.0..x.1 {
+            let (p, q) = (a.get_pixel(px, py), b.get_pixel(px, py));
+            total += (0..4).map(|c| u64::from(p[c].abs_diff(q[c]))).sum::<u64>();
+            count += 4;
+        }
+    }
+    total as f64 / count as f64
+}
+
+fn assert_avatar_shown(image: &image::RgbaImage) {
+    let (w, h) = image.dimensions();
+    // Alpha from the captured image itself: the corners are see-through desktop...
+    for (x, y) in [(0, 0), (w - 1, 0), (0, h - 1), (w - 1, h - 1)] {
+        assert_eq!(
+            image.get_pixel(x, y)[3],
+            0,
+            "corner ({x}, {y}) must be transparent"
+        );
+    }
+    // ...and the avatar's body in the middle is opaque.
+    for (x, y) in [(w / 2, h / 2), (w / 2, h * 3 / 10)] {
+        assert_eq!(
+            image.get_pixel(x, y)[3],
+            255,
+            "avatar pixel ({x}, {y}) must be opaque"
+        );
+    }
+    let opaque = image.pixels().filter(|p| p[3] == 255).count();
+    let share = opaque as f64 / f64::from(w * h);
+    assert!(
+        (0.08..0.6).contains(&share),
+        "avatar covers {:.0}% of the window",
+        share * 100.0
+    );
+}
+
+#[test]
+fn default_avatar_renders_opaque_in_the_middle_with_transparent_corners() {
+    if !support::display_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (output, out) = snapshot(dir.path(), &["--no-chat"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("avatar the default avatar ready"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("avatar: "), "no avatar error: {stderr}");
+    let image = rgba(&out);
+    assert_eq!(image.dimensions(), (400, 600));
+    assert_avatar_shown(&image);
+}
+
+#[test]
+fn joy_differs_from_neutral_in_the_face_and_nowhere_else() {
+    if !support::display_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (first, neutral) = snapshot(dir.path(), &["--no-chat", "--expression", "neutral=1"]);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let neutral_path = dir.path().join("neutral.png");
+    std::fs::rename(&neutral, &neutral_path).expect("keep the first shot");
+    let (second, joy) = snapshot(dir.path(), &["--no-chat", "--expression", "joy=1"]);
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    let (neutral, joy) = (rgba(&neutral_path), rgba(&joy));
+    // The default avatar's face is in the upper third of the window; its legs at the bottom.
+    let face = mean_difference(&neutral, &joy, (120, 280), (90, 240));
+    let legs = mean_difference(&neutral, &joy, (0, 400), (420, 600));
+    assert!(
+        face > 2.0,
+        "joy must change the face: mean difference {face:.2}"
+    );
+    assert!(
+        legs < 0.01,
+        "nothing but the face changes: legs differ by {legs:.3}"
+    );
+}
+
+#[test]
+fn godette_loads_fully_and_renders() {
+    if !support::display_available() {
+        return;
+    }
+    let Some(godette) = support::shared_file("avatars/Godette_vrm_v4.vrm") else {
+        eprintln!("../shared/avatars/Godette_vrm_v4.vrm not here");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let godette = godette.to_str().expect("utf8");
+    let (output, out) = snapshot(dir.path(), &["--no-chat", "--avatar", godette]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    // The VRM extension parsed (it fails without the look-at normalization) and the rig has
+    // its 17 groups.
+    assert!(stderr.contains("12 numbers -> 8"), "{stderr}");
+    assert!(
+        !stderr.contains("Failed to parse VRM extension"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("ready: 17 expression groups"), "{stderr}");
+    // Humanoid bones, spring bones and MToon all come from the VRM extension.
+    assert!(
+        stderr.contains("45 humanoid bones, 3 spring-bone chains, 2 MToon meshes"),
+        "{stderr}"
+    );
+    assert_avatar_shown(&rgba(&out));
+}
+
+#[test]
+fn broken_avatars_fall_back_to_the_default_with_the_reason_on_stderr() {
+    if !support::display_available() {
+        return;
+    }
+    use desktop_mate::avatar::default_avatar::DEFAULT_AVATAR;
+    use desktop_mate::avatar::vrm_file::{Glb, write_glb};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let truncated = dir.path().join("truncated.vrm");
+    std::fs::write(&truncated, &DEFAULT_AVATAR[..DEFAULT_AVATAR.len() / 2]).expect("write");
+    let vrm1 = dir.path().join("vrm1.vrm");
+    std::fs::write(
+        &vrm1,
+        write_glb(&Glb {
+            json: serde_json::json!({"asset": {"version": "2.0"}, "extensions": {"VRMC_vrm": {}}}),
+            bin: None,
+        }),
+    )
+    .expect("write");
+    let missing = dir.path().join("missing.vrm");
+    for (file, reason) in [
+        (&truncated, "truncated"),
+        (&vrm1, "VRM 1.0"),
+        (&missing, "file not found"),
+    ] {
+        let path = file.to_str().expect("utf8");
+        let (output, out) = snapshot(dir.path(), &["--no-chat", "--avatar", path]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{path}: {stderr}");
+        let line = stderr
+            .lines()
+            .find(|l| l.starts_with("avatar: "))
+            .unwrap_or_else(|| panic!("no avatar line for {path}: {stderr}"));
+        assert!(line.contains(path) && line.contains(reason), "{line}");
+        assert!(line.contains("showing the default avatar"), "{line}");
+        assert_avatar_shown(&rgba(&out));
+        std::fs::remove_file(out).expect("remove");
+    }
+}
+
+#[test]
+fn snapshot_with_the_overlay_shows_it_in_the_top_right_corner() {
+    if !support::display_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (output, out) = snapshot(dir.path(), &["--overlay", "--no-chat", "--size", "800x800"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let image = image::open(&out).expect("a PNG").to_rgba8();
+    let opaque_in = |x0, x1, y0, y1| opaque_pixels(&image, (x0, x1), (y0, y1));
+    assert_eq!(image.dimensions(), (800, 800));
+    // The overlay is anchored top-right, over the avatar in the middle; the bottom-left
+    // corner stays see-through.
+    assert!(
+        opaque_in(600, 800, 0, 200) > 20_000,
+        "overlay drawn top-right"
+    );
+    assert!(opaque_in(350, 450, 350, 450) > 5_000, "the avatar is drawn");
+    // The overlay growing as its values arrive is not a move: the file is not rewritten.
+    let settings = std::fs::read_to_string(dir.path().join("mascot.ron")).expect("settings");
+    assert_eq!(settings, "()");
+    assert_eq!(opaque_in(0, 150, 650, 800), 0, "nothing in the corner");
+}
+
+/// The proof that a long generation never stalls rendering: frames keep coming and a
+/// screenshot completes while llama.cpp is busy with a reply (on 2 cores, a task pool of one
+/// thread would queue the screenshot behind the generation).
+#[test]
+fn frames_render_and_a_screenshot_completes_while_a_reply_is_generated() {
+    if !support::display_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let model = dir.path().join("slow.gguf");
+    // Big enough that 1500 tokens take seconds on one thread.
+    support::write_llama(&model, 9, 384, 6, 2048);
+    let config = dir.path().join("mascot.ron");
+    std::fs::write(
+        &config,
+        "(llm: (n_ctx: 2048, n_threads: 1, sampling: (temperature: 0.0, max_tokens: 1500)),
+          chat: (history_file: Some(\"HISTORY\")))"
+            .replace(
+                "HISTORY",
+                &dir.path().join("history.jsonl").display().to_string(),
+            ),
+    )
+    .expect("write settings");
+    let out = dir.path().join("during.png");
+    let _one_at_a_time = support::one_window_at_a_time();
+    let output = Command::new(env!("CARGO_BIN_EXE_desktop-mate"))
+        .args([
+            "snapshot",
+            "--config",
+            config.to_str().expect("utf8"),
+            "--model",
+            model.to_str().expect("utf8"),
+            "--out",
+            out.to_str().expect("utf8"),
+            "--size",
+            "400x600",
+            "--say",
+            "hello",
+            "--during-reply",
+            "--settle-frames",
+            "20",
+        ])
+        .env("HOME", dir.path())
+        .output()
+        .expect("run snapshot");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("while a reply was being generated"),
+        "the screenshot must complete during the generation: {stderr}"
+    );
+    let image = image::open(&out).expect("a PNG").to_rgba8();
+    assert_eq!(image.dimensions(), (400, 600));
+    assert!(
+        image.pixels().any(|p| p[3] == 255),
+        "the chat panel is drawn"
+    );
+}
+
+#[test]
+fn snapshot_refuses_a_bad_size() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_desktop-mate"))
+        .args(["snapshot", "--out", "x.png", "--size", "12x5000"])
+        .env("HOME", dir.path())
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("size must be 64..8192"));
+    assert!(!dir.path().join("x.png").exists());
+}
+
+#[test]
+fn the_overlay_opens_where_it_was_last_dragged() {
+    if !support::display_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (output, out) = snapshot_with(
+        dir.path(),
+        "(diagnostics: (overlay_visible: true, overlay_position: Some((10.0, 420.0))))",
+        &["--size", "800x800", "--no-chat"],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let image = rgba(&out);
+    let opaque_in = |x0, x1, y0, y1| opaque_pixels(&image, (x0, x1), (y0, y1));
+    assert!(
+        opaque_in(10, 210, 420, 620) > 20_000,
+        "overlay at its saved place"
+    );
+    assert_eq!(
+        opaque_in(600, 800, 0, 200),
+        0,
+        "not in the top-right corner"
+    );
+}

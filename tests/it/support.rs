@@ -1,0 +1,281 @@
+//! Test inputs made on the fly: settings files and GGUF headers.
+#![allow(dead_code, non_snake_case)]
+
+use std::path::{Path, PathBuf};
+
+/// `../shared/` next to the project, when this machine has it.
+pub fn shared_file(relative: &str) -> Option<PathBuf> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("shared")
+        .join(relative);
+    path.is_file().then_some(path)
+}
+
+pub enum GgufValue<'a> {
+    U32(u32),
+    Str(&'a str),
+}
+
+/// Writes a GGUF v3 file with the given metadata and no tensors (enough for header readers).
+pub fn write_gguf_header(path: &Path, metadata: &[(&str, GgufValue)]) {
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(b"GGUF");
+    bytes.extend_from_slice(&3u32.to_le_bytes());
+    bytes.extend_from_slice(&0u64.to_le_bytes()); // tensors
+    bytes.extend_from_slice(&(metadata.len() as u64).to_le_bytes());
+    let push_str = |bytes: &mut Vec<u8>, s: &str| {
+        bytes.extend_from_slice(&(s.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(s.as_bytes());
+    };
+    for (key, value) in metadata {
+        push_str(&mut bytes, key);
+        match value {
+            GgufValue::U32(v) => {
+                bytes.extend_from_slice(&4u32.to_le_bytes());
+                bytes.extend_from_slice(&v.to_le_bytes());
+            }
+            GgufValue::Str(s) => {
+                bytes.extend_from_slice(&8u32.to_le_bytes());
+                push_str(&mut bytes, s);
+            }
+        }
+    }
+    std::fs::write(path, bytes).expect("write test GGUF");
+}
+
+/// Files in a folder, sorted, for "nothing else was written" checks.
+pub fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("read test dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Writes a tiny Llama-architecture GGUF with deterministic random F32 weights and a
+/// SentencePiece-style vocabulary (specials, 256 byte tokens, printable ASCII): a real model
+/// llama.cpp loads and runs, so tests need no downloaded model. Its text is gibberish.
+pub fn write_tiny_llama(path: &Path, seed: u64) {
+    write_llama(path, seed, 64, 2, 256);
+}
+
+/// Sizes of a generated model.
+pub fn write_llama(path: &Path, seed: u64, dim: u64, layers: u32, context: u32) {
+    write_llama_model(path, seed, dim, layers, context, None);
+}
+
+/// The tiny model with a `tokenizer.chat_template`.
+pub fn write_tiny_llama_with_template(path: &Path, seed: u64, chat_template: &str) {
+    write_llama_model(path, seed, 64, 2, 256, Some(chat_template));
+}
+
+fn write_llama_model(
+    path: &Path,
+    seed: u64,
+    dim: u64,
+    layers: u32,
+    context: u32,
+    chat_template: Option<&str>,
+) {
+    let (DIM, LAYERS, HEADS, FF) = (dim, layers, 4u32, dim * 3);
+    let mut tokens: Vec<String> = vec!["<unk>".into(), "<s>".into(), "</s>".into()];
+    let mut types: Vec<i32> = vec![2, 3, 3]; // unknown, control, control
+    for b in 0..=255u8 {
+        tokens.push(format!("<0x{b:02X}>"));
+        types.push(6); // byte
+    }
+    tokens.push("\u{2581}".into());
+    types.push(1);
+    for c in 33u8..127 {
+        tokens.push((c as char).to_string());
+        types.push(1); // normal
+    }
+    let vocab = tokens.len() as u64;
+    let scores: Vec<f32> = (0..tokens.len())
+        .map(|i| if i < 259 { 0.0 } else { -(i as f32) })
+        .collect();
+
+    let mut kv = Vec::new();
+    let mut n_kv = 0u64;
+    let mut key = |kv: &mut Vec<u8>, name: &str, ty: u32| {
+        n_kv += 1;
+        kv.extend_from_slice(&(name.len() as u64).to_le_bytes());
+        kv.extend_from_slice(name.as_bytes());
+        kv.extend_from_slice(&ty.to_le_bytes());
+    };
+    let string = |kv: &mut Vec<u8>, s: &str| {
+        kv.extend_from_slice(&(s.len() as u64).to_le_bytes());
+        kv.extend_from_slice(s.as_bytes());
+    };
+    key(&mut kv, "general.architecture", 8);
+    string(&mut kv, "llama");
+    for (name, value) in [
+        ("llama.context_length", context),
+        ("llama.embedding_length", DIM as u32),
+        ("llama.block_count", LAYERS),
+        ("llama.feed_forward_length", FF as u32),
+        ("llama.attention.head_count", HEADS),
+        ("llama.attention.head_count_kv", HEADS),
+        ("llama.rope.dimension_count", DIM as u32 / HEADS),
+        ("tokenizer.ggml.bos_token_id", 1),
+        ("tokenizer.ggml.eos_token_id", 2),
+        ("tokenizer.ggml.unknown_token_id", 0),
+    ] {
+        key(&mut kv, name, 4);
+        kv.extend_from_slice(&value.to_le_bytes());
+    }
+    key(&mut kv, "llama.attention.layer_norm_rms_epsilon", 6);
+    kv.extend_from_slice(&1e-5f32.to_le_bytes());
+    key(&mut kv, "tokenizer.ggml.model", 8);
+    string(&mut kv, "llama");
+    if let Some(template) = chat_template {
+        key(&mut kv, "tokenizer.chat_template", 8);
+        string(&mut kv, template);
+    }
+    key(&mut kv, "tokenizer.ggml.tokens", 9);
+    kv.extend_from_slice(&8u32.to_le_bytes());
+    kv.extend_from_slice(&vocab.to_le_bytes());
+    for token in &tokens {
+        string(&mut kv, token);
+    }
+    key(&mut kv, "tokenizer.ggml.scores", 9);
+    kv.extend_from_slice(&6u32.to_le_bytes());
+    kv.extend_from_slice(&vocab.to_le_bytes());
+    for score in &scores {
+        kv.extend_from_slice(&score.to_le_bytes());
+    }
+    key(&mut kv, "tokenizer.ggml.token_type", 9);
+    kv.extend_from_slice(&5u32.to_le_bytes());
+    kv.extend_from_slice(&vocab.to_le_bytes());
+    for ty in &types {
+        kv.extend_from_slice(&ty.to_le_bytes());
+    }
+
+    // Tensors: (name, [ne0, ne1]); ne0 is the row length.
+    let mut tensors: Vec<(String, Vec<u64>, bool)> =
+        vec![("token_embd.weight".into(), vec![DIM, vocab], false)];
+    for i in 0..LAYERS {
+        tensors.push((format!("blk.{i}.attn_norm.weight"), vec![DIM], true));
+        for part in ["q", "k", "v", "output"] {
+            tensors.push((format!("blk.{i}.attn_{part}.weight"), vec![DIM, DIM], false));
+        }
+        tensors.push((format!("blk.{i}.ffn_norm.weight"), vec![DIM], true));
+        tensors.push((format!("blk.{i}.ffn_gate.weight"), vec![DIM, FF], false));
+        tensors.push((format!("blk.{i}.ffn_up.weight"), vec![DIM, FF], false));
+        tensors.push((format!("blk.{i}.ffn_down.weight"), vec![FF, DIM], false));
+    }
+    tensors.push(("output_norm.weight".into(), vec![DIM], true));
+    tensors.push(("output.weight".into(), vec![DIM, vocab], false));
+
+    const ALIGN: u64 = 32;
+    let mut infos = Vec::new();
+    let mut data = Vec::new();
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    for (name, dims, is_norm) in &tensors {
+        while !(data.len() as u64).is_multiple_of(ALIGN) {
+            data.push(0);
+        }
+        string(&mut infos, name);
+        infos.extend_from_slice(&(dims.len() as u32).to_le_bytes());
+        for d in dims {
+            infos.extend_from_slice(&d.to_le_bytes());
+        }
+        infos.extend_from_slice(&0u32.to_le_bytes()); // F32
+        infos.extend_from_slice(&(data.len() as u64).to_le_bytes());
+        let count: u64 = dims.iter().product();
+        for _ in 0..count {
+            let value = if *is_norm {
+                1.0f32
+            } else {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.2
+            };
+            data.extend_from_slice(&value.to_le_bytes());
+        }
+    }
+
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(b"GGUF");
+    bytes.extend_from_slice(&3u32.to_le_bytes());
+    bytes.extend_from_slice(&(tensors.len() as u64).to_le_bytes());
+    bytes.extend_from_slice(&n_kv.to_le_bytes());
+    bytes.extend_from_slice(&kv);
+    bytes.extend_from_slice(&infos);
+    while !(bytes.len() as u64).is_multiple_of(ALIGN) {
+        bytes.push(0);
+    }
+    bytes.extend_from_slice(&data);
+    std::fs::write(path, bytes).expect("write tiny GGUF");
+}
+
+/// Runs frames until `done` holds or `limit` passes; returns whether it held.
+pub fn update_until(
+    app: &mut bevy::app::App,
+    limit: std::time::Duration,
+    done: impl Fn(&bevy::ecs::world::World) -> bool,
+) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        app.update();
+        if done(app.world()) {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    false
+}
+
+/// The headless mascot app with these settings, a manual clock of `frame` per update, and the
+/// default avatar's face standing in for a spawned scene (same expression map, same morph
+/// target count, glTF mesh index 1). Returns the face mesh entity.
+pub fn face_app(
+    settings: &str,
+    frame: std::time::Duration,
+) -> (bevy::prelude::App, bevy::prelude::Entity, tempfile::TempDir) {
+    use desktop_mate::avatar::default_avatar::{DEFAULT_AVATAR, MORPH_TARGETS};
+    use desktop_mate::avatar::expression::ExpressionMap;
+    use desktop_mate::avatar::vrm_file::{blend_shape_groups, read_glb};
+    use desktop_mate::config::{self, Overrides};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("mascot.ron");
+    std::fs::write(&path, settings).expect("write");
+    let mut app =
+        desktop_mate::headless_app(config::load_with(Some(&path), None, Overrides::default()));
+    app.insert_resource(bevy::time::TimeUpdateStrategy::ManualDuration(frame));
+    let glb = read_glb(DEFAULT_AVATAR).expect("default avatar");
+    let groups = blend_shape_groups(&glb.json).expect("groups");
+    let weights = bevy::mesh::morph::MorphWeights::new(vec![0.0; MORPH_TARGETS.len()], None)
+        .expect("weights");
+    let face = app.world_mut().spawn(weights).id();
+    app.world_mut().spawn(desktop_mate::avatar::AvatarRig {
+        map: ExpressionMap::from_groups(&groups),
+        morphs: vec![(face, 1)],
+        ..Default::default()
+    });
+    (app, face, dir)
+}
+
+/// One mascot window (and the X pointer) at a time across the whole test binary: eight windows
+/// rendering on the CPU at once on a 2-core machine made the X connection itself fail now and
+/// then, and the desktop tests move the one shared pointer.
+pub fn one_window_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static WINDOWS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    WINDOWS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Whether an X display is there for rendering tests; says how to get one when it is not.
+pub fn display_available() -> bool {
+    let available = std::env::var_os("DISPLAY").is_some();
+    if !available {
+        eprintln!("no DISPLAY: run the tests through scripts/test.sh (Xvfb) for rendering tests");
+    }
+    available
+}
