@@ -162,6 +162,10 @@ pub struct LlmEngine {
     settings: EngineSettings,
     /// Tokens whose keys/values are in the KV cache, in order.
     evaluated: Vec<LlamaToken>,
+    /// The text those tokens stand for (a prompt, then the reply's text as it was shown), so
+    /// the next prompt that extends it is tokenized from where it differs, keeping the reply's
+    /// tokens exactly as generated. Empty when unknown.
+    evaluated_text: String,
     pub load_time: Duration,
 }
 
@@ -214,7 +218,10 @@ impl LlmEngine {
             .with_n_threads(threads)
             .with_n_threads_batch(i32::from(settings.n_threads_batch.max(1)))
             // llama.cpp decides per backend and model (see docs/benchmarks.md).
-            .with_flash_attention_policy(llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_AUTO);
+            .with_flash_attention_policy(llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_AUTO)
+            // Sliding-window models (Gemma 3, ...) keep the whole context's keys and values, so
+            // a conversation can reuse its cache instead of evaluating everything again.
+            .with_swa_full(true);
         let n_ctx = settings.n_ctx;
         let session = Session::try_new(model, |model| {
             model
@@ -228,6 +235,7 @@ impl LlmEngine {
             session,
             settings,
             evaluated: Vec::new(),
+            evaluated_text: String::new(),
             load_time: start.elapsed(),
         })
     }
@@ -259,8 +267,8 @@ impl LlmEngine {
     /// (used to warm up with the system prompt).
     pub fn prefill(&mut self, prompt: &str) -> Result<ReplyStats, EngineError> {
         let start = Instant::now();
-        let tokens = self.tokenize(prompt);
-        let (reused, evaluated) = self.evaluate_prompt(&tokens)?;
+        let tokens = self.prompt_tokens(prompt);
+        let (reused, evaluated) = self.evaluate_prompt(&tokens, prompt)?;
         let prompt_ms = start.elapsed().as_secs_f64() * 1000.0;
         Ok(ReplyStats {
             prompt_tokens: tokens.len(),
@@ -285,11 +293,11 @@ impl LlmEngine {
         on_text: &mut dyn FnMut(&str),
     ) -> Result<Reply, EngineError> {
         let start = Instant::now();
-        let tokens = self.tokenize(prompt);
+        let tokens = self.prompt_tokens(prompt);
         if tokens.is_empty() || prompt.trim().is_empty() {
             return Err(EngineError::EmptyPrompt);
         }
-        let (reused, evaluated_now) = self.evaluate_prompt(&tokens)?;
+        let (reused, evaluated_now) = self.evaluate_prompt(&tokens, prompt)?;
         let prompt_ms = start.elapsed().as_secs_f64() * 1000.0;
 
         let mut sampler = build_sampler(self.model(), &options.sampling);
@@ -331,9 +339,11 @@ impl LlmEngine {
                 break StopReason::StopString;
             }
             self.decode_one(token)?;
+            self.evaluated_text.push_str(&piece);
         };
         if !matches!(stop_reason, StopReason::StopString) {
             let tail = utf8.finish();
+            self.evaluated_text.push_str(&tail);
             let (safe, _) = stops.push(&tail);
             emit(&safe, &mut text);
             emit(&stops.finish(), &mut text);
@@ -356,9 +366,37 @@ impl LlmEngine {
         })
     }
 
-    /// Makes the KV cache hold exactly `tokens`, evaluating only what follows the common
-    /// prefix with what is cached. Returns (reused, evaluated) token counts.
-    fn evaluate_prompt(&mut self, tokens: &[LlamaToken]) -> Result<(usize, usize), EngineError> {
+    /// The tokens of `prompt`. When it extends the text already in the cache (the previous
+    /// prompt and the reply as it was generated), the cached tokens followed by the new text's
+    /// tokens: re-tokenizing the whole conversation would split the earlier replies differently
+    /// from how they were generated and invalidate the cache from the first of them on.
+    fn prompt_tokens(&self, prompt: &str) -> Vec<LlamaToken> {
+        let rest = prompt
+            .strip_prefix(self.evaluated_text.as_str())
+            .filter(|rest| !self.evaluated_text.is_empty() && !rest.is_empty());
+        if let Some(rest) = rest {
+            let vocab = self.model().vocab();
+            let new = vocab.tokenize(rest.as_bytes(), false, true);
+            // Tokenizers that put a space before every text they start (SentencePiece's
+            // dummy prefix) would change the text: then tokenize the whole prompt instead.
+            if vocab.detokenize(&new, false, true) == rest.as_bytes() {
+                let mut tokens = self.evaluated.clone();
+                tokens.extend(new);
+                return tokens;
+            }
+        }
+        self.tokenize(prompt)
+    }
+
+    /// Makes the KV cache hold exactly `tokens` (the tokens of `text`), evaluating only what
+    /// follows the common prefix with what is cached. Returns (reused, evaluated) token counts.
+    fn evaluate_prompt(
+        &mut self,
+        tokens: &[LlamaToken],
+        text: &str,
+    ) -> Result<(usize, usize), EngineError> {
+        // Until the cache holds `tokens`, what it holds is not known as text.
+        self.evaluated_text.clear();
         let n_ctx = self.settings.n_ctx as usize;
         if tokens.len() >= n_ctx {
             return Err(EngineError::PromptTooLong {
@@ -407,6 +445,7 @@ impl LlmEngine {
                 .map_err(|e| EngineError::Decode(e.to_string()))?;
             self.evaluated.extend_from_slice(chunk);
         }
+        self.evaluated_text.push_str(text);
         Ok((common, pending.len()))
     }
 

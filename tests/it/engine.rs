@@ -364,3 +364,48 @@ fn a_template_that_refuses_a_system_role_gets_the_persona_in_the_first_message()
         "<start_of_turn>user\nBe brief.\n\nhi<end_of_turn>\n<start_of_turn>model\n"
     );
 }
+
+#[test]
+fn each_turn_extends_the_cached_sequence_without_evaluating_it_again() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("chatml.gguf");
+    crate::support::write_tiny_llama_with_template(&path, 7, &template("qwen-2.5.jinja"));
+    let mut engine = engine_for(&path, 2048);
+    let prompter = chat::Prompter::for_model(&engine);
+    assert_eq!(prompter.format(), PromptFormat::ModelTemplate);
+    let persona = PersonaSettings {
+        name: "Mate".into(),
+        system_prompt: "Be brief.".into(),
+    };
+    let never = AtomicBool::new(false);
+    let mut history: Vec<ChatTurn> = Vec::new();
+    for turn in 1..=10 {
+        let cached_before = engine.cached_tokens();
+        let message = format!("message number {turn}");
+        let (reply, dropped) = chat::reply(
+            &mut engine,
+            &prompter,
+            &persona,
+            &history,
+            &message,
+            &greedy(6),
+            &never,
+            &mut |_| {},
+        )
+        .expect("reply");
+        assert_eq!(dropped, 0);
+        if turn > 1 {
+            // Everything the previous turn left in the cache (its prompt and the reply's
+            // tokens as generated) is reused; only the new turn's text is evaluated.
+            assert_eq!(
+                reply.stats.reused_tokens, cached_before,
+                "turn {turn}: reused {} of {cached_before} cached tokens",
+                reply.stats.reused_tokens
+            );
+        }
+        history.push(ChatTurn {
+            user: message,
+            assistant: reply.text,
+        });
+    }
+}

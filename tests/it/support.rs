@@ -67,9 +67,10 @@ pub fn write_llama(path: &Path, seed: u64, dim: u64, layers: u32, context: u32) 
     write_llama_model(path, seed, dim, layers, context, None);
 }
 
-/// The tiny model with a `tokenizer.chat_template`.
+/// The tiny model with a `tokenizer.chat_template` (and, like most chat models' tokenizers,
+/// no SentencePiece dummy space before each text), trained context 2048.
 pub fn write_tiny_llama_with_template(path: &Path, seed: u64, chat_template: &str) {
-    write_llama_model(path, seed, 64, 2, 256, Some(chat_template));
+    write_llama_model(path, seed, 64, 2, 2048, Some(chat_template));
 }
 
 fn write_llama_model(
@@ -134,6 +135,8 @@ fn write_llama_model(
     if let Some(template) = chat_template {
         key(&mut kv, "tokenizer.chat_template", 8);
         string(&mut kv, template);
+        key(&mut kv, "tokenizer.ggml.add_space_prefix", 7);
+        kv.push(0);
     }
     key(&mut kv, "tokenizer.ggml.tokens", 9);
     kv.extend_from_slice(&8u32.to_le_bytes());
