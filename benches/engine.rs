@@ -65,6 +65,7 @@ fn engine(c: &mut Criterion) {
         },
         max_tokens: 32,
         stop: Vec::new(),
+        lead: None,
     };
     let never = AtomicBool::new(false);
     c.bench_function("engine/32-token reply, cached prompt (tiny model)", |b| {

@@ -68,7 +68,7 @@ impl Bench<'_> {
             ..self.base.clone()
         })
         .backend?;
-        Ok(ChatSession::new(backend, self.settings.chat.turns_kept))
+        Ok(ChatSession::new(backend, &self.settings.chat))
     }
 
     fn say(
@@ -245,6 +245,9 @@ fn bench(loaded: &LoadedSettings, args: &BenchArgs) -> Result<Value, String> {
         "ttft_cold_ms": cold_stats.ttft_ms,
         "ttft_first_ms": first.ttft_ms,
         "ttft_later_ms": later.ttft_ms,
+        // The grammar-constrained emotion tag of that reply (chat.tag_grammar).
+        "tag_lead_tokens": later.lead_tokens,
+        "tag_lead_ms": later.lead_ms,
         "turns": ttft.len(),
         "ttft_turn1_ms": ttft.first().copied().unwrap_or_default(),
         "decode_tps": speed.decode_tps,

@@ -72,7 +72,7 @@ pub fn run(loaded: LoadedSettings, args: ChatArgs) -> ExitCode {
         eprintln!("warning: {notice}");
     }
     let mut session = match backend.backend {
-        Ok(backend) => ChatSession::new(backend, settings.chat.turns_kept),
+        Ok(backend) => ChatSession::new(backend, &settings.chat),
         Err(err) => {
             eprintln!("error: {err}");
             return ExitCode::FAILURE;

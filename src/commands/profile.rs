@@ -109,10 +109,7 @@ fn profile(loaded: &LoadedSettings, args: &ProfileArgs) -> Result<Report, String
     if let Some(notice) = backend.notice {
         eprintln!("warning: {notice}");
     }
-    let mut session = ChatSession::new(
-        backend.backend.map_err(|e| e.to_string())?,
-        settings.chat.turns_kept,
-    );
+    let mut session = ChatSession::new(backend.backend.map_err(|e| e.to_string())?, &settings.chat);
     stages.push(Stage {
         stage: "model loaded".into(),
         messages: 0,

@@ -343,6 +343,9 @@ pub struct ChatSettings {
     pub history_file: Option<PathBuf>,
     /// Turns (user + reply) kept in the prompt; older ones stay in the history file.
     pub turns_kept: u32,
+    /// Make every reply start with one emotion tag such as `[joy]` (a grammar constrains the
+    /// first tokens); off = the model may or may not write one, the keyword analyser decides.
+    pub tag_grammar: bool,
 }
 
 impl Default for ChatSettings {
@@ -350,6 +353,7 @@ impl Default for ChatSettings {
         Self {
             history_file: None,
             turns_kept: 20,
+            tag_grammar: true,
         }
     }
 }

@@ -158,11 +158,18 @@ fn plain_prompt(
         prompt.push_str("\n\n");
     }
     for turn in history {
+        // The reply exactly as the model continued `{name}:` (its own leading space included),
+        // so the prompt extends the cached text and the reply's tokens are reused as generated.
+        let space = if turn.assistant.starts_with(char::is_whitespace) {
+            ""
+        } else {
+            " "
+        };
         prompt.push_str(&format!(
-            "User: {}\n{}: {}\n",
+            "User: {}\n{}:{space}{}\n",
             turn.user.trim(),
             persona.name,
-            turn.assistant.trim()
+            turn.assistant
         ));
     }
     if let Some(message) = message {

@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 
+use super::engine::Lead;
 use crate::config::Emotion;
 
 /// An emotion with its intensity, 0-100 (the scale of `avatar.emotions` thresholds).
@@ -152,6 +153,20 @@ fn best(scores: [f32; 5]) -> Option<EmotionScore> {
     })
 }
 
+/// The opening every reply must have when `chat.tag_grammar` is on: one tag of the fixed set,
+/// as a GBNF grammar for llama.cpp's grammar sampler.
+pub fn tag_lead() -> Lead {
+    let names: Vec<String> = Emotion::ALL
+        .iter()
+        .filter_map(|emotion| ron::to_string(emotion).ok())
+        .map(|name| format!("\"{name}\""))
+        .collect();
+    Lead {
+        grammar: format!("root ::= \"[\" ({}) \"]\"", names.join(" | ")),
+        ends_with: "]".into(),
+    }
+}
+
 /// Smooths moods over the last replies (most recent weighs most), like the old app.
 #[derive(Debug, Default)]
 pub struct EmotionSmoother {
@@ -190,6 +205,16 @@ impl EmotionSmoother {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_tag_grammar_allows_exactly_the_known_emotions() {
+        let lead = tag_lead();
+        assert_eq!(
+            lead.grammar,
+            r#"root ::= "[" ("neutral" | "joy" | "angry" | "sorrow" | "fun" | "surprised") "]""#
+        );
+        assert_eq!(lead.ends_with, "]");
+    }
     use crate::llm::chat::split_emotion_tag;
     use crate::llm::emotion_stream::EmotionTagFilter;
 

@@ -16,6 +16,7 @@ use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
+use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 use serde::Serialize;
 
 use super::model_info::{ModelInfoError, read_model_info};
@@ -42,6 +43,8 @@ pub enum EngineError {
     PromptTooLong { tokens: usize, n_ctx: u32 },
     #[error("llama.cpp failed while evaluating: {0}")]
     Decode(String),
+    #[error("the reply's grammar cannot be used: {0}")]
+    Grammar(String),
 }
 
 /// How the engine is loaded, resolved from settings and the load plan.
@@ -106,6 +109,10 @@ pub struct ReplyStats {
     pub decode_ms: f64,
     pub decode_tps: f64,
     pub stop_reason: StopReason,
+    /// Tokens of the grammar-constrained opening (the emotion tag), and the time from the end
+    /// of the prompt until it was written.
+    pub lead_tokens: usize,
+    pub lead_ms: f64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -120,6 +127,16 @@ pub struct GenerateOptions {
     pub sampling: SamplingSettings,
     pub max_tokens: u32,
     pub stop: Vec<String>,
+    /// A grammar the start of the reply must follow; free text after it.
+    pub lead: Option<Lead>,
+}
+
+/// The start of a reply constrained by a GBNF grammar (llama.cpp's grammar sampler), until the
+/// generated text contains `ends_with`; then sampling goes on without it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lead {
+    pub grammar: String,
+    pub ends_with: String,
 }
 
 impl GenerateOptions {
@@ -128,6 +145,7 @@ impl GenerateOptions {
             sampling: sampling.clone(),
             max_tokens: sampling.max_tokens,
             stop: Vec::new(),
+            lead: None,
         }
     }
 }
@@ -280,6 +298,8 @@ impl LlmEngine {
             decode_ms: 0.0,
             decode_tps: 0.0,
             stop_reason: StopReason::MaxTokens,
+            lead_tokens: 0,
+            lead_ms: 0.0,
         })
     }
 
@@ -301,6 +321,16 @@ impl LlmEngine {
         let prompt_ms = start.elapsed().as_secs_f64() * 1000.0;
 
         let mut sampler = build_sampler(self.model(), &options.sampling);
+        // While the lead is being written, its grammar filters the candidates first.
+        let mut lead = match &options.lead {
+            Some(lead) => Some((
+                LlamaSampler::grammar(self.model(), &lead.grammar, "root")
+                    .map_err(|e| EngineError::Grammar(e.to_string()))?,
+                lead.ends_with.as_str(),
+                Vec::new(),
+            )),
+            None => None,
+        };
         let mut utf8 = Utf8Stream::default();
         let mut stops = StopMatcher::new(&options.stop);
         let mut text = String::new();
@@ -312,6 +342,8 @@ impl LlmEngine {
         };
         let mut generated = 0usize;
         let mut first_token_at = None;
+        let lead_start = Instant::now();
+        let (mut lead_tokens, mut lead_ms) = (0, 0.0);
         let n_ctx = self.settings.n_ctx as usize;
         let stop_reason = loop {
             if cancel.load(Ordering::Relaxed) {
@@ -323,9 +355,31 @@ impl LlmEngine {
             if self.evaluated.len() >= n_ctx {
                 break StopReason::ContextFull;
             }
-            let token = self
-                .session
-                .with_dependent_mut(|_, ctx| sampler.sample(ctx, -1));
+            let constrained = lead.as_mut().map(|(grammar, _, _)| {
+                self.session.with_dependent_mut(|_, ctx| {
+                    let mut candidates = LlamaTokenDataArray::from_iter(ctx.candidates(), false);
+                    candidates.apply_sampler(grammar);
+                    candidates.apply_sampler(&mut sampler);
+                    candidates.selected_token()
+                })
+            });
+            let token = match (constrained, &mut lead) {
+                (Some(Some(token)), Some((grammar, _, tokens))) => {
+                    grammar.accept(token);
+                    tokens.push(token);
+                    token
+                }
+                (Some(None), _) => {
+                    tracing::warn!(
+                        "no token of this model fits the reply's opening; going on without it"
+                    );
+                    lead = None;
+                    continue;
+                }
+                _ => self
+                    .session
+                    .with_dependent_mut(|_, ctx| sampler.sample(ctx, -1)),
+            };
             first_token_at.get_or_insert_with(Instant::now);
             generated += 1;
             if self.model().vocab().is_eog(token) {
@@ -340,6 +394,15 @@ impl LlmEngine {
             }
             self.decode_one(token)?;
             self.evaluated_text.push_str(&piece);
+            if let Some((_, ends_with, tokens)) = &lead
+                && text.contains(*ends_with)
+            {
+                // The opening is written: the free sampler goes on, knowing its tokens.
+                sampler.accept_many(tokens.iter());
+                lead_tokens = tokens.len();
+                lead_ms = lead_start.elapsed().as_secs_f64() * 1000.0;
+                lead = None;
+            }
         };
         if !matches!(stop_reason, StopReason::StopString) {
             let tail = utf8.finish();
@@ -362,6 +425,8 @@ impl LlmEngine {
                 decode_ms,
                 decode_tps: rate(generated.saturating_sub(1), decode_ms),
                 stop_reason,
+                lead_tokens,
+                lead_ms,
             },
         })
     }

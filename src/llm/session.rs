@@ -12,11 +12,11 @@ use std::sync::atomic::AtomicBool;
 use serde::Serialize;
 
 use super::chat::{ChatTurn, PromptFormat};
-use super::emotion::{EmotionSmoother, TAG_INTENSITY};
+use super::emotion::{EmotionSmoother, TAG_INTENSITY, tag_lead};
 use super::emotion_stream::EmotionTagFilter;
 use super::engine::{EngineError, EngineSettings, GenerateOptions, Reply, ReplyStats};
 use super::local::LocalBackend;
-use crate::config::{Emotion, PersonaSettings};
+use crate::config::{ChatSettings, Emotion, PersonaSettings};
 
 /// One message to answer.
 pub struct ChatRequest<'a> {
@@ -108,19 +108,30 @@ pub struct ChatSession {
     /// steps, so that the prompt's prefix (and the KV cache) stays the same between turns.
     context_start: usize,
     turns_kept: usize,
+    /// Every reply opens with an emotion tag (a grammar constrains its first tokens).
+    tag_grammar: bool,
     mood: EmotionSmoother,
 }
 
 impl ChatSession {
-    /// `turns_kept`: how many turns the prompt may hold before half of them are dropped.
-    pub fn new(backend: Box<dyn ChatBackend>, turns_kept: u32) -> Self {
-        Self {
+    pub fn new(backend: Box<dyn ChatBackend>, chat: &ChatSettings) -> Self {
+        let mut session = Self {
             backend,
             turns: Vec::new(),
             context_start: 0,
-            turns_kept: (turns_kept as usize).max(1),
+            turns_kept: 1,
+            tag_grammar: false,
             mood: EmotionSmoother::default(),
-        }
+        };
+        session.apply(chat);
+        session
+    }
+
+    /// Follows the `chat` settings: how many turns the prompt may hold before half of them
+    /// are dropped, and whether replies open with a tag.
+    pub fn apply(&mut self, chat: &ChatSettings) {
+        self.turns_kept = (chat.turns_kept as usize).max(1);
+        self.tag_grammar = chat.tag_grammar;
     }
 
     pub fn stats(&self) -> BackendStats {
@@ -145,10 +156,6 @@ impl ChatSession {
         self.turns.clear();
         self.context_start = 0;
         self.mood = EmotionSmoother::default();
-    }
-
-    pub fn set_turns_kept(&mut self, turns_kept: u32) {
-        self.turns_kept = (turns_kept as usize).max(1);
     }
 
     /// Evaluates the persona's system prompt (an empty one too) into the cache.
@@ -182,11 +189,15 @@ impl ChatSession {
                 shown.push_str(&piece);
             }
         };
+        let mut options = options.clone();
+        if self.tag_grammar {
+            options.lead = Some(tag_lead());
+        }
         let request = ChatRequest {
             persona,
             history: &self.turns[start..],
             message,
-            options,
+            options: &options,
         };
         let on_text = &mut *stream.on_text;
         let (reply, dropped) = self.backend.generate(

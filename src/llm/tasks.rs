@@ -139,12 +139,12 @@ fn reload_on_settings_change(
     *worker.session.get() = None;
     worker.loaded_with = Some(engine_settings.clone());
     *status = LlmStatus::Loading;
-    let turns_kept = settings.chat.turns_kept;
+    let chat = settings.chat.clone();
     worker.job = Some(AsyncComputeTaskPool::get().spawn(async move {
         let loaded = load_backend(engine_settings);
         let session = loaded
             .backend
-            .map(|backend| ChatSession::new(backend, turns_kept));
+            .map(|backend| ChatSession::new(backend, &chat));
         JobOutcome::Loaded(session, loaded.notice)
     }));
 }
@@ -174,7 +174,7 @@ fn start_reply(
             warn!("message ignored: the chat is {}", status.label());
             continue;
         };
-        session.set_turns_kept(settings.chat.turns_kept);
+        session.apply(&settings.chat);
         let persona = settings.persona.clone();
         let options = GenerateOptions::from_sampling(&settings.llm.sampling);
         let message = message.clone();

@@ -373,6 +373,8 @@ fn bench_reports_every_promised_key_on_a_generated_model() {
         "ttft_cold_ms",
         "ttft_first_ms",
         "ttft_later_ms",
+        "tag_lead_ms",
+        "tag_lead_tokens",
         "ttft_turn1_ms",
         "ttft_turn6_ms",
         "decode_tps",
@@ -384,6 +386,10 @@ fn bench_reports_every_promised_key_on_a_generated_model() {
     }
     assert_eq!(report["turns"], 6);
     assert!(report["decode_tps"].as_f64().expect("tps") > 0.0);
+    assert!(
+        report["tag_lead_tokens"].as_u64() >= Some(3),
+        "the reply opened with a grammar-made tag: {report}"
+    );
     let sweep = report["threads_sweep"].as_array().expect("sweep");
     assert!(!sweep.is_empty());
     assert_eq!(sweep[0]["n_threads"], 1);

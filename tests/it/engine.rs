@@ -35,6 +35,7 @@ fn greedy(max_tokens: u32) -> GenerateOptions {
         },
         max_tokens,
         stop: Vec::new(),
+        lead: None,
     }
 }
 
@@ -407,5 +408,72 @@ fn each_turn_extends_the_cached_sequence_without_evaluating_it_again() {
             user: message,
             assistant: reply.text,
         });
+    }
+}
+
+#[test]
+fn the_tag_grammar_opens_every_gemma_reply_with_a_valid_tag() {
+    use desktop_mate::config::{ChatSettings, Emotion};
+    use desktop_mate::llm::session::{ChatSession, ReplyStream, load_backend};
+    let Some(path) = crate::support::gemma_model() else {
+        return;
+    };
+    let backend = load_backend(EngineSettings {
+        model_path: path,
+        n_gpu_layers: 0,
+        n_ctx: 1024,
+        n_batch: 256,
+        // Other tests run beside this one: more threads than free cores spin-wait.
+        n_threads: 1,
+        n_threads_batch: 1,
+        use_mmap: true,
+        use_mlock: false,
+    })
+    .backend
+    .expect("Gemma 3 270M loads");
+    let chat = ChatSettings {
+        tag_grammar: true,
+        ..ChatSettings::default()
+    };
+    let mut session = ChatSession::new(backend, &chat);
+    let persona = desktop_mate::config::PersonaSettings::default();
+    let never = AtomicBool::new(false);
+    let names: Vec<String> = Emotion::ALL
+        .iter()
+        .map(|e| format!("[{}]", ron::to_string(e).expect("name")))
+        .collect();
+    // Greedy, then sampled with 20 seeds.
+    let runs = std::iter::once((0.0, None)).chain((1..=20).map(|seed| (0.9, Some(seed))));
+    for (temperature, seed) in runs {
+        let options = GenerateOptions {
+            sampling: SamplingSettings {
+                temperature,
+                seed,
+                ..SamplingSettings::default()
+            },
+            max_tokens: 8,
+            stop: Vec::new(),
+            lead: None,
+        };
+        let reply = session
+            .send(
+                &persona,
+                "Tell me about your day.",
+                &options,
+                &mut ReplyStream {
+                    cancel: &never,
+                    on_text: &mut |_| {},
+                },
+            )
+            .expect("reply");
+        let opening = &reply.turn.assistant;
+        assert!(
+            names.iter().any(|name| opening.starts_with(name.as_str())),
+            "seed {seed:?}: {opening:?} does not open with a tag"
+        );
+        assert!(reply.emotion.is_some(), "seed {seed:?}: the tag is read");
+        assert!(!reply.shown.starts_with('['), "the tag is not shown");
+        assert!(reply.stats.lead_tokens > 0);
+        session.clear();
     }
 }

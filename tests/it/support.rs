@@ -17,6 +17,24 @@ pub enum GgufValue<'a> {
     Str(&'a str),
 }
 
+/// Gemma 3 270M (a real trained model) when `scripts/fetch-gemma.sh` has put it in the cache;
+/// `None` with a note otherwise (offline machine): the generated models cover the engine.
+pub fn gemma_model() -> Option<PathBuf> {
+    let dir = std::env::var_os("DESKTOP_MATE_MODELS")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/desktop-mate/models"))
+        })?;
+    let path = dir.join("gemma-3-270m-q4_k_m.gguf");
+    if !path.is_file() {
+        eprintln!(
+            "{} is absent (run scripts/fetch-gemma.sh): skipped",
+            path.display()
+        );
+    }
+    path.is_file().then_some(path)
+}
+
 /// Writes a GGUF v3 file with the given metadata and no tensors (enough for header readers).
 pub fn write_gguf_header(path: &Path, metadata: &[(&str, GgufValue)]) {
     let mut bytes = Vec::new();
