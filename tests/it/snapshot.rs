@@ -191,13 +191,16 @@ fn godette_loads_fully_and_renders() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     // The VRM extension parsed (it fails without the look-at normalization) and the rig has
-    // its 17 groups.
+    // its 17 blend-shape groups.
     assert!(stderr.contains("12 numbers -> 8"), "{stderr}");
     assert!(
         !stderr.contains("Failed to parse VRM extension"),
         "{stderr}"
     );
-    assert!(stderr.contains("ready: 17 expression groups"), "{stderr}");
+    assert!(
+        stderr.contains("ready: VRM 0.x, 17 expressions"),
+        "{stderr}"
+    );
     // Humanoid bones, spring bones and MToon all come from the VRM extension.
     assert!(
         stderr.contains("45 humanoid bones, 3 spring-bone chains, 2 MToon meshes"),
@@ -206,41 +209,107 @@ fn godette_loads_fully_and_renders() {
     assert_avatar_shown(&rgba(&out));
 }
 
+/// Broken or unsafe avatar files, each with a word of the reason the fallback line must give.
+fn broken_avatars(dir: &Path) -> Vec<(std::path::PathBuf, &'static str)> {
+    use desktop_mate::avatar::default_avatar::DEFAULT_AVATAR;
+    use desktop_mate::avatar::vrm_file::{Glb, read_glb, write_glb};
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).expect("write");
+        path
+    };
+    let glb =
+        |name: &str, json: serde_json::Value| write(name, &write_glb(&Glb { json, bin: None }));
+    // The built-in mascot with one edit, so everything else about the file is valid.
+    let edited = |name: &str, edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut file = read_glb(DEFAULT_AVATAR).expect("default avatar");
+        edit(&mut file.json);
+        write(name, &write_glb(&file))
+    };
+    let vrm1 = |extra: serde_json::Value| {
+        let mut json = serde_json::json!({"asset": {"version": "2.0"},
+            "extensions": {"VRMC_vrm": {"specVersion": "1.0"}}});
+        if let (Some(json), Some(extra)) = (json.as_object_mut(), extra.as_object()) {
+            json.extend(extra.clone());
+        }
+        json
+    };
+    let mesh = serde_json::json!({"meshes": [{"primitives": []}], "nodes": [{"mesh": 0}]});
+    let with_uri = |uri: &str| {
+        let mut json = vrm1(mesh.clone());
+        json["buffers"] = serde_json::json!([{"uri": uri, "byteLength": 16}]);
+        json
+    };
+    vec![
+        (
+            write("truncated.vrm", &DEFAULT_AVATAR[..DEFAULT_AVATAR.len() / 2]),
+            "truncated",
+        ),
+        (write("empty.vrm", b""), "not a VRM/GLB file"),
+        (
+            glb(
+                "plain.glb",
+                serde_json::json!({"asset": {"version": "2.0"}}),
+            ),
+            "no VRM extension",
+        ),
+        (
+            glb(
+                "future.vrm",
+                serde_json::json!({"extensions": {"VRMC_vrm": {"specVersion": "2.0"}}}),
+            ),
+            "specVersion \"2.0\" is not supported",
+        ),
+        (
+            glb("relative.vrm", with_uri("../../etc/passwd")),
+            "buffer 0 points outside the avatar file (../../etc/passwd)",
+        ),
+        (
+            glb("file-uri.vrm", with_uri("file:///etc/passwd")),
+            "points outside the avatar file (file:///etc/passwd)",
+        ),
+        (
+            edited("device.vrm", &|json| {
+                json["images"] = serde_json::json!([{"uri": "/dev/zero"}]);
+            }),
+            "image 0 points outside the avatar file (/dev/zero)",
+        ),
+        (
+            glb("no-mesh.vrm", vrm1(serde_json::json!({}))),
+            "no mesh to show",
+        ),
+        (
+            edited("draco.vrm", &|json| {
+                json["extensionsRequired"] = serde_json::json!(["KHR_draco_mesh_compression"]);
+            }),
+            "KHR_draco_mesh_compression",
+        ),
+        (dir.join("missing.vrm"), "file not found"),
+    ]
+}
+
 #[test]
 fn broken_avatars_fall_back_to_the_default_with_the_reason_on_stderr() {
     if !support::display_available() {
         return;
     }
-    use desktop_mate::avatar::default_avatar::DEFAULT_AVATAR;
-    use desktop_mate::avatar::vrm_file::{Glb, write_glb};
     let dir = tempfile::tempdir().expect("temp dir");
-    let truncated = dir.path().join("truncated.vrm");
-    std::fs::write(&truncated, &DEFAULT_AVATAR[..DEFAULT_AVATAR.len() / 2]).expect("write");
-    let vrm1 = dir.path().join("vrm1.vrm");
-    std::fs::write(
-        &vrm1,
-        write_glb(&Glb {
-            json: serde_json::json!({"asset": {"version": "2.0"}, "extensions": {"VRMC_vrm": {}}}),
-            bin: None,
-        }),
-    )
-    .expect("write");
-    let missing = dir.path().join("missing.vrm");
-    for (file, reason) in [
-        (&truncated, "truncated"),
-        (&vrm1, "VRM 1.0"),
-        (&missing, "file not found"),
-    ] {
+    for (file, reason) in broken_avatars(dir.path()) {
         let path = file.to_str().expect("utf8");
+        let started = std::time::Instant::now();
         let (output, out) = snapshot(dir.path(), &["--no-chat", "--avatar", path]);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(output.status.success(), "{path}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{path}: {stderr}");
         let line = stderr
             .lines()
             .find(|l| l.starts_with("avatar: "))
             .unwrap_or_else(|| panic!("no avatar line for {path}: {stderr}"));
         assert!(line.contains(path) && line.contains(reason), "{line}");
         assert!(line.contains("showing the default avatar"), "{line}");
+        // Refused at once, not after the snapshot's wait for an avatar that never shows.
+        let took = started.elapsed();
+        assert!(took.as_secs() < 30, "{path} took {took:?}");
         assert_avatar_shown(&rgba(&out));
         std::fs::remove_file(out).expect("remove");
     }
