@@ -209,6 +209,139 @@ fn godette_loads_fully_and_renders() {
     assert_avatar_shown(&rgba(&out));
 }
 
+/// Corners see-through and at least `min_share` of the window opaque.
+fn assert_corners_clear_and_opaque_share(image: &image::RgbaImage, min_share: f64) {
+    let (w, h) = image.dimensions();
+    for (x, y) in [(0, 0), (w - 1, 0), (0, h - 1), (w - 1, h - 1)] {
+        assert_eq!(image.get_pixel(x, y)[3], 0, "corner ({x}, {y}) transparent");
+    }
+    let opaque = image.pixels().filter(|p| p[3] == 255).count();
+    let share = opaque as f64 / f64::from(w * h);
+    assert!(
+        (min_share..0.9).contains(&share),
+        "avatar covers {:.1}% of the window",
+        share * 100.0
+    );
+}
+
+/// `snapshot --avatar <shared avatar>` with these extra arguments; `None` without ../shared.
+fn shared_avatar_snapshot(
+    dir: &Path,
+    name: &str,
+    extra: &[&str],
+) -> Option<(String, image::RgbaImage)> {
+    let path = support::shared_file(&format!("avatars/{name}")).or_else(|| {
+        eprintln!("../shared/avatars/{name} not here");
+        None
+    })?;
+    let path = path.to_str().expect("utf8");
+    let mut args = vec!["--no-chat", "--avatar", path];
+    args.extend_from_slice(extra);
+    let (output, out) = snapshot(dir, &args);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stderr.contains("avatar: "), "no fallback: {stderr}");
+    let image = rgba(&out);
+    std::fs::remove_file(out).expect("remove");
+    Some((stderr, image))
+}
+
+#[test]
+fn a_vrm1_avatar_loads_renders_and_joy_changes_its_face() {
+    if !support::display_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let name = "blender_expression_migration_vrm1.vrm";
+    let Some((stderr, neutral)) = shared_avatar_snapshot(dir.path(), name, &[]) else {
+        return;
+    };
+    assert!(
+        stderr.contains(
+            "ready: VRM 1.0, 24 expressions, 2 morph meshes, 15 humanoid bones, \
+             0 spring-bone chains, 0 MToon meshes"
+        ),
+        "{stderr}"
+    );
+    assert_corners_clear_and_opaque_share(&neutral, 0.2);
+    let (w, h) = neutral.dimensions();
+    assert_eq!(neutral.get_pixel(w / 2, h * 3 / 10)[3], 255, "avatar pixel");
+    // `happy` moves one morph target of the upper triangle by half.
+    let Some((_, joy)) = shared_avatar_snapshot(dir.path(), name, &["--expression", "joy=1"])
+    else {
+        return;
+    };
+    let upper = mean_difference(&neutral, &joy, (0, w), (0, h / 2));
+    assert!(upper > 2.0, "joy must change the shape: {upper:.2}");
+}
+
+#[test]
+fn a_vrm1_mtoon_avatar_renders_with_transparent_corners() {
+    if !support::display_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let name = "VRMC_materials_mtoon_UV_Animation_Test.vrm";
+    let Some((stderr, image)) = shared_avatar_snapshot(dir.path(), name, &[]) else {
+        return;
+    };
+    assert!(
+        stderr.contains("ready: VRM 1.0, 0 expressions") && stderr.contains("3 MToon meshes"),
+        "{stderr}"
+    );
+    assert_corners_clear_and_opaque_share(&image, 0.1);
+}
+
+/// Pixels of the isBinary sample's validation plane (600x600 window): green checks when the
+/// expression values are right, red crosses when wrong.
+fn validation_colours(image: &image::RgbaImage) -> (usize, usize) {
+    let (mut green, mut red) = (0, 0);
+    for y in 40..430 {
+        for x in 145..535 {
+            let [r, g, b, a] = image.get_pixel(x, y).0;
+            let (r, g, b) = (i32::from(r), i32::from(g), i32::from(b));
+            if a < 255 {
+                continue;
+            }
+            if g > r + 30 && g > b + 30 {
+                green += 1;
+            }
+            if r > g + 60 && r > b + 60 {
+                red += 1;
+            }
+        }
+    }
+    (green, red)
+}
+
+#[test]
+fn the_is_binary_sample_shows_green_checks_with_joy_and_with_joy_over_blink() {
+    if !support::display_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let name = "VRMC_vrm_expressions_isBinary_Overridden.vrm";
+    // joy=1 alone; joy=1 with blink=1 (happy's overrideBlink blend hides the binary blink);
+    // joy=0.4 with blink=1 (blink attenuated below 1, so the binary blink is hidden too).
+    for weights in [
+        &["--expression", "joy=1"][..],
+        &["--expression", "joy=1", "--expression", "blink=1"],
+        &["--expression", "joy=0.4", "--expression", "blink=1"],
+    ] {
+        let mut extra = vec!["--size", "600x600"];
+        extra.extend_from_slice(weights);
+        let Some((_, image)) = shared_avatar_snapshot(dir.path(), name, &extra) else {
+            return;
+        };
+        let (green, red) = validation_colours(&image);
+        assert!(
+            green > 50_000,
+            "{weights:?}: the plane is green ({green} px)"
+        );
+        assert_eq!(red, 0, "{weights:?}: no red region");
+    }
+}
+
 /// Broken or unsafe avatar files, each with a word of the reason the fallback line must give.
 fn broken_avatars(dir: &Path) -> Vec<(std::path::PathBuf, &'static str)> {
     use desktop_mate::avatar::default_avatar::DEFAULT_AVATAR;
