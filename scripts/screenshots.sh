@@ -28,6 +28,13 @@ if [[ -f $godette ]]; then
   shoot --no-chat --avatar "$godette" --expression angry=1 --out docs/screenshots/godette-angry.png
   echo "wrote docs/screenshots/godette.png, godette-angry.png"
 fi
+vrm1=../shared/avatars/VRMC_vrm_expressions_isBinary_Overridden.vrm
+if [[ -f $vrm1 ]]; then
+  # A VRM 1.0 sample: happy shown, its override hides the binary blink (green checks = right).
+  SIZE=600x600 shoot --no-chat --avatar "$vrm1" --expression joy=1 --expression blink=1 \
+    --out docs/screenshots/vrm1.png
+  echo "wrote docs/screenshots/vrm1.png"
+fi
 model=../shared/models/stories260K.gguf
 if [[ -f $model ]]; then
   # stories260K is a story model without chat template: let the persona start a story.

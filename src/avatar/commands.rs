@@ -80,6 +80,9 @@ pub struct FaceState {
     /// Weight of each preset actually applied this frame (eased expressions combined with
     /// blink, mouth and look-at).
     pub applied: [f32; 18],
+    /// Where the eyes look this frame (the cursor relative to the face, each axis -1..1), or
+    /// `None` when they do not follow it. Each avatar maps it through its own look-at.
+    pub gaze: Option<Vec2>,
     /// Commands applied since start, for the diagnostics.
     pub commands_applied: u64,
 }
@@ -97,6 +100,7 @@ impl FaceState {
             head: IdleHead::new(0x4ead),
             lips: LipSync::default(),
             applied: [0.0; 18],
+            gaze: None,
             commands_applied: 0,
         }
     }

@@ -1,13 +1,19 @@
-//! Each frame: ease the expressions, run blink / mouth / head motion, and write the result to
-//! the avatar's `MorphWeights` and bones.
+//! Each frame: ease the expressions, run blink / mouth / head motion / gaze, resolve them per
+//! avatar (look-at mapping, `isBinary`, overrides) and write the result to the avatar's
+//! `MorphWeights`, materials and bones.
 
+use std::collections::HashMap;
+
+use bevy::math::Affine2;
 use bevy::mesh::morph::MorphWeights;
 use bevy::prelude::*;
+use bevy_shader_mtoon::MtoonMaterial;
 
 use super::commands::FaceState;
-use super::expression::index;
+use super::expression::{MaterialColorType, MaterialValues, index};
+use super::look_at::LookAtOutput;
 use super::motion::{MOUTH, breathing_offset};
-use super::rig::{AvatarRig, RigBone};
+use super::rig::{AvatarMaterial, AvatarRig, RigBone};
 use crate::AppSystems;
 use crate::config::Expression;
 
@@ -19,10 +25,19 @@ pub struct LookTarget(pub Option<Vec2>);
 /// How far the arms hang down from the T-pose VRM files are authored in (radians).
 const ARMS_DOWN: f32 = 1.2;
 
+/// The gaze, in degrees, with the cursor at the window's edge: 0.8 of a default 90° look-at
+/// range (look expressions at 0.8, eye bones at 8° with the default output scale).
+const GAZE_DEGREES: f32 = 72.0;
+
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<LookTarget>().add_systems(
         Update,
-        (animate_face, apply_morph_weights, apply_pose)
+        (
+            animate_face,
+            apply_morph_weights,
+            apply_material_values,
+            apply_pose,
+        )
             .chain()
             .in_set(AppSystems::Apply),
     );
@@ -50,21 +65,38 @@ pub fn animate_face(time: Res<Time>, look: Res<LookTarget>, mut face: ResMut<Fac
         *slot = slot.max(weight);
     }
 
-    if let (true, Some(target)) = (face.look_at_cursor, look.0) {
-        let target = target.clamp(Vec2::splat(-1.0), Vec2::splat(1.0));
-        // The cursor on the viewer's right is the character's left.
-        let looks = [
-            (Expression::LookLeft, target.x),
-            (Expression::LookRight, -target.x),
-            (Expression::LookUp, target.y),
-            (Expression::LookDown, -target.y),
-        ];
-        for (shape, amount) in looks {
-            let slot = &mut applied[index(shape)];
-            *slot = slot.max(amount.max(0.0) * 0.8);
+    face.gaze = look
+        .0
+        .filter(|_| face.look_at_cursor)
+        .map(|target| target.clamp(Vec2::splat(-1.0), Vec2::splat(1.0)));
+    face.applied = applied;
+}
+
+/// The gaze in VRM look-at angles (degrees; yaw > 0 to the character's left, pitch > 0 down).
+/// The cursor on the viewer's right is the character's left.
+fn gaze_angles(gaze: Vec2) -> (f32, f32) {
+    (gaze.x * GAZE_DEGREES, -gaze.y * GAZE_DEGREES)
+}
+
+/// The weights one avatar applies this frame: the face's, with the gaze through this avatar's
+/// look-at expressions, then the VRM rules (`isBinary`, overrides) of its expressions.
+pub fn resolved_weights(rig: &AvatarRig, face: &FaceState) -> [f32; 18] {
+    let mut applied = face.applied;
+    if let Some(gaze) = face.gaze {
+        let (yaw, pitch) = gaze_angles(gaze);
+        if let LookAtOutput::Expressions(look) = rig.look_at.apply(yaw, pitch) {
+            for (shape, amount) in [
+                (Expression::LookUp, look.up),
+                (Expression::LookDown, look.down),
+                (Expression::LookLeft, look.left),
+                (Expression::LookRight, look.right),
+            ] {
+                let slot = &mut applied[index(shape)];
+                *slot = slot.max(amount);
+            }
         }
     }
-    face.applied = applied;
+    rig.map.resolve(&applied)
 }
 
 /// Writes the morph weights of every mesh of the avatar, only where they changed (so an idle
@@ -75,14 +107,97 @@ pub fn apply_morph_weights(
     mut weights: Query<&mut MorphWeights>,
 ) {
     for rig in &rigs {
+        let resolved = resolved_weights(rig, &face);
         for &(entity, mesh) in &rig.morphs {
             let Ok(mut morph) = weights.get_mut(entity) else {
                 continue;
             };
             let mut values = morph.weights().to_vec();
-            if rig.map.morph_weights(&face.applied, mesh, &mut values) {
+            if rig.map.morph_weights(&resolved, mesh, &mut values) {
                 morph.weights_mut().copy_from_slice(&values);
             }
+        }
+    }
+}
+
+/// Writes the material colors and texture transforms expressions bind, only when they changed
+/// (a material asset marked changed is prepared for the GPU again).
+fn apply_material_values(
+    face: Res<FaceState>,
+    rigs: Query<(Entity, &AvatarRig)>,
+    mut shown: Local<HashMap<Entity, Vec<MaterialValues>>>,
+    mut standard: Option<ResMut<Assets<StandardMaterial>>>,
+    mut mtoon: Option<ResMut<Assets<MtoonMaterial>>>,
+) {
+    shown.retain(|entity, _| rigs.contains(*entity));
+    for (entity, rig) in &rigs {
+        if rig.materials.is_empty() {
+            continue;
+        }
+        let values = rig.map.material_values(&resolved_weights(rig, &face));
+        if shown.get(&entity) == Some(&values) {
+            continue;
+        }
+        for value in &values {
+            for (material_index, material) in &rig.materials {
+                if *material_index != value.material {
+                    continue;
+                }
+                match material {
+                    AvatarMaterial::Standard(handle) => {
+                        if let Some(mut material) =
+                            standard.as_mut().and_then(|assets| assets.get_mut(handle))
+                        {
+                            write_standard(&mut material, value);
+                        }
+                    }
+                    AvatarMaterial::Mtoon(handle) => {
+                        if let Some(mut material) =
+                            mtoon.as_mut().and_then(|assets| assets.get_mut(handle))
+                        {
+                            write_mtoon(&mut material, value);
+                        }
+                    }
+                }
+            }
+        }
+        shown.insert(entity, values);
+    }
+}
+
+fn linear([r, g, b, a]: [f32; 4]) -> LinearRgba {
+    LinearRgba::new(r, g, b, a)
+}
+
+/// StandardMaterial has a base and an emissive color and one UV transform; MToon-only colors
+/// have nothing to change there.
+fn write_standard(material: &mut StandardMaterial, values: &MaterialValues) {
+    for &(kind, color) in &values.colors {
+        match kind {
+            MaterialColorType::Color => material.base_color = linear(color).into(),
+            MaterialColorType::EmissionColor => material.emissive = linear(color),
+            _ => {}
+        }
+    }
+    if let Some(texture) = values.texture {
+        material.uv_transform =
+            Affine2::from_scale_angle_translation(texture.scale.into(), 0.0, texture.offset.into());
+    }
+}
+
+/// MToon's colors (bevy_shader_mtoon 0.5 has no UV transform: texture binds are not shown).
+fn write_mtoon(material: &mut MtoonMaterial, values: &MaterialValues) {
+    for &(kind, color) in &values.colors {
+        let value: Color = linear(color).into();
+        match kind {
+            MaterialColorType::Color => material.base_color = value,
+            MaterialColorType::EmissionColor => material.emissive_factor = value,
+            MaterialColorType::ShadeColor => material.shade_factor = value,
+            MaterialColorType::MatcapColor => {
+                material.matcap_factor = Vec3::new(color[0], color[1], color[2]);
+            }
+            MaterialColorType::RimColor => material.parametric_rim_color = value,
+            MaterialColorType::OutlineColor => material.outline_color = value,
         }
     }
 }
@@ -123,6 +238,33 @@ fn apply_pose(
     };
     for rig in &rigs {
         let bones = &rig.bones;
+        // Eye bones (look-at of type bone) turn from rest; in avatar space (facing -Z) +Y turns
+        // towards the character's left and +X lifts the gaze.
+        let (left_eye, right_eye) = match face.gaze.map(|gaze| {
+            let (yaw, pitch) = gaze_angles(gaze);
+            rig.look_at.apply(yaw, pitch)
+        }) {
+            Some(LookAtOutput::Bones {
+                left_eye,
+                right_eye,
+            }) => (
+                Quat::from_euler(
+                    EulerRot::YXZ,
+                    left_eye.yaw.to_radians(),
+                    -left_eye.pitch.to_radians(),
+                    0.0,
+                ),
+                Quat::from_euler(
+                    EulerRot::YXZ,
+                    right_eye.yaw.to_radians(),
+                    -right_eye.pitch.to_radians(),
+                    0.0,
+                ),
+            ),
+            _ => (Quat::IDENTITY, Quat::IDENTITY),
+        };
+        set(bones.left_eye, &|eye| eye.rotated(left_eye));
+        set(bones.right_eye, &|eye| eye.rotated(right_eye));
         set(bones.head, &|head| head.rotated(head_turn));
         set(bones.neck, &|neck| neck.rotated(neck_turn));
         set(bones.chest, &|chest| {
@@ -130,7 +272,8 @@ fn apply_pose(
             pose.translation.y += breath;
             pose
         });
-        // VRM 0.x: the character's left is -X; rotating about +Z lowers the left arm.
+        // In avatar space (both versions face -Z) the character's left is -X; rotating about
+        // +Z lowers the left arm.
         set(bones.left_upper_arm, &|arm| {
             arm.rotated(Quat::from_rotation_z(ARMS_DOWN))
         });

@@ -16,6 +16,7 @@ use serde_vrm::vrm1::vrmc_vrm::humanoid::HumanBoneName;
 
 use super::rig::{AvatarRig, MeshIndexHandler, VrmMeshIndex};
 use super::source::{AvatarFile, AvatarFiles};
+use super::vrm_file::VrmVersion;
 use crate::AppSystems;
 use crate::config::{AppState, Settings};
 
@@ -38,7 +39,7 @@ pub struct AvatarError(pub Option<String>);
 
 /// The avatar's root entity, turned 180° about Y to face the camera (which looks from +Z).
 ///
-/// Below it, every avatar faces -Z: VRM 0.x files are authored facing -Z and bevy_vrm 0.5 leaves
+/// Below it, every avatar faces -Z (verified by rendering both versions): VRM 0.x files are authored facing -Z and bevy_vrm 0.5 leaves
 /// them so, while it turns the glTF scene entity of VRM 1.0 files (authored facing +Z, as glTF
 /// says) by 180° (`Facing::PositiveZ` in its `Avatar::apply`). So one rotation serves both.
 #[derive(Component, Debug, Clone)]
@@ -145,6 +146,10 @@ fn on_avatar_spawned(
     children: Query<&Children>,
     nodes: Query<(Option<&VrmMeshIndex>, Option<&HumanBoneName>, &Transform)>,
     parents: Query<&ChildOf>,
+    materials: Query<(
+        Option<&MeshMaterial3d<StandardMaterial>>,
+        Option<&MeshMaterial3d<MtoonMaterial>>,
+    )>,
     parts: Query<(
         Has<HumanBoneName>,
         Option<&SpringBones>,
@@ -156,12 +161,16 @@ fn on_avatar_spawned(
     let Ok(root) = roots.get(ready.entity) else {
         return;
     };
-    // The asset source read the groups when it read the file.
-    let groups = files
-        .take_outcome(&root.asset_path)
-        .and_then(Result::ok)
-        .unwrap_or_default();
-    let rig = AvatarRig::build(ready.entity, &groups, &children, &nodes, &parents);
+    // The asset source read the expressions and look-at when it read the file.
+    let model = files.take_outcome(&root.asset_path).and_then(Result::ok);
+    let rig = AvatarRig::build(
+        ready.entity,
+        model.as_ref(),
+        &children,
+        &nodes,
+        &parents,
+        &materials,
+    );
     // What bevy_vrm made of the VRM extension: none of these exist when it failed to parse.
     let (mut bones, mut springs, mut mtoon) = (0, 0, 0);
     for (bone, spring, toon) in parts
@@ -172,11 +181,17 @@ fn on_avatar_spawned(
         springs += spring.map_or(0, |s| s.0.len());
         mtoon += usize::from(toon);
     }
+    let (version, expressions) = model.as_ref().map_or(("?", 0), |model| {
+        let version = match model.version {
+            VrmVersion::V0 => "0.x",
+            VrmVersion::V1 => "1.0",
+        };
+        (version, model.expressions.expressions.len())
+    });
     info!(
-        "avatar {} ready: {} expression groups, {} morph meshes, {bones} humanoid bones, \
-         {springs} spring-bone chains, {mtoon} MToon meshes",
+        "avatar {} ready: VRM {version}, {expressions} expressions, {} morph meshes, \
+         {bones} humanoid bones, {springs} spring-bone chains, {mtoon} MToon meshes",
         root.file.describe(),
-        groups.len(),
         rig.morphs.len()
     );
     commands.entity(ready.entity).insert(rig);
@@ -205,9 +220,16 @@ fn fall_back_on_failure(
             Some(Err(reason)) => reason,
             _ => failure.error.to_string(),
         };
+        // On one line: the glTF loader's messages may span several.
+        let detail: Vec<&str> = detail
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
         let reason = format!(
-            "cannot load avatar {}: {detail}; showing the default avatar",
-            root.file.describe()
+            "cannot load avatar {}: {}; showing the default avatar",
+            root.file.describe(),
+            detail.join(" ")
         );
         error!("{reason}");
         error.0 = Some(reason);

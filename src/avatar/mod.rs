@@ -1,4 +1,4 @@
-//! The mascot's body: loading VRM 0.x avatars through bevy_vrm (normalized by our asset source),
+//! The mascot's body: loading VRM 0.x and 1.0 avatars through bevy_vrm (normalized by our asset source),
 //! expressions driven by [`AvatarCommand`]s, blink / breathing / head motion / mouth, and the
 //! camera framing the avatar. Bevy-free parts (file parsing, default avatar, expression
 //! easing, motions) are unit-tested on their own.
@@ -10,6 +10,7 @@ pub mod expression;
 mod face;
 pub mod hit_mask;
 mod loading;
+pub mod look_at;
 mod metrics;
 pub mod motion;
 mod pointer;
@@ -17,6 +18,7 @@ mod rig;
 pub mod source;
 mod speech;
 mod stage;
+pub mod vrm_expression;
 pub mod vrm_file;
 mod window;
 

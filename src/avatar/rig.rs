@@ -1,13 +1,17 @@
 //! What the face and pose systems drive on a spawned avatar: the expression map, the entities
-//! holding morph weights, and the bones we move with their rest pose.
+//! holding morph weights, the materials expressions recolour, the look-at settings, and the
+//! bones we move with their rest pose.
 
 use bevy::gltf::GltfLoaderSettings;
 use bevy::gltf::extensions::{ErasedGltfExtensionHandler, GltfExtensionHandler};
 use bevy::prelude::*;
+use bevy_shader_mtoon::MtoonMaterial;
 use serde_vrm::vrm1::vrmc_vrm::humanoid::HumanBoneName;
 
 use super::expression::ExpressionMap;
-use super::vrm_file::BlendShapeGroup;
+use super::look_at::LookAt;
+use super::source::AvatarModel;
+use super::vrm_file::VrmVersion;
 
 /// On the glTF node entities that carry `MorphWeights`: the glTF mesh index, which VRM
 /// blend-shape binds refer to.
@@ -73,6 +77,45 @@ pub struct RigBones {
     pub chest: Option<RigBone>,
     pub left_upper_arm: Option<RigBone>,
     pub right_upper_arm: Option<RigBone>,
+    pub left_eye: Option<RigBone>,
+    pub right_eye: Option<RigBone>,
+}
+
+/// A material of the spawned scene that expressions may change, as bevy_vrm left it: MToon
+/// (labelled `Material0/mtoon`) or the glTF loader's StandardMaterial (`Material0/std`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum AvatarMaterial {
+    Standard(Handle<StandardMaterial>),
+    Mtoon(Handle<MtoonMaterial>),
+}
+
+/// The glTF material index in a material asset label (`Material3/std`, `Material3 (inverted)/mtoon`).
+pub fn material_index(label: &str) -> Option<usize> {
+    let digits = label.strip_prefix("Material")?;
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    digits[..end].parse().ok()
+}
+
+impl AvatarMaterial {
+    fn of(
+        standard: Option<&MeshMaterial3d<StandardMaterial>>,
+        mtoon: Option<&MeshMaterial3d<MtoonMaterial>>,
+    ) -> Option<(usize, AvatarMaterial)> {
+        let (label, material) = match (mtoon, standard) {
+            (Some(mtoon), _) => (
+                mtoon.0.path()?.label()?.to_owned(),
+                AvatarMaterial::Mtoon(mtoon.0.clone()),
+            ),
+            (None, Some(standard)) => (
+                standard.0.path()?.label()?.to_owned(),
+                AvatarMaterial::Standard(standard.0.clone()),
+            ),
+            (None, None) => return None,
+        };
+        Some((material_index(&label)?, material))
+    }
 }
 
 /// On the avatar root once its scene is spawned.
@@ -82,22 +125,44 @@ pub struct AvatarRig {
     /// Entities with `MorphWeights` and their mesh index.
     pub morphs: Vec<(Entity, usize)>,
     pub bones: RigBones,
+    /// How the eyes follow the cursor (defaults: expression look weights, linear).
+    pub look_at: LookAt,
+    /// `None` for rigs made up in tests.
+    pub version: Option<VrmVersion>,
+    /// The scene's materials by glTF material index (a material may appear under two handles,
+    /// e.g. a mirrored copy).
+    pub materials: Vec<(usize, AvatarMaterial)>,
 }
 
 impl AvatarRig {
     /// Collects the rig under `root` in a freshly spawned scene (rest pose).
     pub fn build(
         root: Entity,
-        groups: &[BlendShapeGroup],
+        model: Option<&AvatarModel>,
         children: &Query<&Children>,
         nodes: &Query<(Option<&VrmMeshIndex>, Option<&HumanBoneName>, &Transform)>,
         parents: &Query<&ChildOf>,
+        materials: &Query<(
+            Option<&MeshMaterial3d<StandardMaterial>>,
+            Option<&MeshMaterial3d<MtoonMaterial>>,
+        )>,
     ) -> Self {
-        let mut rig = AvatarRig {
-            map: ExpressionMap::from_groups(groups),
-            ..default()
+        let mut rig = match model {
+            Some(model) => AvatarRig {
+                map: ExpressionMap::from_expressions(&model.expressions),
+                look_at: model.look_at.clone(),
+                version: Some(model.version),
+                ..default()
+            },
+            None => AvatarRig::default(),
         };
         for entity in children.iter_descendants(root) {
+            if let Ok((standard, mtoon)) = materials.get(entity)
+                && let Some(material) = AvatarMaterial::of(standard, mtoon)
+                && !rig.materials.contains(&material)
+            {
+                rig.materials.push(material);
+            }
             let Ok((mesh, bone, transform)) = nodes.get(entity) else {
                 continue;
             };
@@ -105,7 +170,8 @@ impl AvatarRig {
                 rig.morphs.push((entity, mesh.0));
             }
             // bevy_vrm 0.5 tags bones with VRM 1.0 names for both versions (0.x thumbs shift
-            // one joint down); the bones we move are named the same in 0.x and 1.0.
+            // one joint down); the bones we move are named the same in 0.x and 1.0, and the
+            // rotations we give are in avatar space, which faces -Z for both (see rotation_to).
             let Some(bone) = bone else {
                 continue;
             };
@@ -115,6 +181,8 @@ impl AvatarRig {
                 HumanBoneName::Chest => &mut rig.bones.chest,
                 HumanBoneName::LeftUpperArm => &mut rig.bones.left_upper_arm,
                 HumanBoneName::RightUpperArm => &mut rig.bones.right_upper_arm,
+                HumanBoneName::LeftEye => &mut rig.bones.left_eye,
+                HumanBoneName::RightEye => &mut rig.bones.right_eye,
                 _ => continue,
             };
             *slot = Some(RigBone {

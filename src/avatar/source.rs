@@ -1,9 +1,11 @@
 //! The `avatar://` asset source: hands VRM files to bevy_vrm after normalizing them.
 //!
 //! bevy_vrm 0.5 rejects the whole VRM extension of files real exporters write (12-number look-at
-//! curves, presets it does not know), so every avatar is read through this source: the file is
-//! read, checked and normalized by [`normalize_vrm_bytes`] here, then parsed by bevy_vrm's own
-//! loader. Files are registered under a fresh name (`3.vrm`) per load, so any path on disk works
+//! curves, presets it does not know), and bevy's glTF loader would read whatever a buffer or image
+//! uri points at (a relative path, `file://`, a device file) or panic on it, so every avatar is
+//! read through this source: the file is read, checked (GLB, VRM 0.x or 1.0, only embedded data,
+//! at least one mesh) and normalized by [`normalize_vrm_bytes`] here, before any loader sees it,
+//! then parsed by bevy_vrm's own loader. Files are registered under a fresh name (`3.vrm`) per load, so any path on disk works
 //! on every OS (no path syntax goes through `AssetPath`) and loading the same file again after it
 //! changed is a real reload.
 
@@ -18,7 +20,9 @@ use bevy::asset::io::{
 use bevy::prelude::*;
 
 use super::default_avatar::DEFAULT_AVATAR;
-use super::vrm_file::{BlendShapeGroup, NormalizedVrm, normalize_vrm_bytes};
+use super::look_at::LookAt;
+use super::vrm_expression::VrmExpressions;
+use super::vrm_file::{NormalizedVrm, VrmVersion, normalize_vrm_bytes};
 
 /// The asset source name.
 pub const SOURCE: &str = "avatar";
@@ -40,8 +44,18 @@ impl AvatarFile {
     }
 }
 
-/// What reading a registered file gave: its expression groups, or why it cannot be used.
-pub type ReadOutcome = Result<Vec<BlendShapeGroup>, String>;
+/// What the app drives itself on a model (bevy_vrm does neither): read from the file when the
+/// asset source reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AvatarModel {
+    pub version: VrmVersion,
+    pub expressions: VrmExpressions,
+    pub look_at: LookAt,
+}
+
+/// What reading a registered file gave: the model's expressions and look-at, or why it cannot
+/// be used.
+pub type ReadOutcome = Result<AvatarModel, String>;
 
 /// The files the source can read, shared between the app and the asset reader, and what
 /// each read gave (so the app never reads a file a second time).
@@ -99,7 +113,8 @@ impl AvatarFiles {
     }
 }
 
-/// Reads a registered avatar, checks it is VRM 0.x and normalizes it.
+/// Reads a registered avatar, checks it is VRM 0.x or 1.0 with only embedded data and a mesh,
+/// and normalizes it.
 pub fn read_avatar(file: &AvatarFile) -> Result<NormalizedVrm, String> {
     let bytes = match file {
         AvatarFile::Default => DEFAULT_AVATAR.to_vec(),
@@ -132,7 +147,17 @@ impl AssetReader for AvatarReader {
         for change in &normalized.changes {
             info!("{}: {change}", file.describe());
         }
-        self.0.record(path, Ok(normalized.groups));
+        for note in &normalized.expressions.notes {
+            info!("{}: {note}", file.describe());
+        }
+        self.0.record(
+            path,
+            Ok(AvatarModel {
+                version: normalized.version,
+                expressions: normalized.expressions,
+                look_at: normalized.look_at,
+            }),
+        );
         Ok(VecReader::new(normalized.bytes))
     }
 

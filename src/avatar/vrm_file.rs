@@ -1,14 +1,23 @@
-//! VRM 0.x files without Bevy: reading the GLB container, normalizing what real exporters write
-//! but bevy_vrm 0.5's parser (serde_vrm 0.5) rejects, and the blend-shape (expression) groups.
+//! VRM files without Bevy: reading the GLB container, telling VRM 0.x from 1.0, refusing files
+//! a loader should not open, normalizing what real VRM 0.x exporters write but bevy_vrm's
+//! parser rejects, and reading what the app drives itself (expressions, look-at: bevy_vrm 0.5
+//! loads both versions into one model but does neither).
 //!
-//! The Blender VRM add-on writes look-at curves of 12 numbers (three keyframes); serde_vrm
-//! expects exactly 8 (two keyframes), so the whole VRM extension of such a file fails to parse
-//! ("invalid length 12") and bevy_vrm then adds no humanoid bones, spring bones or MToon.
-//! [`normalize_vrm0`] rewrites them before bevy_vrm sees the file (every avatar is read through
-//! `avatar::source`, which calls it). A missing curve parses since serde_vrm 0.5 (it is
-//! optional); we still fill it in with the default so every curve is complete.
+//! The Blender VRM add-on writes look-at curves of 12 numbers (three keyframes) and may omit a
+//! curve; serde_vrm expects exactly 8 (two keyframes), so the whole VRM extension of such a file
+//! fails to parse ("invalid length 12"). [`normalize_vrm0`] rewrites them before bevy_vrm sees
+//! the file (every avatar is read through `avatar::source`, which calls it). Our own look-at
+//! ([`LookAt`]) is read before that, from the full curves.
+//!
+//! Facing: a VRM 1.0 model faces +Z (glTF's forward), a VRM 0.x model faces -Z. bevy_vrm 0.5
+//! turns the scene root of a 1.0 model half a turn about Y so both face the same way once
+//! spawned, but anything posed in the file's own space (eye bones, look-at offsets) must
+//! account for it: see [`VrmVersion::forward_z`].
 
 use serde_json::Value;
+
+use super::look_at::LookAt;
+use super::vrm_expression::{VrmExpressions, read_expressions};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VrmError {
@@ -18,11 +27,51 @@ pub enum VrmError {
     Truncated(&'static str),
     #[error("the glTF JSON is invalid: {0}")]
     InvalidJson(String),
-    #[error("this is a VRM 1.0 file; only VRM 0.x is supported for now")]
-    Vrm1,
     #[error("this glTF file has no VRM extension")]
     NotVrm,
+    #[error("VRMC_vrm specVersion {0:?} is not supported (only 1.0 is)")]
+    UnsupportedVersion(String),
+    #[error(
+        "{kind} {index} points outside the avatar file ({uri}); only data embedded in the \
+         file is read"
+    )]
+    ExternalUri {
+        /// `buffer` or `image`.
+        kind: &'static str,
+        index: usize,
+        /// The uri as written (cut to [`URI_SHOWN`] characters).
+        uri: String,
+    },
+    #[error("the file has no mesh to show (no `meshes`, or no node uses one)")]
+    NoMesh,
 }
+
+/// How much of a refused uri an error message quotes.
+pub const URI_SHOWN: usize = 160;
+
+/// Which VRM specification a file follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VrmVersion {
+    /// `extensions.VRM` (specVersion 0.0): blend-shape groups, model faces -Z.
+    V0,
+    /// `extensions.VRMC_vrm` (specVersion 1.0): expressions, model faces +Z.
+    V1,
+}
+
+impl VrmVersion {
+    /// The model's forward direction along glTF Z in the file: -1 for 0.x, +1 for 1.0. The
+    /// app turns a model by half a turn about Y when this is +1 (bevy_vrm 0.5 already does it
+    /// to the scene root) and flips look-at pitch for 0.x eye bones (see `look_at`).
+    pub fn forward_z(self) -> f32 {
+        match self {
+            VrmVersion::V0 => -1.0,
+            VrmVersion::V1 => 1.0,
+        }
+    }
+}
+
+/// The `specVersion`s of `VRMC_vrm` read as 1.0 (three-vrm accepts the same two).
+const VRM1_SPEC_VERSIONS: [&str; 2] = ["1.0", "1.0-beta"];
 
 /// A GLB split into its JSON and binary chunks.
 #[derive(Debug, Clone, PartialEq)]
@@ -98,16 +147,87 @@ pub fn write_glb(glb: &Glb) -> Vec<u8> {
     out
 }
 
-/// The VRM 0.x extension, or why there is none.
-pub fn vrm0_extension(json: &Value) -> Result<&Value, VrmError> {
-    let extensions = json.get("extensions");
-    if let Some(vrm) = extensions.and_then(|e| e.get("VRM")) {
-        return Ok(vrm);
+/// `extensions.VRM` (0.x), when the file has it.
+pub fn vrm0_extension(json: &Value) -> Option<&Value> {
+    json.pointer("/extensions/VRM")
+}
+
+/// `extensions.VRMC_vrm` (1.0), when the file has it.
+pub fn vrm1_extension(json: &Value) -> Option<&Value> {
+    json.pointer("/extensions/VRMC_vrm")
+}
+
+/// Which VRM version the file is. `VRMC_vrm` wins over `VRM` (as in bevy_vrm); a `VRMC_vrm`
+/// of another specVersion than 1.0 is refused rather than read with 1.0's rules.
+pub fn vrm_version(json: &Value) -> Result<VrmVersion, VrmError> {
+    if let Some(vrm1) = vrm1_extension(json) {
+        let spec = vrm1.get("specVersion").and_then(Value::as_str);
+        return match spec {
+            Some(spec) if VRM1_SPEC_VERSIONS.contains(&spec) => Ok(VrmVersion::V1),
+            other => Err(VrmError::UnsupportedVersion(
+                other.unwrap_or("(none)").to_owned(),
+            )),
+        };
     }
-    if extensions.and_then(|e| e.get("VRMC_vrm")).is_some() {
-        return Err(VrmError::Vrm1);
+    if vrm0_extension(json).is_some() {
+        return Ok(VrmVersion::V0);
     }
     Err(VrmError::NotVrm)
+}
+
+/// Refuses a file whose buffers or images name a uri other than an embedded `data:` uri
+/// (a relative or absolute path, `file://`, a device file, a URL): the glTF loader would
+/// resolve it next to the avatar and read whatever it points at. Run before any loader sees
+/// the bytes. A GLB's own binary chunk is the buffer without a uri, which is fine.
+pub fn check_external_uris(json: &Value) -> Result<(), VrmError> {
+    for (list, kind) in [("buffers", "buffer"), ("images", "image")] {
+        let items = json.get(list).and_then(Value::as_array);
+        for (index, item) in items.into_iter().flatten().enumerate() {
+            match item.get("uri") {
+                None => {}
+                Some(Value::String(uri)) if uri.starts_with("data:") => {}
+                Some(uri) => {
+                    return Err(VrmError::ExternalUri {
+                        kind,
+                        index,
+                        uri: shown_uri(uri),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A refused uri for the error message: the string (cut short), or the JSON of a non-string.
+fn shown_uri(uri: &Value) -> String {
+    let text = match uri {
+        Value::String(uri) => uri.clone(),
+        other => other.to_string(),
+    };
+    match text.char_indices().nth(URI_SHOWN) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
+/// Refuses a file with nothing to show: no `meshes`, or no node placing one of them.
+pub fn check_has_mesh(json: &Value) -> Result<(), VrmError> {
+    let meshes = json
+        .get("meshes")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    let nodes = json.get("nodes").and_then(Value::as_array);
+    let placed = nodes
+        .into_iter()
+        .flatten()
+        .filter_map(|node| node.get("mesh").and_then(Value::as_u64))
+        .any(|mesh| (mesh as usize) < meshes);
+    if placed {
+        Ok(())
+    } else {
+        Err(VrmError::NoMesh)
+    }
 }
 
 /// A linear curve from (0, 0) to (1, 1), what VRM 0.x exporters write by default.
@@ -119,7 +239,7 @@ const LOOK_AT_CURVES: [&str; 4] = [
     "lookAtVerticalUp",
 ];
 
-/// The `presetName` values serde_vrm 0.5 accepts; any other value fails the whole extension.
+/// The `presetName` values serde_vrm accepts; any other value fails the whole extension.
 const KNOWN_PRESETS: [&str; 18] = [
     "unknown",
     "neutral",
@@ -141,10 +261,11 @@ const KNOWN_PRESETS: [&str; 18] = [
     "blink_r",
 ];
 
-/// Makes a VRM 0.x extension parseable by bevy_vrm 0.5: every look-at curve exactly 8 numbers
-/// (first and last keyframes of longer curves, the default for missing or malformed ones), and
-/// preset names it does not know (`surprised`, `Joy`) turned into `unknown` groups that keep
-/// their name (our expression map matches those by name). Returns what was changed, for the log.
+/// Makes a VRM 0.x extension parseable by bevy_vrm (serde_vrm 0.4 and 0.5 alike): every
+/// look-at curve exactly 8 numbers (first and last keyframes of longer curves, the default for
+/// missing or malformed ones), and preset names it does not know (`surprised`, `Joy`) turned
+/// into `unknown` groups that keep their name (our expression map matches those by name).
+/// Returns what was changed, for the log.
 pub fn normalize_vrm0(json: &mut Value) -> Vec<String> {
     let mut changes = normalize_presets(json);
     let Some(first_person) = json
@@ -202,23 +323,32 @@ fn normalize_presets(json: &mut Value) -> Vec<String> {
     changes
 }
 
-/// A VRM 0.x file made ready for bevy_vrm.
+/// A VRM file checked and made ready for bevy_vrm, with what the app drives itself.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NormalizedVrm {
     pub bytes: Vec<u8>,
+    pub version: VrmVersion,
     /// What was changed, for the log.
     pub changes: Vec<String>,
-    /// Its expression groups, read while the JSON is parsed anyway.
-    pub groups: Vec<BlendShapeGroup>,
+    /// Its expressions (both versions in one shape), read while the JSON is parsed anyway.
+    pub expressions: VrmExpressions,
+    /// Its look-at settings.
+    pub look_at: LookAt,
 }
 
-/// Reads a VRM 0.x file and returns it ready for bevy_vrm, with the changes made and its
-/// expression groups.
+/// Reads a VRM 0.x or 1.0 file: refuses external uris and mesh-less files, reads expressions
+/// and look-at, and returns the bytes ready for bevy_vrm (0.x normalized, 1.0 unchanged).
 pub fn normalize_vrm_bytes(bytes: &[u8]) -> Result<NormalizedVrm, VrmError> {
     let mut glb = read_glb(bytes)?;
-    vrm0_extension(&glb.json)?;
-    let changes = normalize_vrm0(&mut glb.json);
-    let groups = blend_shape_groups(&glb.json)?;
+    check_external_uris(&glb.json)?;
+    let version = vrm_version(&glb.json)?;
+    check_has_mesh(&glb.json)?;
+    let expressions = read_expressions(&glb.json)?;
+    let look_at = LookAt::read(&glb.json)?;
+    let changes = match version {
+        VrmVersion::V0 => normalize_vrm0(&mut glb.json),
+        VrmVersion::V1 => Vec::new(),
+    };
     let bytes = if changes.is_empty() {
         bytes.to_vec()
     } else {
@@ -226,61 +356,11 @@ pub fn normalize_vrm_bytes(bytes: &[u8]) -> Result<NormalizedVrm, VrmError> {
     };
     Ok(NormalizedVrm {
         bytes,
+        version,
         changes,
-        groups,
+        expressions,
+        look_at,
     })
-}
-
-/// One morph target driven by an expression.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BlendShapeBind {
-    pub mesh: usize,
-    pub index: usize,
-    /// 0-100 in VRM 0.x.
-    pub weight: f32,
-}
-
-/// One `blendShapeMaster` group.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BlendShapeGroup {
-    pub name: String,
-    /// `joy`, `blink_l`, ... or `unknown` for custom groups.
-    pub preset: String,
-    pub binds: Vec<BlendShapeBind>,
-    pub is_binary: bool,
-}
-
-pub fn blend_shape_groups(json: &Value) -> Result<Vec<BlendShapeGroup>, VrmError> {
-    let vrm = vrm0_extension(json)?;
-    let groups = vrm
-        .pointer("/blendShapeMaster/blendShapeGroups")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    Ok(groups
-        .iter()
-        .map(|group| BlendShapeGroup {
-            name: group["name"].as_str().unwrap_or_default().to_owned(),
-            preset: group["presetName"]
-                .as_str()
-                .unwrap_or("unknown")
-                .to_lowercase(),
-            binds: group["binds"]
-                .as_array()
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-                .iter()
-                .filter_map(|bind| {
-                    Some(BlendShapeBind {
-                        mesh: usize::try_from(bind["mesh"].as_u64()?).ok()?,
-                        index: usize::try_from(bind["index"].as_u64()?).ok()?,
-                        weight: bind["weight"].as_f64()? as f32,
-                    })
-                })
-                .collect(),
-            is_binary: group["isBinary"].as_bool().unwrap_or(false),
-        })
-        .collect())
 }
 
 #[cfg(test)]
@@ -323,13 +403,17 @@ mod tests {
         ]}}}});
         let changes = normalize_vrm0(&mut json);
         assert_eq!(changes.len(), 2, "{changes:?}");
-        let groups = blend_shape_groups(&json).expect("groups");
+        let read = read_expressions(&json).expect("expressions");
         assert_eq!(
-            groups
+            read.expressions
                 .iter()
-                .map(|g| (g.name.as_str(), g.preset.as_str()))
+                .map(|e| (e.name.as_str(), e.preset))
                 .collect::<Vec<_>>(),
-            [("Surprised", "unknown"), ("Joy", "unknown"), ("A", "a")]
+            [
+                ("Surprised", None),
+                ("Joy", None),
+                ("A", Some(crate::config::Expression::A))
+            ]
         );
     }
 
@@ -364,9 +448,23 @@ mod tests {
             read_glb(&bytes[..bytes.len() - 2]),
             Err(VrmError::Truncated(_))
         ));
-        let vrm1 = glb(serde_json::json!({"extensions": {"VRMC_vrm": {}}}));
-        assert_eq!(normalize_vrm_bytes(&vrm1).err(), Some(VrmError::Vrm1));
+        let future = glb(serde_json::json!({"extensions": {"VRMC_vrm": {"specVersion": "2.0"}}}));
+        assert_eq!(
+            normalize_vrm_bytes(&future).err(),
+            Some(VrmError::UnsupportedVersion("2.0".into()))
+        );
         let plain = glb(serde_json::json!({"asset": {}}));
         assert_eq!(normalize_vrm_bytes(&plain).err(), Some(VrmError::NotVrm));
+    }
+
+    #[test]
+    fn long_refused_uris_are_cut_in_the_message() {
+        let long = "a".repeat(1000);
+        let json = serde_json::json!({"images": [{"uri": long}]});
+        let Err(VrmError::ExternalUri { kind, index, uri }) = check_external_uris(&json) else {
+            panic!("refused");
+        };
+        assert_eq!((kind, index), ("image", 0));
+        assert_eq!(uri.chars().count(), URI_SHOWN + 1);
     }
 }

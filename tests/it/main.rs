@@ -15,4 +15,5 @@ mod settings_edit;
 mod snapshot;
 mod support;
 mod templates;
+mod vrm1;
 mod vrm_file;

@@ -191,13 +191,16 @@ fn godette_loads_fully_and_renders() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     // The VRM extension parsed (it fails without the look-at normalization) and the rig has
-    // its 17 groups.
+    // its 17 blend-shape groups.
     assert!(stderr.contains("12 numbers -> 8"), "{stderr}");
     assert!(
         !stderr.contains("Failed to parse VRM extension"),
         "{stderr}"
     );
-    assert!(stderr.contains("ready: 17 expression groups"), "{stderr}");
+    assert!(
+        stderr.contains("ready: VRM 0.x, 17 expressions"),
+        "{stderr}"
+    );
     // Humanoid bones, spring bones and MToon all come from the VRM extension.
     assert!(
         stderr.contains("45 humanoid bones, 3 spring-bone chains, 2 MToon meshes"),
@@ -206,41 +209,240 @@ fn godette_loads_fully_and_renders() {
     assert_avatar_shown(&rgba(&out));
 }
 
+/// Corners see-through and at least `min_share` of the window opaque.
+fn assert_corners_clear_and_opaque_share(image: &image::RgbaImage, min_share: f64) {
+    let (w, h) = image.dimensions();
+    for (x, y) in [(0, 0), (w - 1, 0), (0, h - 1), (w - 1, h - 1)] {
+        assert_eq!(image.get_pixel(x, y)[3], 0, "corner ({x}, {y}) transparent");
+    }
+    let opaque = image.pixels().filter(|p| p[3] == 255).count();
+    let share = opaque as f64 / f64::from(w * h);
+    assert!(
+        (min_share..0.9).contains(&share),
+        "avatar covers {:.1}% of the window",
+        share * 100.0
+    );
+}
+
+/// `snapshot --avatar <shared avatar>` with these extra arguments; `None` without ../shared.
+fn shared_avatar_snapshot(
+    dir: &Path,
+    name: &str,
+    extra: &[&str],
+) -> Option<(String, image::RgbaImage)> {
+    let path = support::shared_file(&format!("avatars/{name}")).or_else(|| {
+        eprintln!("../shared/avatars/{name} not here");
+        None
+    })?;
+    let path = path.to_str().expect("utf8");
+    let mut args = vec!["--no-chat", "--avatar", path];
+    args.extend_from_slice(extra);
+    let (output, out) = snapshot(dir, &args);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stderr.contains("avatar: "), "no fallback: {stderr}");
+    let image = rgba(&out);
+    std::fs::remove_file(out).expect("remove");
+    Some((stderr, image))
+}
+
+#[test]
+fn a_vrm1_avatar_loads_renders_and_joy_changes_its_face() {
+    if !support::display_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let name = "blender_expression_migration_vrm1.vrm";
+    let Some((stderr, neutral)) = shared_avatar_snapshot(dir.path(), name, &[]) else {
+        return;
+    };
+    assert!(
+        stderr.contains(
+            "ready: VRM 1.0, 24 expressions, 2 morph meshes, 15 humanoid bones, \
+             0 spring-bone chains, 0 MToon meshes"
+        ),
+        "{stderr}"
+    );
+    assert_corners_clear_and_opaque_share(&neutral, 0.2);
+    let (w, h) = neutral.dimensions();
+    assert_eq!(neutral.get_pixel(w / 2, h * 3 / 10)[3], 255, "avatar pixel");
+    // `happy` moves one morph target of the upper triangle by half.
+    let Some((_, joy)) = shared_avatar_snapshot(dir.path(), name, &["--expression", "joy=1"])
+    else {
+        return;
+    };
+    let upper = mean_difference(&neutral, &joy, (0, w), (0, h / 2));
+    assert!(upper > 2.0, "joy must change the shape: {upper:.2}");
+}
+
+#[test]
+fn a_vrm1_mtoon_avatar_renders_with_transparent_corners() {
+    if !support::display_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let name = "VRMC_materials_mtoon_UV_Animation_Test.vrm";
+    let Some((stderr, image)) = shared_avatar_snapshot(dir.path(), name, &[]) else {
+        return;
+    };
+    assert!(
+        stderr.contains("ready: VRM 1.0, 0 expressions") && stderr.contains("3 MToon meshes"),
+        "{stderr}"
+    );
+    assert_corners_clear_and_opaque_share(&image, 0.1);
+}
+
+/// Pixels of the isBinary sample's validation plane (600x600 window): green checks when the
+/// expression values are right, red crosses when wrong.
+fn validation_colours(image: &image::RgbaImage) -> (usize, usize) {
+    let (mut green, mut red) = (0, 0);
+    for y in 40..430 {
+        for x in 145..535 {
+            let [r, g, b, a] = image.get_pixel(x, y).0;
+            let (r, g, b) = (i32::from(r), i32::from(g), i32::from(b));
+            if a < 255 {
+                continue;
+            }
+            if g > r + 30 && g > b + 30 {
+                green += 1;
+            }
+            if r > g + 60 && r > b + 60 {
+                red += 1;
+            }
+        }
+    }
+    (green, red)
+}
+
+#[test]
+fn the_is_binary_sample_shows_green_checks_with_joy_and_with_joy_over_blink() {
+    if !support::display_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let name = "VRMC_vrm_expressions_isBinary_Overridden.vrm";
+    // joy=1 alone; joy=1 with blink=1 (happy's overrideBlink blend hides the binary blink);
+    // joy=0.4 with blink=1 (blink attenuated below 1, so the binary blink is hidden too).
+    for weights in [
+        &["--expression", "joy=1"][..],
+        &["--expression", "joy=1", "--expression", "blink=1"],
+        &["--expression", "joy=0.4", "--expression", "blink=1"],
+    ] {
+        let mut extra = vec!["--size", "600x600"];
+        extra.extend_from_slice(weights);
+        let Some((_, image)) = shared_avatar_snapshot(dir.path(), name, &extra) else {
+            return;
+        };
+        let (green, red) = validation_colours(&image);
+        assert!(
+            green > 50_000,
+            "{weights:?}: the plane is green ({green} px)"
+        );
+        assert_eq!(red, 0, "{weights:?}: no red region");
+    }
+}
+
+/// Broken or unsafe avatar files, each with a word of the reason the fallback line must give.
+fn broken_avatars(dir: &Path) -> Vec<(std::path::PathBuf, &'static str)> {
+    use desktop_mate::avatar::default_avatar::DEFAULT_AVATAR;
+    use desktop_mate::avatar::vrm_file::{Glb, read_glb, write_glb};
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).expect("write");
+        path
+    };
+    let glb =
+        |name: &str, json: serde_json::Value| write(name, &write_glb(&Glb { json, bin: None }));
+    // The built-in mascot with one edit, so everything else about the file is valid.
+    let edited = |name: &str, edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut file = read_glb(DEFAULT_AVATAR).expect("default avatar");
+        edit(&mut file.json);
+        write(name, &write_glb(&file))
+    };
+    let vrm1 = |extra: serde_json::Value| {
+        let mut json = serde_json::json!({"asset": {"version": "2.0"},
+            "extensions": {"VRMC_vrm": {"specVersion": "1.0"}}});
+        if let (Some(json), Some(extra)) = (json.as_object_mut(), extra.as_object()) {
+            json.extend(extra.clone());
+        }
+        json
+    };
+    let mesh = serde_json::json!({"meshes": [{"primitives": []}], "nodes": [{"mesh": 0}]});
+    let with_uri = |uri: &str| {
+        let mut json = vrm1(mesh.clone());
+        json["buffers"] = serde_json::json!([{"uri": uri, "byteLength": 16}]);
+        json
+    };
+    vec![
+        (
+            write("truncated.vrm", &DEFAULT_AVATAR[..DEFAULT_AVATAR.len() / 2]),
+            "truncated",
+        ),
+        (write("empty.vrm", b""), "not a VRM/GLB file"),
+        (
+            glb(
+                "plain.glb",
+                serde_json::json!({"asset": {"version": "2.0"}}),
+            ),
+            "no VRM extension",
+        ),
+        (
+            glb(
+                "future.vrm",
+                serde_json::json!({"extensions": {"VRMC_vrm": {"specVersion": "2.0"}}}),
+            ),
+            "specVersion \"2.0\" is not supported",
+        ),
+        (
+            glb("relative.vrm", with_uri("../../etc/passwd")),
+            "buffer 0 points outside the avatar file (../../etc/passwd)",
+        ),
+        (
+            glb("file-uri.vrm", with_uri("file:///etc/passwd")),
+            "points outside the avatar file (file:///etc/passwd)",
+        ),
+        (
+            edited("device.vrm", &|json| {
+                json["images"] = serde_json::json!([{"uri": "/dev/zero"}]);
+            }),
+            "image 0 points outside the avatar file (/dev/zero)",
+        ),
+        (
+            glb("no-mesh.vrm", vrm1(serde_json::json!({}))),
+            "no mesh to show",
+        ),
+        (
+            edited("draco.vrm", &|json| {
+                json["extensionsRequired"] = serde_json::json!(["KHR_draco_mesh_compression"]);
+            }),
+            "KHR_draco_mesh_compression",
+        ),
+        (dir.join("missing.vrm"), "file not found"),
+    ]
+}
+
 #[test]
 fn broken_avatars_fall_back_to_the_default_with_the_reason_on_stderr() {
     if !support::display_available() {
         return;
     }
-    use desktop_mate::avatar::default_avatar::DEFAULT_AVATAR;
-    use desktop_mate::avatar::vrm_file::{Glb, write_glb};
     let dir = tempfile::tempdir().expect("temp dir");
-    let truncated = dir.path().join("truncated.vrm");
-    std::fs::write(&truncated, &DEFAULT_AVATAR[..DEFAULT_AVATAR.len() / 2]).expect("write");
-    let vrm1 = dir.path().join("vrm1.vrm");
-    std::fs::write(
-        &vrm1,
-        write_glb(&Glb {
-            json: serde_json::json!({"asset": {"version": "2.0"}, "extensions": {"VRMC_vrm": {}}}),
-            bin: None,
-        }),
-    )
-    .expect("write");
-    let missing = dir.path().join("missing.vrm");
-    for (file, reason) in [
-        (&truncated, "truncated"),
-        (&vrm1, "VRM 1.0"),
-        (&missing, "file not found"),
-    ] {
+    for (file, reason) in broken_avatars(dir.path()) {
         let path = file.to_str().expect("utf8");
+        let started = std::time::Instant::now();
         let (output, out) = snapshot(dir.path(), &["--no-chat", "--avatar", path]);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(output.status.success(), "{path}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{path}: {stderr}");
         let line = stderr
             .lines()
             .find(|l| l.starts_with("avatar: "))
             .unwrap_or_else(|| panic!("no avatar line for {path}: {stderr}"));
         assert!(line.contains(path) && line.contains(reason), "{line}");
         assert!(line.contains("showing the default avatar"), "{line}");
+        // Refused at once, not after the snapshot's wait for an avatar that never shows.
+        let took = started.elapsed();
+        assert!(took.as_secs() < 30, "{path} took {took:?}");
         assert_avatar_shown(&rgba(&out));
         std::fs::remove_file(out).expect("remove");
     }

@@ -260,7 +260,8 @@ pub fn face_app(
 ) -> (bevy::prelude::App, bevy::prelude::Entity, tempfile::TempDir) {
     use desktop_mate::avatar::default_avatar::{DEFAULT_AVATAR, MORPH_TARGETS};
     use desktop_mate::avatar::expression::ExpressionMap;
-    use desktop_mate::avatar::vrm_file::{blend_shape_groups, read_glb};
+    use desktop_mate::avatar::vrm_expression::read_expressions;
+    use desktop_mate::avatar::vrm_file::read_glb;
     use desktop_mate::config::{self, Overrides};
 
     let dir = tempfile::tempdir().expect("temp dir");
@@ -270,12 +271,12 @@ pub fn face_app(
         desktop_mate::headless_app(config::load_with(Some(&path), None, Overrides::default()));
     app.insert_resource(bevy::time::TimeUpdateStrategy::ManualDuration(frame));
     let glb = read_glb(DEFAULT_AVATAR).expect("default avatar");
-    let groups = blend_shape_groups(&glb.json).expect("groups");
+    let expressions = read_expressions(&glb.json).expect("expressions");
     let weights = bevy::mesh::morph::MorphWeights::new(vec![0.0; MORPH_TARGETS.len()], None)
         .expect("weights");
     let face = app.world_mut().spawn(weights).id();
     app.world_mut().spawn(desktop_mate::avatar::AvatarRig {
-        map: ExpressionMap::from_groups(&groups),
+        map: ExpressionMap::from_expressions(&expressions),
         morphs: vec![(face, 1)],
         ..Default::default()
     });

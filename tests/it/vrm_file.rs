@@ -1,9 +1,9 @@
 //! VRM parsing on the real Godette avatar (../shared, CC-BY) when present.
 use crate::support;
 
-use desktop_mate::avatar::vrm_file::{
-    NormalizedVrm, blend_shape_groups, normalize_vrm_bytes, read_glb,
-};
+use desktop_mate::avatar::vrm_expression::read_expressions;
+use desktop_mate::avatar::vrm_file::{NormalizedVrm, VrmVersion, normalize_vrm_bytes, read_glb};
+use desktop_mate::config::Expression;
 
 #[test]
 fn godette_blend_shapes_and_look_at_curves() {
@@ -13,50 +13,44 @@ fn godette_blend_shapes_and_look_at_curves() {
     };
     let bytes = std::fs::read(&path).expect("read");
     let glb = read_glb(&bytes).expect("GLB");
-    let groups = blend_shape_groups(&glb.json).expect("VRM 0.x");
+    let groups = read_expressions(&glb.json).expect("VRM 0.x");
+    assert_eq!(groups.version, VrmVersion::V0);
+    let groups = &groups.expressions;
     assert_eq!(groups.len(), 17);
-    let presets: Vec<&str> = groups.iter().map(|g| g.preset.as_str()).collect();
-    for preset in [
-        "neutral",
-        "a",
-        "i",
-        "u",
-        "e",
-        "o",
-        "blink",
-        "blink_l",
-        "blink_r",
-        "joy",
-        "angry",
-        "sorrow",
-        "fun",
-        "lookup",
-        "lookdown",
-        "lookleft",
-        "lookright",
-    ] {
-        assert!(presets.contains(&preset), "{preset} in {presets:?}");
+    let presets: Vec<Expression> = groups.iter().filter_map(|g| g.preset).collect();
+    for preset in desktop_mate::avatar::expression::EXPRESSIONS {
+        if preset == Expression::Surprised {
+            assert!(!presets.contains(&preset), "Godette has no surprised");
+        } else {
+            assert!(presets.contains(&preset), "{preset:?} in {presets:?}");
+        }
     }
-    assert!(!presets.contains(&"surprised"));
-    let count = |p: &str| groups.iter().find(|g| g.preset == p).map(|g| g.binds.len());
-    assert_eq!(count("neutral"), Some(0));
-    assert_eq!(count("a"), Some(1));
-    assert_eq!(count("blink"), Some(2));
-    assert_eq!(count("angry"), Some(4));
+    let count = |p: Expression| {
+        groups
+            .iter()
+            .find(|g| g.preset == Some(p))
+            .map(|g| g.morph_binds.len())
+    };
+    assert_eq!(count(Expression::Neutral), Some(0));
+    assert_eq!(count(Expression::A), Some(1));
+    assert_eq!(count(Expression::Blink), Some(2));
+    assert_eq!(count(Expression::Angry), Some(4));
+    // 0-100 in the file, 0-1 once read.
     assert!(
         groups
             .iter()
-            .flat_map(|g| &g.binds)
-            .all(|b| (0.0..=100.0).contains(&b.weight))
+            .flat_map(|g| &g.morph_binds)
+            .all(|b| (0.0..=1.0).contains(&b.weight))
     );
 
     // The exporter's 12-number curves (and the missing one) are fixed, the rest kept.
     let NormalizedVrm {
         bytes: fixed,
         changes,
-        groups: normalized_groups,
+        expressions: normalized,
+        ..
     } = normalize_vrm_bytes(&bytes).expect("normalize");
-    assert_eq!(normalized_groups, groups, "read while normalizing");
+    assert_eq!(&normalized.expressions, groups, "read while normalizing");
     assert_eq!(changes.len(), 3, "{changes:?}");
     let fixed = read_glb(&fixed).expect("still a GLB");
     assert_eq!(fixed.bin, glb.bin);
@@ -71,7 +65,12 @@ fn godette_blend_shapes_and_look_at_curves() {
             .map(Vec::len);
         assert_eq!(len, Some(8), "{curve}");
     }
-    assert_eq!(blend_shape_groups(&fixed.json).expect("groups"), groups);
+    assert_eq!(
+        &read_expressions(&fixed.json)
+            .expect("expressions")
+            .expressions,
+        groups
+    );
 }
 
 #[test]
@@ -157,23 +156,24 @@ fn default_avatar_is_valid_gltf_with_humanoid_bones_and_every_preset() {
         "the ponytail spring bones"
     );
 
-    let groups = blend_shape_groups(&glb.json).expect("groups");
+    let expressions = read_expressions(&glb.json).expect("expressions");
+    let groups = &expressions.expressions;
     assert_eq!(groups.len(), 18);
     let group = |name: &str| groups.iter().find(|g| g.name == name).expect(name);
-    assert_eq!(group("Neutral").binds.len(), 0);
-    assert_eq!(group("Blink").binds.len(), 2);
+    assert_eq!(group("Neutral").morph_binds.len(), 0);
+    assert_eq!(group("Blink").morph_binds.len(), 2);
     let joy = group("Joy");
-    assert_eq!(joy.preset, "joy");
+    assert_eq!(joy.preset, Some(Expression::Joy));
     assert_eq!(
-        joy.binds
+        joy.morph_binds
             .iter()
             .map(|b| (b.mesh, b.index, b.weight))
             .collect::<Vec<_>>(),
-        [(1, 2, 100.0), (1, 11, 100.0)]
+        [(1, 2, 1.0), (1, 11, 1.0)]
     );
     // VRM 0.x has no surprised preset: an `unknown` group matched by its name.
-    assert_eq!(group("Surprised").preset, "unknown");
-    let map = ExpressionMap::from_groups(&groups);
+    assert_eq!(group("Surprised").preset, None);
+    let map = ExpressionMap::from_expressions(&expressions);
     for expression in EXPRESSIONS {
         assert_eq!(map.source(expression), Source::Own, "{expression:?}");
     }
@@ -182,12 +182,11 @@ fn default_avatar_is_valid_gltf_with_humanoid_bones_and_every_preset() {
 #[test]
 fn godette_lacks_surprised_and_gets_the_documented_fallback() {
     use desktop_mate::avatar::expression::{ExpressionMap, Source};
-    use desktop_mate::config::Expression;
     let Some(path) = support::shared_file("avatars/Godette_vrm_v4.vrm") else {
         return;
     };
     let glb = read_glb(&std::fs::read(path).expect("read")).expect("GLB");
-    let map = ExpressionMap::from_groups(&blend_shape_groups(&glb.json).expect("groups"));
+    let map = ExpressionMap::from_expressions(&read_expressions(&glb.json).expect("expressions"));
     assert_eq!(
         map.source(Expression::Surprised),
         Source::Fallback(&[Expression::O])
