@@ -148,6 +148,16 @@ pub struct SnapshotRequest {
 /// Frames to wait for a requested screenshot before asking again.
 const RECAPTURE_FRAMES: u32 = 150;
 
+/// Blank captures taken again before one is saved as it is.
+const BLANK_RETRIES: u32 = 5;
+
+/// A capture came back blank: the next frame is captured instead.
+#[derive(Resource, Debug, Default)]
+struct BlankCaptures {
+    count: u32,
+    again: bool,
+}
+
 /// Frames to wait for an avatar before capturing without one.
 const AVATAR_TIMEOUT_FRAMES: u32 = 1_200;
 
@@ -161,7 +171,8 @@ enum SayProgress {
 }
 
 fn plugin(app: &mut App) {
-    app.init_resource::<SayProgress>();
+    app.init_resource::<SayProgress>()
+        .init_resource::<BlankCaptures>();
     app.add_systems(
         Update,
         (say_when_ready, capture_when_settled)
@@ -226,11 +237,15 @@ fn capture_when_settled(
     status: Res<AvatarStatus>,
     framed: Query<(), With<Framed>>,
     face: Res<FaceState>,
+    mut blank: ResMut<BlankCaptures>,
     mut waited: Local<u32>,
     mut requested: Local<Option<u32>>,
 ) {
     if *progress != SayProgress::Answered {
         return;
+    }
+    if std::mem::take(&mut blank.again) {
+        *requested = None;
     }
     // A capture that never reports back (seen rarely under Xvfb) is asked for again rather
     // than leaving the command waiting forever.
@@ -261,7 +276,16 @@ fn capture_when_settled(
         move |captured: On<ScreenshotCaptured>,
               status: Res<LlmStatus>,
               avatar_error: Res<AvatarError>,
+              mut blank: ResMut<BlankCaptures>,
               mut exit: MessageWriter<AppExit>| {
+            // Under load, a frame presented while the window is being (re)configured can come
+            // back with nothing drawn; the mascot always draws something, so take the next one.
+            if blank.count < BLANK_RETRIES && is_blank(&captured.image) {
+                blank.count += 1;
+                blank.again = true;
+                warn!("the captured frame was blank; capturing the next one");
+                return;
+            }
             // Why the asked avatar is not the one shown, for the terminal or the CI log.
             if let Some(reason) = &avatar_error.0 {
                 eprintln!("avatar: {reason}");
@@ -287,14 +311,22 @@ fn capture_when_settled(
 
 /// Writes the image as RGBA (Bevy's stock `save_to_disk` drops alpha).
 pub fn save_rgba_png(image: &Image, out: &Path) -> Result<(), String> {
+    rgba(image)?
+        .save_with_format(out, image::ImageFormat::Png)
+        .map_err(|e| e.to_string())
+}
+
+fn rgba(image: &Image) -> Result<image::RgbaImage, String> {
     let dynamic = image
         .clone()
         .try_into_dynamic()
         .map_err(|e| format!("unsupported screenshot format: {e}"))?;
-    dynamic
-        .to_rgba8()
-        .save_with_format(out, image::ImageFormat::Png)
-        .map_err(|e| e.to_string())
+    Ok(dynamic.to_rgba8())
+}
+
+/// Whether nothing at all was drawn in the captured frame (every pixel fully transparent).
+fn is_blank(image: &Image) -> bool {
+    rgba(image).is_ok_and(|rgba| rgba.pixels().all(|p| p[3] == 0))
 }
 
 /// Parses `WIDTHxHEIGHT`.
