@@ -75,6 +75,9 @@ pub enum Command {
     /// generation and each message count, with the growth per message over the last stage
     /// and a leak verdict.
     ProfileMemory(crate::commands::profile::ProfileArgs),
+    /// The model catalogue: list what fits this machine, download (resumable, verified) or
+    /// remove a model.
+    Model(crate::commands::model::ModelArgs),
     /// Print process, system and NVIDIA GPU metrics (the overlay's) until Ctrl-C.
     Monitor(crate::commands::monitor::MonitorArgs),
     /// Open the real mascot window, wait until the avatar is loaded and its expressions have

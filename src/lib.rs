@@ -12,6 +12,7 @@ pub mod desktop;
 pub mod diagnostics;
 pub mod hardware;
 pub mod llm;
+pub mod models;
 mod schedule;
 pub mod ui;
 

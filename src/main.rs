@@ -34,6 +34,10 @@ fn main() -> ExitCode {
         Command::ProfileMemory(args) => {
             desktop_mate::commands::profile::run(terminal_settings(&cli.global), args)
         }
+        Command::Model(args) => {
+            init_stderr_logging();
+            desktop_mate::commands::model::run(args)
+        }
         Command::Monitor(args) => {
             init_stderr_logging();
             desktop_mate::commands::monitor::run(args)

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod chat;
 pub mod check;
+pub mod model;
 pub mod monitor;
 pub mod profile;
 pub mod snapshot;

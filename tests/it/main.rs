@@ -7,8 +7,10 @@ mod cli;
 #[cfg(target_os = "linux")]
 mod desktop;
 mod diagnostics;
+mod download;
 mod engine;
 mod hot_reload;
+mod http_server;
 mod llm_plugin;
 mod settings;
 mod settings_edit;
