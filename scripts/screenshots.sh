@@ -35,6 +35,18 @@ if [[ -f $vrm1 ]]; then
     --out docs/screenshots/vrm1.png
   echo "wrote docs/screenshots/vrm1.png"
 fi
+# First run without a model: the catalogue, then a download in progress (from a slow local
+# server standing in for Hugging Face: nothing leaves this machine, the file is zeros).
+shoot --out docs/screenshots/first-run.png
+port=18765
+size=$(sed -n 's/.*size_bytes: \([0-9]*\),.*/\1/p' config/models.ron | sed -n 2p)
+python3 scripts/slow-file-server.py "$port" "$size" 20000000 &
+server=$!
+HF_ENDPOINT="http://127.0.0.1:$port" shoot --download qwen2.5-1.5b --settle-frames 60 \
+  --out docs/screenshots/download.png
+kill "$server"
+rm -rf "$tmp/.local"
+echo "wrote docs/screenshots/first-run.png, download.png"
 model=../shared/models/stories260K.gguf
 if [[ -f $model ]]; then
   # stories260K is a story model without chat template: let the persona start a story.

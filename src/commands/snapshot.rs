@@ -9,7 +9,7 @@ use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
 
 use crate::avatar::{AvatarCommand, AvatarCommands, AvatarError, AvatarStatus, FaceState, Framed};
 use crate::config::{Expression, LoadedSettings};
-use crate::llm::{LlmStatus, ReplyFinished, SendChat};
+use crate::llm::{LlmStatus, ModelDownloads, ReplyFinished, SendChat, StartDownload};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct SnapshotArgs {
@@ -50,6 +50,10 @@ pub struct SnapshotArgs {
     /// Frames rendered before the capture, once everything else is ready.
     #[arg(long, default_value_t = 30)]
     pub settle_frames: u32,
+    /// Start downloading this catalogue model (as the chat panel's button does) and capture
+    /// while the download is in progress (`HF_ENDPOINT` may point to a mirror).
+    #[arg(long, value_name = "ID", conflicts_with = "say")]
+    pub download: Option<String>,
 }
 
 /// Parses `NAME=WEIGHT` (`joy=0.8`, `blink_l=1`, `lookup=0.5`).
@@ -118,6 +122,7 @@ pub fn run(mut loaded: LoadedSettings, args: SnapshotArgs) -> AppExit {
         settle_frames: args.settle_frames,
         say: args.say,
         during_reply: args.during_reply,
+        download: args.download,
     })
     .add_plugins(plugin);
     let exit = app.run();
@@ -143,6 +148,8 @@ pub struct SnapshotRequest {
     /// With `say`: capture while the reply is still being generated (after `settle_frames`
     /// frames rendered during the generation) instead of after it.
     pub during_reply: bool,
+    /// A catalogue model to download; the capture happens while it downloads.
+    pub download: Option<String>,
 }
 
 /// Frames to wait for a requested screenshot before asking again.
@@ -187,8 +194,28 @@ fn say_when_ready(
     mut progress: ResMut<SayProgress>,
     mut send: MessageWriter<SendChat>,
     mut finished: MessageReader<ReplyFinished>,
+    downloads: Res<ModelDownloads>,
+    mut start: MessageWriter<StartDownload>,
     mut frames_generating: Local<u32>,
 ) {
+    if let Some(id) = &request.download {
+        let receiving = downloads
+            .active
+            .as_ref()
+            .and_then(|(_, p)| p.as_ref())
+            .is_some_and(|p| p.bytes_done > 0);
+        match *progress {
+            SayProgress::Waiting => {
+                start.write(StartDownload(id.clone()));
+                *progress = SayProgress::Sent;
+            }
+            SayProgress::Sent if receiving || downloads.error.is_some() => {
+                *progress = SayProgress::Answered;
+            }
+            _ => {}
+        }
+        return;
+    }
     let Some(message) = &request.say else {
         *progress = SayProgress::Answered;
         return;

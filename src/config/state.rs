@@ -1,10 +1,11 @@
 //! What the app tracks at run time and restores at the next start — where the window was
-//! dragged, its scale, where the overlay was dragged, the last avatar dropped on the window —
+//! dragged, its scale, where the overlay was dragged, the last avatar dropped on the window,
+//! the model downloaded from the chat panel —
 //! kept in `state.ron` beside the settings. The user's `mascot.ron` is theirs: the app writes
 //! it only when the user presses Save in the settings panel.
 //!
 //! Each entry, when present, wins over the matching setting (`window.position`,
-//! `window.scale`, `diagnostics.overlay_position`, `avatar.vrm_path`); when the user changes
+//! `window.scale`, `diagnostics.overlay_position`, `avatar.vrm_path`, `llm.model_path`); when the user changes
 //! that setting (in the file or the panel), the entry is forgotten so the new setting applies.
 
 use std::fs;
@@ -25,6 +26,7 @@ pub struct AppState {
     pub window_scale: Option<f32>,
     pub overlay_position: Option<(f32, f32)>,
     pub avatar: Option<PathBuf>,
+    pub model: Option<PathBuf>,
 }
 
 impl AppState {
@@ -47,6 +49,12 @@ impl AppState {
             .or_else(|| settings.avatar.vrm_path.clone())
     }
 
+    pub fn model(&self, settings: &Settings) -> Option<PathBuf> {
+        self.model
+            .clone()
+            .or_else(|| settings.llm.model_path.clone())
+    }
+
     /// Forgets the entries whose setting the user changed from `old` to `new`.
     pub fn yield_to_settings(&mut self, old: &Settings, new: &Settings) {
         if old.window.position != new.window.position {
@@ -60,6 +68,9 @@ impl AppState {
         }
         if old.avatar.vrm_path != new.avatar.vrm_path {
             self.avatar = None;
+        }
+        if old.llm.model_path != new.llm.model_path {
+            self.model = None;
         }
     }
 }
@@ -117,7 +128,7 @@ impl StateFile {
         let body = ron::ser::to_string_pretty(state, pretty).map_err(|e| e.to_string())?;
         let text = format!(
             "// desktop-mate's own state (window place and scale, overlay place, last dropped\n\
-             // avatar). Written by the app; your settings are in mascot.ron.\n{body}\n"
+             // avatar, downloaded model). Written by the app; your settings are in mascot.ron.\n{body}\n"
         );
         write_atomic(path, &text).map_err(|e| format!("could not save {}: {e}", path.display()))
     }

@@ -131,9 +131,12 @@ pub fn load_with(
     overrides.apply(&mut settings);
     let state_file = StateFile::beside(path.as_deref());
     let (mut state, state_problem) = state_file.load();
+    // `--avatar` / `--model` are for this run: they win over the app's state too.
     if overrides.avatar.is_some() {
-        // `--avatar` is for this run: it wins over the last dropped avatar too.
         state.avatar = None;
+    }
+    if overrides.model.is_some() {
+        state.model = None;
     }
     LoadedSettings {
         settings,

@@ -4,6 +4,7 @@
 //! (`tasks`), keeps its state (`state`) and its history file (`persistence`).
 
 pub mod chat;
+mod downloads;
 pub mod emotion;
 pub mod emotion_stream;
 pub mod engine;
@@ -19,9 +20,11 @@ mod tasks;
 pub mod template;
 pub mod text;
 
+pub use downloads::{CancelDownload, ModelDownloads, StartDownload};
 pub use metrics::LlmDiagnostics;
 pub use state::{
-    ChatHistory, ClearHistory, LlmStatus, LlmTimings, ReplyFinished, ReplyText, SendChat, StopReply,
+    ChatHistory, ClearHistory, LlmStatus, LlmTimings, ModelChosen, ReplyFinished, ReplyText,
+    SendChat, StopReply,
 };
 
 use bevy::prelude::*;
@@ -35,6 +38,7 @@ impl Plugin for LlmPlugin {
             tasks::plugin,
             persistence::plugin,
             metrics::plugin,
+            downloads::plugin,
         ));
     }
 }

@@ -314,7 +314,10 @@ pub fn terminal_model(loaded: &LoadedSettings) -> Result<ResolvedModel, String> 
     if let Some(error) = &loaded.error {
         return Err(error.to_string());
     }
-    resolve_model(&loaded.settings, Workload::Terminal)
+    // The model downloaded in the app counts too, unless `--model` or the settings say another.
+    let mut settings = loaded.settings.clone();
+    settings.llm.model_path = loaded.state.model(&loaded.settings);
+    resolve_model(&settings, Workload::Terminal)
         .map_err(|e| e.to_string())?
         .ok_or_else(|| NO_MODEL.to_owned())
 }

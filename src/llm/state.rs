@@ -16,7 +16,8 @@ pub(super) fn plugin(app: &mut App) {
         .add_message::<StopReply>()
         .add_message::<ReplyText>()
         .add_message::<ReplyFinished>()
-        .add_message::<ClearHistory>();
+        .add_message::<ClearHistory>()
+        .add_message::<ModelChosen>();
 }
 
 /// The chat's state machine, shown in the UI.
@@ -105,6 +106,10 @@ pub struct ReplyFinished {
     pub intensity: f32,
     pub stats: ReplyStats,
 }
+
+/// A model was downloaded (or picked) in the app: load it.
+#[derive(Message, Debug, Clone)]
+pub struct ModelChosen(pub std::path::PathBuf);
 
 /// The user clears the conversation (the file keeps a `.bak`).
 #[derive(Message, Debug, Clone, Default)]

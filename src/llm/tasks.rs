@@ -14,10 +14,11 @@ use super::engine::{EngineError, EngineSettings, GenerateOptions, ReplyStats};
 use super::plan::{ResolvedModel, Workload, resolve_model};
 use super::session::{ChatSession, ReplyStream, SessionReply, load_backend};
 use super::state::{
-    ChatHistory, ClearHistory, LlmStatus, LlmTimings, ReplyFinished, ReplyText, SendChat, StopReply,
+    ChatHistory, ClearHistory, LlmStatus, LlmTimings, ModelChosen, ReplyFinished, ReplyText,
+    SendChat, StopReply,
 };
 use crate::AppSystems;
-use crate::config::{Settings, SettingsChanged};
+use crate::config::{AppState, Settings, SettingsChanged};
 
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<LlmWorker>();
@@ -92,12 +93,14 @@ impl Drop for LlmWorker {
 /// re-read the model header or probe the GPU in the frame loop).
 fn reload_on_settings_change(
     mut changes: MessageReader<SettingsChanged>,
+    mut chosen: MessageReader<ModelChosen>,
     settings: Res<Settings>,
+    state: Res<AppState>,
     mut worker: ResMut<LlmWorker>,
     mut status: ResMut<LlmStatus>,
     mut timings: ResMut<LlmTimings>,
 ) {
-    if changes.read().any(|changed| changed.llm) {
+    if changes.read().any(|changed| changed.llm) || chosen.read().count() > 0 {
         worker.reload_pending = true;
     }
     // Never mid-reply: a pending reload waits until the running job is done.
@@ -105,7 +108,10 @@ fn reload_on_settings_change(
         return;
     }
     worker.reload_pending = false;
-    let wanted = match resolve_model(&settings, Workload::WithWindow) {
+    // The model downloaded from the chat panel, unless the user set another since.
+    let mut effective = settings.clone();
+    effective.llm.model_path = state.model(&settings);
+    let wanted = match resolve_model(&effective, Workload::WithWindow) {
         Ok(wanted) => wanted,
         Err(err) => {
             *worker.session.get() = None;

@@ -7,7 +7,11 @@ use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 
 use crate::config::Settings;
-use crate::llm::{ChatHistory, ClearHistory, LlmStatus, LlmTimings, SendChat, StopReply};
+use crate::hardware::human_bytes;
+use crate::llm::{
+    CancelDownload, ChatHistory, ClearHistory, LlmStatus, LlmTimings, ModelDownloads, SendChat,
+    StartDownload, StopReply,
+};
 
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<ChatPanel>();
@@ -48,9 +52,12 @@ fn chat_panel(
     status: Res<LlmStatus>,
     timings: Res<LlmTimings>,
     settings: Res<Settings>,
+    downloads: Res<ModelDownloads>,
     mut send: MessageWriter<SendChat>,
     mut stop: MessageWriter<StopReply>,
     mut clear: MessageWriter<ClearHistory>,
+    mut start: MessageWriter<StartDownload>,
+    mut cancel: MessageWriter<CancelDownload>,
 ) -> Result {
     if !panel.open {
         return Ok(());
@@ -65,6 +72,10 @@ fn chat_panel(
         .anchor(egui::Align2::CENTER_BOTTOM, [0.0, -8.0])
         .resizable(false)
         .show(ctx, |ui| {
+            if *status == LlmStatus::NoModel || downloads.active.is_some() {
+                model_catalogue(ui, &downloads, &mut start, &mut cancel);
+                ui.separator();
+            }
             egui::ScrollArea::vertical()
                 .max_height(220.0)
                 .stick_to_bottom(true)
@@ -127,4 +138,87 @@ fn chat_panel(
 /// History keeps the model's raw reply; the panel shows it without the emotion tag.
 fn shown_reply(raw: &str) -> &str {
     crate::llm::chat::split_emotion_tag(raw).1.trim_start()
+}
+
+/// First run: no model yet. The curated catalogue, what fits this machine, and the download
+/// in progress (bytes, speed, time left, Cancel).
+fn model_catalogue(
+    ui: &mut egui::Ui,
+    downloads: &ModelDownloads,
+    start: &mut MessageWriter<StartDownload>,
+    cancel: &mut MessageWriter<CancelDownload>,
+) {
+    if let Some((id, progress)) = &downloads.active {
+        let name = downloads
+            .catalogue
+            .get(id)
+            .map_or(id.as_str(), |e| e.name.as_str());
+        ui.label(egui::RichText::new(format!("Downloading {name}")).strong());
+        let (fraction, text) = match progress {
+            Some(p) => {
+                let total = p.bytes_total.unwrap_or(0);
+                let eta = p
+                    .eta
+                    .map_or(String::new(), |eta| format!(" · {} s left", eta.as_secs()));
+                (
+                    if total > 0 {
+                        p.bytes_done as f32 / total as f32
+                    } else {
+                        0.0
+                    },
+                    format!(
+                        "{} / {} · {}/s{eta}",
+                        human_bytes(p.bytes_done),
+                        human_bytes(total),
+                        human_bytes(p.bytes_per_second as u64)
+                    ),
+                )
+            }
+            None => (0.0, "connecting…".to_owned()),
+        };
+        ui.add(egui::ProgressBar::new(fraction).text(text));
+        if ui
+            .button("Cancel")
+            .on_hover_text("Stop; the next download of it resumes where it stopped")
+            .clicked()
+        {
+            cancel.write(CancelDownload);
+        }
+        return;
+    }
+    ui.label(egui::RichText::new("No model yet: pick one to download").strong());
+    if let Some(error) = &downloads.error {
+        ui.colored_label(RED, error);
+    }
+    egui::ScrollArea::vertical()
+        .id_salt("catalogue")
+        .max_height(200.0)
+        .show(ui, |ui| {
+            for entry in &downloads.catalogue.models {
+                let fits = downloads
+                    .fitting
+                    .as_ref()
+                    .is_none_or(|ids| ids.contains(&entry.id));
+                let here = downloads.downloaded.contains(&entry.id);
+                ui.horizontal(|ui| {
+                    let button = if here { "Use" } else { "Download" };
+                    if ui.add_enabled(fits, egui::Button::new(button)).clicked() {
+                        start.write(StartDownload(entry.id.clone()));
+                    }
+                    ui.label(egui::RichText::new(&entry.name).strong());
+                    ui.weak(format!(
+                        "{} · needs {} RAM{}",
+                        human_bytes(entry.size_bytes),
+                        human_bytes(entry.ram_needed_bytes()),
+                        if fits {
+                            ""
+                        } else {
+                            " · too big for this machine"
+                        }
+                    ));
+                });
+                ui.weak(&entry.good_for);
+            }
+        });
+    ui.weak("Or set llm.model_path to any GGUF file (F2), or start with --model PATH.");
 }

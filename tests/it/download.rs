@@ -589,3 +589,65 @@ fn model_pull_downloads_a_url_and_list_and_rm_see_it() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not in the catalogue"));
 }
+
+#[test]
+fn the_chat_panel_download_fetches_remembers_and_loads_the_model() {
+    use bevy::prelude::*;
+    use desktop_mate::config::{self, AppState, Overrides, StateFile};
+    use desktop_mate::llm::{LlmStatus, ModelDownloads, StartDownload};
+    use desktop_mate::models::Catalogue;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tmp.path().join("served.gguf");
+    crate::support::write_tiny_llama(&model, 21);
+    let content = std::fs::read(&model).unwrap();
+    let server = TestServer::start(content.clone(), vec![]);
+    let catalogue = Catalogue::parse(&format!(
+        r#"(models: [(id: "tiny", name: "Tiny", repo: "org/model", revision: "main",
+            file: "tiny.gguf", size_bytes: {}, sha256: Some("{}"), licence: "MIT",
+            ram_mib: 1, good_for: "tests")])"#,
+        content.len(),
+        sha256_hex(&content)
+    ))
+    .expect("catalogue");
+    let settings = tmp.path().join("mascot.ron");
+    std::fs::write(
+        &settings,
+        "(llm: (n_ctx: 256, n_batch: 64, n_threads: 1, warm_up: false))",
+    )
+    .unwrap();
+    let mut loaded = config::load_with(Some(&settings), None, Overrides::default());
+    loaded.settings.chat.history_file = Some(tmp.path().join("history.jsonl"));
+    let mut app = desktop_mate::headless_app(loaded);
+    let models = tmp.path().join("models");
+    app.insert_resource(ModelDownloads::new(
+        catalogue,
+        Some(models.clone()),
+        server.url(""),
+    ));
+    app.update();
+    assert_eq!(*app.world().resource::<LlmStatus>(), LlmStatus::NoModel);
+    app.world_mut().write_message(StartDownload("tiny".into()));
+    let ready = crate::support::update_until(&mut app, Duration::from_secs(60), |w| {
+        *w.resource::<LlmStatus>() == LlmStatus::Ready
+    });
+    assert!(ready, "{:?}", app.world().resource::<LlmStatus>());
+    assert_eq!(std::fs::read(models.join("tiny.gguf")).unwrap(), content);
+    assert_eq!(
+        server.requests()[0].path,
+        "/org/model/resolve/main/tiny.gguf"
+    );
+    let expected = Some(models.join("tiny.gguf"));
+    assert_eq!(app.world().resource::<AppState>().model, expected);
+    let (saved, problem) = StateFile::beside(Some(&settings)).load();
+    assert_eq!(
+        (saved.model, problem),
+        (expected, None),
+        "remembered for the next start"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&settings).unwrap(),
+        "(llm: (n_ctx: 256, n_batch: 64, n_threads: 1, warm_up: false))",
+        "the user's settings file is not touched"
+    );
+}

@@ -70,11 +70,7 @@ impl TestServer {
                 }
             });
         }
-        Self {
-            port,
-            state,
-            stop,
-        }
+        Self { port, state, stop }
     }
 
     pub fn url(&self, path: &str) -> String {
