@@ -10,6 +10,7 @@ mod diagnostics;
 mod engine;
 mod hot_reload;
 mod llm_plugin;
+mod openai;
 mod settings;
 mod settings_edit;
 mod snapshot;
