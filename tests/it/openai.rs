@@ -722,3 +722,83 @@ fn llama_server_streams_a_reply() {
     assert!(chat.stats.generated_tokens > 0, "{:?}", chat.stats);
     assert_eq!(session.turns().len(), 1);
 }
+
+#[derive(bevy::prelude::Resource, Default)]
+struct Finished(Vec<desktop_mate::llm::ReplyFinished>);
+
+fn record_finished(
+    mut finished: bevy::prelude::ResMut<Finished>,
+    mut done: bevy::prelude::MessageReader<desktop_mate::llm::ReplyFinished>,
+) {
+    finished.0.extend(done.read().cloned());
+}
+
+#[test]
+fn the_app_chats_through_the_server_and_shows_its_errors() {
+    use crate::support::update_until;
+    use bevy::prelude::*;
+    use desktop_mate::llm::{ChatHistory, LlmStatus, LlmTimings, SendChat};
+
+    let (url, _requests) = serve(|n, stream| match n {
+        0 => reply(stream, &["[joy] Hel", "lo!"], true),
+        _ => status(
+            stream,
+            500,
+            "Internal Server Error",
+            r#"{"error":{"message":"the model crashed"}}"#,
+        ),
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("mascot.ron");
+    std::fs::write(
+        &path,
+        format!("(llm: (backend: OpenAi(base_url: \"{url}\", model: \"m\")))"),
+    )
+    .expect("write");
+    let mut loaded = desktop_mate::config::load_with(
+        Some(&path),
+        None,
+        desktop_mate::config::Overrides::default(),
+    );
+    loaded.settings.chat.history_file = Some(dir.path().join("history.jsonl"));
+    let mut app = desktop_mate::headless_app(loaded);
+    app.init_resource::<Finished>()
+        .add_systems(Last, record_finished);
+    let ready = update_until(&mut app, Duration::from_secs(30), |w| {
+        *w.resource::<LlmStatus>() == LlmStatus::Ready
+    });
+    assert!(ready, "status: {:?}", app.world().resource::<LlmStatus>());
+    let timings = app.world().resource::<LlmTimings>();
+    assert!(timings.plan.is_none(), "no load plan for a server");
+    assert_eq!(timings.n_ctx, 0);
+
+    app.world_mut().write_message(SendChat("hi".into()));
+    assert!(update_until(&mut app, Duration::from_secs(30), |w| {
+        !w.resource::<Finished>().0.is_empty()
+    }));
+    let finished = app.world().resource::<Finished>().0[0].clone();
+    assert_eq!(finished.text, "Hello!");
+    assert_eq!(finished.emotion, Some(Emotion::Joy));
+    assert_eq!(app.world().resource::<ChatHistory>().turns.len(), 1);
+    assert!(
+        app.world()
+            .resource::<LlmTimings>()
+            .last_reply
+            .as_ref()
+            .is_some_and(|stats| stats.ttft_ms > 0.0)
+    );
+
+    app.world_mut().write_message(SendChat("again".into()));
+    assert!(update_until(&mut app, Duration::from_secs(30), |w| {
+        w.resource::<ChatHistory>().last_error.is_some()
+            && *w.resource::<LlmStatus>() == LlmStatus::Ready
+    }));
+    let history = app.world().resource::<ChatHistory>();
+    let error = history.last_error.as_deref().expect("shown");
+    assert!(
+        error.contains("HTTP 500") && error.contains("the model crashed"),
+        "{error}"
+    );
+    assert_eq!(history.turns.len(), 1, "the failed message is not a turn");
+    assert!(history.streaming.is_none());
+}
