@@ -1,6 +1,8 @@
 //! `desktop-mate bench`: the old app's performance table for any GGUF — load, warm-up, time to
 //! first token cold / warmed / later / deep in a conversation, prompt and decode speed, and the
-//! effect of threads, context size and reply length.
+//! effect of threads, context size and reply length. With `llm.backend: OpenAi(..)` the same
+//! replies are timed through the server; the thread and context sweeps need llama.cpp in this
+//! process and are skipped (the report says so in `skipped`).
 
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
@@ -11,7 +13,7 @@ use serde_json::{Value, json};
 use crate::config::{LoadedSettings, SamplingSettings, Threads};
 use crate::llm::engine::{EngineError, EngineSettings, GenerateOptions, ReplyStats};
 use crate::llm::plan::{Workload, resolve_threads, terminal_model};
-use crate::llm::session::{ChatSession, ReplyStream, load_backend};
+use crate::llm::session::{BackendConfig, ChatSession, ReplyStream, load_backend};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
@@ -51,7 +53,7 @@ pub fn run(loaded: LoadedSettings, args: BenchArgs) -> ExitCode {
 }
 
 struct Bench<'a> {
-    base: EngineSettings,
+    base: BackendConfig,
     settings: &'a crate::config::Settings,
     options: GenerateOptions,
     never: AtomicBool,
@@ -59,15 +61,19 @@ struct Bench<'a> {
 
 impl Bench<'_> {
     /// A fresh session (empty cache) with these threads and context size.
+    /// (A server's session ignores both.)
     fn session(&self, n_threads: u16, n_ctx: u32) -> Result<ChatSession, EngineError> {
-        let backend = load_backend(EngineSettings {
-            n_threads,
-            n_threads_batch: n_threads,
-            n_ctx,
-            n_batch: self.base.n_batch.min(n_ctx),
-            ..self.base.clone()
-        })
-        .backend?;
+        let config = match &self.base {
+            BackendConfig::Local(base) => BackendConfig::Local(EngineSettings {
+                n_threads,
+                n_threads_batch: n_threads,
+                n_ctx,
+                n_batch: base.n_batch.min(n_ctx),
+                ..base.clone()
+            }),
+            server => server.clone(),
+        };
+        let backend = load_backend(config).backend?;
         Ok(ChatSession::new(backend, &self.settings.chat))
     }
 
@@ -97,7 +103,8 @@ impl Bench<'_> {
         Ok(session.warm_up(&self.settings.persona)?.prompt_ms)
     }
 
-    /// Decode speed of a plain completion.
+    /// Decode speed of a plain completion (for a server: of a chat reply, as not every server
+    /// has `/completions`, not recorded).
     fn decode_tps(
         &self,
         session: &mut ChatSession,
@@ -108,6 +115,12 @@ impl Bench<'_> {
             stop: Vec::new(),
             ..self.options.clone()
         };
+        if matches!(self.base, BackendConfig::OpenAi(_)) {
+            let (turns, start) = (session.turns().to_vec(), session.context_start());
+            let stats = self.say(session, "Tell me a long story.", max_tokens);
+            session.restore(turns, start);
+            return stats;
+        }
         Ok(session
             .complete(
                 "Once upon a time",
@@ -124,11 +137,10 @@ impl Bench<'_> {
 fn bench(loaded: &LoadedSettings, args: &BenchArgs) -> Result<Value, String> {
     let resolved = terminal_model(loaded)?;
     let settings = &loaded.settings;
-    let (info, hardware, load_plan) = (&resolved.info, &resolved.hardware, &resolved.plan);
-    let model_path = resolved.engine.model_path.clone();
-    let auto_threads = resolve_threads(Threads::Auto, hardware, Workload::Terminal);
+    let local = resolved.local.as_ref();
+    let model_name = resolved.backend.describe();
     let bench = Bench {
-        base: resolved.engine.clone(),
+        base: resolved.backend.clone(),
         settings,
         options: GenerateOptions::from_sampling(&SamplingSettings {
             temperature: 0.0,
@@ -138,14 +150,19 @@ fn bench(loaded: &LoadedSettings, args: &BenchArgs) -> Result<Value, String> {
         never: AtomicBool::new(false),
     };
     let err = |e: EngineError| e.to_string();
-    let n_threads = load_plan.n_threads;
-    let n_ctx = bench.base.n_ctx;
+    let n_threads = local.map_or(1, |local| local.plan.n_threads);
+    let n_ctx = match &bench.base {
+        BackendConfig::Local(engine) => engine.n_ctx,
+        BackendConfig::OpenAi(_) => 0,
+    };
     let max_tokens = args.max_tokens;
-    eprintln!(
-        "bench: {} ({}), {n_threads} threads",
-        model_path.display(),
-        info.architecture
-    );
+    match local {
+        Some(local) => eprintln!(
+            "bench: {model_name} ({}), {n_threads} threads",
+            local.info.architecture
+        ),
+        None => eprintln!("bench: {model_name} (server)"),
+    }
 
     // Cold: the first message pays for the system prompt too.
     let start = Instant::now();
@@ -187,10 +204,11 @@ fn bench(loaded: &LoadedSettings, args: &BenchArgs) -> Result<Value, String> {
         .map_err(err)?;
     drop(session);
 
-    let cores = hardware
-        .cpu
-        .physical_cores
-        .clamp(1, hardware.cpu.available_parallelism.max(1));
+    let cores = local.map_or(0, |local| {
+        let cpu = &local.hardware.cpu;
+        cpu.physical_cores
+            .clamp(1, cpu.available_parallelism.max(1))
+    });
     let mut threads_sweep = Vec::new();
     for threads in 1..=cores {
         let threads = u16::try_from(threads).unwrap_or(u16::MAX);
@@ -202,7 +220,12 @@ fn bench(loaded: &LoadedSettings, args: &BenchArgs) -> Result<Value, String> {
     }
 
     let mut ctx_sweep = Vec::new();
-    for size in [512u32, 2048, 8192] {
+    let ctx_sizes: &[u32] = if local.is_some() {
+        &[512, 2048, 8192]
+    } else {
+        &[]
+    };
+    for &size in ctx_sizes {
         let start = Instant::now();
         let mut session = bench.session(n_threads, size).map_err(err)?;
         let load = start.elapsed().as_secs_f64() * 1000.0;
@@ -232,12 +255,13 @@ fn bench(loaded: &LoadedSettings, args: &BenchArgs) -> Result<Value, String> {
     }
 
     let mut report = json!({
-        "model": model_path.display().to_string(),
-        "model_size_bytes": info.file_size_bytes,
-        "n_layers": info.n_layers,
+        "backend": if local.is_some() { "local" } else { "open_ai" },
+        "model": model_name,
+        "model_size_bytes": local.map(|l| l.info.file_size_bytes),
+        "n_layers": local.map(|l| l.info.n_layers),
         "prompt_format": format,
-        "n_threads": n_threads,
-        "n_gpu_layers": load_plan.n_gpu_layers,
+        "n_threads": local.map(|l| l.plan.n_threads),
+        "n_gpu_layers": local.map(|l| l.plan.n_gpu_layers),
         "n_ctx": trained_ctx,
         "max_tokens": max_tokens,
         "load_ms": load_ms,
@@ -253,11 +277,18 @@ fn bench(loaded: &LoadedSettings, args: &BenchArgs) -> Result<Value, String> {
         "decode_tps": speed.decode_tps,
         "prompt_tps": cold_stats.prompt_tps,
         "threads_sweep": threads_sweep,
-        "auto_threads": auto_threads,
+        "auto_threads": local
+            .map(|l| resolve_threads(Threads::Auto, &l.hardware, Workload::Terminal)),
         "ctx_sweep": ctx_sweep,
         "max_tokens_sweep": max_tokens_sweep,
     });
     report[format!("ttft_turn{}_ms", ttft.len())] = json!(ttft.last().copied().unwrap_or_default());
+    if local.is_none() {
+        report["skipped"] = json!(
+            "threads_sweep and ctx_sweep: they set llama.cpp's threads and context in this process, \
+             which a server backend does not have; n_ctx is unknown (0)"
+        );
+    }
     Ok(report)
 }
 
@@ -301,6 +332,9 @@ fn table(report: &Value) -> String {
         ));
     }
     out.push_str(&format!("auto threads: {}\n", report["auto_threads"]));
+    if let Some(skipped) = report["skipped"].as_str() {
+        out.push_str(&format!("skipped: {skipped}\n"));
+    }
     for row in report["ctx_sweep"].as_array().into_iter().flatten() {
         out.push_str(&format!(
             "n_ctx {:<6} load {:>8.1} ms, decode {:>10.1} tok/s\n",

@@ -44,8 +44,9 @@ struct JsonReply<'a> {
     stats: &'a ReplyStats,
     load_ms: f64,
     warm_up_ms: Option<f64>,
-    n_threads: u16,
-    n_gpu_layers: u32,
+    /// `null` for a chat server.
+    n_threads: Option<u16>,
+    n_gpu_layers: Option<u32>,
     prompt_format: Option<PromptFormat>,
 }
 
@@ -58,16 +59,18 @@ pub fn run(loaded: LoadedSettings, args: ChatArgs) -> ExitCode {
         }
     };
     let settings = loaded.settings;
-    let model_path = resolved.engine.model_path.clone();
-    let load_plan = resolved.plan;
-    tracing::info!(
-        "loading {} with {} threads, {} GPU layers ({})",
-        model_path.display(),
-        load_plan.n_threads,
-        load_plan.n_gpu_layers,
-        load_plan.reason
-    );
-    let backend = load_backend(resolved.engine);
+    let model_name = resolved.backend.describe();
+    let load_plan = resolved.local.map(|local| local.plan);
+    match &load_plan {
+        Some(load_plan) => tracing::info!(
+            "loading {model_name} with {} threads, {} GPU layers ({})",
+            load_plan.n_threads,
+            load_plan.n_gpu_layers,
+            load_plan.reason
+        ),
+        None => tracing::info!("chatting through the server: {model_name}"),
+    }
+    let backend = load_backend(resolved.backend);
     if let Some(notice) = backend.notice {
         eprintln!("warning: {notice}");
     }
@@ -155,8 +158,8 @@ pub fn run(loaded: LoadedSettings, args: ChatArgs) -> ExitCode {
                         stats: &reply_stats,
                         load_ms: stats.load_ms,
                         warm_up_ms,
-                        n_threads: load_plan.n_threads,
-                        n_gpu_layers: load_plan.n_gpu_layers,
+                        n_threads: load_plan.as_ref().map(|p| p.n_threads),
+                        n_gpu_layers: load_plan.as_ref().map(|p| p.n_gpu_layers),
                         prompt_format,
                     };
                     match serde_json::to_string(&json) {
@@ -180,9 +183,8 @@ pub fn run(loaded: LoadedSettings, args: ChatArgs) -> ExitCode {
     }
 
     eprintln!(
-        "chatting with {} ({}). Empty line or Ctrl-C twice to quit.",
-        persona.name,
-        model_path.display()
+        "chatting with {} ({model_name}). Empty line or Ctrl-C twice to quit.",
+        persona.name
     );
     let stdin = std::io::stdin();
     loop {

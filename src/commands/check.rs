@@ -1,12 +1,14 @@
-//! `desktop-mate check`: settings validation plus a hardware and load-plan report.
+//! `desktop-mate check`: settings validation plus a hardware and load-plan report; with
+//! `llm.backend: OpenAi(..)`, what the server answers to `GET {base_url}/models`.
 
 use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::config::{LoadedSettings, SettingsOrigin};
+use crate::config::{Backend, LoadedSettings, SettingsOrigin};
 use crate::hardware::{CpuInfo, GpuInfo, HardwareReport, MemoryInfo, human_bytes};
 use crate::llm::model_info::{ModelInfo, read_model_info};
+use crate::llm::openai::{OpenAiSettings, list_models};
 use crate::llm::plan::{LoadPlan, Workload, plan};
 
 #[derive(Debug, Clone, Serialize)]
@@ -26,6 +28,55 @@ pub struct ModelReport {
     pub error: Option<String>,
 }
 
+/// The chat server of `llm.backend: OpenAi(..)`, probed with `GET {base_url}/models`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerReport {
+    pub base_url: String,
+    pub model: String,
+    pub api_key_env: Option<String>,
+    /// The server answered the model list.
+    pub reachable: bool,
+    /// The model ids it lists.
+    pub models: Vec<String>,
+    /// `llm.backend.model` is among them (`false` when the list could not be read).
+    pub model_listed: bool,
+    /// Why the list could not be read.
+    pub error: Option<String>,
+}
+
+impl ServerReport {
+    pub fn probe(backend: &Backend) -> Option<Self> {
+        let Backend::OpenAi {
+            base_url,
+            model,
+            api_key_env,
+        } = backend
+        else {
+            return None;
+        };
+        let listed = OpenAiSettings::from_backend(backend).and_then(|settings| {
+            let settings = settings.unwrap_or_else(|| OpenAiSettings::new(base_url, model));
+            list_models(&settings)
+        });
+        let (models, error) = match listed {
+            Ok(models) => (models, None),
+            Err(err) => (Vec::new(), Some(err.to_string())),
+        };
+        Some(Self {
+            base_url: base_url.clone(),
+            model: model.clone(),
+            api_key_env: api_key_env.clone(),
+            reachable: error.is_none(),
+            // Ollama lists `llama3.2:latest` for `llama3.2`.
+            model_listed: models
+                .iter()
+                .any(|m| m == model || m.strip_prefix(model.as_str()) == Some(":latest")),
+            models,
+            error,
+        })
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckReport {
     pub settings: SettingsReport,
@@ -37,6 +88,8 @@ pub struct CheckReport {
     /// `null` when no model is set.
     pub model: Option<ModelReport>,
     pub plan: LoadPlan,
+    /// `null` for the local backend.
+    pub server: Option<ServerReport>,
 }
 
 impl CheckReport {
@@ -80,6 +133,7 @@ impl CheckReport {
             gpu_unavailable_reason: hardware.gpu_unavailable_reason,
             model,
             plan,
+            server: ServerReport::probe(&loaded.settings.llm.backend),
         }
     }
 
@@ -146,6 +200,36 @@ impl CheckReport {
             "plan:     profile {}, GPU layers {}, threads {} — {}",
             self.plan.profile, self.plan.n_gpu_layers, self.plan.n_threads, self.plan.reason
         ));
+        if let Some(server) = &self.server {
+            line(format!(
+                "backend:  OpenAI-compatible server {} (model {}) — the model and plan above are not used",
+                server.base_url, server.model
+            ));
+            match &server.error {
+                Some(error) => line(format!("server:   {error}")),
+                None => {
+                    let shown: Vec<&str> =
+                        server.models.iter().take(20).map(String::as_str).collect();
+                    let more = server.models.len().saturating_sub(shown.len());
+                    line(format!(
+                        "server:   {} model(s): {}{}",
+                        server.models.len(),
+                        shown.join(", "),
+                        if more > 0 {
+                            format!(" and {more} more")
+                        } else {
+                            String::new()
+                        }
+                    ));
+                    if !server.model_listed {
+                        line(format!(
+                            "server:   \"{}\" is not among them: check llm.backend.model",
+                            server.model
+                        ));
+                    }
+                }
+            }
+        }
         out
     }
 }

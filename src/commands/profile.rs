@@ -104,8 +104,8 @@ fn profile(loaded: &LoadedSettings, args: &ProfileArgs) -> Result<Report, String
 
     // Resolved after the "start" reading: the hardware probe (NVML) is not the model's cost.
     let resolved = terminal_model(loaded)?;
-    let model_path = resolved.engine.model_path.clone();
-    let backend = load_backend(resolved.engine);
+    let model_name = resolved.backend.describe();
+    let backend = load_backend(resolved.backend);
     if let Some(notice) = backend.notice {
         eprintln!("warning: {notice}");
     }
@@ -178,7 +178,7 @@ fn profile(loaded: &LoadedSettings, args: &ProfileArgs) -> Result<Report, String
         )
     };
     Ok(Report {
-        model: model_path.display().to_string(),
+        model: model_name,
         stages,
         slope_bytes_per_message: slope,
         leak_threshold_bytes_per_message: LEAK_THRESHOLD_BYTES_PER_MESSAGE,

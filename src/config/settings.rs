@@ -278,9 +278,32 @@ impl Default for SamplingSettings {
     }
 }
 
+/// Which program writes the replies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub enum Backend {
+    /// llama.cpp in this process, with `model_path` and the settings below.
+    #[default]
+    Local,
+    /// Any server speaking OpenAI's chat completions API (Ollama, LM Studio, llama-server,
+    /// vLLM, OpenAI itself). Only `sampling` and `warm_up` of the settings below apply.
+    OpenAi {
+        /// Up to and including the version, e.g. `http://127.0.0.1:11434/v1`.
+        base_url: String,
+        /// The server's name for the model, e.g. `llama3.2`.
+        model: String,
+        /// The environment variable holding the API key, read at load (the key itself is
+        /// never written in the settings); `None` = no key (most local servers).
+        #[serde(default)]
+        api_key_env: Option<String>,
+    },
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LlmSettings {
+    /// llama.cpp in this process or an OpenAI-compatible server.
+    pub backend: Backend,
     /// A GGUF model file; `None` = no chat until one is chosen.
     pub model_path: Option<PathBuf>,
     pub profile: Profile,
@@ -301,6 +324,7 @@ pub struct LlmSettings {
 impl Default for LlmSettings {
     fn default() -> Self {
         Self {
+            backend: Backend::Local,
             model_path: None,
             profile: Profile::Auto,
             n_gpu_layers: None,

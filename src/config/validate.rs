@@ -1,7 +1,7 @@
 //! Range and consistency checks the type system cannot express.
 
 use super::ranges::{self, Limit};
-use super::settings::{Settings, Threads};
+use super::settings::{Backend, Settings, Threads};
 
 /// One value that is out of range, with its dotted key path.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,6 +64,30 @@ pub fn validate(settings: &Settings) -> Vec<InvalidValue> {
     }
 
     let llm = &settings.llm;
+    if let Backend::OpenAi {
+        base_url,
+        model,
+        api_key_env,
+    } = &llm.backend
+    {
+        check("llm.backend.base_url", check_base_url(base_url));
+        if model.trim().is_empty() {
+            check(
+                "llm.backend.model",
+                Err("must name the server's model, e.g. \"llama3.2\"".into()),
+            );
+        }
+        if let Some(name) = api_key_env
+            && (name.is_empty() || name.contains(['=', '\0']))
+        {
+            check(
+                "llm.backend.api_key_env",
+                Err(format!(
+                    "must be the name of an environment variable (such as \"OPENAI_API_KEY\"), found \"{name}\""
+                )),
+            );
+        }
+    }
     if let Some(layers) = llm.n_gpu_layers {
         within(&mut check, ranges::N_GPU_LAYERS, layers);
     }
@@ -143,6 +167,23 @@ pub fn validate(settings: &Settings) -> Vec<InvalidValue> {
         );
     }
     problems
+}
+
+/// An `http://` or `https://` URL with a host.
+fn check_base_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    match rest {
+        Some(rest)
+            if !rest.is_empty() && !rest.starts_with('/') && !url.contains(char::is_whitespace) =>
+        {
+            Ok(())
+        }
+        _ => Err(format!(
+            "must be an http:// or https:// URL such as \"http://127.0.0.1:11434/v1\", found \"{url}\""
+        )),
+    }
 }
 
 fn serde_name<T: serde::Serialize>(value: &T) -> String {

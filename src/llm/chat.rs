@@ -26,6 +26,8 @@ pub enum PromptFormat {
     /// No usable template: `{system}\n\nUser: {message}\n{name}: {reply}\n...`, stopping at
     /// `\nUser:`.
     PlainText,
+    /// A chat server: it writes the prompt from the messages with its own template.
+    Server,
 }
 
 /// Writes the prompts for one loaded model.

@@ -45,6 +45,9 @@ pub enum EngineError {
     Decode(String),
     #[error("the reply's grammar cannot be used: {0}")]
     Grammar(String),
+    /// The OpenAI-compatible server backend.
+    #[error(transparent)]
+    Server(#[from] super::openai::ServerError),
 }
 
 /// How the engine is loaded, resolved from settings and the load plan.

@@ -1,5 +1,5 @@
-//! The chat: one [`session::ChatSession`] over a backend (today the llama.cpp engine in this
-//! process: streaming, KV-cache reuse), prompt formatting, model header reading and the load
+//! The chat: one [`session::ChatSession`] over a backend (the llama.cpp engine in this process:
+//! streaming, KV-cache reuse; or an OpenAI-compatible server, [`openai`]), prompt formatting, model header reading and the load
 //! plan — all free of Bevy — and the thin Bevy glue that runs the session off the frame loop
 //! (`tasks`), keeps its state (`state`) and its history file (`persistence`).
 
@@ -12,6 +12,7 @@ pub mod history;
 mod local;
 mod metrics;
 pub mod model_info;
+pub mod openai;
 mod persistence;
 pub mod plan;
 pub mod session;

@@ -7,6 +7,8 @@ use serde::Serialize;
 
 use super::engine::EngineSettings;
 use super::model_info::{ModelInfo, ModelInfoError, read_model_info};
+use super::openai::{OpenAiSettings, ServerError};
+use super::session::BackendConfig;
 use crate::config::{LlmSettings, LoadedSettings, Profile, Settings, Threads};
 use crate::hardware::{GpuInfo, HardwareReport, human_bytes};
 
@@ -256,21 +258,29 @@ pub enum ResolveError {
     Model(#[from] ModelInfoError),
     #[error("{0}")]
     TooBigForRam(String),
+    #[error(transparent)]
+    Server(#[from] ServerError),
 }
 
 /// What a command or the app needs to load the model the settings name.
 #[derive(Debug, Clone)]
 pub struct ResolvedModel {
+    pub backend: BackendConfig,
+    /// For the local backend: the model's header, the hardware and the plan.
+    pub local: Option<LocalModel>,
+}
+
+/// The local model's part of [`ResolvedModel`].
+#[derive(Debug, Clone)]
+pub struct LocalModel {
     pub info: ModelInfo,
     pub hardware: HardwareReport,
     pub plan: LoadPlan,
-    pub engine: EngineSettings,
 }
 
 /// Said when a model is needed and none is set.
 pub const NO_MODEL: &str = "no model set: pass --model PATH or set llm.model_path in the settings";
 
-/// Reads the model header, probes the hardware and plans the load; `None` without a model.
 /// How the engine is loaded: the settings with what the plan decided (threads, GPU layers).
 pub fn engine_settings(model_path: &Path, llm: &LlmSettings, plan: &LoadPlan) -> EngineSettings {
     EngineSettings {
@@ -285,10 +295,19 @@ pub fn engine_settings(model_path: &Path, llm: &LlmSettings, plan: &LoadPlan) ->
     }
 }
 
+/// For `llm.backend: OpenAi(..)`, the server's settings (its API key read from the environment
+/// now); else the local model: reads its header, probes the hardware and plans the load.
+/// `None` without a model.
 pub fn resolve_model(
     settings: &Settings,
     workload: Workload,
 ) -> Result<Option<ResolvedModel>, ResolveError> {
+    if let Some(server) = OpenAiSettings::from_backend(&settings.llm.backend)? {
+        return Ok(Some(ResolvedModel {
+            backend: BackendConfig::OpenAi(server),
+            local: None,
+        }));
+    }
     let Some(path) = &settings.llm.model_path else {
         return Ok(None);
     };
@@ -302,10 +321,12 @@ pub fn resolve_model(
     }
     let engine = engine_settings(path, &settings.llm, &plan);
     Ok(Some(ResolvedModel {
-        info,
-        hardware,
-        plan,
-        engine,
+        backend: BackendConfig::Local(engine),
+        local: Some(LocalModel {
+            info,
+            hardware,
+            plan,
+        }),
     }))
 }
 

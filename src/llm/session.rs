@@ -4,8 +4,8 @@
 //! A backend only knows how to run a model: warm up on the persona, stream a reply to a
 //! message after some history, and report its numbers. Everything about the conversation
 //! (which turns are still in the prompt, the emotion tag, the mood across replies) lives here,
-//! so a second backend (an OpenAI-compatible server, say) is one new file and one arm in
-//! [`load_backend`].
+//! so a second backend (the OpenAI-compatible server of [`super::openai`]) is one new file and
+//! one arm in [`load_backend`].
 
 use std::sync::atomic::AtomicBool;
 
@@ -16,6 +16,7 @@ use super::emotion::{EmotionSmoother, TAG_INTENSITY, tag_lead};
 use super::emotion_stream::EmotionTagFilter;
 use super::engine::{EngineError, EngineSettings, GenerateOptions, Reply, ReplyStats};
 use super::local::LocalBackend;
+use super::openai::{OpenAiBackend, OpenAiSettings};
 use crate::config::{ChatSettings, Emotion, PersonaSettings};
 
 /// One message to answer.
@@ -76,12 +77,46 @@ pub struct LoadedBackend {
     pub notice: Option<String>,
 }
 
+/// Which backend to load and how, resolved from the settings (`llm.backend`) by
+/// [`super::plan::resolve_model`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum BackendConfig {
+    /// llama.cpp in this process.
+    Local(EngineSettings),
+    /// An OpenAI-compatible server.
+    OpenAi(OpenAiSettings),
+}
+
+impl From<EngineSettings> for BackendConfig {
+    fn from(settings: EngineSettings) -> Self {
+        Self::Local(settings)
+    }
+}
+
+impl BackendConfig {
+    /// The model file, or `model at base_url`, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Local(engine) => engine.model_path.display().to_string(),
+            Self::OpenAi(server) => format!("{} at {}", server.model, server.base_url),
+        }
+    }
+}
+
 /// The one way to get a backend.
-pub fn load_backend(settings: EngineSettings) -> LoadedBackend {
-    let (backend, notice) = LocalBackend::load_with_cpu_retry(settings);
-    LoadedBackend {
-        backend: backend.map(|b| Box::new(b) as Box<dyn ChatBackend>),
-        notice,
+pub fn load_backend(config: impl Into<BackendConfig>) -> LoadedBackend {
+    match config.into() {
+        BackendConfig::Local(settings) => {
+            let (backend, notice) = LocalBackend::load_with_cpu_retry(settings);
+            LoadedBackend {
+                backend: backend.map(|b| Box::new(b) as Box<dyn ChatBackend>),
+                notice,
+            }
+        }
+        BackendConfig::OpenAi(settings) => LoadedBackend {
+            backend: Ok(Box::new(OpenAiBackend::load(settings))),
+            notice: None,
+        },
     }
 }
 

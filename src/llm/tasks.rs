@@ -10,9 +10,9 @@ use bevy::prelude::*;
 use bevy::tasks::{AsyncComputeTaskPool, Task, futures::check_ready};
 use crossbeam_channel::{Receiver, Sender, unbounded};
 
-use super::engine::{EngineError, EngineSettings, GenerateOptions, ReplyStats};
+use super::engine::{EngineError, GenerateOptions, ReplyStats};
 use super::plan::{ResolvedModel, Workload, resolve_model};
-use super::session::{ChatSession, ReplyStream, SessionReply, load_backend};
+use super::session::{BackendConfig, ChatSession, ReplyStream, SessionReply, load_backend};
 use super::state::{
     ChatHistory, ClearHistory, LlmStatus, LlmTimings, ModelChosen, ReplyFinished, ReplyText,
     SendChat, StopReply,
@@ -54,8 +54,8 @@ pub struct LlmWorker {
     cancel: Arc<AtomicBool>,
     text_sender: Sender<String>,
     text: Receiver<String>,
-    /// Settings the engine was (or is being) loaded with.
-    loaded_with: Option<EngineSettings>,
+    /// Settings the backend was (or is being) loaded with.
+    loaded_with: Option<BackendConfig>,
     /// A settings change arrived during a job: reload once it is done.
     reload_pending: bool,
     /// The conversation was cleared during a job: clear the session once it is back.
@@ -120,34 +120,32 @@ fn reload_on_settings_change(
             return;
         }
     };
-    let Some(ResolvedModel {
-        engine: engine_settings,
-        plan: load_plan,
-        ..
-    }) = wanted
-    else {
+    let Some(ResolvedModel { backend, local }) = wanted else {
         *worker.session.get() = None;
         worker.loaded_with = None;
         *status = LlmStatus::NoModel;
         return;
     };
-    if worker.loaded_with.as_ref() == Some(&engine_settings) && worker.session.get().is_some() {
+    if worker.loaded_with.as_ref() == Some(&backend) && worker.session.get().is_some() {
         return;
     }
-    info!(
-        "loading {} ({}, {} threads, {} GPU layers)",
-        engine_settings.model_path.display(),
-        load_plan.reason,
-        load_plan.n_threads,
-        load_plan.n_gpu_layers
-    );
-    timings.plan = Some(load_plan);
+    match &local {
+        Some(local) => info!(
+            "loading {} ({}, {} threads, {} GPU layers)",
+            backend.describe(),
+            local.plan.reason,
+            local.plan.n_threads,
+            local.plan.n_gpu_layers
+        ),
+        None => info!("chatting through the server: {}", backend.describe()),
+    }
+    timings.plan = local.map(|local| local.plan);
     *worker.session.get() = None;
-    worker.loaded_with = Some(engine_settings.clone());
+    worker.loaded_with = Some(backend.clone());
     *status = LlmStatus::Loading;
     let chat = settings.chat.clone();
     worker.job = Some(AsyncComputeTaskPool::get().spawn(async move {
-        let loaded = load_backend(engine_settings);
+        let loaded = load_backend(backend);
         let session = loaded
             .backend
             .map(|backend| ChatSession::new(backend, &chat));

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use crate::support::{GgufValue, shared_file, write_gguf_header};
 
-fn desktop_mate(args: &[&str], home: &Path) -> std::process::Output {
+pub(crate) fn desktop_mate(args: &[&str], home: &Path) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_desktop-mate"))
         .args(args)
         // Never touch the real user's folders.
@@ -18,7 +18,7 @@ fn desktop_mate(args: &[&str], home: &Path) -> std::process::Output {
         .expect("run desktop-mate")
 }
 
-fn json_of(output: &std::process::Output) -> serde_json::Value {
+pub(crate) fn json_of(output: &std::process::Output) -> serde_json::Value {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(
         stdout.lines().count(),

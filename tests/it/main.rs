@@ -12,6 +12,7 @@ mod engine;
 mod hot_reload;
 mod http_server;
 mod llm_plugin;
+mod openai;
 mod settings;
 mod settings_edit;
 mod snapshot;

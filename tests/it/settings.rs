@@ -294,3 +294,82 @@ fn successful_save_leaves_only_the_file_and_its_backup() {
     assert_eq!(files_in(dir.path()), vec!["mascot.ron", "mascot.ron.bak"]);
     assert_eq!(config::read_settings(&path).expect("read"), changed);
 }
+
+#[test]
+fn the_server_backend_is_read_and_checked() {
+    use desktop_mate::config::Backend;
+    let settings = parse(
+        "(llm: (backend: OpenAi(base_url: \"http://127.0.0.1:11434/v1\", model: \"llama3.2\", api_key_env: Some(\"OPENAI_API_KEY\"))))",
+    )
+    .expect("parse");
+    assert_eq!(
+        settings.llm.backend,
+        Backend::OpenAi {
+            base_url: "http://127.0.0.1:11434/v1".into(),
+            model: "llama3.2".into(),
+            api_key_env: Some("OPENAI_API_KEY".into()),
+        }
+    );
+    // The key variable may be left out; the default is the local backend.
+    let settings = parse(
+        "(llm: (backend: OpenAi(base_url: \"https://api.openai.com/v1\", model: \"gpt-4o-mini\")))",
+    )
+    .expect("parse");
+    assert!(matches!(
+        settings.llm.backend,
+        Backend::OpenAi {
+            api_key_env: None,
+            ..
+        }
+    ));
+    assert_eq!(parse("()").expect("parse").llm.backend, Backend::Local);
+    let text = to_ron(&settings).expect("serialize");
+    assert_eq!(parse(&text).expect("round trip"), settings);
+
+    let err = parse(
+        "(\n  llm: (\n    backend: OpenAi(base_url: \"127.0.0.1:11434\", model: \"m\"),\n  ),\n)",
+    )
+    .expect_err("no scheme");
+    assert_eq!(err.kind, ErrorKind::OutOfRange);
+    assert_eq!(err.key, "llm.backend.base_url");
+    assert!(err.to_string().contains("http:// or https://"), "{err}");
+    let err = parse("(llm: (backend: OpenAi(base_url: \"ftp://host/v1\", model: \"m\")))")
+        .expect_err("ftp");
+    assert_eq!(err.key, "llm.backend.base_url");
+    let err = parse("(llm: (backend: OpenAi(base_url: \"http://h/v1\", model: \" \")))")
+        .expect_err("no model");
+    assert_eq!(err.key, "llm.backend.model");
+    let err = parse(
+        "(llm: (backend: OpenAi(base_url: \"http://h/v1\", model: \"m\", api_key: \"sk-1\")))",
+    )
+    .expect_err("the key itself is not a setting");
+    assert_eq!(err.kind, ErrorKind::UnknownKey, "{err}");
+}
+
+#[test]
+fn a_missing_api_key_variable_is_said_at_load() {
+    use desktop_mate::llm::plan::{Workload, resolve_model};
+    let settings = parse(
+        "(llm: (backend: OpenAi(base_url: \"http://127.0.0.1:1/v1\", model: \"m\", api_key_env: Some(\"DESKTOP_MATE_TEST_UNSET_KEY\"))))",
+    )
+    .expect("parse");
+    let err = resolve_model(&settings, Workload::Terminal).expect_err("unset variable");
+    let message = err.to_string();
+    assert!(
+        message.contains("DESKTOP_MATE_TEST_UNSET_KEY") && message.contains("not set"),
+        "{message}"
+    );
+    // A variable every environment has stands in for a key that is set.
+    let settings = parse(
+        "(llm: (backend: OpenAi(base_url: \"http://127.0.0.1:1/v1\", model: \"m\", api_key_env: Some(\"PATH\"))))",
+    )
+    .expect("parse");
+    let resolved = resolve_model(&settings, Workload::Terminal)
+        .expect("resolved")
+        .expect("a server needs no model file");
+    assert!(resolved.local.is_none());
+    assert!(
+        !format!("{:?}", resolved.backend).contains(&std::env::var("PATH").expect("PATH")),
+        "the key is never printed"
+    );
+}

@@ -528,3 +528,28 @@ fn every_key_changed_at_once_and_back() {
         assert_eq!(parse(&back), old, "{back}");
     }
 }
+
+#[test]
+fn a_server_backend_is_kept_and_can_be_switched_in_place() {
+    use desktop_mate::config::Backend;
+    let server = "(\n    llm: (\n        backend: OpenAi(base_url: \"http://127.0.0.1:11434/v1\", model: \"llama3.2\"), // mine\n        warm_up: true,\n    ),\n)\n";
+    // Another value changes; the backend's text stays as written.
+    let out = edit(server, |s| s.llm.warm_up = false);
+    assert!(
+        out.contains(
+            "backend: OpenAi(base_url: \"http://127.0.0.1:11434/v1\", model: \"llama3.2\"), // mine"
+        ),
+        "{out}"
+    );
+    // The backend itself is one value.
+    let out = edit(server, |s| s.llm.backend = Backend::Local);
+    assert!(out.contains("backend: Local, // mine"), "{out}");
+    let out = edit(&bundled(), |s| {
+        s.llm.backend = Backend::OpenAi {
+            base_url: "http://127.0.0.1:1234/v1".into(),
+            model: "qwen3".into(),
+            api_key_env: Some("LMSTUDIO_KEY".into()),
+        }
+    });
+    assert!(out.contains("http://127.0.0.1:1234/v1"), "{out}");
+}

@@ -1,0 +1,804 @@
+//! The OpenAI-compatible backend against real HTTP servers on 127.0.0.1 started here: a
+//! hand-written one speaking OpenAI's server-sent events (every failure a server can have),
+//! and llama.cpp's `llama-server` when scripts/build-llama-tools.sh has built it.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+use desktop_mate::config::{ChatSettings, Emotion, PersonaSettings, SamplingSettings};
+use desktop_mate::llm::engine::{EngineError, GenerateOptions, StopReason};
+use desktop_mate::llm::openai::{OpenAiSettings, ServerError, list_models};
+use desktop_mate::llm::session::{BackendConfig, ChatSession, ReplyStream, load_backend};
+use serde_json::{Value, json};
+
+use crate::cli::{desktop_mate, json_of};
+use crate::support::shared_file;
+
+/// One request the server received.
+#[derive(Debug)]
+struct Request {
+    /// `POST /v1/chat/completions HTTP/1.1`
+    line: String,
+    /// Lowercase names.
+    headers: Vec<(String, String)>,
+    body: Value,
+}
+
+impl Request {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn read_request(stream: &mut TcpStream) -> Request {
+    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("request line");
+    let mut headers = Vec::new();
+    loop {
+        let mut header = String::new();
+        reader.read_line(&mut header).expect("header");
+        let header = header.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        let (name, value) = header.split_once(':').expect("name: value");
+        headers.push((name.trim().to_lowercase(), value.trim().to_owned()));
+    }
+    let length: usize = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .map_or(0, |(_, v)| v.parse().expect("length"));
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).expect("body");
+    Request {
+        line: line.trim_end().to_owned(),
+        headers,
+        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+    }
+}
+
+/// A server on 127.0.0.1 answering its `n`th connection with `answer(n, stream)`; the requests
+/// come back through the receiver. Returns its base URL (`http://127.0.0.1:PORT/v1`).
+fn serve(answer: impl Fn(usize, &mut TcpStream) + Send + 'static) -> (String, Receiver<Request>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (sender, requests) = mpsc::channel();
+    std::thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { return };
+            let request = read_request(&mut stream);
+            // The test may not look at the requests.
+            let _ = sender.send(request);
+            answer(n, &mut stream);
+            // Dropping the stream closes the connection: the end of a close-delimited body.
+        }
+    });
+    (format!("http://127.0.0.1:{port}/v1"), requests)
+}
+
+const SSE_HEAD: &str = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n";
+
+fn piece(content: &str) -> String {
+    let chunk = json!({"object": "chat.completion.chunk", "choices": [
+        {"index": 0, "delta": {"content": content}, "finish_reason": null}
+    ]});
+    format!("data: {chunk}\n\n")
+}
+
+fn finish(reason: &str) -> String {
+    let chunk = json!({"choices": [{"index": 0, "delta": {}, "finish_reason": reason}]});
+    format!("data: {chunk}\n\n")
+}
+
+fn usage(prompt: u64, completion: u64) -> String {
+    let chunk = json!({"choices": [], "usage": {
+        "prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion
+    }});
+    format!("data: {chunk}\n\n")
+}
+
+const DONE: &str = "data: [DONE]\n\n";
+
+fn send(stream: &mut TcpStream, text: &str) {
+    let _ = stream.write_all(text.as_bytes());
+    let _ = stream.flush();
+}
+
+/// A whole streamed reply made of `pieces`.
+fn reply(stream: &mut TcpStream, pieces: &[&str], with_usage: bool) {
+    send(stream, SSE_HEAD);
+    for p in pieces {
+        send(stream, &piece(p));
+    }
+    send(stream, &finish("stop"));
+    if with_usage {
+        send(stream, &usage(12, 3));
+    }
+    send(stream, DONE);
+}
+
+fn status(stream: &mut TcpStream, code: u16, reason: &str, body: &str) {
+    send(
+        stream,
+        &format!(
+            "HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+}
+
+fn settings_for(base_url: &str) -> OpenAiSettings {
+    OpenAiSettings::new(base_url, "test-model")
+}
+
+fn session(settings: OpenAiSettings) -> ChatSession {
+    let backend = load_backend(BackendConfig::OpenAi(settings))
+        .backend
+        .expect("the server backend loads without contacting the server");
+    ChatSession::new(backend, &ChatSettings::default())
+}
+
+fn options() -> GenerateOptions {
+    GenerateOptions::from_sampling(&SamplingSettings {
+        temperature: 0.2,
+        seed: Some(7),
+        max_tokens: 40,
+        ..SamplingSettings::default()
+    })
+}
+
+/// Sends `message`; returns the result and the pieces shown while streaming.
+fn say(
+    session: &mut ChatSession,
+    message: &str,
+    cancel: &AtomicBool,
+    stop_after_first_piece: bool,
+) -> (
+    Result<desktop_mate::llm::session::SessionReply, EngineError>,
+    Vec<String>,
+) {
+    let mut shown = Vec::new();
+    let result = session.send(
+        &PersonaSettings::default(),
+        message,
+        &options(),
+        &mut ReplyStream {
+            cancel,
+            on_text: &mut |piece| {
+                shown.push(piece.to_owned());
+                if stop_after_first_piece {
+                    cancel.store(true, Ordering::Relaxed);
+                }
+            },
+        },
+    );
+    (result, shown)
+}
+
+#[test]
+fn a_streamed_reply_shows_its_text_and_emotion_and_is_recorded() {
+    let (url, requests) = serve(|n, stream| match n {
+        0 => reply(stream, &["[jo", "y] Hel", "lo"], true),
+        _ => reply(stream, &["[fun] Again", "!"], false),
+    });
+    let mut settings = settings_for(&url);
+    settings.api_key = Some("sk-test".into());
+    let mut session = session(settings);
+    let never = AtomicBool::new(false);
+
+    let (result, pieces) = say(&mut session, "Hi", &never, false);
+    let reply = result.expect("reply");
+    assert_eq!(reply.shown, "Hello");
+    assert_eq!(pieces.concat(), "Hello", "the tag is never shown");
+    assert_eq!(reply.emotion, Some(Emotion::Joy));
+    assert_eq!(reply.turn.assistant, "[joy] Hello");
+    assert_eq!(reply.stats.stop_reason, StopReason::EndOfGeneration);
+    assert_eq!(reply.stats.generated_tokens, 3, "from the usage chunk");
+    assert_eq!(reply.stats.prompt_tokens, 12);
+    assert!(reply.stats.ttft_ms > 0.0);
+
+    let request = requests.recv().expect("request");
+    assert_eq!(request.line, "POST /v1/chat/completions HTTP/1.1");
+    assert_eq!(request.header("authorization"), Some("Bearer sk-test"));
+    let body = &request.body;
+    assert_eq!(body["model"], "test-model");
+    assert_eq!(body["stream"], true);
+    assert_eq!(body["stream_options"]["include_usage"], true);
+    assert_eq!(body["max_tokens"], 40);
+    assert_eq!(body["seed"], 7);
+    assert!((body["temperature"].as_f64().expect("temperature") - 0.2).abs() < 1e-6);
+    let messages = body["messages"].as_array().expect("messages");
+    assert_eq!(messages.len(), 2, "{body}");
+    assert_eq!(messages[0]["role"], "system");
+    assert_eq!(
+        messages[0]["content"],
+        PersonaSettings::default().system_prompt
+    );
+    assert_eq!(messages[1], json!({"role": "user", "content": "Hi"}));
+
+    // The second message carries the first turn, as generated (tag included).
+    let (result, _) = say(&mut session, "More", &never, false);
+    let second = result.expect("second reply");
+    assert_eq!(second.shown, "Again!");
+    assert_eq!(second.emotion, Some(Emotion::Fun));
+    assert_eq!(
+        second.stats.generated_tokens, 2,
+        "without usage: one token per piece"
+    );
+    let body = requests.recv().expect("second request").body;
+    let roles: Vec<&str> = body["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| m["role"].as_str().expect("role"))
+        .collect();
+    assert_eq!(roles, ["system", "user", "assistant", "user"]);
+    assert_eq!(body["messages"][2]["content"], "[joy] Hello");
+    assert_eq!(session.turns().len(), 2);
+}
+
+#[test]
+fn stop_ends_the_reply_at_once_and_keeps_what_was_shown_like_the_local_backend() {
+    let (url, _requests) = serve(|_, stream| {
+        send(stream, SSE_HEAD);
+        send(stream, &piece("[neutral] Once"));
+        // Then a very slow server.
+        std::thread::sleep(Duration::from_secs(5));
+        send(stream, &piece(" upon"));
+    });
+    let mut session = session(settings_for(&url));
+    let cancel = AtomicBool::new(false);
+    let start = Instant::now();
+    let (result, _) = say(&mut session, "Tell me a story", &cancel, true);
+    let reply = result.expect("a stopped reply is a reply");
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "Stop does not wait for the server: {:?}",
+        start.elapsed()
+    );
+    assert_eq!(reply.stats.stop_reason, StopReason::Cancelled);
+    assert_eq!(reply.shown, "Once");
+    // As with llama.cpp: a stopped reply is recorded as far as it went.
+    assert_eq!(session.turns().len(), 1);
+    assert_eq!(session.turns()[0].assistant, "[neutral] Once");
+}
+
+#[test]
+fn stop_while_waiting_for_the_first_byte_does_not_wait() {
+    let (url, _requests) = serve(|_, stream| {
+        std::thread::sleep(Duration::from_secs(5));
+        reply(stream, &["late"], false);
+    });
+    let mut session = session(settings_for(&url));
+    let cancel = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            std::thread::sleep(Duration::from_millis(300));
+            cancel.store(true, Ordering::Relaxed);
+        });
+        let start = Instant::now();
+        let (result, _) = say(&mut session, "Hi", &cancel, false);
+        let reply = result.expect("stopped");
+        assert_eq!(reply.stats.stop_reason, StopReason::Cancelled);
+        assert!(start.elapsed() < Duration::from_secs(3));
+    });
+}
+
+#[test]
+fn a_server_that_is_down_is_a_clear_error() {
+    // A port nobody listens on: bound, read, released.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let mut session = session(settings_for(&format!("http://127.0.0.1:{port}/v1")));
+    let (result, _) = say(&mut session, "Hi", &AtomicBool::new(false), false);
+    let err = result.expect_err("nobody listens");
+    assert!(
+        matches!(err, EngineError::Server(ServerError::Unreachable { .. })),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains(&format!("127.0.0.1:{port}/v1/chat/completions"))
+            && message.contains("is it running?"),
+        "{message}"
+    );
+    assert!(session.turns().is_empty());
+}
+
+#[test]
+fn a_server_killed_mid_reply_is_an_error_and_the_turn_is_not_recorded() {
+    let (url, _requests) = serve(|n, stream| match n {
+        0 => reply(stream, &["[joy] Fine"], false),
+        // A chunked body (what servers send) cut off in the middle.
+        1 => {
+            send(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n",
+            );
+            let event = piece("[sorrow] Sorry");
+            send(stream, &format!("{:x}\r\n{event}\r\n", event.len()));
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+        // Two pieces, then the process dies: the connection closes without the end.
+        _ => {
+            send(stream, SSE_HEAD);
+            send(stream, &piece("[sorrow] I was"));
+            send(stream, &piece(" saying"));
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    });
+    let mut session = session(settings_for(&url));
+    let never = AtomicBool::new(false);
+    say(&mut session, "Hi", &never, false).0.expect("first");
+    let (result, pieces) = say(&mut session, "Hm?", &never, false);
+    let err = result.expect_err("chunked body cut off");
+    assert!(
+        matches!(err, EngineError::Server(ServerError::Interrupted(_))),
+        "{err:?}"
+    );
+    assert_eq!(pieces.concat(), "Sorry");
+    let (result, pieces) = say(&mut session, "And?", &never, false);
+    let err = result.expect_err("cut off");
+    assert!(
+        matches!(err, EngineError::Server(ServerError::Interrupted(_))),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("stopped in the middle of the reply"),
+        "{err}"
+    );
+    assert_eq!(pieces.concat(), "I was saying", "what arrived was shown");
+    assert_eq!(session.turns().len(), 1, "only the completed turn");
+    assert_eq!(session.turns()[0].assistant, "[joy] Fine");
+}
+
+#[test]
+fn http_errors_say_what_to_fix() {
+    let (url, _requests) = serve(|n, stream| match n {
+        0 => status(
+            stream,
+            500,
+            "Internal Server Error",
+            r#"{"error":{"message":"the model crashed","type":"server_error"}}"#,
+        ),
+        1 => status(
+            stream,
+            401,
+            "Unauthorized",
+            r#"{"error":{"message":"Incorrect API key provided","code":"invalid_api_key"}}"#,
+        ),
+        2 => status(stream, 404, "Not Found", "404 page not found"),
+        _ => status(stream, 503, "Service Unavailable", ""),
+    });
+    let mut session = session(settings_for(&url));
+    let never = AtomicBool::new(false);
+    let mut error = || {
+        say(&mut session, "Hi", &never, false)
+            .0
+            .expect_err("an HTTP error")
+            .to_string()
+    };
+    let e500 = error();
+    assert!(
+        e500.contains("HTTP 500") && e500.contains("the model crashed"),
+        "{e500}"
+    );
+    let e401 = error();
+    assert!(
+        e401.contains("refused the API key")
+            && e401.contains("Incorrect API key provided")
+            && e401.contains("api_key_env"),
+        "{e401}"
+    );
+    let e404 = error();
+    assert!(
+        e404.contains("HTTP 404")
+            && e404.contains("test-model")
+            && e404.contains("llm.backend.base_url")
+            && e404.contains("404 page not found"),
+        "{e404}"
+    );
+    let e503 = error();
+    assert!(
+        e503.contains("HTTP 503") && e503.contains("no details"),
+        "{e503}"
+    );
+    assert!(session.turns().is_empty());
+}
+
+#[test]
+fn a_malformed_stream_is_an_error() {
+    let (url, _requests) = serve(|n, stream| {
+        send(stream, SSE_HEAD);
+        match n {
+            0 => send(stream, "data: {\"choices\": [{\"delta\": {\"content\n\n"),
+            1 => send(stream, "<html><body>Proxy error</body></html>\n"),
+            _ => send(
+                stream,
+                "data: {\"error\": {\"message\": \"out of memory\"}}\n\n",
+            ),
+        }
+    });
+    let mut session = session(settings_for(&url));
+    let never = AtomicBool::new(false);
+    for expected in ["not a stream", "server-sent events", "out of memory"] {
+        let err = say(&mut session, "Hi", &never, false)
+            .0
+            .expect_err("malformed");
+        assert!(err.to_string().contains(expected), "{expected}: {err}");
+    }
+    assert!(session.turns().is_empty());
+}
+
+#[test]
+fn a_slow_first_byte_still_works() {
+    let (url, _requests) = serve(|_, stream| {
+        // Loading the model, reading a long prompt: nothing for over 5 s.
+        std::thread::sleep(Duration::from_millis(5500));
+        reply(stream, &["[surprised] ", "Oh, hi"], true);
+    });
+    let mut session = session(settings_for(&url));
+    let (result, _) = say(&mut session, "Hi", &AtomicBool::new(false), false);
+    let reply = result.expect("a slow server is not a dead one");
+    assert_eq!(reply.shown, "Oh, hi");
+    assert_eq!(reply.emotion, Some(Emotion::Surprised));
+    assert!(reply.stats.ttft_ms >= 5000.0, "{}", reply.stats.ttft_ms);
+}
+
+#[test]
+fn a_server_that_sends_nothing_for_the_read_timeout_is_given_up() {
+    let (url, _requests) = serve(|_, stream| {
+        send(stream, SSE_HEAD);
+        send(stream, &piece("[joy] Hm"));
+        std::thread::sleep(Duration::from_secs(4));
+    });
+    let mut settings = settings_for(&url);
+    settings.read_timeout = Duration::from_secs(1);
+    let mut session = session(settings);
+    let start = Instant::now();
+    let (result, _) = say(&mut session, "Hi", &AtomicBool::new(false), false);
+    let err = result.expect_err("silent server");
+    assert!(
+        matches!(err, EngineError::Server(ServerError::Timeout { secs: 1 })),
+        "{err:?}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(3));
+    assert!(session.turns().is_empty());
+}
+
+#[test]
+fn raw_completion_streams_the_text_endpoint() {
+    let (url, requests) = serve(|_, stream| {
+        send(stream, SSE_HEAD);
+        for text in ["Once", " upon", " a time"] {
+            let chunk = json!({"choices": [{"index": 0, "text": text, "finish_reason": null}]});
+            send(stream, &format!("data: {chunk}\n\n"));
+        }
+        let chunk = json!({"choices": [{"index": 0, "text": "", "finish_reason": "length"}]});
+        send(stream, &format!("data: {chunk}\n\n"));
+        send(stream, DONE);
+    });
+    let mut session = session(settings_for(&url));
+    let never = AtomicBool::new(false);
+    let reply = session
+        .complete(
+            "Tell",
+            &options(),
+            &mut ReplyStream {
+                cancel: &never,
+                on_text: &mut |_| {},
+            },
+        )
+        .expect("completion");
+    assert_eq!(reply.text, "Once upon a time");
+    assert_eq!(reply.stats.stop_reason, StopReason::MaxTokens);
+    let request = requests.recv().expect("request");
+    assert_eq!(request.line, "POST /v1/completions HTTP/1.1");
+    assert_eq!(request.body["prompt"], "Tell");
+    assert!(session.turns().is_empty(), "a completion is not a turn");
+}
+
+fn models_server() -> String {
+    let body = r#"{"object":"list","data":[{"id":"llama3.2:latest","object":"model"},{"id":"qwen3:4b","object":"model"}]}"#;
+    let (url, _requests) = serve(move |_, stream| status(stream, 200, "OK", body));
+    url
+}
+
+#[test]
+fn the_model_list_is_read() {
+    let models = list_models(&settings_for(&models_server())).expect("list");
+    assert_eq!(models, ["llama3.2:latest", "qwen3:4b"]);
+}
+
+#[test]
+fn check_lists_the_servers_models_or_says_why_it_cannot() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let config = home.path().join("mascot.ron");
+    let check = |base_url: &str| {
+        std::fs::write(
+            &config,
+            format!("(llm: (backend: OpenAi(base_url: \"{base_url}\", model: \"llama3.2\")))"),
+        )
+        .expect("write");
+        let args = ["check", "--config", config.to_str().expect("utf8")];
+        let text = desktop_mate(&args, home.path());
+        let json = desktop_mate(&[&args[..], &["--json"]].concat(), home.path());
+        assert!(text.status.success() && json.status.success());
+        (
+            String::from_utf8_lossy(&text.stdout).into_owned(),
+            json_of(&json),
+        )
+    };
+
+    let (text, json) = check(&models_server());
+    let server = &json["server"];
+    assert_eq!(server["reachable"], true, "{json}");
+    assert_eq!(server["models"], json!(["llama3.2:latest", "qwen3:4b"]));
+    assert_eq!(server["model_listed"], true);
+    assert!(
+        text.contains("2 model(s): llama3.2:latest, qwen3:4b"),
+        "{text}"
+    );
+
+    let port = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let (text, json) = check(&format!("http://127.0.0.1:{port}/v1"));
+    assert_eq!(json["server"]["reachable"], false);
+    let error = json["server"]["error"].as_str().expect("error");
+    assert!(error.contains("cannot reach"), "{error}");
+    assert!(text.contains("cannot reach"), "{text}");
+}
+
+#[test]
+fn chat_and_bench_run_through_the_server() {
+    let (url, _requests) = serve(|_, stream| reply(stream, &["[joy] Hi ", "there"], true));
+    let home = tempfile::tempdir().expect("temp dir");
+    let config = home.path().join("mascot.ron");
+    std::fs::write(
+        &config,
+        format!("(llm: (backend: OpenAi(base_url: \"{url}\", model: \"m\")))"),
+    )
+    .expect("write");
+    let config = config.to_str().expect("utf8");
+    let chat = desktop_mate(
+        &["chat", "--json", "--config", config, "--prompt", "Hello"],
+        home.path(),
+    );
+    assert!(
+        chat.status.success(),
+        "{}",
+        String::from_utf8_lossy(&chat.stderr)
+    );
+    let reply = json_of(&chat);
+    assert_eq!(reply["text"], "Hi there");
+    assert_eq!(reply["emotion"], "joy");
+    assert_eq!(reply["prompt_format"], "server");
+    assert_eq!(reply["n_threads"], Value::Null);
+
+    let bench = desktop_mate(
+        &[
+            "bench",
+            "--json",
+            "--turns",
+            "3",
+            "--max-tokens",
+            "8",
+            "--config",
+            config,
+        ],
+        home.path(),
+    );
+    assert!(
+        bench.status.success(),
+        "{}",
+        String::from_utf8_lossy(&bench.stderr)
+    );
+    let report = json_of(&bench);
+    assert_eq!(report["backend"], "open_ai");
+    assert_eq!(report["turns"], 3);
+    assert_eq!(report["threads_sweep"], json!([]));
+    assert_eq!(report["ctx_sweep"], json!([]));
+    assert!(
+        report["skipped"]
+            .as_str()
+            .is_some_and(|s| s.contains("threads_sweep")),
+        "{report}"
+    );
+    assert!(report["ttft_first_ms"].as_f64().expect("ttft") > 0.0);
+    assert_eq!(report["max_tokens_sweep"].as_array().map(Vec::len), Some(3));
+}
+
+/// llama.cpp's own server, when scripts/build-llama-tools.sh has built it.
+fn llama_server() -> Option<PathBuf> {
+    let home = std::env::var_os("HOME")?;
+    let path = Path::new(&home).join(".cache/desktop-mate/llama-tools/bin/llama-server");
+    if !path.is_file() {
+        eprintln!(
+            "{} is absent (scripts/build-llama-tools.sh builds it): skipped",
+            path.display()
+        );
+    }
+    path.is_file().then_some(path)
+}
+
+/// Kills the server when the test ends, however it ends.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn llama_server_streams_a_reply() {
+    let Some(server) = llama_server() else { return };
+    let Some(model) = shared_file("models/stories260K.gguf") else {
+        eprintln!("../shared/models/stories260K.gguf is absent: skipped");
+        return;
+    };
+    // llama-server has no `--port 0`: take a free port from the system and let it go.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let _child = Child(
+        std::process::Command::new(server)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string(), "-m"])
+            .arg(&model)
+            .args(["-c", "256", "-t", "1"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start llama-server"),
+    );
+    let settings = OpenAiSettings::new(&format!("http://127.0.0.1:{port}/v1"), "stories");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match list_models(&settings) {
+            Ok(_) => break,
+            Err(err) if Instant::now() > deadline => panic!("llama-server never came up: {err}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+    let backend = load_backend(BackendConfig::OpenAi(settings))
+        .backend
+        .expect("backend");
+    // stories260K has no chat template: the raw text endpoint is what it can do.
+    let mut session = ChatSession::new(backend, &ChatSettings::default());
+    let never = AtomicBool::new(false);
+    let mut streamed = String::new();
+    let reply = session
+        .complete(
+            "Once upon a time",
+            &GenerateOptions::from_sampling(&SamplingSettings {
+                temperature: 0.0,
+                max_tokens: 16,
+                ..SamplingSettings::default()
+            }),
+            &mut ReplyStream {
+                cancel: &never,
+                on_text: &mut |piece| streamed.push_str(piece),
+            },
+        )
+        .expect("a streamed reply from llama-server");
+    assert!(!reply.text.is_empty());
+    assert_eq!(streamed, reply.text);
+    assert!(reply.stats.generated_tokens > 0, "{:?}", reply.stats);
+    assert!(reply.stats.decode_tps > 0.0, "{:?}", reply.stats);
+    // And the chat endpoint (llama-server formats the messages with its fallback template).
+    let chat = session
+        .send(
+            &PersonaSettings::default(),
+            "Hello",
+            &GenerateOptions::from_sampling(&SamplingSettings {
+                temperature: 0.0,
+                max_tokens: 16,
+                ..SamplingSettings::default()
+            }),
+            &mut ReplyStream {
+                cancel: &never,
+                on_text: &mut |_| {},
+            },
+        )
+        .expect("a chat reply from llama-server");
+    assert!(chat.stats.generated_tokens > 0, "{:?}", chat.stats);
+    assert_eq!(session.turns().len(), 1);
+}
+
+#[derive(bevy::prelude::Resource, Default)]
+struct Finished(Vec<desktop_mate::llm::ReplyFinished>);
+
+fn record_finished(
+    mut finished: bevy::prelude::ResMut<Finished>,
+    mut done: bevy::prelude::MessageReader<desktop_mate::llm::ReplyFinished>,
+) {
+    finished.0.extend(done.read().cloned());
+}
+
+#[test]
+fn the_app_chats_through_the_server_and_shows_its_errors() {
+    use crate::support::update_until;
+    use bevy::prelude::*;
+    use desktop_mate::llm::{ChatHistory, LlmStatus, LlmTimings, SendChat};
+
+    let (url, _requests) = serve(|n, stream| match n {
+        0 => reply(stream, &["[joy] Hel", "lo!"], true),
+        _ => status(
+            stream,
+            500,
+            "Internal Server Error",
+            r#"{"error":{"message":"the model crashed"}}"#,
+        ),
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("mascot.ron");
+    std::fs::write(
+        &path,
+        format!("(llm: (backend: OpenAi(base_url: \"{url}\", model: \"m\")))"),
+    )
+    .expect("write");
+    let mut loaded = desktop_mate::config::load_with(
+        Some(&path),
+        None,
+        desktop_mate::config::Overrides::default(),
+    );
+    loaded.settings.chat.history_file = Some(dir.path().join("history.jsonl"));
+    let mut app = desktop_mate::headless_app(loaded);
+    app.init_resource::<Finished>()
+        .add_systems(Last, record_finished);
+    let ready = update_until(&mut app, Duration::from_secs(30), |w| {
+        *w.resource::<LlmStatus>() == LlmStatus::Ready
+    });
+    assert!(ready, "status: {:?}", app.world().resource::<LlmStatus>());
+    let timings = app.world().resource::<LlmTimings>();
+    assert!(timings.plan.is_none(), "no load plan for a server");
+    assert_eq!(timings.n_ctx, 0);
+
+    app.world_mut().write_message(SendChat("hi".into()));
+    assert!(update_until(&mut app, Duration::from_secs(30), |w| {
+        !w.resource::<Finished>().0.is_empty()
+    }));
+    let finished = app.world().resource::<Finished>().0[0].clone();
+    assert_eq!(finished.text, "Hello!");
+    assert_eq!(finished.emotion, Some(Emotion::Joy));
+    assert_eq!(app.world().resource::<ChatHistory>().turns.len(), 1);
+    assert!(
+        app.world()
+            .resource::<LlmTimings>()
+            .last_reply
+            .as_ref()
+            .is_some_and(|stats| stats.ttft_ms > 0.0)
+    );
+
+    app.world_mut().write_message(SendChat("again".into()));
+    assert!(update_until(&mut app, Duration::from_secs(30), |w| {
+        w.resource::<ChatHistory>().last_error.is_some()
+            && *w.resource::<LlmStatus>() == LlmStatus::Ready
+    }));
+    let history = app.world().resource::<ChatHistory>();
+    let error = history.last_error.as_deref().expect("shown");
+    assert!(
+        error.contains("HTTP 500") && error.contains("the model crashed"),
+        "{error}"
+    );
+    assert_eq!(history.turns.len(), 1, "the failed message is not a turn");
+    assert!(history.streaming.is_none());
+}
