@@ -96,6 +96,23 @@ fn mean_difference(
     total as f64 / count as f64
 }
 
+/// Pixels of the region whose colour or alpha changed by more than `threshold` (0-255).
+fn changed_pixels(
+    a: &image::RgbaImage,
+    b: &image::RgbaImage,
+    x: (u32, u32),
+    y: (u32, u32),
+    threshold: u8,
+) -> usize {
+    (y.0..y.1)
+        .flat_map(|py| (x.0..x.1).map(move |px| (px, py)))
+        .filter(|&(px, py)| {
+            let (p, q) = (a.get_pixel(px, py), b.get_pixel(px, py));
+            (0..4).any(|c| p[c].abs_diff(q[c]) > threshold)
+        })
+        .count()
+}
+
 fn assert_avatar_shown(image: &image::RgbaImage) {
     let (w, h) = image.dimensions();
     // Alpha from the captured image itself: the corners are see-through desktop...
@@ -165,14 +182,18 @@ fn joy_differs_from_neutral_in_the_face_and_nowhere_else() {
     let (neutral, joy) = (rgba(&neutral_path), rgba(&joy));
     // The default avatar's face is in the upper third of the window; its legs at the bottom.
     let face = mean_difference(&neutral, &joy, (120, 280), (90, 240));
-    let legs = mean_difference(&neutral, &joy, (0, 400), (420, 600));
     assert!(
         face > 2.0,
         "joy must change the face: mean difference {face:.2}"
     );
+    // Two snapshots of the same pose are not bit-identical on lavapipe: a few dozen edge
+    // pixels flip anti-aliasing (measured: ~20 pixels of the 72,000 below, some by 100+
+    // levels), so count clearly changed pixels instead of averaging. Any real change of the
+    // body (a pose, a morph) moves thousands.
+    let legs = changed_pixels(&neutral, &joy, (0, 400), (420, 600), 32);
     assert!(
-        legs < 0.01,
-        "nothing but the face changes: legs differ by {legs:.3}"
+        legs < 150,
+        "nothing but the face changes: {legs} pixels of the legs changed"
     );
 }
 
