@@ -185,6 +185,8 @@ fn bench(loaded: &LoadedSettings, args: &BenchArgs) -> Result<Value, String> {
 
     // One long conversation: time to first token at turn 1 and at the last turn.
     let mut ttft = Vec::new();
+    // Prompt tokens taken from the cache, and evaluated, at each turn.
+    let mut reused = Vec::new();
     let mut long = bench.session(n_threads, n_ctx).map_err(err)?;
     bench.warm_up(&mut long).map_err(err)?;
     for turn in 0..args.turns.max(1) {
@@ -196,6 +198,10 @@ fn bench(loaded: &LoadedSettings, args: &BenchArgs) -> Result<Value, String> {
             )
             .map_err(err)?;
         ttft.push(stats.ttft_ms);
+        reused.push((
+            stats.reused_tokens,
+            stats.prompt_tokens - stats.reused_tokens,
+        ));
     }
     drop(long);
 
@@ -274,6 +280,8 @@ fn bench(loaded: &LoadedSettings, args: &BenchArgs) -> Result<Value, String> {
         "tag_lead_ms": later.lead_ms,
         "turns": ttft.len(),
         "ttft_turn1_ms": ttft.first().copied().unwrap_or_default(),
+        "ttft_turns_ms": ttft.clone(),
+        "reused_turns": reused.clone(),
         "decode_tps": speed.decode_tps,
         "prompt_tps": cold_stats.prompt_tps,
         "threads_sweep": threads_sweep,

@@ -370,6 +370,10 @@ pub struct ChatSettings {
     /// Make every reply start with one emotion tag such as `[joy]` (a grammar constrains the
     /// first tokens); off = the model may or may not write one, the keyword analyser decides.
     pub tag_grammar: bool,
+    /// Keep the warmed-up state (the persona in the KV cache) on disk, in the user cache
+    /// folder, and load it at the next start instead of evaluating the persona again (same
+    /// model file, settings and prompt).
+    pub warm_start: bool,
 }
 
 impl Default for ChatSettings {
@@ -378,6 +382,7 @@ impl Default for ChatSettings {
             history_file: None,
             turns_kept: 20,
             tag_grammar: true,
+            warm_start: true,
         }
     }
 }

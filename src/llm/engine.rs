@@ -3,7 +3,7 @@
 //! settings' chain and streams UTF-8-safe text pieces.
 
 use std::num::NonZeroU32;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -45,6 +45,8 @@ pub enum EngineError {
     Decode(String),
     #[error("the reply's grammar cannot be used: {0}")]
     Grammar(String),
+    #[error("cannot save the warm-up state to {0}")]
+    State(String),
     /// The OpenAI-compatible server backend.
     #[error(transparent)]
     Server(#[from] super::openai::ServerError),
@@ -116,6 +118,25 @@ pub struct ReplyStats {
     /// of the prompt until it was written.
     pub lead_tokens: usize,
     pub lead_ms: f64,
+}
+
+impl ReplyStats {
+    /// Nothing evaluated nor generated.
+    pub fn empty() -> Self {
+        Self {
+            prompt_tokens: 0,
+            reused_tokens: 0,
+            prompt_ms: 0.0,
+            prompt_tps: 0.0,
+            ttft_ms: 0.0,
+            generated_tokens: 0,
+            decode_ms: 0.0,
+            decode_tps: 0.0,
+            stop_reason: StopReason::MaxTokens,
+            lead_tokens: 0,
+            lead_ms: 0.0,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -276,6 +297,36 @@ impl LlmEngine {
 
     pub fn n_ctx(&self) -> u32 {
         self.settings.n_ctx
+    }
+
+    /// Saves what the KV cache holds to `path` (llama.cpp's state file), for a later start.
+    pub fn save_state(&self, path: &Path) -> Result<(), EngineError> {
+        self.session
+            .with_dependent(|_, ctx| ctx.state_save_file(path, &self.evaluated))
+            .map_err(|e| EngineError::State(format!("{}: {e}", path.display())))
+    }
+
+    /// Restores a state saved by [`save_state`](Self::save_state) that holds exactly the tokens
+    /// of `text`. Returns false, with an empty cache, when the file is missing, unreadable or
+    /// holds anything else.
+    pub fn load_state(&mut self, path: &Path, text: &str) -> bool {
+        let expected = self.tokenize(text);
+        let n_ctx = self.settings.n_ctx as usize;
+        let loaded = path.is_file()
+            && self
+                .session
+                .with_dependent_mut(|_, ctx| ctx.state_load_file(path, n_ctx))
+                .is_ok_and(|tokens| tokens == expected);
+        if loaded {
+            self.evaluated = expected;
+            self.evaluated_text = text.to_owned();
+        } else {
+            self.session
+                .with_dependent_mut(|_, ctx| ctx.clear_kv_cache());
+            self.evaluated.clear();
+            self.evaluated_text.clear();
+        }
+        loaded
     }
 
     /// Tokenizes text as a whole prompt (with BOS when the model wants one, and special tokens

@@ -1,5 +1,8 @@
 //! The local backend: llama.cpp in this process ([`LlmEngine`]) with the model's prompt format.
 
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
 use super::chat::{Prompter, reply};
 use super::engine::{EngineError, EngineSettings, GenerateOptions, LlmEngine, Reply, ReplyStats};
 use super::session::{BackendStats, ChatBackend, ChatRequest, ReplyStream};
@@ -26,15 +29,97 @@ impl LocalBackend {
     }
 }
 
+/// Warm-up states kept: the newest few (one per model, persona and settings recently used).
+const WARM_STATES_KEPT: usize = 4;
+
+/// The state file for this model file (path, size, modification time), these settings and
+/// this prompt: anything else would load a cache that does not match.
+fn warm_state_file(dir: &Path, settings: &EngineSettings, text: &str) -> Option<PathBuf> {
+    use sha2::{Digest, Sha256};
+    let meta = std::fs::metadata(&settings.model_path).ok()?;
+    let modified = meta
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    let mut hash = Sha256::new();
+    hash.update(settings.model_path.to_string_lossy().as_bytes());
+    hash.update(meta.len().to_le_bytes());
+    hash.update(modified.as_nanos().to_le_bytes());
+    hash.update(format!(
+        "{} {} {} {}",
+        settings.n_ctx,
+        settings.n_batch,
+        settings.n_gpu_layers,
+        env!("CARGO_PKG_VERSION")
+    ));
+    hash.update(text.as_bytes());
+    let digest: String = hash.finalize()[..12]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Some(dir.join(format!("{digest}.state")))
+}
+
+/// Removes all but the newest [`WARM_STATES_KEPT`] state files beside `kept`.
+fn forget_older_states(kept: &Path) {
+    let Some(dir) = kept.parent() else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut states: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "state"))
+        .filter_map(|p| Some((p.metadata().ok()?.modified().ok()?, p)))
+        .collect();
+    states.sort_by(|a, b| b.0.cmp(&a.0));
+    for (_, old) in states.into_iter().skip(WARM_STATES_KEPT) {
+        if old != kept {
+            let _ = std::fs::remove_file(old);
+        }
+    }
+}
+
 impl ChatBackend for LocalBackend {
-    fn warm_up(&mut self, persona: &PersonaSettings) -> Result<ReplyStats, EngineError> {
+    fn warm_up(
+        &mut self,
+        persona: &PersonaSettings,
+        state_dir: Option<&Path>,
+    ) -> Result<ReplyStats, EngineError> {
         let (system, _) = self.prompter.prompt(persona, &[], None);
         // An empty system prompt still gets the template's opening tokens evaluated, and
         // llama.cpp refuses an empty batch.
-        if system.trim().is_empty() {
-            return self.engine.prefill(" ");
+        let text = if system.trim().is_empty() {
+            " "
+        } else {
+            system.as_str()
+        };
+        let Some(path) =
+            state_dir.and_then(|dir| warm_state_file(dir, self.engine.settings(), text))
+        else {
+            return self.engine.prefill(text);
+        };
+        let start = Instant::now();
+        if self.engine.load_state(&path, text) {
+            let tokens = self.engine.cached_tokens();
+            tracing::info!("warm start: loaded {tokens} tokens from {}", path.display());
+            return Ok(ReplyStats {
+                prompt_tokens: tokens,
+                reused_tokens: tokens,
+                prompt_ms: start.elapsed().as_secs_f64() * 1000.0,
+                ..ReplyStats::empty()
+            });
         }
-        self.engine.prefill(&system)
+        let stats = self.engine.prefill(text)?;
+        let saved = std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))
+            .map_err(|e| EngineError::State(e.to_string()))
+            .and_then(|()| self.engine.save_state(&path));
+        match saved {
+            Ok(()) => forget_older_states(&path),
+            Err(err) => tracing::warn!("{err}; the next start warms up again"),
+        }
+        Ok(stats)
     }
 
     fn generate(

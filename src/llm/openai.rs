@@ -527,19 +527,14 @@ pub fn chat_body(model: &str, request: &ChatRequest) -> Value {
 impl ChatBackend for OpenAiBackend {
     /// Nothing to do: the server keeps no conversation for us, and a request would cost a
     /// paid service tokens for a cache this client cannot count on.
-    fn warm_up(&mut self, _persona: &PersonaSettings) -> Result<ReplyStats, EngineError> {
+    fn warm_up(
+        &mut self,
+        _persona: &PersonaSettings,
+        _state_dir: Option<&std::path::Path>,
+    ) -> Result<ReplyStats, EngineError> {
         Ok(ReplyStats {
-            prompt_tokens: 0,
-            reused_tokens: 0,
-            prompt_ms: 0.0,
-            prompt_tps: 0.0,
-            ttft_ms: 0.0,
-            generated_tokens: 0,
-            decode_ms: 0.0,
-            decode_tps: 0.0,
             stop_reason: StopReason::EndOfGeneration,
-            lead_tokens: 0,
-            lead_ms: 0.0,
+            ..ReplyStats::empty()
         })
     }
 

@@ -7,6 +7,7 @@
 //! so a second backend (the OpenAI-compatible server of [`super::openai`]) is one new file and
 //! one arm in [`load_backend`].
 
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use serde::Serialize;
@@ -37,8 +38,14 @@ pub struct ReplyStream<'a> {
 /// What a backend must do. Loading is the backend's constructor, reached through
 /// [`load_backend`].
 pub trait ChatBackend: Send {
-    /// Evaluates the persona's system prompt so that the first reply starts warm.
-    fn warm_up(&mut self, persona: &PersonaSettings) -> Result<ReplyStats, EngineError>;
+    /// Evaluates the persona's system prompt so that the first reply starts warm. With
+    /// `state_dir`, a state saved there by an earlier start for the same model, settings and
+    /// prompt is loaded instead, and a new one saved.
+    fn warm_up(
+        &mut self,
+        persona: &PersonaSettings,
+        state_dir: Option<&Path>,
+    ) -> Result<ReplyStats, EngineError>;
 
     /// Streams a reply until it ends or `stream.cancel` is set. Returns the reply (text as
     /// generated, emotion tag included) and how many of the oldest turns of the request's
@@ -135,6 +142,11 @@ pub struct SessionReply {
     pub turn: ChatTurn,
 }
 
+/// Where warm-up states are kept: `kv/` in the user cache folder.
+pub fn warm_state_dir() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "desktop-mate").map(|d| d.cache_dir().join("kv"))
+}
+
 /// The conversation with one backend.
 pub struct ChatSession {
     backend: Box<dyn ChatBackend>,
@@ -145,6 +157,8 @@ pub struct ChatSession {
     turns_kept: usize,
     /// Every reply opens with an emotion tag (a grammar constrains its first tokens).
     tag_grammar: bool,
+    /// Warm-up states are kept on disk for the next start.
+    warm_start: bool,
     mood: EmotionSmoother,
 }
 
@@ -156,6 +170,7 @@ impl ChatSession {
             context_start: 0,
             turns_kept: 1,
             tag_grammar: false,
+            warm_start: false,
             mood: EmotionSmoother::default(),
         };
         session.apply(chat);
@@ -167,6 +182,7 @@ impl ChatSession {
     pub fn apply(&mut self, chat: &ChatSettings) {
         self.turns_kept = (chat.turns_kept as usize).max(1);
         self.tag_grammar = chat.tag_grammar;
+        self.warm_start = chat.warm_start;
     }
 
     pub fn stats(&self) -> BackendStats {
@@ -195,7 +211,8 @@ impl ChatSession {
 
     /// Evaluates the persona's system prompt (an empty one too) into the cache.
     pub fn warm_up(&mut self, persona: &PersonaSettings) -> Result<ReplyStats, EngineError> {
-        self.backend.warm_up(persona)
+        let state_dir = self.warm_start.then(warm_state_dir).flatten();
+        self.backend.warm_up(persona, state_dir.as_deref())
     }
 
     /// Answers `message`: streams the reply (emotion tag removed) through `on_text`, records

@@ -477,3 +477,69 @@ fn the_tag_grammar_opens_every_gemma_reply_with_a_valid_tag() {
         session.clear();
     }
 }
+
+#[test]
+fn a_warm_start_loads_the_persona_saved_by_the_previous_start() {
+    use desktop_mate::llm::session::load_backend;
+    let (_dir, path) = tiny_model();
+    let states = tempfile::tempdir().expect("temp dir");
+    let settings = EngineSettings {
+        model_path: path,
+        n_gpu_layers: 0,
+        n_ctx: 256,
+        n_batch: 64,
+        n_threads: 1,
+        n_threads_batch: 1,
+        use_mmap: true,
+        use_mlock: false,
+    };
+    let persona = PersonaSettings {
+        name: "Mate".into(),
+        system_prompt: "Be brief and kind, always.".into(),
+    };
+    let load = || load_backend(settings.clone()).backend.expect("loads");
+
+    let mut first = load();
+    let cold = first
+        .warm_up(&persona, Some(states.path()))
+        .expect("warm-up");
+    assert_eq!(cold.reused_tokens, 0, "nothing to load the first time");
+    assert!(cold.prompt_tokens > 5);
+    let saved: Vec<_> = std::fs::read_dir(states.path()).unwrap().collect();
+    assert_eq!(saved.len(), 1, "one state file");
+    drop(first);
+
+    let mut second = load();
+    let warm = second
+        .warm_up(&persona, Some(states.path()))
+        .expect("warm start");
+    assert_eq!(
+        (warm.prompt_tokens, warm.reused_tokens),
+        (cold.prompt_tokens, cold.prompt_tokens),
+        "the whole persona comes from the file"
+    );
+    assert_eq!(second.stats().cached_tokens, cold.prompt_tokens);
+
+    // Another persona does not load the saved state; a damaged file is evaluated again.
+    let other = PersonaSettings {
+        system_prompt: "Something else entirely.".into(),
+        ..persona.clone()
+    };
+    let mut third = load();
+    assert_eq!(
+        third
+            .warm_up(&other, Some(states.path()))
+            .expect("warm-up")
+            .reused_tokens,
+        0
+    );
+    for entry in std::fs::read_dir(states.path()).unwrap() {
+        std::fs::write(entry.unwrap().path(), b"not a state").unwrap();
+    }
+    let mut fourth = load();
+    let recomputed = fourth
+        .warm_up(&persona, Some(states.path()))
+        .expect("a damaged state is recomputed, not an error");
+    assert_eq!(recomputed.reused_tokens, 0);
+    assert_eq!(fourth.stats().cached_tokens, cold.prompt_tokens);
+}
