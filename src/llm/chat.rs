@@ -160,15 +160,11 @@ fn plain_prompt(
         prompt.push_str("\n\n");
     }
     for turn in history {
-        // The reply exactly as the model continued `{name}:` (its own leading space included),
-        // so the prompt extends the cached text and the reply's tokens are reused as generated.
-        let space = if turn.assistant.starts_with(char::is_whitespace) {
-            ""
-        } else {
-            " "
-        };
+        // The reply exactly as the model continued `{name}:` (its own leading space, or none
+        // when the emotion tag's grammar started it), so the prompt extends the cached text
+        // and the reply's tokens are reused as generated.
         prompt.push_str(&format!(
-            "User: {}\n{}:{space}{}\n",
+            "User: {}\n{}:{}\n",
             turn.user.trim(),
             persona.name,
             turn.assistant

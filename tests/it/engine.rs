@@ -205,7 +205,8 @@ fn chat_without_template_uses_the_plain_format_and_drops_old_turns_to_fit() {
     let history: Vec<ChatTurn> = (0..12)
         .map(|i| ChatTurn {
             user: format!("question number {i} is rather long"),
-            assistant: format!("answer number {i} is also long"),
+            // As generated after "Mate:", with the model's own leading space.
+            assistant: format!(" answer number {i} is also long"),
         })
         .collect();
     let plain = chat::Prompter::plain();
