@@ -303,6 +303,20 @@ impl LlmEngine {
         })
     }
 
+    /// Empties the KV cache and evaluates `tokens` as one prompt (in batches of `n_batch`, logits
+    /// for the last token only), like llama-bench's `pp` test; returns how long it took.
+    /// For speed measurements: the cache holds no known text afterwards.
+    pub fn evaluate_fresh(&mut self, tokens: &[LlamaToken]) -> Result<Duration, EngineError> {
+        self.session
+            .with_dependent_mut(|_, ctx| ctx.clear_kv_cache());
+        self.evaluated.clear();
+        let start = Instant::now();
+        self.evaluate_prompt(tokens, "")?;
+        let elapsed = start.elapsed();
+        self.evaluated_text.clear();
+        Ok(elapsed)
+    }
+
     /// Generates a reply to `prompt`, calling `on_text` with each new piece of text.
     /// `cancel` is checked before every token.
     pub fn generate(
