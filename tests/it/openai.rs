@@ -626,7 +626,8 @@ fn chat_and_bench_run_through_the_server() {
 /// llama.cpp's own server, when scripts/build-llama-tools.sh has built it.
 fn llama_server() -> Option<PathBuf> {
     let home = std::env::var_os("HOME")?;
-    let path = Path::new(&home).join(".cache/desktop-mate/llama-tools/bin/llama-server");
+    let path =
+        Path::new(&home).join(".cache/desktop-mate/llama-tools/build-0.3.36/bin/llama-server");
     if !path.is_file() {
         eprintln!(
             "{} is absent (scripts/build-llama-tools.sh builds it): skipped",
