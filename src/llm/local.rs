@@ -73,7 +73,7 @@ fn forget_older_states(kept: &Path) {
         .filter(|p| p.extension().is_some_and(|e| e == "state"))
         .filter_map(|p| Some((p.metadata().ok()?.modified().ok()?, p)))
         .collect();
-    states.sort_by(|a, b| b.0.cmp(&a.0));
+    states.sort_by_key(|(modified, _)| std::cmp::Reverse(*modified));
     for (_, old) in states.into_iter().skip(WARM_STATES_KEPT) {
         if old != kept {
             let _ = std::fs::remove_file(old);
