@@ -133,13 +133,15 @@ impl Bench<'_> {
             n_threads_batch: n_threads,
             ..base.clone()
         })?;
+        // A model with a small context gets the longest prompt that leaves room for the reply.
+        let n_prompt = N_PROMPT.min((engine.n_ctx() as usize).saturating_sub(N_GEN as usize + 2));
         let mut tokens = Vec::new();
         let mut text = String::from("Once upon a time");
-        while tokens.len() < N_PROMPT {
+        while tokens.len() < n_prompt {
             text.push_str(" there was a little robot who liked to sing, and every day it sang.");
             tokens = engine.tokenize(&text);
         }
-        tokens.truncate(N_PROMPT);
+        tokens.truncate(n_prompt);
         let options = GenerateOptions {
             max_tokens: N_GEN,
             stop: Vec::new(),
