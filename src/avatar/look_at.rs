@@ -185,15 +185,10 @@ impl LookAt {
         };
         let range = |key: &str| {
             let map = field(key);
-            let number = |name: &str| {
-                map.and_then(|m| m.get(name))
-                    .and_then(Value::as_f64)
-                    .map(|n| n as f32)
-            };
             let default = RangeMap::linear(default_scale(kind));
             RangeMap {
-                input_max: number("inputMaxValue").unwrap_or(default.input_max),
-                output_scale: number("outputScale").unwrap_or(default.output_scale),
+                input_max: number(map, "inputMaxValue").unwrap_or(default.input_max),
+                output_scale: number(map, "outputScale").unwrap_or(default.output_scale),
                 curve: Vec::new(),
             }
         };
@@ -293,17 +288,19 @@ impl LookAt {
     }
 }
 
+/// A number field of a JSON map, as f32.
+fn number(map: Option<&Value>, name: &str) -> Option<f32> {
+    map.and_then(|m| m.get(name))
+        .and_then(Value::as_f64)
+        .map(|n| n as f32)
+}
+
 /// A VRM 0.x degree map (`xRange`, `yRange`, `curve`).
 fn degree_map(map: Option<&Value>, kind: LookAtKind) -> RangeMap {
-    let number = |name: &str| {
-        map.and_then(|m| m.get(name))
-            .and_then(Value::as_f64)
-            .map(|n| n as f32)
-    };
     let default = RangeMap::linear(default_scale(kind));
     RangeMap {
-        input_max: number("xRange").unwrap_or(default.input_max),
-        output_scale: number("yRange").unwrap_or(default.output_scale),
+        input_max: number(map, "xRange").unwrap_or(default.input_max),
+        output_scale: number(map, "yRange").unwrap_or(default.output_scale),
         curve: keyframes(map.and_then(|m| m.get("curve"))),
     }
 }

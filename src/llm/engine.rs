@@ -352,13 +352,7 @@ impl LlmEngine {
             reused_tokens: reused,
             prompt_ms,
             prompt_tps: rate(evaluated, prompt_ms),
-            ttft_ms: 0.0,
-            generated_tokens: 0,
-            decode_ms: 0.0,
-            decode_tps: 0.0,
-            stop_reason: StopReason::MaxTokens,
-            lead_tokens: 0,
-            lead_ms: 0.0,
+            ..ReplyStats::empty()
         })
     }
 
