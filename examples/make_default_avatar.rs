@@ -6,7 +6,12 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use desktop_mate::avatar::default_avatar::{DEFAULT_AVATAR_PATH, build};
+use desktop_mate::avatar::default_avatar::DEFAULT_AVATAR_PATH;
+
+#[path = "../tools/default_avatar.rs"]
+mod generator;
+
+use generator::build;
 
 fn main() -> ExitCode {
     let out = std::env::args_os()

@@ -4,6 +4,9 @@
 mod app;
 mod avatar;
 mod cli;
+/// The built-in mascot's generator (not part of the app), to check it reproduces the file.
+#[path = "../../tools/default_avatar.rs"]
+mod default_avatar_generator;
 #[cfg(target_os = "linux")]
 mod desktop;
 mod diagnostics;

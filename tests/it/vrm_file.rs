@@ -75,7 +75,8 @@ fn godette_blend_shapes_and_look_at_curves() {
 
 #[test]
 fn default_avatar_file_is_reproduced_by_the_generator() {
-    use desktop_mate::avatar::default_avatar::{DEFAULT_AVATAR, DEFAULT_AVATAR_PATH, build};
+    use crate::default_avatar_generator::build;
+    use desktop_mate::avatar::default_avatar::{DEFAULT_AVATAR, DEFAULT_AVATAR_PATH};
     let committed =
         std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_AVATAR_PATH))
             .expect("the committed default avatar");
