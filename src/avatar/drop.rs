@@ -31,7 +31,7 @@ fn drop_avatar(
             .is_some_and(|e| e.eq_ignore_ascii_case("vrm"));
         if !is_vrm {
             error.0 = Some(format!(
-                "{} is not a .vrm file; drop a VRM 0.x avatar to switch to it",
+                "{} is not a .vrm file; drop a VRM avatar to switch to it",
                 path_buf.display()
             ));
             continue;

@@ -100,24 +100,20 @@ impl CheckReport {
             valid: loaded.error.is_none(),
             error: loaded.error.as_ref().map(ToString::to_string),
         };
-        let model =
-            loaded
-                .settings
-                .llm
-                .model_path
-                .as_ref()
-                .map(|path| match read_model_info(path) {
-                    Ok(info) => ModelReport {
-                        path: path.clone(),
-                        info: Some(info),
-                        error: None,
-                    },
-                    Err(err) => ModelReport {
-                        path: path.clone(),
-                        info: None,
-                        error: Some(err.to_string()),
-                    },
-                });
+        // The model the app would load: `--model`, the one downloaded in the app, the setting.
+        let model_path = loaded.state.model(&loaded.settings);
+        let model = model_path.as_ref().map(|path| match read_model_info(path) {
+            Ok(info) => ModelReport {
+                path: path.clone(),
+                info: Some(info),
+                error: None,
+            },
+            Err(err) => ModelReport {
+                path: path.clone(),
+                info: None,
+                error: Some(err.to_string()),
+            },
+        });
         let model_info = model.as_ref().and_then(|m| m.info.as_ref());
         let plan = plan(
             &loaded.settings.llm,

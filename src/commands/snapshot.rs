@@ -90,6 +90,8 @@ pub fn run(mut loaded: LoadedSettings, args: SnapshotArgs) -> AppExit {
         loaded.settings.window.scale = 1.0;
         loaded.state.window_scale = None;
     }
+    // A snapshot shows the user's state but never changes what the app saved of it.
+    loaded.state_file = crate::config::StateFile::default();
     let mut app = crate::windowed_app(loaded);
     let world = app.world_mut();
     world.resource_mut::<crate::ui::SettingsPanel>().open = args.settings;

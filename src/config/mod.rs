@@ -62,11 +62,16 @@ pub fn put_in_force(
     new: Settings,
     settings: &mut ResMut<Settings>,
     state: &mut ResMut<AppState>,
+    state_file: &StateFile,
     changed: &mut MessageWriter<SettingsChanged>,
 ) -> SettingsChanged {
     let sections = SettingsChanged::between(settings, &new);
     if sections.any() {
-        state.yield_to_settings(settings, &new);
+        if state.yield_to_settings(settings, &new)
+            && let Err(reason) = state_file.save(state)
+        {
+            warn!("the app's state could not follow the new settings: {reason}");
+        }
         **settings = new;
         changed.write(sections);
     }

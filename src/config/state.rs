@@ -27,6 +27,12 @@ pub struct AppState {
     pub overlay_position: Option<(f32, f32)>,
     pub avatar: Option<PathBuf>,
     pub model: Option<PathBuf>,
+    /// `--avatar` / `--model` for this run: they win over everything, and are never saved
+    /// (nor do they erase the saved entries).
+    #[serde(skip)]
+    pub run_avatar: Option<PathBuf>,
+    #[serde(skip)]
+    pub run_model: Option<PathBuf>,
 }
 
 impl AppState {
@@ -44,19 +50,24 @@ impl AppState {
     }
 
     pub fn avatar(&self, settings: &Settings) -> Option<PathBuf> {
-        self.avatar
+        self.run_avatar
             .clone()
+            .or_else(|| self.avatar.clone())
             .or_else(|| settings.avatar.vrm_path.clone())
     }
 
+    /// The downloaded model is skipped once its file is gone (`model rm`, moved by hand).
     pub fn model(&self, settings: &Settings) -> Option<PathBuf> {
-        self.model
+        self.run_model
             .clone()
+            .or_else(|| self.model.clone().filter(|path| path.is_file()))
             .or_else(|| settings.llm.model_path.clone())
     }
 
-    /// Forgets the entries whose setting the user changed from `old` to `new`.
-    pub fn yield_to_settings(&mut self, old: &Settings, new: &Settings) {
+    /// Forgets the entries whose setting the user changed from `old` to `new`; true when it
+    /// forgot any (the state file should then be saved).
+    pub fn yield_to_settings(&mut self, old: &Settings, new: &Settings) -> bool {
+        let before = self.clone();
         if old.window.position != new.window.position {
             self.window_position = None;
         }
@@ -72,6 +83,7 @@ impl AppState {
         if old.llm.model_path != new.llm.model_path {
             self.model = None;
         }
+        *self != before
     }
 }
 
@@ -151,13 +163,53 @@ mod tests {
         assert_eq!(state.avatar(&settings), Some(PathBuf::from("dropped.vrm")));
         let mut edited = settings.clone();
         edited.window.scale = 0.8;
-        state.yield_to_settings(&settings, &edited);
+        assert!(
+            state.yield_to_settings(&settings, &edited),
+            "forgot the scale"
+        );
+        assert!(
+            !state.yield_to_settings(&edited, &edited),
+            "nothing more to forget"
+        );
         assert_eq!(state.window_scale(&edited), 0.8);
         assert_eq!(
             state.avatar(&edited),
             Some(PathBuf::from("dropped.vrm")),
             "an unrelated edit keeps the dropped avatar"
         );
+    }
+
+    #[test]
+    fn a_run_override_wins_but_is_never_saved_nor_erases_the_saved_entry() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let downloaded = dir.path().join("downloaded.gguf");
+        fs::write(&downloaded, b"GGUF").expect("write");
+        let file = StateFile {
+            path: Some(dir.path().join(STATE_FILE_NAME)),
+        };
+        let mut state = AppState {
+            model: Some(downloaded.clone()),
+            run_model: Some("for-this-run.gguf".into()),
+            ..AppState::default()
+        };
+        let settings = Settings::default();
+        assert_eq!(
+            state.model(&settings),
+            Some(PathBuf::from("for-this-run.gguf"))
+        );
+        state.window_scale = Some(1.5);
+        file.save(&state).expect("save");
+        let (saved, _) = file.load();
+        assert_eq!(
+            saved.model,
+            Some(downloaded.clone()),
+            "still there for the next run"
+        );
+        assert_eq!(saved.run_model, None);
+        assert_eq!(saved.model(&settings), Some(downloaded.clone()));
+        // Once its file is gone, the downloaded model gives way to the setting.
+        fs::remove_file(&downloaded).expect("remove");
+        assert_eq!(saved.model(&settings), None);
     }
 
     #[test]

@@ -131,13 +131,10 @@ pub fn load_with(
     overrides.apply(&mut settings);
     let state_file = StateFile::beside(path.as_deref());
     let (mut state, state_problem) = state_file.load();
-    // `--avatar` / `--model` are for this run: they win over the app's state too.
-    if overrides.avatar.is_some() {
-        state.avatar = None;
-    }
-    if overrides.model.is_some() {
-        state.model = None;
-    }
+    // `--avatar` / `--model` are for this run: they win over the app's state too, without
+    // touching what it saved.
+    state.run_avatar = overrides.avatar.clone();
+    state.run_model = overrides.model.clone();
     LoadedSettings {
         settings,
         state,
@@ -206,6 +203,15 @@ fn save_edited(path: &Path, old: &Settings, new: &Settings) -> Result<(), String
     match super::edit::edit_in_place(&original, old, new) {
         Ok(text) if text == original => Ok(()),
         Ok(text) => {
+            fs::copy(path, path.with_extension("ron.bak")).map_err(failed)?;
+            write_atomic(path, &text).map_err(failed)
+        }
+        // The app ran on defaults because the file did not validate at start: the file's own
+        // values (unvalidated) are what the edit starts from.
+        Err(super::edit::EditError::Stale)
+            if let Ok(in_file) = ron::from_str::<Settings>(&original)
+                && let Ok(text) = super::edit::edit_in_place(&original, &in_file, new) =>
+        {
             fs::copy(path, path.with_extension("ron.bak")).map_err(failed)?;
             write_atomic(path, &text).map_err(failed)
         }

@@ -11,7 +11,7 @@ use notify_debouncer_full::notify::{EventKind, RecommendedWatcher, RecursiveMode
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 
 use super::store::{SettingsFile, read_settings};
-use super::{AppState, Settings, SettingsChanged, SettingsStatus, put_in_force};
+use super::{AppState, Settings, SettingsChanged, SettingsStatus, StateFile, put_in_force};
 use crate::AppSystems;
 
 /// Editors save in bursts (truncate, write, rename): wait for quiet before reading.
@@ -81,6 +81,7 @@ fn apply_external_edits(
     mut file: ResMut<SettingsFile>,
     mut settings: ResMut<Settings>,
     mut state: ResMut<AppState>,
+    state_file: Res<StateFile>,
     mut status: ResMut<SettingsStatus>,
     mut changed: MessageWriter<SettingsChanged>,
 ) {
@@ -100,7 +101,13 @@ fn apply_external_edits(
                 let mut effective = on_disk.clone();
                 file.overrides.apply(&mut effective);
                 file.on_disk = on_disk;
-                put_in_force(effective, &mut settings, &mut state, &mut changed);
+                put_in_force(
+                    effective,
+                    &mut settings,
+                    &mut state,
+                    &state_file,
+                    &mut changed,
+                );
                 info!("reloaded settings from {}", path.display());
             }
         }

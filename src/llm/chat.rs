@@ -179,8 +179,8 @@ fn plain_prompt(
 /// Answers `message` after `history`, dropping the oldest turns when the prompt plus the reply
 /// would not fit in the context. Returns the reply and how many turns were dropped.
 ///
-/// Turns are dropped until the prompt and reply fill at most half of the context (like
-/// llama.cpp's context shift), not just until they fit: dropping changes the prompt's prefix
+/// Turns are dropped until the prompt fills at most half of what the reply leaves free (like
+/// llama.cpp's context shift), not just until it fits: dropping changes the prompt's prefix
 /// and costs a full re-evaluation, so it should happen rarely, not on every later turn.
 pub fn reply(
     engine: &mut LlmEngine,
@@ -200,8 +200,14 @@ pub fn reply(
     loop {
         let (prompt, stops) = prompter.prompt(persona, &history[first..], Some(message));
         let tokens = engine.tokenize(&prompt).len();
-        let limit = if first == 0 { n_ctx } else { n_ctx / 2 };
-        let fits = tokens + options.max_tokens as usize <= limit;
+        // Once turns must go, keep the prompt within half of what the reply leaves free.
+        let max_tokens = options.max_tokens as usize;
+        let limit = if first == 0 {
+            n_ctx
+        } else {
+            (n_ctx + max_tokens) / 2
+        };
+        let fits = tokens + max_tokens <= limit;
         if fits || first == history.len() {
             let mut options = options.clone();
             options.stop.extend(stops);

@@ -93,11 +93,12 @@ impl ModelDownloads {
 }
 
 impl Drop for ModelDownloads {
-    /// Quitting during a download: stop it (the partial file stays for the next start).
+    /// Quitting during a download: tell it to stop and let the process end without waiting
+    /// (a stalled server could hold a read for its whole timeout). The partial file stays; the
+    /// next download re-hashes it before resuming.
     fn drop(&mut self) {
-        if let Some(job) = self.job.take() {
+        if let Some(job) = &self.job {
             job.cancel.store(true, Ordering::Relaxed);
-            let _ = job.thread.join();
         }
     }
 }

@@ -511,7 +511,12 @@ impl LlmEngine {
             let new = vocab.tokenize(rest.as_bytes(), false, true);
             // Tokenizers that put a space before every text they start (SentencePiece's
             // dummy prefix) would change the text: then tokenize the whole prompt instead.
-            if vocab.detokenize(&new, false, true) == rest.as_bytes() {
+            // Piece by piece: llama.cpp's detokenizer strips exactly that leading space.
+            let pieces: Vec<u8> = new
+                .iter()
+                .flat_map(|&token| vocab.token_to_piece(token, true, None))
+                .collect();
+            if pieces == rest.as_bytes() {
                 let mut tokens = self.evaluated.clone();
                 tokens.extend(new);
                 return tokens;

@@ -335,7 +335,8 @@ pub fn terminal_model(loaded: &LoadedSettings) -> Result<ResolvedModel, String> 
     if let Some(error) = &loaded.error {
         return Err(error.to_string());
     }
-    // The model downloaded in the app counts too, unless `--model` or the settings say another.
+    // The model the app would load: `--model`, else the one downloaded in the app, else the
+    // setting.
     let mut settings = loaded.settings.clone();
     settings.llm.model_path = loaded.state.model(&loaded.settings);
     resolve_model(&settings, Workload::Terminal)

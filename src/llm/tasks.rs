@@ -18,7 +18,7 @@ use super::state::{
     SendChat, StopReply,
 };
 use crate::AppSystems;
-use crate::config::{AppState, Settings, SettingsChanged};
+use crate::config::{AppState, LlmSettings, SamplingSettings, Settings, SettingsChanged};
 
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<LlmWorker>();
@@ -60,6 +60,8 @@ pub struct LlmWorker {
     reload_pending: bool,
     /// The conversation was cleared during a job: clear the session once it is back.
     clear_pending: bool,
+    /// The `llm` settings (sampling aside) of the last load plan.
+    planned_for: Option<LlmSettings>,
 }
 
 impl Default for LlmWorker {
@@ -74,6 +76,7 @@ impl Default for LlmWorker {
             loaded_with: None,
             reload_pending: true,
             clear_pending: false,
+            planned_for: None,
         }
     }
 }
@@ -89,6 +92,13 @@ impl Drop for LlmWorker {
     }
 }
 
+fn without_sampling(llm: &LlmSettings) -> LlmSettings {
+    LlmSettings {
+        sampling: SamplingSettings::default(),
+        ..llm.clone()
+    }
+}
+
 /// Loads the model at start and again when the `llm` settings change (other sections never
 /// re-read the model header or probe the GPU in the frame loop).
 fn reload_on_settings_change(
@@ -100,7 +110,11 @@ fn reload_on_settings_change(
     mut status: ResMut<LlmStatus>,
     mut timings: ResMut<LlmTimings>,
 ) {
-    if changes.read().any(|changed| changed.llm) || chosen.read().count() > 0 {
+    // Sampling is read per message: only the settings that shape the load plan reload (and a
+    // plan made while the model sits in VRAM would find less room and differ).
+    let plan_changed = changes.read().any(|changed| changed.llm)
+        && worker.planned_for.as_ref() != Some(&without_sampling(&settings.llm));
+    if plan_changed || chosen.read().count() > 0 {
         worker.reload_pending = true;
     }
     // Never mid-reply: a pending reload waits until the running job is done.
@@ -108,6 +122,7 @@ fn reload_on_settings_change(
         return;
     }
     worker.reload_pending = false;
+    worker.planned_for = Some(without_sampling(&settings.llm));
     // The model downloaded from the chat panel, unless the user set another since.
     let mut effective = settings.clone();
     effective.llm.model_path = state.model(&settings);

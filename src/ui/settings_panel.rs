@@ -10,7 +10,7 @@ use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 
 use crate::config::ranges::{self, Limit};
 use crate::config::{
-    AppState, Profile, Settings, SettingsChanged, SettingsFile, SettingsStatus, Threads,
+    AppState, Profile, Settings, SettingsChanged, SettingsFile, SettingsStatus, StateFile, Threads,
     put_in_force, validate,
 };
 
@@ -62,6 +62,7 @@ fn settings_panel(
     mut panel: ResMut<SettingsPanel>,
     mut settings: ResMut<Settings>,
     mut state: ResMut<AppState>,
+    state_file: Res<StateFile>,
     mut file: ResMut<SettingsFile>,
     mut changed: MessageWriter<SettingsChanged>,
 ) -> Result {
@@ -112,7 +113,13 @@ fn settings_panel(
     match action {
         Some(true) => match file.save_edit(&draft) {
             Ok(effective) => {
-                put_in_force(effective, &mut settings, &mut state, &mut changed);
+                put_in_force(
+                    effective,
+                    &mut settings,
+                    &mut state,
+                    &state_file,
+                    &mut changed,
+                );
                 panel.message = Some(Ok("Saved.".into()));
             }
             Err(error) => panel.message = Some(Err(error)),

@@ -12,8 +12,9 @@ use desktop_mate::llm::engine::{
 };
 use desktop_mate::llm::model_info::ModelInfoError;
 
-fn engine_for(path: &Path, n_ctx: u32) -> LlmEngine {
-    LlmEngine::load(EngineSettings {
+/// One thread on the CPU (more threads than free cores spin-wait), a small batch.
+fn cpu_settings(path: &Path, n_ctx: u32) -> EngineSettings {
+    EngineSettings {
         model_path: path.to_owned(),
         n_gpu_layers: 0,
         n_ctx,
@@ -22,8 +23,11 @@ fn engine_for(path: &Path, n_ctx: u32) -> LlmEngine {
         n_threads_batch: 1,
         use_mmap: true,
         use_mlock: false,
-    })
-    .expect("load model")
+    }
+}
+
+fn engine_for(path: &Path, n_ctx: u32) -> LlmEngine {
+    LlmEngine::load(cpu_settings(path, n_ctx)).expect("load model")
 }
 
 fn greedy(max_tokens: u32) -> GenerateOptions {
@@ -420,15 +424,8 @@ fn the_tag_grammar_opens_every_gemma_reply_with_a_valid_tag() {
         return;
     };
     let backend = load_backend(EngineSettings {
-        model_path: path,
-        n_gpu_layers: 0,
-        n_ctx: 1024,
         n_batch: 256,
-        // Other tests run beside this one: more threads than free cores spin-wait.
-        n_threads: 1,
-        n_threads_batch: 1,
-        use_mmap: true,
-        use_mlock: false,
+        ..cpu_settings(&path, 1024)
     })
     .backend
     .expect("Gemma 3 270M loads");
@@ -484,16 +481,7 @@ fn a_warm_start_loads_the_persona_saved_by_the_previous_start() {
     use desktop_mate::llm::session::load_backend;
     let (_dir, path) = tiny_model();
     let states = tempfile::tempdir().expect("temp dir");
-    let settings = EngineSettings {
-        model_path: path,
-        n_gpu_layers: 0,
-        n_ctx: 256,
-        n_batch: 64,
-        n_threads: 1,
-        n_threads_batch: 1,
-        use_mmap: true,
-        use_mlock: false,
-    };
+    let settings = cpu_settings(&path, 256);
     let persona = PersonaSettings {
         name: "Mate".into(),
         system_prompt: "Be brief and kind, always.".into(),

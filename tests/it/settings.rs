@@ -373,3 +373,19 @@ fn a_missing_api_key_variable_is_said_at_load() {
         "the key is never printed"
     );
 }
+
+#[test]
+fn save_fixes_a_file_that_did_not_validate_at_start_and_keeps_its_comments() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("mascot.ron");
+    fs::write(&path, "// mine\n(llm: (sampling: (top_p: 1.5)))\n").expect("write");
+    let mut loaded = config::load_with(Some(&path), None, Overrides::default());
+    assert!(loaded.error.is_some(), "1.5 is out of range");
+    // The app runs on the defaults; the user sets a valid value in the panel and saves.
+    let mut edited = loaded.settings.clone();
+    edited.llm.sampling.top_p = 0.9;
+    loaded.file.save_edit(&edited).expect("saved");
+    let text = fs::read_to_string(&path).expect("read");
+    assert_eq!(text, "// mine\n(llm: (sampling: (top_p: 0.9)))\n");
+    assert_eq!(config::read_settings(&path).expect("valid now"), edited);
+}
