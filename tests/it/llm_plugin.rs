@@ -172,6 +172,11 @@ fn a_settings_change_reloads_the_model_in_the_background() {
     app.update();
     assert_eq!(*app.world().resource::<LlmStatus>(), LlmStatus::Ready);
     assert_eq!(app.world().resource::<LlmTimings>().load_ms, load_ms);
+    // Sampling is read per message: changing it does not reload either.
+    config::edit_settings(app.world_mut(), |s| s.llm.sampling.temperature = 0.3);
+    app.update();
+    assert_eq!(*app.world().resource::<LlmStatus>(), LlmStatus::Ready);
+    assert_eq!(app.world().resource::<LlmTimings>().load_ms, load_ms);
     config::edit_settings(app.world_mut(), |s| s.llm.n_ctx = 512);
     app.update();
     assert_eq!(*app.world().resource::<LlmStatus>(), LlmStatus::Loading);
