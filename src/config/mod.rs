@@ -2,7 +2,7 @@
 //! atomic saving and hot reload; and the app's own state file (`state.ron`). Everything but
 //! the hot-reload glue is free of Bevy systems.
 //!
-//! Data flows one way: the settings file (or the panel's Save) -> [`put_in_force`] ->
+//! Data flows one way: the settings file (or the panel's Save) -> [`SettingsWriter`] ->
 //! the `Settings` resource + a [`SettingsChanged`] message naming the sections that changed.
 //! Nothing else writes `Settings`; what the app tracks itself goes to [`AppState`].
 
@@ -15,6 +15,7 @@ mod store;
 mod validate;
 mod watch;
 
+use bevy::ecs::system::{RunSystemOnce, SystemParam};
 use bevy::prelude::*;
 
 pub use edit::{EditError, edit_in_place};
@@ -56,42 +57,49 @@ impl SettingsChanged {
     }
 }
 
-/// Puts settings the user changed in force: the app's state yields for the keys the user
-/// set, and each changed section is announced. Returns what changed.
-pub fn put_in_force(
-    new: Settings,
-    settings: &mut ResMut<Settings>,
-    state: &mut ResMut<AppState>,
-    state_file: &StateFile,
-    changed: &mut MessageWriter<SettingsChanged>,
-) -> SettingsChanged {
-    let sections = SettingsChanged::between(settings, &new);
-    if sections.any() {
-        if state.yield_to_settings(settings, &new)
-            && let Err(reason) = state_file.save(state)
-        {
-            warn!("the app's state could not follow the new settings: {reason}");
-        }
-        **settings = new;
-        changed.write(sections);
-    }
-    sections
+/// What writing the settings needs: the one way the user's changes (a file edit, Save in the
+/// panel) are put in force.
+#[derive(SystemParam)]
+pub struct SettingsWriter<'w> {
+    settings: ResMut<'w, Settings>,
+    state: ResMut<'w, AppState>,
+    state_file: Res<'w, StateFile>,
+    changed: MessageWriter<'w, SettingsChanged>,
 }
 
-/// [`put_in_force`] for code that holds the world (tests, commands).
+impl SettingsWriter<'_> {
+    /// The settings in force.
+    pub fn current(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Puts settings the user changed in force: the app's state yields for the keys the user
+    /// set (and is saved), and each changed section is announced. Returns what changed.
+    pub fn put_in_force(&mut self, new: Settings) -> SettingsChanged {
+        let sections = SettingsChanged::between(&self.settings, &new);
+        if sections.any() {
+            if self.state.yield_to_settings(&self.settings, &new)
+                && let Err(reason) = self.state_file.save(&self.state)
+            {
+                warn!("the app's state could not follow the new settings: {reason}");
+            }
+            *self.settings = new;
+            self.changed.write(sections);
+        }
+        sections
+    }
+}
+
+/// [`SettingsWriter::put_in_force`] for code that holds the world (tests, commands).
 pub fn edit_settings(world: &mut World, edit: impl FnOnce(&mut Settings)) -> SettingsChanged {
     let mut new = world.resource::<Settings>().clone();
     edit(&mut new);
-    let old = world.resource::<Settings>().clone();
-    let sections = SettingsChanged::between(&old, &new);
-    if sections.any() {
-        world
-            .resource_mut::<AppState>()
-            .yield_to_settings(&old, &new);
-        *world.resource_mut::<Settings>() = new;
-        world.write_message(sections);
-    }
-    sections
+    world
+        .run_system_once_with(
+            |In(new): In<Settings>, mut writer: SettingsWriter| writer.put_in_force(new),
+            new,
+        )
+        .unwrap_or_default()
 }
 
 /// The current problem with the settings file, shown in the UI until it is fixed.

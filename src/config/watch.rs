@@ -11,7 +11,7 @@ use notify_debouncer_full::notify::{EventKind, RecommendedWatcher, RecursiveMode
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 
 use super::store::{SettingsFile, read_settings};
-use super::{AppState, Settings, SettingsChanged, SettingsStatus, StateFile, put_in_force};
+use super::{SettingsStatus, SettingsWriter};
 use crate::AppSystems;
 
 /// Editors save in bursts (truncate, write, rename): wait for quiet before reading.
@@ -79,11 +79,8 @@ fn watch(path: PathBuf) -> Result<SettingsWatcher, notify_debouncer_full::notify
 fn apply_external_edits(
     watcher: Res<SettingsWatcher>,
     mut file: ResMut<SettingsFile>,
-    mut settings: ResMut<Settings>,
-    mut state: ResMut<AppState>,
-    state_file: Res<StateFile>,
+    mut writer: SettingsWriter,
     mut status: ResMut<SettingsStatus>,
-    mut changed: MessageWriter<SettingsChanged>,
 ) {
     if watcher.edits.try_iter().count() == 0 {
         return;
@@ -101,13 +98,7 @@ fn apply_external_edits(
                 let mut effective = on_disk.clone();
                 file.overrides.apply(&mut effective);
                 file.on_disk = on_disk;
-                put_in_force(
-                    effective,
-                    &mut settings,
-                    &mut state,
-                    &state_file,
-                    &mut changed,
-                );
+                writer.put_in_force(effective);
                 info!("reloaded settings from {}", path.display());
             }
         }

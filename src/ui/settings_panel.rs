@@ -10,8 +10,7 @@ use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 
 use crate::config::ranges::{self, Limit};
 use crate::config::{
-    AppState, Profile, Settings, SettingsChanged, SettingsFile, SettingsStatus, StateFile, Threads,
-    put_in_force, validate,
+    Profile, Settings, SettingsFile, SettingsStatus, SettingsWriter, Threads, validate,
 };
 
 pub(super) fn plugin(app: &mut App) {
@@ -60,18 +59,18 @@ fn settings_error_banner(mut contexts: EguiContexts, status: Res<SettingsStatus>
 fn settings_panel(
     mut contexts: EguiContexts,
     mut panel: ResMut<SettingsPanel>,
-    mut settings: ResMut<Settings>,
-    mut state: ResMut<AppState>,
-    state_file: Res<StateFile>,
+    mut writer: SettingsWriter,
     mut file: ResMut<SettingsFile>,
-    mut changed: MessageWriter<SettingsChanged>,
 ) -> Result {
     if !panel.open {
         panel.draft = None;
         return Ok(());
     }
     let ctx = contexts.ctx_mut()?;
-    let mut draft = panel.draft.take().unwrap_or_else(|| settings.clone());
+    let mut draft = panel
+        .draft
+        .take()
+        .unwrap_or_else(|| writer.current().clone());
     let mut open = true;
     let mut action = None;
     egui::Window::new("Settings")
@@ -113,19 +112,13 @@ fn settings_panel(
     match action {
         Some(true) => match file.save_edit(&draft) {
             Ok(effective) => {
-                put_in_force(
-                    effective,
-                    &mut settings,
-                    &mut state,
-                    &state_file,
-                    &mut changed,
-                );
+                writer.put_in_force(effective);
                 panel.message = Some(Ok("Saved.".into()));
             }
             Err(error) => panel.message = Some(Err(error)),
         },
         Some(false) => {
-            draft = settings.clone();
+            draft = writer.current().clone();
             panel.message = Some(Ok("Reverted to the settings in force.".into()));
         }
         None => {}
