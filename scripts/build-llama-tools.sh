@@ -4,7 +4,7 @@
 # llama-cpp-sys-2 vendors llama.cpp without its tools, so the full source comes from the
 # llama-cpp-python sdist on PyPI (its vendor/llama.cpp). Everything stays in
 # ~/.cache/desktop-mate/llama-tools/ (never commit it); a second run only prints the paths.
-# Same CPU flags as our build (.cargo/config.toml: x86-64-v3, no OpenMP); GGML_NATIVE stays
+# x86-64-v3 (the haswell CPU module of our build; before run-time modules, the whole app), no OpenMP; GGML_NATIVE stays
 # off: a VM may advertise instructions it cannot run (AMX here: SIGILL).
 # Prints the folder of the binaries on stdout.
 set -euo pipefail

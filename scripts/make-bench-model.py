@@ -6,7 +6,10 @@ overhead, dominate — unlike the 260K-parameter stories model.
 Needs the `gguf` and `numpy` packages (llama.cpp's own gguf-py): scripts/simd-bench.sh
 installs them in a virtual environment.
 
-usage: make-bench-model.py OUT.gguf [--dim 1024] [--layers 8] [--type q8_0|q4_0|f16|f32]
+usage: make-bench-model.py OUT.gguf [--dim 1024] [--layers 8] [--type q8_0|q4_0|f16|f32] [--ctx 2048]
+
+--ctx is the context length written in the header (llama.cpp caps n_ctx to it): a large one
+lets a run ask for a KV cache that does not fit in VRAM (scripts/gpu-run.sh, out-of-memory step).
 """
 import argparse
 
@@ -35,6 +38,7 @@ def main():
     parser.add_argument("--heads", type=int, default=16)
     parser.add_argument("--type", default="q8_0", choices=["q8_0", "q4_0", "f16", "f32"])
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--ctx", type=int, default=2048, help="trained context length in the header")
     args = parser.parse_args()
 
     qtype = {
@@ -56,7 +60,7 @@ def main():
 
     writer = gguf.GGUFWriter(args.out, "llama")
     writer.add_name(f"random-llama-{dim}x{layers}-{args.type}")
-    writer.add_context_length(2048)
+    writer.add_context_length(args.ctx)
     writer.add_embedding_length(dim)
     writer.add_block_count(layers)
     writer.add_feed_forward_length(ff)

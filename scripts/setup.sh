@@ -27,6 +27,9 @@ PACKAGES=(
   libx11-dev libxkbcommon-dev libxcursor-dev libxi-dev libxrandr-dev libwayland-dev libudev-dev
   # Vulkan loader + Mesa drivers (lavapipe renders on the CPU when there is no GPU)
   libvulkan1 mesa-vulkan-drivers
+  # building the Vulkan backend module (scripts/build-backend-module.sh vulkan): the shader
+  # compiler, the Vulkan headers (vulkan.hpp) and SPIR-V headers (a CMake package ggml asks for)
+  glslc libvulkan-dev spirv-headers
   # headless rendering for tests and screenshots
   xvfb xauth
 )

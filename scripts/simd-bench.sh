@@ -3,7 +3,7 @@
 # three ways and prints prompt and decode tokens/s for each:
 #   sse       generic x86-64 with ggml's AVX/AVX2/FMA/F16C/BMI2 turned off (what a pre-2013 CPU runs)
 #   x86-64    generic x86-64 rustflags, ggml's own defaults (which turn AVX2 on)
-#   x86-64-v3 what .cargo/config.toml builds the app with (AVX2, FMA, F16C, BMI2)
+#   x86-64-v3 what the app was built with before run-time CPU modules (AVX2, FMA, F16C, BMI2)
 #   native    -C target-cpu=native (llama.cpp's GGML_NATIVE: AVX-512 etc. where the CPU has them)
 # Usage: scripts/simd-bench.sh MODEL.gguf [threads] [runs]
 # A model large enough to measure kernels: scripts/make-bench-model.py (see docs/benchmarks.md).

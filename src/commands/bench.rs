@@ -263,6 +263,9 @@ fn bench(loaded: &LoadedSettings, args: &BenchArgs) -> Result<Value, String> {
         .map_err(err)?;
     let speed_report = json!({
         "model": model_name,
+        "llama_backends": backends_json(),
+        "profile": local.map(|l| l.plan.profile.to_string()),
+        "n_gpu_layers": local.map(|l| l.plan.n_gpu_layers),
         "n_threads": n_threads,
         "pp256_tps": like["pp_tps"],
         "tg64_tps": like["tg_tps"],
@@ -374,6 +377,8 @@ fn bench(loaded: &LoadedSettings, args: &BenchArgs) -> Result<Value, String> {
     let mut report = json!({
         "backend": if local.is_some() { "local" } else { "open_ai" },
         "model": model_name,
+        "llama_backends": backends_json(),
+        "profile": local.map(|l| l.plan.profile.to_string()),
         "model_size_bytes": local.map(|l| l.info.file_size_bytes),
         "n_layers": local.map(|l| l.info.n_layers),
         "prompt_format": format,
@@ -414,6 +419,18 @@ fn bench(loaded: &LoadedSettings, args: &BenchArgs) -> Result<Value, String> {
         );
     }
     Ok(report)
+}
+
+/// The CPU and GPU modules llama.cpp runs on (`null` for a server backend).
+fn backends_json() -> Value {
+    crate::llm::backends::loaded().map_or(Value::Null, |b| {
+        json!({
+            "cpu_variant": b.cpu_variant,
+            "gpu_module": b.gpu_module,
+            "gpu_device": b.gpu().map(|d| d.description.clone()),
+            "load_ms": b.load_ms,
+        })
+    })
 }
 
 fn table(report: &Value) -> String {

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::config::{Backend, LoadedSettings, SettingsOrigin};
 use crate::hardware::{CpuInfo, GpuInfo, HardwareReport, MemoryInfo, human_bytes};
+use crate::llm::backends::{self, BackendsReport};
 use crate::llm::model_info::{ModelInfo, read_model_info};
 use crate::llm::openai::{OpenAiSettings, list_models};
 use crate::llm::plan::{LoadPlan, Workload, plan};
@@ -88,6 +89,9 @@ pub struct CheckReport {
     /// `null` when no model is set.
     pub model: Option<ModelReport>,
     pub plan: LoadPlan,
+    /// llama.cpp's CPU and GPU modules: which were loaded and why (`null` if none could be).
+    pub backends: Option<BackendsReport>,
+    pub backends_error: Option<String>,
     /// `null` for the local backend.
     pub server: Option<ServerReport>,
 }
@@ -129,6 +133,9 @@ impl CheckReport {
             gpu_unavailable_reason: hardware.gpu_unavailable_reason,
             model,
             plan,
+            // `plan` loaded them.
+            backends: backends::ensure_loaded().ok().cloned(),
+            backends_error: backends::ensure_loaded().err().map(|e| e.to_string()),
             server: ServerReport::probe(&loaded.settings.llm.backend),
         }
     }
@@ -190,6 +197,38 @@ impl CheckReport {
                 "model:    {}: {}",
                 path.display(),
                 error.as_deref().unwrap_or("unusable")
+            )),
+        }
+        match (&self.backends, &self.backends_error) {
+            (Some(report), _) => {
+                line(format!(
+                    "llama:    CPU module {} — {}",
+                    report.cpu_variant.as_deref().unwrap_or("none"),
+                    report.cpu_reason
+                ));
+                line(format!(
+                    "llama:    GPU module {} — {}",
+                    report.gpu_module.as_deref().unwrap_or("none"),
+                    match report.gpu() {
+                        Some(device) => format!(
+                            "{} ({} free of {})",
+                            device.description,
+                            human_bytes(device.memory_free_bytes),
+                            human_bytes(device.memory_total_bytes)
+                        ),
+                        None => report.gpu_reason.clone(),
+                    }
+                ));
+                line(format!(
+                    "llama:    modules from {} ({}), loaded in {:.0} ms",
+                    report.dir.display(),
+                    report.dir_source,
+                    report.load_ms
+                ));
+            }
+            (None, error) => line(format!(
+                "llama:    {}",
+                error.as_deref().unwrap_or("no llama.cpp modules loaded")
             )),
         }
         line(format!(

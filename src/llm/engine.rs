@@ -181,10 +181,10 @@ fn backend() -> Result<&'static LlamaBackend, EngineError> {
     static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
     BACKEND
         .get_or_init(|| {
-            let backend = LlamaBackend::init().map_err(|e| e.to_string())?;
-            // llama.cpp's own logging goes through `tracing`, so it lands on stderr with ours.
-            llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
-            Ok(backend)
+            // The CPU module (and a GPU one) first: llama.cpp has no device without them. This
+            // also sends llama.cpp's own logging through `tracing`.
+            super::backends::ensure_loaded().map_err(|e| e.to_string())?;
+            LlamaBackend::init().map_err(|e| e.to_string())
         })
         .as_ref()
         .map_err(|e| EngineError::Backend(e.clone()))
@@ -237,10 +237,17 @@ impl LlmEngine {
         let start = Instant::now();
         read_model_info(&settings.model_path)?;
         let backend = backend()?;
-        let model_params = LlamaModelParams::default()
+        let mut model_params = LlamaModelParams::default()
             .with_n_gpu_layers(settings.n_gpu_layers)
             .with_use_mmap(settings.use_mmap)
             .with_use_mlock(settings.use_mlock);
+        if settings.n_gpu_layers == 0 {
+            // No GPU device at all, not only no layers: llama.cpp would otherwise still put the
+            // KV cache and large prompt batches on a loaded GPU module's device.
+            model_params = model_params
+                .with_devices(&[])
+                .map_err(|e| EngineError::Backend(e.to_string()))?;
+        }
         let model = LlamaModel::load_from_file(backend, &settings.model_path, &model_params)
             .map_err(|e| EngineError::Load {
                 path: settings.model_path.clone(),

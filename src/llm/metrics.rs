@@ -1,5 +1,5 @@
-//! The chat's metrics: speed of the last reply, load and warm-up times, context use, and the
-//! load plan, registered here with their overlay rows and fed from [`LlmTimings`].
+//! The chat's metrics: speed of the last reply, load and warm-up times, context use, the
+//! load plan and llama.cpp's modules, registered here with their overlay rows and fed from [`LlmTimings`].
 
 use bevy::diagnostic::{DiagnosticPath, Diagnostics};
 use bevy::prelude::*;
@@ -38,6 +38,7 @@ impl LlmDiagnostics {
 
 const CONTEXT: &str = "context";
 const PROFILE: &str = "profile";
+const BACKENDS: &str = "llama.cpp";
 const CHAT: &str = "chat";
 
 pub(super) fn plugin(app: &mut App) {
@@ -60,6 +61,7 @@ pub(super) fn plugin(app: &mut App) {
     .add_overlay_row(row("warm-up", L::WARM_UP_TIME, " ms", 0))
     .add_overlay_row(OverlayRow::text(Section::Llm, CONTEXT))
     .add_overlay_row(OverlayRow::text(Section::Llm, PROFILE))
+    .add_overlay_row(OverlayRow::text(Section::Llm, BACKENDS))
     .add_overlay_row(OverlayRow::text(Section::Llm, CHAT));
     app.add_systems(
         Update,
@@ -124,5 +126,8 @@ fn describe(timings: Res<LlmTimings>, status: Res<LlmStatus>, mut texts: ResMut<
     });
     texts.0.insert(CONTEXT, context);
     texts.0.insert(PROFILE, profile);
+    // The CPU module picked for this CPU and the GPU module in use, once a model loaded them.
+    let backends = super::backends::loaded().map_or("n/a".into(), |b| b.short());
+    texts.0.insert(BACKENDS, backends);
     texts.0.insert(CHAT, status.short().to_owned());
 }

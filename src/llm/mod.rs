@@ -3,6 +3,7 @@
 //! plan — all free of Bevy — and the thin Bevy glue that runs the session off the frame loop
 //! (`tasks`), keeps its state (`state`) and its history file (`persistence`).
 
+pub mod backends;
 pub mod chat;
 mod downloads;
 pub mod emotion;

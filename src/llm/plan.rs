@@ -28,11 +28,6 @@ pub struct LoadPlan {
     pub reason: String,
 }
 
-/// True when this binary was built with a GPU backend for llama.cpp.
-pub const fn gpu_backend_built() -> bool {
-    cfg!(feature = "cuda") || cfg!(feature = "vulkan")
-}
-
 /// What else runs beside llama.cpp.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Workload {
@@ -67,7 +62,25 @@ pub fn plan(
     model: Option<&ModelInfo>,
     workload: Workload,
 ) -> LoadPlan {
-    plan_with_backend(llm, hardware, model, workload, gpu_backend_built())
+    // The GPU llama.cpp will use is the one its GPU module found (CUDA, or Vulkan on any
+    // vendor): its free memory sizes `auto`, with NVML's view as the fallback.
+    let report = super::backends::ensure_loaded().ok();
+    let device = report.and_then(|r| r.gpu());
+    let mut hardware = hardware.clone();
+    if let Some(device) = device {
+        hardware.gpu = Some(GpuInfo {
+            name: device.description.clone(),
+            vram_total_bytes: device.memory_total_bytes,
+            vram_free_bytes: device.memory_free_bytes,
+            driver_version: hardware.gpu.as_ref().and_then(|g| g.driver_version.clone()),
+        });
+    } else if let Some(report) = report {
+        hardware.gpu_unavailable_reason = Some(match &hardware.gpu_unavailable_reason {
+            Some(nvml) => format!("{nvml}; llama.cpp: {}", report.gpu_reason),
+            None => format!("llama.cpp: {}", report.gpu_reason),
+        });
+    }
+    plan_with_backend(llm, &hardware, model, workload, device.is_some())
 }
 
 /// [`plan`] with the GPU backend availability given (tests cover both builds).
@@ -93,11 +106,12 @@ pub fn plan_with_backend(
     if !gpu_backend {
         return cpu(match &hardware.gpu {
             Some(gpu) => format!(
-                "{} found, but this build has no GPU backend (rebuild with --features cuda): CPU only",
+                "{} found, but llama.cpp has no GPU module for it (libggml-cuda or -vulkan next \
+                 to the executable; see `desktop-mate check`): CPU only",
                 gpu.name
             ),
             None => format!(
-                "{} and this build has no GPU backend: CPU only",
+                "{}, so no GPU module: CPU only",
                 hardware
                     .gpu_unavailable_reason
                     .as_deref()
@@ -538,6 +552,6 @@ mod tests {
             false,
         );
         assert_eq!(plan.n_gpu_layers, 0);
-        assert!(plan.reason.contains("no GPU backend"), "{}", plan.reason);
+        assert!(plan.reason.contains("no GPU module"), "{}", plan.reason);
     }
 }

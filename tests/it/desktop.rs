@@ -210,7 +210,8 @@ fn the_overlay_dragged_by_its_title_keeps_its_new_place_in_the_state_file() {
         return;
     };
     let dir = tempfile::tempdir().expect("temp dir");
-    let written = "(window: (width: 800, height: 700, position: Some((100, 100))),
+    // Tall enough for the whole overlay to move down 100 px inside the window.
+    let written = "(window: (width: 800, height: 900, position: Some((100, 100))),
           diagnostics: (overlay_visible: true))";
     let mut mascot = start(dir.path(), written);
     let input = FakeInput::new();

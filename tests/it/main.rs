@@ -3,6 +3,7 @@
 
 mod app;
 mod avatar;
+mod backends;
 mod cli;
 /// The built-in mascot's generator (not part of the app), to check it reproduces the file.
 #[path = "../../tools/default_avatar.rs"]
