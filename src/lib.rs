@@ -99,8 +99,12 @@ fn primary_window(settings: &Settings, state: &AppState) -> Window {
         ),
         position: match state.window_position(settings) {
             Some((x, y)) => WindowPosition::At(IVec2::new(x, y)),
+            None if state.run_reset_window => {
+                WindowPosition::Centered(bevy::window::MonitorSelection::Primary)
+            }
             None => WindowPosition::Automatic,
         },
+        skip_taskbar: !window.show_in_taskbar,
         transparent: true,
         decorations: false,
         resizable: false,

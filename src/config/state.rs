@@ -33,15 +33,37 @@ pub struct AppState {
     pub run_avatar: Option<PathBuf>,
     #[serde(skip)]
     pub run_model: Option<PathBuf>,
+    /// `--reset-window` for this run: the window starts on the primary monitor at scale 1,
+    /// whatever the settings say (a drag or the wheel during the run still counts).
+    #[serde(skip)]
+    pub run_reset_window: bool,
 }
 
 impl AppState {
     pub fn window_position(&self, settings: &Settings) -> Option<(i32, i32)> {
+        if self.run_reset_window {
+            return self.window_position;
+        }
         self.window_position.or(settings.window.position)
     }
 
     pub fn window_scale(&self, settings: &Settings) -> f32 {
-        self.window_scale.unwrap_or(settings.window.scale)
+        let setting = if self.run_reset_window {
+            1.0
+        } else {
+            settings.window.scale
+        };
+        self.window_scale.unwrap_or(setting)
+    }
+
+    /// `--reset-window`: forgets the saved window place and scale, and puts the window on the
+    /// primary monitor at scale 1 for this run. True when it forgot an entry (save the file).
+    pub fn reset_window(&mut self) -> bool {
+        let forgot = self.window_position.is_some() || self.window_scale.is_some();
+        self.window_position = None;
+        self.window_scale = None;
+        self.run_reset_window = true;
+        forgot
     }
 
     pub fn overlay_position(&self, settings: &Settings) -> Option<(f32, f32)> {
@@ -177,6 +199,29 @@ mod tests {
             Some(PathBuf::from("dropped.vrm")),
             "an unrelated edit keeps the dropped avatar"
         );
+    }
+
+    #[test]
+    fn reset_window_forgets_the_place_and_scale_and_ignores_the_settings_for_the_run() {
+        let mut settings = Settings::default();
+        settings.window.position = Some((5000, 5000));
+        settings.window.scale = 3.0;
+        let mut state = AppState {
+            window_position: Some((-4000, 20)),
+            window_scale: Some(2.5),
+            avatar: Some("dropped.vrm".into()),
+            ..AppState::default()
+        };
+        assert!(state.reset_window(), "forgot the saved entries");
+        assert_eq!(state.window_position(&settings), None, "primary monitor");
+        assert_eq!(state.window_scale(&settings), 1.0);
+        assert_eq!(state.avatar, Some("dropped.vrm".into()), "the rest is kept");
+        // A drag and the wheel during the run still count.
+        state.window_position = Some((10, 10));
+        state.window_scale = Some(1.2);
+        assert_eq!(state.window_position(&settings), Some((10, 10)));
+        assert_eq!(state.window_scale(&settings), 1.2);
+        assert!(!AppState::default().reset_window(), "nothing to forget");
     }
 
     #[test]

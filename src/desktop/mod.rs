@@ -1,16 +1,32 @@
-//! Living on the desktop: the transparent window's alpha mode and frame pacing. OS-specific
+//! Living on the desktop: the transparent window's alpha mode, frame pacing, the global
+//! hotkeys and the actions they send, starting with the system, the taskbar entry. OS-specific
 //! code sits in small per-platform modules (see `avatar/pointer.rs`).
 
+mod actions;
+mod autostart;
+mod hotkeys;
 mod pacing;
+mod taskbar;
 pub mod transparency;
 
 use bevy::prelude::*;
 
-/// Added by the windowed app only (both need a window).
+pub use actions::{DesktopAction, DesktopActions};
+pub use autostart::AutostartError;
+pub use hotkeys::shortcuts;
+
+/// Added by the windowed app only (all of it needs a window).
 pub struct DesktopPlugin;
 
 impl Plugin for DesktopPlugin {
     fn build(&self, app: &mut App) {
-        app.add_plugins((pacing::plugin, transparency::plugin));
+        app.add_plugins((
+            actions::plugin,
+            hotkeys::plugin,
+            autostart::plugin,
+            taskbar::plugin,
+            pacing::plugin,
+            transparency::plugin,
+        ));
     }
 }

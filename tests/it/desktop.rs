@@ -53,11 +53,20 @@ fn x_display() -> Option<std::sync::MutexGuard<'static, ()>> {
 
 /// Starts the mascot with these settings and waits until its hit mask exists.
 fn start(dir: &std::path::Path, settings: &str) -> Mascot {
+    start_with(dir, settings, &[])
+}
+
+/// [`start`] with more command-line options. HOME and XDG_CONFIG_HOME point into `dir`, so
+/// nothing the app writes for the desktop (autostart entry) leaves it.
+fn start_with(dir: &std::path::Path, settings: &str, options: &[&str]) -> Mascot {
     let config = dir.join("mascot.ron");
     std::fs::write(&config, settings).expect("write settings");
     let mut child = Command::new(env!("CARGO_BIN_EXE_desktop-mate"))
-        .args(["--config", config.to_str().expect("utf8"), "run"])
+        .args(["--config", config.to_str().expect("utf8")])
+        .args(options)
+        .arg("run")
         .env("HOME", dir)
+        .env("XDG_CONFIG_HOME", dir.join(".config"))
         .env("RUST_LOG", "info,desktop_mate::avatar::window=debug")
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -234,4 +243,251 @@ fn the_overlay_dragged_by_its_title_keeps_its_new_place_in_the_state_file() {
         "moved left and down from the top-right corner: ({x}, {y})"
     );
     settings_untouched(dir.path(), written);
+}
+
+/// Keycodes of these keysyms in the server's current keymap.
+fn keycodes(conn: &impl Connection, keysyms: &[u32]) -> Vec<u8> {
+    use x11rb::protocol::xproto::ConnectionExt as _;
+    let setup = conn.setup();
+    let (min, max) = (setup.min_keycode, setup.max_keycode);
+    let map = conn
+        .get_keyboard_mapping(min, max - min + 1)
+        .expect("keymap")
+        .reply()
+        .expect("keymap reply");
+    let per = usize::from(map.keysyms_per_keycode);
+    keysyms
+        .iter()
+        .map(|sym| {
+            let index = map
+                .keysyms
+                .iter()
+                .position(|s| s == sym)
+                .unwrap_or_else(|| panic!("keysym {sym:#x} not in the keymap"));
+            min + u8::try_from(index / per).expect("keycode")
+        })
+        .collect()
+}
+
+const KEY_PRESS: u8 = 2;
+const KEY_RELEASE: u8 = 3;
+const CONTROL_L: u32 = 0xffe3;
+const SHIFT_L: u32 = 0xffe1;
+const ALT_L: u32 = 0xffe9;
+const KEY_C: u32 = 0x63;
+
+impl FakeInput {
+    /// Presses the keys in order and releases them in reverse, as fingers would.
+    fn chord(&self, keysyms: &[u32]) {
+        let codes = keycodes(&self.conn, keysyms);
+        for code in &codes {
+            self.send(KEY_PRESS, *code, 0, 0);
+        }
+        for code in codes.iter().rev() {
+            self.send(KEY_RELEASE, *code, 0, 0);
+        }
+    }
+}
+
+#[test]
+fn the_click_through_hotkey_pressed_through_xtest_makes_the_whole_window_catch_clicks() {
+    let Some(_pointer) = x_display() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut mascot = start(
+        dir.path(),
+        "(window: (width: 300, height: 450, position: Some((200, 150))))",
+    );
+    let input = FakeInput::new();
+    // A transparent corner: clicks pass through.
+    input.send(MOTION, 0, 200 + 10, 150 + 10);
+    let through = mascot.wait_for("clicks pass through", Duration::from_secs(20));
+    assert!(through.is_some(), "{:#?}", mascot.log);
+
+    input.chord(&[CONTROL_L, ALT_L, SHIFT_L, KEY_C]);
+    let off = mascot.wait_for("click-through off", Duration::from_secs(20));
+    assert!(
+        off.is_some(),
+        "the hotkey reached the app: {:#?}",
+        mascot.log
+    );
+    // Same transparent corner: now the window catches the click.
+    input.send(MOTION, 0, 200 + 12, 150 + 12);
+    let caught = mascot.wait_for("window catches clicks", Duration::from_secs(20));
+    assert!(caught.is_some(), "{:#?}", mascot.log);
+
+    input.chord(&[CONTROL_L, ALT_L, SHIFT_L, KEY_C]);
+    let on = mascot.wait_for("click-through on", Duration::from_secs(20));
+    assert!(on.is_some(), "{:#?}", mascot.log);
+    input.send(MOTION, 0, 200 + 10, 150 + 10);
+    let through = mascot.wait_for("clicks pass through", Duration::from_secs(20));
+    assert!(through.is_some(), "{:#?}", mascot.log);
+}
+
+#[test]
+fn a_hotkey_another_app_holds_is_a_log_line_and_the_others_still_register() {
+    let Some(_pointer) = x_display() else {
+        return;
+    };
+    use x11rb::protocol::xproto::{ConnectionExt as _, GrabMode, ModMask};
+    // Another app holds Ctrl+Alt+Shift+C.
+    let (holder, screen) = x11rb::connect(None).expect("X display");
+    let root = holder.setup().roots[screen].root;
+    let code = keycodes(&holder, &[KEY_C])[0];
+    holder
+        .grab_key(
+            false,
+            root,
+            ModMask::CONTROL | ModMask::SHIFT | ModMask::M1,
+            code,
+            GrabMode::ASYNC,
+            GrabMode::ASYNC,
+        )
+        .expect("grab")
+        .check()
+        .expect("the test holds the key");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut mascot = start(dir.path(), "()");
+    let log = mascot.log.join("\n");
+    assert!(
+        log.contains("already taken by another app")
+            && log.contains("set desktop.hotkeys.click_through to another shortcut"),
+        "{log}"
+    );
+    assert!(
+        log.contains("(desktop.hotkeys.show_hide)") && log.contains("registered"),
+        "{log}"
+    );
+    assert!(
+        mascot.child.try_wait().expect("wait").is_none(),
+        "still running"
+    );
+}
+
+#[test]
+fn autostart_writes_the_xdg_entry_and_removes_it_when_switched_off() {
+    let Some(_pointer) = x_display() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let entry = dir.path().join(".config/autostart/desktop-mate.desktop");
+    let mut mascot = start(dir.path(), "(desktop: (autostart: true))");
+    assert!(
+        mascot.log.iter().any(|l| l.contains("autostart on"))
+            || mascot
+                .wait_for("autostart on", Duration::from_secs(10))
+                .is_some(),
+        "{:#?}",
+        mascot.log
+    );
+    let text = std::fs::read_to_string(&entry).expect("autostart entry written");
+    let config = dir.path().join("mascot.ron");
+    assert!(
+        text.contains(&format!(
+            "Exec={} --config {} run",
+            env!("CARGO_BIN_EXE_desktop-mate"),
+            config.display()
+        )),
+        "{text}"
+    );
+    // Switched off while running (the file watcher applies the edit): the entry goes away.
+    std::fs::write(&config, "(desktop: (autostart: false))").expect("edit settings");
+    let off = mascot.wait_for("autostart off", Duration::from_secs(20));
+    assert!(off.is_some(), "{:#?}", mascot.log);
+    assert!(!entry.exists(), "entry removed");
+}
+
+/// The mascot's X window (found by its title) and its top-left corner on the root window.
+fn mascot_window(conn: &impl Connection) -> Option<(u32, (i16, i16))> {
+    use x11rb::protocol::xproto::{AtomEnum, ConnectionExt as _};
+    let root = conn.setup().roots[0].root;
+    let tree = conn.query_tree(root).ok()?.reply().ok()?;
+    tree.children.into_iter().find_map(|window| {
+        let name = conn
+            .get_property(false, window, AtomEnum::WM_NAME, AtomEnum::ANY, 0, 256)
+            .ok()?
+            .reply()
+            .ok()?;
+        if !String::from_utf8_lossy(&name.value).contains("desktop-mate") {
+            return None;
+        }
+        let at = conn
+            .translate_coordinates(window, root, 0, 0)
+            .ok()?
+            .reply()
+            .ok()?;
+        Some((window, (at.dst_x, at.dst_y)))
+    })
+}
+
+#[test]
+fn show_in_taskbar_false_sets_the_skip_taskbar_state_on_the_x_window() {
+    let Some(_pointer) = x_display() else {
+        return;
+    };
+    use x11rb::protocol::xproto::{AtomEnum, ConnectionExt as _};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mascot = start(dir.path(), "(window: (show_in_taskbar: false))");
+    let (conn, _) = x11rb::connect(None).expect("X display");
+    let (window, _) = mascot_window(&conn).expect("the mascot's window");
+    let atom = |name: &str| {
+        conn.intern_atom(false, name.as_bytes())
+            .expect("atom")
+            .reply()
+            .expect("atom reply")
+            .atom
+    };
+    let states: Vec<u32> = conn
+        .get_property(false, window, atom("_NET_WM_STATE"), AtomEnum::ATOM, 0, 64)
+        .expect("property")
+        .reply()
+        .expect("property reply")
+        .value32()
+        .map(|atoms| atoms.collect())
+        .unwrap_or_default();
+    assert!(
+        states.contains(&atom("_NET_WM_STATE_SKIP_TASKBAR")),
+        "{states:?} on {window:#x}: {:#?}",
+        mascot.log
+    );
+    assert!(states.contains(&atom("_NET_WM_STATE_SKIP_PAGER")));
+}
+
+#[test]
+fn reset_window_forgets_the_saved_place_and_centres_the_window_on_the_primary_monitor() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state_file = desktop_mate::config::StateFile::beside(Some(&dir.path().join("mascot.ron")));
+    let lost = desktop_mate::config::AppState {
+        window_position: Some((-5000, 9000)),
+        window_scale: Some(3.0),
+        ..Default::default()
+    };
+    state_file.save(&lost).expect("save state");
+    let cli = <desktop_mate::cli::Cli as clap::Parser>::try_parse_from([
+        "desktop-mate",
+        "--reset-window",
+    ])
+    .expect("the flag parses without a subcommand");
+    assert!(cli.global.reset_window);
+
+    let Some(_pointer) = x_display() else {
+        return;
+    };
+    let mascot = start_with(
+        dir.path(),
+        "(window: (width: 300, height: 400, scale: 2.0))",
+        &["--reset-window"],
+    );
+    let saved = saved_state(dir.path());
+    assert_eq!((saved.window_position, saved.window_scale), (None, None));
+    let (conn, _) = x11rb::connect(None).expect("X display");
+    let (_, at) = mascot_window(&conn).expect("the mascot's window");
+    // Scale 1 (not the setting's 2), centred on the 1280x1024 Xvfb screen.
+    assert_eq!(
+        at,
+        ((1280 - 300) / 2, (1024 - 400) / 2),
+        "{:#?}",
+        mascot.log
+    );
 }

@@ -1,0 +1,115 @@
+//! "Start with the system" (`desktop.autostart`, auto-launch): the XDG autostart entry
+//! `~/.config/autostart/desktop-mate.desktop` on Linux, the `Run` registry key on Windows, a
+//! login item on macOS. The setting is the truth: at start and whenever it changes, the entry
+//! is written or removed to match it (so an entry left by an earlier run goes away when off).
+
+use std::path::{Path, PathBuf};
+
+use auto_launch::{AutoLaunch, AutoLaunchBuilder};
+use bevy::prelude::*;
+
+use crate::AppSystems;
+use crate::config::{Settings, SettingsFile, SettingsOrigin};
+
+/// Why the system's start-up entry could not be changed (shown in the log).
+#[derive(Debug, thiserror::Error)]
+pub enum AutostartError {
+    #[error("cannot find this program's path: {0}")]
+    NoProgramPath(std::io::Error),
+    #[error("cannot set up starting with the system: {0}")]
+    Entry(#[from] auto_launch::Error),
+}
+
+/// The entry that starts `program` with `args` at login.
+pub fn entry(program: &Path, args: &[String]) -> Result<AutoLaunch, AutostartError> {
+    Ok(AutoLaunchBuilder::new()
+        .set_app_name("desktop-mate")
+        .set_app_path(&program.to_string_lossy())
+        .set_args(args)
+        .build()?)
+}
+
+/// Writes or removes the entry so it matches `enabled`; `Ok(true)` when it changed something.
+pub fn apply(entry: &AutoLaunch, enabled: bool) -> Result<bool, AutostartError> {
+    if entry.is_enabled()? == enabled {
+        return Ok(false);
+    }
+    if enabled {
+        entry.enable()?;
+    } else {
+        entry.disable()?;
+    }
+    Ok(true)
+}
+
+/// The command line the entry starts: the mascot, with the settings file this run uses when
+/// it was given on the command line.
+fn start_args(file: &SettingsFile) -> Vec<String> {
+    let mut args = Vec::new();
+    if file.origin == SettingsOrigin::CommandLine
+        && let Some(path) = &file.path
+    {
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+        args.push("--config".to_owned());
+        args.push(path.to_string_lossy().into_owned());
+    }
+    args.push("run".to_owned());
+    args
+}
+
+fn program() -> Result<PathBuf, AutostartError> {
+    std::env::current_exe().map_err(AutostartError::NoProgramPath)
+}
+
+pub(super) fn plugin(app: &mut App) {
+    app.add_systems(
+        Update,
+        follow_setting
+            .run_if(resource_changed::<Settings>)
+            .in_set(AppSystems::Update),
+    );
+}
+
+/// Runs at start (the resource is new) and after each settings change.
+fn follow_setting(
+    settings: Res<Settings>,
+    file: Res<SettingsFile>,
+    mut applied: Local<Option<bool>>,
+) {
+    let wanted = settings.desktop.autostart;
+    if *applied == Some(wanted) {
+        return;
+    }
+    *applied = Some(wanted);
+    let result = program().and_then(|program| apply(&entry(&program, &start_args(&file))?, wanted));
+    match result {
+        Ok(true) if wanted => info!("autostart on: the mascot starts with the system"),
+        Ok(true) => info!("autostart off: start-up entry removed"),
+        Ok(false) => debug!("autostart already {}", if wanted { "on" } else { "off" }),
+        Err(err) => warn!("{err}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_entry_starts_the_mascot_with_the_command_line_settings_file() {
+        let file = SettingsFile {
+            path: Some("/home/me/mascot.ron".into()),
+            origin: SettingsOrigin::CommandLine,
+            on_disk: Settings::default(),
+            overrides: Default::default(),
+        };
+        assert_eq!(
+            start_args(&file),
+            ["--config", "/home/me/mascot.ron", "run"]
+        );
+        let user = SettingsFile {
+            origin: SettingsOrigin::UserConfig,
+            ..file
+        };
+        assert_eq!(start_args(&user), ["run"]);
+    }
+}
