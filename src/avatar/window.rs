@@ -264,7 +264,7 @@ fn follow_moves(
     if drag.0 > 0.0 && state.window_position(&settings) != position {
         // Only a drag by the user counts: the window manager's placement is not a choice.
         debug!("window dragged to {position:?}");
-        state.window_position = position;
+        state.remember_window_position((moved.position.x, moved.position.y));
         pending.0 = Some(SAVE_DELAY);
     }
 }

@@ -6,6 +6,7 @@ mod actions;
 mod autostart;
 mod hotkeys;
 mod pacing;
+mod place;
 mod taskbar;
 pub mod transparency;
 
@@ -14,6 +15,7 @@ use bevy::prelude::*;
 pub use actions::{DesktopAction, DesktopActions};
 pub use autostart::AutostartError;
 pub use hotkeys::shortcuts;
+pub use place::{Screen, layout_key, rescue_position};
 
 /// Added by the windowed app only (all of it needs a window).
 pub struct DesktopPlugin;
@@ -25,6 +27,7 @@ impl Plugin for DesktopPlugin {
             hotkeys::plugin,
             autostart::plugin,
             taskbar::plugin,
+            place::plugin,
             pacing::plugin,
             transparency::plugin,
         ));

@@ -16,6 +16,12 @@ struct Mascot {
 }
 
 impl Mascot {
+    /// Whether a line containing `needle` was logged already (while starting) or comes soon.
+    fn logged(&mut self, needle: &str, timeout: Duration) -> bool {
+        self.log.iter().any(|line| line.contains(needle))
+            || self.wait_for(needle, timeout).is_some()
+    }
+
     /// Waits for a log line containing `needle`; returns it.
     fn wait_for(&mut self, needle: &str, timeout: Duration) -> Option<String> {
         let deadline = Instant::now() + timeout;
@@ -490,4 +496,120 @@ fn reset_window_forgets_the_saved_place_and_centres_the_window_on_the_primary_mo
         "{:#?}",
         mascot.log
     );
+}
+
+/// Splits the Xvfb screen into RandR monitors for one test; the screen is whole again after.
+struct SplitMonitors {
+    conn: x11rb::rust_connection::RustConnection,
+    root: u32,
+    names: Vec<u32>,
+}
+
+impl SplitMonitors {
+    /// `(name, x, y, width, height)`; the first is primary and takes the screen's output, so
+    /// the automatic whole-screen monitor gives way (as `xrandr --setmonitor NAME ... screen`).
+    fn new(monitors: &[(&str, i16, i16, u16, u16)]) -> Self {
+        use x11rb::protocol::randr::{ConnectionExt as _, MonitorInfo};
+        use x11rb::protocol::xproto::ConnectionExt as _;
+        let (conn, screen) = x11rb::connect(None).expect("X display");
+        let root = conn.setup().roots[screen].root;
+        let outputs = conn
+            .randr_get_screen_resources_current(root)
+            .expect("randr")
+            .reply()
+            .expect("randr reply")
+            .outputs;
+        let mut names = Vec::new();
+        for (i, (name, x, y, width, height)) in monitors.iter().enumerate() {
+            let atom = conn
+                .intern_atom(false, name.as_bytes())
+                .expect("atom")
+                .reply()
+                .expect("atom reply")
+                .atom;
+            let monitor = MonitorInfo {
+                name: atom,
+                primary: i == 0,
+                automatic: false,
+                x: *x,
+                y: *y,
+                width: *width,
+                height: *height,
+                width_in_millimeters: u32::from(*width) / 4,
+                height_in_millimeters: u32::from(*height) / 4,
+                outputs: if i == 0 { outputs.clone() } else { Vec::new() },
+            };
+            conn.randr_set_monitor(root, monitor)
+                .expect("set monitor")
+                .check()
+                .expect("the X server takes RandR 1.5 monitors");
+            names.push(atom);
+        }
+        Self { conn, root, names }
+    }
+}
+
+impl Drop for SplitMonitors {
+    fn drop(&mut self) {
+        use x11rb::protocol::randr::ConnectionExt as _;
+        for name in &self.names {
+            let _ = self
+                .conn
+                .randr_delete_monitor(self.root, *name)
+                .map(|cookie| cookie.check());
+        }
+    }
+}
+
+#[test]
+fn a_saved_place_on_no_monitor_comes_back_onto_the_nearest_one_and_is_kept_per_layout() {
+    let Some(_pointer) = x_display() else {
+        return;
+    };
+    // Two monitors on the 1280x1024 screen, with nothing below the left one.
+    let _split = SplitMonitors::new(&[
+        ("DM-LEFT", 0, 0, 640, 512),
+        ("DM-RIGHT", 640, 512, 640, 512),
+    ]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state_file = desktop_mate::config::StateFile::beside(Some(&dir.path().join("mascot.ron")));
+    // The last drag left it where only the (now gone) monitor below the left one was.
+    let lost = desktop_mate::config::AppState {
+        window_position: Some((60, 700)),
+        ..Default::default()
+    };
+    state_file.save(&lost).expect("save state");
+    let mut mascot = start(dir.path(), "(window: (width: 300, height: 400))");
+    let moved = mascot.logged("is on no monitor", Duration::from_secs(20));
+    assert!(moved, "{:#?}", mascot.log);
+    let (conn, _) = x11rb::connect(None).expect("X display");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut at = None;
+    while Instant::now() < deadline {
+        at = mascot_window(&conn).map(|(_, at)| at);
+        if at == Some((60, 112)) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Nearest monitor: the left one (its bottom edge is 188 px from the window's centre).
+    assert_eq!(at, Some((60, 112)), "{:#?}", mascot.log);
+    drop(mascot);
+
+    // A place saved for this layout wins over the last drag made on another one.
+    let layout = "640x512+0+0 640x512+640+512";
+    let per_layout = desktop_mate::config::AppState {
+        window_position: Some((10, 10)),
+        window_places: [(layout.to_owned(), (700, 560))].into(),
+        ..Default::default()
+    };
+    state_file.save(&per_layout).expect("save state");
+    let mut mascot = start(dir.path(), "(window: (width: 300, height: 400))");
+    let placed = mascot.logged(
+        "at (700, 560), its saved place on this monitor layout",
+        Duration::from_secs(20),
+    );
+    assert!(placed, "{:#?}", mascot.log);
+    let (conn, _) = x11rb::connect(None).expect("X display");
+    assert_eq!(mascot_window(&conn).map(|(_, at)| at), Some((700, 560)));
 }
