@@ -29,6 +29,8 @@ PACKAGES=(
   libvulkan1 mesa-vulkan-drivers
   # headless rendering for tests and screenshots
   xvfb xauth
+  # the tray test: a private session bus (dbus-daemon) and dbus-send to read and click its menu
+  dbus-daemon dbus-bin
 )
 
 missing=()

@@ -10,7 +10,8 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::AppSystems;
 use crate::avatar::ClickThrough;
-use crate::ui::ChatPanel;
+use crate::diagnostics::DiagnosticsOverlay;
+use crate::ui::{ChatPanel, ExpressionsPanel, SettingsPanel};
 
 /// One request to the mascot window.
 #[derive(Message, Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +23,13 @@ pub enum DesktopAction {
     ToggleVisible,
     /// Open or close the chat panel (showing a hidden mascot first).
     ToggleChat,
+    /// Open or close the expressions, settings panel or diagnostics overlay (showing a
+    /// hidden mascot first).
+    ToggleExpressions,
+    ToggleSettings,
+    ToggleDiagnostics,
+    /// Flip `desktop.autostart` and save it to the settings file (handled in autostart.rs).
+    ToggleAutostart,
     Quit,
 }
 
@@ -95,9 +103,13 @@ fn apply_actions(
     mut windows: Query<&mut Window, With<PrimaryWindow>>,
     mut click_through: ResMut<ClickThrough>,
     chat: Option<ResMut<ChatPanel>>,
+    expressions: Option<ResMut<ExpressionsPanel>>,
+    settings: Option<ResMut<SettingsPanel>>,
+    overlay: Option<ResMut<DiagnosticsOverlay>>,
     mut exit: MessageWriter<AppExit>,
 ) {
-    let mut chat = chat;
+    let (mut chat, mut expressions, mut settings, mut overlay) =
+        (chat, expressions, settings, overlay);
     for action in actions.read() {
         let mut window = windows.single_mut().ok();
         let show = |window: &mut Option<Mut<Window>>| {
@@ -138,6 +150,21 @@ fn apply_actions(
                     info!("chat panel {}", if chat.open { "open" } else { "closed" });
                 }
             }
+            DesktopAction::ToggleExpressions
+            | DesktopAction::ToggleSettings
+            | DesktopAction::ToggleDiagnostics => {
+                let hidden = window.as_ref().is_some_and(|w| !w.visible);
+                show(&mut window);
+                let open = match action {
+                    DesktopAction::ToggleExpressions => expressions.as_mut().map(|p| &mut p.open),
+                    DesktopAction::ToggleSettings => settings.as_mut().map(|p| &mut p.open),
+                    _ => overlay.as_mut().map(|o| &mut o.visible),
+                };
+                if let Some(open) = open {
+                    *open = hidden || !*open;
+                }
+            }
+            DesktopAction::ToggleAutostart => {}
             DesktopAction::Quit => {
                 exit.write(AppExit::Success);
             }

@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use auto_launch::{AutoLaunch, AutoLaunchBuilder};
 use bevy::prelude::*;
 
+use super::actions::DesktopAction;
 use crate::AppSystems;
-use crate::config::{Settings, SettingsFile, SettingsOrigin};
+use crate::config::{Settings, SettingsFile, SettingsOrigin, SettingsWriter};
 
 /// Why the system's start-up entry could not be changed (shown in the log).
 #[derive(Debug, thiserror::Error)]
@@ -64,10 +65,35 @@ fn program() -> Result<PathBuf, AutostartError> {
 pub(super) fn plugin(app: &mut App) {
     app.add_systems(
         Update,
-        follow_setting
-            .run_if(resource_changed::<Settings>)
+        (
+            toggle_from_tray,
+            follow_setting.run_if(resource_changed::<Settings>),
+        )
+            .chain()
             .in_set(AppSystems::Update),
     );
+}
+
+/// The tray's "Start with the system" changes the setting as Save in the settings panel
+/// would: in the file (only that value is edited) and in force.
+fn toggle_from_tray(
+    mut actions: MessageReader<DesktopAction>,
+    mut file: ResMut<SettingsFile>,
+    mut writer: SettingsWriter,
+) {
+    for _ in actions
+        .read()
+        .filter(|a| **a == DesktopAction::ToggleAutostart)
+    {
+        let mut edited = writer.current().clone();
+        edited.desktop.autostart = !edited.desktop.autostart;
+        match file.save_edit(&edited) {
+            Ok(effective) => {
+                writer.put_in_force(effective);
+            }
+            Err(reason) => warn!("start with the system not changed: {reason}"),
+        }
+    }
 }
 
 /// Runs at start (the resource is new) and after each settings change.

@@ -62,9 +62,19 @@ fn start(dir: &std::path::Path, settings: &str) -> Mascot {
     start_with(dir, settings, &[])
 }
 
+/// [`start_with`] and these environment variables.
+fn start_with(dir: &std::path::Path, settings: &str, options: &[&str]) -> Mascot {
+    start_with_env(dir, settings, options, &[])
+}
+
 /// [`start`] with more command-line options. HOME and XDG_CONFIG_HOME point into `dir`, so
 /// nothing the app writes for the desktop (autostart entry) leaves it.
-fn start_with(dir: &std::path::Path, settings: &str, options: &[&str]) -> Mascot {
+fn start_with_env(
+    dir: &std::path::Path,
+    settings: &str,
+    options: &[&str],
+    env: &[(&str, &str)],
+) -> Mascot {
     let config = dir.join("mascot.ron");
     std::fs::write(&config, settings).expect("write settings");
     let mut child = Command::new(env!("CARGO_BIN_EXE_desktop-mate"))
@@ -73,6 +83,7 @@ fn start_with(dir: &std::path::Path, settings: &str, options: &[&str]) -> Mascot
         .arg("run")
         .env("HOME", dir)
         .env("XDG_CONFIG_HOME", dir.join(".config"))
+        .envs(env.iter().copied())
         .env("RUST_LOG", "info,desktop_mate::avatar::window=debug")
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -153,7 +164,7 @@ struct FakeInput {
 
 impl FakeInput {
     fn new() -> Self {
-        let (conn, screen) = x11rb::connect(None).expect("X display");
+        let (conn, screen) = connect_x();
         let root = conn.setup().roots[screen].root;
         Self { conn, root }
     }
@@ -251,6 +262,23 @@ fn the_overlay_dragged_by_its_title_keeps_its_new_place_in_the_state_file() {
     settings_untouched(dir.path(), written);
 }
 
+/// A connection to the test's X display; retried, as the server now and then refuses one
+/// while a mascot window starts rendering on a 2-core machine.
+fn connect_x() -> (x11rb::rust_connection::RustConnection, usize) {
+    let mut tries = 0;
+    loop {
+        match x11rb::connect(None) {
+            Ok(connection) => return connection,
+            Err(err) if tries < 10 => {
+                tries += 1;
+                eprintln!("X connection refused ({err}), retrying");
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            Err(err) => panic!("X display: {err}"),
+        }
+    }
+}
+
 /// Keycodes of these keysyms in the server's current keymap.
 fn keycodes(conn: &impl Connection, keysyms: &[u32]) -> Vec<u8> {
     use x11rb::protocol::xproto::ConnectionExt as _;
@@ -338,7 +366,7 @@ fn a_hotkey_another_app_holds_is_a_log_line_and_the_others_still_register() {
     };
     use x11rb::protocol::xproto::{ConnectionExt as _, GrabMode, ModMask};
     // Another app holds Ctrl+Alt+Shift+C.
-    let (holder, screen) = x11rb::connect(None).expect("X display");
+    let (holder, screen) = connect_x();
     let root = holder.setup().roots[screen].root;
     let code = keycodes(&holder, &[KEY_C])[0];
     holder
@@ -435,7 +463,7 @@ fn show_in_taskbar_false_sets_the_skip_taskbar_state_on_the_x_window() {
     use x11rb::protocol::xproto::{AtomEnum, ConnectionExt as _};
     let dir = tempfile::tempdir().expect("temp dir");
     let mascot = start(dir.path(), "(window: (show_in_taskbar: false))");
-    let (conn, _) = x11rb::connect(None).expect("X display");
+    let (conn, _) = connect_x();
     let (window, _) = mascot_window(&conn).expect("the mascot's window");
     let atom = |name: &str| {
         conn.intern_atom(false, name.as_bytes())
@@ -487,7 +515,7 @@ fn reset_window_forgets_the_saved_place_and_centres_the_window_on_the_primary_mo
     );
     let saved = saved_state(dir.path());
     assert_eq!((saved.window_position, saved.window_scale), (None, None));
-    let (conn, _) = x11rb::connect(None).expect("X display");
+    let (conn, _) = connect_x();
     let (_, at) = mascot_window(&conn).expect("the mascot's window");
     // Scale 1 (not the setting's 2), centred on the 1280x1024 Xvfb screen.
     assert_eq!(
@@ -511,7 +539,7 @@ impl SplitMonitors {
     fn new(monitors: &[(&str, i16, i16, u16, u16)]) -> Self {
         use x11rb::protocol::randr::{ConnectionExt as _, MonitorInfo};
         use x11rb::protocol::xproto::ConnectionExt as _;
-        let (conn, screen) = x11rb::connect(None).expect("X display");
+        let (conn, screen) = connect_x();
         let root = conn.setup().roots[screen].root;
         let outputs = conn
             .randr_get_screen_resources_current(root)
@@ -582,7 +610,7 @@ fn a_saved_place_on_no_monitor_comes_back_onto_the_nearest_one_and_is_kept_per_l
     let mut mascot = start(dir.path(), "(window: (width: 300, height: 400))");
     let moved = mascot.logged("is on no monitor", Duration::from_secs(20));
     assert!(moved, "{:#?}", mascot.log);
-    let (conn, _) = x11rb::connect(None).expect("X display");
+    let (conn, _) = connect_x();
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut at = None;
     while Instant::now() < deadline {
@@ -610,6 +638,201 @@ fn a_saved_place_on_no_monitor_comes_back_onto_the_nearest_one_and_is_kept_per_l
         Duration::from_secs(20),
     );
     assert!(placed, "{:#?}", mascot.log);
-    let (conn, _) = x11rb::connect(None).expect("X display");
+    let (conn, _) = connect_x();
     assert_eq!(mascot_window(&conn).map(|(_, at)| at), Some((700, 560)));
+}
+
+/// A private D-Bus session bus for one test (`dbus-daemon --session`), stopped on drop.
+struct SessionBus {
+    daemon: Child,
+    address: String,
+}
+
+impl SessionBus {
+    /// `None` (with a note) where dbus-daemon is not installed.
+    fn start() -> Option<Self> {
+        let mut daemon = match Command::new("dbus-daemon")
+            .args(["--session", "--nofork", "--print-address=1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+        {
+            Ok(daemon) => daemon,
+            Err(err) => {
+                eprintln!("no dbus-daemon ({err}): run scripts/setup.sh; tray test skipped");
+                return None;
+            }
+        };
+        let mut address = String::new();
+        let stdout = daemon.stdout.take().expect("stdout");
+        BufReader::new(stdout)
+            .read_line(&mut address)
+            .expect("bus address");
+        Some(Self {
+            daemon,
+            address: address.trim().to_owned(),
+        })
+    }
+
+    /// `dbus-send --print-reply` on this bus; the reply's text.
+    fn send(&self, args: &[&str]) -> String {
+        let output = Command::new("dbus-send")
+            .arg(format!("--bus={}", self.address))
+            .arg("--print-reply")
+            .args(args)
+            .output()
+            .expect("dbus-send");
+        assert!(
+            output.status.success(),
+            "dbus-send {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+}
+
+impl Drop for SessionBus {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
+
+/// The menu item ids by label, from `dbus-send`'s print of a dbusmenu `GetLayout` reply:
+/// each item is `int32 ID`, then its properties as `string "key"` / `variant ... "value"`.
+fn menu_ids(layout: &str) -> Vec<(i32, String)> {
+    let mut last_id = None;
+    let mut label_next = false;
+    let mut items = Vec::new();
+    for line in layout.lines().map(str::trim) {
+        if let Some(id) = line.strip_prefix("int32 ") {
+            last_id = id.parse().ok();
+        } else if line == "string \"label\"" {
+            label_next = true;
+        } else if label_next {
+            label_next = false;
+            let label = line
+                .strip_prefix("variant")
+                .map(str::trim)
+                .and_then(|rest| rest.strip_prefix("string \""))
+                .and_then(|rest| rest.strip_suffix('"'));
+            if let (Some(label), Some(id)) = (label, last_id) {
+                items.push((id, label.to_owned()));
+            }
+        }
+    }
+    items
+}
+
+#[test]
+fn the_tray_menu_is_on_the_session_bus_and_its_click_through_item_switches_it() {
+    let Some(_pointer) = x_display() else {
+        return;
+    };
+    let Some(bus) = SessionBus::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut mascot = start_with_env(
+        dir.path(),
+        "(window: (width: 300, height: 450, position: Some((200, 150))))",
+        &[],
+        &[("DBUS_SESSION_BUS_ADDRESS", &bus.address)],
+    );
+    // No tray host on this bare bus: said once, and the mascot carries on.
+    assert!(
+        mascot.logged("no tray host on this desktop", Duration::from_secs(10)),
+        "{:#?}",
+        mascot.log
+    );
+    let names = bus.send(&[
+        "--dest=org.freedesktop.DBus",
+        "/org/freedesktop/DBus",
+        "org.freedesktop.DBus.ListNames",
+    ]);
+    let item = names
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("string \""))
+        .filter_map(|l| l.strip_suffix('"'))
+        .find(|name| name.starts_with("org.kde.StatusNotifierItem-"))
+        .unwrap_or_else(|| panic!("no StatusNotifierItem on the bus: {names}"))
+        .to_owned();
+    let layout = bus.send(&[
+        &format!("--dest={item}"),
+        "/MenuBar",
+        "com.canonical.dbusmenu.GetLayout",
+        "int32:0",
+        "int32:-1",
+        "array:string:label",
+    ]);
+    let items = menu_ids(&layout);
+    let labels: Vec<&str> = items.iter().map(|(_, l)| l.as_str()).collect();
+    assert_eq!(
+        labels,
+        [
+            "Hide mascot",
+            "Click-through",
+            "Chat",
+            "Expressions",
+            "Settings",
+            "Diagnostics",
+            "Start with the system",
+            "Quit"
+        ],
+        "{layout}"
+    );
+    let click_through = items
+        .iter()
+        .find(|(_, l)| l == "Click-through")
+        .map(|(id, _)| id.to_string())
+        .expect("item");
+    let input = FakeInput::new();
+    input.send(MOTION, 0, 200 + 10, 150 + 10);
+    assert!(
+        mascot
+            .wait_for("clicks pass through", Duration::from_secs(20))
+            .is_some(),
+        "{:#?}",
+        mascot.log
+    );
+    let click = |bus: &SessionBus| {
+        bus.send(&[
+            &format!("--dest={item}"),
+            "/MenuBar",
+            "com.canonical.dbusmenu.Event",
+            &format!("int32:{click_through}"),
+            "string:clicked",
+            "variant:int32:0",
+            "uint32:0",
+        ])
+    };
+    click(&bus);
+    let off = mascot.wait_for("click-through off", Duration::from_secs(20));
+    assert!(
+        off.is_some(),
+        "the tray click woke the app: {:#?}",
+        mascot.log
+    );
+    input.send(MOTION, 0, 200 + 12, 150 + 12);
+    assert!(
+        mascot
+            .wait_for("window catches clicks", Duration::from_secs(20))
+            .is_some(),
+        "{:#?}",
+        mascot.log
+    );
+    click(&bus);
+    assert!(
+        mascot
+            .wait_for("click-through on", Duration::from_secs(20))
+            .is_some(),
+        "{:#?}",
+        mascot.log
+    );
+    let offline_lines = mascot
+        .log
+        .iter()
+        .filter(|l| l.contains("no tray host"))
+        .count();
+    assert_eq!(offline_lines, 1, "said once");
 }
