@@ -23,11 +23,41 @@ pub enum AutostartError {
 
 /// The entry that starts `program` with `args` at login.
 pub fn entry(program: &Path, args: &[String]) -> Result<AutoLaunch, AutostartError> {
+    // auto-launch writes the XDG entry's `Exec=` line as given: quote what needs it there.
+    let quote = |text: &str| {
+        if cfg!(target_os = "linux") {
+            exec_quoted(text)
+        } else {
+            text.to_owned()
+        }
+    };
+    let args: Vec<String> = args.iter().map(|a| quote(a)).collect();
     Ok(AutoLaunchBuilder::new()
         .set_app_name("desktop-mate")
-        .set_app_path(&program.to_string_lossy())
-        .set_args(args)
+        .set_app_path(&quote(&program.to_string_lossy()))
+        .set_args(&args)
         .build()?)
+}
+
+/// One argument of a desktop entry's `Exec=` line (Desktop Entry spec, "The Exec key"): as
+/// it is when plain, else in double quotes with `"`, `` ` ``, `$` and `\` escaped.
+pub fn exec_quoted(argument: &str) -> String {
+    let plain = !argument.is_empty()
+        && argument
+            .chars()
+            .all(|c| c.is_alphanumeric() || "-_./:=+,@".contains(c));
+    if plain {
+        return argument.to_owned();
+    }
+    let mut quoted = String::from("\"");
+    for c in argument.chars() {
+        if matches!(c, '"' | '`' | '$' | '\\') {
+            quoted.push('\\');
+        }
+        quoted.push(c);
+    }
+    quoted.push('"');
+    quoted
 }
 
 /// Writes or removes the entry so it matches `enabled`; `Ok(true)` when it changed something.
@@ -119,6 +149,20 @@ fn follow_setting(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exec_arguments_with_spaces_or_specials_are_quoted() {
+        assert_eq!(
+            exec_quoted("/usr/bin/desktop-mate"),
+            "/usr/bin/desktop-mate"
+        );
+        assert_eq!(
+            exec_quoted("/home/me/My Apps/desktop-mate"),
+            "\"/home/me/My Apps/desktop-mate\""
+        );
+        assert_eq!(exec_quoted("a\"b$c"), "\"a\\\"b\\$c\"");
+        assert_eq!(exec_quoted(""), "\"\"");
+    }
 
     #[test]
     fn the_entry_starts_the_mascot_with_the_command_line_settings_file() {
