@@ -151,6 +151,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_tray_item_saves_the_switch_in_the_users_file_and_puts_it_in_force() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("mascot.ron");
+        std::fs::write(&path, "// mine\n(window: (width: 300))\n").expect("write");
+        let loaded = crate::config::load_with(Some(&path), None, Default::default());
+        let mut app = App::new();
+        app.add_plugins(MinimalPlugins);
+        crate::config::insert_loaded(&mut app, loaded);
+        app.add_message::<crate::config::SettingsChanged>()
+            .add_message::<DesktopAction>()
+            .add_systems(Update, toggle_from_tray);
+        app.world_mut()
+            .write_message(DesktopAction::ToggleAutostart);
+        app.update();
+        assert!(app.world().resource::<Settings>().desktop.autostart);
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert!(
+            text.starts_with("// mine"),
+            "the user's comment stays: {text}"
+        );
+        let saved = crate::config::read_settings(&path).expect("reads back");
+        assert!(saved.desktop.autostart);
+        assert_eq!(saved.window.width, 300);
+    }
+
+    #[test]
     fn exec_arguments_with_spaces_or_specials_are_quoted() {
         assert_eq!(
             exec_quoted("/usr/bin/desktop-mate"),
