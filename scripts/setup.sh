@@ -32,6 +32,8 @@ PACKAGES=(
   glslc libvulkan-dev spirv-headers
   # headless rendering for tests and screenshots
   xvfb xauth
+  # the tray test: a private session bus (dbus-daemon) and dbus-send to read and click its menu
+  dbus-daemon dbus-bin
 )
 
 missing=()

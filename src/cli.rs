@@ -35,6 +35,10 @@ pub struct GlobalArgs {
     /// VRM avatar for this run (not saved to the settings).
     #[arg(long, global = true, value_name = "PATH")]
     pub avatar: Option<PathBuf>,
+    /// Put the window back on the primary monitor at scale 1, interactive, and forget its
+    /// saved place and scale (state.ron): for a mascot lost off-screen or stuck.
+    #[arg(long, global = true)]
+    pub reset_window: bool,
 }
 
 impl GlobalArgs {
@@ -42,6 +46,7 @@ impl GlobalArgs {
         Overrides {
             model: self.model.clone(),
             avatar: self.avatar.clone(),
+            reset_window: self.reset_window,
         }
     }
 }

@@ -46,6 +46,15 @@ pub fn headless_app(loaded: LoadedSettings) -> App {
 
 /// The mascot: a transparent, borderless, always-on-top window with the plugins and the UI.
 pub fn windowed_app(loaded: LoadedSettings) -> App {
+    windowed(loaded, DesktopPlugin::default())
+}
+
+/// The mascot's window for `snapshot`: no global hotkeys, tray icon or autostart entry.
+pub fn snapshot_app(loaded: LoadedSettings) -> App {
+    windowed(loaded, DesktopPlugin { presence: false })
+}
+
+fn windowed(loaded: LoadedSettings, desktop: DesktopPlugin) -> App {
     let window = primary_window(&loaded.settings, &loaded.state);
     let mut app = App::new();
     // Avatars are read through our normalizing source, which must exist before AssetPlugin.
@@ -75,7 +84,7 @@ pub fn windowed_app(loaded: LoadedSettings) -> App {
     .insert_resource(ClearColor(Color::NONE))
     .add_plugins(bevy_egui::EguiPlugin::default());
     add_mascot_plugins(&mut app, loaded);
-    app.add_plugins((UiPlugin, DesktopPlugin));
+    app.add_plugins((UiPlugin, desktop));
     app
 }
 
@@ -99,8 +108,12 @@ fn primary_window(settings: &Settings, state: &AppState) -> Window {
         ),
         position: match state.window_position(settings) {
             Some((x, y)) => WindowPosition::At(IVec2::new(x, y)),
+            None if state.run_reset_window => {
+                WindowPosition::Centered(bevy::window::MonitorSelection::Primary)
+            }
             None => WindowPosition::Automatic,
         },
+        skip_taskbar: !window.show_in_taskbar,
         transparent: true,
         decorations: false,
         resizable: false,

@@ -31,7 +31,7 @@ pub use metrics::AvatarDiagnostics;
 pub use rig::{AvatarRig, RigBone, RigBones, VrmMeshIndex};
 pub use source::{AvatarFile, AvatarFiles};
 pub use stage::{AvatarCamera, Framed, camera_for};
-pub use window::{ContextMenu, WindowHits};
+pub use window::{ClickThrough, ContextMenu, WindowHits};
 
 pub struct AvatarPlugin;
 

@@ -25,6 +25,12 @@ use crate::config::{AppState, Settings, StateFile};
 #[derive(Resource, Debug, Default, Clone, Copy, PartialEq)]
 pub struct ContextMenu(pub Option<Vec2>);
 
+/// Whether clicks on transparent pixels pass through right now: `window.click_through` at
+/// start and whenever the user changes that setting; the tray and the global hotkey switch it
+/// for the run (off = the whole window catches clicks, the way back from a stuck mascot).
+#[derive(Resource, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClickThrough(pub bool);
+
 /// Pointer and hit-test state of the mascot window.
 #[derive(Resource, Default)]
 pub struct WindowHits {
@@ -59,16 +65,19 @@ pub(super) fn plugin(app: &mut App) {
             None
         }
     };
+    let click_through = app.world().resource::<Settings>().window.click_through;
     app.insert_resource(WindowHits {
         pointer,
         ..default()
     })
+    .insert_resource(ClickThrough(click_through))
     .init_resource::<ContextMenu>()
     .init_resource::<PendingSave>()
     .init_resource::<DragWindow>()
     .add_systems(
         Update,
         (
+            follow_click_through_setting,
             capture_hit_mask,
             hit_test,
             mouse_actions,
@@ -80,15 +89,28 @@ pub(super) fn plugin(app: &mut App) {
     );
 }
 
+/// A change of `window.click_through` by the user wins over the tray's or hotkey's switch.
+fn follow_click_through_setting(
+    settings: Res<Settings>,
+    mut click_through: ResMut<ClickThrough>,
+    mut setting: Local<Option<bool>>,
+) {
+    let now = settings.window.click_through;
+    if setting.is_some_and(|before| before != now) {
+        click_through.0 = now;
+    }
+    *setting = Some(now);
+}
+
 /// Asks for a capture of the window now and then; its alpha becomes the hit mask.
 fn capture_hit_mask(
     mut commands: Commands,
     time: Res<Time>,
-    settings: Res<Settings>,
+    click_through: Res<ClickThrough>,
     face: Res<FaceState>,
     mut hits: ResMut<WindowHits>,
 ) {
-    if !settings.window.click_through || hits.pointer.is_none() || hits.capture_in_flight {
+    if !click_through.0 || hits.pointer.is_none() || hits.capture_in_flight {
         return;
     }
     hits.since_capture += time.delta_secs();
@@ -138,7 +160,7 @@ fn pointer_in_window(hits: &WindowHits, window: &Window) -> Option<Vec2> {
 fn hit_test(
     mut windows: Query<(&Window, &mut CursorOptions), With<PrimaryWindow>>,
     egui: Option<Res<EguiWantsInput>>,
-    settings: Res<Settings>,
+    click_through: Res<ClickThrough>,
     buttons: Res<ButtonInput<MouseButton>>,
     mut hits: ResMut<WindowHits>,
     mut look: ResMut<LookTarget>,
@@ -162,7 +184,7 @@ fn hit_test(
         over_panel || hits.mask.is_empty() || pointer.is_some_and(|p| hits.mask.hit(p.x, p.y));
     hits.over_mascot = over_mascot;
     // Without the desktop pointer we could never switch hit-testing back on: keep it on.
-    let catch = !settings.window.click_through
+    let catch = !click_through.0
         || hits.pointer.is_none()
         || over_mascot
         || buttons.pressed(MouseButton::Left);
@@ -242,7 +264,7 @@ fn follow_moves(
     if drag.0 > 0.0 && state.window_position(&settings) != position {
         // Only a drag by the user counts: the window manager's placement is not a choice.
         debug!("window dragged to {position:?}");
-        state.window_position = position;
+        state.remember_window_position((moved.position.x, moved.position.y));
         pending.0 = Some(SAVE_DELAY);
     }
 }

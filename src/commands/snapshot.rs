@@ -92,7 +92,7 @@ pub fn run(mut loaded: LoadedSettings, args: SnapshotArgs) -> AppExit {
     }
     // A snapshot shows the user's state but never changes what the app saved of it.
     loaded.state_file = crate::config::StateFile::default();
-    let mut app = crate::windowed_app(loaded);
+    let mut app = crate::snapshot_app(loaded);
     let world = app.world_mut();
     world.resource_mut::<crate::ui::SettingsPanel>().open = args.settings;
     world.resource_mut::<crate::ui::ChatPanel>().open = !args.no_chat;

@@ -26,7 +26,7 @@ pub use store::{
     BUNDLED_DEFAULT, FILE_NAME, LoadedSettings, Overrides, SettingsFile, SettingsOrigin, load,
     load_with, read_settings, save_settings, to_ron, user_config_dir, user_data_dir, write_atomic,
 };
-pub use validate::{InvalidValue, OVERLAY_KEYS, PANEL_KEYS, validate};
+pub use validate::{InvalidValue, OVERLAY_KEYS, PANEL_KEYS, parse_hotkey, validate};
 
 /// Which sections of the settings the user changed (an edit of the file, or Save in the
 /// panel). Readers react to their own section instead of diffing the whole settings.
@@ -38,6 +38,7 @@ pub struct SettingsChanged {
     pub persona: bool,
     pub chat: bool,
     pub diagnostics: bool,
+    pub desktop: bool,
 }
 
 impl SettingsChanged {
@@ -49,6 +50,7 @@ impl SettingsChanged {
             persona: old.persona != new.persona,
             chat: old.chat != new.chat,
             diagnostics: old.diagnostics != new.diagnostics,
+            desktop: old.desktop != new.desktop,
         }
     }
 

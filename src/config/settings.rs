@@ -18,6 +18,7 @@ pub struct Settings {
     pub persona: PersonaSettings,
     pub chat: ChatSettings,
     pub diagnostics: DiagnosticsSettings,
+    pub desktop: DesktopSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,6 +34,9 @@ pub struct WindowSettings {
     pub always_on_top: bool,
     /// Let clicks on transparent pixels pass through to the desktop.
     pub click_through: bool,
+    /// A taskbar (and Alt-Tab) entry for the mascot window; off = skip it where the platform
+    /// allows (X11 `_NET_WM_STATE_SKIP_TASKBAR`, Windows).
+    pub show_in_taskbar: bool,
     /// Frame cap while nothing moves, and while the avatar animates or text streams.
     pub idle_fps: f32,
     pub active_fps: f32,
@@ -47,6 +51,7 @@ impl Default for WindowSettings {
             scale: 1.0,
             always_on_top: true,
             click_through: true,
+            show_in_taskbar: true,
             idle_fps: 30.0,
             active_fps: 60.0,
         }
@@ -411,5 +416,54 @@ impl Default for DiagnosticsSettings {
             overlay_position: None,
             recording_path: None,
         }
+    }
+}
+
+/// The mascot's life on the desktop beyond its window: start with the system, global hotkeys.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DesktopSettings {
+    /// Start the mascot when the user logs in (XDG autostart entry, Windows Run key, macOS
+    /// login item).
+    pub autostart: bool,
+    pub hotkeys: HotkeySettings,
+}
+
+/// System-wide shortcuts such as `"Ctrl+Alt+Shift+C"` (modifiers first, then one key);
+/// `None` = no shortcut for that action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HotkeySettings {
+    /// Switch click-through off (the whole window catches clicks) and on again.
+    pub click_through: Option<String>,
+    /// Hide the mascot, or show it again (interactive).
+    pub show_hide: Option<String>,
+    /// Open or close the chat panel (showing the mascot).
+    pub chat: Option<String>,
+}
+
+impl Default for HotkeySettings {
+    fn default() -> Self {
+        // Three modifiers: common apps and desktops bind Ctrl+Alt+letter and Ctrl+Shift+letter,
+        // rarely all three with these letters.
+        Self {
+            click_through: Some("Ctrl+Alt+Shift+C".into()),
+            show_hide: Some("Ctrl+Alt+Shift+H".into()),
+            chat: Some("Ctrl+Alt+Shift+T".into()),
+        }
+    }
+}
+
+impl HotkeySettings {
+    /// `(key path, shortcut)` of each set shortcut, in file order.
+    pub fn entries(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("desktop.hotkeys.click_through", &self.click_through),
+            ("desktop.hotkeys.show_hide", &self.show_hide),
+            ("desktop.hotkeys.chat", &self.chat),
+        ]
+        .into_iter()
+        .filter_map(|(key, value)| value.as_deref().map(|v| (key, v)))
+        .collect()
     }
 }

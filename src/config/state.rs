@@ -8,6 +8,7 @@
 //! `window.scale`, `diagnostics.overlay_position`, `avatar.vrm_path`, `llm.model_path`); when the user changes
 //! that setting (in the file or the panel), the entry is forgotten so the new setting applies.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -23,6 +24,9 @@ pub const STATE_FILE_NAME: &str = "state.ron";
 #[serde(default)]
 pub struct AppState {
     pub window_position: Option<(i32, i32)>,
+    /// Where the window was dragged on each monitor layout (`"1920x1080+0+0 ..."`), so each
+    /// desk keeps its own place; `window_position` is the last drag on any layout.
+    pub window_places: BTreeMap<String, (i32, i32)>,
     pub window_scale: Option<f32>,
     pub overlay_position: Option<(f32, f32)>,
     pub avatar: Option<PathBuf>,
@@ -33,15 +37,51 @@ pub struct AppState {
     pub run_avatar: Option<PathBuf>,
     #[serde(skip)]
     pub run_model: Option<PathBuf>,
+    /// `--reset-window` for this run: the window starts on the primary monitor at scale 1,
+    /// whatever the settings say (a drag or the wheel during the run still counts).
+    #[serde(skip)]
+    pub run_reset_window: bool,
+    /// The monitor layout the window is on now (known once the monitors are).
+    #[serde(skip)]
+    pub monitor_layout: Option<String>,
 }
 
 impl AppState {
     pub fn window_position(&self, settings: &Settings) -> Option<(i32, i32)> {
+        if self.run_reset_window {
+            return self.window_position;
+        }
         self.window_position.or(settings.window.position)
     }
 
     pub fn window_scale(&self, settings: &Settings) -> f32 {
-        self.window_scale.unwrap_or(settings.window.scale)
+        let setting = if self.run_reset_window {
+            1.0
+        } else {
+            settings.window.scale
+        };
+        self.window_scale.unwrap_or(setting)
+    }
+
+    /// A drag by the user: kept as the last place and as the current monitor layout's place.
+    pub fn remember_window_position(&mut self, position: (i32, i32)) {
+        self.window_position = Some(position);
+        if let Some(layout) = &self.monitor_layout {
+            self.window_places.insert(layout.clone(), position);
+        }
+    }
+
+    /// `--reset-window`: forgets the saved window place and scale, and puts the window on the
+    /// primary monitor at scale 1 for this run. True when it forgot an entry (save the file).
+    pub fn reset_window(&mut self) -> bool {
+        let forgot = self.window_position.is_some()
+            || self.window_scale.is_some()
+            || !self.window_places.is_empty();
+        self.window_position = None;
+        self.window_places.clear();
+        self.window_scale = None;
+        self.run_reset_window = true;
+        forgot
     }
 
     pub fn overlay_position(&self, settings: &Settings) -> Option<(f32, f32)> {
@@ -70,6 +110,7 @@ impl AppState {
         let before = self.clone();
         if old.window.position != new.window.position {
             self.window_position = None;
+            self.window_places.clear();
         }
         if old.window.scale != new.window.scale {
             self.window_scale = None;
@@ -177,6 +218,52 @@ mod tests {
             Some(PathBuf::from("dropped.vrm")),
             "an unrelated edit keeps the dropped avatar"
         );
+    }
+
+    #[test]
+    fn reset_window_forgets_the_place_and_scale_and_ignores_the_settings_for_the_run() {
+        let mut settings = Settings::default();
+        settings.window.position = Some((5000, 5000));
+        settings.window.scale = 3.0;
+        let mut state = AppState {
+            window_position: Some((-4000, 20)),
+            window_scale: Some(2.5),
+            avatar: Some("dropped.vrm".into()),
+            ..AppState::default()
+        };
+        assert!(state.reset_window(), "forgot the saved entries");
+        assert_eq!(state.window_position(&settings), None, "primary monitor");
+        assert_eq!(state.window_scale(&settings), 1.0);
+        assert_eq!(state.avatar, Some("dropped.vrm".into()), "the rest is kept");
+        // A drag and the wheel during the run still count.
+        state.window_position = Some((10, 10));
+        state.window_scale = Some(1.2);
+        assert_eq!(state.window_position(&settings), Some((10, 10)));
+        assert_eq!(state.window_scale(&settings), 1.2);
+        assert!(!AppState::default().reset_window(), "nothing to forget");
+    }
+
+    #[test]
+    fn a_drag_is_remembered_for_the_monitor_layout_it_happened_on() {
+        let mut state = AppState::default();
+        state.remember_window_position((5, 5));
+        assert!(state.window_places.is_empty(), "layout not known yet");
+        state.monitor_layout = Some("1920x1080+0+0".into());
+        state.remember_window_position((100, 200));
+        state.monitor_layout = Some("1920x1080+0+0 2560x1440+1920+0".into());
+        state.remember_window_position((2500, 300));
+        assert_eq!(state.window_position, Some((2500, 300)));
+        assert_eq!(state.window_places.get("1920x1080+0+0"), Some(&(100, 200)));
+        let mut settings = Settings::default();
+        let mut edited = settings.clone();
+        edited.window.position = Some((0, 0));
+        assert!(state.yield_to_settings(&settings, &edited));
+        assert!(
+            state.window_places.is_empty(),
+            "the user's setting wins everywhere"
+        );
+        settings.window.position = Some((0, 0));
+        assert!(!state.yield_to_settings(&settings, &edited));
     }
 
     #[test]

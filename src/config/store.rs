@@ -31,6 +31,8 @@ pub enum SettingsOrigin {
 pub struct Overrides {
     pub model: Option<PathBuf>,
     pub avatar: Option<PathBuf>,
+    /// `--reset-window`: forget the saved window place and scale (see [`AppState::reset_window`]).
+    pub reset_window: bool,
 }
 
 impl Overrides {
@@ -135,6 +137,13 @@ pub fn load_with(
     // touching what it saved.
     state.run_avatar = overrides.avatar.clone();
     state.run_model = overrides.model.clone();
+    let mut state_problem = state_problem;
+    if overrides.reset_window && state.reset_window() {
+        // Forgotten for good, so a crash before the next drag does not bring the lost place back.
+        if let Err(problem) = state_file.save(&state) {
+            state_problem = Some(problem);
+        }
+    }
     LoadedSettings {
         settings,
         state,

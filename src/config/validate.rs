@@ -166,7 +166,59 @@ pub fn validate(settings: &Settings) -> Vec<InvalidValue> {
             )),
         );
     }
+    let mut taken: Vec<(global_hotkey::hotkey::HotKey, &str)> = Vec::new();
+    for (key, shortcut) in settings.desktop.hotkeys.entries() {
+        match parse_hotkey(shortcut) {
+            Err(message) => check(key, Err(message)),
+            Ok(hotkey) => {
+                if let Some((_, first)) = taken.iter().find(|(h, _)| *h == hotkey) {
+                    check(
+                        key,
+                        Err(format!("\"{shortcut}\" is already the shortcut of {first}")),
+                    );
+                } else {
+                    taken.push((hotkey, key));
+                }
+            }
+        }
+    }
     problems
+}
+
+/// A shortcut such as `"Ctrl+Alt+Shift+C"`: modifiers (Ctrl, Alt, Shift, Super) first, then
+/// one key (a letter, digit, F1..F24, Space, ...). A shortcut needs a modifier, except F13..F24
+/// and Pause, which no app uses alone.
+pub fn parse_hotkey(shortcut: &str) -> Result<global_hotkey::hotkey::HotKey, String> {
+    use global_hotkey::hotkey::Modifiers;
+    let hotkey: global_hotkey::hotkey::HotKey = shortcut.parse().map_err(|err| {
+        format!(
+            "\"{shortcut}\" is not a shortcut ({err}); write modifiers first, then one key, \
+             such as \"Ctrl+Alt+Shift+C\""
+        )
+    })?;
+    let without_modifier_ok = matches!(
+        hotkey.key,
+        global_hotkey::hotkey::Code::Pause
+            | global_hotkey::hotkey::Code::F13
+            | global_hotkey::hotkey::Code::F14
+            | global_hotkey::hotkey::Code::F15
+            | global_hotkey::hotkey::Code::F16
+            | global_hotkey::hotkey::Code::F17
+            | global_hotkey::hotkey::Code::F18
+            | global_hotkey::hotkey::Code::F19
+            | global_hotkey::hotkey::Code::F20
+            | global_hotkey::hotkey::Code::F21
+            | global_hotkey::hotkey::Code::F22
+            | global_hotkey::hotkey::Code::F23
+            | global_hotkey::hotkey::Code::F24
+    );
+    if hotkey.mods == Modifiers::empty() && !without_modifier_ok {
+        return Err(format!(
+            "\"{shortcut}\" has no modifier: it would take that key from every app; \
+             add Ctrl, Alt, Shift or Super, such as \"Ctrl+Alt+Shift+C\""
+        ));
+    }
+    Ok(hotkey)
 }
 
 /// An `http://` or `https://` URL with a host.
@@ -188,4 +240,56 @@ fn check_base_url(url: &str) -> Result<(), String> {
 
 fn serde_name<T: serde::Serialize>(value: &T) -> String {
     ron::to_string(value).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems_with(edit: impl FnOnce(&mut Settings)) -> Vec<InvalidValue> {
+        let mut settings = Settings::default();
+        edit(&mut settings);
+        validate(&settings)
+    }
+
+    #[test]
+    fn the_default_hotkeys_are_valid_and_distinct() {
+        assert_eq!(problems_with(|_| {}), vec![]);
+        let shortcuts: Vec<_> = Settings::default()
+            .desktop
+            .hotkeys
+            .entries()
+            .into_iter()
+            .map(|(_, s)| parse_hotkey(s).expect("parses"))
+            .collect();
+        assert_eq!(shortcuts.len(), 3);
+    }
+
+    #[test]
+    fn a_bad_duplicate_or_bare_hotkey_is_reported_at_its_key() {
+        let problems = problems_with(|s| s.desktop.hotkeys.chat = Some("Ctrl+Alt+Banana".into()));
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].key, "desktop.hotkeys.chat");
+        assert!(problems[0].message.contains("is not a shortcut"));
+
+        let problems = problems_with(|s| s.desktop.hotkeys.chat = Some("alt+shift+ctrl+c".into()));
+        assert_eq!(problems.len(), 1, "same keys in another order and case");
+        assert_eq!(problems[0].key, "desktop.hotkeys.chat");
+        assert!(
+            problems[0]
+                .message
+                .contains("shortcut of desktop.hotkeys.click_through")
+        );
+
+        let problems = problems_with(|s| s.desktop.hotkeys.show_hide = Some("H".into()));
+        assert!(problems[0].message.contains("has no modifier"));
+        assert_eq!(
+            problems_with(|s| s.desktop.hotkeys.show_hide = Some("F20".into())),
+            vec![]
+        );
+        assert_eq!(
+            problems_with(|s| s.desktop.hotkeys.show_hide = None),
+            vec![]
+        );
+    }
 }

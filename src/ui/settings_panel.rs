@@ -146,6 +146,7 @@ pub(crate) fn edit_settings(ui: &mut egui::Ui, s: &mut Settings, all_open: bool)
         ui.add(egui::Slider::new(&mut s.window.scale, ranges::WINDOW_SCALE.range()).text("scale"));
         ui.checkbox(&mut s.window.always_on_top, "always on top");
         ui.checkbox(&mut s.window.click_through, "click-through");
+        ui.checkbox(&mut s.window.show_in_taskbar, "show in taskbar");
         ui.add(
             egui::Slider::new(&mut s.window.idle_fps, ranges::IDLE_FPS.range()).text("idle FPS"),
         );
@@ -153,6 +154,13 @@ pub(crate) fn edit_settings(ui: &mut egui::Ui, s: &mut Settings, all_open: bool)
             egui::Slider::new(&mut s.window.active_fps, ranges::ACTIVE_FPS.range())
                 .text("active FPS"),
         );
+    });
+    section("Desktop").show(ui, |ui| {
+        ui.checkbox(&mut s.desktop.autostart, "start with the system");
+        let hotkeys = &mut s.desktop.hotkeys;
+        hotkey_field(ui, "click-through key", &mut hotkeys.click_through);
+        hotkey_field(ui, "show/hide key", &mut hotkeys.show_hide);
+        hotkey_field(ui, "chat key", &mut hotkeys.chat);
     });
     section("Avatar").show(ui, |ui| {
         path_field(ui, "VRM file", &mut s.avatar.vrm_path);
@@ -268,6 +276,16 @@ fn path_field(ui: &mut egui::Ui, label: &str, path: &mut Option<PathBuf>) {
             *path = (!text.trim().is_empty()).then(|| PathBuf::from(text.trim()));
         }
     });
+}
+
+/// A global shortcut such as "Ctrl+Alt+Shift+C"; empty = none. Checked on Save.
+fn hotkey_field(ui: &mut egui::Ui, label: &str, value: &mut Option<String>) {
+    let mut text = value.clone().unwrap_or_default();
+    ui.horizontal(|ui| {
+        ui.label(label);
+        ui.text_edit_singleline(&mut text);
+    });
+    *value = (!text.trim().is_empty()).then_some(text);
 }
 
 #[cfg(test)]

@@ -16,6 +16,12 @@ struct Mascot {
 }
 
 impl Mascot {
+    /// Whether a line containing `needle` was logged already (while starting) or comes soon.
+    fn logged(&mut self, needle: &str, timeout: Duration) -> bool {
+        self.log.iter().any(|line| line.contains(needle))
+            || self.wait_for(needle, timeout).is_some()
+    }
+
     /// Waits for a log line containing `needle`; returns it.
     fn wait_for(&mut self, needle: &str, timeout: Duration) -> Option<String> {
         let deadline = Instant::now() + timeout;
@@ -53,11 +59,31 @@ fn x_display() -> Option<std::sync::MutexGuard<'static, ()>> {
 
 /// Starts the mascot with these settings and waits until its hit mask exists.
 fn start(dir: &std::path::Path, settings: &str) -> Mascot {
+    start_with(dir, settings, &[])
+}
+
+/// [`start_with`] and these environment variables.
+fn start_with(dir: &std::path::Path, settings: &str, options: &[&str]) -> Mascot {
+    start_with_env(dir, settings, options, &[])
+}
+
+/// [`start`] with more command-line options. HOME and XDG_CONFIG_HOME point into `dir`, so
+/// nothing the app writes for the desktop (autostart entry) leaves it.
+fn start_with_env(
+    dir: &std::path::Path,
+    settings: &str,
+    options: &[&str],
+    env: &[(&str, &str)],
+) -> Mascot {
     let config = dir.join("mascot.ron");
     std::fs::write(&config, settings).expect("write settings");
     let mut child = Command::new(env!("CARGO_BIN_EXE_desktop-mate"))
-        .args(["--config", config.to_str().expect("utf8"), "run"])
+        .args(["--config", config.to_str().expect("utf8")])
+        .args(options)
+        .arg("run")
         .env("HOME", dir)
+        .env("XDG_CONFIG_HOME", dir.join(".config"))
+        .envs(env.iter().copied())
         .env("RUST_LOG", "info,desktop_mate::avatar::window=debug")
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -138,7 +164,7 @@ struct FakeInput {
 
 impl FakeInput {
     fn new() -> Self {
-        let (conn, screen) = x11rb::connect(None).expect("X display");
+        let (conn, screen) = connect_x();
         let root = conn.setup().roots[screen].root;
         Self { conn, root }
     }
@@ -235,4 +261,579 @@ fn the_overlay_dragged_by_its_title_keeps_its_new_place_in_the_state_file() {
         "moved left and down from the top-right corner: ({x}, {y})"
     );
     settings_untouched(dir.path(), written);
+}
+
+/// A connection to the test's X display; retried, as the server now and then refuses one
+/// while a mascot window starts rendering on a 2-core machine.
+fn connect_x() -> (x11rb::rust_connection::RustConnection, usize) {
+    let mut tries = 0;
+    loop {
+        match x11rb::connect(None) {
+            Ok(connection) => return connection,
+            Err(err) if tries < 10 => {
+                tries += 1;
+                eprintln!("X connection refused ({err}), retrying");
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            Err(err) => panic!("X display: {err}"),
+        }
+    }
+}
+
+/// Keycodes of these keysyms in the server's current keymap.
+fn keycodes(conn: &impl Connection, keysyms: &[u32]) -> Vec<u8> {
+    use x11rb::protocol::xproto::ConnectionExt as _;
+    let setup = conn.setup();
+    let (min, max) = (setup.min_keycode, setup.max_keycode);
+    let map = conn
+        .get_keyboard_mapping(min, max - min + 1)
+        .expect("keymap")
+        .reply()
+        .expect("keymap reply");
+    let per = usize::from(map.keysyms_per_keycode);
+    keysyms
+        .iter()
+        .map(|sym| {
+            let index = map
+                .keysyms
+                .iter()
+                .position(|s| s == sym)
+                .unwrap_or_else(|| panic!("keysym {sym:#x} not in the keymap"));
+            min + u8::try_from(index / per).expect("keycode")
+        })
+        .collect()
+}
+
+const KEY_PRESS: u8 = 2;
+const KEY_RELEASE: u8 = 3;
+const CONTROL_L: u32 = 0xffe3;
+const SHIFT_L: u32 = 0xffe1;
+const ALT_L: u32 = 0xffe9;
+const KEY_C: u32 = 0x63;
+
+impl FakeInput {
+    /// Presses the keys in order and releases them in reverse, as fingers would.
+    fn chord(&self, keysyms: &[u32]) {
+        let codes = keycodes(&self.conn, keysyms);
+        for code in &codes {
+            self.send(KEY_PRESS, *code, 0, 0);
+        }
+        for code in codes.iter().rev() {
+            self.send(KEY_RELEASE, *code, 0, 0);
+        }
+    }
+}
+
+#[test]
+fn the_click_through_hotkey_pressed_through_xtest_makes_the_whole_window_catch_clicks() {
+    let Some(_pointer) = x_display() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut mascot = start(
+        dir.path(),
+        "(window: (width: 300, height: 450, position: Some((200, 150))))",
+    );
+    let input = FakeInput::new();
+    // A transparent corner: clicks pass through.
+    input.send(MOTION, 0, 200 + 10, 150 + 10);
+    let through = mascot.wait_for("clicks pass through", Duration::from_secs(20));
+    assert!(through.is_some(), "{:#?}", mascot.log);
+
+    input.chord(&[CONTROL_L, ALT_L, SHIFT_L, KEY_C]);
+    let off = mascot.wait_for("click-through off", Duration::from_secs(20));
+    assert!(
+        off.is_some(),
+        "the hotkey reached the app: {:#?}",
+        mascot.log
+    );
+    // Same transparent corner: now the window catches the click.
+    input.send(MOTION, 0, 200 + 12, 150 + 12);
+    let caught = mascot.wait_for("window catches clicks", Duration::from_secs(20));
+    assert!(caught.is_some(), "{:#?}", mascot.log);
+
+    input.chord(&[CONTROL_L, ALT_L, SHIFT_L, KEY_C]);
+    let on = mascot.wait_for("click-through on", Duration::from_secs(20));
+    assert!(on.is_some(), "{:#?}", mascot.log);
+    input.send(MOTION, 0, 200 + 10, 150 + 10);
+    let through = mascot.wait_for("clicks pass through", Duration::from_secs(20));
+    assert!(through.is_some(), "{:#?}", mascot.log);
+}
+
+#[test]
+fn a_hotkey_another_app_holds_is_a_log_line_and_the_others_still_register() {
+    let Some(_pointer) = x_display() else {
+        return;
+    };
+    use x11rb::protocol::xproto::{ConnectionExt as _, GrabMode, ModMask};
+    // Another app holds Ctrl+Alt+Shift+C.
+    let (holder, screen) = connect_x();
+    let root = holder.setup().roots[screen].root;
+    let code = keycodes(&holder, &[KEY_C])[0];
+    holder
+        .grab_key(
+            false,
+            root,
+            ModMask::CONTROL | ModMask::SHIFT | ModMask::M1,
+            code,
+            GrabMode::ASYNC,
+            GrabMode::ASYNC,
+        )
+        .expect("grab")
+        .check()
+        .expect("the test holds the key");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut mascot = start(dir.path(), "()");
+    let log = mascot.log.join("\n");
+    assert!(
+        log.contains("already taken by another app")
+            && log.contains("set desktop.hotkeys.click_through to another shortcut"),
+        "{log}"
+    );
+    assert!(
+        log.contains("(desktop.hotkeys.show_hide)") && log.contains("registered"),
+        "{log}"
+    );
+    assert!(
+        mascot.child.try_wait().expect("wait").is_none(),
+        "still running"
+    );
+}
+
+#[test]
+fn autostart_writes_the_xdg_entry_and_removes_it_when_switched_off() {
+    let Some(_pointer) = x_display() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let entry = dir.path().join(".config/autostart/desktop-mate.desktop");
+    let mut mascot = start(dir.path(), "(desktop: (autostart: true))");
+    assert!(
+        mascot.log.iter().any(|l| l.contains("autostart on"))
+            || mascot
+                .wait_for("autostart on", Duration::from_secs(10))
+                .is_some(),
+        "{:#?}",
+        mascot.log
+    );
+    let text = std::fs::read_to_string(&entry).expect("autostart entry written");
+    let config = dir.path().join("mascot.ron");
+    assert!(
+        text.contains(&format!(
+            "Exec={} --config {} run",
+            env!("CARGO_BIN_EXE_desktop-mate"),
+            config.display()
+        )),
+        "{text}"
+    );
+    // Switched off while running (the file watcher applies the edit): the entry goes away.
+    std::fs::write(&config, "(desktop: (autostart: false))").expect("edit settings");
+    let off = mascot.wait_for("autostart off", Duration::from_secs(20));
+    assert!(off.is_some(), "{:#?}", mascot.log);
+    assert!(!entry.exists(), "entry removed");
+}
+
+/// The mascot's X window (found by its title) and its top-left corner on the root window.
+fn mascot_window(conn: &impl Connection) -> Option<(u32, (i16, i16))> {
+    use x11rb::protocol::xproto::{AtomEnum, ConnectionExt as _};
+    let root = conn.setup().roots[0].root;
+    let tree = conn.query_tree(root).ok()?.reply().ok()?;
+    tree.children.into_iter().find_map(|window| {
+        let name = conn
+            .get_property(false, window, AtomEnum::WM_NAME, AtomEnum::ANY, 0, 256)
+            .ok()?
+            .reply()
+            .ok()?;
+        if !String::from_utf8_lossy(&name.value).contains("desktop-mate") {
+            return None;
+        }
+        let at = conn
+            .translate_coordinates(window, root, 0, 0)
+            .ok()?
+            .reply()
+            .ok()?;
+        Some((window, (at.dst_x, at.dst_y)))
+    })
+}
+
+#[test]
+fn show_in_taskbar_false_sets_the_skip_taskbar_state_on_the_x_window() {
+    let Some(_pointer) = x_display() else {
+        return;
+    };
+    use x11rb::protocol::xproto::{AtomEnum, ConnectionExt as _};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mascot = start(dir.path(), "(window: (show_in_taskbar: false))");
+    let (conn, _) = connect_x();
+    let (window, _) = mascot_window(&conn).expect("the mascot's window");
+    let atom = |name: &str| {
+        conn.intern_atom(false, name.as_bytes())
+            .expect("atom")
+            .reply()
+            .expect("atom reply")
+            .atom
+    };
+    let states: Vec<u32> = conn
+        .get_property(false, window, atom("_NET_WM_STATE"), AtomEnum::ATOM, 0, 64)
+        .expect("property")
+        .reply()
+        .expect("property reply")
+        .value32()
+        .map(|atoms| atoms.collect())
+        .unwrap_or_default();
+    assert!(
+        states.contains(&atom("_NET_WM_STATE_SKIP_TASKBAR")),
+        "{states:?} on {window:#x}: {:#?}",
+        mascot.log
+    );
+    assert!(states.contains(&atom("_NET_WM_STATE_SKIP_PAGER")));
+}
+
+#[test]
+fn reset_window_forgets_the_saved_place_and_centres_the_window_on_the_primary_monitor() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state_file = desktop_mate::config::StateFile::beside(Some(&dir.path().join("mascot.ron")));
+    let lost = desktop_mate::config::AppState {
+        window_position: Some((-5000, 9000)),
+        window_scale: Some(3.0),
+        ..Default::default()
+    };
+    state_file.save(&lost).expect("save state");
+    let cli = <desktop_mate::cli::Cli as clap::Parser>::try_parse_from([
+        "desktop-mate",
+        "--reset-window",
+    ])
+    .expect("the flag parses without a subcommand");
+    assert!(cli.global.reset_window);
+
+    let Some(_pointer) = x_display() else {
+        return;
+    };
+    let mascot = start_with(
+        dir.path(),
+        "(window: (width: 300, height: 400, scale: 2.0))",
+        &["--reset-window"],
+    );
+    let saved = saved_state(dir.path());
+    assert_eq!((saved.window_position, saved.window_scale), (None, None));
+    let (conn, _) = connect_x();
+    let (_, at) = mascot_window(&conn).expect("the mascot's window");
+    // Scale 1 (not the setting's 2), centred on the 1280x1024 Xvfb screen.
+    assert_eq!(
+        at,
+        ((1280 - 300) / 2, (1024 - 400) / 2),
+        "{:#?}",
+        mascot.log
+    );
+}
+
+/// Splits the Xvfb screen into RandR monitors for one test; the screen is whole again after.
+struct SplitMonitors {
+    conn: x11rb::rust_connection::RustConnection,
+    root: u32,
+    names: Vec<u32>,
+}
+
+impl SplitMonitors {
+    /// `(name, x, y, width, height)`; the first is primary and takes the screen's output, so
+    /// the automatic whole-screen monitor gives way (as `xrandr --setmonitor NAME ... screen`).
+    fn new(monitors: &[(&str, i16, i16, u16, u16)]) -> Self {
+        use x11rb::protocol::randr::{ConnectionExt as _, MonitorInfo};
+        use x11rb::protocol::xproto::ConnectionExt as _;
+        let (conn, screen) = connect_x();
+        let root = conn.setup().roots[screen].root;
+        let outputs = conn
+            .randr_get_screen_resources_current(root)
+            .expect("randr")
+            .reply()
+            .expect("randr reply")
+            .outputs;
+        let mut names = Vec::new();
+        for (i, (name, x, y, width, height)) in monitors.iter().enumerate() {
+            let atom = conn
+                .intern_atom(false, name.as_bytes())
+                .expect("atom")
+                .reply()
+                .expect("atom reply")
+                .atom;
+            let monitor = MonitorInfo {
+                name: atom,
+                primary: i == 0,
+                automatic: false,
+                x: *x,
+                y: *y,
+                width: *width,
+                height: *height,
+                width_in_millimeters: u32::from(*width) / 4,
+                height_in_millimeters: u32::from(*height) / 4,
+                outputs: if i == 0 { outputs.clone() } else { Vec::new() },
+            };
+            conn.randr_set_monitor(root, monitor)
+                .expect("set monitor")
+                .check()
+                .expect("the X server takes RandR 1.5 monitors");
+            names.push(atom);
+        }
+        Self { conn, root, names }
+    }
+}
+
+impl Drop for SplitMonitors {
+    fn drop(&mut self) {
+        use x11rb::protocol::randr::ConnectionExt as _;
+        for name in &self.names {
+            let _ = self
+                .conn
+                .randr_delete_monitor(self.root, *name)
+                .map(|cookie| cookie.check());
+        }
+    }
+}
+
+#[test]
+fn a_saved_place_on_no_monitor_comes_back_onto_the_nearest_one_and_is_kept_per_layout() {
+    let Some(_pointer) = x_display() else {
+        return;
+    };
+    // Two monitors on the 1280x1024 screen, with nothing below the left one.
+    let _split = SplitMonitors::new(&[
+        ("DM-LEFT", 0, 0, 640, 512),
+        ("DM-RIGHT", 640, 512, 640, 512),
+    ]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state_file = desktop_mate::config::StateFile::beside(Some(&dir.path().join("mascot.ron")));
+    // The last drag left it where only the (now gone) monitor below the left one was.
+    let lost = desktop_mate::config::AppState {
+        window_position: Some((60, 700)),
+        ..Default::default()
+    };
+    state_file.save(&lost).expect("save state");
+    let mut mascot = start(dir.path(), "(window: (width: 300, height: 400))");
+    let moved = mascot.logged("is on no monitor", Duration::from_secs(20));
+    assert!(moved, "{:#?}", mascot.log);
+    let (conn, _) = connect_x();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut at = None;
+    while Instant::now() < deadline {
+        at = mascot_window(&conn).map(|(_, at)| at);
+        if at == Some((60, 112)) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Nearest monitor: the left one (its bottom edge is 188 px from the window's centre).
+    assert_eq!(at, Some((60, 112)), "{:#?}", mascot.log);
+    drop(mascot);
+
+    // A place saved for this layout wins over the last drag made on another one.
+    let layout = "640x512+0+0 640x512+640+512";
+    let per_layout = desktop_mate::config::AppState {
+        window_position: Some((10, 10)),
+        window_places: [(layout.to_owned(), (700, 560))].into(),
+        ..Default::default()
+    };
+    state_file.save(&per_layout).expect("save state");
+    let mut mascot = start(dir.path(), "(window: (width: 300, height: 400))");
+    let placed = mascot.logged(
+        "at (700, 560), its saved place on this monitor layout",
+        Duration::from_secs(20),
+    );
+    assert!(placed, "{:#?}", mascot.log);
+    let (conn, _) = connect_x();
+    assert_eq!(mascot_window(&conn).map(|(_, at)| at), Some((700, 560)));
+}
+
+/// A private D-Bus session bus for one test (`dbus-daemon --session`), stopped on drop.
+struct SessionBus {
+    daemon: Child,
+    address: String,
+}
+
+impl SessionBus {
+    /// `None` (with a note) where dbus-daemon is not installed.
+    fn start() -> Option<Self> {
+        let mut daemon = match Command::new("dbus-daemon")
+            .args(["--session", "--nofork", "--print-address=1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+        {
+            Ok(daemon) => daemon,
+            Err(err) => {
+                eprintln!("no dbus-daemon ({err}): run scripts/setup.sh; tray test skipped");
+                return None;
+            }
+        };
+        let mut address = String::new();
+        let stdout = daemon.stdout.take().expect("stdout");
+        BufReader::new(stdout)
+            .read_line(&mut address)
+            .expect("bus address");
+        Some(Self {
+            daemon,
+            address: address.trim().to_owned(),
+        })
+    }
+
+    /// `dbus-send --print-reply` on this bus; the reply's text.
+    fn send(&self, args: &[&str]) -> String {
+        let output = Command::new("dbus-send")
+            .arg(format!("--bus={}", self.address))
+            .arg("--print-reply")
+            .args(args)
+            .output()
+            .expect("dbus-send");
+        assert!(
+            output.status.success(),
+            "dbus-send {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+}
+
+impl Drop for SessionBus {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
+
+/// The menu item ids by label, from `dbus-send`'s print of a dbusmenu `GetLayout` reply:
+/// each item is `int32 ID`, then its properties as `string "key"` / `variant ... "value"`.
+fn menu_ids(layout: &str) -> Vec<(i32, String)> {
+    let mut last_id = None;
+    let mut label_next = false;
+    let mut items = Vec::new();
+    for line in layout.lines().map(str::trim) {
+        if let Some(id) = line.strip_prefix("int32 ") {
+            last_id = id.parse().ok();
+        } else if line == "string \"label\"" {
+            label_next = true;
+        } else if label_next {
+            label_next = false;
+            let label = line
+                .strip_prefix("variant")
+                .map(str::trim)
+                .and_then(|rest| rest.strip_prefix("string \""))
+                .and_then(|rest| rest.strip_suffix('"'));
+            if let (Some(label), Some(id)) = (label, last_id) {
+                items.push((id, label.to_owned()));
+            }
+        }
+    }
+    items
+}
+
+#[test]
+fn the_tray_menu_is_on_the_session_bus_and_its_click_through_item_switches_it() {
+    let Some(_pointer) = x_display() else {
+        return;
+    };
+    let Some(bus) = SessionBus::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut mascot = start_with_env(
+        dir.path(),
+        "(window: (width: 300, height: 450, position: Some((200, 150))))",
+        &[],
+        &[("DBUS_SESSION_BUS_ADDRESS", &bus.address)],
+    );
+    // No tray host on this bare bus: said once, and the mascot carries on.
+    assert!(
+        mascot.logged("no tray host on this desktop", Duration::from_secs(10)),
+        "{:#?}",
+        mascot.log
+    );
+    let names = bus.send(&[
+        "--dest=org.freedesktop.DBus",
+        "/org/freedesktop/DBus",
+        "org.freedesktop.DBus.ListNames",
+    ]);
+    let item = names
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("string \""))
+        .filter_map(|l| l.strip_suffix('"'))
+        .find(|name| name.starts_with("org.kde.StatusNotifierItem-"))
+        .unwrap_or_else(|| panic!("no StatusNotifierItem on the bus: {names}"))
+        .to_owned();
+    let layout = bus.send(&[
+        &format!("--dest={item}"),
+        "/MenuBar",
+        "com.canonical.dbusmenu.GetLayout",
+        "int32:0",
+        "int32:-1",
+        "array:string:label",
+    ]);
+    let items = menu_ids(&layout);
+    let labels: Vec<&str> = items.iter().map(|(_, l)| l.as_str()).collect();
+    assert_eq!(
+        labels,
+        [
+            "Hide mascot",
+            "Click-through",
+            "Chat",
+            "Expressions",
+            "Settings",
+            "Diagnostics",
+            "Start with the system",
+            "Quit"
+        ],
+        "{layout}"
+    );
+    let click_through = items
+        .iter()
+        .find(|(_, l)| l == "Click-through")
+        .map(|(id, _)| id.to_string())
+        .expect("item");
+    let input = FakeInput::new();
+    input.send(MOTION, 0, 200 + 10, 150 + 10);
+    assert!(
+        mascot
+            .wait_for("clicks pass through", Duration::from_secs(20))
+            .is_some(),
+        "{:#?}",
+        mascot.log
+    );
+    let click = |bus: &SessionBus| {
+        bus.send(&[
+            &format!("--dest={item}"),
+            "/MenuBar",
+            "com.canonical.dbusmenu.Event",
+            &format!("int32:{click_through}"),
+            "string:clicked",
+            "variant:int32:0",
+            "uint32:0",
+        ])
+    };
+    click(&bus);
+    let off = mascot.wait_for("click-through off", Duration::from_secs(20));
+    assert!(
+        off.is_some(),
+        "the tray click woke the app: {:#?}",
+        mascot.log
+    );
+    input.send(MOTION, 0, 200 + 12, 150 + 12);
+    assert!(
+        mascot
+            .wait_for("window catches clicks", Duration::from_secs(20))
+            .is_some(),
+        "{:#?}",
+        mascot.log
+    );
+    click(&bus);
+    assert!(
+        mascot
+            .wait_for("click-through on", Duration::from_secs(20))
+            .is_some(),
+        "{:#?}",
+        mascot.log
+    );
+    let offline_lines = mascot
+        .log
+        .iter()
+        .filter(|l| l.contains("no tray host"))
+        .count();
+    assert_eq!(offline_lines, 1, "said once");
 }

@@ -70,6 +70,7 @@ fn overrides_survive_a_reload() {
     let overrides = Overrides {
         model: Some("/tmp/override.gguf".into()),
         avatar: None,
+        ..Overrides::default()
     };
     let mut app = desktop_mate::headless_app(config::load_with(Some(&path), None, overrides));
     app.update();

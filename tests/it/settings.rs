@@ -155,6 +155,7 @@ fn overrides_apply_for_the_run_but_are_never_saved() {
     let overrides = Overrides {
         model: Some("/tmp/b.gguf".into()),
         avatar: None,
+        ..Overrides::default()
     };
     let mut loaded = config::load_with(Some(&path), None, overrides);
     assert_eq!(

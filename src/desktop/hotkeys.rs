@@ -1,0 +1,137 @@
+//! System-wide shortcuts (`desktop.hotkeys`, global-hotkey: X11 key grabs, Windows
+//! `RegisterHotKey`, macOS). They reach the mascot even while clicks pass through it or it is
+//! hidden, so the way back from a stuck mascot never depends on its window. A shortcut that
+//! another app already holds is a log line naming the setting to change, not a failure.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use bevy::prelude::*;
+use global_hotkey::hotkey::HotKey;
+use global_hotkey::{GlobalHotKeyEvent, GlobalHotKeyManager, HotKeyState};
+
+use super::actions::{DesktopAction, DesktopActions};
+use crate::AppSystems;
+use crate::config::{HotkeySettings, Settings, parse_hotkey};
+
+/// The shortcuts to register: `(setting key, shortcut, action)`. Invalid ones were refused by
+/// validation already; they are skipped here too.
+pub fn shortcuts(settings: &HotkeySettings) -> Vec<(&'static str, HotKey, DesktopAction)> {
+    settings
+        .entries()
+        .into_iter()
+        .filter_map(|(key, text)| {
+            let action = match key {
+                "desktop.hotkeys.click_through" => DesktopAction::ToggleClickThrough,
+                "desktop.hotkeys.show_hide" => DesktopAction::ToggleVisible,
+                _ => DesktopAction::ToggleChat,
+            };
+            parse_hotkey(text).ok().map(|hotkey| (key, hotkey, action))
+        })
+        .collect()
+}
+
+/// The registered shortcuts; the event handler (set once per process) reads the table.
+struct Hotkeys {
+    manager: GlobalHotKeyManager,
+    registered: Vec<HotKey>,
+    applied: HotkeySettings,
+    table: Arc<Mutex<HashMap<u32, DesktopAction>>>,
+}
+
+impl Hotkeys {
+    fn register(&mut self, settings: &HotkeySettings) {
+        if let Err(err) = self.manager.unregister_all(&self.registered) {
+            warn!("global hotkeys: could not release the previous shortcuts: {err}");
+        }
+        self.registered.clear();
+        self.applied = settings.clone();
+        let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+        table.clear();
+        for (key, hotkey, action) in shortcuts(settings) {
+            match self.manager.register(hotkey) {
+                Ok(()) => {
+                    info!("global hotkey {hotkey} registered ({key})");
+                    table.insert(hotkey.id(), action);
+                    self.registered.push(hotkey);
+                }
+                Err(global_hotkey::Error::AlreadyRegistered(_)) => warn!(
+                    "global hotkey {hotkey} ({key}) is already taken by another app: \
+                     set {key} to another shortcut in mascot.ron"
+                ),
+                Err(err) => warn!("global hotkey {hotkey} ({key}) not registered: {err}"),
+            }
+        }
+    }
+}
+
+pub(super) fn plugin(app: &mut App) {
+    let manager = match GlobalHotKeyManager::new() {
+        Ok(manager) => manager,
+        Err(err) => {
+            info!("global hotkeys off: {err}");
+            return;
+        }
+    };
+    let table = Arc::new(Mutex::new(HashMap::new()));
+    let actions = app.world().resource::<DesktopActions>().clone();
+    let lookup = table.clone();
+    GlobalHotKeyEvent::set_event_handler(Some(move |event: GlobalHotKeyEvent| {
+        if event.state() != HotKeyState::Pressed {
+            return;
+        }
+        let action = lookup
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&event.id())
+            .copied();
+        if let Some(action) = action {
+            actions.send(action);
+        }
+    }));
+    let mut hotkeys = Hotkeys {
+        manager,
+        registered: Vec::new(),
+        applied: HotkeySettings::default(),
+        table,
+    };
+    hotkeys.register(&app.world().resource::<Settings>().desktop.hotkeys);
+    // The manager is kept on the main thread: on some platforms it must stay where it was made.
+    app.insert_non_send(hotkeys).add_systems(
+        Update,
+        follow_settings
+            .run_if(resource_changed::<Settings>)
+            .in_set(AppSystems::Update),
+    );
+}
+
+fn follow_settings(settings: Res<Settings>, mut hotkeys: NonSendMut<Hotkeys>) {
+    if hotkeys.applied != settings.desktop.hotkeys {
+        hotkeys.register(&settings.desktop.hotkeys);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_set_shortcut_maps_to_its_action() {
+        let mut settings = HotkeySettings::default();
+        let all = shortcuts(&settings);
+        assert_eq!(
+            all.iter().map(|(_, _, a)| *a).collect::<Vec<_>>(),
+            [
+                DesktopAction::ToggleClickThrough,
+                DesktopAction::ToggleVisible,
+                DesktopAction::ToggleChat
+            ]
+        );
+        assert_eq!(all[0].1, parse_hotkey("Ctrl+Alt+Shift+C").expect("parses"));
+        settings.show_hide = None;
+        settings.chat = Some("not a shortcut".into());
+        let left = shortcuts(&settings);
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].0, "desktop.hotkeys.click_through");
+    }
+}
