@@ -35,18 +35,29 @@ pub struct GlobalArgs {
     /// VRM avatar for this run (not saved to the settings).
     #[arg(long, global = true, value_name = "PATH")]
     pub avatar: Option<PathBuf>,
-    /// Put the window back on the primary monitor at scale 1, interactive, and forget its
-    /// saved place and scale (state.ron): for a mascot lost off-screen or stuck.
+    /// Put the window back on the primary monitor at scale 1 and forget its saved place and
+    /// scale (state.ron): for a mascot lost off-screen or too big. Used by `run` (the default
+    /// command) only.
     #[arg(long, global = true)]
     pub reset_window: bool,
 }
 
 impl GlobalArgs {
+    /// The overrides of a terminal command or `snapshot`: `--reset-window` is the mascot's
+    /// (`run`) only, so no other command changes what the app saved about its window.
     pub fn overrides(&self) -> Overrides {
         Overrides {
             model: self.model.clone(),
             avatar: self.avatar.clone(),
+            reset_window: false,
+        }
+    }
+
+    /// The overrides of `run`.
+    pub fn run_overrides(&self) -> Overrides {
+        Overrides {
             reset_window: self.reset_window,
+            ..self.overrides()
         }
     }
 }

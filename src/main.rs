@@ -17,7 +17,7 @@ fn main() -> ExitCode {
     });
     match command {
         Command::Run { record_diagnostics } => {
-            let loaded = config::load(cli.global.config.as_deref(), cli.global.overrides());
+            let loaded = config::load(cli.global.config.as_deref(), cli.global.run_overrides());
             let mut app = desktop_mate::windowed_app(loaded);
             if let Some(path) = record_diagnostics {
                 app.world_mut()

@@ -122,7 +122,9 @@ fn apply_actions(
         };
         match action {
             DesktopAction::ToggleClickThrough => {
-                click_through.0 = !click_through.0;
+                let hidden = window.as_ref().is_some_and(|w| !w.visible);
+                // A hidden mascot comes back interactive whatever the state was.
+                click_through.0 = !click_through.0 && !hidden;
                 if !click_through.0 {
                     show(&mut window);
                 }
@@ -221,6 +223,13 @@ mod tests {
         send(&mut app, DesktopAction::ToggleVisible);
         app.update();
         assert!(!visible(&mut app), "hidden");
+        send(&mut app, DesktopAction::ToggleClickThrough);
+        app.update();
+        assert!(visible(&mut app), "shown again");
+        assert_eq!(*app.world().resource::<ClickThrough>(), ClickThrough(false));
+        // Hidden with click-through already off: shown, and still interactive.
+        send(&mut app, DesktopAction::ToggleVisible);
+        app.update();
         send(&mut app, DesktopAction::ToggleClickThrough);
         app.update();
         assert!(visible(&mut app), "shown again");

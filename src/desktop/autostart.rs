@@ -40,7 +40,10 @@ pub fn entry(program: &Path, args: &[String]) -> Result<AutoLaunch, AutostartErr
 }
 
 /// One argument of a desktop entry's `Exec=` line (Desktop Entry spec, "The Exec key"): as
-/// it is when plain, else in double quotes with `"`, `` ` ``, `$` and `\` escaped.
+/// it is when plain, else in double quotes with `"`, `` ` ``, `$` and `\` escaped by a
+/// backslash. The key's value is a string whose own escapes apply first, so in the file that
+/// backslash is doubled (`\\$`, and `\\\\` for a backslash, as the spec spells out), and `%`
+/// (a field code) is written `%%`.
 pub fn exec_quoted(argument: &str) -> String {
     let plain = !argument.is_empty()
         && argument
@@ -51,26 +54,31 @@ pub fn exec_quoted(argument: &str) -> String {
     }
     let mut quoted = String::from("\"");
     for c in argument.chars() {
-        if matches!(c, '"' | '`' | '$' | '\\') {
-            quoted.push('\\');
+        match c {
+            '\\' => quoted.push_str("\\\\\\\\"),
+            '"' | '`' | '$' => {
+                quoted.push_str("\\\\");
+                quoted.push(c);
+            }
+            '%' => quoted.push_str("%%"),
+            _ => quoted.push(c),
         }
-        quoted.push(c);
     }
     quoted.push('"');
     quoted
 }
 
-/// Writes or removes the entry so it matches `enabled`; `Ok(true)` when it changed something.
+/// Writes or removes the entry so it matches `enabled`; `Ok(true)` when it was not so before.
+/// An enabled entry is always written again, so it starts this program with this settings
+/// file even after the program moved (an update, another install folder).
 pub fn apply(entry: &AutoLaunch, enabled: bool) -> Result<bool, AutostartError> {
-    if entry.is_enabled()? == enabled {
-        return Ok(false);
-    }
+    let was = entry.is_enabled()?;
     if enabled {
         entry.enable()?;
-    } else {
+    } else if was {
         entry.disable()?;
     }
-    Ok(true)
+    Ok(was != enabled)
 }
 
 /// The command line the entry starts: the mascot, with the settings file this run uses when
@@ -136,7 +144,14 @@ fn follow_setting(
     if *applied == Some(wanted) {
         return;
     }
+    let at_start = applied.is_none();
     *applied = Some(wanted);
+    // At start, "off" removes the entry only when these are the user's own settings: a run with
+    // `--config other.ron` (a demo, a test, a developer's build) must not delete the entry the
+    // user's mascot starts from. Switching it off while running always does.
+    if at_start && !wanted && file.origin != SettingsOrigin::UserConfig {
+        return;
+    }
     let result = program().and_then(|program| apply(&entry(&program, &start_args(&file))?, wanted));
     match result {
         Ok(true) if wanted => info!("autostart on: the mascot starts with the system"),
@@ -186,7 +201,9 @@ mod tests {
             exec_quoted("/home/me/My Apps/desktop-mate"),
             "\"/home/me/My Apps/desktop-mate\""
         );
-        assert_eq!(exec_quoted("a\"b$c"), "\"a\\\"b\\$c\"");
+        assert_eq!(exec_quoted("a\"b$c"), r#""a\\"b\\$c""#);
+        assert_eq!(exec_quoted(r"C:\x"), r#""C:\\\\x""#);
+        assert_eq!(exec_quoted("100%"), r#""100%%""#);
         assert_eq!(exec_quoted(""), "\"\"");
     }
 

@@ -26,7 +26,13 @@ fn follow_setting(
     let Ok(handle) = windows.single() else {
         return;
     };
+    let first = applied.is_none();
     *applied = Some(show);
+    if first && show {
+        // A new window has its taskbar entry: nothing to undo, and the window manager's own
+        // _NET_WM_STATE (always-on-top, ...) is better left untouched.
+        return;
+    }
     if let Some(window) = x11_window(handle) {
         match x11::skip_taskbar(window, !show) {
             Ok(()) => info!(

@@ -346,6 +346,25 @@ fn c_string(ptr: *const c_char) -> String {
         .into_owned()
 }
 
+/// The GPU device's memory now, `(free, total)` bytes: ggml asks the driver again (the
+/// report's numbers are from when the module loaded).
+pub fn gpu_memory_now() -> Option<(u64, u64)> {
+    let device = loaded()?.gpu()?;
+    // SAFETY: indices are below ggml's device count; ggml's names are NUL-terminated and live
+    // as long as the registration; the out-pointers are valid `usize`s.
+    unsafe {
+        for i in 0..llama_cpp_sys_2::ggml_backend_dev_count() {
+            let dev = llama_cpp_sys_2::ggml_backend_dev_get(i);
+            if c_string(llama_cpp_sys_2::ggml_backend_dev_name(dev)) == device.name {
+                let (mut free, mut total) = (0usize, 0usize);
+                llama_cpp_sys_2::ggml_backend_dev_memory(dev, &mut free, &mut total);
+                return Some((free as u64, total as u64));
+            }
+        }
+    }
+    None
+}
+
 /// The GPU/iGPU devices a registered module found.
 fn gpu_devices(reg: llama_cpp_sys_2::ggml_backend_reg_t) -> Vec<GpuDevice> {
     // SAFETY: `reg` is a live registration returned by `ggml_backend_load`; device indices are
@@ -500,27 +519,46 @@ pub struct CpuChoice {
     pub candidates: Vec<CpuCandidate>,
 }
 
-/// ggml's x86 score (ggml-cpu/arch/x86/cpu-feats.cpp) adds one bit per feature the module was
-/// built with; these are the ones whose registers the OS must enable.
-const SCORE_AVX: i32 = 1 << 4;
-const SCORE_AVX2: i32 = 1 << 5;
-const SCORE_AVX_VNNI: i32 = 1 << 6;
-const SCORE_AVX512: i32 = 1 << 7;
-const SCORE_AMX_INT8: i32 = 1 << 11;
+/// Register state an x86 CPU module needs from the OS, by module name: ggml's variant list
+/// (ggml/src/CMakeLists.txt, `GGML_CPU_ALL_VARIANTS`). ggml's score cannot tell: it is a sum
+/// (1 + 1 for FMA + 2 for F16C ...), so its bits carry into each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Needs {
+    avx: bool,
+    avx512: bool,
+    amx: bool,
+}
 
-fn veto(score: i32, grants: &OsGrants) -> Option<String> {
+fn needs(variant: &str) -> Option<Needs> {
+    let (avx, avx512, amx) = match variant {
+        "x64" | "sse42" => (false, false, false),
+        "sandybridge" | "ivybridge" | "piledriver" | "haswell" | "alderlake" => {
+            (true, false, false)
+        }
+        "skylakex" | "cannonlake" | "cascadelake" | "icelake" | "cooperlake" | "zen4" => {
+            (true, true, false)
+        }
+        "sapphirerapids" => (true, true, true),
+        _ => return None,
+    };
+    Some(Needs { avx, avx512, amx })
+}
+
+fn veto(name: &str, score: i32, grants: &OsGrants) -> Option<String> {
     if !cfg!(target_arch = "x86_64") || score <= 0 {
         return None;
     }
-    if score & SCORE_AMX_INT8 != 0
+    // A module this table does not know (a newer ggml) is left to ggml's score, as ggml does.
+    let needs = needs(name)?;
+    if needs.amx
         && let Err(why) = &grants.amx
     {
         return Some(format!("the CPU advertises AMX but {why}"));
     }
-    if score & SCORE_AVX512 != 0 && !grants.avx512 {
+    if needs.avx512 && !grants.avx512 {
         return Some("the CPU advertises AVX-512 but the OS does not enable its registers".into());
     }
-    if score & (SCORE_AVX | SCORE_AVX2 | SCORE_AVX_VNNI) != 0 && !grants.avx {
+    if needs.avx && !grants.avx {
         return Some("the CPU advertises AVX but the OS does not enable its registers".into());
     }
     None
@@ -534,7 +572,7 @@ pub fn choose_cpu(scored: &[(String, i32)], grants: &OsGrants, forced: Option<&s
         .map(|(name, score)| CpuCandidate {
             name: name.clone(),
             score: *score,
-            vetoed: veto(*score, grants),
+            vetoed: veto(name, *score, grants),
         })
         .collect();
     candidates.sort_by(|a, b| b.score.cmp(&a.score).then(a.name.cmp(&b.name)));
@@ -625,27 +663,16 @@ mod tests {
         }
     }
 
-    /// Scores as ggml's x86 scorer gives them on a Sapphire Rapids CPU.
+    /// Scores as ggml's x86 scorer gives them on a Sapphire Rapids CPU: 1, plus FMA 1, F16C 2,
+    /// SSE42 4, BMI2 8, AVX 16, AVX2 32, AVX_VNNI 64, AVX512 128, VBMI 256, BF16 512, VNNI 1024,
+    /// AMX 2048 for each feature a module is built with.
     fn sapphire_rapids() -> Vec<(String, i32)> {
-        let base = 1 + 1 + 2 + 4 + 8; // FMA F16C SSE42 BMI2
         vec![
             ("x64".into(), 1),
             ("sse42".into(), 1 + 4),
-            ("haswell".into(), base + SCORE_AVX + SCORE_AVX2),
-            (
-                "skylakex".into(),
-                base + SCORE_AVX + SCORE_AVX2 + SCORE_AVX512,
-            ),
-            (
-                "sapphirerapids".into(),
-                base + SCORE_AVX
-                    + SCORE_AVX2
-                    + SCORE_AVX512
-                    + (1 << 8)
-                    + (1 << 9)
-                    + (1 << 10)
-                    + SCORE_AMX_INT8,
-            ),
+            ("haswell".into(), 64),
+            ("skylakex".into(), 192),
+            ("sapphirerapids".into(), 4032),
             ("alderlake".into(), 0),
         ]
     }
@@ -693,6 +720,30 @@ mod tests {
         let unknown = choose_cpu(&sapphire_rapids(), &grants(true, true), Some("pentium"));
         assert_eq!(unknown.chosen.as_deref(), Some("sapphirerapids"));
         assert!(unknown.reason.contains("no such module"));
+    }
+
+    /// Alder Lake's module scores 128, the AVX-512 bit's value, without AVX-512: the veto must
+    /// go by what the module needs, not by the score's bits.
+    #[test]
+    fn alder_lake_is_not_mistaken_for_avx512() {
+        let scored = vec![
+            ("haswell".to_owned(), 64),
+            ("alderlake".to_owned(), 128),
+            ("skylakex".to_owned(), 0),
+        ];
+        let choice = choose_cpu(&scored, &grants(false, false), None);
+        assert_eq!(choice.chosen.as_deref(), Some("alderlake"), "{choice:?}");
+        assert!(choice.candidates.iter().all(|c| c.vetoed.is_none()));
+    }
+
+    #[test]
+    fn a_module_this_table_does_not_know_is_left_to_ggml_s_score() {
+        let scored = vec![
+            ("haswell".to_owned(), 64),
+            ("diamondrapids".to_owned(), 9000),
+        ];
+        let choice = choose_cpu(&scored, &grants(false, false), None);
+        assert_eq!(choice.chosen.as_deref(), Some("diamondrapids"));
     }
 
     #[test]

@@ -68,10 +68,13 @@ pub fn plan(
     let device = report.and_then(|r| r.gpu());
     let mut hardware = hardware.clone();
     if let Some(device) = device {
+        // Free memory now, not when the module loaded (a game may have started since).
+        let (free, total) = super::backends::gpu_memory_now()
+            .unwrap_or((device.memory_free_bytes, device.memory_total_bytes));
         hardware.gpu = Some(GpuInfo {
             name: device.description.clone(),
-            vram_total_bytes: device.memory_total_bytes,
-            vram_free_bytes: device.memory_free_bytes,
+            vram_total_bytes: total,
+            vram_free_bytes: free,
             driver_version: hardware.gpu.as_ref().and_then(|g| g.driver_version.clone()),
         });
     } else if let Some(report) = report {

@@ -22,6 +22,7 @@ use crate::config::{AppState, LlmSettings, SamplingSettings, Settings, SettingsC
 
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<LlmWorker>();
+    app.add_systems(Startup, load_backends_early);
     app.add_systems(
         Update,
         (
@@ -36,6 +37,24 @@ pub(super) fn plugin(app: &mut App) {
                 .in_set(AppSystems::Update),
         ),
     );
+}
+
+/// llama.cpp's modules (and a GPU driver's start, hundreds of milliseconds) on their own
+/// thread at start, so the first load plan, made on the frame loop, finds them ready. Not for
+/// a server backend: a GPU module would take a GPU context for nothing.
+fn load_backends_early(settings: Res<Settings>) {
+    if !matches!(settings.llm.backend, crate::config::Backend::Local) {
+        return;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("llama-backends".into())
+        .spawn(|| {
+            // The outcome is logged there and read again by the load plan.
+            let _ = super::backends::ensure_loaded();
+        });
+    if let Err(err) = spawned {
+        tracing::warn!("cannot start the thread that loads llama.cpp's modules: {err}");
+    }
 }
 
 enum JobOutcome {

@@ -295,4 +295,15 @@ fn vulkan_offload_on_lavapipe_gives_the_cpu_text() {
         "every layer on the Vulkan device: {log}"
     );
     assert_eq!(on_vulkan, on_cpu);
+
+    // cpu_fallback with the Vulkan module loaded: no layer, and no KV cache or compute
+    // buffer, on the device (the model gets no GPU device at all).
+    let cpu_only = "(llm: (profile: cpu_fallback, n_threads: 2, n_threads_batch: 2))";
+    let (text, log) = greedy(&model, cpu_only, &env);
+    assert_eq!(text, on_cpu);
+    assert!(log.contains("offloaded 0/6 layers to GPU"), "{log}");
+    assert!(
+        !log.contains("Vulkan0"),
+        "nothing allocated on the device: {log}"
+    );
 }
