@@ -1,27 +1,9 @@
 //! llama.cpp's modules chosen at run time: the CPU module this machine's CPU and OS run best,
 //! a forced old-CPU module, and the Vulkan module on Mesa's CPU Vulkan driver (lavapipe).
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-use crate::cli::json_of;
+use crate::cli::{desktop_mate_with_env as run, json_of};
 use crate::support::shared_file;
-
-fn run(args: &[&str], home: &Path, env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_desktop-mate"));
-    command
-        .args(args)
-        .env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("XDG_DATA_HOME", home.join("data"))
-        .env_remove("DESKTOP_MATE_CONFIG")
-        .env_remove("DESKTOP_MATE_BACKENDS_DIR")
-        .env_remove("DESKTOP_MATE_CPU_VARIANT")
-        .env_remove("DESKTOP_MATE_GPU_BACKEND");
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    command.output().expect("run desktop-mate")
-}
 
 fn check(env: &[(&str, &str)]) -> serde_json::Value {
     let home = tempfile::tempdir().expect("temp dir");

@@ -7,15 +7,31 @@ use std::process::Command;
 use crate::support::{GgufValue, shared_file, write_gguf_header};
 
 pub(crate) fn desktop_mate(args: &[&str], home: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_desktop-mate"))
+    desktop_mate_with_env(args, home, &[])
+}
+
+/// The binary with `HOME` in `home` and these environment variables (the llama.cpp module
+/// overrides are cleared unless given here).
+pub(crate) fn desktop_mate_with_env(
+    args: &[&str],
+    home: &Path,
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_desktop-mate"));
+    command
         .args(args)
         // Never touch the real user's folders.
         .env("HOME", home)
         .env("XDG_CONFIG_HOME", home.join("config"))
         .env("XDG_DATA_HOME", home.join("data"))
         .env_remove("DESKTOP_MATE_CONFIG")
-        .output()
-        .expect("run desktop-mate")
+        .env_remove("DESKTOP_MATE_BACKENDS_DIR")
+        .env_remove("DESKTOP_MATE_CPU_VARIANT")
+        .env_remove("DESKTOP_MATE_GPU_BACKEND");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().expect("run desktop-mate")
 }
 
 pub(crate) fn json_of(output: &std::process::Output) -> serde_json::Value {
