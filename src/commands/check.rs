@@ -125,6 +125,11 @@ impl CheckReport {
             model_info,
             Workload::WithWindow,
         );
+        // `plan` loaded them.
+        let (backends, backends_error) = match backends::ensure_loaded() {
+            Ok(report) => (Some(report.clone()), None),
+            Err(err) => (None, Some(err.to_string())),
+        };
         Self {
             settings,
             cpu: hardware.cpu,
@@ -133,9 +138,8 @@ impl CheckReport {
             gpu_unavailable_reason: hardware.gpu_unavailable_reason,
             model,
             plan,
-            // `plan` loaded them.
-            backends: backends::ensure_loaded().ok().cloned(),
-            backends_error: backends::ensure_loaded().err().map(|e| e.to_string()),
+            backends,
+            backends_error,
             server: ServerReport::probe(&loaded.settings.llm.backend),
         }
     }

@@ -2,29 +2,12 @@
 //! a forced old-CPU module, and the Vulkan module on Mesa's CPU Vulkan driver (lavapipe).
 use std::path::{Path, PathBuf};
 
-use crate::cli::{desktop_mate_with_env as run, json_of};
+use crate::cli::{check_json, desktop_mate_with_env as run, json_of};
 use crate::support::shared_file;
 
+/// The `backends` part of `check --json` with these environment variables.
 fn check(env: &[(&str, &str)]) -> serde_json::Value {
-    let home = tempfile::tempdir().expect("temp dir");
-    let config = home.path().join("mascot.ron");
-    std::fs::write(&config, "()").expect("write");
-    let output = run(
-        &[
-            "check",
-            "--json",
-            "--config",
-            config.to_str().expect("utf8"),
-        ],
-        home.path(),
-        env,
-    );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    json_of(&output)["backends"].clone()
+    check_json(env)["backends"].clone()
 }
 
 /// Greedy continuation on the real stories model; `(text, stderr)`.

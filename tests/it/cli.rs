@@ -44,12 +44,13 @@ pub(crate) fn json_of(output: &std::process::Output) -> serde_json::Value {
     serde_json::from_str(&stdout).expect("valid JSON")
 }
 
-#[test]
-fn check_reports_cpu_profile_and_no_gpu_on_this_machine() {
+/// `check --json` on default settings (`()` given with `--config`) with these environment
+/// variables; the report, after asserting that it succeeded.
+pub(crate) fn check_json(env: &[(&str, &str)]) -> serde_json::Value {
     let home = tempfile::tempdir().expect("temp dir");
     let config = home.path().join("mascot.ron");
     std::fs::write(&config, "()").expect("write");
-    let output = desktop_mate(
+    let output = desktop_mate_with_env(
         &[
             "check",
             "--json",
@@ -57,13 +58,19 @@ fn check_reports_cpu_profile_and_no_gpu_on_this_machine() {
             config.to_str().expect("utf8"),
         ],
         home.path(),
+        env,
     );
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let report = json_of(&output);
+    json_of(&output)
+}
+
+#[test]
+fn check_reports_cpu_profile_and_no_gpu_on_this_machine() {
+    let report = check_json(&[]);
     assert_eq!(report["settings"]["valid"], true);
     assert_eq!(report["settings"]["origin"], "command_line");
     assert!(report["cpu"]["logical_cores"].as_u64().expect("cores") >= 1);
@@ -96,6 +103,9 @@ fn check_reports_cpu_profile_and_no_gpu_on_this_machine() {
     let logical = report["cpu"]["logical_cores"].as_u64().expect("cores");
     assert!(threads >= 1 && threads <= logical);
 
+    let home = tempfile::tempdir().expect("temp dir");
+    let config = home.path().join("mascot.ron");
+    std::fs::write(&config, "()").expect("write");
     let text = desktop_mate(
         &["check", "--config", config.to_str().expect("utf8")],
         home.path(),
