@@ -51,11 +51,9 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 
 # The llama-cpp-sys-2 version pinned in Cargo.lock names the cache folder; a packed source
 # (scripts/pack-ggml-source.sh) carries it in a file, for machines without the repository's lock.
-version=""
-if [[ -f "$repo/Cargo.lock" ]]; then
-  version=$(awk '/^name = "llama-cpp-sys-2"$/ { getline; gsub(/"/, "", $3); print $3; exit }' \
-    "$repo/Cargo.lock")
-fi
+# shellcheck source=scripts/lib/llama-source.sh
+. "$repo/scripts/lib/llama-source.sh"
+version=$(llama_sys_version "$repo")
 if [[ -n "$src" && -f "$src/.llama-cpp-sys-2-version" ]]; then
   packed=$(<"$src/.llama-cpp-sys-2-version")
   if [[ -n "$version" && "$packed" != "$version" ]]; then
@@ -69,9 +67,7 @@ if [[ -z "$version" ]]; then
 fi
 
 if [[ -z "$src" ]]; then
-  for dir in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/"llama-cpp-sys-2-$version"/llama.cpp; do
-    [[ -f "$dir/CMakeLists.txt" ]] && src="$dir"
-  done
+  src=$(llama_sys_source "$version")
   if [[ -z "$src" ]]; then
     echo "build-backend-module: llama-cpp-sys-2 $version's source is not in ${CARGO_HOME:-$HOME/.cargo}/registry/src; run cargo build first (or pass --src)" >&2
     exit 1

@@ -26,8 +26,11 @@ if [[ -z "${DESKTOP_MATE:-}" ]]; then
 fi
 
 sdist_version="${LLAMA_CPP_PYTHON_VERSION:-0.3.36}"
-sys_version="$(grep -A1 '^name = "llama-cpp-sys-2"' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')"
-sys_dir="$(ls -d "$HOME"/.cargo/registry/src/*/llama-cpp-sys-2-"$sys_version" 2>/dev/null | head -1)"
+# shellcheck source=scripts/lib/llama-source.sh
+. scripts/lib/llama-source.sh
+sys_version="$(llama_sys_version .)"
+sys_src="$(llama_sys_source "$sys_version")"
+sys_dir="${sys_src%/llama.cpp}"
 sys_commit="$(sed -n 's/.*"sha1": "\(.\{7\}\).*/\1/p' "$sys_dir/.cargo_vcs_info.json" 2>/dev/null || true)"
 
 load() { cut -d' ' -f1 /proc/loadavg; }

@@ -34,16 +34,15 @@ done
 [[ "$tarball" == *.tar.gz || "$tarball" == *.tgz ]] || usage
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
-version=$(awk '/^name = "llama-cpp-sys-2"$/ { getline; gsub(/"/, "", $3); print $3; exit }' \
-  "$repo/Cargo.lock")
+# shellcheck source=scripts/lib/llama-source.sh
+. "$repo/scripts/lib/llama-source.sh"
+version=$(llama_sys_version "$repo")
 if [[ -z "$version" ]]; then
   echo "pack-ggml-source: no llama-cpp-sys-2 in $repo/Cargo.lock" >&2
   exit 1
 fi
 if [[ -z "$src" ]]; then
-  for dir in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/"llama-cpp-sys-2-$version"/llama.cpp; do
-    [[ -f "$dir/CMakeLists.txt" ]] && src="$dir"
-  done
+  src=$(llama_sys_source "$version")
   if [[ -z "$src" ]]; then
     echo "pack-ggml-source: llama-cpp-sys-2 $version's source is not in ${CARGO_HOME:-$HOME/.cargo}/registry/src; run cargo build first (or pass --src)" >&2
     exit 1
