@@ -6,8 +6,11 @@
 # ~/.cache/desktop-mate/llama-tools/ (never commit it); a second run only prints the paths.
 # x86-64-v3 (the haswell CPU module of our build; before run-time modules, the whole app), no OpenMP; GGML_NATIVE stays
 # off: a VM may advertise instructions it cannot run (AMX here: SIGILL).
-# Prints the folder of the binaries on stdout.
+# Prints the folder of the binaries on stdout. With --cached-only it builds nothing: exit 3 when
+# the tools are not built yet.
 set -euo pipefail
+cached_only=false
+[[ "${1:-}" == "--cached-only" ]] && cached_only=true
 
 VERSION="${LLAMA_CPP_PYTHON_VERSION:-0.3.36}"
 dir="${DESKTOP_MATE_LLAMA_TOOLS:-$HOME/.cache/desktop-mate/llama-tools}"
@@ -20,6 +23,10 @@ built() {
   for tool in "${tools[@]}"; do [[ -x "$bin/$tool" ]] || return 1; done
 }
 
+if ! built && $cached_only; then
+  echo "build-llama-tools: not built yet in $build" >&2
+  exit 3
+fi
 if ! built; then
   mkdir -p "$dir"
   sdist="$dir/llama_cpp_python-$VERSION.tar.gz"

@@ -2,6 +2,9 @@
 # Installs the system packages desktop-mate needs to build, run and test on Debian/Ubuntu.
 # Run as root it uses apt-get directly; otherwise it uses sudo (and says so). Packages already
 # installed are skipped, so it is quick on later runs.
+#
+#   scripts/setup.sh             building, running and testing on Linux
+#   scripts/setup.sh --windows   also the Windows cross build and its tests under Wine
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,6 +38,14 @@ PACKAGES=(
   # the tray test: a private session bus (dbus-daemon) and dbus-send to read and click its menu
   dbus-daemon dbus-bin
 )
+if [[ "${1:-}" == "--windows" ]]; then
+  PACKAGES+=(
+    # cross-compiling for Windows (scripts/build-windows.sh): gcc/g++ (-posix) and binutils
+    gcc-mingw-w64-x86-64-posix g++-mingw-w64-x86-64-posix binutils-mingw-w64-x86-64 mingw-w64-x86-64-dev
+    # running the Windows build and its tests (scripts/test-windows.sh); 64-bit Wine only
+    wine wine64
+  )
+fi
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -8,6 +8,7 @@ pub mod avatar;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod console;
 pub mod desktop;
 pub mod diagnostics;
 pub mod hardware;

@@ -11,6 +11,8 @@ use desktop_mate::config;
 use desktop_mate::hardware::HardwareReport;
 
 fn main() -> ExitCode {
+    // Before anything prints (clap's usage errors included).
+    desktop_mate::console::attach_parent_console();
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Run {
         record_diagnostics: None,

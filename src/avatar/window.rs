@@ -150,7 +150,7 @@ fn over_panel(egui: Option<&EguiWantsInput>) -> bool {
 /// (also while clicks pass through), else from the window's cursor events.
 fn pointer_in_window(hits: &WindowHits, window: &Window) -> Option<Vec2> {
     if let (Some(pointer), WindowPosition::At(origin)) = (&hits.pointer, window.position)
-        && let Some((x, y)) = pointer.position()
+        && let Some((x, y)) = pointer.position(window.scale_factor())
     {
         return Some(Vec2::new((x - origin.x) as f32, (y - origin.y) as f32));
     }

@@ -293,3 +293,59 @@ impl SettingsFile {
         Ok(effective)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Roaming AppData, as the README says (`%APPDATA%\desktop-mate\config\mascot.ron`).
+    #[cfg(windows)]
+    #[test]
+    fn windows_settings_live_under_appdata() {
+        let appdata = std::path::PathBuf::from(std::env::var_os("APPDATA").expect("APPDATA"));
+        let root = appdata.join("desktop-mate");
+        assert_eq!(super::user_config_dir(), Some(root.join("config")));
+        assert_eq!(super::user_data_dir(), Some(root.join("data")));
+    }
+
+    /// Windows refuses to replace a file another program holds open without delete sharing
+    /// (Notepad does): the save fails with that error, the file keeps its text, no temporary
+    /// file is left, and the next save once it is closed works.
+    #[cfg(windows)]
+    #[test]
+    fn a_save_over_a_file_another_program_holds_fails_and_loses_nothing() {
+        use std::os::windows::fs::OpenOptionsExt;
+        const FILE_SHARE_READ: u32 = 1;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("mascot.ron");
+        std::fs::write(&path, "(window: (scale: 2.0))").expect("write");
+        let held = std::fs::OpenOptions::new()
+            .read(true)
+            .share_mode(FILE_SHARE_READ)
+            .open(&path)
+            .expect("open");
+        let settings = crate::config::Settings::default();
+        let err = super::save_settings(&path, &settings).expect_err("the file is held open");
+        assert_eq!(
+            err.kind(),
+            std::io::ErrorKind::PermissionDenied,
+            "{err} ({:?})",
+            err.raw_os_error()
+        );
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("read"),
+            "(window: (scale: 2.0))"
+        );
+        drop(held);
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .expect("list")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["mascot.ron", "mascot.ron.bak"]);
+        super::save_settings(&path, &settings).expect("saved once the file is closed");
+        assert_eq!(
+            super::read_settings(&path).expect("read back"),
+            settings,
+            "the saved file reads back as what was saved"
+        );
+    }
+}

@@ -209,15 +209,31 @@ mod tests {
 
     #[test]
     fn the_entry_starts_the_mascot_with_the_command_line_settings_file() {
+        // An absolute path on this OS (on Windows "/home/me" would be relative to the drive).
+        let path = std::env::temp_dir().join("me").join("mascot.ron");
         let file = SettingsFile {
-            path: Some("/home/me/mascot.ron".into()),
+            path: Some(path.clone()),
             origin: SettingsOrigin::CommandLine,
             on_disk: Settings::default(),
             overrides: Default::default(),
         };
         assert_eq!(
             start_args(&file),
-            ["--config", "/home/me/mascot.ron", "run"]
+            ["--config", path.to_str().expect("utf8"), "run"]
+        );
+        // A relative one is made absolute: the entry starts from another folder.
+        let relative = SettingsFile {
+            path: Some("mascot.ron".into()),
+            ..file.clone()
+        };
+        let cwd = std::env::current_dir().expect("cwd");
+        assert_eq!(
+            start_args(&relative),
+            [
+                "--config",
+                cwd.join("mascot.ron").to_str().expect("utf8"),
+                "run"
+            ]
         );
         let user = SettingsFile {
             origin: SettingsOrigin::UserConfig,

@@ -84,6 +84,29 @@ pub fn rescue_position(saved: (i32, i32), size: (u32, u32), screens: &[Screen]) 
     )
 }
 
+/// A window that covers a whole monitor is taken by Windows' compositor for a fullscreen
+/// window and drawn opaque: the see-through background turns black (peers met this; a window
+/// 1 px short of the monitor stays transparent). When the window at `at` with `size` covers a
+/// monitor, the height that ends 1 px above that monitor's bottom edge; `None` otherwise.
+/// Applied on every platform: 1 px is invisible and the rule stays testable here.
+pub fn short_of_cover(at: (i32, i32), size: (u32, u32), screens: &[Screen]) -> Option<u32> {
+    let (x, y) = (i64::from(at.0), i64::from(at.1));
+    let (w, h) = (i64::from(size.0), i64::from(size.1));
+    screens
+        .iter()
+        .filter(|s| {
+            let (sx, sy) = (i64::from(s.x), i64::from(s.y));
+            x <= sx
+                && y <= sy
+                && x + w >= sx + i64::from(s.width)
+                && y + h >= sy + i64::from(s.height)
+        })
+        .map(|s| i64::from(s.y) + i64::from(s.height) - 1 - y)
+        .min()
+        .and_then(|height| u32::try_from(height).ok())
+        .filter(|height| *height > 0)
+}
+
 pub(super) fn plugin(app: &mut App) {
     app.add_systems(Update, place_window.in_set(AppSystems::Apply));
 }
@@ -138,6 +161,14 @@ fn place_window(
     };
     let size = window.physical_size();
     let rescued = rescue_position(wanted, (size.x, size.y), &screens);
+    if let Some(height) = short_of_cover(rescued, (size.x, size.y), &screens) {
+        info!(
+            "window {}x{} covers a whole monitor: made {height} px high, \
+             so the compositor keeps it transparent",
+            size.x, size.y
+        );
+        window.resolution.set_physical_resolution(size.x, height);
+    }
     if Some(rescued) != current {
         if rescued == wanted {
             info!("window placed at {rescued:?}, its saved place on this monitor layout");
@@ -195,6 +226,27 @@ mod tests {
             height,
             primary,
         }
+    }
+
+    #[test]
+    fn a_window_covering_a_monitor_is_made_one_pixel_short() {
+        let screens = [
+            screen(0, 0, 1920, 1080, true),
+            screen(1920, 0, 2560, 1440, false),
+        ];
+        // Exactly the first monitor: 1 px shorter.
+        assert_eq!(short_of_cover((0, 0), (1920, 1080), &screens), Some(1079));
+        // Larger than the second monitor and starting above it: ends 1 px above its bottom.
+        assert_eq!(
+            short_of_cover((1900, -20), (2600, 1500), &screens),
+            Some(1459)
+        );
+        // Across both: the first one's bottom is the nearer edge.
+        assert_eq!(short_of_cover((0, 0), (4480, 1440), &screens), Some(1079));
+        // Smaller than any monitor, or 1 px short already: unchanged.
+        assert_eq!(short_of_cover((0, 0), (400, 600), &screens), None);
+        assert_eq!(short_of_cover((0, 0), (1920, 1079), &screens), None);
+        assert_eq!(short_of_cover((1, 0), (1920, 1080), &screens), None);
     }
 
     #[test]

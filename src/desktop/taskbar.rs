@@ -48,6 +48,8 @@ fn follow_setting(
     }
 }
 
+// Xlib's window id is a C `unsigned long`: 64 bits on Linux, 32 on Windows.
+#[cfg_attr(windows, allow(clippy::useless_conversion))]
 fn x11_window(handle: &RawHandleWrapper) -> Option<u32> {
     match handle.get_window_handle() {
         raw_window_handle::RawWindowHandle::Xlib(h) => u32::try_from(h.window).ok(),

@@ -287,15 +287,18 @@ pub fn list_modules(dir: &Path) -> Vec<(String, PathBuf)> {
     modules
 }
 
-/// `libggml-cpu-haswell.so` / `ggml-cpu-haswell.dll` -> `cpu-haswell`; ggml's own libraries
-/// (`libggml.so`, `libggml-base.so`) are not modules.
+/// `libggml-cpu-haswell.so` / `ggml-cpu-haswell.dll` (MSVC) / `libggml-cpu-haswell.dll`
+/// (MinGW) -> `cpu-haswell`; ggml's own libraries (`libggml.so`, `libggml-base.dll`) are not
+/// modules.
 fn module_name(file: &str) -> Option<&str> {
-    let (prefix, extension) = if cfg!(windows) {
-        ("ggml-", ".dll")
+    let name = if cfg!(windows) {
+        let stem = file.strip_suffix(".dll")?;
+        stem.strip_prefix("lib")
+            .unwrap_or(stem)
+            .strip_prefix("ggml-")?
     } else {
-        ("libggml-", ".so")
+        file.strip_prefix("libggml-")?.strip_suffix(".so")?
     };
-    let name = file.strip_prefix(prefix)?.strip_suffix(extension)?;
     (name != "base" && !name.is_empty()).then_some(name)
 }
 
@@ -756,6 +759,12 @@ mod tests {
     fn module_names_come_from_file_names() {
         if cfg!(windows) {
             assert_eq!(module_name("ggml-cpu-haswell.dll"), Some("cpu-haswell"));
+            assert_eq!(module_name("libggml-cpu-haswell.dll"), Some("cpu-haswell"));
+            assert_eq!(module_name("libggml-vulkan.dll"), Some("vulkan"));
+            assert_eq!(module_name("libggml-base.dll"), None);
+            assert_eq!(module_name("libggml.dll"), None);
+            assert_eq!(module_name("libllama.dll"), None);
+            assert_eq!(module_name("libggml-cpu-haswell.so"), None);
         } else {
             assert_eq!(module_name("libggml-cpu-haswell.so"), Some("cpu-haswell"));
             assert_eq!(module_name("libggml-cuda.so"), Some("cuda"));

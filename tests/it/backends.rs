@@ -1,6 +1,6 @@
 //! llama.cpp's modules chosen at run time: the CPU module this machine's CPU and OS run best,
 //! a forced old-CPU module, and the Vulkan module on Mesa's CPU Vulkan driver (lavapipe).
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::cli::{check_json, desktop_mate_with_env as run, json_of};
 use crate::support::shared_file;
@@ -42,6 +42,7 @@ fn greedy(model: &Path, settings: &str, env: &[(&str, &str)]) -> (String, String
 
 /// ggml's x86 score of each CPU module (ggml/src/CMakeLists.txt variants, weights from
 /// ggml-cpu/arch/x86/cpu-feats.cpp), computed here from /proc/cpuinfo: 0 when a flag is missing.
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 fn expected_x86_scores(flags: &[&str]) -> Vec<(&'static str, i64)> {
     const AVX512: &[&str] = &["avx512f", "avx512cd", "avx512vl", "avx512dq", "avx512bw"];
     // (cpuinfo flags, score bit) in ggml's order.
@@ -199,9 +200,10 @@ fn an_empty_module_folder_is_a_clear_error_not_a_crash() {
 }
 
 /// The Vulkan module `scripts/build-backend-module.sh vulkan` built into the cache.
-fn vulkan_module() -> Option<PathBuf> {
+#[cfg(target_os = "linux")]
+fn vulkan_module() -> Option<std::path::PathBuf> {
     if let Some(path) = std::env::var_os("DESKTOP_MATE_VULKAN_MODULE") {
-        return Some(PathBuf::from(path));
+        return Some(std::path::PathBuf::from(path));
     }
     let home = std::env::var_os("HOME")?;
     let root = Path::new(&home).join(".cache/desktop-mate/backend-modules");
@@ -226,7 +228,7 @@ fn vulkan_offload_on_lavapipe_gives_the_cpu_text() {
         return;
     };
     // The shipped modules plus the Vulkan one, in one folder.
-    let cpu_dir = PathBuf::from(check(&[])["dir"].as_str().expect("dir"));
+    let cpu_dir = std::path::PathBuf::from(check(&[])["dir"].as_str().expect("dir"));
     let modules = tempfile::tempdir().expect("temp dir");
     for entry in std::fs::read_dir(&cpu_dir).expect("modules") {
         let path = entry.expect("entry").path();

@@ -221,6 +221,12 @@ fn check_fails_with_file_line_column_on_invalid_settings() {
 }
 
 #[test]
+#[cfg_attr(
+    windows,
+    ignore = "Windows' AppData folder cannot be redirected for a test: it would write the real \
+              user's (the unit test config::store::tests::windows_settings_live_under_appdata \
+              checks the path)"
+)]
 fn first_run_creates_the_users_settings_from_the_default() {
     let home = tempfile::tempdir().expect("temp dir");
     let output = desktop_mate(&["check", "--json"], home.path());

@@ -34,7 +34,7 @@ fn app_with(settings: &str) -> (App, tempfile::TempDir) {
     let model = dir.path().join("tiny.gguf");
     support::write_tiny_llama(&model, 11);
     let path = dir.path().join("mascot.ron");
-    let settings = settings.replace("MODEL", &model.display().to_string());
+    let settings = settings.replace("MODEL", &support::ron_path(&model));
     std::fs::write(&path, settings).expect("write");
     let mut app = desktop_mate::headless_app(loaded_with_history(&path, dir.path()));
     app.init_resource::<Seen>().add_systems(Last, record);

@@ -516,7 +516,7 @@ fn frames_render_and_a_screenshot_completes_while_a_reply_is_generated() {
           chat: (history_file: Some(\"HISTORY\")))"
             .replace(
                 "HISTORY",
-                &dir.path().join("history.jsonl").display().to_string(),
+                &support::ron_path(&dir.path().join("history.jsonl")),
             ),
     )
     .expect("write settings");

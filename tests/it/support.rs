@@ -12,6 +12,11 @@ pub fn shared_file(relative: &str) -> Option<PathBuf> {
     path.is_file().then_some(path)
 }
 
+/// A path as it goes inside a RON string literal (Windows' backslashes escaped).
+pub fn ron_path(path: &Path) -> String {
+    path.display().to_string().replace('\\', "\\\\")
+}
+
 pub enum GgufValue<'a> {
     U32(u32),
     Str(&'a str),
