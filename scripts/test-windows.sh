@@ -5,8 +5,8 @@
 #  2. the integration tests that need no window (settings, VRM files, engine, templates, CLI,
 #     llama.cpp modules, downloads, OpenAI backend...);
 #  3. the packed exe (scripts/build-windows.sh): `check --json`, and greedy parity: `chat --raw
-#     --temperature 0` on ../shared/models/stories260K.gguf gives the same text as the Linux
-#     build;
+#     --temperature 0` on ../shared/models/stories260K.gguf and on Gemma 3 270M gives the same
+#     text as the Linux build;
 #  4. the window: `snapshot` of the built-in mascot through Wine's Vulkan on Mesa's lavapipe
 #     (under Xvfb), its pixels checked.
 # Each run uses a fresh Wine prefix (its own %APPDATA%), so nothing of the user's is touched.
@@ -98,23 +98,44 @@ print("test-windows: check --json: settings", report["settings"]["origin"], "| l
   exit 1
 }
 
-stories=../shared/models/stories260K.gguf
-if [[ -f "$stories" ]]; then
-  prompt="Once upon a time"
-  args=(chat --raw --temperature 0 --max-tokens 48 --config "$home/mascot.ron")
-  linux_text=$("$linux_exe" "${args[@]}" --model "$stories" --prompt "$prompt" 2>/dev/null)
+# Greedy parity: the same completion from the Windows exe as from the Linux build, on the
+# issue's tiny stories model (../shared) and on Gemma 3 270M (scripts/fetch-gemma.sh's cache),
+# whichever this machine has.
+parity() {
+  local name="$1" model="$2"
+  local prompt="Once upon a time"
+  local linux_text windows_text
+  linux_text=$("$linux_exe" chat --raw --temperature 0 --max-tokens 48 --config "$home/mascot.ron" \
+    --model "$model" --prompt "$prompt" 2>/dev/null)
   windows_text=$(wine "$exe" chat --raw --temperature 0 --max-tokens 48 \
-    --config "$(winepath -w "$home/mascot.ron")" --model "$(winepath -w "$stories")" --prompt "$prompt" \
-    2>/dev/null | tr -d '\r')
+    --config "$(winepath -w "$home/mascot.ron")" --model "$(winepath -w "$model")" \
+    --prompt "$prompt" 2>/dev/null | tr -d '\r')
   if [[ -z "$linux_text" || "$linux_text" != "$windows_text" ]]; then
-    echo "test-windows: greedy parity FAILED" >&2
+    echo "test-windows: greedy parity on $name FAILED" >&2
     echo "  Linux:   $linux_text" >&2
     echo "  Windows: $windows_text" >&2
     exit 1
   fi
-  echo "test-windows: greedy parity with Linux on stories260K: identical (${#windows_text} chars): $windows_text"
+  echo "test-windows: greedy parity with Linux on $name: identical (${#windows_text} chars): $windows_text"
+}
+compared=0
+stories=../shared/models/stories260K.gguf
+if [[ -f "$stories" ]]; then
+  parity stories260K "$(realpath "$stories")"
+  compared=$((compared + 1))
 else
-  echo "test-windows: $stories absent: greedy parity skipped"
+  echo "test-windows: $stories absent: parity on stories260K skipped"
+fi
+gemma="${DESKTOP_MATE_MODELS:-$HOME/.cache/desktop-mate/models}/gemma-3-270m-q4_k_m.gguf"
+if [[ -f "$gemma" ]]; then
+  parity "Gemma 3 270M" "$gemma"
+  compared=$((compared + 1))
+else
+  echo "test-windows: $gemma absent (scripts/fetch-gemma.sh): parity on Gemma skipped"
+fi
+if ((compared == 0)) && [[ "${CI:-}" == "true" ]]; then
+  echo "test-windows: no model to compare the Windows and Linux builds on" >&2
+  exit 1
 fi
 
 # The window: the built-in mascot rendered by the Windows exe through Wine's Vulkan on Mesa's
