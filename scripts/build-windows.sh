@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Cross-builds desktop-mate for Windows (x86_64-pc-windows-gnu) from Linux with Debian's MinGW
 # and packs it as a folder + zip that runs on a stock Windows 10/11:
-#   desktop-mate.exe, llama.cpp's DLLs (libllama, libggml, libggml-base), ggml's CPU modules
-#   (libggml-cpu-<level>.dll, chosen at run time) and MinGW's C++ runtime DLLs (libstdc++-6,
-#   libgcc_s_seh-1, libwinpthread-1). Every DLL any of them imports is either in the folder or
+#   desktop-mate.exe, llama.cpp's DLLs (libllama, libllama-common, ggml, ggml-base), ggml's
+#   CPU modules (ggml-cpu-<level>.dll, chosen at run time) and MinGW's C++ runtime DLLs
+#   (libstdc++-6, libgcc_s_seh-1, libwinpthread-1). Every DLL any of them imports is either in the folder or
 #   part of Windows: checked with objdump -p, the build fails otherwise.
 #
 #   scripts/build-windows.sh             dev profile (what the Wine tests use)
@@ -26,12 +26,12 @@ scripts/setup.sh --windows
 source scripts/windows-env.sh
 
 start=$SECONDS
-cargo build --locked --target "$WINDOWS_TARGET" "${cargo_profile[@]}" >&2
+windows_cargo build --locked --target "$WINDOWS_TARGET" "${cargo_profile[@]}" >&2
 echo "build-windows: cargo build ($profile) took $((SECONDS - start)) s" >&2
 
 target_dir="${CARGO_TARGET_DIR:-target}"
 out="$target_dir/$WINDOWS_TARGET/$profile"
-dist="$target_dir/dist"
+dist="$target_dir/dist/$profile"
 name="desktop-mate-windows-x86_64"
 folder="$dist/$name"
 rm -rf "$folder" "$dist/$name.zip"

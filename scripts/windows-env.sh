@@ -15,11 +15,16 @@ export CC_x86_64_pc_windows_gnu=x86_64-w64-mingw32-gcc-posix
 export CXX_x86_64_pc_windows_gnu=x86_64-w64-mingw32-g++-posix
 export AR_x86_64_pc_windows_gnu=x86_64-w64-mingw32-ar
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc-posix
-# Gaps of Debian 12's MinGW headers that llama.cpp runs into (see the header). llama-cpp-sys-2
-# hands CMAKE_* variables to llama.cpp's CMake; only the Windows build sees them.
-compat="$(pwd)/scripts/windows/mingw-compat.h"
-export CMAKE_C_FLAGS="-include $compat"
-export CMAKE_CXX_FLAGS="-include $compat"
+# cargo for the Windows target: llama-cpp-sys-2 hands CMAKE_* variables to llama.cpp's CMake,
+# here to force-include the header that fills gaps of Debian 12's MinGW (see the header). Only
+# these cargo runs see them (a Linux build would get the flags too). They are no rebuild
+# trigger: after editing the header, delete target/x86_64-pc-windows-gnu/*/build/llama-cpp-sys-2-*.
+WINDOWS_COMPAT_H="$(pwd)/scripts/windows/mingw-compat.h"
+# (A checkout path with spaces would need quoting inside the flags; not supported.)
+windows_cargo() {
+  CMAKE_C_FLAGS="-include $WINDOWS_COMPAT_H" CMAKE_CXX_FLAGS="-include $WINDOWS_COMPAT_H" \
+    cargo "$@"
+}
 
 # MinGW's C++ runtime, shipped next to the executable (llama.cpp's DLLs are C++).
 gcc_dir=$(dirname "$(x86_64-w64-mingw32-g++-posix -print-libgcc-file-name)")

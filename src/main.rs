@@ -11,9 +11,18 @@ use desktop_mate::config;
 use desktop_mate::hardware::HardwareReport;
 
 fn main() -> ExitCode {
-    // Before anything prints (clap's usage errors included).
-    desktop_mate::console::attach_parent_console();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            desktop_mate::console::attach_parent_console();
+            err.exit()
+        }
+    };
+    // The terminal commands print to the terminal that started them (Windows' GUI-subsystem
+    // release build has no console of its own); the mascot stays free of it.
+    if !matches!(cli.command, None | Some(Command::Run { .. })) {
+        desktop_mate::console::attach_parent_console();
+    }
     let command = cli.command.unwrap_or(Command::Run {
         record_diagnostics: None,
     });

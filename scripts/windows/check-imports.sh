@@ -23,6 +23,10 @@ if ((${#files[@]} == 0)); then
   exit 1
 fi
 
+declare -A known=()
+for name in "${system[@]}"; do
+  known["$name"]=1
+done
 declare -A here=()
 for file in "${files[@]}"; do
   name=$(basename "$file")
@@ -40,7 +44,7 @@ for file in "${files[@]}"; do
     if [[ -n "${here[$lower]:-}" ]] || [[ "$base" == api-ms-win-* ]] || [[ "$base" == ext-ms-win-* ]]; then
       continue
     fi
-    if printf '%s\n' "${system[@]}" | grep -qx "$base"; then
+    if [[ -n "${known[$base]:-}" ]]; then
       continue
     fi
     echo "check-imports: $(basename "$file") imports $dll, which is neither in $folder nor part of Windows" >&2

@@ -108,7 +108,53 @@ pub fn short_of_cover(at: (i32, i32), size: (u32, u32), screens: &[Screen]) -> O
 }
 
 pub(super) fn plugin(app: &mut App) {
-    app.add_systems(Update, place_window.in_set(AppSystems::Apply));
+    app.add_systems(
+        Update,
+        (place_window, keep_short_of_cover)
+            .chain()
+            .in_set(AppSystems::Apply),
+    );
+}
+
+/// Bevy's monitors as [`Screen`]s.
+fn bevy_screens(monitors: &Query<(&Monitor, Has<PrimaryMonitor>)>) -> Vec<Screen> {
+    monitors
+        .iter()
+        .map(|(m, primary)| Screen {
+            x: m.physical_position.x,
+            y: m.physical_position.y,
+            width: m.physical_width,
+            height: m.physical_height,
+            primary,
+        })
+        .collect()
+}
+
+/// Whenever the window's size or place changes (placed at start, dragged, scaled with the
+/// wheel) or a monitor comes: never exactly cover a monitor ([`short_of_cover`]).
+fn keep_short_of_cover(
+    mut windows: Query<&mut Window, With<PrimaryWindow>>,
+    monitors: Query<(&Monitor, Has<PrimaryMonitor>)>,
+    added: Query<(), Added<Monitor>>,
+) {
+    let Ok(mut window) = windows.single_mut() else {
+        return;
+    };
+    if !window.is_changed() && added.is_empty() {
+        return;
+    }
+    let WindowPosition::At(at) = window.position else {
+        return;
+    };
+    let size = window.physical_size();
+    if let Some(height) = short_of_cover((at.x, at.y), (size.x, size.y), &bevy_screens(&monitors)) {
+        info!(
+            "window {}x{} covers a whole monitor: made {height} px high, \
+             so the compositor keeps it transparent",
+            size.x, size.y
+        );
+        window.resolution.set_physical_resolution(size.x, height);
+    }
 }
 
 /// Once monitors are known, and again whenever one comes or goes: the layout's own saved
@@ -131,16 +177,7 @@ fn place_window(
     };
     let screens = match x11::screens() {
         Some(screens) if !screens.is_empty() => screens,
-        _ => monitors
-            .iter()
-            .map(|(m, primary)| Screen {
-                x: m.physical_position.x,
-                y: m.physical_position.y,
-                width: m.physical_width,
-                height: m.physical_height,
-                primary,
-            })
-            .collect(),
+        _ => bevy_screens(&monitors),
     };
     if screens.is_empty() {
         return;
@@ -161,14 +198,6 @@ fn place_window(
     };
     let size = window.physical_size();
     let rescued = rescue_position(wanted, (size.x, size.y), &screens);
-    if let Some(height) = short_of_cover(rescued, (size.x, size.y), &screens) {
-        info!(
-            "window {}x{} covers a whole monitor: made {height} px high, \
-             so the compositor keeps it transparent",
-            size.x, size.y
-        );
-        window.resolution.set_physical_resolution(size.x, height);
-    }
     if Some(rescued) != current {
         if rescued == wanted {
             info!("window placed at {rescued:?}, its saved place on this monitor layout");

@@ -287,9 +287,9 @@ pub fn list_modules(dir: &Path) -> Vec<(String, PathBuf)> {
     modules
 }
 
-/// `libggml-cpu-haswell.so` / `ggml-cpu-haswell.dll` (MSVC) / `libggml-cpu-haswell.dll`
-/// (MinGW) -> `cpu-haswell`; ggml's own libraries (`libggml.so`, `libggml-base.dll`) are not
-/// modules.
+/// `libggml-cpu-haswell.so` / `ggml-cpu-haswell.dll` -> `cpu-haswell` (ggml drops the `lib`
+/// prefix on Windows, MinGW included; a `lib`-prefixed DLL is accepted too); ggml's own
+/// libraries (`libggml.so`, `ggml-base.dll`) are not modules.
 fn module_name(file: &str) -> Option<&str> {
     let name = if cfg!(windows) {
         let stem = file.strip_suffix(".dll")?;
@@ -761,8 +761,9 @@ mod tests {
             assert_eq!(module_name("ggml-cpu-haswell.dll"), Some("cpu-haswell"));
             assert_eq!(module_name("libggml-cpu-haswell.dll"), Some("cpu-haswell"));
             assert_eq!(module_name("libggml-vulkan.dll"), Some("vulkan"));
+            assert_eq!(module_name("ggml-base.dll"), None);
+            assert_eq!(module_name("ggml.dll"), None);
             assert_eq!(module_name("libggml-base.dll"), None);
-            assert_eq!(module_name("libggml.dll"), None);
             assert_eq!(module_name("libllama.dll"), None);
             assert_eq!(module_name("libggml-cpu-haswell.so"), None);
         } else {

@@ -465,6 +465,43 @@ fn mascot_window(conn: &impl Connection) -> Option<(u32, (i16, i16))> {
     })
 }
 
+/// A window exactly the monitor's size would be drawn opaque by Windows' compositor: the app
+/// makes it 1 px shorter, on every platform (here the X window's real height is read back).
+#[test]
+fn a_window_the_size_of_the_monitor_is_made_one_pixel_shorter() {
+    let Some(_pointer) = x_display() else {
+        return;
+    };
+    use x11rb::protocol::xproto::ConnectionExt as _;
+    let (conn, screen) = connect_x();
+    let (width, height) = {
+        let root = &conn.setup().roots[screen];
+        (root.width_in_pixels, root.height_in_pixels)
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut mascot = start(
+        dir.path(),
+        &format!("(window: (width: {width}, height: {height}, position: Some((0, 0))))"),
+    );
+    assert!(
+        mascot.logged("covers a whole monitor", Duration::from_secs(20)),
+        "{:#?}",
+        mascot.log
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let size = loop {
+        let size = mascot_window(&conn).and_then(|(window, _)| {
+            let geometry = conn.get_geometry(window).ok()?.reply().ok()?;
+            Some((geometry.width, geometry.height))
+        });
+        if size == Some((width, height - 1)) || Instant::now() > deadline {
+            break size;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(size, Some((width, height - 1)), "{:#?}", mascot.log);
+}
+
 #[test]
 fn show_in_taskbar_false_sets_the_skip_taskbar_state_on_the_x_window() {
     let Some(_pointer) = x_display() else {
