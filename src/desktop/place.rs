@@ -110,10 +110,36 @@ pub fn short_of_cover(at: (i32, i32), size: (u32, u32), screens: &[Screen]) -> O
 pub(super) fn plugin(app: &mut App) {
     app.add_systems(
         Update,
-        (place_window, keep_short_of_cover)
+        (learn_position, place_window, keep_short_of_cover)
             .chain()
             .in_set(AppSystems::Apply),
     );
+}
+
+/// A window placed by the OS (`Automatic`, `Centered`: a first start, `--reset-window`) has no
+/// known position until it moves, and without one the desktop pointer cannot be mapped into it
+/// (click-through would not know what is under the pointer). Reads the real one from winit
+/// (main thread) once the window exists.
+fn learn_position(
+    mut windows: Query<(Entity, &mut Window), With<PrimaryWindow>>,
+    _main_thread: bevy::ecs::system::NonSendMarker,
+) {
+    let Ok((entity, mut window)) = windows.single_mut() else {
+        return;
+    };
+    if matches!(window.position, WindowPosition::At(_)) {
+        return;
+    }
+    let known = bevy::winit::WINIT_WINDOWS.with_borrow(|winit| {
+        winit
+            .get_window(entity)
+            .and_then(|w| w.outer_position().ok())
+            .map(|p| IVec2::new(p.x, p.y))
+    });
+    if let Some(at) = known {
+        info!("window placed by the OS at {at}");
+        window.position = WindowPosition::At(at);
+    }
 }
 
 /// Bevy's monitors as [`Screen`]s.

@@ -161,6 +161,41 @@ fn clicks_pass_through_transparent_pixels_and_the_avatar_catches_them() {
     }
 }
 
+/// A first start has no saved place: the OS places the window (`Automatic`) and Bevy knows no
+/// position until it moves. The app reads the real one, so the desktop pointer maps into the
+/// window and the avatar catches clicks without the window ever being dragged.
+#[test]
+fn a_window_placed_by_the_os_still_maps_the_desktop_pointer() {
+    let Some(_pointer) = x_display() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut mascot = start(dir.path(), "(window: (width: 300, height: 450))");
+    assert!(
+        mascot.logged("window placed by the OS at", Duration::from_secs(20)),
+        "{:#?}",
+        mascot.log
+    );
+    let (conn, _) = connect_x();
+    let (_, (x, y)) = mascot_window(&conn).expect("the mascot's window");
+    let input = FakeInput::new();
+    let mut caught = None;
+    for attempt in 0..3i16 {
+        input.send(MOTION, 0, x + 10 + attempt, y + 10);
+        mascot.wait_for("clicks pass through", Duration::from_secs(7));
+        input.send(MOTION, 0, x + 150, y + 170);
+        caught = mascot.wait_for("window catches clicks", Duration::from_secs(7));
+        if caught.is_some() {
+            break;
+        }
+    }
+    assert!(
+        caught.is_some_and(|line| line.contains("Some(Vec2(150.0, 170.0))")),
+        "the avatar under the pointer catches clicks: {:#?}",
+        mascot.log
+    );
+}
+
 const PRESS: u8 = 4;
 const RELEASE: u8 = 5;
 const MOTION: u8 = 6;
