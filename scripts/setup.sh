@@ -42,8 +42,9 @@ if [[ "${1:-}" == "--windows" ]]; then
   PACKAGES+=(
     # cross-compiling for Windows (scripts/build-windows.sh): gcc/g++ (-posix) and binutils
     gcc-mingw-w64-x86-64-posix g++-mingw-w64-x86-64-posix binutils-mingw-w64-x86-64 mingw-w64-x86-64-dev
-    # running the Windows build and its tests (scripts/test-windows.sh); 64-bit Wine only
-    wine wine64
+    # running the Windows build and its tests (scripts/test-windows.sh); 64-bit Wine only;
+    # xdotool moves the pointer over the mascot running under Wine
+    wine wine64 xdotool
   )
 fi
 

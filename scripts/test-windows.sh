@@ -8,7 +8,9 @@
 #     --temperature 0` on ../shared/models/stories260K.gguf and on Gemma 3 270M gives the same
 #     text as the Linux build;
 #  4. the window: `snapshot` of the built-in mascot through Wine's Vulkan on Mesa's lavapipe
-#     (under Xvfb), its pixels checked.
+#     (under Xvfb), its pixels compared with the Linux build's;
+#  5. the mascot (`run`): tray icon, and click-through following the pointer moved over the
+#     avatar and over a transparent corner.
 # Each run uses a fresh Wine prefix (its own %APPDATA%), so nothing of the user's is touched.
 #   scripts/test-windows.sh [cargo test filters...]   (filters narrow step 2)
 set -euo pipefail
@@ -167,3 +169,36 @@ run_exe snapshot "${snapshot[@]}" --config "$(winepath -w "$home/mascot.ron")" \
 echo "test-windows: the Windows exe rendered the mascot under Wine in $((SECONDS - start)) s"
 scripts/windows/compare-png.py --max-alpha-mismatch 0.001 --max-mean-diff 1 \
   "$home/windows.png" "$home/linux.png"
+
+# The mascot itself (`run`) under Wine: the tray icon, then click-through driven by the
+# Windows pointer source (GetPhysicalCursorPos): the pointer moved (xdotool, X server -> Wine)
+# over the avatar's face makes the window catch clicks, over a transparent corner lets them
+# through.
+log="$home/run.txt"
+RUST_LOG=info,desktop_mate::avatar::window=debug wine "$exe" \
+  --config "$(winepath -w "$home/mascot.ron")" run >/dev/null 2>"$log" &
+mascot=$!
+# Waits until the mascot's log has a line matching $1 (a grep -E pattern); fails after $2 s.
+wait_log() {
+  local deadline=$((SECONDS + $2))
+  until tr -d '\r' <"$log" | grep -qE "$1"; do
+    if ((SECONDS > deadline)) || ! kill -0 "$mascot" 2>/dev/null; then
+      tr -d '\r' <"$log" | tail -20 >&2
+      echo "test-windows: the mascot under Wine never logged /$1/" >&2
+      kill "$mascot" 2>/dev/null || true
+      exit 1
+    fi
+    sleep 0.5
+  done
+}
+wait_log "tray icon added to the notification area" 60
+wait_log "window placed by the OS at \[-?[0-9]+, -?[0-9]+\]" 60
+read -r wx wy < <(tr -d '\r' <"$log" | sed -n 's/.*window placed by the OS at \[\(-\{0,1\}[0-9]*\), \(-\{0,1\}[0-9]*\)\].*/\1 \2/p' | head -1)
+wait_log "hit mask ready" 60
+xdotool mousemove $((wx + 200)) $((wy + 150))
+wait_log "pointer at Some\(Vec2\(200.0, 150.0\)\): window catches clicks" 30
+xdotool mousemove $((wx + 10)) $((wy + 10))
+wait_log "pointer at Some\(Vec2\(10.0, 10.0\)\): clicks pass through" 30
+kill "$mascot" 2>/dev/null || true
+wait "$mascot" 2>/dev/null || true
+echo "test-windows: the mascot runs under Wine: tray icon, desktop pointer mapped, the avatar catches clicks and a transparent corner lets them through"
