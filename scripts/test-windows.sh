@@ -40,7 +40,7 @@ start=$SECONDS
 wineboot --init >/dev/null 2>&1
 # Wine 8 lacks bcryptprimitives.dll (ProcessPrng, which Rust's std imports; every Windows 10/11
 # has it): a test-only stand-in goes into this prefix's system32 (never shipped).
-x86_64-w64-mingw32-gcc -O2 -shared -o "$prefix/drive_c/windows/system32/bcryptprimitives.dll" \
+x86_64-w64-mingw32-gcc-posix -O2 -shared -o "$prefix/drive_c/windows/system32/bcryptprimitives.dll" \
   scripts/windows/wine-bcryptprimitives.c -ladvapi32
 # Wine's X11 driver on Xvfb reports display modes without a refresh rate, which winit asserts
 # on when it lists a monitor's modes; without XRandR Wine reports complete ones (real Windows
