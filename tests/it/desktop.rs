@@ -123,23 +123,28 @@ fn clicks_pass_through_transparent_pixels_and_the_avatar_catches_them() {
     let input = FakeInput::new();
     // The chat panel is open at the bottom: use the transparent top-left corner, then the
     // avatar's chest in the middle of the window.
+    const CORNER: (i16, i16) = (210, 160);
+    const AVATAR: (i16, i16) = (350, 320);
+    // Where the F3 overlay is drawn when shown (top-right): hidden, it takes no clicks.
+    const OVERLAY: (i16, i16) = (490, 160);
+    const THROUGH: &str = "clicks pass through";
+    const CAUGHT: &str = "window catches clicks";
     for round in 0..2 {
-        let through = move_and_wait(&input, &mut mascot, (210, 160), "clicks pass through");
+        let through = move_and_wait(&input, &mut mascot, CORNER, THROUGH, AVATAR, CAUGHT);
         assert!(through.is_some(), "round {round}: corner {:#?}", mascot.log);
-        let caught = move_and_wait(&input, &mut mascot, (350, 320), "window catches clicks");
-        assert!(caught.is_some(), "round {round}: avatar {:#?}", mascot.log);
+        let caught = move_and_wait(&input, &mut mascot, AVATAR, CAUGHT, CORNER, THROUGH);
         assert!(
             caught.is_some_and(|line| line.contains("Some(Vec2(150.0, 170.0))")),
-            "the pointer position is relative to the window"
+            "round {round}: the avatar catches, the pointer relative to the window {:#?}",
+            mascot.log
         );
-        // Where the F3 overlay is drawn when shown (top-right): hidden, it takes no clicks.
-        let through = move_and_wait(&input, &mut mascot, (490, 160), "clicks pass through");
+        let through = move_and_wait(&input, &mut mascot, OVERLAY, THROUGH, AVATAR, CAUGHT);
         assert!(
-            through.is_some(),
+            through.is_some_and(|line| line.contains("Some(Vec2(290.0, 10.0))")),
             "round {round}: hidden overlay {:#?}",
             mascot.log
         );
-        let caught = move_and_wait(&input, &mut mascot, (350, 320), "window catches clicks");
+        let caught = move_and_wait(&input, &mut mascot, AVATAR, CAUGHT, OVERLAY, THROUGH);
         assert!(
             caught.is_some(),
             "round {round}: avatar again {:#?}",
@@ -148,17 +153,25 @@ fn clicks_pass_through_transparent_pixels_and_the_avatar_catches_them() {
     }
 }
 
-/// Moves the pointer to `to` (XTEST) and waits for a log line with `needle`. The app reads the
-/// pointer every frame, so a change it misses means the fake motion never reached the server's
-/// pointer (seen now and then in full parallel runs, for any of the moves): move there again,
-/// up to three times, before calling it a failure.
+/// Moves the pointer to `to` (XTEST) and waits for the log line `needle` (the state `to`
+/// gives). The app reads the pointer every frame and logs each change, so a change it misses
+/// means the fake motion never reached the server's pointer (seen now and then in full
+/// parallel runs, for any of the moves): up to three times, go through `via` (a place of the
+/// other state, `via_needle`) and back, before calling it a failure.
 fn move_and_wait(
     input: &FakeInput,
     mascot: &mut Mascot,
     to: (i16, i16),
     needle: &str,
+    via: (i16, i16),
+    via_needle: &str,
 ) -> Option<String> {
-    for _ in 0..3 {
+    for attempt in 0..3 {
+        if attempt > 0 {
+            eprintln!("no `{needle}` after moving to {to:?}: again through {via:?}");
+            input.send(MOTION, 0, via.0, via.1);
+            mascot.wait_for(via_needle, Duration::from_secs(5));
+        }
         input.send(MOTION, 0, to.0, to.1);
         if let Some(line) = mascot.wait_for(needle, Duration::from_secs(7)) {
             return Some(line);
