@@ -26,13 +26,13 @@ windows_cargo() {
     cargo "$@"
 }
 
-# MinGW's C++ runtime, shipped next to the executable (llama.cpp's DLLs are C++).
+# MinGW's C++ runtime, shipped next to the executable (llama.cpp's DLLs are C++); an array
+# for the sourcing script (arrays cannot be exported).
 gcc_dir=$(dirname "$(x86_64-w64-mingw32-g++-posix -print-libgcc-file-name)")
 WINDOWS_RUNTIME_DLLS=(
   "$gcc_dir/libstdc++-6.dll"
   "$gcc_dir/libgcc_s_seh-1.dll"
   /usr/x86_64-w64-mingw32/lib/libwinpthread-1.dll
 )
-export WINDOWS_RUNTIME_DLLS
 # Where Wine finds them when it runs test binaries from the build folder.
 export WINEPATH="$gcc_dir;/usr/x86_64-w64-mingw32/lib"

@@ -110,10 +110,21 @@ pub fn short_of_cover(at: (i32, i32), size: (u32, u32), screens: &[Screen]) -> O
 pub(super) fn plugin(app: &mut App) {
     app.add_systems(
         Update,
-        (learn_position, place_window, keep_short_of_cover)
+        (
+            // Only while unknown: the system must run on the main thread (winit's windows).
+            learn_position.run_if(position_unknown),
+            place_window,
+            keep_short_of_cover,
+        )
             .chain()
             .in_set(AppSystems::Apply),
     );
+}
+
+fn position_unknown(windows: Query<&Window, With<PrimaryWindow>>) -> bool {
+    windows
+        .single()
+        .is_ok_and(|w| !matches!(w.position, WindowPosition::At(_)))
 }
 
 /// A window placed by the OS (`Automatic`, `Centered`: a first start, `--reset-window`) has no
@@ -127,9 +138,6 @@ fn learn_position(
     let Ok((entity, mut window)) = windows.single_mut() else {
         return;
     };
-    if matches!(window.position, WindowPosition::At(_)) {
-        return;
-    }
     let known = bevy::winit::WINIT_WINDOWS.with_borrow(|winit| {
         winit
             .get_window(entity)

@@ -198,16 +198,14 @@ fn a_window_placed_by_the_os_still_maps_the_desktop_pointer() {
     let (conn, _) = connect_x();
     let (_, (x, y)) = mascot_window(&conn).expect("the mascot's window");
     let input = FakeInput::new();
-    let mut caught = None;
-    for attempt in 0..3i16 {
-        input.send(MOTION, 0, x + 10 + attempt, y + 10);
-        mascot.wait_for("clicks pass through", Duration::from_secs(7));
-        input.send(MOTION, 0, x + 150, y + 170);
-        caught = mascot.wait_for("window catches clicks", Duration::from_secs(7));
-        if caught.is_some() {
-            break;
-        }
-    }
+    let caught = move_and_wait(
+        &input,
+        &mut mascot,
+        (x + 150, y + 170),
+        "window catches clicks",
+        (x + 10, y + 10),
+        "clicks pass through",
+    );
     assert!(
         caught.is_some_and(|line| line.contains("Some(Vec2(150.0, 170.0))")),
         "the avatar under the pointer catches clicks: {:#?}",
