@@ -4,7 +4,7 @@
 # screenshot uses the small stories260K test model from ../shared when it is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh --test
 cargo build --locked
 bin="${CARGO_TARGET_DIR:-target}/debug/desktop-mate"
 tmp=$(mktemp -d)

@@ -3,8 +3,11 @@
 # Run as root it uses apt-get directly; otherwise it uses sudo (and says so). Packages already
 # installed are skipped, so it is quick on later runs.
 #
-#   scripts/setup.sh             building, running and testing on Linux
-#   scripts/setup.sh --windows   also the Windows cross build and its tests under Wine
+#   scripts/setup.sh             building and running on Linux (scripts/run.sh)
+#   scripts/setup.sh --test      also what the tests need: Xvfb, a session bus, the Vulkan
+#                                module's build tools (scripts/test.sh)
+#   scripts/setup.sh --windows   also the Windows cross build (add --test for its Wine tests)
+#   scripts/setup.sh --vulkan-module   what building llama.cpp's Vulkan module needs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +26,9 @@ if ! rustup toolchain list | grep -q "^$toolchain"; then
   fi
 fi
 
+# Each entry is a Debian/Ubuntu package, or `a|b` for a package whose name differs between
+# releases (the first one the release has is installed). Checked against Debian 12/13 and
+# Ubuntu 22.04/24.04.
 PACKAGES=(
   # building llama.cpp (cmake) and its Rust bindings (bindgen needs libclang)
   cmake clang libclang-dev pkg-config
@@ -30,29 +36,63 @@ PACKAGES=(
   libx11-dev libxkbcommon-dev libxcursor-dev libxi-dev libxrandr-dev libwayland-dev libudev-dev
   # Vulkan loader + Mesa drivers (lavapipe renders on the CPU when there is no GPU)
   libvulkan1 mesa-vulkan-drivers
-  # building the Vulkan backend module (scripts/build-backend-module.sh vulkan): the shader
-  # compiler, the Vulkan headers (vulkan.hpp) and SPIR-V headers (a CMake package ggml asks for)
-  glslc libvulkan-dev spirv-headers
-  # headless rendering for tests and screenshots
-  xvfb xauth
-  # the tray test: a private session bus (dbus-daemon) and dbus-send to read and click its menu
-  dbus-daemon dbus-bin
 )
-if [[ "${1:-}" == "--windows" ]]; then
-  PACKAGES+=(
-    # cross-compiling for Windows (scripts/build-windows.sh): gcc/g++ (-posix) and binutils
-    gcc-mingw-w64-x86-64-posix g++-mingw-w64-x86-64-posix binutils-mingw-w64-x86-64 mingw-w64-x86-64-dev
-    # running the Windows build and its tests (scripts/test-windows.sh); 64-bit Wine only;
-    # xdotool moves the pointer over the mascot running under Wine
-    wine wine64 xdotool
-  )
-fi
+for arg in "$@"; do
+  case "$arg" in
+    --test | --vulkan-module)
+      # building llama.cpp's Vulkan module (scripts/build-backend-module.sh vulkan: the tests
+      # offload to it; scripts/gpu-module.sh builds it for a GPU): the shader compiler, the
+      # Vulkan headers and SPIR-V headers
+      PACKAGES+=(glslc libvulkan-dev spirv-headers)
+      ;;&
+    --vulkan-module) ;;
+    --test)
+      PACKAGES+=(
+        # headless rendering for tests and screenshots
+        xvfb xauth
+        # the tray test: a private session bus (dbus-daemon) and dbus-send to read and click its
+        # menu (one `dbus` package before Debian 12 / Ubuntu 23.04)
+        "dbus-daemon|dbus" "dbus-bin|dbus"
+      )
+      ;;
+    --desktop-shot)
+      PACKAGES+=(
+        # scripts/compositor-screenshot.sh: a compositing manager, xsetroot/xdpyinfo, and
+        # ImageMagick's import for a screenshot of the whole X screen
+        xcompmgr x11-xserver-utils x11-utils imagemagick
+      )
+      ;;
+    --windows)
+      PACKAGES+=(
+        # cross-compiling for Windows (scripts/build-windows.sh): gcc/g++ (-posix) and binutils
+        gcc-mingw-w64-x86-64-posix g++-mingw-w64-x86-64-posix binutils-mingw-w64-x86-64 mingw-w64-x86-64-dev
+        # running the Windows build and its tests (scripts/test-windows.sh); 64-bit Wine only;
+        # xdotool moves the pointer over the mascot running under Wine
+        wine wine64 xdotool
+      )
+      ;;
+    *)
+      echo "setup: unknown option $arg (scripts/setup.sh [--test] [--windows] [--vulkan-module] [--desktop-shot])" >&2
+      exit 2
+      ;;
+  esac
+done
+
+installed() {
+  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"
+}
 
 missing=()
-for pkg in "${PACKAGES[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
-    missing+=("$pkg")
-  fi
+for entry in "${PACKAGES[@]}"; do
+  IFS='|' read -r -a names <<<"$entry"
+  found=false
+  for name in "${names[@]}"; do
+    if installed "$name"; then
+      found=true
+      break
+    fi
+  done
+  $found || missing+=("$entry")
 done
 
 if ((${#missing[@]} == 0)); then
@@ -72,6 +112,20 @@ if [[ $(id -u) -ne 0 ]]; then
   fi
   SUDO=(sudo)
 fi
-echo "setup: installing system packages with apt-get: ${missing[*]}" >&2
 "${SUDO[@]}" apt-get update -qq
-DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+# The name this release has, for each `a|b` entry (apt-cache knows the lists after the update).
+chosen=()
+for entry in "${missing[@]}"; do
+  IFS='|' read -r -a names <<<"$entry"
+  pick="${names[0]}"
+  for name in "${names[@]}"; do
+    if [[ -n "$(apt-cache policy "$name" 2>/dev/null | sed -n 's/^ *Candidate: \(.*\)/\1/p' | grep -v '(none)')" ]]; then
+      pick="$name"
+      break
+    fi
+  done
+  chosen+=("$pick")
+done
+mapfile -t chosen < <(printf '%s\n' "${chosen[@]}" | sort -u)
+echo "setup: installing system packages with apt-get: ${chosen[*]}" >&2
+DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${chosen[@]}" >&2

@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/setup.sh --windows
+scripts/setup.sh --test --windows
 # One virtual X display of our own for every step, even on a desktop (the tests move the
 # pointer): Wine's session (its wineserver and desktop process) keeps the display it started with.
 if [[ -z "${DESKTOP_MATE_WINE_XVFB:-}" ]]; then

@@ -28,6 +28,11 @@ fn main() -> ExitCode {
     });
     match command {
         Command::Run { record_diagnostics } => {
+            if let Err(message) = desktop_mate::desktop::display::check() {
+                desktop_mate::console::attach_parent_console();
+                eprintln!("error: {message}");
+                return ExitCode::from(2);
+            }
             let loaded = config::load(cli.global.config.as_deref(), cli.global.run_overrides());
             let mut app = desktop_mate::windowed_app(loaded);
             if let Some(path) = record_diagnostics {
@@ -54,6 +59,10 @@ fn main() -> ExitCode {
             desktop_mate::commands::monitor::run(args)
         }
         Command::Snapshot(args) => {
+            if let Err(message) = desktop_mate::desktop::display::check() {
+                eprintln!("error: {message}");
+                return ExitCode::from(2);
+            }
             let loaded = config::load(cli.global.config.as_deref(), cli.global.overrides());
             exit_code(desktop_mate::commands::snapshot::run(loaded, args))
         }

@@ -18,7 +18,7 @@ use super::rig::{AvatarRig, MeshIndexHandler, VrmMeshIndex};
 use super::source::{AvatarFile, AvatarFiles};
 use super::vrm_file::VrmVersion;
 use crate::AppSystems;
-use crate::config::{AppState, Settings};
+use crate::config::{AppState, Guarded, LoadGuard, RetrySkipped, Settings};
 
 /// Ask for another avatar (`None` = the built-in one).
 #[derive(Message, Debug, Clone, PartialEq)]
@@ -58,6 +58,7 @@ pub(super) fn plugin(app: &mut App) {
             Update,
             (
                 reload_on_settings_change,
+                retry_skipped,
                 start_loading,
                 fall_back_on_failure,
             )
@@ -102,6 +103,26 @@ fn reload_on_settings_change(
     }
 }
 
+/// The user asks to load the avatar skipped at start (its load crashed an earlier run).
+fn retry_skipped(
+    mut retries: MessageReader<RetrySkipped>,
+    guard: Option<Res<LoadGuard>>,
+    settings: Res<Settings>,
+    state: Res<AppState>,
+    mut error: ResMut<AvatarError>,
+    mut load: MessageWriter<LoadAvatar>,
+) {
+    let asked = retries.read().any(|r| r.0 == Guarded::Avatar);
+    if asked
+        && let Some(guard) = guard
+        && guard.retry(Guarded::Avatar).is_some()
+    {
+        error.0 = None;
+        load.write(LoadAvatar(wanted(&settings, &state)));
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn start_loading(
     mut commands: Commands,
     mut requests: MessageReader<LoadAvatar>,
@@ -110,11 +131,28 @@ fn start_loading(
     roots: Query<Entity, With<AvatarRoot>>,
     settings: Res<Settings>,
     state: Res<AppState>,
+    guard: Option<Res<LoadGuard>>,
+    mut error: ResMut<AvatarError>,
     mut status: ResMut<AvatarStatus>,
 ) {
-    let Some(LoadAvatar(file)) = requests.read().last().cloned() else {
+    let Some(LoadAvatar(mut file)) = requests.read().last().cloned() else {
         return;
     };
+    // A file that an earlier run stopped while loading is not loaded again until the user
+    // asks (the window's "Try again"); any other file is recorded before it is read.
+    if let (Some(guard), AvatarFile::Path(path)) = (guard.as_deref(), file.clone()) {
+        if guard.should_skip(Guarded::Avatar, &path) {
+            let reason = format!(
+                "the last start stopped while loading avatar {}: skipped, showing the default avatar",
+                path.display()
+            );
+            warn!("{reason}");
+            error.0 = Some(reason);
+            file = AvatarFile::Default;
+        } else {
+            guard.begin(Guarded::Avatar, &path);
+        }
+    }
     for root in &roots {
         commands.entity(root).despawn();
     }
@@ -157,10 +195,16 @@ fn on_avatar_spawned(
     )>,
     mut status: ResMut<AvatarStatus>,
     mut error: ResMut<AvatarError>,
+    guard: Option<Res<LoadGuard>>,
 ) {
     let Ok(root) = roots.get(ready.entity) else {
         return;
     };
+    if root.file != AvatarFile::Default
+        && let Some(guard) = &guard
+    {
+        guard.end(Guarded::Avatar);
+    }
     // The asset source read the expressions and look-at when it read the file.
     let model = files.take_outcome(&root.asset_path).and_then(Result::ok);
     let rig = AvatarRig::build(
@@ -205,6 +249,7 @@ fn fall_back_on_failure(
     mut failures: MessageReader<AssetLoadFailedEvent<Vrm>>,
     roots: Query<&AvatarRoot>,
     files: Res<AvatarFiles>,
+    guard: Option<Res<LoadGuard>>,
     mut error: ResMut<AvatarError>,
     mut load: MessageWriter<LoadAvatar>,
 ) {
@@ -234,6 +279,10 @@ fn fall_back_on_failure(
         error!("{reason}");
         error.0 = Some(reason);
         if root.file != AvatarFile::Default {
+            // Refused with a message: a clean end, nothing to skip next time.
+            if let Some(guard) = &guard {
+                guard.end(Guarded::Avatar);
+            }
             load.write(LoadAvatar(AvatarFile::Default));
         }
     }

@@ -113,17 +113,50 @@ impl AvatarFiles {
     }
 }
 
+/// The largest avatar file read: far above any real VRM (VRoid exports with 4K textures are
+/// 50-150 MB), and small enough that the few copies loading makes stay well under a gigabyte.
+pub const MAX_AVATAR_BYTES: u64 = 256 << 20;
+
 /// Reads a registered avatar, checks it is VRM 0.x or 1.0 with only embedded data and a mesh,
 /// and normalizes it.
 pub fn read_avatar(file: &AvatarFile) -> Result<NormalizedVrm, String> {
     let bytes = match file {
         AvatarFile::Default => DEFAULT_AVATAR.to_vec(),
-        AvatarFile::Path(path) => std::fs::read(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => "file not found".to_owned(),
-            _ => e.to_string(),
-        })?,
+        AvatarFile::Path(path) => read_limited(path, MAX_AVATAR_BYTES)?,
     };
     normalize_vrm_bytes(&bytes).map_err(|e| e.to_string())
+}
+
+/// A regular file's bytes, at most `limit` of them: a folder, a device (`/dev/zero`), a pipe or
+/// a file above the limit is refused before anything is read.
+pub fn read_limited(path: &std::path::Path, limit: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => "file not found".to_owned(),
+        _ => e.to_string(),
+    })?;
+    if !meta.is_file() {
+        return Err("not a regular file (a folder, a device or a pipe)".into());
+    }
+    let too_big = |size: u64| {
+        format!(
+            "the file has {} MiB, more than the {} MiB an avatar may have",
+            size >> 20,
+            limit >> 20
+        )
+    };
+    if meta.len() > limit {
+        return Err(too_big(meta.len()));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    std::fs::File::open(path)
+        .and_then(|file| file.take(limit + 1).read_to_end(&mut bytes))
+        .map_err(|e| e.to_string())?;
+    // It grew while being read.
+    if bytes.len() as u64 > limit {
+        return Err(too_big(bytes.len() as u64));
+    }
+    Ok(bytes)
 }
 
 struct AvatarReader(AvatarFiles);
@@ -174,5 +207,41 @@ impl AssetReader for AvatarReader {
 
     async fn is_directory<'a>(&'a self, _path: &'a Path) -> Result<bool, AssetReaderError> {
         Ok(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_device_a_folder_or_a_huge_file_is_refused_before_it_is_read() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let err = read_limited(dir.path(), MAX_AVATAR_BYTES).expect_err("a folder");
+        assert!(err.contains("not a regular file"), "{err}");
+        #[cfg(unix)]
+        {
+            let err = read_limited(std::path::Path::new("/dev/zero"), MAX_AVATAR_BYTES)
+                .expect_err("an endless device");
+            assert!(err.contains("not a regular file"), "{err}");
+        }
+        // Sparse: a size far above the limit without using the disk.
+        let huge = dir.path().join("huge.vrm");
+        std::fs::File::create(&huge)
+            .and_then(|f| f.set_len(3 << 30))
+            .expect("sparse file");
+        let err = read_limited(&huge, MAX_AVATAR_BYTES).expect_err("3 GiB");
+        assert_eq!(
+            err,
+            "the file has 3072 MiB, more than the 256 MiB an avatar may have"
+        );
+        let small = dir.path().join("small.vrm");
+        std::fs::write(&small, b"glTF....").expect("write");
+        assert_eq!(read_limited(&small, 8).expect("8 bytes"), b"glTF....");
+        assert!(read_limited(&small, 7).is_err());
+        assert_eq!(
+            read_limited(&dir.path().join("missing.vrm"), 8),
+            Err("file not found".into())
+        );
     }
 }

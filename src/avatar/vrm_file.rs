@@ -42,6 +42,13 @@ pub enum VrmError {
         /// The uri as written (cut to [`URI_SHOWN`] characters).
         uri: String,
     },
+    #[error("{kind} {index} has a data: uri that cannot be read ({reason}): {uri}")]
+    BadDataUri {
+        kind: &'static str,
+        index: usize,
+        reason: &'static str,
+        uri: String,
+    },
     #[error("the file has no mesh to show (no `meshes`, or no node uses one)")]
     NoMesh,
 }
@@ -185,7 +192,16 @@ pub fn check_external_uris(json: &Value) -> Result<(), VrmError> {
         for (index, item) in items.into_iter().flatten().enumerate() {
             match item.get("uri") {
                 None => {}
-                Some(Value::String(uri)) if uri.starts_with("data:") => {}
+                Some(Value::String(uri)) if uri.starts_with("data:") => {
+                    if let Err(reason) = check_data_uri(uri) {
+                        return Err(VrmError::BadDataUri {
+                            kind,
+                            index,
+                            reason,
+                            uri: shown_uri(&Value::String(uri.clone())),
+                        });
+                    }
+                }
                 Some(uri) => {
                     return Err(VrmError::ExternalUri {
                         kind,
@@ -195,6 +211,20 @@ pub fn check_external_uris(json: &Value) -> Result<(), VrmError> {
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// Whether bevy_gltf can read a `data:` uri without panicking or looking for a file: it
+/// percent-decodes the uri and unwraps the result as UTF-8 (invalid percent-encoding would
+/// panic the loader), then needs `data:<type>[;base64],<data>` (without the comma it resolves
+/// the uri as a file path next to the avatar).
+fn check_data_uri(uri: &str) -> Result<(), &'static str> {
+    let decoded = percent_encoding::percent_decode_str(uri)
+        .decode_utf8()
+        .map_err(|_| "percent-encoding that is not UTF-8")?;
+    if !decoded.trim_start_matches("data:").contains(',') {
+        return Err("no `,` before the data");
     }
     Ok(())
 }
@@ -455,6 +485,40 @@ mod tests {
         );
         let plain = glb(serde_json::json!({"asset": {}}));
         assert_eq!(normalize_vrm_bytes(&plain).err(), Some(VrmError::NotVrm));
+    }
+
+    #[test]
+    fn data_uris_bevy_gltf_would_panic_or_resolve_as_a_path_on_are_refused() {
+        // Percent-encoding that decodes to invalid UTF-8 reached an unwrap in bevy_gltf.
+        for (uri, reason) in [
+            (
+                "data:image/png;base64,%FF%FE",
+                "percent-encoding that is not UTF-8",
+            ),
+            ("data:%C3", "percent-encoding that is not UTF-8"),
+            (
+                "data:application/octet-stream;base64",
+                "no `,` before the data",
+            ),
+            ("data:../../../etc/passwd", "no `,` before the data"),
+        ] {
+            let json = serde_json::json!({"buffers": [{"uri": "data:application/octet-stream;base64,AAAA"}],
+                "images": [{"uri": uri}]});
+            let err = check_external_uris(&json).expect_err(uri);
+            assert_eq!(
+                err,
+                VrmError::BadDataUri {
+                    kind: "image",
+                    index: 0,
+                    reason,
+                    uri: uri.to_owned()
+                },
+                "{uri}"
+            );
+        }
+        let fine = serde_json::json!({"images": [{"uri": "data:image/png;base64,iVBORw0KGgo="},
+            {"uri": "data:text/plain,hello%20world"}]});
+        assert_eq!(check_external_uris(&fine), Ok(()));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::config::{Backend, LoadedSettings, SettingsOrigin};
+use crate::config::{Backend, Guarded, LoadedSettings, Settings, SettingsOrigin};
 use crate::hardware::{CpuInfo, GpuInfo, HardwareReport, MemoryInfo, human_bytes};
 use crate::llm::backends::{self, BackendsReport};
 use crate::llm::model_info::{ModelInfo, read_model_info};
@@ -19,6 +19,97 @@ pub struct SettingsReport {
     pub valid: bool,
     /// `file:line:column: ...` when not valid.
     pub error: Option<String>,
+}
+
+/// Where a value in force came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// `mascot.ron` (a section of a broken file that loads on its own counts).
+    File,
+    /// `state.ron`: the app's own record (a dropped avatar, a downloaded model, a drag).
+    State,
+    /// `--model` / `--avatar` for this run.
+    Flag,
+    /// The built-in default (also when the file says the same).
+    Default,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Chosen<T> {
+    pub value: T,
+    pub from: Source,
+}
+
+/// The settings the mascot would run on, and where each came from: what a broken or
+/// overridden file kept, for the user and for tests.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InForce {
+    pub persona: Chosen<String>,
+    /// `null`: no model chosen (the chat panel offers downloads).
+    pub model: Chosen<Option<PathBuf>>,
+    /// `null`: the built-in mascot.
+    pub avatar: Chosen<Option<PathBuf>>,
+    pub window_scale: Chosen<f32>,
+    /// Files an earlier run stopped while loading: skipped until "Try again".
+    pub skipped: Vec<(Guarded, PathBuf)>,
+}
+
+impl InForce {
+    pub fn of(loaded: &LoadedSettings) -> Self {
+        let (settings, state) = (&loaded.settings, &loaded.state);
+        let defaults = Settings::default();
+        let file_or_default = |same_as_default: bool| {
+            if same_as_default || loaded.file.path.is_none() {
+                Source::Default
+            } else {
+                Source::File
+            }
+        };
+        let path_choice =
+            |flag: &Option<PathBuf>, kept: Option<PathBuf>, setting: &Option<PathBuf>| {
+                if let Some(path) = flag {
+                    Chosen {
+                        value: Some(path.clone()),
+                        from: Source::Flag,
+                    }
+                } else if let Some(path) = kept {
+                    Chosen {
+                        value: Some(path),
+                        from: Source::State,
+                    }
+                } else {
+                    Chosen {
+                        value: setting.clone(),
+                        from: file_or_default(setting.is_none()),
+                    }
+                }
+            };
+        let kept_model = state.model.clone().filter(|path| path.is_file());
+        Self {
+            persona: Chosen {
+                value: settings.persona.name.clone(),
+                from: file_or_default(settings.persona == defaults.persona),
+            },
+            model: path_choice(&state.run_model, kept_model, &settings.llm.model_path),
+            avatar: path_choice(
+                &state.run_avatar,
+                state.avatar.clone(),
+                &settings.avatar.vrm_path,
+            ),
+            window_scale: match state.window_scale {
+                Some(scale) if !state.run_reset_window => Chosen {
+                    value: scale,
+                    from: Source::State,
+                },
+                _ => Chosen {
+                    value: state.window_scale(settings),
+                    from: file_or_default(settings.window.scale == defaults.window.scale),
+                },
+            },
+            skipped: loaded.guard.all_skipped(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -81,6 +172,8 @@ impl ServerReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckReport {
     pub settings: SettingsReport,
+    /// The values the mascot would run on and where each came from.
+    pub in_force: InForce,
     pub cpu: CpuInfo,
     pub memory: MemoryInfo,
     /// `null` without an NVIDIA GPU.
@@ -132,6 +225,7 @@ impl CheckReport {
         };
         Self {
             settings,
+            in_force: InForce::of(loaded),
             cpu: hardware.cpu,
             memory: hardware.memory,
             gpu: hardware.gpu,
@@ -159,6 +253,35 @@ impl CheckReport {
         match &self.settings.error {
             None => line(format!("settings: {path}: valid")),
             Some(error) => line(format!("settings: INVALID: {error}")),
+        }
+        let from = |source: Source| match source {
+            Source::File => "from the settings file",
+            Source::State => "kept by the app in state.ron",
+            Source::Flag => "from the command line",
+            Source::Default => "default",
+        };
+        let shown = |path: &Option<PathBuf>, none: &str| {
+            path.as_ref()
+                .map_or_else(|| none.to_owned(), |p| p.display().to_string())
+        };
+        let in_force = &self.in_force;
+        line(format!(
+            "in force: persona {:?} ({}); model {} ({}); avatar {} ({}); scale {} ({})",
+            in_force.persona.value,
+            from(in_force.persona.from),
+            shown(&in_force.model.value, "none"),
+            from(in_force.model.from),
+            shown(&in_force.avatar.value, "built-in"),
+            from(in_force.avatar.from),
+            in_force.window_scale.value,
+            from(in_force.window_scale.from)
+        ));
+        for (what, path) in &in_force.skipped {
+            line(format!(
+                "skipped:  the {} {} (an earlier run stopped while loading it)",
+                what.noun(),
+                path.display()
+            ));
         }
         line(format!(
             "cpu:      {} ({} physical / {} logical cores, {} usable)",

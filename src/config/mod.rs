@@ -7,6 +7,7 @@
 //! Nothing else writes `Settings`; what the app tracks itself goes to [`AppState`].
 
 mod edit;
+mod load_guard;
 mod parse;
 pub mod ranges;
 mod settings;
@@ -19,14 +20,18 @@ use bevy::ecs::system::{RunSystemOnce, SystemParam};
 use bevy::prelude::*;
 
 pub use edit::{EditError, edit_in_place};
+pub use load_guard::{CRASH_TEST_VARIABLE, GUARD_FILE_NAME, Guarded, LoadGuard, RetrySkipped};
 pub use parse::{ConfigError, ErrorKind, locate_key, parse_settings};
 pub use settings::*;
-pub use state::{AppState, STATE_FILE_NAME, StateFile};
+pub use state::{AppState, STATE_FILE_NAME, SeenSettings, StateFile};
 pub use store::{
     BUNDLED_DEFAULT, FILE_NAME, LoadedSettings, Overrides, SettingsFile, SettingsOrigin, load,
     load_with, read_settings, save_settings, to_ron, user_config_dir, user_data_dir, write_atomic,
 };
-pub use validate::{InvalidValue, OVERLAY_KEYS, PANEL_KEYS, parse_hotkey, validate};
+pub use validate::{
+    InvalidValue, OVERLAY_KEYS, PANEL_KEYS, api_key_env_rule, key_transport_rule, parse_hotkey,
+    validate,
+};
 
 /// Which sections of the settings the user changed (an edit of the file, or Save in the
 /// panel). Readers react to their own section instead of diffing the whole settings.
@@ -80,6 +85,7 @@ impl SettingsWriter<'_> {
     pub fn put_in_force(&mut self, new: Settings) -> SettingsChanged {
         let sections = SettingsChanged::between(&self.settings, &new);
         if sections.any() {
+            // Also records the values now in force (`seen`), for the next start.
             if self.state.yield_to_settings(&self.settings, &new)
                 && let Err(reason) = self.state_file.save(&self.state)
             {
@@ -136,6 +142,8 @@ pub fn insert_loaded(app: &mut App, loaded: LoadedSettings) {
         .insert_resource(loaded.file)
         .insert_resource(loaded.state)
         .insert_resource(loaded.state_file)
+        .insert_resource(loaded.guard)
+        .add_message::<RetrySkipped>()
         .insert_resource(SettingsStatus {
             error: loaded.error,
         });

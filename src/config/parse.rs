@@ -121,6 +121,144 @@ pub fn parse_settings(source: &str, path: &Path) -> Result<Settings, ConfigError
     Ok(settings)
 }
 
+/// What can be kept of a settings file that does not load as a whole: every top-level section
+/// (`window`, `llm`, `persona`, ...) that parses and validates on its own; the others keep
+/// their defaults. So a typo in one section does not throw away the chosen model and persona.
+/// Returns the settings and the names of the sections kept.
+pub fn salvage_sections(source: &str, path: &Path) -> (Settings, Vec<&'static str>) {
+    let mut settings = Settings::default();
+    let mut kept = Vec::new();
+    let (attributes, entries) = top_level_entries(source);
+    for (key, value) in entries {
+        let Ok(alone) = parse_settings(&format!("{attributes}({key}: {value})"), path) else {
+            continue;
+        };
+        let name = match key.as_str() {
+            "window" => {
+                settings.window = alone.window;
+                "window"
+            }
+            "avatar" => {
+                settings.avatar = alone.avatar;
+                "avatar"
+            }
+            "llm" => {
+                settings.llm = alone.llm;
+                "llm"
+            }
+            "persona" => {
+                settings.persona = alone.persona;
+                "persona"
+            }
+            "chat" => {
+                settings.chat = alone.chat;
+                "chat"
+            }
+            "diagnostics" => {
+                settings.diagnostics = alone.diagnostics;
+                "diagnostics"
+            }
+            "desktop" => {
+                settings.desktop = alone.desktop;
+                "desktop"
+            }
+            _ => continue,
+        };
+        kept.push(name);
+    }
+    (settings, kept)
+}
+
+/// The `key: value` texts of the outermost struct of a RON file, comments and strings
+/// skipped, and its `#![enable(...)]` attributes; stops at the first entry it cannot delimit
+/// (an unclosed bracket or string).
+fn top_level_entries(source: &str) -> (String, Vec<(String, String)>) {
+    let mut attributes = String::new();
+    let chars: Vec<(usize, char)> = source.char_indices().collect();
+    let at = |i: usize| chars.get(i).map(|(_, c)| *c);
+    let offset = |i: usize| chars.get(i).map_or(source.len(), |(o, _)| *o);
+    let mut entries = Vec::new();
+    let mut depth = 0usize;
+    let mut i = 0;
+    // The entry being read: its key, and where its value starts.
+    let mut key: Option<String> = None;
+    let mut value_start = 0;
+    let mut word = String::new();
+    while let Some(c) = at(i) {
+        match c {
+            '/' if at(i + 1) == Some('/') => {
+                while at(i).is_some_and(|c| c != '\n') {
+                    i += 1;
+                }
+                continue;
+            }
+            '/' if at(i + 1) == Some('*') => {
+                i += 2;
+                while at(i).is_some() && !(at(i) == Some('*') && at(i + 1) == Some('/')) {
+                    i += 1;
+                }
+                i += 2;
+                continue;
+            }
+            '"' | '\'' => {
+                i += 1;
+                while at(i).is_some_and(|q| q != c) {
+                    if at(i) == Some('\\') {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+                if at(i).is_none() {
+                    return (attributes, entries);
+                }
+            }
+            '#' if depth == 0 => {
+                // `#![enable(...)]`: kept for each section's own parse.
+                let start = offset(i);
+                while at(i).is_some_and(|c| c != ']') {
+                    i += 1;
+                }
+                attributes.push_str(&source[start..offset(i + 1)]);
+                attributes.push('\n');
+            }
+            '(' | '[' | '{' => {
+                depth += 1;
+                if depth == 1 {
+                    word.clear();
+                }
+            }
+            ')' | ']' | '}' => {
+                if depth == 1 {
+                    if let Some(key) = key.take() {
+                        let value = source[value_start..offset(i)].trim().to_owned();
+                        entries.push((key, value));
+                    }
+                    return (attributes, entries);
+                }
+                depth = depth.saturating_sub(1);
+            }
+            ',' if depth == 1 => {
+                if let Some(key) = key.take() {
+                    let value = source[value_start..offset(i)].trim().to_owned();
+                    entries.push((key, value));
+                }
+                word.clear();
+            }
+            ':' if depth == 1 && key.is_none() && !word.is_empty() => {
+                key = Some(std::mem::take(&mut word));
+                value_start = offset(i + 1);
+            }
+            c if depth == 1 && key.is_none() && (c.is_alphanumeric() || c == '_') => {
+                word.push(c);
+            }
+            c if depth == 1 && key.is_none() && !c.is_whitespace() => word.clear(),
+            _ => {}
+        }
+        i += 1;
+    }
+    (attributes, entries)
+}
+
 /// ron reports some errors at the whitespace before the offending value: point at the value.
 fn first_visible_at_or_after(source: &str, position: ron::error::Position) -> ron::error::Position {
     let Some(line) = source.lines().nth(position.line.saturating_sub(1)) else {

@@ -15,10 +15,16 @@ use std::path::{Path, PathBuf};
 use bevy::prelude::Resource;
 use serde::{Deserialize, Serialize};
 
+use super::ranges;
 use super::settings::Settings;
 use super::store::write_atomic;
 
 pub const STATE_FILE_NAME: &str = "state.ron";
+
+/// The farthest a saved window or overlay place may be from the origin, in pixels: beyond any
+/// real desktop (X11 and Windows coordinates are 16-bit), and far from where arithmetic on a
+/// place could overflow.
+const PLACE_LIMIT: i32 = 1 << 16;
 
 #[derive(Resource, Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
@@ -31,6 +37,11 @@ pub struct AppState {
     pub overlay_position: Option<(f32, f32)>,
     pub avatar: Option<PathBuf>,
     pub model: Option<PathBuf>,
+    /// The values `mascot.ron` had for the settings above when the app last put it in force:
+    /// a start that finds other values knows the user edited the file while the app was
+    /// closed, and the entries for those settings give way (as they do to an edit while it
+    /// runs). `None` in files of older versions.
+    pub seen: Option<SeenSettings>,
     /// `--avatar` / `--model` for this run: they win over everything, and are never saved
     /// (nor do they erase the saved entries).
     #[serde(skip)]
@@ -46,7 +57,55 @@ pub struct AppState {
     pub monitor_layout: Option<String>,
 }
 
+/// The settings that [`AppState`]'s entries stand in for, as the settings file had them.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SeenSettings {
+    pub window_position: Option<(i32, i32)>,
+    pub window_scale: Option<f32>,
+    pub overlay_position: Option<(f32, f32)>,
+    pub avatar: Option<PathBuf>,
+    pub model: Option<PathBuf>,
+}
+
+impl SeenSettings {
+    pub fn of(settings: &Settings) -> Self {
+        Self {
+            window_position: settings.window.position,
+            window_scale: Some(settings.window.scale),
+            overlay_position: settings.diagnostics.overlay_position,
+            avatar: settings.avatar.vrm_path.clone(),
+            model: settings.llm.model_path.clone(),
+        }
+    }
+
+    /// `settings` with the values seen then.
+    fn onto(&self, settings: &Settings) -> Settings {
+        let mut then = settings.clone();
+        then.window.position = self.window_position;
+        if let Some(scale) = self.window_scale {
+            then.window.scale = scale;
+        }
+        then.diagnostics.overlay_position = self.overlay_position;
+        then.avatar.vrm_path = self.avatar.clone();
+        then.llm.model_path = self.model.clone();
+        then
+    }
+}
+
 impl AppState {
+    /// At start, with the settings file as it is now (it loaded without error): the entries
+    /// whose setting the user edited while the app was closed give way, and what the file
+    /// says now is remembered. True when an entry was forgotten.
+    pub fn follow_settings_file(&mut self, file: &Settings) -> bool {
+        let forgot = match self.seen.clone() {
+            Some(seen) => self.yield_to_settings(&seen.onto(file), file),
+            None => false,
+        };
+        self.seen = Some(SeenSettings::of(file));
+        forgot
+    }
+
     pub fn window_position(&self, settings: &Settings) -> Option<(i32, i32)> {
         if self.run_reset_window {
             return self.window_position;
@@ -104,6 +163,47 @@ impl AppState {
             .or_else(|| settings.llm.model_path.clone())
     }
 
+    /// Drops the entries no window could use (a scale outside `window.scale`'s range or not a
+    /// number, a place beyond [`PLACE_LIMIT`]): the file is the app's, but a damaged or
+    /// hand-edited one must not stop every later start. Says what it dropped.
+    pub fn sanitize(&mut self) -> Vec<String> {
+        let mut dropped = Vec::new();
+        if let Some(scale) = self.window_scale
+            && ranges::WINDOW_SCALE.check(scale).is_err()
+        {
+            dropped.push(format!(
+                "window_scale {scale} (must be {})",
+                ranges::WINDOW_SCALE.doc()
+            ));
+            self.window_scale = None;
+        }
+        let limit = PLACE_LIMIT.unsigned_abs();
+        let place_ok = |(x, y): (i32, i32)| x.unsigned_abs() <= limit && y.unsigned_abs() <= limit;
+        if let Some(place) = self.window_position
+            && !place_ok(place)
+        {
+            dropped.push(format!("window_position {place:?}"));
+            self.window_position = None;
+        }
+        self.window_places.retain(|layout, place| {
+            let ok = place_ok(*place);
+            if !ok {
+                dropped.push(format!("window_places[{layout:?}] {place:?}"));
+            }
+            ok
+        });
+        if let Some((x, y)) = self.overlay_position
+            && !(x.is_finite()
+                && y.is_finite()
+                && x.abs() <= PLACE_LIMIT as f32
+                && y.abs() <= PLACE_LIMIT as f32)
+        {
+            dropped.push(format!("overlay_position ({x}, {y})"));
+            self.overlay_position = None;
+        }
+        dropped
+    }
+
     /// Forgets the entries whose setting the user changed from `old` to `new`; true when it
     /// forgot any (the state file should then be saved).
     pub fn yield_to_settings(&mut self, old: &Settings, new: &Settings) -> bool {
@@ -124,7 +224,9 @@ impl AppState {
         if old.llm.model_path != new.llm.model_path {
             self.model = None;
         }
-        *self != before
+        let forgot = *self != before;
+        self.seen = Some(SeenSettings::of(new));
+        forgot
     }
 }
 
@@ -160,8 +262,18 @@ impl StateFile {
                 );
             }
         };
-        match ron::from_str(&text) {
-            Ok(state) => (state, None),
+        match ron::from_str::<AppState>(&text) {
+            Ok(mut state) => {
+                let dropped = state.sanitize();
+                let problem = (!dropped.is_empty()).then(|| {
+                    format!(
+                        "{}: ignored {} (out of range)",
+                        path.display(),
+                        dropped.join(", ")
+                    )
+                });
+                (state, problem)
+            }
             Err(err) => (
                 AppState::default(),
                 Some(format!(
@@ -297,6 +409,99 @@ mod tests {
         // Once its file is gone, the downloaded model gives way to the setting.
         fs::remove_file(&downloaded).expect("remove");
         assert_eq!(saved.model(&settings), None);
+    }
+
+    #[test]
+    fn a_setting_edited_while_the_app_was_closed_wins_over_the_state() {
+        let mut file = Settings::default();
+        file.window.scale = 1.0;
+        file.llm.model_path = Some("a.gguf".into());
+        // The app ran on that file: the user scaled the window, downloaded a model.
+        let mut state = AppState {
+            window_scale: Some(2.0),
+            model: Some("downloaded.gguf".into()),
+            ..AppState::default()
+        };
+        assert!(
+            !state.follow_settings_file(&file),
+            "first start: nothing to compare"
+        );
+        // Next start, file unchanged: the state still wins.
+        assert!(!state.follow_settings_file(&file));
+        assert_eq!(state.window_scale(&file), 2.0);
+        assert_eq!(state.model, Some("downloaded.gguf".into()));
+        // The user edits the scale and the model in mascot.ron while the app is closed.
+        let mut edited = file.clone();
+        edited.window.scale = 1.5;
+        edited.llm.model_path = Some("chosen.gguf".into());
+        assert!(state.follow_settings_file(&edited));
+        assert_eq!(state.window_scale(&edited), 1.5);
+        assert_eq!(state.model, None);
+        assert_eq!(state.seen, Some(SeenSettings::of(&edited)));
+        // Untouched settings keep their entries.
+        let mut kept = AppState {
+            avatar: Some("dropped.vrm".into()),
+            seen: Some(SeenSettings::of(&edited)),
+            ..AppState::default()
+        };
+        let mut other = edited.clone();
+        other.window.scale = 3.0;
+        assert!(!kept.follow_settings_file(&other));
+        assert_eq!(kept.avatar, Some("dropped.vrm".into()));
+    }
+
+    #[test]
+    fn out_of_range_values_in_the_state_file_are_dropped_not_used() {
+        // Each of these once stopped every later start (winit asked for an infinite or huge
+        // window, or place arithmetic overflowed).
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join(STATE_FILE_NAME);
+        fs::write(
+            &path,
+            "(window_scale: Some(inf), window_position: Some((2147483647, -2147483648)), \
+             window_places: {\"1920x1080+0+0\": (100, 200), \"bad\": (0, 999999999)}, \
+             overlay_position: Some((NaN, 10.0)), avatar: Some(\"a.vrm\"))",
+        )
+        .expect("write");
+        let file = StateFile {
+            path: Some(path.clone()),
+        };
+        let (state, problem) = file.load();
+        let problem = problem.expect("said what was dropped");
+        assert!(
+            problem.contains("window_scale inf")
+                && problem.contains("window_position")
+                && problem.contains("\"bad\"")
+                && problem.contains("overlay_position"),
+            "{problem}"
+        );
+        assert_eq!(state.window_scale, None);
+        assert_eq!(state.window_position, None);
+        assert_eq!(state.overlay_position, None);
+        assert_eq!(
+            state.window_places.into_iter().collect::<Vec<_>>(),
+            vec![("1920x1080+0+0".to_owned(), (100, 200))]
+        );
+        assert_eq!(
+            state.avatar,
+            Some(PathBuf::from("a.vrm")),
+            "the rest is kept"
+        );
+        for scale in ["1e30", "-1.0", "0.0", "NaN", "11.0"] {
+            fs::write(&path, format!("(window_scale: Some({scale}))")).expect("write");
+            assert_eq!(file.load().0.window_scale, None, "{scale}");
+        }
+        fs::write(&path, "(window_scale: Some(2.5))").expect("write");
+        assert_eq!(
+            file.load(),
+            (
+                AppState {
+                    window_scale: Some(2.5),
+                    ..AppState::default()
+                },
+                None
+            )
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use bevy::prelude::Resource;
 
+use super::load_guard::LoadGuard;
 use super::parse::{ConfigError, parse_settings};
 use super::settings::Settings;
 use super::state::{AppState, StateFile};
@@ -85,6 +86,8 @@ pub struct LoadedSettings {
     pub state_file: StateFile,
     /// Why the state file could not be used, if it could not.
     pub state_problem: Option<String>,
+    /// What an earlier run stopped while loading (skipped now), and the record of loads.
+    pub guard: LoadGuard,
 }
 
 /// The user's config folder (`~/.config/desktop-mate` on Linux), if the OS has one.
@@ -122,7 +125,19 @@ pub fn load_with(
     let (on_disk, error) = match &path {
         Some(path) => match read_settings(path) {
             Ok(settings) => (settings, None),
-            Err(err) => (Settings::default(), Some(err)),
+            // A broken file still says what the user chose in its other sections.
+            Err(err) => match fs::read_to_string(path)
+                .map(|text| super::parse::salvage_sections(&text, path))
+            {
+                Ok((settings, kept)) if !kept.is_empty() => {
+                    tracing::warn!(
+                        "{err}; the sections that load on their own are kept: {}",
+                        kept.join(", ")
+                    );
+                    (settings, Some(err))
+                }
+                _ => (Settings::default(), Some(err)),
+            },
         },
         None => match parse_settings(BUNDLED_DEFAULT, Path::new(FILE_NAME)) {
             Ok(settings) => (settings, None),
@@ -133,6 +148,11 @@ pub fn load_with(
     overrides.apply(&mut settings);
     let state_file = StateFile::beside(path.as_deref());
     let (mut state, state_problem) = state_file.load();
+    // Values edited in the file while the app was closed win over the app's copies of them
+    // (only a file that loaded cleanly says what the user wants: not the defaults of a typo).
+    if error.is_none() && state.follow_settings_file(&on_disk) {
+        tracing::info!("settings edited while the app was closed win over state.ron's entries");
+    }
     // `--avatar` / `--model` are for this run: they win over the app's state too, without
     // touching what it saved.
     state.run_avatar = overrides.avatar.clone();
@@ -144,11 +164,13 @@ pub fn load_with(
             state_problem = Some(problem);
         }
     }
+    let guard = LoadGuard::beside(path.as_deref());
     LoadedSettings {
         settings,
         state,
         state_file,
         state_problem,
+        guard,
         file: SettingsFile {
             path,
             origin,
@@ -252,6 +274,10 @@ pub fn save_settings(path: &Path, settings: &Settings) -> io::Result<()> {
 /// `path`: a reader sees the old file or the new one, never a partial one. On error the
 /// temporary file is removed and `path` is untouched.
 pub fn write_atomic(path: &Path, contents: &str) -> io::Result<()> {
+    // A symlinked file (dotfile managers link mascot.ron into their repository) stays a link:
+    // the file it points to is the one replaced.
+    let resolved = resolve_links(path)?;
+    let path = resolved.as_path();
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
@@ -269,6 +295,28 @@ pub fn write_atomic(path: &Path, contents: &str) -> io::Result<()> {
         let _ = folder.sync_all();
     }
     Ok(())
+}
+
+/// The file a chain of symbolic links ends at (the path itself when it is no link), relative
+/// links read from their own folder; a dangling link gives where it points.
+fn resolve_links(path: &Path) -> io::Result<PathBuf> {
+    let mut path = path.to_owned();
+    for _ in 0..40 {
+        match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let target = fs::read_link(&path)?;
+                path = match path.parent() {
+                    Some(dir) if target.is_relative() => dir.join(target),
+                    _ => target,
+                };
+            }
+            _ => return Ok(path),
+        }
+    }
+    Err(io::Error::other(format!(
+        "{}: too many levels of symbolic links",
+        path.display()
+    )))
 }
 
 impl SettingsFile {
@@ -296,6 +344,48 @@ impl SettingsFile {
 
 #[cfg(test)]
 mod tests {
+    /// Dotfile managers keep `mascot.ron` as a link into their repository: a save writes the
+    /// file it points to and leaves the link a link (relative links and chains too).
+    #[cfg(unix)]
+    #[test]
+    fn a_symlinked_file_stays_a_symlink_after_a_save() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let repo = dir.path().join("dotfiles");
+        std::fs::create_dir(&repo).expect("mkdir");
+        let real = repo.join("mascot.ron");
+        std::fs::write(&real, "(window: (scale: 1.0))").expect("write");
+        let config = dir.path().join("config");
+        std::fs::create_dir(&config).expect("mkdir");
+        let link = config.join("mascot.ron");
+        std::os::unix::fs::symlink("../dotfiles/mascot.ron", &link).expect("link");
+        let chained = config.join("again.ron");
+        std::os::unix::fs::symlink(&link, &chained).expect("link");
+
+        super::write_atomic(&chained, "(window: (scale: 2.0))").expect("save");
+        for l in [&link, &chained] {
+            assert!(
+                std::fs::symlink_metadata(l)
+                    .expect("meta")
+                    .file_type()
+                    .is_symlink()
+            );
+        }
+        assert_eq!(
+            std::fs::read_to_string(&real).expect("read"),
+            "(window: (scale: 2.0))"
+        );
+        let mut names: Vec<String> = std::fs::read_dir(&config)
+            .expect("list")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            vec!["again.ron", "mascot.ron"],
+            "no temporary file left"
+        );
+    }
+
     /// Roaming AppData, as the README says (`%APPDATA%\desktop-mate\config\mascot.ron`).
     #[cfg(windows)]
     #[test]

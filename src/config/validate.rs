@@ -77,14 +77,10 @@ pub fn validate(settings: &Settings) -> Vec<InvalidValue> {
                 Err("must name the server's model, e.g. \"llama3.2\"".into()),
             );
         }
-        if let Some(name) = api_key_env
-            && (name.is_empty() || name.contains(['=', '\0']))
-        {
+        if let Some(name) = api_key_env {
             check(
                 "llm.backend.api_key_env",
-                Err(format!(
-                    "must be the name of an environment variable (such as \"OPENAI_API_KEY\"), found \"{name}\""
-                )),
+                api_key_env_rule(name).and_then(|()| key_transport_rule(base_url)),
             );
         }
     }
@@ -222,6 +218,60 @@ pub fn parse_hotkey(shortcut: &str) -> Result<global_hotkey::hotkey::HotKey, Str
 }
 
 /// An `http://` or `https://` URL with a host.
+/// The environment variables `llm.backend.api_key_env` may name: ones made to hold an API
+/// key, ending in `_API_KEY` (`OPENAI_API_KEY`, `GROQ_API_KEY`, ...) or starting with
+/// `DESKTOP_MATE_`; letters, digits and `_` only. A settings file someone shares can then not
+/// make the app send `GITHUB_TOKEN`, `AWS_SECRET_ACCESS_KEY` or any other secret of the
+/// user's environment to its server.
+pub fn api_key_env_rule(name: &str) -> Result<(), String> {
+    let word = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let upper = name.to_ascii_uppercase();
+    let for_keys = upper.ends_with("_API_KEY") || upper.starts_with("DESKTOP_MATE_");
+    if word && for_keys {
+        Ok(())
+    } else {
+        Err(format!(
+            "must name an environment variable made for an API key: ending in _API_KEY (such as \"OPENAI_API_KEY\") or starting with DESKTOP_MATE_, found \"{name}\""
+        ))
+    }
+}
+
+/// An API key is sent only over https, or over plain http to this machine (`localhost`,
+/// `127.0.0.0/8`, `::1`): on any other http URL everyone on the way could read it.
+pub fn key_transport_rule(base_url: &str) -> Result<(), String> {
+    if base_url.trim().starts_with("https://") || url_is_loopback(base_url) {
+        Ok(())
+    } else {
+        Err(format!(
+            "an API key is only sent over https:// or to this machine (localhost, 127.0.0.1, [::1]); {base_url} is plain http to another host"
+        ))
+    }
+}
+
+/// Whether an `http(s)://` URL's host is this machine.
+fn url_is_loopback(url: &str) -> bool {
+    let Some(rest) = url
+        .trim()
+        .strip_prefix("http://")
+        .or_else(|| url.trim().strip_prefix("https://"))
+    else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    // user:password@ is not part of the host.
+    let host_port = authority.rsplit('@').next().unwrap_or_default();
+    let host = if let Some(bracketed) = host_port.strip_prefix('[') {
+        bracketed.split(']').next().unwrap_or_default()
+    } else {
+        host_port.split(':').next().unwrap_or_default()
+    };
+    let host = host.to_ascii_lowercase();
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 fn check_base_url(url: &str) -> Result<(), String> {
     let rest = url
         .strip_prefix("http://")

@@ -5,6 +5,7 @@
 
 mod actions;
 mod autostart;
+pub mod display;
 mod hotkeys;
 mod pacing;
 mod place;

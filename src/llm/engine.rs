@@ -23,6 +23,7 @@ use serde::Serialize;
 
 use super::model_info::{ModelInfoError, read_model_info};
 use super::text::{StopMatcher, Utf8Stream};
+use super::warm_file;
 use crate::config::SamplingSettings;
 
 #[derive(Debug, thiserror::Error)]
@@ -311,24 +312,52 @@ impl LlmEngine {
         self.settings.n_ctx
     }
 
-    /// Saves what the KV cache holds to `path` (llama.cpp's state file), for a later start.
+    /// Saves what the KV cache holds to `path` (llama.cpp's state file), for a later start:
+    /// written to a temporary name, synced, renamed and sealed ([`warm_file`]).
     pub fn save_state(&self, path: &Path) -> Result<(), EngineError> {
+        let temp = warm_file::temp_path(path);
         self.session
-            .with_dependent(|_, ctx| ctx.state_save_file(path, &self.evaluated))
+            .with_dependent(|_, ctx| ctx.state_save_file(&temp, &self.evaluated))
+            .map_err(|e| {
+                let _ = std::fs::remove_file(&temp);
+                EngineError::State(format!("{}: {e}", path.display()))
+            })?;
+        warm_file::seal(&temp, path)
             .map_err(|e| EngineError::State(format!("{}: {e}", path.display())))
     }
 
+    /// The most bytes a state of `tokens` tokens of this model can take: the KV cache at
+    /// f32 with room for wide key heads, the last logits and llama.cpp's headers. A file
+    /// above it is damaged, and is never handed to llama.cpp (which would allocate it).
+    fn max_state_bytes(&self, tokens: usize) -> u64 {
+        let model = self.model();
+        let embd = u64::try_from(model.n_embd()).unwrap_or(0);
+        let vocab = u64::try_from(model.n_vocab()).unwrap_or(0);
+        let per_token = u64::from(model.n_layer()) * embd * 2 * 4 * 8;
+        (64 << 20) + (tokens as u64 + 1) * (per_token + 4) + vocab * 8
+    }
+
     /// Restores a state saved by [`save_state`](Self::save_state) that holds exactly the tokens
-    /// of `text`. Returns false, with an empty cache, when the file is missing, unreadable or
-    /// holds anything else.
+    /// of `text`. Returns false, with an empty cache, when the file is missing, unreadable,
+    /// damaged (size or checksum differ from its seal: it is removed) or holds anything else.
     pub fn load_state(&mut self, path: &Path, text: &str) -> bool {
         let expected = self.tokenize(text);
         let n_ctx = self.settings.n_ctx as usize;
-        let loaded = path.is_file()
-            && self
-                .session
-                .with_dependent_mut(|_, ctx| ctx.state_load_file(path, n_ctx))
-                .is_ok_and(|tokens| tokens == expected);
+        let data = match warm_file::verify(path, self.max_state_bytes(expected.len())) {
+            Ok(data) => Some(data),
+            Err(reason) => {
+                if warm_file::seal_path(path).exists() {
+                    tracing::warn!("warm start refused: {reason}; warming up again");
+                }
+                warm_file::remove(path);
+                None
+            }
+        };
+        let loaded = data.is_some_and(|data| {
+            self.session
+                .with_dependent_mut(|_, ctx| ctx.state_load_file(&data, n_ctx))
+                .is_ok_and(|tokens| tokens == expected)
+        });
         if loaded {
             self.evaluated = expected;
             self.evaluated_text = text.to_owned();

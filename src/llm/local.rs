@@ -61,22 +61,15 @@ fn warm_state_file(dir: &Path, settings: &EngineSettings, text: &str) -> Option<
     Some(dir.join(format!("{digest}.state")))
 }
 
-/// Removes all but the newest [`WARM_STATES_KEPT`] state files beside `kept`.
+/// Removes all but the newest [`WARM_STATES_KEPT`] states beside `kept`.
 fn forget_older_states(kept: &Path) {
     let Some(dir) = kept.parent() else { return };
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut states: Vec<(std::time::SystemTime, PathBuf)> = entries
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "state"))
-        .filter_map(|p| Some((p.metadata().ok()?.modified().ok()?, p)))
-        .collect();
-    states.sort_by_key(|(modified, _)| std::cmp::Reverse(*modified));
-    for (_, old) in states.into_iter().skip(WARM_STATES_KEPT) {
+    for old in super::warm_file::states_in(dir)
+        .into_iter()
+        .skip(WARM_STATES_KEPT)
+    {
         if old != kept {
-            let _ = std::fs::remove_file(old);
+            super::warm_file::remove(&old);
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod state;
 mod tasks;
 pub mod template;
 pub mod text;
+pub mod warm_file;
 
 pub use downloads::{CancelDownload, ModelDownloads, StartDownload};
 pub use metrics::LlmDiagnostics;

@@ -25,7 +25,20 @@ pub enum ModelInfoError {
     NotGguf(PathBuf),
     #[error("{path} has no `{key}` entry; is it a language model?")]
     MissingKey { path: PathBuf, key: String },
+    /// A value llama.cpp would stop the whole process on (`GGML_ASSERT` -> abort) instead of
+    /// returning an error: refused here, before llama.cpp sees the file.
+    #[error("{path} is damaged or not made for llama.cpp: `{key}` {reason}; the file is refused")]
+    Refused {
+        path: PathBuf,
+        key: String,
+        reason: String,
+    },
 }
+
+/// llama.cpp's `LLAMA_MAX_LAYERS` and `LLAMA_MAX_EXPERTS` (llama-hparams.h of the vendored
+/// version): a model above them makes its loader abort.
+const MAX_LAYERS: u32 = 512;
+const MAX_EXPERTS: u32 = 1024;
 
 const GGUF_MAGIC: &[u8; 4] = b"GGUF";
 
@@ -72,10 +85,111 @@ pub fn read_model_info(path: &Path) -> Result<ModelInfo, ModelInfoError> {
         llama_cpp_sys_2::GGUF_TYPE_UINT64 => u32::try_from(gguf.val_u64(index)).unwrap_or(0),
         _ => return Err(missing(&block_key)),
     };
+    check_hyperparameters(&gguf, &architecture).map_err(|(key, reason)| {
+        ModelInfoError::Refused {
+            path: path.to_owned(),
+            key,
+            reason,
+        }
+    })?;
     Ok(ModelInfo {
         path: path.to_owned(),
         file_size_bytes: metadata.len(),
         architecture,
         n_layers,
     })
+}
+
+/// The checks llama.cpp's `load_hparams` makes with `GGML_ASSERT` (an abort of the whole
+/// process, which no error handling can catch), made here on the same values: llama.cpp reads
+/// these keys as `u32` and reports any other type as a clean error, so only `u32` values are
+/// checked. `Err((key, reason))` for the first broken one. Not checked: a per-layer array of
+/// `expert_used_count` (llama-cpp-2 exposes no array values).
+fn check_hyperparameters(
+    gguf: &llama_cpp_2::gguf::GgufContext,
+    architecture: &str,
+) -> Result<(), (String, String)> {
+    let key = |name: &str| format!("{architecture}.{name}");
+    let index = |name: &str| gguf.find_key(&key(name));
+    let value = |name: &str| {
+        let i = index(name);
+        (i >= 0 && gguf.kv_type(i) == llama_cpp_sys_2::GGUF_TYPE_UINT32).then(|| gguf.val_u32(i))
+    };
+    let refuse = |name: &str, reason: String| Err((key(name), reason));
+
+    let n_layer = value("block_count");
+    if let Some(n) = n_layer
+        && !(1..=MAX_LAYERS).contains(&n)
+    {
+        return refuse("block_count", format!("is {n}, must be 1..{MAX_LAYERS}"));
+    }
+    let n_layer = n_layer.unwrap_or(0);
+    let nextn = value("nextn_predict_layers").unwrap_or(0);
+    if nextn > n_layer {
+        return refuse(
+            "nextn_predict_layers",
+            format!("is {nextn}, more than the {n_layer} blocks"),
+        );
+    }
+    let mut experts = value("expert_count").unwrap_or(0);
+    let used_is_array = {
+        let i = index("expert_used_count");
+        i >= 0 && gguf.kv_type(i) == llama_cpp_sys_2::GGUF_TYPE_ARRAY
+    };
+    let mut used = (!used_is_array).then(|| value("expert_used_count").unwrap_or(0));
+    if matches!(architecture, "hunyuan-dense" | "hunyuan_vl") && experts <= 1 {
+        // llama.cpp reads these dense models as having no experts.
+        experts = 0;
+        used = Some(0);
+    }
+    let groups = value("expert_group_count").unwrap_or(0);
+    let groups_used = value("expert_group_used_count").unwrap_or(0);
+    if experts > MAX_EXPERTS {
+        return refuse(
+            "expert_count",
+            format!("is {experts}, must be at most {MAX_EXPERTS}"),
+        );
+    }
+    if let Some(used) = used {
+        if used > experts {
+            return refuse(
+                "expert_used_count",
+                format!("is {used}, more than the {experts} experts"),
+            );
+        }
+        if experts > 0 && used == 0 {
+            return refuse(
+                "expert_used_count",
+                format!("is 0 for a model of {experts} experts"),
+            );
+        }
+    }
+    if experts > 0 {
+        if groups >= experts {
+            return refuse(
+                "expert_group_count",
+                format!("is {groups}, must be fewer than the {experts} experts"),
+            );
+        }
+        if groups > 1 {
+            if experts % groups != 0 {
+                return refuse(
+                    "expert_group_count",
+                    format!("is {groups}, which does not divide the {experts} experts"),
+                );
+            }
+            if groups_used == 0 || groups_used >= groups {
+                return refuse(
+                    "expert_group_used_count",
+                    format!("is {groups_used}, must be 1..{}", groups - 1),
+                );
+            }
+        }
+    } else if groups != 0 {
+        return refuse(
+            "expert_group_count",
+            format!("is {groups} for a model without experts"),
+        );
+    }
+    Ok(())
 }

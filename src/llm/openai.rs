@@ -17,13 +17,23 @@ use serde_json::{Value, json};
 use super::chat::PromptFormat;
 use super::engine::{EngineError, GenerateOptions, Reply, ReplyStats, StopReason};
 use super::session::{BackendStats, ChatBackend, ChatRequest, ReplyStream};
-use crate::config::{Backend, PersonaSettings};
+use crate::config::{Backend, PersonaSettings, api_key_env_rule, key_transport_rule};
 
 /// How long connecting may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the server may send nothing (before the first token: while it reads the prompt or
 /// loads the model; later: between two pieces) before the reply is given up.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a whole reply may take, first byte to last: a server that keeps the connection
+/// alive (SSE comments every few seconds never trip [`READ_TIMEOUT`]) without finishing is
+/// given up after this.
+pub const TOTAL_TIMEOUT: Duration = Duration::from_secs(300);
+/// The most reply text kept, whatever the server sends: `max_tokens` x this many bytes
+/// (at least [`REPLY_FLOOR`], at most [`REPLY_LIMIT`]). A server that ignores `max_tokens`
+/// has its reply cut there, as if the limit had been reached.
+const BYTES_PER_TOKEN: usize = 64;
+const REPLY_FLOOR: usize = 4096;
+const REPLY_LIMIT: usize = 256 * 1024;
 /// The longest line of the stream (and error body) that is read.
 const LINE_LIMIT: u64 = 1024 * 1024;
 /// OpenAI accepts at most four stop strings.
@@ -39,6 +49,8 @@ pub struct OpenAiSettings {
     pub api_key: Option<String>,
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
+    /// [`TOTAL_TIMEOUT`] unless a test shortens it.
+    pub total_timeout: Duration,
 }
 
 impl std::fmt::Debug for OpenAiSettings {
@@ -50,6 +62,7 @@ impl std::fmt::Debug for OpenAiSettings {
             .field("api_key", &self.api_key.as_ref().map(|_| "<set>"))
             .field("connect_timeout", &self.connect_timeout)
             .field("read_timeout", &self.read_timeout)
+            .field("total_timeout", &self.total_timeout)
             .finish()
     }
 }
@@ -63,12 +76,23 @@ impl OpenAiSettings {
             api_key: None,
             connect_timeout: CONNECT_TIMEOUT,
             read_timeout: READ_TIMEOUT,
+            total_timeout: TOTAL_TIMEOUT,
         }
     }
 
     /// From `llm.backend`: `None` for the local backend; the key is read from the named
     /// environment variable now.
     pub fn from_backend(backend: &Backend) -> Result<Option<Self>, ServerError> {
+        Self::from_backend_with(backend, |name| std::env::var(name).ok())
+    }
+
+    /// [`from_backend`](Self::from_backend) with the environment given by `env`. The key's
+    /// variable must be one named for this purpose, and the key goes only over https or to
+    /// this machine (the rules of [`api_key_env_rule`] and [`key_transport_rule`]).
+    pub fn from_backend_with(
+        backend: &Backend,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<Self>, ServerError> {
         let Backend::OpenAi {
             base_url,
             model,
@@ -79,8 +103,12 @@ impl OpenAiSettings {
         };
         let mut settings = Self::new(base_url, model);
         if let Some(name) = api_key_env {
-            match std::env::var(name) {
-                Ok(key) if !key.trim().is_empty() => settings.api_key = Some(key.trim().to_owned()),
+            api_key_env_rule(name).map_err(ServerError::KeyRefused)?;
+            key_transport_rule(&settings.base_url).map_err(ServerError::KeyRefused)?;
+            match env(name) {
+                Some(key) if !key.trim().is_empty() => {
+                    settings.api_key = Some(key.trim().to_owned());
+                }
                 _ => return Err(ServerError::MissingKey(name.clone())),
             }
         }
@@ -109,6 +137,10 @@ pub enum ServerError {
         "llm.backend.api_key_env names {0}, which is not set: set it to the server's API key, or write api_key_env: None for a server without a key"
     )]
     MissingKey(String),
+    /// The key would go where it must not (a variable not named for keys, plain http to
+    /// another machine): the rule broken, in the user's words.
+    #[error("llm.backend.api_key_env: {0}")]
+    KeyRefused(String),
     #[error("cannot reach the chat server at {url}: {message} (is it running?)")]
     Unreachable { url: String, message: String },
     #[error(
@@ -135,6 +167,8 @@ pub enum ServerError {
     },
     #[error("the chat server sent nothing for {secs} s: reply given up")]
     Timeout { secs: u64 },
+    #[error("the chat server did not finish its reply within {secs} s: reply given up")]
+    Deadline { secs: u64 },
     #[error("the chat server's reply is not a stream this app can read: {0}")]
     Malformed(String),
     #[error("the chat server stopped in the middle of the reply: {0}")]
@@ -175,14 +209,31 @@ impl OpenAiBackend {
     }
 
     /// Streams `POST {base_url}/{path}` with `body`; `chat` reads `delta.content`, else
-    /// `text` (`/completions`).
+    /// `text` (`/completions`). At most `max_tokens`' worth of text is kept; nothing the
+    /// server sent back shows the API key.
     fn stream(
         &self,
         path: &str,
         body: Value,
         chat: bool,
+        max_tokens: u32,
         stream: &mut ReplyStream,
     ) -> Result<Reply, EngineError> {
+        let max_bytes = (max_tokens as usize)
+            .saturating_mul(BYTES_PER_TOKEN)
+            .clamp(REPLY_FLOOR, REPLY_LIMIT);
+        self.stream_reply(path, body, chat, max_bytes, stream)
+            .map_err(|err| err.redacted(self.settings.api_key.as_deref()).into())
+    }
+
+    fn stream_reply(
+        &self,
+        path: &str,
+        body: Value,
+        chat: bool,
+        max_bytes: usize,
+        stream: &mut ReplyStream,
+    ) -> Result<Reply, ServerError> {
         let start = Instant::now();
         let events = self.spawn_request(path, body);
         let mut text = String::new();
@@ -193,16 +244,23 @@ impl OpenAiBackend {
         let mut finish: Option<String> = None;
         let mut done = false;
         let mut cancelled = false;
+        let mut cut = false;
         let poll = Duration::from_millis(20);
         loop {
             if stream.cancel.load(Ordering::Relaxed) {
                 cancelled = true;
                 break;
             }
+            if start.elapsed() > self.settings.total_timeout {
+                return Err(ServerError::Deadline {
+                    secs: self.settings.total_timeout.as_secs(),
+                });
+            }
             let line = match events.recv_timeout(poll) {
-                Ok(Event::Line(line)) => line,
+                // Before anything is cut short for a message: no piece of the key survives.
+                Ok(Event::Line(line)) => redact(line, self.settings.api_key.as_deref()),
                 Ok(Event::End) | Err(RecvTimeoutError::Disconnected) => break,
-                Ok(Event::Failed(err)) => return Err(err.into()),
+                Ok(Event::Failed(err)) => return Err(err),
                 Err(RecvTimeoutError::Timeout) => continue,
             };
             let Some(data) = sse_data(&line)? else {
@@ -215,7 +273,7 @@ impl OpenAiBackend {
             let chunk: Value = serde_json::from_str(data)
                 .map_err(|e| ServerError::Malformed(format!("{e} in `{}`", shorten(data))))?;
             if let Some(error) = chunk.get("error") {
-                return Err(ServerError::InStream(error_message(error)).into());
+                return Err(ServerError::InStream(error_message(error)));
             }
             usage.read(&chunk);
             let Some(choice) = chunk["choices"].get(0) else {
@@ -231,8 +289,18 @@ impl OpenAiBackend {
                 first_at.get_or_insert(now);
                 last_at = Some(now);
                 pieces += 1;
+                let piece = within(piece, max_bytes.saturating_sub(text.len()));
                 text.push_str(piece);
                 (stream.on_text)(piece);
+                if text.len() + 4 > max_bytes {
+                    tracing::warn!(
+                        "the chat server sent more than {max_bytes} bytes for a reply of at most \
+                         {} tokens: reply cut",
+                        max_bytes / BYTES_PER_TOKEN
+                    );
+                    cut = true;
+                    break;
+                }
             }
             if let Some(reason) = choice["finish_reason"].as_str() {
                 finish = Some(reason.to_owned());
@@ -240,16 +308,15 @@ impl OpenAiBackend {
         }
         // Dropping the receiver ends the request thread at its next read, closing the connection.
         drop(events);
-        if !cancelled && !done && finish.is_none() {
+        if !cancelled && !done && !cut && finish.is_none() {
             return Err(ServerError::Interrupted(format!(
                 "the connection closed after {} characters, without the end of the stream",
                 text.chars().count()
-            ))
-            .into());
+            )));
         }
         let stop_reason = if cancelled {
             StopReason::Cancelled
-        } else if finish.as_deref() == Some("length") {
+        } else if cut || finish.as_deref() == Some("length") {
             StopReason::MaxTokens
         } else {
             StopReason::EndOfGeneration
@@ -300,7 +367,7 @@ impl OpenAiBackend {
                         return;
                     }
                 };
-                match check_status(response, &url, &model) {
+                match check_status(response, &url, &model, key.as_deref()) {
                     Ok(response) => read_lines(response, &sender, secs),
                     Err(err) => {
                         let _ = sender.send(Event::Failed(err));
@@ -330,11 +397,12 @@ fn post(
 
 type HttpResponse = ureq::http::Response<ureq::Body>;
 
-/// A 2xx response, or the error its status and body say.
+/// A 2xx response, or the error its status and body say (the key redacted from the body).
 fn check_status(
     mut response: HttpResponse,
     url: &str,
     model: &str,
+    key: Option<&str>,
 ) -> Result<HttpResponse, ServerError> {
     let status = response.status().as_u16();
     if (200..300).contains(&status) {
@@ -347,6 +415,7 @@ fn check_status(
         .lossy_utf8(true)
         .read_to_string()
         .unwrap_or_default();
+    let body = redact(body, key);
     let message = serde_json::from_str::<Value>(&body)
         .ok()
         .and_then(|v| v.get("error").map(error_message))
@@ -445,6 +514,80 @@ fn error_message(error: &Value) -> String {
         .as_str()
         .or_else(|| error.as_str())
         .map_or_else(|| shorten(&error.to_string()), shorten)
+}
+
+/// The longest start of `piece` that fits in `room` bytes, cut at a character boundary.
+fn within(piece: &str, room: usize) -> &str {
+    if piece.len() <= room {
+        return piece;
+    }
+    let mut end = room;
+    while !piece.is_char_boundary(end) {
+        end -= 1;
+    }
+    &piece[..end]
+}
+
+/// What stands for the API key wherever a server's words are shown or logged.
+const REDACTED: &str = "<api key>";
+
+/// `text` with every copy of the key replaced.
+fn redact(text: String, key: Option<&str>) -> String {
+    match key {
+        Some(key) if !key.is_empty() && text.contains(key) => text.replace(key, REDACTED),
+        _ => text,
+    }
+}
+
+impl ServerError {
+    /// The same error with every copy of `key` in its text replaced (a server may echo the
+    /// request's Authorization header in an error body).
+    pub fn redacted(self, key: Option<&str>) -> Self {
+        let Some(key) = key.filter(|k| !k.is_empty()) else {
+            return self;
+        };
+        let clean = |text: String| text.replace(key, REDACTED);
+        match self {
+            ServerError::Unreachable { url, message } => ServerError::Unreachable {
+                url: clean(url),
+                message: clean(message),
+            },
+            ServerError::Unauthorized {
+                url,
+                status,
+                message,
+            } => ServerError::Unauthorized {
+                url: clean(url),
+                status,
+                message: clean(message),
+            },
+            ServerError::NotFound {
+                url,
+                model,
+                message,
+            } => ServerError::NotFound {
+                url: clean(url),
+                model,
+                message: clean(message),
+            },
+            ServerError::Status {
+                url,
+                status,
+                message,
+            } => ServerError::Status {
+                url: clean(url),
+                status,
+                message: clean(message),
+            },
+            ServerError::Malformed(message) => ServerError::Malformed(clean(message)),
+            ServerError::Interrupted(message) => ServerError::Interrupted(clean(message)),
+            ServerError::InStream(message) => ServerError::InStream(clean(message)),
+            other @ (ServerError::MissingKey(_)
+            | ServerError::KeyRefused(_)
+            | ServerError::Timeout { .. }
+            | ServerError::Deadline { .. }) => other,
+        }
+    }
 }
 
 fn shorten(text: &str) -> String {
@@ -549,7 +692,11 @@ impl ChatBackend for OpenAiBackend {
             return Err(EngineError::EmptyPrompt);
         }
         let body = chat_body(&self.settings.model, request);
-        Ok((self.stream("chat/completions", body, true, stream)?, 0))
+        let max_tokens = request.options.max_tokens;
+        Ok((
+            self.stream("chat/completions", body, true, max_tokens, stream)?,
+            0,
+        ))
     }
 
     /// `POST /completions` (the legacy text endpoint: Ollama, LM Studio, llama-server and vLLM
@@ -570,7 +717,7 @@ impl ChatBackend for OpenAiBackend {
             "stream_options": {"include_usage": true},
         });
         sampling(&mut body, options);
-        self.stream("completions", body, false, stream)
+        self.stream("completions", body, false, options.max_tokens, stream)
     }
 
     fn stats(&self) -> BackendStats {
@@ -591,22 +738,27 @@ pub fn list_models(settings: &OpenAiSettings) -> Result<Vec<String>, ServerError
         request = request.header("Authorization", format!("Bearer {key}"));
     }
     let secs = settings.read_timeout.as_secs();
-    let response = request.call().map_err(|e| request_error(e, &url, secs))?;
-    let mut response = check_status(response, &url, &settings.model)?;
+    let key = settings.api_key.as_deref();
+    let response = request
+        .call()
+        .map_err(|e| request_error(e, &url, secs).redacted(key))?;
+    let mut response = check_status(response, &url, &settings.model, key)?;
     let body = response
         .body_mut()
         .with_config()
         .limit(16 * LINE_LIMIT)
         .read_to_string()
         .map_err(|e| ServerError::Interrupted(e.to_string()))?;
+    let body = redact(body, key);
     let list: Value = serde_json::from_str(&body).map_err(|e| {
-        ServerError::Malformed(format!("{e} in the model list `{}`", shorten(&body)))
+        ServerError::Malformed(format!("{e} in the model list `{}`", shorten(&body))).redacted(key)
     })?;
     let Some(models) = list["data"].as_array() else {
         return Err(ServerError::Malformed(format!(
             "the model list has no `data` array: `{}`",
             shorten(&body)
-        )));
+        ))
+        .redacted(key));
     };
     Ok(models
         .iter()
@@ -629,6 +781,80 @@ mod tests {
             sse_data("<html>oops</html>\n"),
             Err(ServerError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn a_piece_is_cut_at_a_character_boundary() {
+        assert_eq!(within("héllo", 10), "héllo");
+        assert_eq!(within("héllo", 2), "h");
+        assert_eq!(within("héllo", 3), "hé");
+        assert_eq!(within("héllo", 0), "");
+    }
+
+    #[test]
+    fn the_key_is_redacted_from_what_a_server_says() {
+        let err = ServerError::Status {
+            url: "http://127.0.0.1:1/v1/chat/completions".into(),
+            status: 500,
+            message: "bad request, headers: Authorization: Bearer sk-secret-123".into(),
+        };
+        let shown = err.redacted(Some("sk-secret-123")).to_string();
+        assert!(!shown.contains("sk-secret-123"), "{shown}");
+        assert!(shown.contains("Bearer <api key>"), "{shown}");
+        let err = ServerError::InStream("sk-secret-123 is not valid".into());
+        assert_eq!(
+            err.redacted(Some("sk-secret-123")).to_string(),
+            "the chat server reported an error in the reply: <api key> is not valid"
+        );
+    }
+
+    #[test]
+    fn a_key_goes_only_to_variables_named_for_it_over_https_or_to_this_machine() {
+        let env = |name: &str| (name != "UNSET_API_KEY").then(|| format!("value-of-{name}"));
+        let backend = |url: &str, var: &str| Backend::OpenAi {
+            base_url: url.into(),
+            model: "m".into(),
+            api_key_env: Some(var.into()),
+        };
+        let key = |url: &str, var: &str| {
+            OpenAiSettings::from_backend_with(&backend(url, var), env)
+                .map(|s| s.and_then(|s| s.api_key))
+        };
+        assert_eq!(
+            key("https://api.example.com/v1", "OPENAI_API_KEY"),
+            Ok(Some("value-of-OPENAI_API_KEY".into()))
+        );
+        assert_eq!(
+            key("http://127.0.0.1:8080/v1", "DESKTOP_MATE_KEY"),
+            Ok(Some("value-of-DESKTOP_MATE_KEY".into()))
+        );
+        assert_eq!(
+            key("http://localhost:11434/v1", "GROQ_API_KEY"),
+            Ok(Some("value-of-GROQ_API_KEY".into()))
+        );
+        assert_eq!(
+            key("http://[::1]:1234/v1", "LMSTUDIO_API_KEY"),
+            Ok(Some("value-of-LMSTUDIO_API_KEY".into()))
+        );
+        for refused in ["GITHUB_TOKEN", "PATH", "HOME", "AWS_SECRET_ACCESS_KEY"] {
+            let err = key("https://api.example.com/v1", refused).expect_err(refused);
+            assert!(
+                matches!(&err, ServerError::KeyRefused(m) if m.contains(refused)),
+                "{err}"
+            );
+        }
+        let err = key("http://192.168.1.20:8080/v1", "OPENAI_API_KEY").expect_err("plain http");
+        assert!(
+            matches!(&err, ServerError::KeyRefused(m) if m.contains("https")),
+            "{err}"
+        );
+        let err = key("http://127.0.0.1.evil.example/v1", "OPENAI_API_KEY")
+            .expect_err("not this machine");
+        assert!(matches!(err, ServerError::KeyRefused(_)), "{err}");
+        assert_eq!(
+            key("https://api.example.com/v1", "UNSET_API_KEY"),
+            Err(ServerError::MissingKey("UNSET_API_KEY".into()))
+        );
     }
 
     #[test]

@@ -18,7 +18,10 @@ use super::state::{
     SendChat, StopReply,
 };
 use crate::AppSystems;
-use crate::config::{AppState, LlmSettings, SamplingSettings, Settings, SettingsChanged};
+use crate::config::{
+    AppState, Guarded, LlmSettings, LoadGuard, RetrySkipped, SamplingSettings, Settings,
+    SettingsChanged,
+};
 
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<LlmWorker>();
@@ -120,15 +123,26 @@ fn without_sampling(llm: &LlmSettings) -> LlmSettings {
 
 /// Loads the model at start and again when the `llm` settings change (other sections never
 /// re-read the model header or probe the GPU in the frame loop).
+#[allow(clippy::too_many_arguments)]
 fn reload_on_settings_change(
     mut changes: MessageReader<SettingsChanged>,
     mut chosen: MessageReader<ModelChosen>,
+    mut retries: MessageReader<RetrySkipped>,
     settings: Res<Settings>,
     state: Res<AppState>,
+    guard: Option<Res<LoadGuard>>,
     mut worker: ResMut<LlmWorker>,
     mut status: ResMut<LlmStatus>,
     mut timings: ResMut<LlmTimings>,
 ) {
+    // "Try again" on a model skipped at start (its load crashed an earlier run).
+    if retries.read().any(|r| r.0 == Guarded::Model)
+        && let Some(guard) = &guard
+        && guard.retry(Guarded::Model).is_some()
+    {
+        worker.reload_pending = true;
+        worker.loaded_with = None;
+    }
     // Sampling is read per message: only the settings that shape the load plan reload (and a
     // plan made while the model sits in VRAM would find less room and differ).
     let plan_changed = changes.read().any(|changed| changed.llm)
@@ -163,6 +177,26 @@ fn reload_on_settings_change(
     if worker.loaded_with.as_ref() == Some(&backend) && worker.session.get().is_some() {
         return;
     }
+    // A model file an earlier run stopped while loading is not loaded again until the user
+    // asks; any other is recorded (on the loading thread) before llama.cpp reads it.
+    let model_file = match &backend {
+        BackendConfig::Local(engine) => Some(engine.model_path.clone()),
+        BackendConfig::OpenAi(_) => None,
+    };
+    let guard = guard.as_deref().cloned();
+    if let (Some(guard), Some(path)) = (&guard, &model_file)
+        && guard.should_skip(Guarded::Model, path)
+    {
+        let reason = format!(
+            "the last start stopped while loading the model {}: skipped (Try again at the top of the window)",
+            path.display()
+        );
+        warn!("{reason}");
+        *worker.session.get() = None;
+        worker.loaded_with = None;
+        *status = LlmStatus::Error(reason);
+        return;
+    }
     match &local {
         Some(local) => info!(
             "loading {} ({}, {} threads, {} GPU layers)",
@@ -179,6 +213,9 @@ fn reload_on_settings_change(
     *status = LlmStatus::Loading;
     let chat = settings.chat.clone();
     worker.job = Some(AsyncComputeTaskPool::get().spawn(async move {
+        if let (Some(guard), Some(path)) = (&guard, &model_file) {
+            guard.begin(Guarded::Model, path);
+        }
         let loaded = load_backend(backend);
         let session = loaded
             .backend
@@ -250,6 +287,7 @@ fn poll_job(
     mut text_out: MessageWriter<ReplyText>,
     mut finished_out: MessageWriter<ReplyFinished>,
     settings: Res<Settings>,
+    guard: Option<Res<LoadGuard>>,
 ) {
     let worker = &mut *worker;
     for piece in worker.text.try_iter() {
@@ -277,18 +315,29 @@ fn poll_job(
             timings.load_ms = Some(stats.load_ms);
             timings.n_ctx = stats.n_ctx;
             session.restore(history.turns.clone(), history.context_start);
+            // The warm-up reads the saved cache: still part of the guarded load.
+            let guard = guard.as_deref().cloned();
             if settings.llm.warm_up {
                 *status = LlmStatus::WarmingUp;
                 let persona = settings.persona.clone();
                 worker.job = Some(AsyncComputeTaskPool::get().spawn(async move {
                     let result = session.warm_up(&persona);
+                    if let Some(guard) = guard {
+                        guard.end(Guarded::Model);
+                    }
                     JobOutcome::WarmedUp(Box::new(session), result)
                 }));
                 return;
             }
+            if let Some(guard) = guard {
+                guard.end(Guarded::Model);
+            }
             session
         }
         JobOutcome::Loaded(Err(err), _) => {
+            if let Some(guard) = &guard {
+                guard.end(Guarded::Model);
+            }
             error!("{err}");
             *status = LlmStatus::Error(err.to_string());
             return;

@@ -5,6 +5,7 @@ mod context_menu;
 mod diagnostics_overlay;
 mod expressions_panel;
 mod settings_panel;
+mod skipped_banner;
 pub mod theme;
 
 pub use chat_panel::ChatPanel;
@@ -37,6 +38,7 @@ impl Plugin for UiPlugin {
             diagnostics_overlay::plugin,
             expressions_panel::plugin,
             settings_panel::plugin,
+            skipped_banner::plugin,
         ));
     }
 }

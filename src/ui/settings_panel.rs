@@ -51,7 +51,12 @@ fn settings_error_banner(mut contexts: EguiContexts, status: Res<SettingsStatus>
         .anchor(egui::Align2::CENTER_TOP, [0.0, 4.0])
         .show(contexts.ctx_mut()?, |ui| {
             ui.set_max_width(ui.ctx().content_rect().width() - 24.0);
-            ui.colored_label(RED, format!("Settings not applied — {error}"));
+            ui.colored_label(
+                RED,
+                format!(
+                    "Settings error (the values that load are used until it is fixed) — {error}"
+                ),
+            );
         });
     Ok(())
 }

@@ -222,8 +222,9 @@ fn vulkan_offload_on_lavapipe_gives_the_cpu_text() {
         return;
     };
     let Some(vulkan) = vulkan_module() else {
-        eprintln!(
-            "skipped: no libggml-vulkan.so (scripts/build-backend-module.sh vulkan builds it; CI does)"
+        crate::support::missing(
+            "vulkan",
+            "llama.cpp Vulkan module libggml-vulkan.so (scripts/build-backend-module.sh vulkan)",
         );
         return;
     };

@@ -511,3 +511,131 @@ fn a_model_bigger_than_the_machines_memory_is_refused_before_loading() {
         "{stderr}"
     );
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn the_window_commands_say_what_to_do_without_a_display_instead_of_panicking() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let config = home.path().join("mascot.ron");
+    std::fs::write(&config, "()").expect("write");
+    let config = config.to_str().expect("utf8");
+    let out = home.path().join("shot.png");
+    let out = out.to_str().expect("utf8");
+    let cases: [(&[&str], &[(&str, &str)], &str); 4] = [
+        (
+            &["run"],
+            &[("DISPLAY", ""), ("WAYLAND_DISPLAY", "")],
+            "no display",
+        ),
+        (
+            &["snapshot", "--out", out],
+            &[("DISPLAY", ""), ("WAYLAND_DISPLAY", "")],
+            "no display",
+        ),
+        (
+            &["run"],
+            &[("DISPLAY", ""), ("WAYLAND_DISPLAY", "wayland-0")],
+            "Wayland session",
+        ),
+        (
+            &["run"],
+            &[("DISPLAY", ":4242"), ("WAYLAND_DISPLAY", "")],
+            "cannot open the X display :4242",
+        ),
+    ];
+    for (args, env, says) in cases {
+        let mut all = vec!["--config", config];
+        all.extend_from_slice(args);
+        let output = desktop_mate_with_env(&all, home.path(), env);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if says == "Wayland session" && cfg!(feature = "wayland") {
+            continue;
+        }
+        assert_eq!(output.status.code(), Some(2), "{args:?} {env:?}: {stderr}");
+        assert!(
+            stderr.contains(says) && stderr.contains("desktop-mate check"),
+            "{args:?} {env:?}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    assert!(
+        !std::path::Path::new(out).exists(),
+        "no snapshot without a display"
+    );
+}
+
+#[test]
+fn check_says_which_settings_are_in_force_and_where_each_came_from() {
+    use serde_json::json;
+    let home = tempfile::tempdir().expect("temp dir");
+    let model = home.path().join("tiny.gguf");
+    write_gguf_header(
+        &model,
+        &[
+            ("general.architecture", GgufValue::Str("llama")),
+            ("llama.block_count", GgufValue::U32(2)),
+        ],
+    );
+    let config = home.path().join("mascot.ron");
+    // The window section is broken: the persona and the model still count.
+    std::fs::write(
+        &config,
+        format!(
+            "(persona: (name: \"Miso\"), llm: (model_path: Some(\"{}\")), window: (scale: \"big\"))",
+            support::ron_path(&model)
+        ),
+    )
+    .expect("write");
+    std::fs::write(
+        home.path().join("state.ron"),
+        "(avatar: Some(\"/dropped/a.vrm\"), window_scale: Some(1.5))",
+    )
+    .expect("write");
+    let config = config.to_str().expect("utf8");
+    let output = desktop_mate(&["check", "--json", "--config", config], home.path());
+    assert_eq!(output.status.code(), Some(2), "the broken file is an error");
+    let report = json_of(&output);
+    assert_eq!(report["settings"]["valid"], false);
+    let in_force = &report["in_force"];
+    assert_eq!(
+        in_force["persona"],
+        json!({"value": "Miso", "from": "file"})
+    );
+    assert_eq!(
+        in_force["model"],
+        json!({"value": model.to_str().expect("utf8"), "from": "file"})
+    );
+    assert_eq!(
+        in_force["avatar"],
+        json!({"value": "/dropped/a.vrm", "from": "state"})
+    );
+    assert_eq!(
+        in_force["window_scale"],
+        json!({"value": 1.5, "from": "state"})
+    );
+    assert_eq!(in_force["skipped"], json!([]));
+
+    let output = desktop_mate(
+        &[
+            "check",
+            "--json",
+            "--config",
+            config,
+            "--avatar",
+            "/flag/b.vrm",
+        ],
+        home.path(),
+    );
+    let report = json_of(&output);
+    assert_eq!(
+        report["in_force"]["avatar"],
+        json!({"value": "/flag/b.vrm", "from": "flag"})
+    );
+    let text = desktop_mate(&["check", "--config", config], home.path());
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("in force: persona \"Miso\" (from the settings file)")
+            && text.contains("avatar /dropped/a.vrm (kept by the app in state.ron)"),
+        "{text}"
+    );
+}

@@ -758,7 +758,10 @@ impl SessionBus {
         {
             Ok(daemon) => daemon,
             Err(err) => {
-                eprintln!("no dbus-daemon ({err}): run scripts/setup.sh; tray test skipped");
+                crate::support::missing(
+                    "dbus",
+                    &format!("dbus-daemon ({err}; scripts/setup.sh --test installs it)"),
+                );
                 return None;
             }
         };

@@ -479,6 +479,7 @@ fn the_tag_grammar_opens_every_gemma_reply_with_a_valid_tag() {
 #[test]
 fn a_warm_start_loads_the_persona_saved_by_the_previous_start() {
     use desktop_mate::llm::session::load_backend;
+    use desktop_mate::llm::warm_file;
     let (_dir, path) = tiny_model();
     let states = tempfile::tempdir().expect("temp dir");
     let settings = cpu_settings(&path, 256);
@@ -494,8 +495,12 @@ fn a_warm_start_loads_the_persona_saved_by_the_previous_start() {
         .expect("warm-up");
     assert_eq!(cold.reused_tokens, 0, "nothing to load the first time");
     assert!(cold.prompt_tokens > 5);
-    let saved: Vec<_> = std::fs::read_dir(states.path()).unwrap().collect();
-    assert_eq!(saved.len(), 1, "one state file");
+    let saved = warm_file::states_in(states.path());
+    assert_eq!(saved.len(), 1, "one state");
+    assert!(
+        warm_file::verify(&saved[0], 1 << 30).is_ok(),
+        "sealed with its size and checksum"
+    );
     drop(first);
 
     let mut second = load();
@@ -531,4 +536,32 @@ fn a_warm_start_loads_the_persona_saved_by_the_previous_start() {
         .expect("a damaged state is recomputed, not an error");
     assert_eq!(recomputed.reused_tokens, 0);
     assert_eq!(fourth.stats().cached_tokens, cold.prompt_tokens);
+    drop(fourth);
+
+    // Damage of the same size (one flipped byte in the cache data) used to load silently and
+    // give wrong replies at every start: the checksum refuses it, and the state is rebuilt.
+    let state = warm_file::states_in(states.path())
+        .into_iter()
+        .next()
+        .expect("the persona's state, written again");
+    let data = warm_file::verify(&state, 1 << 30).expect("its data");
+    let mut bytes = std::fs::read(&data).expect("read");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x5a;
+    std::fs::write(&data, &bytes).expect("write");
+    let mut fifth = load();
+    let refused = fifth
+        .warm_up(&persona, Some(states.path()))
+        .expect("a damaged state is recomputed");
+    assert_eq!(refused.reused_tokens, 0, "the flipped byte is noticed");
+    drop(fifth);
+    let mut sixth = load();
+    assert_eq!(
+        sixth
+            .warm_up(&persona, Some(states.path()))
+            .expect("warm start")
+            .reused_tokens,
+        cold.prompt_tokens,
+        "the rebuilt state loads again"
+    );
 }

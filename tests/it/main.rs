@@ -1,5 +1,5 @@
-//! All integration tests in one binary: each test crate links Bevy and llama.cpp, so eleven
-//! binaries cost eleven slow links; one binary costs one.
+//! All integration tests in one binary: each test crate links Bevy and llama.cpp, so one
+//! binary per file would cost one slow link per file; one binary costs one.
 
 mod app;
 mod avatar;
@@ -12,7 +12,10 @@ mod default_avatar_generator;
 mod desktop;
 mod diagnostics;
 mod download;
+#[cfg(unix)]
+mod durability;
 mod engine;
+mod hostile;
 mod hot_reload;
 mod http_server;
 mod llm_plugin;

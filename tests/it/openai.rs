@@ -479,6 +479,112 @@ fn a_server_that_sends_nothing_for_the_read_timeout_is_given_up() {
 }
 
 #[test]
+fn a_server_that_ignores_max_tokens_has_its_reply_cut() {
+    // options() asks for 40 tokens: at most 4096 bytes are kept (BYTES_PER_TOKEN x 40, at
+    // least 4 KiB), however much the server sends; the connection is dropped there.
+    let (url, _requests) = serve(|_, stream| {
+        send(stream, SSE_HEAD);
+        let words = piece(&"blah ".repeat(100));
+        for _ in 0..20_000 {
+            if stream.write_all(words.as_bytes()).is_err() {
+                return;
+            }
+        }
+        send(stream, &finish("stop"));
+        send(stream, DONE);
+    });
+    let mut session = session(settings_for(&url));
+    let (result, shown) = say(&mut session, "Hi", &AtomicBool::new(false), false);
+    let reply = result.expect("a cut reply is still a reply");
+    assert!(
+        (3000..=4096).contains(&reply.shown.len()),
+        "{} bytes kept",
+        reply.shown.len()
+    );
+    assert_eq!(
+        shown.concat(),
+        reply.shown,
+        "what was shown is what is kept"
+    );
+    assert_eq!(reply.stats.stop_reason, StopReason::MaxTokens);
+    assert_eq!(session.turns().len(), 1);
+    assert!(session.turns()[0].assistant.len() <= 4096);
+}
+
+#[test]
+fn keep_alive_comments_do_not_keep_a_reply_going_past_its_deadline() {
+    // A comment every 100 ms never trips the read timeout; the total deadline ends it.
+    let (url, _requests) = serve(|_, stream| {
+        send(stream, SSE_HEAD);
+        send(stream, &piece("[joy] Hm"));
+        for _ in 0..100 {
+            if stream.write_all(b": keep-alive\n\n").is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    let mut settings = settings_for(&url);
+    settings.read_timeout = Duration::from_secs(5);
+    settings.total_timeout = Duration::from_secs(1);
+    let mut session = session(settings);
+    let start = Instant::now();
+    let (result, _) = say(&mut session, "Hi", &AtomicBool::new(false), false);
+    let err = result.expect_err("a reply that never ends");
+    assert!(
+        matches!(err, EngineError::Server(ServerError::Deadline { secs: 1 })),
+        "{err:?}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "given up at the deadline"
+    );
+    assert!(session.turns().is_empty());
+}
+
+#[test]
+fn a_server_that_echoes_the_key_never_gets_it_shown() {
+    const KEY: &str = "sk-echo-4242-secret";
+    let (url, requests) = serve(|n, stream| {
+        let echo = format!("bad header: Authorization: Bearer {KEY}");
+        match n {
+            0 => status(
+                stream,
+                400,
+                "Bad Request",
+                &json!({"error": {"message": echo}}).to_string(),
+            ),
+            1 => status(stream, 401, "Unauthorized", &echo),
+            _ => {
+                send(stream, SSE_HEAD);
+                send(
+                    stream,
+                    &format!("data: {}\n\n", json!({"error": {"message": echo}})),
+                );
+            }
+        }
+    });
+    let mut settings = settings_for(&url);
+    settings.api_key = Some(KEY.into());
+    let mut session = session(settings);
+    for _ in 0..3 {
+        let err = say(&mut session, "Hi", &AtomicBool::new(false), false)
+            .0
+            .expect_err("an error");
+        let shown = err.to_string();
+        assert!(!shown.contains(KEY), "{shown}");
+        assert!(!format!("{err:?}").contains(KEY), "{err:?}");
+        assert!(shown.contains("Bearer <api key>"), "{shown}");
+    }
+    // The key did go to the server (it is the server's own words that were cleaned).
+    let request = requests.recv().expect("a request");
+    assert_eq!(
+        request.header("authorization"),
+        Some(format!("Bearer {KEY}").as_str())
+    );
+}
+
+#[test]
 fn raw_completion_streams_the_text_endpoint() {
     let (url, requests) = serve(|_, stream| {
         send(stream, SSE_HEAD);
@@ -629,9 +735,12 @@ fn llama_server() -> Option<PathBuf> {
     let path =
         Path::new(&home).join(".cache/desktop-mate/llama-tools/build-0.3.36/bin/llama-server");
     if !path.is_file() {
-        eprintln!(
-            "{} is absent (scripts/build-llama-tools.sh builds it): skipped",
-            path.display()
+        crate::support::missing(
+            "llama-tools",
+            &format!(
+                "llama-server {} (scripts/build-llama-tools.sh)",
+                path.display()
+            ),
         );
     }
     path.is_file().then_some(path)

@@ -1,7 +1,7 @@
 //! Settings files on disk: parsing, error messages, load order, atomic saving.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::support::files_in;
 use desktop_mate::config::{
@@ -360,19 +360,51 @@ fn a_missing_api_key_variable_is_said_at_load() {
         message.contains("DESKTOP_MATE_TEST_UNSET_KEY") && message.contains("not set"),
         "{message}"
     );
-    // A variable every environment has stands in for a key that is set.
-    let settings = parse(
-        "(llm: (backend: OpenAi(base_url: \"http://127.0.0.1:1/v1\", model: \"m\", api_key_env: Some(\"PATH\"))))",
-    )
-    .expect("parse");
-    let resolved = resolve_model(&settings, Workload::Terminal)
-        .expect("resolved")
-        .expect("a server needs no model file");
-    assert!(resolved.local.is_none());
+    // A key that is set is resolved into the server's settings and never printed.
+    let backend = desktop_mate::config::Backend::OpenAi {
+        base_url: "http://127.0.0.1:1/v1".into(),
+        model: "m".into(),
+        api_key_env: Some("DESKTOP_MATE_TEST_KEY".into()),
+    };
+    let server = desktop_mate::llm::openai::OpenAiSettings::from_backend_with(&backend, |_| {
+        Some("sk-never-printed".into())
+    })
+    .expect("resolved")
+    .expect("a server");
+    assert_eq!(server.api_key.as_deref(), Some("sk-never-printed"));
+    let config = desktop_mate::llm::session::BackendConfig::OpenAi(server);
     assert!(
-        !format!("{:?}", resolved.backend).contains(&std::env::var("PATH").expect("PATH")),
+        !format!("{config:?}").contains("sk-never-printed"),
         "the key is never printed"
     );
+}
+
+#[test]
+fn api_key_env_names_only_a_variable_made_for_keys_and_sends_it_only_safely() {
+    // A shared settings file cannot make the app send another secret of the environment.
+    for name in ["PATH", "GITHUB_TOKEN", "AWS_SECRET_ACCESS_KEY", "MY KEY"] {
+        let err = parse(&format!(
+            "(llm: (backend: OpenAi(base_url: \"https://api.example.com/v1\", model: \"m\", api_key_env: Some(\"{name}\"))))"
+        ))
+        .expect_err(name);
+        assert_eq!(err.key, "llm.backend.api_key_env", "{err}");
+        assert!(err.to_string().contains("_API_KEY"), "{err}");
+    }
+    // Nor send a key in clear to another machine.
+    let err = parse(
+        "(llm: (backend: OpenAi(base_url: \"http://192.168.1.20:8080/v1\", model: \"m\", api_key_env: Some(\"OPENAI_API_KEY\"))))",
+    )
+    .expect_err("plain http to another host");
+    assert_eq!(err.key, "llm.backend.api_key_env", "{err}");
+    assert!(err.to_string().contains("https"), "{err}");
+    for ok in [
+        "(llm: (backend: OpenAi(base_url: \"https://api.example.com/v1\", model: \"m\", api_key_env: Some(\"OPENAI_API_KEY\"))))",
+        "(llm: (backend: OpenAi(base_url: \"http://127.0.0.1:1234/v1\", model: \"m\", api_key_env: Some(\"DESKTOP_MATE_KEY\"))))",
+        "(llm: (backend: OpenAi(base_url: \"http://localhost:11434/v1\", model: \"m\", api_key_env: None)))",
+        "(llm: (backend: OpenAi(base_url: \"http://192.168.1.20:8080/v1\", model: \"m\")))",
+    ] {
+        parse(ok).unwrap_or_else(|err| panic!("{ok}: {err}"));
+    }
 }
 
 #[test]
@@ -389,4 +421,55 @@ fn save_fixes_a_file_that_did_not_validate_at_start_and_keeps_its_comments() {
     let text = fs::read_to_string(&path).expect("read");
     assert_eq!(text, "// mine\n(llm: (sampling: (top_p: 0.9)))\n");
     assert_eq!(config::read_settings(&path).expect("valid now"), edited);
+}
+
+#[test]
+fn a_broken_file_keeps_every_section_that_loads_on_its_own() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("mascot.ron");
+    let text = r#"// mine
+#![enable(implicit_some)]
+(
+    persona: (name: "Léa's mate", system_prompt: "Be kind (always), brief: [yes]."),
+    llm: (model_path: Some("/models/chosen.gguf"), n_ctx: 2048),
+    window: (scale: "big"), // wrong type
+    /* a block comment with ) and , */
+    chat: (turns_kept: 0), // out of range
+    avatar: (vrm_path: Some("/a/b.vrm")),
+    desktop: (autostart: true,, ), // syntax error inside one section
+)
+"#;
+    fs::write(&path, text).expect("write");
+    let loaded = config::load_with(Some(&path), None, Overrides::default());
+    let err = loaded.error.expect("the error is still reported");
+    assert_eq!(err.key, "window.scale", "{err}");
+    let defaults = Settings::default();
+    let settings = &loaded.settings;
+    assert_eq!(settings.persona.name, "Léa's mate");
+    assert_eq!(
+        settings.persona.system_prompt,
+        "Be kind (always), brief: [yes]."
+    );
+    assert_eq!(
+        settings.llm.model_path,
+        Some(PathBuf::from("/models/chosen.gguf"))
+    );
+    assert_eq!(settings.llm.n_ctx, 2048);
+    assert_eq!(settings.avatar.vrm_path, Some(PathBuf::from("/a/b.vrm")));
+    assert_eq!(settings.window, defaults.window, "the broken section");
+    assert_eq!(settings.chat, defaults.chat, "the out-of-range section");
+    assert_eq!(
+        settings.desktop, defaults.desktop,
+        "the section with a syntax error"
+    );
+    assert_eq!(
+        fs::read_to_string(&path).expect("read"),
+        text,
+        "never rewritten"
+    );
+    // A file that cannot be read as a struct at all keeps nothing, and says so.
+    fs::write(&path, "(persona: (name: \"unclosed").expect("write");
+    let loaded = config::load_with(Some(&path), None, Overrides::default());
+    assert!(loaded.error.is_some());
+    assert_eq!(loaded.settings, defaults);
 }

@@ -548,7 +548,7 @@ fn a_server_backend_is_kept_and_can_be_switched_in_place() {
         s.llm.backend = Backend::OpenAi {
             base_url: "http://127.0.0.1:1234/v1".into(),
             model: "qwen3".into(),
-            api_key_env: Some("LMSTUDIO_KEY".into()),
+            api_key_env: Some("LMSTUDIO_API_KEY".into()),
         }
     });
     assert!(out.contains("http://127.0.0.1:1234/v1"), "{out}");

@@ -3,12 +3,41 @@
 
 use std::path::{Path, PathBuf};
 
-/// `../shared/` next to the project, when this machine has it.
+/// A test input or service this machine lacks, for a test about to skip. Under `CI=true`
+/// the test fails instead (CI fetches or builds what its tests need first, so a test that
+/// cannot run must not pass), unless `.ci/run` left that kind to a later run and said so
+/// (`DESKTOP_MATE_DEFERRED`, comma-separated kinds). Elsewhere the skip is recorded for
+/// scripts/test.sh's closing count (`DESKTOP_MATE_SKIP_LOG`).
+pub fn missing(kind: &str, what: &str) {
+    let deferred = std::env::var("DESKTOP_MATE_DEFERRED")
+        .unwrap_or_default()
+        .split(',')
+        .any(|d| d == kind);
+    if std::env::var("CI").as_deref() == Ok("true") && !deferred {
+        panic!("CI=true and this test's {what} is missing: a test that cannot run must not pass");
+    }
+    eprintln!("skipped: {what} is missing");
+    if let Some(log) = std::env::var_os("DESKTOP_MATE_SKIP_LOG") {
+        use std::io::Write;
+        if let Ok(mut file) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+        {
+            let _ = writeln!(file, "{kind}\t{what}");
+        }
+    }
+}
+
+/// `../shared/` next to the project, when this machine has it (see [`missing`]).
 pub fn shared_file(relative: &str) -> Option<PathBuf> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("..")
         .join("shared")
         .join(relative);
+    if !path.is_file() {
+        missing("shared", &format!("../shared/{relative}"));
+    }
     path.is_file().then_some(path)
 }
 
@@ -32,9 +61,9 @@ pub fn gemma_model() -> Option<PathBuf> {
         })?;
     let path = dir.join("gemma-3-270m-q4_k_m.gguf");
     if !path.is_file() {
-        eprintln!(
-            "{} is absent (run scripts/fetch-gemma.sh): skipped",
-            path.display()
+        missing(
+            "gemma",
+            &format!("Gemma 3 270M {} (scripts/fetch-gemma.sh)", path.display()),
         );
     }
     path.is_file().then_some(path)
@@ -87,13 +116,18 @@ pub fn write_tiny_llama(path: &Path, seed: u64) {
 
 /// Sizes of a generated model.
 pub fn write_llama(path: &Path, seed: u64, dim: u64, layers: u32, context: u32) {
-    write_llama_model(path, seed, dim, layers, context, None);
+    write_llama_model(path, seed, dim, layers, context, None, &[]);
+}
+
+/// The tiny model with `u32` metadata entries replaced or added (hostile-header tests).
+pub fn write_tiny_llama_with_metadata(path: &Path, seed: u64, metadata: &[(&str, u32)]) {
+    write_llama_model(path, seed, 64, 2, 256, None, metadata);
 }
 
 /// The tiny model with a `tokenizer.chat_template` (and, like most chat models' tokenizers,
 /// no SentencePiece dummy space before each text), trained context 2048.
 pub fn write_tiny_llama_with_template(path: &Path, seed: u64, chat_template: &str) {
-    write_llama_model(path, seed, 64, 2, 2048, Some(chat_template));
+    write_llama_model(path, seed, 64, 2, 2048, Some(chat_template), &[]);
 }
 
 fn write_llama_model(
@@ -103,6 +137,7 @@ fn write_llama_model(
     layers: u32,
     context: u32,
     chat_template: Option<&str>,
+    metadata: &[(&str, u32)],
 ) {
     let (DIM, LAYERS, HEADS, FF) = (dim, layers, 4u32, dim * 3);
     let mut tokens: Vec<String> = vec!["<unk>".into(), "<s>".into(), "</s>".into()];
@@ -136,7 +171,7 @@ fn write_llama_model(
     };
     key(&mut kv, "general.architecture", 8);
     string(&mut kv, "llama");
-    for (name, value) in [
+    let mut entries = vec![
         ("llama.context_length", context),
         ("llama.embedding_length", DIM as u32),
         ("llama.block_count", LAYERS),
@@ -147,7 +182,14 @@ fn write_llama_model(
         ("tokenizer.ggml.bos_token_id", 1),
         ("tokenizer.ggml.eos_token_id", 2),
         ("tokenizer.ggml.unknown_token_id", 0),
-    ] {
+    ];
+    for (name, value) in metadata {
+        match entries.iter_mut().find(|entry| entry.0 == *name) {
+            Some(entry) => entry.1 = *value,
+            None => entries.push((*name, *value)),
+        }
+    }
+    for (name, value) in entries {
         key(&mut kv, name, 4);
         kv.extend_from_slice(&value.to_le_bytes());
     }
@@ -302,7 +344,10 @@ pub fn one_window_at_a_time() -> std::sync::MutexGuard<'static, ()> {
 pub fn display_available() -> bool {
     let available = std::env::var_os("DISPLAY").is_some();
     if !available {
-        eprintln!("no DISPLAY: run the tests through scripts/test.sh (Xvfb) for rendering tests");
+        missing(
+            "display",
+            "X display (scripts/test.sh runs the tests under Xvfb)",
+        );
     }
     available
 }

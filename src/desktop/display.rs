@@ -1,0 +1,52 @@
+//! Whether this session has a display the mascot's window can open on, asked before the event
+//! loop is built: without one winit panics ("Failed to build event loop") after the user has
+//! waited for the whole build. The terminal commands (`check`, `chat`, `bench`, ...) need none.
+
+/// What the user can do instead, for every "no display" case.
+const NO_DISPLAY_HELP: &str = "start it from a desktop session (X11, or Wayland with \
+XWayland), over ssh with `ssh -X`, or under a virtual display (`xvfb-run desktop-mate \
+snapshot --out mascot.png`); `desktop-mate check` and `desktop-mate chat` need no display";
+
+/// `Err` with the reason and what to do when the window cannot open here.
+pub fn check() -> Result<(), String> {
+    platform::check()
+}
+
+#[cfg(target_os = "linux")]
+mod platform {
+    use super::NO_DISPLAY_HELP;
+
+    pub fn check() -> Result<(), String> {
+        let set = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+        let x11 = set("DISPLAY");
+        let wayland = set("WAYLAND_DISPLAY");
+        match (x11, wayland) {
+            (Some(display), _) => match x11rb::connect(None) {
+                Ok(_) => Ok(()),
+                Err(err) => Err(format!(
+                    "cannot open the X display {}: {err}; {NO_DISPLAY_HELP}",
+                    display.to_string_lossy()
+                )),
+            },
+            (None, Some(_)) if cfg!(feature = "wayland") => Ok(()),
+            (None, Some(wayland)) => Err(format!(
+                "this is a Wayland session ({}) without XWayland (DISPLAY is unset), and this \
+                 build opens its window through X11: enable XWayland in your compositor, or \
+                 build with `--features wayland`; {NO_DISPLAY_HELP}",
+                wayland.to_string_lossy()
+            )),
+            (None, None) => Err(format!(
+                "no display to open the mascot's window on (DISPLAY and WAYLAND_DISPLAY are \
+                 unset): {NO_DISPLAY_HELP}"
+            )),
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod platform {
+    /// Windows and macOS always have their desktop.
+    pub fn check() -> Result<(), String> {
+        Ok(())
+    }
+}
