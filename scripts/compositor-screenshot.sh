@@ -6,8 +6,12 @@
 #
 #   scripts/compositor-screenshot.sh OUT.png [PROGRAM]
 #
-# PROGRAM defaults to the dev build (cargo build first). scripts/screenshots.sh calls this for
-# docs/screenshots/x11-compositor.png.
+# PROGRAM defaults to the dev build (cargo build first).
+#
+# NOT WORKING YET (2026-12-02): under Xvfb with xcompmgr the mascot's window does not appear in
+# the composited screen (Mesa lavapipe presenting into a redirected ARGB window?), and a root
+# pixmap set by ImageMagick makes xcompmgr fail with BadMatch (xsetroot's leaves it grey). The
+# checks below say so; no screenshot in docs/ comes from it until they pass.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="$1"
@@ -22,17 +26,17 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-Xvfb "$display" -screen 0 800x700x24 +extension Composite -nolisten tcp >/dev/null 2>&1 &
+# -fbdir: the screen as the compositor painted it, as an XWD file (a GetImage of the root
+# window does not include what a compositing manager paints).
+mkdir -p "$work/fb"
+Xvfb "$display" -screen 0 800x700x24 -fbdir "$work/fb" -nolisten tcp >/dev/null 2>&1 &
 pids+=($!)
 for _ in $(seq 50); do DISPLAY="$display" xdpyinfo >/dev/null 2>&1 && break; sleep 0.1; done
-# A two-colour check pattern on the root window, then the compositor (translucency on).
-DISPLAY="$display" xsetroot -bitmap /dev/stdin -fg '#2a5db0' -bg '#f2c14e' <<'XBM'
-#define check_width 16
-#define check_height 16
-static unsigned char check_bits[] = {
-0xff,0x00,0xff,0x00,0xff,0x00,0xff,0x00,0xff,0x00,0xff,0x00,0xff,0x00,0xff,0x00,
-0x00,0xff,0x00,0xff,0x00,0xff,0x00,0xff,0x00,0xff,0x00,0xff,0x00,0xff,0x00,0xff};
-XBM
+# A two-colour check pattern as the desktop's wallpaper, then the compositor.
+convert -size 16x16 xc:'#2a5db0' -size 16x16 xc:'#f2c14e' +append \
+  \( -size 16x16 xc:'#f2c14e' -size 16x16 xc:'#2a5db0' +append \) -append "$work/tile.png"
+# (display exits 1 after setting the root window's background; the pixels are checked below.)
+DISPLAY="$display" display -window root "$work/tile.png" || true
 DISPLAY="$display" xcompmgr >/dev/null 2>&1 &
 pids+=($!)
 echo "(window: (position: Some((200, 50))), desktop: (autostart: false))" >"$work/mascot.ron"
@@ -50,7 +54,7 @@ grep -q "avatar .* ready" "$work/run.log" || {
   exit 1
 }
 sleep 3
-DISPLAY="$display" import -window root "$out"
+convert "xwd:$work/fb/Xvfb_screen0" "$out"
 # Inside the window (200,50 .. 600,650): a corner must be the root pattern's colours (seen
 # through), the avatar's middle must be neither.
 python3 - "$out" <<'PY'

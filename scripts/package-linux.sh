@@ -42,9 +42,11 @@ python3 scripts/lib/make-icon.py "$folder/desktop-mate.png" 256
 cp scripts/install.sh "$folder/install.sh"
 cp LICENSE* "$folder/" 2>/dev/null || true
 
-# Every library the executable and the modules need is in the folder or a system library.
+# Every library the executable and the modules need is in the folder or a system library (the
+# modules have no rpath of their own: the program has loaded libggml-base from the folder
+# before it loads them, so the folder stands in for the library path here).
 missing=$(cd "$folder" && for f in desktop-mate ./*.so*; do
-  LD_LIBRARY_PATH= ldd "$f" 2>/dev/null | awk '/not found/ {print $1}'
+  LD_LIBRARY_PATH="$PWD" ldd "$f" 2>/dev/null | awk '/not found/ {print $1}'
 done | sort -u)
 if [[ -n "$missing" ]]; then
   echo "package-linux: libraries not found for the packed files: $missing" >&2
