@@ -133,37 +133,19 @@ pub fn salvage_sections(source: &str, path: &Path) -> (Settings, Vec<&'static st
         let Ok(alone) = parse_settings(&format!("{attributes}({key}: {value})"), path) else {
             continue;
         };
-        let name = match key.as_str() {
-            "window" => {
-                settings.window = alone.window;
-                "window"
-            }
-            "avatar" => {
-                settings.avatar = alone.avatar;
-                "avatar"
-            }
-            "llm" => {
-                settings.llm = alone.llm;
-                "llm"
-            }
-            "persona" => {
-                settings.persona = alone.persona;
-                "persona"
-            }
-            "chat" => {
-                settings.chat = alone.chat;
-                "chat"
-            }
-            "diagnostics" => {
-                settings.diagnostics = alone.diagnostics;
-                "diagnostics"
-            }
-            "desktop" => {
-                settings.desktop = alone.desktop;
-                "desktop"
-            }
-            _ => continue,
-        };
+        // Each section of `Settings`, by the name it has in the file.
+        macro_rules! keep {
+            ($($section:ident),*) => {
+                match key.as_str() {
+                    $(stringify!($section) => {
+                        settings.$section = alone.$section;
+                        stringify!($section)
+                    })*
+                    _ => continue,
+                }
+            };
+        }
+        let name = keep!(window, avatar, llm, persona, chat, diagnostics, desktop);
         kept.push(name);
     }
     (settings, kept)

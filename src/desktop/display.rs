@@ -2,11 +2,6 @@
 //! loop is built: without one winit panics ("Failed to build event loop") after the user has
 //! waited for the whole build. The terminal commands (`check`, `chat`, `bench`, ...) need none.
 
-/// What the user can do instead, for every "no display" case.
-const NO_DISPLAY_HELP: &str = "start it from a desktop session (X11, or Wayland with \
-XWayland), over ssh with `ssh -X`, or under a virtual display (`xvfb-run desktop-mate \
-snapshot --out mascot.png`); `desktop-mate check` and `desktop-mate chat` need no display";
-
 /// `Err` with the reason and what to do when the window cannot open here.
 pub fn check() -> Result<(), String> {
     platform::check()
@@ -14,7 +9,10 @@ pub fn check() -> Result<(), String> {
 
 #[cfg(target_os = "linux")]
 mod platform {
-    use super::NO_DISPLAY_HELP;
+    /// What the user can do instead, for every "no display" case.
+    const NO_DISPLAY_HELP: &str = "start it from a desktop session (X11, or Wayland with \
+    XWayland), over ssh with `ssh -X`, or under a virtual display (`xvfb-run desktop-mate \
+    snapshot --out mascot.png`); `desktop-mate check` and `desktop-mate chat` need no display";
 
     pub fn check() -> Result<(), String> {
         let set = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use desktop_mate::config::{self, Overrides, Settings};
 use desktop_mate::llm::chat::ChatTurn;
-use desktop_mate::llm::engine::{EngineSettings, LlmEngine};
+use desktop_mate::llm::engine::LlmEngine;
 use desktop_mate::llm::history::{HistoryEntry, append_history, load_history, load_history_tail};
 use desktop_mate::llm::warm_file;
 
@@ -36,17 +36,8 @@ fn persona_name(n: usize) -> String {
 }
 
 fn engine(dir: &Path) -> LlmEngine {
-    LlmEngine::load(EngineSettings {
-        model_path: dir.join("tiny.gguf"),
-        n_gpu_layers: 0,
-        n_ctx: 256,
-        n_batch: 64,
-        n_threads: 1,
-        n_threads_batch: 1,
-        use_mmap: true,
-        use_mlock: false,
-    })
-    .expect("load the tiny model")
+    LlmEngine::load(crate::support::cpu_settings(&dir.join("tiny.gguf"), 256))
+        .expect("load the tiny model")
 }
 
 const WARM_TEXT: &str = "Be brief and kind, always, and remember the user's cat.";

@@ -4,27 +4,13 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::support::{shared_file, write_tiny_llama};
+use crate::support::{cpu_settings, shared_file, write_tiny_llama};
 use desktop_mate::config::{PersonaSettings, SamplingSettings};
 use desktop_mate::llm::chat::{self, ChatTurn, PromptFormat};
 use desktop_mate::llm::engine::{
     EngineError, EngineSettings, GenerateOptions, LlmEngine, StopReason,
 };
 use desktop_mate::llm::model_info::ModelInfoError;
-
-/// One thread on the CPU (more threads than free cores spin-wait), a small batch.
-fn cpu_settings(path: &Path, n_ctx: u32) -> EngineSettings {
-    EngineSettings {
-        model_path: path.to_owned(),
-        n_gpu_layers: 0,
-        n_ctx,
-        n_batch: 64,
-        n_threads: 1,
-        n_threads_batch: 1,
-        use_mmap: true,
-        use_mlock: false,
-    }
-}
 
 fn engine_for(path: &Path, n_ctx: u32) -> LlmEngine {
     LlmEngine::load(cpu_settings(path, n_ctx)).expect("load model")

@@ -96,6 +96,21 @@ pub fn write_gguf_header(path: &Path, metadata: &[(&str, GgufValue)]) {
     std::fs::write(path, bytes).expect("write test GGUF");
 }
 
+/// Engine settings for tests: the CPU, one thread (more threads than free cores spin-wait),
+/// a small batch.
+pub fn cpu_settings(path: &Path, n_ctx: u32) -> desktop_mate::llm::engine::EngineSettings {
+    desktop_mate::llm::engine::EngineSettings {
+        model_path: path.to_owned(),
+        n_gpu_layers: 0,
+        n_ctx,
+        n_batch: 64,
+        n_threads: 1,
+        n_threads_batch: 1,
+        use_mmap: true,
+        use_mlock: false,
+    }
+}
+
 /// Files in a folder, sorted, for "nothing else was written" checks.
 pub fn files_in(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
