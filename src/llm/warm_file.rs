@@ -92,7 +92,8 @@ fn read_seal(state: &Path) -> Result<(u64, String), String> {
 /// replaces the seal (atomically) and removes the data it named before.
 pub fn seal(temp: &Path, state: &Path) -> io::Result<()> {
     let result = (|| {
-        fs::File::open(temp)?.sync_all()?;
+        // Write access: Windows' FlushFileBuffers refuses a handle opened to read.
+        fs::OpenOptions::new().write(true).open(temp)?.sync_all()?;
         let (size, hex) = digest(temp)?;
         let data = data_path(state, &hex);
         fs::rename(temp, &data)?;
