@@ -51,6 +51,11 @@ x86_64-w64-mingw32-gcc-posix -O2 -shared -o "$prefix/drive_c/windows/system32/bc
 # on when it lists a monitor's modes; without XRandR Wine reports complete ones (real Windows
 # always does).
 wine reg add 'HKCU\Software\Wine\X11 Driver' /v UseXRandR /t REG_SZ /d N /f >/dev/null 2>&1
+# The session's desktop process read the display settings before that key existed: a fresh
+# session (a new persistent server) for everything after this.
+wineserver -k || true
+wineserver -w || true
+wineserver -p || echo "test-windows: could not restart the persistent wineserver; going on" >&2
 echo "test-windows: Wine prefix ready in $((SECONDS - start)) s ($(wine --version))"
 
 # The integration tests that open no window (the rest need a window: step 4 tries one).
