@@ -37,11 +37,6 @@ trap cleanup EXIT
 export WINEPREFIX="$prefix" WINEDEBUG="${WINEDEBUG:--all}" WINEDLLOVERRIDES="mscoree,mshtml="
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=wine
 start=$SECONDS
-# One wineserver for the whole run, started before anything else uses the prefix (`-p` refuses
-# when one is already running): by default it exits a few seconds after its last client, and a
-# `wine`/`winepath` started just then fails with "recvmsg: Connection reset by peer" (seen once
-# in CI: winepath printed nothing and the snapshot got an empty --config).
-wineserver -p || echo "test-windows: could not start a persistent wineserver; going on" >&2
 wineboot --init >/dev/null 2>&1
 # Wine 8 lacks bcryptprimitives.dll (ProcessPrng, which Rust's std imports; every Windows 10/11
 # has it): a test-only stand-in goes into this prefix's system32 (never shipped).
@@ -51,11 +46,6 @@ x86_64-w64-mingw32-gcc-posix -O2 -shared -o "$prefix/drive_c/windows/system32/bc
 # on when it lists a monitor's modes; without XRandR Wine reports complete ones (real Windows
 # always does).
 wine reg add 'HKCU\Software\Wine\X11 Driver' /v UseXRandR /t REG_SZ /d N /f >/dev/null 2>&1
-# The session's desktop process read the display settings before that key existed: a fresh
-# session (a new persistent server) for everything after this.
-wineserver -k || true
-wineserver -w || true
-wineserver -p || echo "test-windows: could not restart the persistent wineserver; going on" >&2
 echo "test-windows: Wine prefix ready in $((SECONDS - start)) s ($(wine --version))"
 
 # The integration tests that open no window (the rest need a window: step 4 tries one).
@@ -117,7 +107,20 @@ run_exe() {
   tr -d '\r' <"$home/out.txt"
 }
 
-check=$(run_exe check check --json --config "$(winepath -w "$home/mascot.ron")")
+# A Windows path for a file here. The wineserver exits a few seconds after its last client, and
+# a winepath started just then can fail with "recvmsg: Connection reset by peer" and print
+# nothing (seen once in CI: the snapshot got an empty --config): try again, then fail loudly.
+winpath() {
+  local path
+  for _ in 1 2 3; do
+    path=$(winepath -w "$1" 2>/dev/null) && [[ -n "$path" ]] && { echo "$path"; return 0; }
+    sleep 1
+  done
+  echo "test-windows: winepath failed for $1" >&2
+  return 1
+}
+
+check=$(run_exe check check --json --config "$(winpath "$home/mascot.ron")")
 echo "$check" | python3 -c '
 import json, sys
 report = json.load(sys.stdin)
@@ -141,7 +144,7 @@ parity() {
   linux_text=$("$linux_exe" chat --raw --temperature 0 --max-tokens 48 --config "$home/mascot.ron" \
     --model "$model" --prompt "$prompt")
   windows_text=$(run_exe "chat on $name" chat --raw --temperature 0 --max-tokens 48 \
-    --config "$(winepath -w "$home/mascot.ron")" --model "$(winepath -w "$model")" \
+    --config "$(winpath "$home/mascot.ron")" --model "$(winpath "$model")" \
     --prompt "$prompt")
   if [[ -z "$linux_text" || "$linux_text" != "$windows_text" ]]; then
     echo "test-windows: greedy parity on $name FAILED" >&2
@@ -182,8 +185,8 @@ if ! "$linux_exe" "${snapshot[@]}" --config "$home/mascot.ron" --out "$home/linu
   exit 1
 fi
 start=$SECONDS
-run_exe snapshot "${snapshot[@]}" --config "$(winepath -w "$home/mascot.ron")" \
-  --out "$(winepath -w "$home/windows.png")" >/dev/null
+run_exe snapshot "${snapshot[@]}" --config "$(winpath "$home/mascot.ron")" \
+  --out "$(winpath "$home/windows.png")" >/dev/null
 echo "test-windows: the Windows exe rendered the mascot under Wine in $((SECONDS - start)) s"
 scripts/windows/compare-png.py --max-alpha-mismatch 0.001 --max-mean-diff 1 \
   "$home/windows.png" "$home/linux.png"
@@ -194,7 +197,7 @@ scripts/windows/compare-png.py --max-alpha-mismatch 0.001 --max-mean-diff 1 \
 # through.
 log="$home/run.txt"
 RUST_LOG=info,desktop_mate::avatar::window=debug wine "$exe" \
-  --config "$(winepath -w "$home/mascot.ron")" run >/dev/null 2>"$log" &
+  --config "$(winpath "$home/mascot.ron")" run >/dev/null 2>"$log" &
 mascot=$!
 # Waits until the mascot's log has a line matching $1 (a grep -E pattern); fails after $2 s.
 wait_log() {
