@@ -104,11 +104,6 @@ impl LoadGuard {
         persist(self.0.path.as_deref(), entries);
     }
 
-    /// The file an earlier run stopped while loading as `what`, if it is still skipped.
-    pub fn skipped(&self, what: Guarded) -> Option<PathBuf> {
-        self.lock().skipped.get(&what).cloned()
-    }
-
     /// Everything skipped at this start, for the window.
     pub fn all_skipped(&self) -> Vec<(Guarded, PathBuf)> {
         self.lock()

@@ -751,14 +751,13 @@ pub fn list_models(settings: &OpenAiSettings) -> Result<Vec<String>, ServerError
         .map_err(|e| ServerError::Interrupted(e.to_string()))?;
     let body = redact(body, key);
     let list: Value = serde_json::from_str(&body).map_err(|e| {
-        ServerError::Malformed(format!("{e} in the model list `{}`", shorten(&body))).redacted(key)
+        ServerError::Malformed(format!("{e} in the model list `{}`", shorten(&body)))
     })?;
     let Some(models) = list["data"].as_array() else {
         return Err(ServerError::Malformed(format!(
             "the model list has no `data` array: `{}`",
             shorten(&body)
-        ))
-        .redacted(key));
+        )));
     };
     Ok(models
         .iter()
