@@ -96,6 +96,10 @@ pub enum Command {
     Model(crate::commands::model::ModelArgs),
     /// Print process, system and NVIDIA GPU metrics (the overlay's) until Ctrl-C.
     Monitor(crate::commands::monitor::MonitorArgs),
+    /// Test-renders a chat template read as JSON on stdin (run by the mascot itself, in a
+    /// child process, before it uses a new model's template).
+    #[command(name = "vet-template", hide = true)]
+    VetTemplate,
     /// Open the real mascot window, wait until the avatar is loaded and its expressions have
     /// settled, save the window's pixels with alpha to a PNG and exit 0 (works under Xvfb).
     Snapshot(crate::commands::snapshot::SnapshotArgs),

@@ -26,6 +26,10 @@ fn main() -> ExitCode {
     let command = cli.command.unwrap_or(Command::Run {
         record_diagnostics: None,
     });
+    // New chat templates are test-rendered by this binary in a child process.
+    if let Ok(exe) = std::env::current_exe() {
+        desktop_mate::llm::template_vet::set_host(exe);
+    }
     match command {
         Command::Run { record_diagnostics } => {
             if let Err(message) = desktop_mate::desktop::display::check() {
@@ -66,6 +70,7 @@ fn main() -> ExitCode {
             let loaded = config::load(cli.global.config.as_deref(), cli.global.overrides());
             exit_code(desktop_mate::commands::snapshot::run(loaded, args))
         }
+        Command::VetTemplate => desktop_mate::llm::template_vet::child_main(),
         Command::Check { json } => {
             init_stderr_logging();
             let loaded = config::load(cli.global.config.as_deref(), cli.global.overrides());

@@ -2,12 +2,13 @@
 //! minijinja as Hugging Face renders it, see [`super::template`]) or, for models without one, a
 //! documented plain-text fallback; history trimming to fit the context.
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 
 use super::engine::{EngineError, GenerateOptions, LlmEngine, Reply};
 use super::template::{ChatTemplate, Message, TemplateError};
+use super::template_vet::{self, TemplateSource, Verdict};
 use crate::config::{Emotion, PersonaSettings};
 
 /// One exchange of the conversation.
@@ -33,10 +34,13 @@ pub enum PromptFormat {
 /// Writes the prompts for one loaded model.
 #[derive(Debug)]
 pub struct Prompter {
-    template: Option<ChatTemplate>,
+    template: Option<(ChatTemplate, TemplateSource)>,
     /// The BOS token's text when the tokenizer adds BOS itself: a template that starts with it
     /// would otherwise give the model two.
     added_bos: Option<String>,
+    /// Set when the template failed or exceeded its budget in a real render: the plain-text
+    /// format from then on (and at the next load, by its remembered verdict).
+    given_up: AtomicBool,
 }
 
 impl Prompter {
@@ -45,18 +49,19 @@ impl Prompter {
         Self {
             template: None,
             added_bos: None,
+            given_up: AtomicBool::new(false),
         }
     }
 
-    /// The model's own template when it has one that compiles, else the plain-text format
-    /// (with a log line saying why).
-    pub fn for_model(engine: &LlmEngine) -> Self {
+    /// The model's own template when it has one that is usable, else the plain-text format;
+    /// with a notice for the user when the model's template was refused.
+    pub fn for_model(engine: &LlmEngine) -> (Self, Option<String>) {
         let model = engine.model();
         let source = match model.chat_template(None).map(|t| t.to_string()) {
             Ok(Ok(source)) => source,
             _ => {
                 tracing::info!("the model has no chat template; using the plain-text format");
-                return Self::plain();
+                return (Self::plain(), None);
             }
         };
         let vocab = model.vocab();
@@ -65,24 +70,48 @@ impl Prompter {
             String::from_utf8_lossy(&bytes).into_owned()
         };
         let (bos, eos) = (text(vocab.bos()), text(vocab.eos()));
-        match ChatTemplate::new(&source, &bos, &eos) {
-            Ok(template) => Self {
-                template: Some(template),
-                added_bos: (vocab.should_add_bos() && !bos.is_empty()).then_some(bos),
-            },
-            Err(err) => {
-                tracing::warn!(
-                    "the model's chat template cannot be used ({err}); using the plain-text format"
-                );
-                Self::plain()
-            }
+        let added_bos = (vocab.should_add_bos() && !bos.is_empty()).then(|| bos.clone());
+        Self::for_template(TemplateSource { source, bos, eos }, added_bos)
+    }
+
+    /// [`for_model`](Self::for_model) for a template's source and tokens.
+    pub fn for_template(
+        template: TemplateSource,
+        added_bos: Option<String>,
+    ) -> (Self, Option<String>) {
+        let refused = |why: String| {
+            let notice = format!(
+                "the model's chat template cannot be used ({why}); using the plain-text format"
+            );
+            tracing::warn!("{notice}");
+            (Self::plain(), Some(notice))
+        };
+        if !ChatTemplate::is_jinja(&template.source) {
+            let name: String = template.source.chars().take(40).collect();
+            return refused(format!(
+                "it names a format, {name:?}, instead of being a template"
+            ));
+        }
+        if let Verdict::Refused(why) = template_vet::vet(&template) {
+            return refused(why);
+        }
+        match ChatTemplate::new(&template.source, &template.bos, &template.eos) {
+            Ok(compiled) => (
+                Self {
+                    template: Some((compiled, template)),
+                    added_bos,
+                    given_up: AtomicBool::new(false),
+                },
+                None,
+            ),
+            Err(err) => refused(err.to_string()),
         }
     }
 
     pub fn format(&self) -> PromptFormat {
         match self.template {
-            Some(_) => PromptFormat::ModelTemplate,
-            None => PromptFormat::PlainText,
+            Some(_) if !self.given_up.load(Ordering::Relaxed) => PromptFormat::ModelTemplate,
+            _ => PromptFormat::PlainText,
         }
     }
 
@@ -94,9 +123,18 @@ impl Prompter {
         history: &[ChatTurn],
         message: Option<&str>,
     ) -> (String, Vec<String>) {
-        if let Some(template) = &self.template {
+        if let Some((template, source)) = &self.template
+            && !self.given_up.load(Ordering::Relaxed)
+        {
             match self.template_prompt(template, persona, history, message) {
                 Ok(prompt) => return (prompt, Vec::new()),
+                Err(err) if err.is_templates_fault() => {
+                    tracing::warn!(
+                        "the model's chat template failed ({err}); the plain-text format from now on"
+                    );
+                    self.given_up.store(true, Ordering::Relaxed);
+                    template_vet::refuse(source, &err.to_string());
+                }
                 Err(err) => tracing::warn!(
                     "the model's chat template failed ({err}); this prompt uses the plain-text format"
                 ),
@@ -196,32 +234,51 @@ pub fn reply(
         return Err(EngineError::EmptyPrompt);
     }
     let n_ctx = engine.n_ctx() as usize;
-    let mut first = 0;
-    loop {
+    let max_tokens = options.max_tokens as usize;
+    // The prompt from turn `first` on, and its size in tokens when it could fit at all (a
+    // prompt longer than the context can hold in bytes is not tokenized).
+    let measure = |engine: &LlmEngine, first: usize| {
         let (prompt, stops) = prompter.prompt(persona, &history[first..], Some(message));
-        let tokens = engine.tokenize(&prompt).len();
-        // Once turns must go, keep the prompt within half of what the reply leaves free.
-        let max_tokens = options.max_tokens as usize;
-        let limit = if first == 0 {
-            n_ctx
-        } else {
-            (n_ctx + max_tokens) / 2
-        };
-        let fits = tokens + max_tokens <= limit;
-        if fits || first == history.len() {
-            let mut options = options.clone();
-            options.stop.extend(stops);
-            // Without history to drop, a long message still gets what room is left.
-            let room = n_ctx.saturating_sub(tokens);
-            options.max_tokens = options
-                .max_tokens
-                .min(u32::try_from(room).unwrap_or(u32::MAX));
-            let reply = engine.generate(&prompt, &options, cancel, on_text)?;
-            return Ok((reply, first));
+        let tokens = (prompt.len() <= n_ctx.saturating_mul(MAX_BYTES_PER_TOKEN))
+            .then(|| engine.tokenize(&prompt).len());
+        (prompt, stops, tokens)
+    };
+    let fits =
+        |tokens: Option<usize>, limit: usize| tokens.is_some_and(|t| t + max_tokens <= limit);
+    let mut chosen = (0, measure(engine, 0));
+    if !fits(chosen.1.2, n_ctx) && !history.is_empty() {
+        // Once turns must go, keep the prompt within half of what the reply leaves free; the
+        // fewest turns dropped that achieve it, found by bisection (each try renders and
+        // tokenizes the whole prompt).
+        let limit = (n_ctx + max_tokens) / 2;
+        let (mut lo, mut hi) = (1, history.len());
+        chosen = (hi, measure(engine, hi));
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let tried = measure(engine, mid);
+            if fits(tried.2, limit) {
+                hi = mid;
+                chosen = (mid, tried);
+            } else {
+                lo = mid + 1;
+            }
         }
-        first += 1;
     }
+    let (first, (prompt, stops, tokens)) = chosen;
+    let mut options = options.clone();
+    options.stop.extend(stops);
+    // Without history to drop, a long message still gets what room is left.
+    let room = n_ctx.saturating_sub(tokens.unwrap_or(n_ctx));
+    options.max_tokens = options
+        .max_tokens
+        .min(u32::try_from(room).unwrap_or(u32::MAX));
+    let reply = engine.generate(&prompt, &options, cancel, on_text)?;
+    Ok((reply, first))
 }
+
+/// No token of a real vocabulary is longer than this in bytes: a prompt with more bytes than
+/// this times the context cannot fit, whatever its tokens.
+const MAX_BYTES_PER_TOKEN: usize = 64;
 
 /// Splits a leading emotion tag such as `[joy]` off a reply. Only the fixed set of emotions
 /// is recognised; anything else stays in the text.

@@ -20,12 +20,23 @@ impl LocalBackend {
         settings: EngineSettings,
     ) -> (Result<Self, EngineError>, Option<String>) {
         let (engine, notice) = LlmEngine::load_with_cpu_retry(settings);
-        (engine.map(Self::new), notice)
+        match engine {
+            Ok(engine) => {
+                let (backend, template_notice) = Self::with_notice(engine);
+                let notice = match (notice, template_notice) {
+                    (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+                    (a, b) => a.or(b),
+                };
+                (Ok(backend), notice)
+            }
+            Err(err) => (Err(err), notice),
+        }
     }
 
-    pub fn new(engine: LlmEngine) -> Self {
-        let prompter = Prompter::for_model(&engine);
-        Self { engine, prompter }
+    /// The backend, and a notice when the model's chat template was refused.
+    fn with_notice(engine: LlmEngine) -> (Self, Option<String>) {
+        let (prompter, notice) = Prompter::for_model(&engine);
+        (Self { engine, prompter }, notice)
     }
 }
 

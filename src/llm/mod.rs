@@ -20,6 +20,7 @@ pub mod session;
 pub mod state;
 mod tasks;
 pub mod template;
+pub mod template_vet;
 pub mod text;
 pub mod warm_file;
 

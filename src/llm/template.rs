@@ -46,6 +46,28 @@ const TEMPLATE_NAME: &str = "chat_template";
 /// end. Real templates use a few thousand units per message.
 const FUEL: u64 = 5_000_000;
 
+/// Nesting that printing and `tojson` follow (chat data is a few levels deep): a deeper value,
+/// or one that contains itself, is an error instead of a stack overflow.
+const MAX_DEPTH: usize = 64;
+
+/// The most one of our helpers (printing a container, `string`, `tojson`, `raise_exception`)
+/// produces in one call; below that, what the render's remaining fuel still pays for.
+const MAX_HELPER_BYTES: usize = 16 << 20;
+
+/// Longest `strftime_now` format (real templates use a dozen characters).
+const MAX_STRFTIME_FORMAT: usize = 256;
+
+/// A rendered prompt may be this much larger than what went in (messages and special tokens)
+/// times [`OUTPUT_PER_INPUT_BYTE`]: real templates add a few dozen bytes per message.
+const OUTPUT_BASE_BYTES: usize = 256 << 10;
+const OUTPUT_PER_INPUT_BYTE: usize = 4;
+
+/// Stack of the thread a template is compiled and rendered on. minijinja recurses on nesting
+/// in the source and in values; the task pools' default stacks (2 MiB) overflow on a few
+/// thousand levels, this on a few hundred thousand (reserved, committed only when touched).
+/// `vet` tests a new template on the same stack in a child process.
+pub const RENDER_STACK: usize = 64 << 20;
+
 /// One message of the conversation, as `{"role": ..., "content": ...}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
@@ -74,21 +96,77 @@ impl Message {
 pub enum TemplateError {
     /// The source is not a valid template (minijinja's message says what and where).
     #[error("the chat template does not compile: {0}")]
-    Syntax(minijinja::Error),
+    Syntax(String),
     /// The template called `raise_exception(message)`, typically to refuse the conversation
     /// (a system message, roles that do not alternate).
     #[error("the chat template refused the conversation: {0}")]
     Raised(String),
-    /// Rendering failed otherwise: an error in the template's logic, an unsupported feature,
-    /// the work bound exceeded.
+    /// Rendering failed otherwise: an error in the template's logic, an unsupported feature.
+    /// (Messages only: minijinja's errors can hold the template's values, which must be freed
+    /// on the render thread's stack.)
     #[error("rendering the chat template failed: {0}")]
-    Render(minijinja::Error),
+    Render(String),
     /// The extra variables given to [`ChatTemplate::render_with`] are not a map.
     #[error("extra template variables must be a map, got {0}")]
     ExtraNotAMap(String),
     /// The template engine panicked (a bug in it); the template is unusable.
     #[error("the chat template engine panicked while {0}")]
     Panicked(&'static str),
+    /// The render needed more work, memory or output than any chat template does.
+    #[error("the chat template exceeded its budget: {0}")]
+    Budget(String),
+    /// No thread could be started to render on.
+    #[error("cannot start the chat template's thread: {0}")]
+    Thread(String),
+}
+
+impl TemplateError {
+    /// Whether this says something about the template itself (it never renders, or asks for
+    /// more than any template needs), not about this one conversation.
+    pub fn is_templates_fault(&self) -> bool {
+        matches!(
+            self,
+            Self::Syntax(_) | Self::Render(_) | Self::Panicked(_) | Self::Budget(_)
+        )
+    }
+}
+
+/// Runs `f` on a thread with [`RENDER_STACK`].
+fn on_render_stack<T: Send>(
+    f: impl FnOnce() -> Result<T, TemplateError> + Send,
+) -> Result<T, TemplateError> {
+    std::thread::scope(|scope| {
+        let handle = std::thread::Builder::new()
+            .name("chat-template".into())
+            .stack_size(RENDER_STACK)
+            .spawn_scoped(scope, f)
+            .map_err(|err| TemplateError::Thread(err.to_string()))?;
+        handle
+            .join()
+            .unwrap_or(Err(TemplateError::Panicked("rendering the template")))
+    })
+}
+
+/// The rendered prompt, refused past its cap.
+struct CappedWriter {
+    bytes: Vec<u8>,
+    cap: usize,
+    exceeded: bool,
+}
+
+impl std::io::Write for CappedWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() + buf.len() > self.cap {
+            self.exceeded = true;
+            return Err(std::io::Error::other("prompt cap"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The marker that `raise_exception` attaches to its error, to tell a refusal from a failure.
@@ -124,13 +202,16 @@ impl ChatTemplate {
     /// text of the model's special tokens, given to the template as `bos_token`/`eos_token`.
     pub fn new(source: &str, bos_token: &str, eos_token: &str) -> Result<Self, TemplateError> {
         let source = rewrite_generation_tags(source).into_owned();
-        let compiled = catch_unwind(AssertUnwindSafe(move || -> Result<_, TemplateError> {
-            let mut env = environment().map_err(TemplateError::Syntax)?;
-            env.add_template_owned(TEMPLATE_NAME, source)
-                .map_err(TemplateError::Syntax)?;
-            Ok(env)
-        }));
-        let env = compiled.map_err(|_| TemplateError::Panicked("compiling the template"))??;
+        let env = on_render_stack(move || {
+            let compiled = catch_unwind(AssertUnwindSafe(move || -> Result<_, TemplateError> {
+                let syntax = |err: Error| TemplateError::Syntax(err.to_string());
+                let mut env = environment().map_err(syntax)?;
+                env.add_template_owned(TEMPLATE_NAME, source)
+                    .map_err(syntax)?;
+                Ok(env)
+            }));
+            compiled.map_err(|_| TemplateError::Panicked("compiling the template"))?
+        })?;
         Ok(Self {
             env,
             bos_token: bos_token.to_owned(),
@@ -143,6 +224,13 @@ impl ChatTemplate {
         self.env
             .add_function("strftime_now", move |format: &str| strftime(format, now));
         self
+    }
+
+    /// Whether `source` is a Jinja template at all: a GGUF may name one of llama.cpp's built-in
+    /// formats (`chatml`, `llama3`) instead, which rendered as a template would be the whole
+    /// prompt.
+    pub fn is_jinja(source: &str) -> bool {
+        source.contains("{{") || source.contains("{%")
     }
 
     /// The prompt for `messages`, ending with the header of the assistant's next turn when
@@ -183,19 +271,42 @@ impl ChatTemplate {
             ("bos_token", Value::from(self.bos_token.as_str())),
             ("eos_token", Value::from(self.eos_token.as_str())),
         ]);
+        let input: usize = messages
+            .iter()
+            .map(|m| m.role.len() + m.content.len())
+            .sum::<usize>()
+            + self.bos_token.len()
+            + self.eos_token.len();
+        let cap = OUTPUT_BASE_BYTES.saturating_add(input.saturating_mul(OUTPUT_PER_INPUT_BYTE));
         let context = merge_maps([base, extra]); // later maps win
-        let rendered = catch_unwind(AssertUnwindSafe(|| {
-            let template = self.env.get_template(TEMPLATE_NAME)?;
-            template.render(context)
-        }));
-        match rendered {
-            Err(_) => Err(TemplateError::Panicked("rendering the template")),
-            Ok(Ok(text)) => Ok(text),
-            Ok(Err(err)) => Err(match raised_message(&err) {
-                Some(message) => TemplateError::Raised(message),
-                None => TemplateError::Render(err),
-            }),
-        }
+        on_render_stack(|| {
+            let mut writer = CappedWriter {
+                bytes: Vec::new(),
+                cap,
+                exceeded: false,
+            };
+            let rendered = catch_unwind(AssertUnwindSafe(|| {
+                let template = self.env.get_template(TEMPLATE_NAME)?;
+                template.render_captured_to(context, &mut writer).map(drop)
+            }));
+            match rendered {
+                Err(_) => Err(TemplateError::Panicked("rendering the template")),
+                Ok(Ok(())) => String::from_utf8(writer.bytes)
+                    .map_err(|_| TemplateError::Budget("the prompt is not UTF-8".into())),
+                Ok(Err(_)) if writer.exceeded => Err(TemplateError::Budget(format!(
+                    "the prompt grew past {} KiB for {} KiB of messages",
+                    cap >> 10,
+                    input >> 10
+                ))),
+                Ok(Err(err)) => Err(match raised_message(&err) {
+                    Some(message) => TemplateError::Raised(message),
+                    None if err.kind() == ErrorKind::OutOfFuel => {
+                        TemplateError::Budget(err.to_string())
+                    }
+                    None => TemplateError::Render(err.to_string()),
+                }),
+            }
+        })
     }
 }
 
@@ -223,17 +334,30 @@ fn environment() -> Result<Environment<'static>, Error> {
     env.set_undefined_behavior(UndefinedBehavior::Lenient);
     env.set_auto_escape_callback(|_| AutoEscape::None);
     env.set_fuel(Some(FUEL));
-    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    env.set_unknown_method_callback(python_method);
     env.set_formatter(py_formatter);
     env.add_filter("tojson", tojson);
-    env.add_filter("string", |value: &Value| -> Result<Value, Error> {
-        if value.kind() == ValueKind::String {
-            return Ok(value.clone());
-        }
-        let mut out = String::new();
-        py_str(value, &mut out)?;
-        Ok(Value::from(out))
-    });
+    env.add_filter(
+        "string",
+        |state: &State, value: &Value| -> Result<Value, Error> {
+            if value.kind() == ValueKind::String {
+                return Ok(value.clone());
+            }
+            let mut out = Limited::for_state(state);
+            py_str(value, &mut out, 0)?;
+            Ok(Value::from(out.finish()?))
+        },
+    );
+    // jinja2's `pprint` is `pprint.pformat`; minijinja's pretty Debug output is quadratic in
+    // the nesting. Python's repr, bounded like the rest.
+    env.add_filter(
+        "pprint",
+        |state: &State, value: &Value| -> Result<Value, Error> {
+            let mut out = Limited::for_state(state);
+            py_repr(value, &mut out, 0)?;
+            Ok(Value::from(out.finish()?))
+        },
+    );
     env.add_function("raise_exception", raise_exception);
     env.add_function("strftime_now", |format: &str| {
         strftime(format, jiff::ZonedDateTime::now().datetime())
@@ -241,14 +365,74 @@ fn environment() -> Result<Environment<'static>, Error> {
     Ok(env)
 }
 
-fn raise_exception(message: Value) -> Result<Value, Error> {
-    let mut text = String::new();
-    py_str(&message, &mut text)?;
+/// The widest padding a Python method may ask for (`'x'.center(n)`, `'{:>n}'.format(x)`):
+/// pycompat builds the padded string before any fuel is charged.
+const MAX_PYTHON_WIDTH: u64 = 64 << 10;
+
+/// Python's `str`/`dict`/`list` methods (`minijinja_contrib::pycompat`), with the widths they
+/// pad to bounded first.
+fn python_method(
+    state: &mut State,
+    value: &Value,
+    method: &str,
+    args: &[Value],
+) -> Result<Value, Error> {
+    let too_wide = |n: u64| {
+        Error::new(
+            ErrorKind::InvalidOperation,
+            format!("{method}: a width of {n} (at most {MAX_PYTHON_WIDTH})"),
+        )
+    };
+    if value.kind() == ValueKind::String {
+        for arg in args {
+            if let Ok(n) = i64::try_from(arg.clone()) {
+                if n.unsigned_abs() > MAX_PYTHON_WIDTH {
+                    return Err(too_wide(n.unsigned_abs()));
+                }
+            }
+            if let Some(kwargs) = arg.as_object().filter(|_| arg.is_kwargs()) {
+                for (_, v) in kwargs.try_iter_pairs().into_iter().flatten() {
+                    if let Ok(n) = i64::try_from(v) {
+                        if n.unsigned_abs() > MAX_PYTHON_WIDTH {
+                            return Err(too_wide(n.unsigned_abs()));
+                        }
+                    }
+                }
+            }
+        }
+        if method == "format" {
+            // Widths written into the format string itself: `{:>999999999}`.
+            let text = value.as_str().unwrap_or_default();
+            let fields = text.split('{').skip(1).filter_map(|f| f.split_once('}'));
+            let specs = fields.map(|(field, _)| field);
+            for number in specs.flat_map(|spec| spec.split(|c: char| !c.is_ascii_digit())) {
+                if number.len() > 6 || number.parse::<u64>().is_ok_and(|n| n > MAX_PYTHON_WIDTH) {
+                    return Err(too_wide(number.parse().unwrap_or(u64::MAX)));
+                }
+            }
+        }
+    }
+    minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args)
+}
+
+fn raise_exception(state: &State, message: Value) -> Result<Value, Error> {
+    let mut text = Limited::for_state(state);
+    py_str(&message, &mut text, 0)?;
+    let text = text.finish()?;
     Err(Error::new(ErrorKind::InvalidOperation, text.clone()).with_source(Raised(text)))
 }
 
 /// `datetime.strftime(format)` on a naive date-time.
 fn strftime(format: &str, now: jiff::civil::DateTime) -> Result<String, Error> {
+    if format.len() > MAX_STRFTIME_FORMAT {
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!(
+                "strftime_now: a format of {} bytes (at most {MAX_STRFTIME_FORMAT})",
+                format.len()
+            ),
+        ));
+    }
     jiff::fmt::strtime::format(format, now).map_err(|err| {
         Error::new(
             ErrorKind::InvalidOperation,
@@ -324,6 +508,87 @@ fn parse_generation_tag(tag: &str) -> Option<(usize, &str, bool, &str)> {
 // ---------------------------------------------------------------------------------------------
 // Python's str(), repr() and json.dumps()
 
+/// What our helpers write into: it stops growing past its limit (a template asking for
+/// gigabytes gets an out-of-fuel error, not an allocation failure, which would abort).
+struct Limited {
+    text: String,
+    limit: usize,
+    over: bool,
+}
+
+impl Limited {
+    fn new(limit: usize) -> Self {
+        Self {
+            text: String::new(),
+            limit,
+            over: false,
+        }
+    }
+
+    /// At most [`MAX_HELPER_BYTES`], and no more than the render's remaining fuel pays for.
+    fn for_state(state: &State) -> Self {
+        let affordable = state
+            .fuel_levels()
+            .map_or(u64::MAX, |(_, remaining)| remaining.saturating_mul(64));
+        Self::new(usize::try_from(affordable).map_or(MAX_HELPER_BYTES, |a| a.min(MAX_HELPER_BYTES)))
+    }
+
+    fn push(&mut self, c: char) {
+        if self.text.len() + c.len_utf8() > self.limit {
+            self.over = true;
+        } else {
+            self.text.push(c);
+        }
+    }
+
+    fn push_str(&mut self, s: &str) {
+        if self.text.len() + s.len() > self.limit {
+            self.over = true;
+        } else {
+            self.text.push_str(s);
+        }
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        if self.over {
+            Err(Error::new(
+                ErrorKind::OutOfFuel,
+                format!("a value printed past {} bytes", self.limit),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn finish(self) -> Result<String, Error> {
+        self.check()?;
+        Ok(self.text)
+    }
+}
+
+impl std::fmt::Write for Limited {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.push_str(s);
+        if self.over {
+            Err(std::fmt::Error)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Refuses values nested deeper than [`MAX_DEPTH`] (a value that contains itself is one).
+fn check_depth(depth: usize, what: &str) -> Result<(), Error> {
+    if depth > MAX_DEPTH {
+        Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("{what}: value nested deeper than {MAX_DEPTH} levels (or it contains itself)"),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 fn write_failed(_: std::fmt::Error) -> Error {
     Error::from(ErrorKind::WriteFailure)
 }
@@ -335,27 +600,29 @@ fn py_formatter(out: &mut Output, state: &mut State, value: &Value) -> Result<()
             minijinja::escape_formatter(out, state, value)
         }
         _ => {
-            let mut text = String::new();
-            py_str(value, &mut text)?;
-            out.write_str(&text).map_err(write_failed)
+            let mut text = Limited::for_state(state);
+            py_str(value, &mut text, 0)?;
+            out.write_str(&text.finish()?).map_err(write_failed)
         }
     }
 }
 
 /// Python's `str(value)`.
-fn py_str(value: &Value, out: &mut String) -> Result<(), Error> {
+fn py_str(value: &Value, out: &mut Limited, depth: usize) -> Result<(), Error> {
     match value.kind() {
         ValueKind::Undefined => Ok(()),
         ValueKind::String => {
             out.push_str(value.as_str().unwrap_or_default());
-            Ok(())
+            out.check()
         }
-        _ => py_repr(value, out),
+        _ => py_repr(value, out, depth),
     }
 }
 
 /// Python's `repr(value)`.
-fn py_repr(value: &Value, out: &mut String) -> Result<(), Error> {
+fn py_repr(value: &Value, out: &mut Limited, depth: usize) -> Result<(), Error> {
+    check_depth(depth, "printing")?;
+    out.check()?;
     match value.kind() {
         ValueKind::Undefined => out.push_str("Undefined"),
         ValueKind::None => out.push_str("None"),
@@ -370,7 +637,7 @@ fn py_repr(value: &Value, out: &mut String) -> Result<(), Error> {
                 if i > 0 {
                     out.push_str(", ");
                 }
-                py_repr(&item, out)?;
+                py_repr(&item, out, depth + 1)?;
                 count += 1;
             }
             if tuple && count == 1 {
@@ -384,18 +651,18 @@ fn py_repr(value: &Value, out: &mut String) -> Result<(), Error> {
                 if i > 0 {
                     out.push_str(", ");
                 }
-                py_repr(&key, out)?;
+                py_repr(&key, out, depth + 1)?;
                 out.push_str(": ");
-                py_repr(&value.get_item(&key)?, out)?;
+                py_repr(&value.get_item(&key)?, out, depth + 1)?;
             }
             out.push('}');
         }
         _ => write!(out, "{value}").map_err(write_failed)?,
     }
-    Ok(())
+    out.check()
 }
 
-fn py_number(value: &Value, out: &mut String) {
+fn py_number(value: &Value, out: &mut Limited) {
     if value.is_integer() {
         let _ = write!(out, "{value}");
     } else {
@@ -409,7 +676,7 @@ fn py_number(value: &Value, out: &mut String) {
 }
 
 /// `repr(float)` (`json` = true: `json.dumps` spelling of the non-finite values).
-fn py_float(f: f64, out: &mut String, json: bool) {
+fn py_float(f: f64, out: &mut Limited, json: bool) {
     if f.is_nan() {
         out.push_str(if json { "NaN" } else { "nan" });
         return;
@@ -445,7 +712,7 @@ fn py_float(f: f64, out: &mut String, json: bool) {
 }
 
 /// `repr(str)`.
-fn py_str_repr(s: &str, out: &mut String) {
+fn py_str_repr(s: &str, out: &mut Limited) {
     let quote = if s.contains('\'') && !s.contains('"') {
         '"'
     } else {
@@ -453,6 +720,9 @@ fn py_str_repr(s: &str, out: &mut String) {
     };
     out.push(quote);
     for c in s.chars() {
+        if out.over {
+            return;
+        }
         match c {
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
@@ -496,9 +766,12 @@ struct JsonOptions {
     sort_keys: bool,
 }
 
+/// Longest `indent` and separator strings `tojson` takes.
+const MAX_JSON_PUNCTUATION: usize = 64;
+
 /// transformers' `tojson`: `json.dumps(x, ensure_ascii=False, indent=None, separators=None,
 /// sort_keys=False)`, each argument positional or by keyword.
-fn tojson(value: &Value, args: Rest<ValueOrKwargs>) -> Result<Value, Error> {
+fn tojson(state: &State, value: &Value, args: Rest<ValueOrKwargs>) -> Result<Value, Error> {
     let mut positional: Vec<Value> = args.into_values();
     let kwargs = match positional.last() {
         Some(last) if last.is_kwargs() => {
@@ -535,6 +808,12 @@ fn tojson(value: &Value, args: Rest<ValueOrKwargs>) -> Result<Value, Error> {
         kwargs.assert_all_used()?;
     }
     let [ensure_ascii, indent, separators, sort_keys] = params;
+    let too_long = |what: &str| {
+        Error::new(
+            ErrorKind::InvalidOperation,
+            format!("tojson: {what} longer than {MAX_JSON_PUNCTUATION} characters"),
+        )
+    };
     let indent = match indent.kind() {
         ValueKind::None | ValueKind::Undefined => None,
         ValueKind::String => Some(indent.as_str().unwrap_or_default().to_owned()),
@@ -545,7 +824,11 @@ fn tojson(value: &Value, args: Rest<ValueOrKwargs>) -> Result<Value, Error> {
                     "tojson: indent must be an integer or a string",
                 )
             })?;
-            Some(" ".repeat(usize::try_from(n).unwrap_or(0).min(1024)))
+            let n = usize::try_from(n).unwrap_or(0);
+            if n > MAX_JSON_PUNCTUATION {
+                return Err(too_long("indent"));
+            }
+            Some(" ".repeat(n))
         }
         _ => {
             return Err(Error::new(
@@ -560,7 +843,7 @@ fn tojson(value: &Value, args: Rest<ValueOrKwargs>) -> Result<Value, Error> {
             ": ".to_owned(),
         ),
         _ => {
-            let parts: Vec<Value> = separators.try_iter()?.collect();
+            let parts: Vec<Value> = separators.try_iter()?.take(3).collect();
             match parts.as_slice() {
                 [a, b] if a.as_str().is_some() && b.as_str().is_some() => (
                     a.as_str().unwrap_or_default().to_owned(),
@@ -575,6 +858,15 @@ fn tojson(value: &Value, args: Rest<ValueOrKwargs>) -> Result<Value, Error> {
             }
         }
     };
+    if indent
+        .as_ref()
+        .is_some_and(|i| i.len() > MAX_JSON_PUNCTUATION)
+    {
+        return Err(too_long("indent"));
+    }
+    if item_separator.len() > MAX_JSON_PUNCTUATION || key_separator.len() > MAX_JSON_PUNCTUATION {
+        return Err(too_long("separators"));
+    }
     let options = JsonOptions {
         ensure_ascii: ensure_ascii.is_true(),
         indent,
@@ -582,15 +874,18 @@ fn tojson(value: &Value, args: Rest<ValueOrKwargs>) -> Result<Value, Error> {
         key_separator,
         sort_keys: sort_keys.is_true(),
     };
-    let mut out = String::new();
+    let mut out = Limited::for_state(state);
     json_dump(value, &options, 0, &mut out)?;
-    Ok(Value::from(out))
+    Ok(Value::from(out.finish()?))
 }
 
-fn json_newline(options: &JsonOptions, level: usize, out: &mut String) {
+fn json_newline(options: &JsonOptions, level: usize, out: &mut Limited) {
     if let Some(indent) = &options.indent {
         out.push('\n');
         for _ in 0..level {
+            if out.over {
+                return;
+            }
             out.push_str(indent);
         }
     }
@@ -600,14 +895,10 @@ fn json_dump(
     value: &Value,
     options: &JsonOptions,
     level: usize,
-    out: &mut String,
+    out: &mut Limited,
 ) -> Result<(), Error> {
-    if level > 256 {
-        return Err(Error::new(
-            ErrorKind::InvalidOperation,
-            "tojson: value nested too deeply",
-        ));
-    }
+    check_depth(level, "tojson")?;
+    out.check()?;
     match value.kind() {
         ValueKind::None => out.push_str("null"),
         ValueKind::Bool => out.push_str(if value.is_true() { "true" } else { "false" }),
@@ -624,18 +915,18 @@ fn json_dump(
             out,
         ),
         ValueKind::Seq | ValueKind::Iterable => {
-            let items: Vec<Value> = value.try_iter()?.collect();
-            if items.is_empty() {
+            let mut items = value.try_iter()?.peekable();
+            if items.peek().is_none() {
                 out.push_str("[]");
-                return Ok(());
+                return out.check();
             }
             out.push('[');
-            for (i, item) in items.iter().enumerate() {
+            for (i, item) in items.enumerate() {
                 if i > 0 {
                     out.push_str(&options.item_separator);
                 }
                 json_newline(options, level + 1, out);
-                json_dump(item, options, level + 1, out)?;
+                json_dump(&item, options, level + 1, out)?;
             }
             json_newline(options, level, out);
             out.push(']');
@@ -648,7 +939,7 @@ fn json_dump(
             }
             if entries.is_empty() {
                 out.push_str("{}");
-                return Ok(());
+                return out.check();
             }
             if options.sort_keys {
                 entries.sort_by(|a, b| a.0.cmp(&b.0));
@@ -664,9 +955,9 @@ fn json_dump(
                     ValueKind::None => "null".to_owned(),
                     ValueKind::Bool => (if key.is_true() { "true" } else { "false" }).to_owned(),
                     ValueKind::Number => {
-                        let mut text = String::new();
+                        let mut text = Limited::new(64);
                         json_dump(key, options, level + 1, &mut text)?;
-                        text
+                        text.finish()?
                     }
                     kind => {
                         return Err(Error::new(
@@ -691,13 +982,16 @@ fn json_dump(
             ));
         }
     }
-    Ok(())
+    out.check()
 }
 
 /// A JSON string as Python's `json` module writes it.
-fn json_string(s: &str, ensure_ascii: bool, out: &mut String) {
+fn json_string(s: &str, ensure_ascii: bool, out: &mut Limited) {
     out.push('"');
     for c in s.chars() {
+        if out.over {
+            return;
+        }
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
@@ -894,9 +1188,107 @@ mod tests {
     fn runaway_templates_are_stopped() {
         let source =
             "{% for a in range(10000) %}{% for b in range(10000) %}{{ a }}{% endfor %}{% endfor %}";
-        assert!(matches!(render(source, &[]), Err(TemplateError::Render(_))));
+        assert!(matches!(render(source, &[]), Err(TemplateError::Budget(_))));
         let source = "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}";
         assert!(matches!(render(source, &[]), Err(TemplateError::Render(_))));
+    }
+
+    /// Each of these once ended the process (stack overflow, allocation failure, a hang): now
+    /// each is an error of the template, rendered from a thread with a task pool's 2 MiB stack.
+    #[test]
+    fn hostile_templates_end_in_an_error_not_an_abort() {
+        let nest = |n: usize, wrap: &str| {
+            format!(
+                "{{% set ns = namespace(x=[]) %}}{{% for i in range({n}) %}}{{% set ns.x = {wrap} %}}{{% endfor %}}"
+            )
+        };
+        let cases: Vec<(&str, String)> = vec![
+            ("dropping 100 000 nested lists", nest(100_000, "[ns.x]") + "done"),
+            ("dropping 100 000 nested maps", nest(100_000, "{'a': ns.x}") + "done"),
+            ("printing 100 000 nested lists", nest(100_000, "[ns.x]") + "{{ ns.x }}"),
+            ("pprint of nested lists", nest(100_000, "[ns.x]") + "{{ ns.x | pprint }}"),
+            ("string of nested lists", nest(100_000, "[ns.x]") + "{{ ns.x | string }}"),
+            ("tojson of nested lists", nest(100_000, "[ns.x]") + "{{ ns.x | tojson }}"),
+            (
+                "a namespace that contains itself, printed",
+                "{% set ns = namespace(a=1) %}{% set ns.me = ns %}{{ ns }}".into(),
+            ),
+            (
+                "a namespace that contains itself, raised",
+                "{% set ns = namespace(a=1) %}{% set ns.me = ns %}{{ raise_exception(ns) }}".into(),
+            ),
+            (
+                "a namespace that contains itself, as JSON",
+                "{% set ns = namespace(a=1) %}{% set ns.me = ns %}{{ ns | tojson }}".into(),
+            ),
+            (
+                "tojson with ensure_ascii of 100 MB",
+                "{% set s = ['é' * 1000000] * 100 %}{% for i in range(100) %}{% set t = s | tojson(ensure_ascii=true) %}{% endfor %}".into(),
+            ),
+            (
+                "string of 100 MB of escapes",
+                "{% set s = ['\\x01' * 1000000] * 100 %}{% for i in range(100) %}{% set t = s | string %}{% endfor %}".into(),
+            ),
+            (
+                "tojson indented a thousand spaces",
+                "{{ [[[1]]] | tojson(indent=100000) }}".into(),
+            ),
+            (
+                "tojson with a 100 kB separator",
+                "{{ [1, 2, 3] * 1000 | tojson(separators=['x' * 100000, ':']) }}".into(),
+            ),
+            ("str.format width of a billion", "{{ '{:>999999999}'.format(1) }}".into()),
+            (
+                "str.format width by keyword",
+                "{{ '{:>{w}}'.format(1, w=999999999) }}".into(),
+            ),
+            ("str.center of a billion", "{{ 'x'.center(999999999) }}".into()),
+            ("str.zfill of a billion", "{{ '1'.zfill(999999999) }}".into()),
+            ("strftime_now of a 10 MB format", "{{ strftime_now('%c' * 10000000) }}".into()),
+            (
+                "output of 10 GB",
+                "{% set s = 'x' * 1000000 %}{% for i in range(10000) %}{{ s }}{% endfor %}".into(),
+            ),
+            (
+                "a string doubled 40 times",
+                "{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s | length }}".into(),
+            ),
+            ("a macro calling itself", "{% macro f(n) %}{{ f(n + 1, n, n) }}{% endmacro %}{{ f(0) }}".into()),
+        ];
+        for (what, source) in cases {
+            let result = std::thread::Builder::new()
+                .stack_size(2 << 20)
+                .spawn(move || {
+                    ChatTemplate::new(&source, "<s>", "</s>")
+                        .and_then(|t| t.render(&[Message::new("user", "hi")], true))
+                })
+                .expect("thread")
+                .join()
+                .expect("no panic");
+            if what.starts_with("dropping") {
+                // Nesting a template may build, it may also free.
+                assert_eq!(result.ok().as_deref(), Some("done"), "{what}");
+                continue;
+            }
+            assert!(
+                matches!(
+                    result,
+                    Err(TemplateError::Budget(_) | TemplateError::Render(_))
+                ),
+                "{what}: {result:?}"
+            );
+        }
+        // A real prompt much larger than its messages is the template's doing.
+        let template = ChatTemplate::new(
+            "{% for i in range(100000) %}{{ messages }}{% endfor %}",
+            "",
+            "",
+        )
+        .expect("compiles");
+        let err = template
+            .render(&[Message::new("user", "hi")], true)
+            .expect_err("capped");
+        assert!(err.to_string().contains("grew past 256 KiB"), "{err}");
     }
 
     #[test]

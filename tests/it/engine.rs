@@ -185,7 +185,7 @@ fn chat_without_template_uses_the_plain_format_and_drops_old_turns_to_fit() {
     let (_dir, path) = tiny_model();
     let mut engine = engine_for(&path, 256);
     assert_eq!(
-        chat::Prompter::for_model(&engine).format(),
+        chat::Prompter::for_model(&engine).0.format(),
         PromptFormat::PlainText
     );
     let persona = PersonaSettings {
@@ -300,7 +300,7 @@ fn a_model_with_a_chat_template_gets_its_prompts_from_it() {
     let path = dir.path().join("chatml.gguf");
     crate::support::write_tiny_llama_with_template(&path, 5, &template("qwen-2.5.jinja"));
     let mut engine = engine_for(&path, 256);
-    let prompter = chat::Prompter::for_model(&engine);
+    let (prompter, _) = chat::Prompter::for_model(&engine);
     assert_eq!(prompter.format(), PromptFormat::ModelTemplate);
     let persona = PersonaSettings {
         name: "Mate".into(),
@@ -343,7 +343,7 @@ fn a_template_that_refuses_a_system_role_gets_the_persona_in_the_first_message()
     let path = dir.path().join("gemma.gguf");
     crate::support::write_tiny_llama_with_template(&path, 6, &template("gemma-2.jinja"));
     let engine = engine_for(&path, 256);
-    let prompter = chat::Prompter::for_model(&engine);
+    let (prompter, _) = chat::Prompter::for_model(&engine);
     assert_eq!(prompter.format(), PromptFormat::ModelTemplate);
     let persona = PersonaSettings {
         name: "Mate".into(),
@@ -363,7 +363,7 @@ fn each_turn_extends_the_cached_sequence_without_evaluating_it_again() {
     let path = dir.path().join("chatml.gguf");
     crate::support::write_tiny_llama_with_template(&path, 7, &template("qwen-2.5.jinja"));
     let mut engine = engine_for(&path, 2048);
-    let prompter = chat::Prompter::for_model(&engine);
+    let (prompter, _) = chat::Prompter::for_model(&engine);
     assert_eq!(prompter.format(), PromptFormat::ModelTemplate);
     let persona = PersonaSettings {
         name: "Mate".into(),

@@ -6,7 +6,9 @@ use std::path::Path;
 use std::process::Output;
 
 use crate::cli::desktop_mate;
-use crate::support::{write_tiny_llama, write_tiny_llama_with_metadata};
+use crate::support::{
+    write_tiny_llama, write_tiny_llama_with_metadata, write_tiny_llama_with_template,
+};
 
 /// Neither killed by a signal (abort, stack overflow, SIGSEGV) nor a Rust panic.
 fn assert_clean_exit(what: &str, output: &Output) {
@@ -142,6 +144,120 @@ fn gguf_metadata_that_llama_cpp_aborts_on_is_refused_with_the_key_named() {
         "{}",
         String::from_utf8_lossy(&chat.stderr)
     );
+}
+
+/// Chat templates that minijinja itself cannot survive in-process (a stack overflow or an
+/// allocation failure aborts), and a template that only names a format: the chat goes on in
+/// the plain-text format with a warning naming why, and the verdict is remembered, so the next
+/// start does not test the template again. Each of these once killed `chat` and the mascot.
+#[test]
+fn chat_templates_that_would_abort_are_refused_and_remembered() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let config = config_in(home.path());
+    let cases = [
+        (
+            "a namespace that contains itself, concatenated",
+            "{% set ns = namespace(a=1) %}{% set ns.me = ns %}{{ ns ~ '' }}{{ messages[0].content }}",
+            "crashed",
+        ),
+        (
+            "a namespace that contains itself, compared",
+            "{% set ns = namespace(a=1) %}{% set ns.me = ns %}{% set o = namespace(a=1) %}{% set o.me = o %}{{ ns == o }}",
+            "crashed",
+        ),
+        (
+            "a list doubled forty times",
+            "{% set ns = namespace(s=[1]) %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}{{ ns.s | length }}",
+            "",
+        ),
+        (
+            "a prompt a thousand times its messages",
+            "{% for i in range(100000) %}{{ messages }}{% endfor %}",
+            "budget",
+        ),
+        (
+            "a format's name instead of a template",
+            "chatml",
+            "names a format",
+        ),
+    ];
+    let verdicts = home
+        .path()
+        .join(".cache/desktop-mate/template-verdicts.txt");
+    for (n, (what, template, why)) in cases.iter().enumerate() {
+        let model = home.path().join(format!("template-{n}.gguf"));
+        write_tiny_llama_with_template(&model, 1, template);
+        let model = model.to_str().expect("utf8");
+        let chat = |run: &str| {
+            let output = desktop_mate(
+                &[
+                    "chat",
+                    "--prompt",
+                    "Hi",
+                    "--max-tokens",
+                    "2",
+                    "--config",
+                    &config,
+                    "--model",
+                    model,
+                ],
+                home.path(),
+            );
+            assert_clean_exit(&format!("{what} ({run} run)"), &output);
+            let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+            assert!(output.status.success(), "{what} ({run} run): {stderr}");
+            assert!(
+                stderr.contains("chat template cannot be used") && stderr.contains(why),
+                "{what} ({run} run) says why: {stderr}"
+            );
+            assert!(
+                stderr.contains("plain-text format"),
+                "{what} ({run} run): {stderr}"
+            );
+        };
+        chat("first");
+        if !why.starts_with("names") {
+            let kept = std::fs::read_to_string(&verdicts).expect("verdicts kept");
+            assert_eq!(
+                kept.lines().filter(|l| l.contains(" refused ")).count(),
+                n + 1,
+                "{what}: {kept}"
+            );
+            // The second run reads the verdict: the file is not written again.
+            let before = std::fs::metadata(&verdicts).and_then(|m| m.modified()).ok();
+            chat("second");
+            let after = std::fs::metadata(&verdicts).and_then(|m| m.modified()).ok();
+            assert_eq!(before, after, "{what}: tested once");
+        }
+    }
+    // A sane template is tested once, found usable and used.
+    let model = home.path().join("sane.gguf");
+    write_tiny_llama_with_template(
+        &model,
+        1,
+        "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}{% endfor %}<|assistant|>",
+    );
+    let chat = desktop_mate(
+        &[
+            "chat",
+            "--json",
+            "--prompt",
+            "Hi",
+            "--max-tokens",
+            "2",
+            "--config",
+            &config,
+            "--model",
+            model.to_str().expect("utf8"),
+        ],
+        home.path(),
+    );
+    assert_clean_exit("sane template", &chat);
+    let stderr = String::from_utf8_lossy(&chat.stderr);
+    assert!(chat.status.success(), "{stderr}");
+    assert!(!stderr.contains("cannot be used"), "{stderr}");
+    let kept = std::fs::read_to_string(&verdicts).expect("verdicts kept");
+    assert!(kept.lines().any(|l| l.ends_with(" usable")), "{kept}");
 }
 
 /// Crash loops: a file that kills the process while it loads must not kill every later start.
