@@ -51,6 +51,67 @@ pub enum VrmError {
     },
     #[error("the file has no mesh to show (no `meshes`, or no node uses one)")]
     NoMesh,
+    #[error(
+        "image {index} is {width}x{height} pixels; textures up to {MAX_TEXTURE_SIDE} pixels a \
+         side (what every GPU takes) and {} megapixels in all are read",
+        MAX_TEXTURE_PIXELS / 1_000_000
+    )]
+    TextureTooLarge {
+        index: usize,
+        width: u32,
+        height: u32,
+    },
+}
+
+/// The largest texture side read: wgpu's default `max_texture_dimension_2d`, which every
+/// adapter supports (a larger one fails on some GPUs, or is decoded into gigabytes first).
+pub const MAX_TEXTURE_SIDE: u32 = 8192;
+/// The most pixels of all textures together (about 1 GiB as RGBA8 with mipmaps).
+pub const MAX_TEXTURE_PIXELS: u64 = 200_000_000;
+
+/// Refuses embedded images above [`MAX_TEXTURE_SIDE`] or [`MAX_TEXTURE_PIXELS`], read from
+/// their headers (PNG, JPEG, ...) before anything is decoded. An image whose size cannot be
+/// read is left to the loader.
+pub fn check_texture_sizes(glb: &Glb) -> Result<(), VrmError> {
+    let Some(bin) = glb.bin.as_deref() else {
+        return Ok(());
+    };
+    let views = glb.json["bufferViews"].as_array();
+    let mut total: u64 = 0;
+    for (index, image) in glb.json["images"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let Some(view) = image["bufferView"]
+            .as_u64()
+            .and_then(|v| views.and_then(|views| views.get(v as usize)))
+        else {
+            continue;
+        };
+        let start = view["byteOffset"].as_u64().unwrap_or(0) as usize;
+        let length = view["byteLength"].as_u64().unwrap_or(0) as usize;
+        let Some(bytes) = bin.get(start..start.saturating_add(length)) else {
+            continue;
+        };
+        let Ok(reader) = image::ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format()
+        else {
+            continue;
+        };
+        let Ok((width, height)) = reader.into_dimensions() else {
+            continue;
+        };
+        total = total.saturating_add(u64::from(width) * u64::from(height));
+        if width > MAX_TEXTURE_SIDE || height > MAX_TEXTURE_SIDE || total > MAX_TEXTURE_PIXELS {
+            return Err(VrmError::TextureTooLarge {
+                index,
+                width,
+                height,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// How much of a refused uri an error message quotes.
@@ -371,6 +432,7 @@ pub struct NormalizedVrm {
 pub fn normalize_vrm_bytes(bytes: &[u8]) -> Result<NormalizedVrm, VrmError> {
     let mut glb = read_glb(bytes)?;
     check_external_uris(&glb.json)?;
+    check_texture_sizes(&glb)?;
     let version = vrm_version(&glb.json)?;
     check_has_mesh(&glb.json)?;
     let expressions = read_expressions(&glb.json)?;
@@ -396,6 +458,64 @@ pub fn normalize_vrm_bytes(bytes: &[u8]) -> Result<NormalizedVrm, VrmError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A PNG of `width` x `height` (a real encoder's header; the pixels are never decoded).
+    fn png_header(width: u32, height: u32) -> Vec<u8> {
+        let mut bytes = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+        bytes.extend_from_slice(&width.to_be_bytes());
+        bytes.extend_from_slice(&height.to_be_bytes());
+        bytes.extend_from_slice(&[8, 6, 0, 0, 0]);
+        let crc = crc32(&bytes[12..]);
+        bytes.extend_from_slice(&crc.to_be_bytes());
+        // An empty IDAT: the decoder reads the header up to the first image data.
+        bytes.extend_from_slice(b"\0\0\0\0IDAT");
+        bytes.extend_from_slice(&crc32(b"IDAT").to_be_bytes());
+        bytes
+    }
+
+    fn crc32(data: &[u8]) -> u32 {
+        let mut crc = 0xffff_ffffu32;
+        for &byte in data {
+            crc ^= u32::from(byte);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xedb8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+
+    #[test]
+    fn textures_above_what_every_gpu_takes_are_refused_from_their_header() {
+        let image = |side: u32| {
+            let png = png_header(side, side);
+            Glb {
+                json: serde_json::json!({
+                    "bufferViews": [{"buffer": 0, "byteOffset": 0, "byteLength": png.len()}],
+                    "images": [{"bufferView": 0, "mimeType": "image/png"}],
+                }),
+                bin: Some(png),
+            }
+        };
+        assert_eq!(check_texture_sizes(&image(4096)), Ok(()));
+        assert_eq!(check_texture_sizes(&image(8192)), Ok(()));
+        let err = check_texture_sizes(&image(65_535)).expect_err("refused");
+        assert_eq!(
+            err,
+            VrmError::TextureTooLarge {
+                index: 0,
+                width: 65_535,
+                height: 65_535
+            }
+        );
+        assert!(err.to_string().contains("up to 8192 pixels"), "{err}");
+        // The built-in mascot passes.
+        let glb = read_glb(crate::avatar::default_avatar::DEFAULT_AVATAR).expect("glb");
+        assert_eq!(check_texture_sizes(&glb), Ok(()));
+    }
 
     fn glb(json: Value) -> Vec<u8> {
         write_glb(&Glb {

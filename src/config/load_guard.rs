@@ -83,7 +83,7 @@ impl LoadGuard {
         let path = settings_path.map(|p| p.with_file_name(GUARD_FILE_NAME));
         let skipped = path
             .as_deref()
-            .and_then(|p| std::fs::read_to_string(p).ok())
+            .and_then(|p| super::store::read_text_file(p, super::store::MAX_TEXT_FILE_BYTES).ok())
             .and_then(|text| ron::from_str::<BTreeMap<Guarded, PathBuf>>(&text).ok())
             .unwrap_or_default();
         Self(Arc::new(Inner {

@@ -25,8 +25,9 @@ pub use parse::{ConfigError, ErrorKind, locate_key, parse_settings};
 pub use settings::*;
 pub use state::{AppState, STATE_FILE_NAME, SeenSettings, StateFile};
 pub use store::{
-    BUNDLED_DEFAULT, FILE_NAME, LoadedSettings, Overrides, SettingsFile, SettingsOrigin, load,
-    load_with, read_settings, save_settings, to_ron, user_config_dir, user_data_dir, write_atomic,
+    BUNDLED_DEFAULT, FILE_NAME, LoadedSettings, MAX_TEXT_FILE_BYTES, Overrides, SettingsFile,
+    SettingsOrigin, load, load_with, read_settings, read_text_file, save_settings, to_ron,
+    user_config_dir, user_data_dir, write_atomic,
 };
 pub use validate::{
     InvalidValue, OVERLAY_KEYS, PANEL_KEYS, api_key_env_rule, key_transport_rule, parse_hotkey,

@@ -9,7 +9,6 @@
 //! that setting (in the file or the panel), the entry is forgotten so the new setting applies.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use bevy::prelude::Resource;
@@ -250,7 +249,7 @@ impl StateFile {
         let Some(path) = &self.path else {
             return (AppState::default(), None);
         };
-        let text = match fs::read_to_string(path) {
+        let text = match super::store::read_text_file(path, super::store::MAX_TEXT_FILE_BYTES) {
             Ok(text) => text,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                 return (AppState::default(), None);
@@ -301,6 +300,8 @@ impl StateFile {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
 
     #[test]

@@ -126,7 +126,7 @@ pub fn load_with(
         Some(path) => match read_settings(path) {
             Ok(settings) => (settings, None),
             // A broken file still says what the user chose in its other sections.
-            Err(err) => match fs::read_to_string(path)
+            Err(err) => match read_text_file(path, MAX_TEXT_FILE_BYTES)
                 .map(|text| super::parse::salvage_sections(&text, path))
             {
                 Ok((settings, kept)) if !kept.is_empty() => {
@@ -199,9 +199,44 @@ fn create_user_copy(dir: &Path, path: &Path) -> bool {
     }
 }
 
+/// The largest settings or state file read (the bundled settings, comments and all, are 10 KiB).
+pub const MAX_TEXT_FILE_BYTES: u64 = 1 << 20;
+
+/// A small text file we keep (settings, state, catalogue): only a regular file of at most
+/// `limit` bytes is read, so `--config /dev/zero` or a file of gigabytes is an error, not
+/// memory until the process is killed.
+pub fn read_text_file(path: &Path, limit: u64) -> io::Result<String> {
+    use std::io::Read as _;
+    let meta = fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file (a folder, a device or a pipe)",
+        ));
+    }
+    let too_big = || {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("larger than {} KiB", limit >> 10),
+        )
+    };
+    if meta.len() > limit {
+        return Err(too_big());
+    }
+    let mut text = String::new();
+    fs::File::open(path)?
+        .take(limit + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > limit {
+        return Err(too_big());
+    }
+    Ok(text)
+}
+
 /// Reads and validates one settings file.
 pub fn read_settings(path: &Path) -> Result<Settings, ConfigError> {
-    let source = fs::read_to_string(path).map_err(|e| ConfigError::unreadable(path, &e))?;
+    let source =
+        read_text_file(path, MAX_TEXT_FILE_BYTES).map_err(|e| ConfigError::unreadable(path, &e))?;
     parse_settings(&source, path)
 }
 
@@ -224,7 +259,7 @@ pub fn to_ron(settings: &Settings) -> Result<String, ron::Error> {
 /// way (it does not parse any more) is rewritten whole, its text kept in `<name>.bak`.
 fn save_edited(path: &Path, old: &Settings, new: &Settings) -> Result<(), String> {
     let failed = |e: io::Error| format!("could not save {}: {e}", path.display());
-    let original = match fs::read_to_string(path) {
+    let original = match read_text_file(path, MAX_TEXT_FILE_BYTES) {
         Ok(text) => text,
         Err(err) if err.kind() == io::ErrorKind::NotFound => {
             return save_settings(path, new).map_err(failed);

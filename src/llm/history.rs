@@ -150,9 +150,186 @@ pub fn clear_history(path: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Delays before a failed history write is tried again (the last one repeats while turns wait).
+const RETRY_DELAYS: [std::time::Duration; 4] = [
+    std::time::Duration::from_millis(200),
+    std::time::Duration::from_secs(1),
+    std::time::Duration::from_secs(5),
+    std::time::Duration::from_secs(30),
+];
+/// Tries to write what is still waiting when the writer is closed (at exit).
+const FINAL_TRIES: usize = 3;
+
+enum WriteJob {
+    Append(Vec<HistoryEntry>),
+    Clear,
+}
+
+/// Writes the history on a thread of its own, in order: appends (fsynced) and clears. A failed
+/// append (a full disk, a folder that went away) is kept and tried again after
+/// [`RETRY_DELAYS`], each failure reported once on [`failures`](Self::failures); dropping the
+/// writer (at exit) waits until what is queued is written, or [`FINAL_TRIES`] more tries failed.
+pub struct HistoryWriter {
+    jobs: Option<crossbeam_channel::Sender<WriteJob>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    failures: crossbeam_channel::Receiver<String>,
+}
+
+impl HistoryWriter {
+    pub fn new(path: PathBuf) -> io::Result<Self> {
+        let (jobs, queue) = crossbeam_channel::unbounded();
+        let (report, failures) = crossbeam_channel::unbounded();
+        let thread = std::thread::Builder::new()
+            .name("history-writer".into())
+            .spawn(move || write_loop(&path, &queue, &report))?;
+        Ok(Self {
+            jobs: Some(jobs),
+            thread: Some(thread),
+            failures,
+        })
+    }
+
+    pub fn append(&self, entries: Vec<HistoryEntry>) {
+        if let Some(jobs) = &self.jobs {
+            let _ = jobs.send(WriteJob::Append(entries));
+        }
+    }
+
+    /// Forgets the entries not written yet and empties the file (kept as `.bak`).
+    pub fn clear(&self) {
+        if let Some(jobs) = &self.jobs {
+            let _ = jobs.send(WriteJob::Clear);
+        }
+    }
+
+    /// Messages of failed writes (each failure once; the write is retried).
+    pub fn failures(&self) -> &crossbeam_channel::Receiver<String> {
+        &self.failures
+    }
+}
+
+impl Drop for HistoryWriter {
+    fn drop(&mut self) {
+        // Closing the queue tells the thread to write what waits and stop.
+        self.jobs = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn write_loop(
+    path: &Path,
+    queue: &crossbeam_channel::Receiver<WriteJob>,
+    report: &crossbeam_channel::Sender<String>,
+) {
+    let mut pending: std::collections::VecDeque<HistoryEntry> = Default::default();
+    let mut failures = 0usize;
+    loop {
+        let job = if pending.is_empty() {
+            queue.recv().ok()
+        } else {
+            let delay = RETRY_DELAYS[failures.saturating_sub(1).min(RETRY_DELAYS.len() - 1)];
+            match queue.recv_timeout(delay) {
+                Ok(job) => Some(job),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+            }
+        };
+        match job {
+            Some(WriteJob::Append(entries)) => pending.extend(entries),
+            Some(WriteJob::Clear) => {
+                pending.clear();
+                failures = 0;
+                if let Err(err) = clear_history(path) {
+                    let _ = report.send(format!(
+                        "cannot clear the chat history {}: {err}",
+                        path.display()
+                    ));
+                }
+            }
+            None if pending.is_empty() => break, // the queue closed
+            None => {}
+        }
+        match write_pending(path, &mut pending) {
+            Ok(()) => failures = 0,
+            Err(err) => {
+                failures += 1;
+                let _ = report.send(format!(
+                    "cannot save the chat history to {}: {err}; {} turn(s) wait and are tried again",
+                    path.display(),
+                    pending.len()
+                ));
+            }
+        }
+    }
+    // At exit: what waits gets a few more tries.
+    for _ in 0..FINAL_TRIES {
+        if pending.is_empty() || write_pending(path, &mut pending).is_ok() {
+            return;
+        }
+        std::thread::sleep(RETRY_DELAYS[0]);
+    }
+    tracing::error!(
+        "{} turn(s) of the conversation could not be saved to {}",
+        pending.len(),
+        path.display()
+    );
+}
+
+/// Appends the waiting entries in order; the first that fails stays first.
+fn write_pending(
+    path: &Path,
+    pending: &mut std::collections::VecDeque<HistoryEntry>,
+) -> io::Result<()> {
+    while let Some(entry) = pending.front() {
+        append_history(path, entry)?;
+        pending.pop_front();
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_writer_retries_a_failed_write_and_flushes_when_dropped() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        // The history's folder is a file at first: every append fails (even as root).
+        let blocker = dir.path().join("chat");
+        fs::write(&blocker, "not a folder").expect("write");
+        let path = blocker.join("history.jsonl");
+        let writer = HistoryWriter::new(path.clone()).expect("writer");
+        writer.append(vec![turn(1), turn(2)]);
+        let failure = writer
+            .failures()
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("the failure is reported");
+        assert!(failure.contains("2 turn(s) wait"), "{failure}");
+        writer.append(vec![turn(3)]);
+        // The folder becomes possible: the next try writes everything, in order.
+        fs::remove_file(&blocker).expect("remove");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while load_history(&path).map_or(0, |l| l.entries.len()) < 3 {
+            assert!(std::time::Instant::now() < deadline, "retried within 10 s");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        // Turns appended just before exit are written by the time the writer is dropped.
+        writer.append(vec![turn(4), turn(5)]);
+        drop(writer);
+        let entries = load_history(&path).expect("read").entries;
+        assert_eq!(
+            entries,
+            (1..=5).map(turn).collect::<Vec<_>>(),
+            "every turn, once, in order"
+        );
+        // A clear empties the file and drops what waited.
+        let writer = HistoryWriter::new(path.clone()).expect("writer");
+        writer.clear();
+        drop(writer);
+        assert!(load_history(&path).expect("read").entries.is_empty());
+    }
 
     fn turn(n: usize) -> HistoryEntry {
         HistoryEntry {

@@ -1,12 +1,10 @@
 //! Keeps the conversation across runs: restored at start, each finished turn appended to the
-//! history file off the frame loop, cleared on request.
-
-use std::path::PathBuf;
+//! history file by [`HistoryWriter`]'s thread (retried when it fails, flushed at exit), cleared
+//! on request.
 
 use bevy::prelude::*;
-use bevy::tasks::IoTaskPool;
 
-use super::history::{HistoryEntry, append_history, clear_history, history_path, load_history};
+use super::history::{HistoryEntry, HistoryWriter, history_path, load_history};
 use super::state::{ChatHistory, ClearHistory};
 use crate::AppSystems;
 use crate::config::Settings;
@@ -15,16 +13,17 @@ pub(super) fn plugin(app: &mut App) {
     app.add_systems(Startup, restore_history);
     app.add_systems(
         Update,
-        (clear_on_request, save_new_turns)
+        (clear_on_request, save_new_turns, show_write_failures)
             .chain()
             .in_set(AppSystems::Apply),
     );
 }
 
-/// The history file in use and how many turns of [`ChatHistory`] it already holds.
-#[derive(Resource, Debug)]
+/// The history's writer (none without a history file) and how many turns of [`ChatHistory`]
+/// it was given. Dropped with the world at exit, which waits for the writes in flight.
+#[derive(Resource)]
 struct HistoryFile {
-    path: Option<PathBuf>,
+    writer: Option<HistoryWriter>,
     saved: usize,
 }
 
@@ -53,7 +52,14 @@ fn restore_history(
         }
     }
     let saved = history.turns.len();
-    commands.insert_resource(HistoryFile { path, saved });
+    let writer = path.and_then(|path| match HistoryWriter::new(path) {
+        Ok(writer) => Some(writer),
+        Err(err) => {
+            warn!("cannot start the chat history's writer: {err}; turns are not saved");
+            None
+        }
+    });
+    commands.insert_resource(HistoryFile { writer, saved });
 }
 
 fn clear_on_request(
@@ -69,10 +75,8 @@ fn clear_on_request(
     history.last_error = None;
     if let Some(mut file) = file {
         file.saved = 0;
-        if let Some(path) = &file.path
-            && let Err(err) = clear_history(path)
-        {
-            warn!("cannot clear the chat history {}: {err}", path.display());
+        if let Some(writer) = &file.writer {
+            writer.clear();
         }
     }
 }
@@ -89,18 +93,19 @@ fn save_new_turns(history: Res<ChatHistory>, file: Option<ResMut<HistoryFile>>) 
         .map(HistoryEntry::now)
         .collect();
     file.saved = history.turns.len();
-    let Some(path) = file.path.clone() else {
+    // fsync can take milliseconds: never in the frame loop.
+    if let Some(writer) = &file.writer {
+        writer.append(new);
+    }
+}
+
+/// A write that failed (and is being retried) is said in the chat panel.
+fn show_write_failures(file: Option<Res<HistoryFile>>, mut history: ResMut<ChatHistory>) {
+    let Some(writer) = file.as_ref().and_then(|f| f.writer.as_ref()) else {
         return;
     };
-    // fsync can take milliseconds: never in the frame loop.
-    IoTaskPool::get()
-        .spawn(async move {
-            for entry in &new {
-                if let Err(err) = append_history(&path, entry) {
-                    warn!("cannot save the chat history to {}: {err}", path.display());
-                    break;
-                }
-            }
-        })
-        .detach();
+    if let Some(failure) = writer.failures().try_iter().last() {
+        warn!("{failure}");
+        history.last_error = Some(failure);
+    }
 }

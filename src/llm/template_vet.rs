@@ -26,9 +26,9 @@ use sha2::{Digest, Sha256};
 use super::template::{ChatTemplate, Message, TemplateError};
 
 /// The longest a test render may take (real templates: milliseconds).
-pub const VET_TIMEOUT: Duration = Duration::from_secs(20);
+pub const VET_TIMEOUT: Duration = Duration::from_secs(5);
 /// The most memory the test process may use (real templates: a few MiB).
-pub const VET_MEMORY: u64 = 1 << 30;
+pub const VET_MEMORY: u64 = 512 << 20;
 /// Verdicts kept (one line each).
 const VERDICTS_KEPT: usize = 256;
 /// The hidden subcommand the child runs.

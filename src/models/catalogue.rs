@@ -91,10 +91,11 @@ impl Catalogue {
     }
 
     pub fn load(path: &Path) -> Result<Self, CatalogueError> {
-        let text = std::fs::read_to_string(path).map_err(|source| CatalogueError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = crate::config::read_text_file(path, crate::config::MAX_TEXT_FILE_BYTES)
+            .map_err(|source| CatalogueError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
         Self::parse(&text)
     }
 

@@ -80,12 +80,20 @@ fn chat_panel(
                 .max_height(220.0)
                 .stick_to_bottom(true)
                 .show(ui, |ui| {
-                    for turn in &history.turns {
-                        ui.label(egui::RichText::new(format!("You: {}", turn.user)).strong());
-                        ui.label(format!("{name}: {}", shown_reply(&turn.assistant)));
+                    let (hidden, shown) = latest_turns(&history.turns);
+                    if hidden > 0 {
+                        ui.weak(format!(
+                            "{hidden} earlier turns are in the history file, not shown"
+                        ));
+                    }
+                    for turn in shown {
+                        ui.label(
+                            egui::RichText::new(format!("You: {}", clipped(&turn.user))).strong(),
+                        );
+                        ui.label(format!("{name}: {}", clipped(shown_reply(&turn.assistant))));
                     }
                     if let Some(streaming) = &history.streaming {
-                        ui.label(format!("{name}: {streaming}▌"));
+                        ui.label(format!("{name}: {}▌", clipped(streaming)));
                     }
                     if let Some(error) = &history.last_error {
                         ui.colored_label(RED, error);
@@ -133,6 +141,30 @@ fn chat_panel(
         });
     panel.open = open;
     Ok(())
+}
+
+/// The panel lays out at most this many of the latest turns (egui lays out every label of a
+/// scroll area each frame, visible or not): a long history costs the same as a short one.
+const SHOWN_TURNS: usize = 40;
+/// And at most this many characters of one message (a pasted book, a runaway reply).
+const SHOWN_CHARS: usize = 2000;
+
+/// How many turns are left out, and the latest ones the panel shows.
+fn latest_turns(turns: &[crate::llm::chat::ChatTurn]) -> (usize, &[crate::llm::chat::ChatTurn]) {
+    let hidden = turns.len().saturating_sub(SHOWN_TURNS);
+    (hidden, &turns[hidden..])
+}
+
+/// `text`, cut after [`SHOWN_CHARS`] characters with a note of how much more there is.
+fn clipped(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(SHOWN_CHARS) {
+        None => std::borrow::Cow::Borrowed(text),
+        Some((cut, _)) => std::borrow::Cow::Owned(format!(
+            "{}… ({} more characters)",
+            &text[..cut],
+            text[cut..].chars().count()
+        )),
+    }
 }
 
 /// History keeps the model's raw reply; the panel shows it without the emotion tag.
@@ -221,4 +253,32 @@ fn model_catalogue(
             }
         });
     ui.weak("Or set llm.model_path to any GGUF file (F2), or start with --model PATH.");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::chat::ChatTurn;
+
+    #[test]
+    fn the_panel_lays_out_a_bounded_part_of_the_history() {
+        let turns: Vec<ChatTurn> = (0..10_000)
+            .map(|i| ChatTurn {
+                user: format!("q{i}"),
+                assistant: "a".repeat(i % 3 * 5000),
+            })
+            .collect();
+        let (hidden, shown) = latest_turns(&turns);
+        assert_eq!((hidden, shown.len()), (10_000 - SHOWN_TURNS, SHOWN_TURNS));
+        assert_eq!(shown.last().map(|t| t.user.as_str()), Some("q9999"));
+        assert_eq!(latest_turns(&turns[..3]), (0, &turns[..3]));
+        let long = "é".repeat(SHOWN_CHARS + 5);
+        let cut = clipped(&long);
+        assert!(cut.ends_with("… (5 more characters)"), "{cut}");
+        assert_eq!(cut.chars().filter(|c| *c == 'é').count(), SHOWN_CHARS);
+        assert!(matches!(
+            clipped("short"),
+            std::borrow::Cow::Borrowed("short")
+        ));
+    }
 }

@@ -17,6 +17,11 @@ pub(crate) fn desktop_mate_with_env(
     home: &Path,
     env: &[(&str, &str)],
 ) -> std::process::Output {
+    command(args, home, env).output().expect("run desktop-mate")
+}
+
+/// The command [`desktop_mate_with_env`] runs.
+pub(crate) fn command(args: &[&str], home: &Path, env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_desktop-mate"));
     command
         .args(args)
@@ -31,7 +36,7 @@ pub(crate) fn desktop_mate_with_env(
     for (key, value) in env {
         command.env(key, value);
     }
-    command.output().expect("run desktop-mate")
+    command
 }
 
 pub(crate) fn json_of(output: &std::process::Output) -> serde_json::Value {

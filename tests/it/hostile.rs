@@ -29,6 +29,116 @@ fn assert_clean_exit(what: &str, output: &Output) {
     assert!(!stderr.contains("panicked"), "{what}: a panic:\n{stderr}");
 }
 
+/// The process-level suite's limits: no hostile input may keep the binary longer or make it
+/// use more memory.
+const LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+const LIMIT_RSS_KIB: i64 = 1 << 20;
+
+/// Runs the real binary on one hostile input of `class` within [`LIMIT`] (killed past it),
+/// checks its peak RSS (Linux: the child's own, from `wait4`) against [`LIMIT_RSS_KIB`] and
+/// that it exited cleanly, and records a row of the suite's table (stderr, and
+/// `hostile-suite.tsv` in the test's temporary folder; docs/hardening.md shows one run).
+fn measured(class: &str, case: &str, args: &[&str], home: &Path, env: &[(&str, &str)]) -> Output {
+    let start = std::time::Instant::now();
+    let (output, rss_kib) = run_limited(crate::cli::command(args, home, env));
+    let secs = start.elapsed().as_secs_f64();
+    let what = format!("{class}: {case}");
+    assert_clean_exit(&what, &output);
+    let outcome = match output.status.code() {
+        Some(0) => "runs (fallback or refusal shown)".to_owned(),
+        Some(code) => format!("clear error (exit {code})"),
+        None => "killed".to_owned(),
+    };
+    let row = format!(
+        "{class}\t{case}\t{outcome}\t{}\t{secs:.2}\n",
+        rss_kib / 1024
+    );
+    eprint!("hostile-suite: {row}");
+    let table = Path::new(env!("CARGO_TARGET_TMPDIR")).join("hostile-suite.tsv");
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(table)
+    {
+        let _ = std::io::Write::write_all(&mut file, row.as_bytes());
+    }
+    assert!(secs < LIMIT.as_secs_f64(), "{what}: ran {secs:.1} s");
+    assert!(
+        rss_kib < LIMIT_RSS_KIB,
+        "{what}: peak RSS {} MiB",
+        rss_kib / 1024
+    );
+    output
+}
+
+/// The command's output and its peak RSS in KiB; killed past [`LIMIT`].
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn run_limited(mut command: std::process::Command) -> (Output, i64) {
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run desktop-mate");
+    let read = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = read(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = read(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let pid = child.id() as libc::pid_t;
+    let start = std::time::Instant::now();
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: `pid` is our own child, not yet waited for (std's `Child` is never waited
+        // on here); the pointers are to live locals.
+        let done = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        if done == pid {
+            break;
+        }
+        assert!(done == 0, "wait4 failed");
+        if start.elapsed() > LIMIT {
+            let _ = child.kill();
+            // SAFETY: as above; blocking until the killed child is reaped.
+            unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let output = Output {
+        status: std::process::ExitStatus::from_raw(status),
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    };
+    (output, usage.ru_maxrss)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn run_limited(mut command: std::process::Command) -> (Output, i64) {
+    (command.output().expect("run desktop-mate"), 0)
+}
+
 fn config_in(home: &Path) -> String {
     let config = home.join("mascot.ron");
     std::fs::write(&config, "()").expect("write settings");
@@ -86,7 +196,9 @@ fn gguf_metadata_that_llama_cpp_aborts_on_is_refused_with_the_key_named() {
         let model = home.path().join(format!("hostile-{n}.gguf"));
         write_tiny_llama_with_metadata(&model, 1, metadata);
         let model = model.to_str().expect("utf8");
-        let chat = desktop_mate(
+        let chat = measured(
+            "GGUF metadata llama.cpp aborts on",
+            what,
             &[
                 "chat",
                 "--raw",
@@ -100,8 +212,8 @@ fn gguf_metadata_that_llama_cpp_aborts_on_is_refused_with_the_key_named() {
                 model,
             ],
             home.path(),
+            &[],
         );
-        assert_clean_exit(what, &chat);
         let stderr = String::from_utf8_lossy(&chat.stderr);
         assert!(!chat.status.success(), "{what}: refused");
         assert!(
@@ -144,6 +256,215 @@ fn gguf_metadata_that_llama_cpp_aborts_on_is_refused_with_the_key_named() {
         "{}",
         String::from_utf8_lossy(&chat.stderr)
     );
+}
+
+/// Settings and state files from strangers (or a wrong `--config`): `check` reads them as the
+/// mascot does at start. A device or a huge file is refused before it is read; deep nesting,
+/// junk and out-of-range values end in a message, never a crash.
+#[test]
+fn settings_and_state_files_end_cleanly() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let dir = home.path();
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("write");
+        path.to_str().expect("utf8").to_owned()
+    };
+    let deep = format!("(window: {}", "(".repeat(100_000));
+    let huge = "// padding\n".repeat(1 << 20);
+    let junk: String = (0..200_000u32)
+        .map(|i| char::from_u32(0x20 + (i * 7919) % 0x5f).unwrap_or(' '))
+        .collect();
+    let settings_cases: Vec<(&str, String, bool)> = vec![
+        ("a device (/dev/zero)", "/dev/zero".to_owned(), false),
+        ("a folder", dir.to_str().expect("utf8").to_owned(), false),
+        ("nested 100 000 deep", write("deep.ron", &deep), false),
+        ("12 MiB of comments", write("huge.ron", &huge), false),
+        ("200 kB of junk", write("junk.ron", &junk), false),
+        (
+            "numbers out of every range",
+            write(
+                "ranges.ron",
+                "(window: (scale: 1e308, fps_cap: 4294967295), llm: (n_ctx: 4294967295, max_tokens: 0))",
+            ),
+            false,
+        ),
+    ];
+    for (case, config, _) in &settings_cases {
+        let check = measured(
+            "settings file",
+            case,
+            &["check", "--config", config],
+            dir,
+            &[],
+        );
+        let stderr = String::from_utf8_lossy(&check.stderr);
+        assert_eq!(check.status.code(), Some(2), "{case}: refused\n{stderr}");
+        assert!(stderr.contains("error:"), "{case}: says why\n{stderr}");
+    }
+    // state.ron beside a good settings file: values out of range are dropped, the rest kept.
+    let states = [
+        (
+            "window scale infinite",
+            "(window_scale: Some(inf), avatar: Some(\"kept.vrm\"))",
+        ),
+        (
+            "window scale 1e30",
+            "(window_scale: Some(1e30), avatar: Some(\"kept.vrm\"))",
+        ),
+        (
+            "a place a billion pixels away",
+            "(window_position: Some((2000000000, -2000000000)), avatar: Some(\"kept.vrm\"))",
+        ),
+        ("12 MiB of comments", huge.as_str()),
+        ("nested 100 000 deep", deep.as_str()),
+    ];
+    let config = write("mascot.ron", "()");
+    for (case, text) in states {
+        std::fs::write(dir.join(desktop_mate::config::STATE_FILE_NAME), text).expect("write");
+        let check = measured(
+            "state.ron",
+            case,
+            &["check", "--json", "--config", &config],
+            dir,
+            &[],
+        );
+        assert!(
+            check.status.success(),
+            "{case}: {}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+        if text.contains("kept.vrm") {
+            let report = String::from_utf8_lossy(&check.stdout);
+            assert!(
+                report.contains("kept.vrm"),
+                "{case}: the rest is kept: {report}"
+            );
+        }
+    }
+}
+
+/// Avatar files from strangers, as the mascot loads them (`snapshot`): a device, a folder, a
+/// file above the size limit, a `data:` uri bevy_gltf would panic on, JSON nested past the
+/// parser's limit. The window shows the built-in mascot and says why.
+#[cfg(target_os = "linux")]
+#[test]
+fn avatar_files_end_cleanly() {
+    use desktop_mate::avatar::default_avatar::DEFAULT_AVATAR;
+    use desktop_mate::avatar::vrm_file::{read_glb, write_glb};
+
+    use crate::support::{display_available, one_window_at_a_time};
+
+    if !display_available() {
+        crate::support::missing("display", "the hostile avatar files");
+        return;
+    }
+    let home = tempfile::tempdir().expect("temp dir");
+    let dir = home.path();
+    let path_of = |name: &str| dir.join(name).to_str().expect("utf8").to_owned();
+    // 300 MiB, sparse: above the 256 MiB an avatar may have.
+    let huge = std::fs::File::create(dir.join("huge.vrm")).expect("create");
+    huge.set_len(300 << 20).expect("sparse file");
+    let mut glb = read_glb(DEFAULT_AVATAR).expect("the built-in avatar");
+    glb.json["images"] = serde_json::json!([{"uri": "data:image/png;base64,%FF%FE"}]);
+    std::fs::write(dir.join("data-uri.vrm"), write_glb(&glb)).expect("write");
+    let mut nested = serde_json::json!(1);
+    for _ in 0..1000 {
+        nested = serde_json::json!([nested]);
+    }
+    let mut deep = read_glb(DEFAULT_AVATAR).expect("the built-in avatar");
+    deep.json["extras"] = nested;
+    std::fs::write(dir.join("deep.vrm"), write_glb(&deep)).expect("write");
+    // An image that claims 65 535 x 65 535 pixels (16 GiB decoded).
+    let mut big = read_glb(DEFAULT_AVATAR).expect("the built-in avatar");
+    let png = png_header(65_535, 65_535);
+    let bin = big.bin.get_or_insert_with(Vec::new);
+    let offset = bin.len();
+    bin.extend_from_slice(&png);
+    let views = big.json["bufferViews"]
+        .as_array_mut()
+        .expect("buffer views");
+    views.push(serde_json::json!({"buffer": 0, "byteOffset": offset, "byteLength": png.len()}));
+    let view = views.len() - 1;
+    big.json["buffers"][0]["byteLength"] = serde_json::json!(big.bin.as_ref().map_or(0, Vec::len));
+    big.json["images"] = serde_json::json!([{"bufferView": view, "mimeType": "image/png"}]);
+    std::fs::write(dir.join("big-texture.vrm"), write_glb(&big)).expect("write");
+    let cases = [
+        (
+            "a 65 535 x 65 535 texture",
+            path_of("big-texture.vrm"),
+            "textures up to",
+        ),
+        (
+            "a device (/dev/zero)",
+            "/dev/zero".to_owned(),
+            "not a regular file",
+        ),
+        ("a folder", path_of(""), "not a regular file"),
+        ("300 MiB", path_of("huge.vrm"), "more than the 256 MiB"),
+        (
+            "a data: uri with invalid percent-encoding",
+            path_of("data-uri.vrm"),
+            "data: uri",
+        ),
+        (
+            "JSON nested 1000 deep",
+            path_of("deep.vrm"),
+            "recursion limit",
+        ),
+    ];
+    let config = config_in(dir);
+    let out = path_of("shot.png");
+    let _one_at_a_time = one_window_at_a_time();
+    for (case, avatar, why) in cases {
+        let shot = measured(
+            "avatar file",
+            case,
+            &[
+                "--config", &config, "--avatar", &avatar, "snapshot", "--size", "300x400", "--out",
+                &out,
+            ],
+            dir,
+            &[],
+        );
+        let stderr = String::from_utf8_lossy(&shot.stderr);
+        assert!(
+            shot.status.success(),
+            "{case}: the built-in mascot is shown\n{stderr}"
+        );
+        assert!(
+            stderr.contains("avatar: ") && stderr.contains(why),
+            "{case}: says why ({why})\n{stderr}"
+        );
+    }
+}
+
+/// The start of a PNG of `width` x `height`: signature, header chunk (with its CRC) and an
+/// empty data chunk, all a decoder reads to know the size.
+fn png_header(width: u32, height: u32) -> Vec<u8> {
+    fn crc32(data: &[u8]) -> u32 {
+        let mut crc = 0xffff_ffffu32;
+        for &byte in data {
+            crc ^= u32::from(byte);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xedb8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+    let mut bytes = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    bytes.extend_from_slice(&width.to_be_bytes());
+    bytes.extend_from_slice(&height.to_be_bytes());
+    bytes.extend_from_slice(&[8, 6, 0, 0, 0]);
+    let crc = crc32(&bytes[12..]);
+    bytes.extend_from_slice(&crc.to_be_bytes());
+    bytes.extend_from_slice(b"\0\0\0\0IDAT");
+    bytes.extend_from_slice(&crc32(b"IDAT").to_be_bytes());
+    bytes
 }
 
 /// Chat templates that minijinja itself cannot survive in-process (a stack overflow or an
@@ -189,7 +510,9 @@ fn chat_templates_that_would_abort_are_refused_and_remembered() {
         write_tiny_llama_with_template(&model, 1, template);
         let model = model.to_str().expect("utf8");
         let chat = |run: &str| {
-            let output = desktop_mate(
+            let output = measured(
+                "chat templates",
+                &format!("{what} ({run} run)"),
                 &[
                     "chat",
                     "--prompt",
@@ -202,8 +525,8 @@ fn chat_templates_that_would_abort_are_refused_and_remembered() {
                     model,
                 ],
                 home.path(),
+                &[],
             );
-            assert_clean_exit(&format!("{what} ({run} run)"), &output);
             let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
             assert!(output.status.success(), "{what} ({run} run): {stderr}");
             assert!(

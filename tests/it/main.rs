@@ -15,6 +15,7 @@ mod download;
 #[cfg(unix)]
 mod durability;
 mod engine;
+mod fuzz;
 mod hostile;
 mod hot_reload;
 mod http_server;

@@ -20,7 +20,7 @@ use crate::support::shared_file;
 
 /// One request the server received.
 #[derive(Debug)]
-struct Request {
+pub(crate) struct Request {
     /// `POST /v1/chat/completions HTTP/1.1`
     line: String,
     /// Lowercase names.
@@ -37,7 +37,7 @@ impl Request {
     }
 }
 
-fn read_request(stream: &mut TcpStream) -> Request {
+pub(crate) fn read_request(stream: &mut TcpStream) -> Request {
     let mut reader = BufReader::new(stream.try_clone().expect("clone"));
     let mut line = String::new();
     reader.read_line(&mut line).expect("request line");
@@ -84,28 +84,28 @@ fn serve(answer: impl Fn(usize, &mut TcpStream) + Send + 'static) -> (String, Re
     (format!("http://127.0.0.1:{port}/v1"), requests)
 }
 
-const SSE_HEAD: &str = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n";
+pub(crate) const SSE_HEAD: &str = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n";
 
-fn piece(content: &str) -> String {
+pub(crate) fn piece(content: &str) -> String {
     let chunk = json!({"object": "chat.completion.chunk", "choices": [
         {"index": 0, "delta": {"content": content}, "finish_reason": null}
     ]});
     format!("data: {chunk}\n\n")
 }
 
-fn finish(reason: &str) -> String {
+pub(crate) fn finish(reason: &str) -> String {
     let chunk = json!({"choices": [{"index": 0, "delta": {}, "finish_reason": reason}]});
     format!("data: {chunk}\n\n")
 }
 
-fn usage(prompt: u64, completion: u64) -> String {
+pub(crate) fn usage(prompt: u64, completion: u64) -> String {
     let chunk = json!({"choices": [], "usage": {
         "prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion
     }});
     format!("data: {chunk}\n\n")
 }
 
-const DONE: &str = "data: [DONE]\n\n";
+pub(crate) const DONE: &str = "data: [DONE]\n\n";
 
 fn send(stream: &mut TcpStream, text: &str) {
     let _ = stream.write_all(text.as_bytes());
