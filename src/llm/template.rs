@@ -385,17 +385,17 @@ fn python_method(
     };
     if value.kind() == ValueKind::String {
         for arg in args {
-            if let Ok(n) = i64::try_from(arg.clone()) {
-                if n.unsigned_abs() > MAX_PYTHON_WIDTH {
-                    return Err(too_wide(n.unsigned_abs()));
-                }
+            if let Ok(n) = i64::try_from(arg.clone())
+                && n.unsigned_abs() > MAX_PYTHON_WIDTH
+            {
+                return Err(too_wide(n.unsigned_abs()));
             }
             if let Some(kwargs) = arg.as_object().filter(|_| arg.is_kwargs()) {
                 for (_, v) in kwargs.try_iter_pairs().into_iter().flatten() {
-                    if let Ok(n) = i64::try_from(v) {
-                        if n.unsigned_abs() > MAX_PYTHON_WIDTH {
-                            return Err(too_wide(n.unsigned_abs()));
-                        }
+                    if let Ok(n) = i64::try_from(v)
+                        && n.unsigned_abs() > MAX_PYTHON_WIDTH
+                    {
+                        return Err(too_wide(n.unsigned_abs()));
                     }
                 }
             }

@@ -73,7 +73,8 @@ fn measured(class: &str, case: &str, args: &[&str], home: &Path, env: &[(&str, &
 
 /// The command's output and its peak RSS in KiB; killed past [`LIMIT`].
 #[cfg(target_os = "linux")]
-#[allow(unsafe_code)]
+// The child is reaped by `wait4` (for its rusage), not by std's `wait`.
+#[allow(unsafe_code, clippy::zombie_processes)]
 fn run_limited(mut command: std::process::Command) -> (Output, i64) {
     use std::io::Read;
     use std::os::unix::process::ExitStatusExt;
