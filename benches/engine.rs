@@ -11,9 +11,10 @@ use std::sync::atomic::AtomicBool;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use desktop_mate::config::{BUNDLED_DEFAULT, SamplingSettings, parse_settings};
-use desktop_mate::llm::emotion_stream::EmotionTagFilter;
-use desktop_mate::llm::engine::{EngineSettings, GenerateOptions, LlmEngine};
-use desktop_mate::llm::text::{StopMatcher, Utf8Stream};
+use desktop_mate::llm::contract::GenerateOptions;
+use desktop_mate::llm::conversation::emotion_stream::EmotionTagFilter;
+use desktop_mate::llm::runtime::engine::{EngineSettings, LlmEngine};
+use desktop_mate::llm::runtime::text::{StopMatcher, Utf8Stream};
 
 fn streaming(c: &mut Criterion) {
     let pieces: Vec<String> = "[joy] Héllo there, this is a reply with ünïcode and 😀 emoji! "

@@ -28,7 +28,7 @@ fn main() -> ExitCode {
     });
     // New chat templates are test-rendered by this binary in a child process.
     if let Ok(exe) = std::env::current_exe() {
-        desktop_mate::llm::template_vet::set_host(exe);
+        desktop_mate::llm::conversation::template_vet::set_host(exe);
     }
     match command {
         Command::Run { record_diagnostics } => {
@@ -70,7 +70,7 @@ fn main() -> ExitCode {
             let loaded = config::load(cli.global.config.as_deref(), cli.global.overrides());
             exit_code(desktop_mate::commands::snapshot::run(loaded, args))
         }
-        Command::VetTemplate => desktop_mate::llm::template_vet::child_main(),
+        Command::VetTemplate => desktop_mate::llm::conversation::template_vet::child_main(),
         Command::Check { json } => {
             init_stderr_logging();
             let loaded = config::load(cli.global.config.as_deref(), cli.global.overrides());

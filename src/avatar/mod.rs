@@ -20,6 +20,7 @@ mod speech;
 mod stage;
 pub mod vrm_expression;
 pub mod vrm_file;
+pub mod vrm_import;
 mod window;
 
 use bevy::prelude::*;

@@ -22,7 +22,8 @@ use bevy::prelude::*;
 use super::default_avatar::DEFAULT_AVATAR;
 use super::look_at::LookAt;
 use super::vrm_expression::VrmExpressions;
-use super::vrm_file::{NormalizedVrm, VrmVersion, normalize_vrm_bytes};
+use super::vrm_file::VrmVersion;
+use super::vrm_import::{NormalizedVrm, normalize_vrm_bytes};
 
 /// The asset source name.
 pub const SOURCE: &str = "avatar";

@@ -6,8 +6,9 @@
 //! The Blender VRM add-on writes look-at curves of 12 numbers (three keyframes) and may omit a
 //! curve; serde_vrm expects exactly 8 (two keyframes), so the whole VRM extension of such a file
 //! fails to parse ("invalid length 12"). [`normalize_vrm0`] rewrites them before bevy_vrm sees
-//! the file (every avatar is read through `avatar::source`, which calls it). Our own look-at
-//! ([`LookAt`]) is read before that, from the full curves.
+//! the file (every avatar is read through `avatar::source` and
+//! [`super::vrm_import::normalize_vrm_bytes`], which calls it). Our own look-at is read before
+//! that, from the full curves.
 //!
 //! Facing: a VRM 1.0 model faces +Z (glTF's forward), a VRM 0.x model faces -Z. bevy_vrm 0.5
 //! turns the scene root of a 1.0 model half a turn about Y so both face the same way once
@@ -15,9 +16,6 @@
 //! account for it: see [`VrmVersion::forward_z`].
 
 use serde_json::Value;
-
-use super::look_at::LookAt;
-use super::vrm_expression::{VrmExpressions, read_expressions};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VrmError {
@@ -414,50 +412,11 @@ fn normalize_presets(json: &mut Value) -> Vec<String> {
     changes
 }
 
-/// A VRM file checked and made ready for bevy_vrm, with what the app drives itself.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NormalizedVrm {
-    pub bytes: Vec<u8>,
-    pub version: VrmVersion,
-    /// What was changed, for the log.
-    pub changes: Vec<String>,
-    /// Its expressions (both versions in one shape), read while the JSON is parsed anyway.
-    pub expressions: VrmExpressions,
-    /// Its look-at settings.
-    pub look_at: LookAt,
-}
-
-/// Reads a VRM 0.x or 1.0 file: refuses external uris and mesh-less files, reads expressions
-/// and look-at, and returns the bytes ready for bevy_vrm (0.x normalized, 1.0 unchanged).
-pub fn normalize_vrm_bytes(bytes: &[u8]) -> Result<NormalizedVrm, VrmError> {
-    let mut glb = read_glb(bytes)?;
-    check_external_uris(&glb.json)?;
-    check_texture_sizes(&glb)?;
-    let version = vrm_version(&glb.json)?;
-    check_has_mesh(&glb.json)?;
-    let expressions = read_expressions(&glb.json)?;
-    let look_at = LookAt::read(&glb.json)?;
-    let changes = match version {
-        VrmVersion::V0 => normalize_vrm0(&mut glb.json),
-        VrmVersion::V1 => Vec::new(),
-    };
-    let bytes = if changes.is_empty() {
-        bytes.to_vec()
-    } else {
-        write_glb(&glb)
-    };
-    Ok(NormalizedVrm {
-        bytes,
-        version,
-        changes,
-        expressions,
-        look_at,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::avatar::vrm_expression::read_expressions;
+    use crate::avatar::vrm_import::normalize_vrm_bytes;
 
     /// A PNG of `width` x `height` (a real encoder's header; the pixels are never decoded).
     fn png_header(width: u32, height: u32) -> Vec<u8> {

@@ -11,9 +11,13 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use crate::config::{LoadedSettings, SamplingSettings, Threads};
-use crate::llm::engine::{EngineError, EngineSettings, GenerateOptions, LlmEngine, ReplyStats};
+use crate::llm::contract::ChatError;
+use crate::llm::contract::ReplyStream;
+use crate::llm::contract::{GenerateOptions, ReplyStats};
+use crate::llm::conversation::session::ChatSession;
+use crate::llm::load::{BackendConfig, load_backend};
 use crate::llm::plan::{Workload, resolve_threads, terminal_model};
-use crate::llm::session::{BackendConfig, ChatSession, ReplyStream, load_backend};
+use crate::llm::runtime::engine::{EngineSettings, LlmEngine};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
@@ -71,7 +75,7 @@ struct Bench<'a> {
 impl Bench<'_> {
     /// A fresh session (empty cache) with these threads and context size.
     /// (A server's session ignores both.)
-    fn session(&self, n_threads: u16, n_ctx: u32) -> Result<ChatSession, EngineError> {
+    fn session(&self, n_threads: u16, n_ctx: u32) -> Result<ChatSession, ChatError> {
         let config = match &self.base {
             BackendConfig::Local(base) => BackendConfig::Local(EngineSettings {
                 n_threads,
@@ -91,7 +95,7 @@ impl Bench<'_> {
         session: &mut ChatSession,
         message: &str,
         max_tokens: u32,
-    ) -> Result<ReplyStats, EngineError> {
+    ) -> Result<ReplyStats, ChatError> {
         let options = GenerateOptions {
             max_tokens,
             ..self.options.clone()
@@ -108,7 +112,7 @@ impl Bench<'_> {
         Ok(reply.stats)
     }
 
-    fn warm_up(&self, session: &mut ChatSession) -> Result<f64, EngineError> {
+    fn warm_up(&self, session: &mut ChatSession) -> Result<f64, ChatError> {
         Ok(session.warm_up(&self.settings.persona)?.prompt_ms)
     }
 
@@ -122,7 +126,7 @@ impl Bench<'_> {
         n_threads: u16,
         repetitions: usize,
         sampling: &GenerateOptions,
-    ) -> Result<Value, EngineError> {
+    ) -> Result<Value, ChatError> {
         const N_PROMPT: usize = 256;
         const N_GEN: u32 = 64;
         let BackendConfig::Local(base) = &self.base else {
@@ -190,7 +194,7 @@ impl Bench<'_> {
         &self,
         session: &mut ChatSession,
         max_tokens: u32,
-    ) -> Result<ReplyStats, EngineError> {
+    ) -> Result<ReplyStats, ChatError> {
         let options = GenerateOptions {
             max_tokens,
             stop: Vec::new(),
@@ -230,7 +234,7 @@ fn bench(loaded: &LoadedSettings, args: &BenchArgs) -> Result<Value, String> {
         }),
         never: AtomicBool::new(false),
     };
-    let err = |e: EngineError| e.to_string();
+    let err = |e: ChatError| e.to_string();
     let n_threads = args
         .threads
         .unwrap_or_else(|| local.map_or(1, |local| local.plan.n_threads))
@@ -423,7 +427,7 @@ fn bench(loaded: &LoadedSettings, args: &BenchArgs) -> Result<Value, String> {
 
 /// The CPU and GPU modules llama.cpp runs on (`null` for a server backend).
 fn backends_json() -> Value {
-    crate::llm::backends::loaded().map_or(Value::Null, |b| {
+    crate::llm::runtime::backends::loaded().map_or(Value::Null, |b| {
         json!({
             "cpu_variant": b.cpu_variant,
             "gpu_module": b.gpu_module,

@@ -8,10 +8,12 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use serde::Serialize;
 
 use crate::config::{Emotion, LoadedSettings};
-use crate::llm::chat::PromptFormat;
-use crate::llm::engine::{GenerateOptions, ReplyStats};
+use crate::llm::contract::PromptFormat;
+use crate::llm::contract::ReplyStream;
+use crate::llm::contract::{GenerateOptions, ReplyStats};
+use crate::llm::conversation::session::ChatSession;
+use crate::llm::load::load_backend;
 use crate::llm::plan::terminal_model;
-use crate::llm::session::{ChatSession, ReplyStream, load_backend};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ChatArgs {

@@ -7,10 +7,10 @@ use serde::Serialize;
 
 use crate::config::{Backend, Guarded, LoadedSettings, Settings, SettingsOrigin};
 use crate::hardware::{CpuInfo, GpuInfo, HardwareReport, MemoryInfo, human_bytes};
-use crate::llm::backends::{self, BackendsReport};
-use crate::llm::model_info::{ModelInfo, read_model_info};
 use crate::llm::openai::{OpenAiSettings, list_models};
 use crate::llm::plan::{LoadPlan, Workload, plan};
+use crate::llm::runtime::backends::{self, BackendsReport};
+use crate::llm::runtime::model_info::{ModelInfo, read_model_info};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SettingsReport {

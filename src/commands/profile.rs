@@ -9,9 +9,11 @@ use serde::Serialize;
 use crate::config::{LoadedSettings, SamplingSettings};
 use crate::diagnostics::sampler::Sampler;
 use crate::hardware::human_bytes;
-use crate::llm::engine::GenerateOptions;
+use crate::llm::contract::GenerateOptions;
+use crate::llm::contract::ReplyStream;
+use crate::llm::conversation::session::ChatSession;
+use crate::llm::load::load_backend;
 use crate::llm::plan::terminal_model;
-use crate::llm::session::{ChatSession, ReplyStream, load_backend};
 
 /// Growth per message above which the last stage is called a leak. The KV cache is allocated
 /// up front, so a healthy engine grows by (nearly) nothing per message once warmed up.

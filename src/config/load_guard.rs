@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bevy::prelude::{Message, Resource};
 use serde::{Deserialize, Serialize};
 
-use super::store::write_atomic;
+use super::files::{MAX_TEXT_FILE_BYTES, read_text_file, write_atomic};
 
 pub const GUARD_FILE_NAME: &str = "loading.ron";
 
@@ -83,7 +83,7 @@ impl LoadGuard {
         let path = settings_path.map(|p| p.with_file_name(GUARD_FILE_NAME));
         let skipped = path
             .as_deref()
-            .and_then(|p| super::store::read_text_file(p, super::store::MAX_TEXT_FILE_BYTES).ok())
+            .and_then(|p| read_text_file(p, MAX_TEXT_FILE_BYTES).ok())
             .and_then(|text| ron::from_str::<BTreeMap<Guarded, PathBuf>>(&text).ok())
             .unwrap_or_default();
         Self(Arc::new(Inner {

@@ -7,6 +7,7 @@
 //! Nothing else writes `Settings`; what the app tracks itself goes to [`AppState`].
 
 mod edit;
+mod files;
 mod load_guard;
 mod parse;
 pub mod ranges;
@@ -20,14 +21,14 @@ use bevy::ecs::system::{RunSystemOnce, SystemParam};
 use bevy::prelude::*;
 
 pub use edit::{EditError, edit_in_place};
+pub use files::{MAX_TEXT_FILE_BYTES, read_text_file, write_atomic};
 pub use load_guard::{CRASH_TEST_VARIABLE, GUARD_FILE_NAME, Guarded, LoadGuard, RetrySkipped};
 pub use parse::{ConfigError, ErrorKind, locate_key, parse_settings};
 pub use settings::*;
 pub use state::{AppState, STATE_FILE_NAME, SeenSettings, StateFile};
 pub use store::{
-    BUNDLED_DEFAULT, FILE_NAME, LoadedSettings, MAX_TEXT_FILE_BYTES, Overrides, SettingsFile,
-    SettingsOrigin, load, load_with, read_settings, read_text_file, save_settings, to_ron,
-    user_config_dir, user_data_dir, write_atomic,
+    BUNDLED_DEFAULT, FILE_NAME, LoadedSettings, Overrides, SettingsFile, SettingsOrigin, load,
+    load_with, read_settings, save_settings, to_ron, user_config_dir, user_data_dir,
 };
 pub use validate::{
     InvalidValue, OVERLAY_KEYS, PANEL_KEYS, api_key_env_rule, key_transport_rule, parse_hotkey,

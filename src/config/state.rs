@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 use bevy::prelude::Resource;
 use serde::{Deserialize, Serialize};
 
+use super::files::{MAX_TEXT_FILE_BYTES, read_text_file, write_atomic};
 use super::ranges;
 use super::settings::Settings;
-use super::store::write_atomic;
 
 pub const STATE_FILE_NAME: &str = "state.ron";
 
@@ -249,7 +249,7 @@ impl StateFile {
         let Some(path) = &self.path else {
             return (AppState::default(), None);
         };
-        let text = match super::store::read_text_file(path, super::store::MAX_TEXT_FILE_BYTES) {
+        let text = match read_text_file(path, MAX_TEXT_FILE_BYTES) {
             Ok(text) => text,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                 return (AppState::default(), None);

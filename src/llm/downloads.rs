@@ -10,10 +10,10 @@ use std::thread::JoinHandle;
 use bevy::prelude::*;
 use crossbeam_channel::{Receiver, unbounded};
 
-use super::state::ModelChosen;
 use crate::AppSystems;
 use crate::config::{AppState, StateFile};
 use crate::hardware::HardwareReport;
+use crate::llm::state::ModelChosen;
 use crate::models::{
     Catalogue, DownloadError, DownloadRequest, Progress, default_models_dir, download,
     fits_machine, installed,

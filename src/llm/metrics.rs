@@ -4,9 +4,9 @@
 use bevy::diagnostic::{DiagnosticPath, Diagnostics};
 use bevy::prelude::*;
 
-use super::state::{LlmStatus, LlmTimings};
 use crate::AppSystems;
 use crate::diagnostics::{MetricTexts, MetricsAppExt, OverlayRow, Section};
+use crate::llm::state::{LlmStatus, LlmTimings};
 
 /// The paths of the chat's metrics.
 pub struct LlmDiagnostics;
@@ -127,7 +127,7 @@ fn describe(timings: Res<LlmTimings>, status: Res<LlmStatus>, mut texts: ResMut<
     texts.0.insert(CONTEXT, context);
     texts.0.insert(PROFILE, profile);
     // The CPU module picked for this CPU and the GPU module in use, once a model loaded them.
-    let backends = super::backends::loaded().map_or("n/a".into(), |b| b.short());
+    let backends = crate::llm::runtime::backends::loaded().map_or("n/a".into(), |b| b.short());
     texts.0.insert(BACKENDS, backends);
     texts.0.insert(CHAT, status.short().to_owned());
 }

@@ -1,28 +1,21 @@
-//! The chat: one [`session::ChatSession`] over a backend (the llama.cpp engine in this process:
-//! streaming, KV-cache reuse; or an OpenAI-compatible server, [`openai`]), prompt formatting, model header reading and the load
-//! plan — all free of Bevy — and the thin Bevy glue that runs the session off the frame loop
-//! (`tasks`), keeps its state (`state`) and its history file (`persistence`).
+//! The chat. Free of Bevy: the contract every backend implements (`contract`), the
+//! conversation over it (`conversation/`), llama.cpp in this process (`runtime/`), an
+//! OpenAI-compatible server (`openai`), which backend to load and how (`plan`, `load`). The
+//! thin Bevy glue runs the session off the frame loop (`tasks`), keeps its state (`state`),
+//! its history file (`persistence`), its overlay rows (`metrics`) and model downloads
+//! (`downloads`).
 
-pub mod backends;
-pub mod chat;
+pub mod contract;
+pub mod conversation;
 mod downloads;
-pub mod emotion;
-pub mod emotion_stream;
-pub mod engine;
-pub mod history;
-mod local;
+pub mod load;
 mod metrics;
-pub mod model_info;
 pub mod openai;
 mod persistence;
 pub mod plan;
-pub mod session;
+pub mod runtime;
 pub mod state;
 mod tasks;
-pub mod template;
-pub mod template_vet;
-pub mod text;
-pub mod warm_file;
 
 pub use downloads::{CancelDownload, ModelDownloads, StartDownload};
 pub use metrics::LlmDiagnostics;

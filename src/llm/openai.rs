@@ -14,10 +14,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::chat::PromptFormat;
-use super::engine::{EngineError, GenerateOptions, Reply, ReplyStats, StopReason};
-use super::session::{BackendStats, ChatBackend, ChatRequest, ReplyStream};
 use crate::config::{Backend, PersonaSettings, api_key_env_rule, key_transport_rule};
+use crate::llm::contract::{
+    BackendStats, ChatBackend, ChatError, ChatRequest, GenerateOptions, PromptFormat, Reply,
+    ReplyStats, ReplyStream, StopReason,
+};
 
 /// How long connecting may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -218,7 +219,7 @@ impl OpenAiBackend {
         chat: bool,
         max_tokens: u32,
         stream: &mut ReplyStream,
-    ) -> Result<Reply, EngineError> {
+    ) -> Result<Reply, ChatError> {
         let max_bytes = (max_tokens as usize)
             .saturating_mul(BYTES_PER_TOKEN)
             .clamp(REPLY_FLOOR, REPLY_LIMIT);
@@ -539,6 +540,12 @@ fn redact(text: String, key: Option<&str>) -> String {
     }
 }
 
+impl From<ServerError> for ChatError {
+    fn from(err: ServerError) -> Self {
+        ChatError::Backend(Box::new(err))
+    }
+}
+
 impl ServerError {
     /// The same error with every copy of `key` in its text replaced (a server may echo the
     /// request's Authorization header in an error body).
@@ -674,7 +681,7 @@ impl ChatBackend for OpenAiBackend {
         &mut self,
         _persona: &PersonaSettings,
         _state_dir: Option<&std::path::Path>,
-    ) -> Result<ReplyStats, EngineError> {
+    ) -> Result<ReplyStats, ChatError> {
         Ok(ReplyStats {
             stop_reason: StopReason::EndOfGeneration,
             ..ReplyStats::empty()
@@ -687,9 +694,9 @@ impl ChatBackend for OpenAiBackend {
         &mut self,
         request: &ChatRequest,
         stream: &mut ReplyStream,
-    ) -> Result<(Reply, usize), EngineError> {
+    ) -> Result<(Reply, usize), ChatError> {
         if request.message.trim().is_empty() {
-            return Err(EngineError::EmptyPrompt);
+            return Err(ChatError::EmptyPrompt);
         }
         let body = chat_body(&self.settings.model, request);
         let max_tokens = request.options.max_tokens;
@@ -706,9 +713,9 @@ impl ChatBackend for OpenAiBackend {
         prompt: &str,
         options: &GenerateOptions,
         stream: &mut ReplyStream,
-    ) -> Result<Reply, EngineError> {
+    ) -> Result<Reply, ChatError> {
         if prompt.trim().is_empty() {
-            return Err(EngineError::EmptyPrompt);
+            return Err(ChatError::EmptyPrompt);
         }
         let mut body = json!({
             "model": self.settings.model,

@@ -4,10 +4,10 @@
 
 use bevy::prelude::*;
 
-use super::history::{HistoryEntry, HistoryWriter, history_path, load_history};
-use super::state::{ChatHistory, ClearHistory};
 use crate::AppSystems;
 use crate::config::Settings;
+use crate::llm::conversation::history::{HistoryEntry, HistoryWriter, history_path, load_history};
+use crate::llm::state::{ChatHistory, ClearHistory};
 
 pub(super) fn plugin(app: &mut App) {
     app.add_systems(Startup, restore_history);

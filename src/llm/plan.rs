@@ -5,12 +5,12 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::engine::EngineSettings;
-use super::model_info::{ModelInfo, ModelInfoError, read_model_info};
-use super::openai::{OpenAiSettings, ServerError};
-use super::session::BackendConfig;
 use crate::config::{LlmSettings, LoadedSettings, Profile, Settings, Threads};
 use crate::hardware::{GpuInfo, HardwareReport, human_bytes};
+use crate::llm::load::BackendConfig;
+use crate::llm::openai::{OpenAiSettings, ServerError};
+use crate::llm::runtime::engine::EngineSettings;
+use crate::llm::runtime::model_info::{ModelInfo, ModelInfoError, read_model_info};
 
 /// What the GPU keeps free for the desktop, the KV cache and compute buffers.
 pub const VRAM_SAFETY_MARGIN_BYTES: u64 = 1024 * 1024 * 1024;
@@ -64,12 +64,12 @@ pub fn plan(
 ) -> LoadPlan {
     // The GPU llama.cpp will use is the one its GPU module found (CUDA, or Vulkan on any
     // vendor): its free memory sizes `auto`, with NVML's view as the fallback.
-    let report = super::backends::ensure_loaded().ok();
+    let report = crate::llm::runtime::backends::ensure_loaded().ok();
     let device = report.and_then(|r| r.gpu());
     let mut hardware = hardware.clone();
     if let Some(device) = device {
         // Free memory now, not when the module loaded (a game may have started since).
-        let (free, total) = super::backends::gpu_memory_now()
+        let (free, total) = crate::llm::runtime::backends::gpu_memory_now()
             .unwrap_or((device.memory_free_bytes, device.memory_total_bytes));
         hardware.gpu = Some(GpuInfo {
             name: device.description.clone(),

@@ -3,10 +3,10 @@
 
 use bevy::prelude::*;
 
-use super::chat::ChatTurn;
-use super::engine::ReplyStats;
-use super::plan::LoadPlan;
 use crate::config::Emotion;
+use crate::llm::contract::ChatTurn;
+use crate::llm::contract::ReplyStats;
+use crate::llm::plan::LoadPlan;
 
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<LlmStatus>()
@@ -102,7 +102,7 @@ pub struct ReplyFinished {
     pub text: String,
     /// From the reply's `[tag]`, else from its words and emoji (smoothed); `None` = neutral.
     pub emotion: Option<Emotion>,
-    /// 0-100: [`super::emotion::TAG_INTENSITY`] for a tag, else the analyser's.
+    /// 0-100: [`crate::llm::conversation::emotion::TAG_INTENSITY`] for a tag, else the analyser's.
     pub intensity: f32,
     pub stats: ReplyStats,
 }

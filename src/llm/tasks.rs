@@ -10,17 +10,21 @@ use bevy::prelude::*;
 use bevy::tasks::{AsyncComputeTaskPool, Task, futures::check_ready};
 use crossbeam_channel::{Receiver, Sender, unbounded};
 
-use super::engine::{EngineError, GenerateOptions, ReplyStats};
-use super::plan::{ResolvedModel, Workload, resolve_model};
-use super::session::{BackendConfig, ChatSession, ReplyStream, SessionReply, load_backend};
-use super::state::{
-    ChatHistory, ClearHistory, LlmStatus, LlmTimings, ModelChosen, ReplyFinished, ReplyText,
-    SendChat, StopReply,
-};
+use crate::llm::contract::ChatError;
+
 use crate::AppSystems;
 use crate::config::{
     AppState, Guarded, LlmSettings, LoadGuard, RetrySkipped, SamplingSettings, Settings,
     SettingsChanged,
+};
+use crate::llm::contract::ReplyStream;
+use crate::llm::contract::{GenerateOptions, ReplyStats};
+use crate::llm::conversation::session::{ChatSession, SessionReply};
+use crate::llm::load::{BackendConfig, load_backend};
+use crate::llm::plan::{ResolvedModel, Workload, resolve_model};
+use crate::llm::state::{
+    ChatHistory, ClearHistory, LlmStatus, LlmTimings, ModelChosen, ReplyFinished, ReplyText,
+    SendChat, StopReply,
 };
 
 pub(super) fn plugin(app: &mut App) {
@@ -53,7 +57,7 @@ fn load_backends_early(settings: Res<Settings>) {
         .name("llama-backends".into())
         .spawn(|| {
             // The outcome is logged there and read again by the load plan.
-            let _ = super::backends::ensure_loaded();
+            let _ = crate::llm::runtime::backends::ensure_loaded();
         });
     if let Err(err) = spawned {
         tracing::warn!("cannot start the thread that loads llama.cpp's modules: {err}");
@@ -62,9 +66,9 @@ fn load_backends_early(settings: Res<Settings>) {
 
 enum JobOutcome {
     /// The session, and the notice when the engine fell back to the CPU.
-    Loaded(Result<ChatSession, EngineError>, Option<String>),
-    WarmedUp(Box<ChatSession>, Result<ReplyStats, EngineError>),
-    Replied(Box<ChatSession>, Result<SessionReply, EngineError>),
+    Loaded(Result<ChatSession, ChatError>, Option<String>),
+    WarmedUp(Box<ChatSession>, Result<ReplyStats, ChatError>),
+    Replied(Box<ChatSession>, Result<SessionReply, ChatError>),
 }
 
 /// Owns the chat session between jobs and the job in flight.

@@ -121,7 +121,7 @@ impl Catalogue {
             if !files.insert(m.file.as_str()) {
                 return Err(bad("file name used by two entries"));
             }
-            if !super::download::is_plain_file_name(&m.file) || !m.file.ends_with(".gguf") {
+            if !is_plain_file_name(&m.file) || !m.file.ends_with(".gguf") {
                 return Err(bad("file must be a plain *.gguf file name"));
             }
             if m.repo.split('/').count() != 2 {
@@ -138,6 +138,15 @@ impl Catalogue {
         }
         Ok(())
     }
+}
+
+/// A bare file name: no folder, no `..`, nothing a path could escape with.
+pub(crate) fn is_plain_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name.contains(['/', '\\', '\0'])
+        && Path::new(name).file_name().is_some_and(|f| f == name)
 }
 
 pub(crate) fn is_sha256_hex(s: &str) -> bool {

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
-use super::catalogue::{Catalogue, CatalogueEntry, is_sha256_hex};
+use super::catalogue::{Catalogue, CatalogueEntry, is_plain_file_name, is_sha256_hex};
 use crate::hardware::human_bytes;
 
 const BUFFER_SIZE: usize = 64 * 1024;
@@ -213,14 +213,6 @@ fn io_err<'a>(
         path: path.to_owned(),
         source,
     }
-}
-
-pub(crate) fn is_plain_file_name(name: &str) -> bool {
-    !name.is_empty()
-        && name != "."
-        && name != ".."
-        && !name.contains(['/', '\\', '\0'])
-        && Path::new(name).file_name().is_some_and(|f| f == name)
 }
 
 /// Downloads `request.url` to `<models_dir>/<file_name>` and returns that path.

@@ -150,7 +150,9 @@ const SHOWN_TURNS: usize = 40;
 const SHOWN_CHARS: usize = 2000;
 
 /// How many turns are left out, and the latest ones the panel shows.
-fn latest_turns(turns: &[crate::llm::chat::ChatTurn]) -> (usize, &[crate::llm::chat::ChatTurn]) {
+fn latest_turns(
+    turns: &[crate::llm::contract::ChatTurn],
+) -> (usize, &[crate::llm::contract::ChatTurn]) {
     let hidden = turns.len().saturating_sub(SHOWN_TURNS);
     (hidden, &turns[hidden..])
 }
@@ -169,7 +171,9 @@ fn clipped(text: &str) -> std::borrow::Cow<'_, str> {
 
 /// History keeps the model's raw reply; the panel shows it without the emotion tag.
 fn shown_reply(raw: &str) -> &str {
-    crate::llm::chat::split_emotion_tag(raw).1.trim_start()
+    crate::llm::conversation::chat::split_emotion_tag(raw)
+        .1
+        .trim_start()
 }
 
 /// First run: no model yet. The curated catalogue, what fits this machine, and the download
@@ -258,7 +262,7 @@ fn model_catalogue(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::llm::chat::ChatTurn;
+    use crate::llm::contract::ChatTurn;
 
     #[test]
     fn the_panel_lays_out_a_bounded_part_of_the_history() {

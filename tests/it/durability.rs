@@ -12,10 +12,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use desktop_mate::config::{self, Overrides, Settings};
-use desktop_mate::llm::chat::ChatTurn;
-use desktop_mate::llm::engine::LlmEngine;
-use desktop_mate::llm::history::{HistoryEntry, append_history, load_history, load_history_tail};
-use desktop_mate::llm::warm_file;
+use desktop_mate::llm::contract::ChatTurn;
+use desktop_mate::llm::conversation::history::{
+    HistoryEntry, append_history, load_history, load_history_tail,
+};
+use desktop_mate::llm::runtime::engine::LlmEngine;
+use desktop_mate::llm::runtime::warm_file;
 
 const TRIALS: usize = 200;
 const KIND: &str = "DESKTOP_MATE_DURABILITY";

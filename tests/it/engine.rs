@@ -6,11 +6,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::support::{cpu_settings, shared_file, write_tiny_llama};
 use desktop_mate::config::{PersonaSettings, SamplingSettings};
-use desktop_mate::llm::chat::{self, ChatTurn, PromptFormat};
-use desktop_mate::llm::engine::{
-    EngineError, EngineSettings, GenerateOptions, LlmEngine, StopReason,
-};
-use desktop_mate::llm::model_info::ModelInfoError;
+use desktop_mate::llm::contract::ChatTurn;
+use desktop_mate::llm::contract::PromptFormat;
+use desktop_mate::llm::contract::{GenerateOptions, StopReason};
+use desktop_mate::llm::conversation::chat;
+use desktop_mate::llm::runtime::engine::{EngineError, EngineSettings, LlmEngine};
+use desktop_mate::llm::runtime::local;
+use desktop_mate::llm::runtime::model_info::ModelInfoError;
 
 fn engine_for(path: &Path, n_ctx: u32) -> LlmEngine {
     LlmEngine::load(cpu_settings(path, n_ctx)).expect("load model")
@@ -185,7 +187,7 @@ fn chat_without_template_uses_the_plain_format_and_drops_old_turns_to_fit() {
     let (_dir, path) = tiny_model();
     let mut engine = engine_for(&path, 256);
     assert_eq!(
-        chat::Prompter::for_model(&engine).0.format(),
+        local::prompter_for(&engine).0.format(),
         PromptFormat::PlainText
     );
     let persona = PersonaSettings {
@@ -207,7 +209,7 @@ fn chat_without_template_uses_the_plain_format_and_drops_old_turns_to_fit() {
     );
     assert!(stops.contains(&"\nUser:".to_owned()));
     let never = AtomicBool::new(false);
-    let (reply, dropped) = chat::reply(
+    let (reply, dropped) = local::reply(
         &mut engine,
         &plain,
         &persona,
@@ -259,7 +261,7 @@ fn later_turns_evaluate_only_the_new_tokens() {
     let mut history: Vec<ChatTurn> = Vec::new();
     let mut reused = Vec::new();
     for message in ["hello", "how are you", "tell me more", "thanks"] {
-        let (reply, dropped) = chat::reply(
+        let (reply, dropped) = local::reply(
             &mut engine,
             &chat::Prompter::plain(),
             &persona,
@@ -300,7 +302,7 @@ fn a_model_with_a_chat_template_gets_its_prompts_from_it() {
     let path = dir.path().join("chatml.gguf");
     crate::support::write_tiny_llama_with_template(&path, 5, &template("qwen-2.5.jinja"));
     let mut engine = engine_for(&path, 256);
-    let (prompter, _) = chat::Prompter::for_model(&engine);
+    let (prompter, _) = local::prompter_for(&engine);
     assert_eq!(prompter.format(), PromptFormat::ModelTemplate);
     let persona = PersonaSettings {
         name: "Mate".into(),
@@ -322,7 +324,7 @@ fn a_model_with_a_chat_template_gets_its_prompts_from_it() {
         "the template's own end marker stops a reply"
     );
     let never = AtomicBool::new(false);
-    let (reply, dropped) = chat::reply(
+    let (reply, dropped) = local::reply(
         &mut engine,
         &prompter,
         &persona,
@@ -343,7 +345,7 @@ fn a_template_that_refuses_a_system_role_gets_the_persona_in_the_first_message()
     let path = dir.path().join("gemma.gguf");
     crate::support::write_tiny_llama_with_template(&path, 6, &template("gemma-2.jinja"));
     let engine = engine_for(&path, 256);
-    let (prompter, _) = chat::Prompter::for_model(&engine);
+    let (prompter, _) = local::prompter_for(&engine);
     assert_eq!(prompter.format(), PromptFormat::ModelTemplate);
     let persona = PersonaSettings {
         name: "Mate".into(),
@@ -363,7 +365,7 @@ fn each_turn_extends_the_cached_sequence_without_evaluating_it_again() {
     let path = dir.path().join("chatml.gguf");
     crate::support::write_tiny_llama_with_template(&path, 7, &template("qwen-2.5.jinja"));
     let mut engine = engine_for(&path, 2048);
-    let (prompter, _) = chat::Prompter::for_model(&engine);
+    let (prompter, _) = local::prompter_for(&engine);
     assert_eq!(prompter.format(), PromptFormat::ModelTemplate);
     let persona = PersonaSettings {
         name: "Mate".into(),
@@ -374,7 +376,7 @@ fn each_turn_extends_the_cached_sequence_without_evaluating_it_again() {
     for turn in 1..=10 {
         let cached_before = engine.cached_tokens();
         let message = format!("message number {turn}");
-        let (reply, dropped) = chat::reply(
+        let (reply, dropped) = local::reply(
             &mut engine,
             &prompter,
             &persona,
@@ -405,7 +407,9 @@ fn each_turn_extends_the_cached_sequence_without_evaluating_it_again() {
 #[test]
 fn the_tag_grammar_opens_every_gemma_reply_with_a_valid_tag() {
     use desktop_mate::config::{ChatSettings, Emotion};
-    use desktop_mate::llm::session::{ChatSession, ReplyStream, load_backend};
+    use desktop_mate::llm::contract::ReplyStream;
+    use desktop_mate::llm::conversation::session::ChatSession;
+    use desktop_mate::llm::load::load_backend;
     let Some(path) = crate::support::gemma_model() else {
         return;
     };
@@ -464,8 +468,8 @@ fn the_tag_grammar_opens_every_gemma_reply_with_a_valid_tag() {
 
 #[test]
 fn a_warm_start_loads_the_persona_saved_by_the_previous_start() {
-    use desktop_mate::llm::session::load_backend;
-    use desktop_mate::llm::warm_file;
+    use desktop_mate::llm::load::load_backend;
+    use desktop_mate::llm::runtime::warm_file;
     let (_dir, path) = tiny_model();
     let states = tempfile::tempdir().expect("temp dir");
     let settings = cpu_settings(&path, 256);

@@ -18,7 +18,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use desktop_mate::llm::template::{ChatTemplate, Message};
+use desktop_mate::llm::conversation::template::{ChatTemplate, Message};
 
 /// The budget of one target.
 fn budget() -> Duration {
@@ -165,7 +165,8 @@ fn avatar_seeds() -> Vec<Vec<u8>> {
 
 #[test]
 fn vrm_files() {
-    use desktop_mate::avatar::vrm_file::{normalize_vrm_bytes, read_glb};
+    use desktop_mate::avatar::vrm_file::read_glb;
+    use desktop_mate::avatar::vrm_import::normalize_vrm_bytes;
     let seeds = avatar_seeds();
     // The GLB container: its header and chunk table.
     let heads: Vec<Vec<u8>> = seeds
@@ -230,7 +231,7 @@ fn gguf_headers() {
         let mut file = input.to_vec();
         file.extend_from_slice(data);
         std::fs::write(&path, &file).expect("write model");
-        let _ = desktop_mate::llm::model_info::read_model_info(&path);
+        let _ = desktop_mate::llm::runtime::model_info::read_model_info(&path);
     });
 }
 
@@ -272,11 +273,13 @@ fn chat_templates() {
 
 #[test]
 fn history_lines() {
-    use desktop_mate::llm::history::{HistoryEntry, append_history, load_history_tail};
+    use desktop_mate::llm::conversation::history::{
+        HistoryEntry, append_history, load_history_tail,
+    };
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("history.jsonl");
     for i in 0..3 {
-        let turn = desktop_mate::llm::chat::ChatTurn {
+        let turn = desktop_mate::llm::contract::ChatTurn {
             user: format!("question {i} \u{e9}\u{1F600}"),
             assistant: format!("[joy] answer {i}\n\"quoted\""),
         };
@@ -301,9 +304,11 @@ fn server_sent_event_streams() {
     use std::sync::{Arc, Mutex};
 
     use desktop_mate::config::{ChatSettings, PersonaSettings, SamplingSettings};
-    use desktop_mate::llm::engine::GenerateOptions;
+    use desktop_mate::llm::contract::GenerateOptions;
+    use desktop_mate::llm::contract::ReplyStream;
+    use desktop_mate::llm::conversation::session::ChatSession;
+    use desktop_mate::llm::load::{BackendConfig, load_backend};
     use desktop_mate::llm::openai::OpenAiSettings;
-    use desktop_mate::llm::session::{BackendConfig, ChatSession, ReplyStream, load_backend};
 
     // A server answering every request with the stream the test put in `body`.
     let body: Arc<Mutex<Vec<u8>>> = Arc::default();

@@ -10,9 +10,12 @@ use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
 use desktop_mate::config::{ChatSettings, Emotion, PersonaSettings, SamplingSettings};
-use desktop_mate::llm::engine::{EngineError, GenerateOptions, StopReason};
+use desktop_mate::llm::contract::ChatError;
+use desktop_mate::llm::contract::ReplyStream;
+use desktop_mate::llm::contract::{GenerateOptions, StopReason};
+use desktop_mate::llm::conversation::session::ChatSession;
+use desktop_mate::llm::load::{BackendConfig, load_backend};
 use desktop_mate::llm::openai::{OpenAiSettings, ServerError, list_models};
-use desktop_mate::llm::session::{BackendConfig, ChatSession, ReplyStream, load_backend};
 use serde_json::{Value, json};
 
 use crate::cli::{desktop_mate, json_of};
@@ -162,7 +165,7 @@ fn say(
     cancel: &AtomicBool,
     stop_after_first_piece: bool,
 ) -> (
-    Result<desktop_mate::llm::session::SessionReply, EngineError>,
+    Result<desktop_mate::llm::conversation::session::SessionReply, ChatError>,
     Vec<String>,
 ) {
     let mut shown = Vec::new();
@@ -304,7 +307,10 @@ fn a_server_that_is_down_is_a_clear_error() {
     let (result, _) = say(&mut session, "Hi", &AtomicBool::new(false), false);
     let err = result.expect_err("nobody listens");
     assert!(
-        matches!(err, EngineError::Server(ServerError::Unreachable { .. })),
+        matches!(
+            err.backend::<ServerError>(),
+            Some(ServerError::Unreachable { .. })
+        ),
         "{err:?}"
     );
     let message = err.to_string();
@@ -344,14 +350,20 @@ fn a_server_killed_mid_reply_is_an_error_and_the_turn_is_not_recorded() {
     let (result, pieces) = say(&mut session, "Hm?", &never, false);
     let err = result.expect_err("chunked body cut off");
     assert!(
-        matches!(err, EngineError::Server(ServerError::Interrupted(_))),
+        matches!(
+            err.backend::<ServerError>(),
+            Some(ServerError::Interrupted(_))
+        ),
         "{err:?}"
     );
     assert_eq!(pieces.concat(), "Sorry");
     let (result, pieces) = say(&mut session, "And?", &never, false);
     let err = result.expect_err("cut off");
     assert!(
-        matches!(err, EngineError::Server(ServerError::Interrupted(_))),
+        matches!(
+            err.backend::<ServerError>(),
+            Some(ServerError::Interrupted(_))
+        ),
         "{err:?}"
     );
     assert!(
@@ -471,7 +483,10 @@ fn a_server_that_sends_nothing_for_the_read_timeout_is_given_up() {
     let (result, _) = say(&mut session, "Hi", &AtomicBool::new(false), false);
     let err = result.expect_err("silent server");
     assert!(
-        matches!(err, EngineError::Server(ServerError::Timeout { secs: 1 })),
+        matches!(
+            err.backend::<ServerError>(),
+            Some(ServerError::Timeout { secs: 1 })
+        ),
         "{err:?}"
     );
     assert!(start.elapsed() < Duration::from_secs(3));
@@ -532,7 +547,10 @@ fn keep_alive_comments_do_not_keep_a_reply_going_past_its_deadline() {
     let (result, _) = say(&mut session, "Hi", &AtomicBool::new(false), false);
     let err = result.expect_err("a reply that never ends");
     assert!(
-        matches!(err, EngineError::Server(ServerError::Deadline { secs: 1 })),
+        matches!(
+            err.backend::<ServerError>(),
+            Some(ServerError::Deadline { secs: 1 })
+        ),
         "{err:?}"
     );
     assert!(

@@ -372,7 +372,7 @@ fn a_missing_api_key_variable_is_said_at_load() {
     .expect("resolved")
     .expect("a server");
     assert_eq!(server.api_key.as_deref(), Some("sk-never-printed"));
-    let config = desktop_mate::llm::session::BackendConfig::OpenAi(server);
+    let config = desktop_mate::llm::load::BackendConfig::OpenAi(server);
     assert!(
         !format!("{config:?}").contains("sk-never-printed"),
         "the key is never printed"

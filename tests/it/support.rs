@@ -98,8 +98,8 @@ pub fn write_gguf_header(path: &Path, metadata: &[(&str, GgufValue)]) {
 
 /// Engine settings for tests: the CPU, one thread (more threads than free cores spin-wait),
 /// a small batch.
-pub fn cpu_settings(path: &Path, n_ctx: u32) -> desktop_mate::llm::engine::EngineSettings {
-    desktop_mate::llm::engine::EngineSettings {
+pub fn cpu_settings(path: &Path, n_ctx: u32) -> desktop_mate::llm::runtime::engine::EngineSettings {
+    desktop_mate::llm::runtime::engine::EngineSettings {
         model_path: path.to_owned(),
         n_gpu_layers: 0,
         n_ctx,

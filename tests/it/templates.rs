@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use desktop_mate::llm::template::{ChatTemplate, Message, TemplateError};
+use desktop_mate::llm::conversation::template::{ChatTemplate, Message, TemplateError};
 use serde::Deserialize;
 
 fn data_dir() -> PathBuf {

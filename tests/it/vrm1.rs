@@ -9,9 +9,9 @@ use desktop_mate::avatar::expression::{
 use desktop_mate::avatar::look_at::{EyeAngles, LookAtKind, LookAtOutput, LookWeights};
 use desktop_mate::avatar::vrm_expression::{VrmExpressions, node_mesh, read_expressions};
 use desktop_mate::avatar::vrm_file::{
-    Glb, NormalizedVrm, VrmError, VrmVersion, check_external_uris, normalize_vrm_bytes, read_glb,
-    write_glb,
+    Glb, VrmError, VrmVersion, check_external_uris, read_glb, write_glb,
 };
+use desktop_mate::avatar::vrm_import::{NormalizedVrm, normalize_vrm_bytes};
 use desktop_mate::config::Expression;
 use serde_json::json;
 

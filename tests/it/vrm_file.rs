@@ -2,7 +2,8 @@
 use crate::support;
 
 use desktop_mate::avatar::vrm_expression::read_expressions;
-use desktop_mate::avatar::vrm_file::{NormalizedVrm, VrmVersion, normalize_vrm_bytes, read_glb};
+use desktop_mate::avatar::vrm_file::{VrmVersion, read_glb};
+use desktop_mate::avatar::vrm_import::{NormalizedVrm, normalize_vrm_bytes};
 use desktop_mate::config::Expression;
 
 #[test]

@@ -1,7 +1,7 @@
 //! A chat template from a downloaded model is rendered for the first time in a child process,
 //! where a crash cannot take the mascot down.
 //!
-//! [`super::template`] bounds what our own helpers do, but minijinja itself can still be driven
+//! [`crate::llm::conversation::template`] bounds what our own helpers do, but minijinja itself can still be driven
 //! into a stack overflow (a namespace that contains itself, printed or compared) or an
 //! allocation failure (a list doubled in a loop): both abort the process, and `catch_unwind`
 //! catches neither. So before a template is used, `desktop-mate vet-template` (hidden) renders
@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::template::{ChatTemplate, Message, TemplateError};
+use crate::llm::conversation::template::{ChatTemplate, Message, TemplateError};
 
 /// The longest a test render may take (real templates: milliseconds).
 pub const VET_TIMEOUT: Duration = Duration::from_secs(5);

@@ -1,12 +1,18 @@
 //! The local backend: llama.cpp in this process ([`LlmEngine`]) with the model's prompt format.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use super::chat::{Prompter, reply};
-use super::engine::{EngineError, EngineSettings, GenerateOptions, LlmEngine, Reply, ReplyStats};
-use super::session::{BackendStats, ChatBackend, ChatRequest, ReplyStream};
+use super::engine::{EngineError, EngineSettings, LlmEngine};
 use crate::config::PersonaSettings;
+use crate::llm::contract::ChatTurn;
+use crate::llm::contract::{
+    BackendStats, ChatBackend, ChatError, ChatRequest, GenerateOptions, Reply, ReplyStats,
+    ReplyStream,
+};
+use crate::llm::conversation::chat::Prompter;
+use crate::llm::conversation::template_vet::TemplateSource;
 
 pub struct LocalBackend {
     engine: LlmEngine,
@@ -35,10 +41,97 @@ impl LocalBackend {
 
     /// The backend, and a notice when the model's chat template was refused.
     fn with_notice(engine: LlmEngine) -> (Self, Option<String>) {
-        let (prompter, notice) = Prompter::for_model(&engine);
+        let (prompter, notice) = prompter_for(&engine);
         (Self { engine, prompter }, notice)
     }
 }
+
+/// The model's prompt format: its own template when it has one that is usable, else the plain-text format;
+/// with a notice for the user when the model's template was refused.
+pub fn prompter_for(engine: &LlmEngine) -> (Prompter, Option<String>) {
+    let model = engine.model();
+    let source = match model.chat_template(None).map(|t| t.to_string()) {
+        Ok(Ok(source)) => source,
+        _ => {
+            tracing::info!("the model has no chat template; using the plain-text format");
+            return (Prompter::plain(), None);
+        }
+    };
+    let vocab = model.vocab();
+    let text = |token| {
+        let bytes = vocab.token_to_piece(token, true, None);
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    let (bos, eos) = (text(vocab.bos()), text(vocab.eos()));
+    let added_bos = (vocab.should_add_bos() && !bos.is_empty()).then(|| bos.clone());
+    Prompter::for_template(TemplateSource { source, bos, eos }, added_bos)
+}
+
+/// Answers `message` after `history`, dropping the oldest turns when the prompt plus the reply
+/// would not fit in the context. Returns the reply and how many turns were dropped.
+///
+/// Turns are dropped until the prompt fills at most half of what the reply leaves free (like
+/// llama.cpp's context shift), not just until it fits: dropping changes the prompt's prefix
+/// and costs a full re-evaluation, so it should happen rarely, not on every later turn.
+pub fn reply(
+    engine: &mut LlmEngine,
+    prompter: &Prompter,
+    persona: &PersonaSettings,
+    history: &[ChatTurn],
+    message: &str,
+    options: &GenerateOptions,
+    cancel: &AtomicBool,
+    on_text: &mut dyn FnMut(&str),
+) -> Result<(Reply, usize), EngineError> {
+    if message.trim().is_empty() {
+        return Err(EngineError::EmptyPrompt);
+    }
+    let n_ctx = engine.n_ctx() as usize;
+    let max_tokens = options.max_tokens as usize;
+    // The prompt from turn `first` on, and its size in tokens when it could fit at all (a
+    // prompt longer than the context can hold in bytes is not tokenized).
+    let measure = |engine: &LlmEngine, first: usize| {
+        let (prompt, stops) = prompter.prompt(persona, &history[first..], Some(message));
+        let tokens = (prompt.len() <= n_ctx.saturating_mul(MAX_BYTES_PER_TOKEN))
+            .then(|| engine.tokenize(&prompt).len());
+        (prompt, stops, tokens)
+    };
+    let fits =
+        |tokens: Option<usize>, limit: usize| tokens.is_some_and(|t| t + max_tokens <= limit);
+    let mut chosen = (0, measure(engine, 0));
+    if !fits(chosen.1.2, n_ctx) && !history.is_empty() {
+        // Once turns must go, keep the prompt within half of what the reply leaves free; the
+        // fewest turns dropped that achieve it, found by bisection (each try renders and
+        // tokenizes the whole prompt).
+        let limit = (n_ctx + max_tokens) / 2;
+        let (mut lo, mut hi) = (1, history.len());
+        chosen = (hi, measure(engine, hi));
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let tried = measure(engine, mid);
+            if fits(tried.2, limit) {
+                hi = mid;
+                chosen = (mid, tried);
+            } else {
+                lo = mid + 1;
+            }
+        }
+    }
+    let (first, (prompt, stops, tokens)) = chosen;
+    let mut options = options.clone();
+    options.stop.extend(stops);
+    // Without history to drop, a long message still gets what room is left.
+    let room = n_ctx.saturating_sub(tokens.unwrap_or(n_ctx));
+    options.max_tokens = options
+        .max_tokens
+        .min(u32::try_from(room).unwrap_or(u32::MAX));
+    let reply = engine.generate(&prompt, &options, cancel, on_text)?;
+    Ok((reply, first))
+}
+
+/// No token of a real vocabulary is longer than this in bytes: a prompt with more bytes than
+/// this times the context cannot fit, whatever its tokens.
+const MAX_BYTES_PER_TOKEN: usize = 64;
 
 /// Warm-up states kept: the newest few (one per model, persona and settings recently used).
 const WARM_STATES_KEPT: usize = 4;
@@ -75,12 +168,12 @@ fn warm_state_file(dir: &Path, settings: &EngineSettings, text: &str) -> Option<
 /// Removes all but the newest [`WARM_STATES_KEPT`] states beside `kept`.
 fn forget_older_states(kept: &Path) {
     let Some(dir) = kept.parent() else { return };
-    for old in super::warm_file::states_in(dir)
+    for old in crate::llm::runtime::warm_file::states_in(dir)
         .into_iter()
         .skip(WARM_STATES_KEPT)
     {
         if old != kept {
-            super::warm_file::remove(&old);
+            crate::llm::runtime::warm_file::remove(&old);
         }
     }
 }
@@ -90,7 +183,7 @@ impl ChatBackend for LocalBackend {
         &mut self,
         persona: &PersonaSettings,
         state_dir: Option<&Path>,
-    ) -> Result<ReplyStats, EngineError> {
+    ) -> Result<ReplyStats, ChatError> {
         let (system, _) = self.prompter.prompt(persona, &[], None);
         // An empty system prompt still gets the template's opening tokens evaluated, and
         // llama.cpp refuses an empty batch.
@@ -102,7 +195,7 @@ impl ChatBackend for LocalBackend {
         let Some(path) =
             state_dir.and_then(|dir| warm_state_file(dir, self.engine.settings(), text))
         else {
-            return self.engine.prefill(text);
+            return Ok(self.engine.prefill(text)?);
         };
         let start = Instant::now();
         if self.engine.load_state(&path, text) {
@@ -130,8 +223,8 @@ impl ChatBackend for LocalBackend {
         &mut self,
         request: &ChatRequest,
         stream: &mut ReplyStream,
-    ) -> Result<(Reply, usize), EngineError> {
-        reply(
+    ) -> Result<(Reply, usize), ChatError> {
+        Ok(reply(
             &mut self.engine,
             &self.prompter,
             request.persona,
@@ -140,7 +233,7 @@ impl ChatBackend for LocalBackend {
             request.options,
             stream.cancel,
             stream.on_text,
-        )
+        )?)
     }
 
     fn complete(
@@ -148,9 +241,10 @@ impl ChatBackend for LocalBackend {
         prompt: &str,
         options: &GenerateOptions,
         stream: &mut ReplyStream,
-    ) -> Result<Reply, EngineError> {
-        self.engine
-            .generate(prompt, options, stream.cancel, stream.on_text)
+    ) -> Result<Reply, ChatError> {
+        Ok(self
+            .engine
+            .generate(prompt, options, stream.cancel, stream.on_text)?)
     }
 
     fn stats(&self) -> BackendStats {

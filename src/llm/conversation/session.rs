@@ -4,128 +4,19 @@
 //! A backend only knows how to run a model: warm up on the persona, stream a reply to a
 //! message after some history, and report its numbers. Everything about the conversation
 //! (which turns are still in the prompt, the emotion tag, the mood across replies) lives here,
-//! so a second backend (the OpenAI-compatible server of [`super::openai`]) is one new file and
-//! one arm in [`load_backend`].
+//! so a second backend (the OpenAI-compatible server of [`crate::llm::openai`]) is one new file
+//! and one arm in [`crate::llm::load::load_backend`].
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::path::PathBuf;
 
-use serde::Serialize;
-
-use super::chat::{ChatTurn, PromptFormat};
 use super::emotion::{EmotionSmoother, TAG_INTENSITY, tag_lead};
 use super::emotion_stream::EmotionTagFilter;
-use super::engine::{EngineError, EngineSettings, GenerateOptions, Reply, ReplyStats};
-use super::local::LocalBackend;
-use super::openai::{OpenAiBackend, OpenAiSettings};
 use crate::config::{ChatSettings, Emotion, PersonaSettings};
-
-/// One message to answer.
-pub struct ChatRequest<'a> {
-    pub persona: &'a PersonaSettings,
-    /// The turns still in the prompt, oldest first.
-    pub history: &'a [ChatTurn],
-    pub message: &'a str,
-    pub options: &'a GenerateOptions,
-}
-
-/// Where a reply's text goes as it is generated, and the flag that stops it.
-pub struct ReplyStream<'a> {
-    pub cancel: &'a AtomicBool,
-    pub on_text: &'a mut dyn FnMut(&str),
-}
-
-/// What a backend must do. Loading is the backend's constructor, reached through
-/// [`load_backend`].
-pub trait ChatBackend: Send {
-    /// Evaluates the persona's system prompt so that the first reply starts warm. With
-    /// `state_dir`, a state saved there by an earlier start for the same model, settings and
-    /// prompt is loaded instead, and a new one saved.
-    fn warm_up(
-        &mut self,
-        persona: &PersonaSettings,
-        state_dir: Option<&Path>,
-    ) -> Result<ReplyStats, EngineError>;
-
-    /// Streams a reply until it ends or `stream.cancel` is set. Returns the reply (text as
-    /// generated, emotion tag included) and how many of the oldest turns of the request's
-    /// history had to be left out to fit the context.
-    fn generate(
-        &mut self,
-        request: &ChatRequest,
-        stream: &mut ReplyStream,
-    ) -> Result<(Reply, usize), EngineError>;
-
-    /// A plain completion of `prompt`: no template, no persona (base models, tests).
-    fn complete(
-        &mut self,
-        prompt: &str,
-        options: &GenerateOptions,
-        stream: &mut ReplyStream,
-    ) -> Result<Reply, EngineError>;
-
-    fn stats(&self) -> BackendStats;
-}
-
-/// A backend's numbers, for the overlay, `chat --json` and `bench`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct BackendStats {
-    pub load_ms: f64,
-    /// Context size in tokens.
-    pub n_ctx: u32,
-    /// Tokens in the KV cache now.
-    pub cached_tokens: usize,
-    pub prompt_format: PromptFormat,
-}
-
-/// A loaded backend and, when the GPU load failed and it fell back to the CPU, why.
-pub struct LoadedBackend {
-    pub backend: Result<Box<dyn ChatBackend>, EngineError>,
-    pub notice: Option<String>,
-}
-
-/// Which backend to load and how, resolved from the settings (`llm.backend`) by
-/// [`super::plan::resolve_model`].
-#[derive(Debug, Clone, PartialEq)]
-pub enum BackendConfig {
-    /// llama.cpp in this process.
-    Local(EngineSettings),
-    /// An OpenAI-compatible server.
-    OpenAi(OpenAiSettings),
-}
-
-impl From<EngineSettings> for BackendConfig {
-    fn from(settings: EngineSettings) -> Self {
-        Self::Local(settings)
-    }
-}
-
-impl BackendConfig {
-    /// The model file, or `model at base_url`, for messages.
-    pub fn describe(&self) -> String {
-        match self {
-            Self::Local(engine) => engine.model_path.display().to_string(),
-            Self::OpenAi(server) => format!("{} at {}", server.model, server.base_url),
-        }
-    }
-}
-
-/// The one way to get a backend.
-pub fn load_backend(config: impl Into<BackendConfig>) -> LoadedBackend {
-    match config.into() {
-        BackendConfig::Local(settings) => {
-            let (backend, notice) = LocalBackend::load_with_cpu_retry(settings);
-            LoadedBackend {
-                backend: backend.map(|b| Box::new(b) as Box<dyn ChatBackend>),
-                notice,
-            }
-        }
-        BackendConfig::OpenAi(settings) => LoadedBackend {
-            backend: Ok(Box::new(OpenAiBackend::load(settings))),
-            notice: None,
-        },
-    }
-}
+use crate::llm::contract::ChatTurn;
+use crate::llm::contract::{
+    BackendStats, ChatBackend, ChatError, ChatRequest, GenerateOptions, Reply, ReplyStats,
+    ReplyStream,
+};
 
 /// A finished reply, as the user sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -210,7 +101,7 @@ impl ChatSession {
     }
 
     /// Evaluates the persona's system prompt (an empty one too) into the cache.
-    pub fn warm_up(&mut self, persona: &PersonaSettings) -> Result<ReplyStats, EngineError> {
+    pub fn warm_up(&mut self, persona: &PersonaSettings) -> Result<ReplyStats, ChatError> {
         let state_dir = self.warm_start.then(warm_state_dir).flatten();
         self.backend.warm_up(persona, state_dir.as_deref())
     }
@@ -223,9 +114,9 @@ impl ChatSession {
         message: &str,
         options: &GenerateOptions,
         stream: &mut ReplyStream,
-    ) -> Result<SessionReply, EngineError> {
+    ) -> Result<SessionReply, ChatError> {
         if message.trim().is_empty() {
-            return Err(EngineError::EmptyPrompt);
+            return Err(ChatError::EmptyPrompt);
         }
         let len = self.turns.len();
         if len - self.context_start.min(len) > self.turns_kept {
@@ -295,7 +186,7 @@ impl ChatSession {
         prompt: &str,
         options: &GenerateOptions,
         stream: &mut ReplyStream,
-    ) -> Result<Reply, EngineError> {
+    ) -> Result<Reply, ChatError> {
         self.backend.complete(prompt, options, stream)
     }
 }

@@ -1,35 +1,14 @@
 //! Chat prompts: the model's own chat template (`tokenizer.chat_template`, rendered with
-//! minijinja as Hugging Face renders it, see [`super::template`]) or, for models without one, a
+//! minijinja as Hugging Face renders it, see [`crate::llm::conversation::template`]) or, for models without one, a
 //! documented plain-text fallback; history trimming to fit the context.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use serde::{Deserialize, Serialize};
+use crate::llm::contract::{ChatTurn, PromptFormat};
 
-use super::engine::{EngineError, GenerateOptions, LlmEngine, Reply};
-use super::template::{ChatTemplate, Message, TemplateError};
-use super::template_vet::{self, TemplateSource, Verdict};
 use crate::config::{Emotion, PersonaSettings};
-
-/// One exchange of the conversation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChatTurn {
-    pub user: String,
-    pub assistant: String,
-}
-
-/// How prompts are written for the loaded model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PromptFormat {
-    /// The GGUF's `tokenizer.chat_template`.
-    ModelTemplate,
-    /// No usable template: `{system}\n\nUser: {message}\n{name}: {reply}\n...`, stopping at
-    /// `\nUser:`.
-    PlainText,
-    /// A chat server: it writes the prompt from the messages with its own template.
-    Server,
-}
+use crate::llm::conversation::template::{ChatTemplate, Message, TemplateError};
+use crate::llm::conversation::template_vet::{self, TemplateSource, Verdict};
 
 /// Writes the prompts for one loaded model.
 #[derive(Debug)]
@@ -53,28 +32,8 @@ impl Prompter {
         }
     }
 
-    /// The model's own template when it has one that is usable, else the plain-text format;
-    /// with a notice for the user when the model's template was refused.
-    pub fn for_model(engine: &LlmEngine) -> (Self, Option<String>) {
-        let model = engine.model();
-        let source = match model.chat_template(None).map(|t| t.to_string()) {
-            Ok(Ok(source)) => source,
-            _ => {
-                tracing::info!("the model has no chat template; using the plain-text format");
-                return (Self::plain(), None);
-            }
-        };
-        let vocab = model.vocab();
-        let text = |token| {
-            let bytes = vocab.token_to_piece(token, true, None);
-            String::from_utf8_lossy(&bytes).into_owned()
-        };
-        let (bos, eos) = (text(vocab.bos()), text(vocab.eos()));
-        let added_bos = (vocab.should_add_bos() && !bos.is_empty()).then(|| bos.clone());
-        Self::for_template(TemplateSource { source, bos, eos }, added_bos)
-    }
-
-    /// [`for_model`](Self::for_model) for a template's source and tokens.
+    /// The prompts of a model with this chat template (`tokenizer.chat_template`) and tokens:
+    /// the template when it is usable, else the plain-text format with a notice saying why.
     pub fn for_template(
         template: TemplateSource,
         added_bos: Option<String>,
@@ -213,72 +172,6 @@ fn plain_prompt(
     }
     (prompt, vec!["\nUser:".to_owned(), "\n\nUser".to_owned()])
 }
-
-/// Answers `message` after `history`, dropping the oldest turns when the prompt plus the reply
-/// would not fit in the context. Returns the reply and how many turns were dropped.
-///
-/// Turns are dropped until the prompt fills at most half of what the reply leaves free (like
-/// llama.cpp's context shift), not just until it fits: dropping changes the prompt's prefix
-/// and costs a full re-evaluation, so it should happen rarely, not on every later turn.
-pub fn reply(
-    engine: &mut LlmEngine,
-    prompter: &Prompter,
-    persona: &PersonaSettings,
-    history: &[ChatTurn],
-    message: &str,
-    options: &GenerateOptions,
-    cancel: &AtomicBool,
-    on_text: &mut dyn FnMut(&str),
-) -> Result<(Reply, usize), EngineError> {
-    if message.trim().is_empty() {
-        return Err(EngineError::EmptyPrompt);
-    }
-    let n_ctx = engine.n_ctx() as usize;
-    let max_tokens = options.max_tokens as usize;
-    // The prompt from turn `first` on, and its size in tokens when it could fit at all (a
-    // prompt longer than the context can hold in bytes is not tokenized).
-    let measure = |engine: &LlmEngine, first: usize| {
-        let (prompt, stops) = prompter.prompt(persona, &history[first..], Some(message));
-        let tokens = (prompt.len() <= n_ctx.saturating_mul(MAX_BYTES_PER_TOKEN))
-            .then(|| engine.tokenize(&prompt).len());
-        (prompt, stops, tokens)
-    };
-    let fits =
-        |tokens: Option<usize>, limit: usize| tokens.is_some_and(|t| t + max_tokens <= limit);
-    let mut chosen = (0, measure(engine, 0));
-    if !fits(chosen.1.2, n_ctx) && !history.is_empty() {
-        // Once turns must go, keep the prompt within half of what the reply leaves free; the
-        // fewest turns dropped that achieve it, found by bisection (each try renders and
-        // tokenizes the whole prompt).
-        let limit = (n_ctx + max_tokens) / 2;
-        let (mut lo, mut hi) = (1, history.len());
-        chosen = (hi, measure(engine, hi));
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            let tried = measure(engine, mid);
-            if fits(tried.2, limit) {
-                hi = mid;
-                chosen = (mid, tried);
-            } else {
-                lo = mid + 1;
-            }
-        }
-    }
-    let (first, (prompt, stops, tokens)) = chosen;
-    let mut options = options.clone();
-    options.stop.extend(stops);
-    // Without history to drop, a long message still gets what room is left.
-    let room = n_ctx.saturating_sub(tokens.unwrap_or(n_ctx));
-    options.max_tokens = options
-        .max_tokens
-        .min(u32::try_from(room).unwrap_or(u32::MAX));
-    let reply = engine.generate(&prompt, &options, cancel, on_text)?;
-    Ok((reply, first))
-}
-
-/// No token of a real vocabulary is longer than this in bytes: a prompt with more bytes than
-/// this times the context cannot fit, whatever its tokens.
-const MAX_BYTES_PER_TOKEN: usize = 64;
 
 /// Splits a leading emotion tag such as `[joy]` off a reply. Only the fixed set of emotions
 /// is recognised; anything else stays in the text.

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::chat::ChatTurn;
 use crate::config::{ChatSettings, user_data_dir};
+use crate::llm::contract::ChatTurn;
 
 /// How much of the end of the history file is read at start (the turns before stay in the
 /// file, not in memory).

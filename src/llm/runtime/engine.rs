@@ -19,12 +19,12 @@ use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use llama_cpp_2::token::data::LlamaTokenData;
 use llama_cpp_2::token::data_array::LlamaTokenDataArray;
-use serde::Serialize;
 
-use super::model_info::{ModelInfoError, read_model_info};
-use super::text::{StopMatcher, Utf8Stream};
-use super::warm_file;
 use crate::config::SamplingSettings;
+use crate::llm::contract::{ChatError, GenerateOptions, Reply, ReplyStats, StopReason};
+use crate::llm::runtime::model_info::{ModelInfoError, read_model_info};
+use crate::llm::runtime::text::{StopMatcher, Utf8Stream};
+use crate::llm::runtime::warm_file;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -50,9 +50,15 @@ pub enum EngineError {
     Grammar(String),
     #[error("cannot save the warm-up state to {0}")]
     State(String),
-    /// The OpenAI-compatible server backend.
-    #[error(transparent)]
-    Server(#[from] super::openai::ServerError),
+}
+
+impl From<EngineError> for ChatError {
+    fn from(err: EngineError) -> Self {
+        match err {
+            EngineError::EmptyPrompt => ChatError::EmptyPrompt,
+            err => ChatError::Backend(Box::new(err)),
+        }
+    }
 }
 
 /// How the engine is loaded, resolved from settings and the load plan.
@@ -91,92 +97,6 @@ pub fn with_cpu_retry<T>(
     }
 }
 
-/// Why a reply ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StopReason {
-    EndOfGeneration,
-    MaxTokens,
-    StopString,
-    Cancelled,
-    ContextFull,
-}
-
-/// Timings and counts of one reply.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ReplyStats {
-    /// Prompt tokens in total, and how many of them came from the KV cache.
-    pub prompt_tokens: usize,
-    pub reused_tokens: usize,
-    pub prompt_ms: f64,
-    /// Evaluated prompt tokens per second (0 when everything was cached).
-    pub prompt_tps: f64,
-    /// From the call to the first generated token.
-    pub ttft_ms: f64,
-    pub generated_tokens: usize,
-    pub decode_ms: f64,
-    pub decode_tps: f64,
-    pub stop_reason: StopReason,
-    /// Tokens of the grammar-constrained opening (the emotion tag), and the time from the end
-    /// of the prompt until it was written.
-    pub lead_tokens: usize,
-    pub lead_ms: f64,
-}
-
-impl ReplyStats {
-    /// Nothing evaluated nor generated.
-    pub fn empty() -> Self {
-        Self {
-            prompt_tokens: 0,
-            reused_tokens: 0,
-            prompt_ms: 0.0,
-            prompt_tps: 0.0,
-            ttft_ms: 0.0,
-            generated_tokens: 0,
-            decode_ms: 0.0,
-            decode_tps: 0.0,
-            stop_reason: StopReason::MaxTokens,
-            lead_tokens: 0,
-            lead_ms: 0.0,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Reply {
-    pub text: String,
-    pub stats: ReplyStats,
-}
-
-/// What one generation may do.
-#[derive(Debug, Clone, PartialEq)]
-pub struct GenerateOptions {
-    pub sampling: SamplingSettings,
-    pub max_tokens: u32,
-    pub stop: Vec<String>,
-    /// A grammar the start of the reply must follow; free text after it.
-    pub lead: Option<Lead>,
-}
-
-/// The start of a reply constrained by a GBNF grammar (llama.cpp's grammar sampler), until the
-/// generated text contains `ends_with`; then sampling goes on without it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Lead {
-    pub grammar: String,
-    pub ends_with: String,
-}
-
-impl GenerateOptions {
-    pub fn from_sampling(sampling: &SamplingSettings) -> Self {
-        Self {
-            sampling: sampling.clone(),
-            max_tokens: sampling.max_tokens,
-            stop: Vec::new(),
-            lead: None,
-        }
-    }
-}
-
 /// llama.cpp's backend is process-wide and may be initialised once.
 fn backend() -> Result<&'static LlamaBackend, EngineError> {
     static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
@@ -184,7 +104,7 @@ fn backend() -> Result<&'static LlamaBackend, EngineError> {
         .get_or_init(|| {
             // The CPU module (and a GPU one) first: llama.cpp has no device without them. This
             // also sends llama.cpp's own logging through `tracing`.
-            super::backends::ensure_loaded().map_err(|e| e.to_string())?;
+            crate::llm::runtime::backends::ensure_loaded().map_err(|e| e.to_string())?;
             LlamaBackend::init().map_err(|e| e.to_string())
         })
         .as_ref()

@@ -4,8 +4,8 @@
 
 use std::collections::VecDeque;
 
-use super::engine::Lead;
 use crate::config::Emotion;
+use crate::llm::contract::Lead;
 
 /// An emotion with its intensity, 0-100 (the scale of `avatar.emotions` thresholds).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -215,8 +215,8 @@ mod tests {
         );
         assert_eq!(lead.ends_with, "]");
     }
-    use crate::llm::chat::split_emotion_tag;
-    use crate::llm::emotion_stream::EmotionTagFilter;
+    use crate::llm::conversation::chat::split_emotion_tag;
+    use crate::llm::conversation::emotion_stream::EmotionTagFilter;
 
     #[test]
     fn keyword_table() {

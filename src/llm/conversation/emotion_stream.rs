@@ -4,7 +4,7 @@
 
 use crate::config::Emotion;
 
-use super::chat::split_emotion_tag;
+use crate::llm::conversation::chat::split_emotion_tag;
 
 /// Longest text that may still turn out to be a tag.
 const MAX_TAG_LEN: usize = 16;

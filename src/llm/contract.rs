@@ -1,0 +1,197 @@
+//! The contract between the conversation and a backend: what a backend must do
+//! ([`ChatBackend`]), what it is asked ([`ChatRequest`], [`GenerateOptions`]) and what it gives
+//! back ([`Reply`], [`ReplyStats`], [`BackendStats`], [`ChatError`]). Owned by neither backend:
+//! llama.cpp in this process (`runtime::local`) and an OpenAI-compatible server (`openai`)
+//! both implement it, and the conversation (`conversation::session`) only sees it.
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+use serde::Serialize;
+
+use crate::config::{PersonaSettings, SamplingSettings};
+use serde::Deserialize;
+
+/// One exchange of the conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatTurn {
+    pub user: String,
+    pub assistant: String,
+}
+
+/// Why a chat failed. A backend's own errors (llama.cpp's, a server's) travel as
+/// [`ChatError::Backend`]; [`ChatError::backend`] gets them back by type.
+#[derive(Debug, thiserror::Error)]
+pub enum ChatError {
+    #[error("the message is empty")]
+    EmptyPrompt,
+    #[error(transparent)]
+    Backend(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ChatError {
+    /// The backend's error, when it is an `E`.
+    pub fn backend<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        match self {
+            Self::Backend(err) => err.downcast_ref::<E>(),
+            Self::EmptyPrompt => None,
+        }
+    }
+}
+
+/// How prompts are written for the loaded model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PromptFormat {
+    /// The GGUF's `tokenizer.chat_template`.
+    ModelTemplate,
+    /// No usable template: `{system}\n\nUser: {message}\n{name}: {reply}\n...`, stopping at
+    /// `\nUser:`.
+    PlainText,
+    /// A chat server: it writes the prompt from the messages with its own template.
+    Server,
+}
+
+/// Why a reply ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    EndOfGeneration,
+    MaxTokens,
+    StopString,
+    Cancelled,
+    ContextFull,
+}
+
+/// Timings and counts of one reply.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReplyStats {
+    /// Prompt tokens in total, and how many of them came from the KV cache.
+    pub prompt_tokens: usize,
+    pub reused_tokens: usize,
+    pub prompt_ms: f64,
+    /// Evaluated prompt tokens per second (0 when everything was cached).
+    pub prompt_tps: f64,
+    /// From the call to the first generated token.
+    pub ttft_ms: f64,
+    pub generated_tokens: usize,
+    pub decode_ms: f64,
+    pub decode_tps: f64,
+    pub stop_reason: StopReason,
+    /// Tokens of the grammar-constrained opening (the emotion tag), and the time from the end
+    /// of the prompt until it was written.
+    pub lead_tokens: usize,
+    pub lead_ms: f64,
+}
+
+impl ReplyStats {
+    /// Nothing evaluated nor generated.
+    pub fn empty() -> Self {
+        Self {
+            prompt_tokens: 0,
+            reused_tokens: 0,
+            prompt_ms: 0.0,
+            prompt_tps: 0.0,
+            ttft_ms: 0.0,
+            generated_tokens: 0,
+            decode_ms: 0.0,
+            decode_tps: 0.0,
+            stop_reason: StopReason::MaxTokens,
+            lead_tokens: 0,
+            lead_ms: 0.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub text: String,
+    pub stats: ReplyStats,
+}
+
+/// What one generation may do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerateOptions {
+    pub sampling: SamplingSettings,
+    pub max_tokens: u32,
+    pub stop: Vec<String>,
+    /// A grammar the start of the reply must follow; free text after it.
+    pub lead: Option<Lead>,
+}
+
+/// The start of a reply constrained by a GBNF grammar (llama.cpp's grammar sampler), until the
+/// generated text contains `ends_with`; then sampling goes on without it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lead {
+    pub grammar: String,
+    pub ends_with: String,
+}
+
+impl GenerateOptions {
+    pub fn from_sampling(sampling: &SamplingSettings) -> Self {
+        Self {
+            sampling: sampling.clone(),
+            max_tokens: sampling.max_tokens,
+            stop: Vec::new(),
+            lead: None,
+        }
+    }
+}
+
+/// One message to answer.
+pub struct ChatRequest<'a> {
+    pub persona: &'a PersonaSettings,
+    /// The turns still in the prompt, oldest first.
+    pub history: &'a [ChatTurn],
+    pub message: &'a str,
+    pub options: &'a GenerateOptions,
+}
+
+/// Where a reply's text goes as it is generated, and the flag that stops it.
+pub struct ReplyStream<'a> {
+    pub cancel: &'a AtomicBool,
+    pub on_text: &'a mut dyn FnMut(&str),
+}
+
+/// What a backend must do. Loading is the backend's constructor, reached through
+/// [`crate::llm::load::load_backend`].
+pub trait ChatBackend: Send {
+    /// Evaluates the persona's system prompt so that the first reply starts warm. With
+    /// `state_dir`, a state saved there by an earlier start for the same model, settings and
+    /// prompt is loaded instead, and a new one saved.
+    fn warm_up(
+        &mut self,
+        persona: &PersonaSettings,
+        state_dir: Option<&Path>,
+    ) -> Result<ReplyStats, ChatError>;
+
+    /// Streams a reply until it ends or `stream.cancel` is set. Returns the reply (text as
+    /// generated, emotion tag included) and how many of the oldest turns of the request's
+    /// history had to be left out to fit the context.
+    fn generate(
+        &mut self,
+        request: &ChatRequest,
+        stream: &mut ReplyStream,
+    ) -> Result<(Reply, usize), ChatError>;
+
+    /// A plain completion of `prompt`: no template, no persona (base models, tests).
+    fn complete(
+        &mut self,
+        prompt: &str,
+        options: &GenerateOptions,
+        stream: &mut ReplyStream,
+    ) -> Result<Reply, ChatError>;
+
+    fn stats(&self) -> BackendStats;
+}
+
+/// A backend's numbers, for the overlay, `chat --json` and `bench`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BackendStats {
+    pub load_ms: f64,
+    /// Context size in tokens.
+    pub n_ctx: u32,
+    /// Tokens in the KV cache now.
+    pub cached_tokens: usize,
+    pub prompt_format: PromptFormat,
+}
