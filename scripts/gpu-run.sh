@@ -514,7 +514,7 @@ PY
 }
 
 # f. Forced out-of-memory: all layers on the GPU with a KV cache larger than its memory, so
-# llama.cpp cannot create the context there; the engine (with_cpu_retry, src/llm/engine.rs)
+# llama.cpp cannot create the context there; the engine (with_cpu_retry, src/llm/runtime/engine.rs)
 # then loads again with 0 GPU layers and `chat` prints "warning: loading with 999 GPU layers
 # failed (...); running on the CPU instead".
 # n_ctx: the KV cache must exceed VRAM + 6 GiB: (VRAM MiB + 6144) MiB / 120 KiB, rounded up to

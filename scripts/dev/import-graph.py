@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The import graph of src/ between files, and its circles.
 
-Each file is a node (`src/llm/engine.rs` is `llm::engine`, a folder's `mod.rs` is the folder);
+Each file is a node (`src/llm/runtime/engine.rs` is `llm::runtime::engine`, a folder's `mod.rs` is the folder);
 an edge A -> B means A names B in a `use` or a path (`crate::x::y`, `super::y`, `self::y`).
 A module that only declares or re-exports its children (`mod.rs`, `lib.rs`) does not count as
 depending on them. Prints every strongly connected component of more than one file (a circle)

@@ -79,7 +79,7 @@ pub struct FaceState {
     pub lips: LipSync,
     /// Weight of each preset actually applied this frame (eased expressions combined with
     /// blink, mouth and look-at).
-    pub applied: [f32; 18],
+    pub applied: [f32; Expression::COUNT],
     /// Where the eyes look this frame (the cursor relative to the face, each axis -1..1), or
     /// `None` when they do not follow it. Each avatar maps it through its own look-at.
     pub gaze: Option<Vec2>,
@@ -99,7 +99,7 @@ impl FaceState {
             blink: Blink::new(0x5eed),
             head: IdleHead::new(0x4ead),
             lips: LipSync::default(),
-            applied: [0.0; 18],
+            applied: [0.0; Expression::COUNT],
             gaze: None,
             commands_applied: 0,
         }

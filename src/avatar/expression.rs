@@ -29,26 +29,7 @@ pub use crate::avatar::vrm_expression::{
 use crate::config::{EmotionExpression, Expression};
 
 /// Every preset, in the order of [`Expression`]'s discriminants.
-pub const EXPRESSIONS: [Expression; 18] = [
-    Expression::Neutral,
-    Expression::Joy,
-    Expression::Angry,
-    Expression::Sorrow,
-    Expression::Fun,
-    Expression::Surprised,
-    Expression::Blink,
-    Expression::BlinkL,
-    Expression::BlinkR,
-    Expression::A,
-    Expression::I,
-    Expression::U,
-    Expression::E,
-    Expression::O,
-    Expression::LookUp,
-    Expression::LookDown,
-    Expression::LookLeft,
-    Expression::LookRight,
-];
+pub const EXPRESSIONS: [Expression; Expression::COUNT] = Expression::ALL;
 
 /// The emotion presets: showing one clears the others.
 pub const MOODS: [Expression; 6] = [
@@ -236,8 +217,8 @@ pub struct MaterialValues {
 /// What each of our presets does on one model.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ExpressionMap {
-    slots: [ExpressionBinds; 18],
-    sources: [Option<Source>; 18],
+    slots: [ExpressionBinds; Expression::COUNT],
+    sources: [Option<Source>; Expression::COUNT],
     /// Expressions matching none of our presets (1.0 custom, 0.x `unknown`), by name.
     custom: Vec<(String, ExpressionBinds)>,
     /// Initial values of the model's materials, by glTF material index.
@@ -249,7 +230,7 @@ impl ExpressionMap {
     /// no preset (1.0 custom, 0.x `unknown`) is matched by name only to a preset the file
     /// does not declare, and kept by name otherwise.
     pub fn from_expressions(file: &VrmExpressions) -> Self {
-        let mut own: [Option<ExpressionBinds>; 18] = Default::default();
+        let mut own: [Option<ExpressionBinds>; Expression::COUNT] = Default::default();
         let mut named = Vec::new();
         for expression in &file.expressions {
             match expression.preset {
@@ -257,7 +238,7 @@ impl ExpressionMap {
                 None => named.push(expression),
             }
         }
-        let declared: [bool; 18] = std::array::from_fn(|slot| own[slot].is_some());
+        let declared: [bool; Expression::COUNT] = std::array::from_fn(|slot| own[slot].is_some());
         let mut map = ExpressionMap {
             materials: file.materials.clone(),
             ..ExpressionMap::default()
@@ -312,8 +293,8 @@ impl ExpressionMap {
     ///    the category is multiplied by `1 - min(1, sum)` (an expression's override of its
     ///    own category is ignored);
     /// 3. a binary expression left below 1 by an override is suppressed to 0.
-    pub fn resolve(&self, shown: &[f32; 18]) -> [f32; 18] {
-        let output: [f32; 18] =
+    pub fn resolve(&self, shown: &[f32; Expression::COUNT]) -> [f32; Expression::COUNT] {
+        let output: [f32; Expression::COUNT] =
             std::array::from_fn(|slot| self.slots[slot].output_weight(shown[slot]));
         let multipliers = Procedural::ALL.map(|category| self.multiplier(category, &output));
         std::array::from_fn(|slot| {
@@ -329,7 +310,7 @@ impl ExpressionMap {
         })
     }
 
-    fn multiplier(&self, category: Procedural, output: &[f32; 18]) -> f32 {
+    fn multiplier(&self, category: Procedural, output: &[f32; Expression::COUNT]) -> f32 {
         let amount: f32 = EXPRESSIONS
             .into_iter()
             .filter(|e| e.procedural() != Some(category))
@@ -346,7 +327,12 @@ impl ExpressionMap {
 
     /// Writes the morph weights of `mesh` for the resolved weights ([`Self::resolve`]): the
     /// sum of binds, clamped to 0-1. Returns false when `out` already held these values.
-    pub fn morph_weights(&self, resolved: &[f32; 18], mesh: usize, out: &mut [f32]) -> bool {
+    pub fn morph_weights(
+        &self,
+        resolved: &[f32; Expression::COUNT],
+        mesh: usize,
+        out: &mut [f32],
+    ) -> bool {
         let mut next = vec![0.0f32; out.len()];
         for expression in EXPRESSIONS {
             let weight = resolved[index(expression)];
@@ -372,7 +358,7 @@ impl ExpressionMap {
 
     /// The material values for the resolved weights, for every material some expression binds
     /// (also at weight 0, so writing them every change restores the base), sorted by material.
-    pub fn material_values(&self, resolved: &[f32; 18]) -> Vec<MaterialValues> {
+    pub fn material_values(&self, resolved: &[f32; Expression::COUNT]) -> Vec<MaterialValues> {
         let mut out: Vec<MaterialValues> = Vec::new();
         for expression in EXPRESSIONS {
             let weight = resolved[index(expression)];
@@ -414,7 +400,7 @@ fn add_source(slot: &mut Option<ExpressionBinds>, expression: &VrmExpression) {
 /// The binds of one preset: its own, else its stand-ins' merged.
 fn slot_for(
     expression: Expression,
-    own: &[Option<ExpressionBinds>; 18],
+    own: &[Option<ExpressionBinds>; Expression::COUNT],
 ) -> (ExpressionBinds, Source) {
     if let Some(binds) = &own[index(expression)] {
         return (binds.clone(), Source::Own);
@@ -477,16 +463,16 @@ pub fn emotion_weight(entry: &EmotionExpression, intensity: f32) -> f32 {
 /// weight units per second, starting from what is shown now (nothing snaps).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Expressions {
-    shown: [f32; 18],
-    target: [f32; 18],
+    shown: [f32; Expression::COUNT],
+    target: [f32; Expression::COUNT],
     pub speed: f32,
 }
 
 impl Expressions {
     pub fn new(speed: f32) -> Self {
         Self {
-            shown: [0.0; 18],
-            target: [0.0; 18],
+            shown: [0.0; Expression::COUNT],
+            target: [0.0; Expression::COUNT],
             speed,
         }
     }
@@ -504,10 +490,10 @@ impl Expressions {
     }
 
     pub fn reset(&mut self) {
-        self.target = [0.0; 18];
+        self.target = [0.0; Expression::COUNT];
     }
 
-    pub fn shown(&self) -> &[f32; 18] {
+    pub fn shown(&self) -> &[f32; Expression::COUNT] {
         &self.shown
     }
 
@@ -634,7 +620,7 @@ mod tests {
             group("Joy", "joy", &[(0, 0, 1.0), (0, 2, 0.5)]),
             group("A", "a", &[(0, 2, 1.0), (1, 0, 1.0)]),
         ]);
-        let mut shown = [0.0; 18];
+        let mut shown = [0.0; Expression::COUNT];
         shown[index(Expression::Joy)] = 0.8;
         shown[index(Expression::A)] = 0.9;
         let mut out = [0.0; 3];

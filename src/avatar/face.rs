@@ -80,7 +80,7 @@ fn gaze_angles(gaze: Vec2) -> (f32, f32) {
 
 /// The weights one avatar applies this frame: the face's, with the gaze through this avatar's
 /// look-at expressions, then the VRM rules (`isBinary`, overrides) of its expressions.
-pub fn resolved_weights(rig: &AvatarRig, face: &FaceState) -> [f32; 18] {
+pub fn resolved_weights(rig: &AvatarRig, face: &FaceState) -> [f32; Expression::COUNT] {
     let mut applied = face.applied;
     if let Some(gaze) = face.gaze {
         let (yaw, pitch) = gaze_angles(gaze);

@@ -329,7 +329,7 @@ const LOOK_AT_CURVES: [&str; 4] = [
 ];
 
 /// The `presetName` values serde_vrm accepts; any other value fails the whole extension.
-const KNOWN_PRESETS: [&str; 18] = [
+const KNOWN_PRESETS: &[&str] = &[
     "unknown",
     "neutral",
     "a",

@@ -19,7 +19,7 @@ use super::face::LookTarget;
 use super::hit_mask::HitMask;
 use super::pointer::GlobalPointer;
 use crate::AppSystems;
-use crate::config::{AppState, Settings, StateFile};
+use crate::config::{AppState, Settings, StateFile, ranges};
 
 /// Where the right-click menu is open (logical window pixels); drawn by the UI.
 #[derive(Resource, Debug, Default, Clone, Copy, PartialEq)]
@@ -55,7 +55,6 @@ struct DragWindow(f32);
 const DRAG_WINDOW_SECS: f32 = 30.0;
 
 const SAVE_DELAY: f32 = 0.6;
-const SCALE_RANGE: (f32, f32) = (0.3, 4.0);
 
 pub(super) fn plugin(app: &mut App) {
     let pointer = match GlobalPointer::connect() {
@@ -236,7 +235,7 @@ fn mouse_actions(
         .sum();
     if lines != 0.0 && on_avatar {
         let scale = (state.window_scale(&settings) * 1.1f32.powf(lines))
-            .clamp(SCALE_RANGE.0, SCALE_RANGE.1);
+            .clamp(ranges::WINDOW_SCALE.min, ranges::WINDOW_SCALE.max);
         state.window_scale = Some(scale);
         let base = &settings.window;
         window

@@ -8,12 +8,10 @@ use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use crate::config::{LoadedSettings, SamplingSettings, Threads};
-use crate::llm::contract::ChatError;
-use crate::llm::contract::ReplyStream;
-use crate::llm::contract::{GenerateOptions, ReplyStats};
+use crate::llm::contract::{ChatError, GenerateOptions, PromptFormat, ReplyStats, ReplyStream};
 use crate::llm::conversation::session::ChatSession;
 use crate::llm::load::{BackendConfig, load_backend};
 use crate::llm::plan::{Workload, resolve_threads, terminal_model};
@@ -48,11 +46,158 @@ const MESSAGES: [&str; 4] = [
     "Do you like music?",
 ];
 
+/// What `bench --json` prints: the speed section alone (`--speed-only`) or the whole report.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Report {
+    Speed(SpeedReport),
+    Full(Box<BenchReport>),
+}
+
+/// llama-bench's `-p 256 -n 64`, measured in this process (or why not).
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum LlamaBenchLike {
+    Measured {
+        n_threads: u16,
+        n_batch: u32,
+        n_prompt: usize,
+        n_gen: u32,
+        pp_tps: f64,
+        tg_tps: f64,
+        pp_runs: Vec<f64>,
+        tg_runs: Vec<f64>,
+    },
+    Skipped {
+        skipped: &'static str,
+    },
+}
+
+impl LlamaBenchLike {
+    fn pp_tps(&self) -> Option<f64> {
+        match self {
+            Self::Measured { pp_tps, .. } => Some(*pp_tps),
+            Self::Skipped { .. } => None,
+        }
+    }
+
+    fn tg_tps(&self) -> Option<f64> {
+        match self {
+            Self::Measured { tg_tps, .. } => Some(*tg_tps),
+            Self::Skipped { .. } => None,
+        }
+    }
+}
+
+/// The llama.cpp modules in use (`null` for a server backend).
+#[derive(Debug, Clone, Serialize)]
+pub struct ModulesInUse {
+    pub cpu_variant: Option<String>,
+    pub gpu_module: Option<String>,
+    pub gpu_device: Option<String>,
+    pub load_ms: f64,
+}
+
+/// The speed section (`--speed-only`, and part of the whole report).
+#[derive(Debug, Clone, Serialize)]
+pub struct SpeedReport {
+    pub model: String,
+    pub llama_backends: Option<ModulesInUse>,
+    pub profile: Option<String>,
+    pub n_gpu_layers: Option<u32>,
+    pub n_threads: u16,
+    pub pp256_tps: Option<f64>,
+    pub tg64_tps: Option<f64>,
+    /// The same with the settings' sampling (temperature, top-k, ...), not greedy.
+    pub tg64_sampling_tps: Option<f64>,
+    pub llama_bench_like: LlamaBenchLike,
+    pub llama_bench_like_sampling: LlamaBenchLike,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ThreadsRow {
+    pub n_threads: u16,
+    pub decode_tps: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ContextRow {
+    pub n_ctx: u32,
+    pub load_ms: f64,
+    pub decode_tps: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplyLengthRow {
+    pub max_tokens: u32,
+    pub generated_tokens: usize,
+    pub reply_ms: f64,
+}
+
+/// The whole report: the table, `--json` and docs/benchmarks.md read these fields.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    /// `local` or `open_ai`.
+    pub backend: &'static str,
+    pub model: String,
+    pub llama_backends: Option<ModulesInUse>,
+    pub profile: Option<String>,
+    pub model_size_bytes: Option<u64>,
+    pub n_layers: Option<u32>,
+    pub prompt_format: PromptFormat,
+    pub n_threads: Option<u16>,
+    pub n_gpu_layers: Option<u32>,
+    pub n_ctx: u32,
+    pub max_tokens: u32,
+    pub load_ms: f64,
+    pub warmup_ms: f64,
+    pub ttft_cold_ms: f64,
+    pub ttft_first_ms: f64,
+    pub ttft_later_ms: f64,
+    /// The grammar-constrained emotion tag of that reply (chat.tag_grammar).
+    pub tag_lead_tokens: usize,
+    pub tag_lead_ms: f64,
+    pub turns: usize,
+    pub ttft_turn1_ms: f64,
+    /// `ttft_turn<N>_ms`: the last turn's, under its own key (N = `turns`).
+    #[serde(flatten)]
+    pub ttft_last_turn: std::collections::BTreeMap<String, f64>,
+    pub ttft_turns_ms: Vec<f64>,
+    /// Prompt tokens taken from the cache, and evaluated, at each turn.
+    pub reused_turns: Vec<(usize, usize)>,
+    pub decode_tps: f64,
+    pub prompt_tps: f64,
+    pub threads_sweep: Vec<ThreadsRow>,
+    pub auto_threads: Option<u16>,
+    pub ctx_sweep: Vec<ContextRow>,
+    pub max_tokens_sweep: Vec<ReplyLengthRow>,
+    pub pp256_tps: Option<f64>,
+    pub tg64_tps: Option<f64>,
+    pub tg64_sampling_tps: Option<f64>,
+    pub llama_bench_like: LlamaBenchLike,
+    pub llama_bench_like_sampling: LlamaBenchLike,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<&'static str>,
+}
+
+impl BenchReport {
+    /// The last turn's time to first token.
+    fn ttft_last_ms(&self) -> f64 {
+        self.ttft_turns_ms.last().copied().unwrap_or(f64::NAN)
+    }
+}
+
 pub fn run(loaded: LoadedSettings, args: BenchArgs) -> ExitCode {
     match bench(&loaded, &args) {
         Ok(report) => {
             if args.json {
-                println!("{report}");
+                match serde_json::to_string(&report) {
+                    Ok(text) => println!("{text}"),
+                    Err(err) => {
+                        eprintln!("error: cannot write the report as JSON: {err}");
+                        return ExitCode::FAILURE;
+                    }
+                }
             } else {
                 print!("{}", table(&report));
             }
@@ -126,11 +271,13 @@ impl Bench<'_> {
         n_threads: u16,
         repetitions: usize,
         sampling: &GenerateOptions,
-    ) -> Result<Value, ChatError> {
+    ) -> Result<LlamaBenchLike, ChatError> {
         const N_PROMPT: usize = 256;
         const N_GEN: u32 = 64;
         let BackendConfig::Local(base) = &self.base else {
-            return Ok(json!({ "skipped": "llama.cpp's own speed is measured on a local model" }));
+            return Ok(LlamaBenchLike::Skipped {
+                skipped: "llama.cpp's own speed is measured on a local model",
+            });
         };
         let mut engine = LlmEngine::load(EngineSettings {
             n_threads,
@@ -176,16 +323,16 @@ impl Bench<'_> {
             tg.push(stats.generated_tokens as f64 * 1000.0 / stats.decode_ms.max(f64::EPSILON));
         }
         let mean = |runs: &[f64]| runs.iter().sum::<f64>() / runs.len() as f64;
-        Ok(json!({
-            "n_threads": n_threads,
-            "n_batch": engine.settings().n_batch,
-            "n_prompt": tokens.len(),
-            "n_gen": N_GEN,
-            "pp_tps": mean(&pp),
-            "tg_tps": mean(&tg),
-            "pp_runs": pp,
-            "tg_runs": tg,
-        }))
+        Ok(LlamaBenchLike::Measured {
+            n_threads,
+            n_batch: engine.settings().n_batch,
+            n_prompt: tokens.len(),
+            n_gen: N_GEN,
+            pp_tps: mean(&pp),
+            tg_tps: mean(&tg),
+            pp_runs: pp,
+            tg_runs: tg,
+        })
     }
 
     /// Decode speed of a plain completion (for a server: of a chat reply, as not every server
@@ -219,7 +366,7 @@ impl Bench<'_> {
     }
 }
 
-fn bench(loaded: &LoadedSettings, args: &BenchArgs) -> Result<Value, String> {
+fn bench(loaded: &LoadedSettings, args: &BenchArgs) -> Result<Report, String> {
     let resolved = terminal_model(loaded)?;
     let settings = &loaded.settings;
     let local = resolved.local.as_ref();
@@ -265,21 +412,20 @@ fn bench(loaded: &LoadedSettings, args: &BenchArgs) -> Result<Value, String> {
             }),
         )
         .map_err(err)?;
-    let speed_report = json!({
-        "model": model_name,
-        "llama_backends": backends_json(),
-        "profile": local.map(|l| l.plan.profile.to_string()),
-        "n_gpu_layers": local.map(|l| l.plan.n_gpu_layers),
-        "n_threads": n_threads,
-        "pp256_tps": like["pp_tps"],
-        "tg64_tps": like["tg_tps"],
-        // The same with the settings' sampling (temperature, top-k, ...), not greedy.
-        "tg64_sampling_tps": like_chat["tg_tps"],
-        "llama_bench_like": like,
-        "llama_bench_like_sampling": like_chat,
-    });
+    let speed = SpeedReport {
+        model: model_name.clone(),
+        llama_backends: modules_in_use(),
+        profile: local.map(|l| l.plan.profile.to_string()),
+        n_gpu_layers: local.map(|l| l.plan.n_gpu_layers),
+        n_threads,
+        pp256_tps: like.pp_tps(),
+        tg64_tps: like.tg_tps(),
+        tg64_sampling_tps: like_chat.tg_tps(),
+        llama_bench_like: like,
+        llama_bench_like_sampling: like_chat,
+    };
     if args.speed_only {
-        return Ok(speed_report);
+        return Ok(Report::Speed(speed));
     }
 
     // Cold: the first message pays for the system prompt too.
@@ -323,7 +469,7 @@ fn bench(loaded: &LoadedSettings, args: &BenchArgs) -> Result<Value, String> {
     }
     drop(long);
 
-    let speed = bench
+    let decode = bench
         .decode_tps(&mut session, max_tokens.max(64))
         .map_err(err)?;
     drop(session);
@@ -340,7 +486,10 @@ fn bench(loaded: &LoadedSettings, args: &BenchArgs) -> Result<Value, String> {
         let stats = bench
             .decode_tps(&mut session, max_tokens.max(64))
             .map_err(err)?;
-        threads_sweep.push(json!({"n_threads": threads, "decode_tps": stats.decode_tps}));
+        threads_sweep.push(ThreadsRow {
+            n_threads: threads,
+            decode_tps: stats.decode_tps,
+        });
     }
 
     let mut ctx_sweep = Vec::new();
@@ -361,9 +510,11 @@ fn bench(loaded: &LoadedSettings, args: &BenchArgs) -> Result<Value, String> {
         let stats = bench
             .decode_tps(&mut session, max_tokens.max(64))
             .map_err(err)?;
-        ctx_sweep.push(json!({
-            "n_ctx": n_ctx_loaded, "load_ms": load, "decode_tps": stats.decode_tps
-        }));
+        ctx_sweep.push(ContextRow {
+            n_ctx: n_ctx_loaded,
+            load_ms: load,
+            decode_tps: stats.decode_tps,
+        });
     }
 
     let mut max_tokens_sweep = Vec::new();
@@ -371,141 +522,137 @@ fn bench(loaded: &LoadedSettings, args: &BenchArgs) -> Result<Value, String> {
     for limit in [16u32, 64, 256] {
         let start = Instant::now();
         let stats = bench.decode_tps(&mut session, limit).map_err(err)?;
-        max_tokens_sweep.push(json!({
-            "max_tokens": limit,
-            "generated_tokens": stats.generated_tokens,
-            "reply_ms": start.elapsed().as_secs_f64() * 1000.0,
-        }));
+        max_tokens_sweep.push(ReplyLengthRow {
+            max_tokens: limit,
+            generated_tokens: stats.generated_tokens,
+            reply_ms: start.elapsed().as_secs_f64() * 1000.0,
+        });
     }
 
-    let mut report = json!({
-        "backend": if local.is_some() { "local" } else { "open_ai" },
-        "model": model_name,
-        "llama_backends": backends_json(),
-        "profile": local.map(|l| l.plan.profile.to_string()),
-        "model_size_bytes": local.map(|l| l.info.file_size_bytes),
-        "n_layers": local.map(|l| l.info.n_layers),
-        "prompt_format": format,
-        "n_threads": local.map(|l| l.plan.n_threads),
-        "n_gpu_layers": local.map(|l| l.plan.n_gpu_layers),
-        "n_ctx": trained_ctx,
-        "max_tokens": max_tokens,
-        "load_ms": load_ms,
-        "warmup_ms": warmup_ms,
-        "ttft_cold_ms": cold_stats.ttft_ms,
-        "ttft_first_ms": first.ttft_ms,
-        "ttft_later_ms": later.ttft_ms,
-        // The grammar-constrained emotion tag of that reply (chat.tag_grammar).
-        "tag_lead_tokens": later.lead_tokens,
-        "tag_lead_ms": later.lead_ms,
-        "turns": ttft.len(),
-        "ttft_turn1_ms": ttft.first().copied().unwrap_or_default(),
-        "ttft_turns_ms": ttft.clone(),
-        "reused_turns": reused.clone(),
-        "decode_tps": speed.decode_tps,
-        "prompt_tps": cold_stats.prompt_tps,
-        "threads_sweep": threads_sweep,
-        "auto_threads": local
+    let last_turn = [(
+        format!("ttft_turn{}_ms", ttft.len()),
+        ttft.last().copied().unwrap_or_default(),
+    )];
+    Ok(Report::Full(Box::new(BenchReport {
+        backend: if local.is_some() { "local" } else { "open_ai" },
+        model: model_name,
+        llama_backends: speed.llama_backends,
+        profile: speed.profile,
+        model_size_bytes: local.map(|l| l.info.file_size_bytes),
+        n_layers: local.map(|l| l.info.n_layers),
+        prompt_format: format,
+        n_threads: local.map(|l| l.plan.n_threads),
+        n_gpu_layers: local.map(|l| l.plan.n_gpu_layers),
+        n_ctx: trained_ctx,
+        max_tokens,
+        load_ms,
+        warmup_ms,
+        ttft_cold_ms: cold_stats.ttft_ms,
+        ttft_first_ms: first.ttft_ms,
+        ttft_later_ms: later.ttft_ms,
+        tag_lead_tokens: later.lead_tokens,
+        tag_lead_ms: later.lead_ms,
+        turns: ttft.len(),
+        ttft_turn1_ms: ttft.first().copied().unwrap_or_default(),
+        ttft_last_turn: last_turn.into_iter().collect(),
+        ttft_turns_ms: ttft,
+        reused_turns: reused,
+        decode_tps: decode.decode_tps,
+        prompt_tps: cold_stats.prompt_tps,
+        threads_sweep,
+        auto_threads: local
             .map(|l| resolve_threads(Threads::Auto, &l.hardware, Workload::Terminal)),
-        "ctx_sweep": ctx_sweep,
-        "max_tokens_sweep": max_tokens_sweep,
-        "pp256_tps": speed_report["pp256_tps"],
-        "tg64_tps": speed_report["tg64_tps"],
-        "tg64_sampling_tps": speed_report["tg64_sampling_tps"],
-        "llama_bench_like": speed_report["llama_bench_like"],
-        "llama_bench_like_sampling": speed_report["llama_bench_like_sampling"],
-    });
-    report[format!("ttft_turn{}_ms", ttft.len())] = json!(ttft.last().copied().unwrap_or_default());
-    if local.is_none() {
-        report["skipped"] = json!(
-            "threads_sweep and ctx_sweep: they set llama.cpp's threads and context in this process, \
-             which a server backend does not have; n_ctx is unknown (0)"
-        );
-    }
-    Ok(report)
+        ctx_sweep,
+        max_tokens_sweep,
+        pp256_tps: speed.pp256_tps,
+        tg64_tps: speed.tg64_tps,
+        tg64_sampling_tps: speed.tg64_sampling_tps,
+        llama_bench_like: speed.llama_bench_like,
+        llama_bench_like_sampling: speed.llama_bench_like_sampling,
+        skipped: local.is_none().then_some(
+            "threads_sweep and ctx_sweep: they set llama.cpp's threads and context in this \
+             process, which a server backend does not have; n_ctx is unknown (0)",
+        ),
+    })))
 }
 
-/// The CPU and GPU modules llama.cpp runs on (`null` for a server backend).
-fn backends_json() -> Value {
-    crate::llm::runtime::backends::loaded().map_or(Value::Null, |b| {
-        json!({
-            "cpu_variant": b.cpu_variant,
-            "gpu_module": b.gpu_module,
-            "gpu_device": b.gpu().map(|d| d.description.clone()),
-            "load_ms": b.load_ms,
-        })
+/// The CPU and GPU modules llama.cpp runs on (none for a server backend).
+fn modules_in_use() -> Option<ModulesInUse> {
+    crate::llm::runtime::backends::loaded().map(|b| ModulesInUse {
+        cpu_variant: b.cpu_variant.clone(),
+        gpu_module: b.gpu_module.clone(),
+        gpu_device: b.gpu().map(|d| d.description.clone()),
+        load_ms: b.load_ms,
     })
 }
 
-fn table(report: &Value) -> String {
-    let number = |key: &str| report[key].as_f64().unwrap_or(f64::NAN);
-    if report.get("turns").is_none() {
-        return format!(
-            "model {} ({} threads)\npp256 {:>10.1} tok/s\ntg64  {:>10.1} tok/s (greedy), {:.1} tok/s (settings' sampling)\n",
-            report["model"].as_str().unwrap_or("?"),
-            report["n_threads"],
-            number("pp256_tps"),
-            number("tg64_tps"),
-            number("tg64_sampling_tps"),
-        );
-    }
-    let turns = report["turns"].as_u64().unwrap_or(0);
+fn table(report: &Report) -> String {
+    let nan = |v: Option<f64>| v.unwrap_or(f64::NAN);
+    let shown = |v: Option<u32>| v.map_or("n/a".to_owned(), |v| v.to_string());
+    let report = match report {
+        Report::Speed(speed) => {
+            return format!(
+                "model {} ({} threads)\npp256 {:>10.1} tok/s\ntg64  {:>10.1} tok/s (greedy), {:.1} tok/s (settings' sampling)\n",
+                speed.model,
+                speed.n_threads,
+                nan(speed.pp256_tps),
+                nan(speed.tg64_tps),
+                nan(speed.tg64_sampling_tps),
+            );
+        }
+        Report::Full(report) => report,
+    };
+    let turns = report.turns;
     let mut out = format!(
         "model {} ({} layers, {} threads, {} GPU layers, n_ctx {})\n",
-        report["model"].as_str().unwrap_or("?"),
-        report["n_layers"],
-        report["n_threads"],
-        report["n_gpu_layers"],
-        report["n_ctx"]
+        report.model,
+        shown(report.n_layers),
+        report.n_threads.map_or("n/a".to_owned(), |n| n.to_string()),
+        shown(report.n_gpu_layers),
+        report.n_ctx
     );
     let rows = [
-        ("model load", number("load_ms"), "ms"),
-        ("warm-up (system prompt)", number("warmup_ms"), "ms"),
-        ("first reply TTFT, no warm-up", number("ttft_cold_ms"), "ms"),
-        ("first reply TTFT, warmed up", number("ttft_first_ms"), "ms"),
-        ("later reply TTFT", number("ttft_later_ms"), "ms"),
-        ("TTFT at turn 1", number("ttft_turn1_ms"), "ms"),
-        (
-            "TTFT at the last turn",
-            report[format!("ttft_turn{turns}_ms")]
-                .as_f64()
-                .unwrap_or(f64::NAN),
-            "ms",
-        ),
-        ("prompt processing", number("prompt_tps"), "tok/s"),
-        ("decoding", number("decode_tps"), "tok/s"),
-        ("pp256 (like llama-bench)", number("pp256_tps"), "tok/s"),
-        ("tg64 (like llama-bench)", number("tg64_tps"), "tok/s"),
+        ("model load", report.load_ms, "ms"),
+        ("warm-up (system prompt)", report.warmup_ms, "ms"),
+        ("first reply TTFT, no warm-up", report.ttft_cold_ms, "ms"),
+        ("first reply TTFT, warmed up", report.ttft_first_ms, "ms"),
+        ("later reply TTFT", report.ttft_later_ms, "ms"),
+        ("TTFT at turn 1", report.ttft_turn1_ms, "ms"),
+        ("TTFT at the last turn", report.ttft_last_ms(), "ms"),
+        ("prompt processing", report.prompt_tps, "tok/s"),
+        ("decoding", report.decode_tps, "tok/s"),
+        ("pp256 (like llama-bench)", nan(report.pp256_tps), "tok/s"),
+        ("tg64 (like llama-bench)", nan(report.tg64_tps), "tok/s"),
     ];
     for (name, value, unit) in rows {
         out.push_str(&format!("{name:<32} {value:>10.1} {unit}\n"));
     }
     out.push_str(&format!("(conversation of {turns} turns)\n"));
-    for row in report["threads_sweep"].as_array().into_iter().flatten() {
+    for row in &report.threads_sweep {
         out.push_str(&format!(
             "threads {:<3} decode {:>10.1} tok/s\n",
-            row["n_threads"],
-            row["decode_tps"].as_f64().unwrap_or(f64::NAN)
+            row.n_threads, row.decode_tps
         ));
     }
-    out.push_str(&format!("auto threads: {}\n", report["auto_threads"]));
-    if let Some(skipped) = report["skipped"].as_str() {
+    out.push_str(&format!(
+        "auto threads: {}\n",
+        report
+            .auto_threads
+            .map_or("n/a".to_owned(), |n| n.to_string())
+    ));
+    if let Some(skipped) = report.skipped {
         out.push_str(&format!("skipped: {skipped}\n"));
     }
-    for row in report["ctx_sweep"].as_array().into_iter().flatten() {
+    for row in &report.ctx_sweep {
         out.push_str(&format!(
             "n_ctx {:<6} load {:>8.1} ms, decode {:>10.1} tok/s\n",
-            row["n_ctx"],
-            row["load_ms"].as_f64().unwrap_or(f64::NAN),
-            row["decode_tps"].as_f64().unwrap_or(f64::NAN)
+            row.n_ctx, row.load_ms, row.decode_tps
         ));
     }
-    for row in report["max_tokens_sweep"].as_array().into_iter().flatten() {
+    for row in &report.max_tokens_sweep {
         out.push_str(&format!(
             "max_tokens {:<4} {} tokens in {:>8.1} ms\n",
-            row["max_tokens"],
-            row["generated_tokens"],
-            row["reply_ms"].as_f64().unwrap_or(f64::NAN)
+            row.max_tokens, row.generated_tokens, row.reply_ms
         ));
     }
     out

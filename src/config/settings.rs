@@ -77,29 +77,33 @@ impl Emotion {
     };
 }
 
-/// VRM 0.x blend-shape presets the avatar can show.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Expression {
-    Neutral,
-    Joy,
-    Angry,
-    Sorrow,
-    Fun,
-    Surprised,
-    Blink,
-    BlinkL,
-    BlinkR,
-    A,
-    I,
-    U,
-    E,
-    O,
-    LookUp,
-    LookDown,
-    LookLeft,
-    LookRight,
+/// Declares [`Expression`] from one list of its variants, and [`Expression::ALL`] /
+/// [`Expression::COUNT`] from the same list: every table indexed by a preset is sized by
+/// `COUNT`, and every per-preset property is an exhaustive `match`, so a new preset is a compile
+/// error until each of them has it.
+macro_rules! expression_presets {
+    ($($variant:ident),* $(,)?) => {
+        /// VRM 0.x blend-shape presets the avatar can show.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum Expression {
+            $($variant),*
+        }
+
+        impl Expression {
+            /// Every preset, in the order of the discriminants (`ALL[e as usize] == e`).
+            pub const ALL: [Expression; [$(Expression::$variant),*].len()] =
+                [$(Expression::$variant),*];
+            /// How many presets there are: the size of every per-preset table.
+            pub const COUNT: usize = Self::ALL.len();
+        }
+    };
 }
+
+expression_presets!(
+    Neutral, Joy, Angry, Sorrow, Fun, Surprised, Blink, BlinkL, BlinkR, A, I, U, E, O, LookUp,
+    LookDown, LookLeft, LookRight,
+);
 
 /// How strongly one emotion shows on the face: intensity (0-100) x `multiplier`,
 /// applied only when the intensity reaches `threshold`.

@@ -56,8 +56,8 @@ fn assert_close<const N: usize>(actual: [f32; N], expected: [f32; N], what: &str
 }
 
 /// Shown weights with these presets set.
-fn shown(weights: &[(Expression, f32)]) -> [f32; 18] {
-    let mut shown = [0.0; 18];
+fn shown(weights: &[(Expression, f32)]) -> [f32; Expression::COUNT] {
+    let mut shown = [0.0; Expression::COUNT];
     for &(expression, weight) in weights {
         shown[index(expression)] = weight;
     }
