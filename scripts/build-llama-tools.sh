@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds llama.cpp's own tools (llama-bench, llama-server, llama-simple) to measure the engine
-# against (scripts/compare-llama-bench.sh, docs/benchmarks.md "llama.cpp's own speed").
+# against (scripts/bench/compare-llama-bench.sh, docs/benchmarks.md "llama.cpp's own speed").
 # llama-cpp-sys-2 vendors llama.cpp without its tools, so the full source comes from the
 # llama-cpp-python sdist on PyPI (its vendor/llama.cpp). Everything stays in
 # ~/.cache/desktop-mate/llama-tools/ (never commit it); a second run only prints the paths.

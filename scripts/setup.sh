@@ -57,7 +57,7 @@ for arg in "$@"; do
       ;;
     --desktop-shot)
       PACKAGES+=(
-        # scripts/compositor-screenshot.sh: a compositing manager, xsetroot/xdpyinfo, and
+        # scripts/dev/compositor-screenshot.sh: a compositing manager, xsetroot/xdpyinfo, and
         # ImageMagick's import for a screenshot of the whole X screen
         xcompmgr x11-xserver-utils x11-utils imagemagick
       )

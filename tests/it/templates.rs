@@ -1,6 +1,6 @@
 //! Chat templates of real model families rendered by `ChatTemplate` (minijinja), compared byte
 //! for byte with what Hugging Face transformers renders (tests/data/templates/cases.json,
-//! written by scripts/template-vectors.py).
+//! written by scripts/dev/template-vectors.py).
 
 use std::path::{Path, PathBuf};
 

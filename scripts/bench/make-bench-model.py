@@ -3,13 +3,13 @@
 output is gibberish). Sizes are realistic enough that llama.cpp's compute kernels, not call
 overhead, dominate — unlike the 260K-parameter stories model.
 
-Needs the `gguf` and `numpy` packages (llama.cpp's own gguf-py): scripts/simd-bench.sh
+Needs the `gguf` and `numpy` packages (llama.cpp's own gguf-py): scripts/bench/simd-bench.sh
 installs them in a virtual environment.
 
 usage: make-bench-model.py OUT.gguf [--dim 1024] [--layers 8] [--type q8_0|q4_0|f16|f32] [--ctx 2048]
 
 --ctx is the context length written in the header (llama.cpp caps n_ctx to it): a large one
-lets a run ask for a KV cache that does not fit in VRAM (scripts/gpu-run.sh, out-of-memory step).
+lets a run ask for a KV cache that does not fit in VRAM (scripts/device/gpu-run.sh, out-of-memory step).
 """
 import argparse
 

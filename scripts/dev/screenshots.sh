@@ -3,7 +3,7 @@
 # CPU, so no GPU or screen is needed). Uses the bundled default settings, not yours. The chat
 # screenshot uses the small stories260K test model from ../shared when it is there.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 scripts/setup.sh --test
 cargo build --locked
 bin="${CARGO_TARGET_DIR:-target}/debug/desktop-mate"
@@ -40,7 +40,7 @@ fi
 shoot --out docs/screenshots/first-run.png
 port=18765
 size=$(sed -n 's/.*size_bytes: \([0-9]*\),.*/\1/p' config/models.ron | sed -n 2p)
-python3 scripts/slow-file-server.py "$port" "$size" 20000000 &
+python3 scripts/dev/slow-file-server.py "$port" "$size" 20000000 &
 server=$!
 HF_ENDPOINT="http://127.0.0.1:$port" shoot --download qwen2.5-1.5b --settle-frames 60 \
   --out docs/screenshots/download.png

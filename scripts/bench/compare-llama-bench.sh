@@ -6,14 +6,14 @@
 # llama-bench's tg feeds random tokens without sampling; ours samples with the engine's chain
 # (greedy + repeat penalty, the bench's settings; "sampling" = the settings' temperature etc.).
 #
-# usage: scripts/compare-llama-bench.sh MODEL.gguf [THREADS (default 2)]
+# usage: scripts/bench/compare-llama-bench.sh MODEL.gguf [THREADS (default 2)]
 # env:   REPS (3), DESKTOP_MATE (a built binary; default: `cargo build` in $PROFILE, dev)
 set -euo pipefail
 
 model="${1:?usage: compare-llama-bench.sh MODEL.gguf [THREADS]}"
 threads="${2:-2}"
 reps="${REPS:-3}"
-root="$(cd "$(dirname "$0")/.." && pwd)"
+root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 
 tools="$(scripts/build-llama-tools.sh)"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fills gpu-run/ (git-ignored) with what scripts/gpu-run.sh needs on a lent GPU machine that has
+# Fills gpu-run/ (git-ignored) with what scripts/device/gpu-run.sh needs on a lent GPU machine that has
 # no Rust and no internet:
 #   gpu-run/app.tar.xz      dm/: desktop-mate (stripped), libllama*/libggml* it links, the CPU
 #                           variant modules libggml-cpu-*.so, libggml-vulkan.so (and
@@ -8,18 +8,18 @@
 #   gpu-run/ggml-src.tar.gz the trimmed llama.cpp/ggml source (scripts/pack-ggml-source.sh), to
 #                           build libggml-cuda.so there (scripts/build-backend-module.sh cuda)
 #   gpu-run/py/             pure-python gguf (llama.cpp's gguf-py, PyPI) + yaml + tqdm, for
-#                           scripts/make-bench-model.py (the device has numpy only)
+#                           scripts/bench/make-bench-model.py (the device has numpy only)
 #   gpu-run/MANIFEST.txt    what is inside, sizes, sha256, the glibc the binary needs
 # The device tool carries it with: carry: ["gpu-run"] (at most 64 MiB in all, repo included).
 #
-# usage: scripts/pack-gpu-run.sh
+# usage: scripts/device/pack-gpu-run.sh
 # env:   CARGO_TARGET_DIR (default ~/.cache/desktop-mate/target), GPU_RUN_PROFILE (debug),
 #        BACKEND_MODULES_DIR (~/.cache/desktop-mate/backend-modules), GGUF_VERSION (0.19.0),
 #        GPU_RUN_NO_CUDA_SOURCE=1 to pack without the ggml source (no CUDA build there),
 #        XZ_LEVEL (6; 9 if the total is over the limit)
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/.." && pwd)
+root=$(cd "$(dirname "$0")/../.." && pwd)
 out="$root/gpu-run"
 target="${CARGO_TARGET_DIR:-$HOME/.cache/desktop-mate/target}"
 profile="${GPU_RUN_PROFILE:-debug}"

@@ -6,12 +6,12 @@
 # the mean frame rate (from the app's own diagnostics recording) each time.
 # AVATAR=path/to/file.vrm measures with that avatar instead of the built-in one.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 seconds=${1:-30}
 bin="${CARGO_TARGET_DIR:-target}/debug/desktop-mate"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-source scripts/cpu-of-run.sh
+source scripts/bench/cpu-of-run.sh
 for fps in "240.0 240.0" "30.0 60.0" "10.0 10.0"; do
   read -r idle active <<<"$fps"
   avatar=""

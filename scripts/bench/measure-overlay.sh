@@ -3,12 +3,12 @@
 # overlay hidden, then shown, and prints the process CPU use each time (utime + stime from
 # /proc over the same interval, after a 3 s start-up).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 seconds=${1:-20}
 bin="${CARGO_TARGET_DIR:-target}/debug/desktop-mate"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-source scripts/cpu-of-run.sh
+source scripts/bench/cpu-of-run.sh
 for visible in false true; do
   printf '(diagnostics: (overlay_visible: %s), chat: (history_file: Some("%s/h.jsonl")))\n' \
     "$visible" "$tmp" >"$tmp/m.ron"

@@ -5,7 +5,7 @@
 # the old-CPU path). Each row is `desktop-mate bench --speed-only` (pp256 / tg64, like
 # llama-bench) in its own process, since modules load once per process.
 #
-# usage: scripts/bench-cpu-variants.sh MODEL.gguf [VARIANT...]   (default: auto haswell sse42)
+# usage: scripts/bench/bench-cpu-variants.sh MODEL.gguf [VARIANT...]   (default: auto haswell sse42)
 # env:   THREADS (2), REPS (3), DESKTOP_MATE (a built binary; default: `cargo build`, dev profile)
 set -euo pipefail
 
@@ -15,7 +15,7 @@ variants=("$@")
 ((${#variants[@]})) || variants=(auto haswell sse42)
 threads="${THREADS:-2}"
 reps="${REPS:-3}"
-root="$(cd "$(dirname "$0")/.." && pwd)"
+root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 if [[ -z "${DESKTOP_MATE:-}" ]]; then
   cargo build --quiet >&2

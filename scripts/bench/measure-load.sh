@@ -5,8 +5,8 @@
 # bounds and the camera is on them: the first frames drawn with the avatar), plus the whole
 # command's wall time (window, pipelines, settle, capture).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-file=${1:?usage: scripts/measure-load.sh AVATAR.vrm [RUNS]}
+cd "$(dirname "$0")/../.."
+file=${1:?usage: scripts/bench/measure-load.sh AVATAR.vrm [RUNS]}
 runs=${2:-3}
 bin="${CARGO_TARGET_DIR:-target}/debug/desktop-mate"
 tmp=$(mktemp -d)

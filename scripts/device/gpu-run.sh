@@ -3,9 +3,9 @@
 # python3 + numpy, no Rust, no internet): builds libggml-cuda.so there, then measures the app's
 # load profiles on a 1.1 GB random Llama and forces a GPU out-of-memory to see the CPU retry.
 #
-#   here:   scripts/pack-gpu-run.sh            (fills gpu-run/, git-ignored, < 60 MiB)
-#   there:  bash scripts/gpu-run.sh            (device tool: carry ["gpu-run"], timeout_s 600)
-#   again:  bash scripts/gpu-run.sh --summary DIR   (only rewrites DIR/summary.txt)
+#   here:   scripts/device/pack-gpu-run.sh            (fills gpu-run/, git-ignored, < 60 MiB)
+#   there:  bash scripts/device/gpu-run.sh            (device tool: carry ["gpu-run"], timeout_s 600)
+#   again:  bash scripts/device/gpu-run.sh --summary DIR   (only rewrites DIR/summary.txt)
 #
 # Results under $OUT: gpu-run.log (this log), steps.tsv (step, rc, seconds), nvidia-smi.txt,
 # check-*.json, cuda-build.log, bench-<label>.json/.log, monitor-<label>.jsonl (the app's own
@@ -21,7 +21,7 @@
 # cpu_fallback oom balanced auto).
 set -uo pipefail # not -e: every step may fail, the rest still runs
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 
 # ---------------------------------------------------------------- the summary (also standalone)
 summarize() {
@@ -319,7 +319,7 @@ have_time() {
 
 log "gpu-run: budget ${BUDGET}s, CUDA deadline ${CUDA_DEADLINE}s, out $OUT, payload $PAY"
 [[ -f "$PAY/MANIFEST.txt" ]] && head -n 3 "$PAY/MANIFEST.txt" | sed 's/^/  /' | tee -a "$LOG" >&3
-[[ -f "$PAY/app.tar.xz" ]] || log "ERROR: $PAY/app.tar.xz is missing (scripts/pack-gpu-run.sh here, carry [\"gpu-run\"])"
+[[ -f "$PAY/app.tar.xz" ]] || log "ERROR: $PAY/app.tar.xz is missing (scripts/device/pack-gpu-run.sh here, carry [\"gpu-run\"])"
 
 # ---------------------------------------------------------------- a. the machine
 {
@@ -386,7 +386,7 @@ if [[ -s "$MODEL" ]]; then
 else
   (
     mkdir -p "$MODEL_DIR"
-    run_step gen_model 180 env PYTHONPATH="$PAY/py" python3 "$ROOT/scripts/make-bench-model.py" \
+    run_step gen_model 180 env PYTHONPATH="$PAY/py" python3 "$ROOT/scripts/bench/make-bench-model.py" \
       "$MODEL.tmp" --dim $DIM --layers $LAYERS --heads $HEADS --type $TYPE --ctx $CTX_TRAIN \
       >"$OUT/gen-model.log" 2>&1 && mv -f "$MODEL.tmp" "$MODEL"
   ) &

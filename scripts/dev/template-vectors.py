@@ -15,7 +15,7 @@ installed, `--engine replica` (the fallback) rebuilds its jinja2 environment by 
 
     python3 -m venv /tmp/venv-tmpl
     /tmp/venv-tmpl/bin/pip install 'transformers==5.24.0' 'jinja2==3.1.6'
-    /tmp/venv-tmpl/bin/python scripts/template-vectors.py
+    /tmp/venv-tmpl/bin/python scripts/dev/template-vectors.py
 """
 
 import argparse
@@ -24,7 +24,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "templates"
 
 # The clock that `strftime_now` reads, here and in the Rust test (cases.json carries it).
@@ -230,7 +230,7 @@ def main():
             print(f"{c['name']}: {len(rendered)} chars", file=sys.stderr)
         out_cases.append(entry)
 
-    doc = {"generated_by": f"scripts/template-vectors.py with {engine}", "cases": out_cases}
+    doc = {"generated_by": f"scripts/dev/template-vectors.py with {engine}", "cases": out_cases}
     (DATA / "cases.json").write_text(json.dumps(doc, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 
 

@@ -4,7 +4,7 @@
 # whole screen: the pattern must show through the window's transparent pixels and the avatar
 # must cover it (checked here on the pixels: exit 1 otherwise).
 #
-#   scripts/compositor-screenshot.sh OUT.png [PROGRAM]
+#   scripts/dev/compositor-screenshot.sh OUT.png [PROGRAM]
 #
 # PROGRAM defaults to the dev build (cargo build first).
 #
@@ -13,7 +13,7 @@
 # pixmap set by ImageMagick makes xcompmgr fail with BadMatch (xsetroot's leaves it grey). The
 # checks below say so; no screenshot in docs/ comes from it until they pass.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 out="$1"
 program="${2:-${CARGO_TARGET_DIR:-target}/debug/desktop-mate}"
 scripts/setup.sh --test --desktop-shot
