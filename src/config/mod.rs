@@ -17,6 +17,8 @@ mod store;
 mod validate;
 mod watch;
 
+pub use watch::SettingsWatching;
+
 use bevy::ecs::system::{RunSystemOnce, SystemParam};
 use bevy::prelude::*;
 

@@ -27,6 +27,11 @@ pub(super) fn plugin(app: &mut App) {
     );
 }
 
+/// Present while the settings file is watched: from then on an edit applies live (tests wait
+/// on it before editing).
+#[derive(Resource, Debug)]
+pub struct SettingsWatching(pub PathBuf);
+
 #[derive(Resource)]
 struct SettingsWatcher {
     edits: Receiver<()>,
@@ -41,6 +46,7 @@ fn start_watching(mut commands: Commands, file: Option<Res<SettingsFile>>) {
     match watch(path.clone()) {
         Ok(watcher) => {
             commands.insert_resource(watcher);
+            commands.insert_resource(SettingsWatching(path));
         }
         Err(err) => warn!(
             "settings hot reload is off, cannot watch {}: {err}",

@@ -540,17 +540,16 @@ fn a_window_the_size_of_the_monitor_is_made_one_pixel_shorter() {
         "{:#?}",
         mascot.log
     );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let size = loop {
-        let size = mascot_window(&conn).and_then(|(window, _)| {
+    let size = || {
+        mascot_window(&conn).and_then(|(window, _)| {
             let geometry = conn.get_geometry(window).ok()?.reply().ok()?;
             Some((geometry.width, geometry.height))
-        });
-        if size == Some((width, height - 1)) || Instant::now() > deadline {
-            break size;
-        }
-        std::thread::sleep(Duration::from_millis(200));
+        })
     };
+    crate::support::wait_for(Duration::from_secs(20), || {
+        size() == Some((width, height - 1))
+    });
+    let size = size();
     assert_eq!(size, Some((width, height - 1)), "{:#?}", mascot.log);
 }
 

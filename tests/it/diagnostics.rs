@@ -1,6 +1,6 @@
 //! DiagnosticsPlugin in a headless app, and the `monitor` command, on this real machine.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bevy::diagnostic::DiagnosticsStore;
 use bevy::prelude::*;
@@ -28,20 +28,13 @@ fn vm_rss_bytes() -> Option<u64> {
 #[test]
 fn every_metric_is_registered_and_rss_matches_the_kernel() {
     let (mut app, _dir) = headless();
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(10) {
-        app.update();
-        let has_rss = app
-            .world()
+    crate::support::update_until(&mut app, Duration::from_secs(10), |world| {
+        world
             .resource::<DiagnosticsStore>()
             .get(&SystemDiagnostics::RSS)
             .and_then(|d| d.value())
-            .is_some();
-        if has_rss {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+            .is_some()
+    });
     let store = app.world().resource::<DiagnosticsStore>();
     let every = SystemDiagnostics::ALL
         .into_iter()
@@ -104,19 +97,12 @@ fn recording_writes_a_header_and_a_row_per_sample() {
         .write_message(desktop_mate::diagnostics::ToggleRecording {
             path: Some(csv.clone()),
         });
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(10) {
-        app.update();
-        if app
-            .world()
+    crate::support::update_until(&mut app, Duration::from_secs(10), |world| {
+        world
             .resource::<desktop_mate::diagnostics::DiagnosticsRecorder>()
             .rows
             >= 3
-        {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    });
     let recorder = app
         .world()
         .resource::<desktop_mate::diagnostics::DiagnosticsRecorder>();
@@ -187,7 +173,9 @@ fn monitor_records_a_csv_row_per_sample_with_increasing_timestamps() {
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("start monitor");
-    std::thread::sleep(Duration::from_millis(1500));
+    // Header and three rows written (or ten seconds).
+    let rows = || std::fs::read_to_string(&csv).map_or(0, |t| t.lines().count());
+    crate::support::wait_for(Duration::from_secs(10), || rows() >= 4);
     child.kill().expect("stop monitor");
     let _ = child.wait();
     let text = std::fs::read_to_string(&csv).expect("csv written");

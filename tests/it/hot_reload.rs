@@ -6,7 +6,9 @@ use crate::support::update_until;
 use std::fs;
 use std::time::Duration;
 
-use desktop_mate::config::{self, ErrorKind, Overrides, Settings, SettingsStatus};
+use desktop_mate::config::{
+    self, ErrorKind, Overrides, Settings, SettingsStatus, SettingsWatching,
+};
 
 #[test]
 fn good_edit_applies_and_broken_edit_is_ignored() {
@@ -18,8 +20,10 @@ fn good_edit_applies_and_broken_edit_is_ignored() {
     let mut app = desktop_mate::headless_app(loaded);
     app.update();
     assert_eq!(app.world().resource::<Settings>().persona.name, "Ada");
-    // Let the watcher start before editing.
-    std::thread::sleep(Duration::from_millis(200));
+    // The watcher says when it watches.
+    assert!(update_until(&mut app, Duration::from_secs(10), |world| {
+        world.contains_resource::<SettingsWatching>()
+    }));
 
     fs::write(
         &path,
@@ -73,8 +77,9 @@ fn overrides_survive_a_reload() {
         ..Overrides::default()
     };
     let mut app = desktop_mate::headless_app(config::load_with(Some(&path), None, overrides));
-    app.update();
-    std::thread::sleep(Duration::from_millis(200));
+    assert!(update_until(&mut app, Duration::from_secs(10), |world| {
+        world.contains_resource::<SettingsWatching>()
+    }));
     fs::write(
         &path,
         "(llm: (model_path: Some(\"/m/file.gguf\"), n_ctx: 2048))\n",

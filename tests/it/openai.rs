@@ -798,14 +798,12 @@ fn llama_server_streams_a_reply() {
             .expect("start llama-server"),
     );
     let settings = OpenAiSettings::new(&format!("http://127.0.0.1:{port}/v1"), "stories");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        match list_models(&settings) {
-            Ok(_) => break,
-            Err(err) if Instant::now() > deadline => panic!("llama-server never came up: {err}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(200)),
-        }
-    }
+    let up = crate::support::wait_for(Duration::from_secs(60), || list_models(&settings).is_ok());
+    assert!(
+        up,
+        "llama-server never came up: {:?}",
+        list_models(&settings).err()
+    );
     let backend = load_backend(BackendConfig::OpenAi(settings))
         .backend
         .expect("backend");

@@ -302,15 +302,26 @@ pub fn update_until(
     limit: std::time::Duration,
     done: impl Fn(&bevy::ecs::world::World) -> bool,
 ) -> bool {
-    let start = std::time::Instant::now();
-    while start.elapsed() < limit {
+    wait_for(limit, || {
         app.update();
-        if done(app.world()) {
+        done(app.world())
+    })
+}
+
+/// The one poll loop of the tests: asks `ready` every few milliseconds until it says yes
+/// (true) or `limit` passed (false). For what has no signal to wait on (another process, the
+/// X server, a file written by a child).
+pub fn wait_for(limit: std::time::Duration, mut ready: impl FnMut() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    loop {
+        if ready() {
             return true;
+        }
+        if start.elapsed() >= limit {
+            return false;
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    false
 }
 
 /// The headless mascot app with these settings, a manual clock of `frame` per update, and the
