@@ -68,7 +68,7 @@ fn commands(c: &mut Criterion) {
             });
             app.update();
             assert_eq!(eye_joy(&app, face), weight);
-        })
+        });
     });
     group.throughput(Throughput::Elements(100));
     group.bench_function("batch of 100 + frame + MorphWeights", |b| {
@@ -81,7 +81,7 @@ fn commands(c: &mut Criterion) {
             }
             app.update();
             black_box(eye_joy(&app, face))
-        })
+        });
     });
     group.finish();
 }

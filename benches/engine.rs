@@ -34,13 +34,13 @@ fn streaming(c: &mut Criterion) {
                 shown += emotion.push(&safe).len();
             }
             black_box(shown)
-        })
+        });
     });
 }
 
 fn settings(c: &mut Criterion) {
     c.bench_function("config/parse bundled default", |b| {
-        b.iter(|| parse_settings(black_box(BUNDLED_DEFAULT), Path::new("mascot.ron")))
+        b.iter(|| parse_settings(black_box(BUNDLED_DEFAULT), Path::new("mascot.ron")));
     });
 }
 
@@ -74,7 +74,7 @@ fn engine(c: &mut Criterion) {
             engine
                 .generate("hello there", &options, &never, &mut |_| {})
                 .map(|r| r.stats.generated_tokens)
-        })
+        });
     });
 }
 

@@ -50,7 +50,7 @@ const MESSAGES: [&str; 4] = [
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 pub enum Report {
-    Speed(SpeedReport),
+    Speed(Box<SpeedReport>),
     Full(Box<BenchReport>),
 }
 
@@ -425,7 +425,7 @@ fn bench(loaded: &LoadedSettings, args: &BenchArgs) -> Result<Report, String> {
         llama_bench_like_sampling: like_chat,
     };
     if args.speed_only {
-        return Ok(Report::Speed(speed));
+        return Ok(Report::Speed(Box::new(speed)));
     }
 
     // Cold: the first message pays for the system prompt too.

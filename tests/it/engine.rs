@@ -46,7 +46,7 @@ fn generated_model_streams_exactly_what_it_returns_and_respects_max_tokens() {
     let mut streamed = String::new();
     let reply = engine
         .generate("hello there", &greedy(12), &never, &mut |piece| {
-            streamed.push_str(piece)
+            streamed.push_str(piece);
         })
         .expect("generate");
     assert_eq!(streamed, reply.text);

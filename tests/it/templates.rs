@@ -98,7 +98,7 @@ fn every_template_renders_as_transformers_does() {
             }
             (Some(_), Err(err)) => failures.push(format!("{name}: {err}")),
             (None, Ok(rendered)) => {
-                failures.push(format!("{name}: rendered {rendered:?}, expected an error"))
+                failures.push(format!("{name}: rendered {rendered:?}, expected an error"));
             }
             (None, Err(TemplateError::Raised(message))) => {
                 let expected = case

@@ -621,7 +621,7 @@ fn uris_outside_the_file_are_refused_before_loading() {
         return;
     };
     let relative = edited(GODETTE, |json| {
-        json["buffers"][0]["uri"] = json!("../secret.bin")
+        json["buffers"][0]["uri"] = json!("../secret.bin");
     });
     assert_eq!(
         normalize_vrm_bytes(&relative.expect("edited")).err(),

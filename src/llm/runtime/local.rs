@@ -50,12 +50,9 @@ impl LocalBackend {
 /// with a notice for the user when the model's template was refused.
 pub fn prompter_for(engine: &LlmEngine) -> (Prompter, Option<String>) {
     let model = engine.model();
-    let source = match model.chat_template(None).map(|t| t.to_string()) {
-        Ok(Ok(source)) => source,
-        _ => {
-            tracing::info!("the model has no chat template; using the plain-text format");
-            return (Prompter::plain(), None);
-        }
+    let Ok(Ok(source)) = model.chat_template(None).map(|t| t.to_string()) else {
+        tracing::info!("the model has no chat template; using the plain-text format");
+        return (Prompter::plain(), None);
     };
     let vocab = model.vocab();
     let text = |token| {
