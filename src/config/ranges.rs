@@ -41,65 +41,80 @@ const fn limit<T>(key: &'static str, min: T, max: T) -> Limit<T> {
     Limit { key, min, max }
 }
 
-pub const WINDOW_WIDTH: Limit<u32> = limit("window.width", 64, 8192);
-pub const WINDOW_HEIGHT: Limit<u32> = limit("window.height", 64, 8192);
-pub const WINDOW_SCALE: Limit<f32> = limit("window.scale", 0.1, 10.0);
-pub const IDLE_FPS: Limit<f32> = limit("window.idle_fps", 1.0, 240.0);
-pub const ACTIVE_FPS: Limit<f32> = limit("window.active_fps", 1.0, 240.0);
-pub const TRANSITION_SPEED: Limit<f32> = limit("avatar.transition_speed", 0.1, 100.0);
-pub const EMOTION_MULTIPLIER: Limit<f32> = limit("avatar.emotions.*.multiplier", 0.0, 5.0);
-pub const EMOTION_THRESHOLD: Limit<f32> = limit("avatar.emotions.*.threshold", 0.0, 100.0);
-pub const N_GPU_LAYERS: Limit<u32> = limit("llm.n_gpu_layers", 0, 1000);
-pub const N_CTX: Limit<u32> = limit("llm.n_ctx", 256, 1_048_576);
-/// Also at most `n_ctx`.
-pub const N_BATCH: Limit<u32> = limit("llm.n_batch", 1, 65_536);
-pub const N_THREADS: Limit<u16> = limit("llm.n_threads", 1, 512);
-pub const N_THREADS_BATCH: Limit<u16> = limit("llm.n_threads_batch", 1, 512);
-pub const TEMPERATURE: Limit<f32> = limit("llm.sampling.temperature", 0.0, 5.0);
-pub const TOP_K: Limit<u32> = limit("llm.sampling.top_k", 0, 100_000);
-pub const TOP_P: Limit<f32> = limit("llm.sampling.top_p", 0.0, 1.0);
-pub const MIN_P: Limit<f32> = limit("llm.sampling.min_p", 0.0, 1.0);
-pub const REPEAT_PENALTY: Limit<f32> = limit("llm.sampling.repeat_penalty", 0.1, 5.0);
+/// Declares the table: each row one numeric setting (key, type, bounds). `documented()` (the
+/// default file's check) and `rows()` (the validation check) come from the same list, so a row
+/// cannot be documented without being validated, or the other way round.
+macro_rules! limits {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty = ($key:literal, $min:expr, $max:expr);)*) => {
+        $($(#[$doc])* pub const $name: Limit<$ty> = limit($key, $min, $max);)*
+
+        /// Every fixed range as `(key, "min..max")`, for documentation checks.
+        pub fn documented() -> Vec<(&'static str, String)> {
+            vec![$(($name.key, $name.doc())),*]
+        }
+
+        /// Every fixed range as `(key, a value just above it, as RON)`, for validation checks.
+        pub fn above() -> Vec<(&'static str, String)> {
+            vec![$(($name.key, Above::above(&$name.max))),*]
+        }
+    };
+}
+
+/// A value just above a bound, as RON.
+trait Above {
+    fn above(&self) -> String;
+}
+
+impl Above for u32 {
+    fn above(&self) -> String {
+        (u64::from(*self) + 1).to_string()
+    }
+}
+
+impl Above for u16 {
+    fn above(&self) -> String {
+        (u32::from(*self) + 1).to_string()
+    }
+}
+
+impl Above for f32 {
+    fn above(&self) -> String {
+        format!("{:?}", self * 2.0 + 1.0)
+    }
+}
+
+limits! {
+    WINDOW_WIDTH: u32 = ("window.width", 64, 8192);
+    WINDOW_HEIGHT: u32 = ("window.height", 64, 8192);
+    WINDOW_SCALE: f32 = ("window.scale", 0.1, 10.0);
+    IDLE_FPS: f32 = ("window.idle_fps", 1.0, 240.0);
+    ACTIVE_FPS: f32 = ("window.active_fps", 1.0, 240.0);
+    TRANSITION_SPEED: f32 = ("avatar.transition_speed", 0.1, 100.0);
+    EMOTION_MULTIPLIER: f32 = ("avatar.emotions.*.multiplier", 0.0, 5.0);
+    EMOTION_THRESHOLD: f32 = ("avatar.emotions.*.threshold", 0.0, 100.0);
+    N_GPU_LAYERS: u32 = ("llm.n_gpu_layers", 0, 1000);
+    N_CTX: u32 = ("llm.n_ctx", 256, 1_048_576);
+    /// Also at most `n_ctx`.
+    N_BATCH: u32 = ("llm.n_batch", 1, 65_536);
+    N_THREADS: u16 = ("llm.n_threads", 1, 512);
+    N_THREADS_BATCH: u16 = ("llm.n_threads_batch", 1, 512);
+    TEMPERATURE: f32 = ("llm.sampling.temperature", 0.0, 5.0);
+    TOP_K: u32 = ("llm.sampling.top_k", 0, 100_000);
+    TOP_P: f32 = ("llm.sampling.top_p", 0.0, 1.0);
+    MIN_P: f32 = ("llm.sampling.min_p", 0.0, 1.0);
+    REPEAT_PENALTY: f32 = ("llm.sampling.repeat_penalty", 0.1, 5.0);
+    TURNS_KEPT: u32 = ("chat.turns_kept", 1, 10_000);
+    SAMPLE_INTERVAL: f32 = ("diagnostics.sample_interval_secs", 0.1, 60.0);
+}
+
 /// The upper bound is `n_ctx` (see [`max_tokens`]).
 pub const MAX_TOKENS_MIN: u32 = 1;
-pub const TURNS_KEPT: Limit<u32> = limit("chat.turns_kept", 1, 10_000);
-pub const SAMPLE_INTERVAL: Limit<f32> = limit("diagnostics.sample_interval_secs", 0.1, 60.0);
 pub const PERSONA_NAME_CHARS: usize = 64;
 pub const SYSTEM_PROMPT_CHARS: usize = 20_000;
 
 /// `llm.sampling.max_tokens`: 1..n_ctx.
 pub fn max_tokens(n_ctx: u32) -> Limit<u32> {
     limit("llm.sampling.max_tokens", MAX_TOKENS_MIN, n_ctx.max(1))
-}
-
-/// Every fixed range as `(key, "min..max")`, for documentation checks.
-pub fn documented() -> Vec<(&'static str, String)> {
-    let mut all = vec![
-        (WINDOW_WIDTH.key, WINDOW_WIDTH.doc()),
-        (WINDOW_HEIGHT.key, WINDOW_HEIGHT.doc()),
-        (N_GPU_LAYERS.key, N_GPU_LAYERS.doc()),
-        (N_CTX.key, N_CTX.doc()),
-        (TURNS_KEPT.key, TURNS_KEPT.doc()),
-        (TOP_K.key, TOP_K.doc()),
-        (N_THREADS.key, N_THREADS.doc()),
-        (N_THREADS_BATCH.key, N_THREADS_BATCH.doc()),
-    ];
-    for l in [
-        WINDOW_SCALE,
-        IDLE_FPS,
-        ACTIVE_FPS,
-        TRANSITION_SPEED,
-        EMOTION_MULTIPLIER,
-        EMOTION_THRESHOLD,
-        TEMPERATURE,
-        TOP_P,
-        MIN_P,
-        REPEAT_PENALTY,
-        SAMPLE_INTERVAL,
-    ] {
-        all.push((l.key, l.doc()));
-    }
-    all
 }
 
 #[cfg(test)]
@@ -124,6 +139,43 @@ mod tests {
                 line.contains(&range),
                 "config/mascot.ron documents {key} as `{}`, the table says {range}",
                 line.trim()
+            );
+        }
+    }
+
+    /// Every row of the table is validated: a value above it in a settings file is refused,
+    /// under the row's key.
+    #[test]
+    fn every_row_of_the_table_is_validated() {
+        for (key, value) in above() {
+            let text = match key {
+                "llm.n_gpu_layers" => format!("(llm: (n_gpu_layers: Some({value})))"),
+                "avatar.emotions.*.multiplier" => format!(
+                    "(avatar: (emotions: {{joy: (expression: joy, multiplier: {value}, threshold: 30.0)}}))"
+                ),
+                "avatar.emotions.*.threshold" => format!(
+                    "(avatar: (emotions: {{joy: (expression: joy, multiplier: 1.0, threshold: {value})}}))"
+                ),
+                _ => {
+                    let parts: Vec<&str> = key.split('.').collect();
+                    let (last, outer) = parts.split_last().expect("a key");
+                    let mut text = format!("({last}: {value})");
+                    for part in outer.iter().rev() {
+                        text = format!("({part}: {text})");
+                    }
+                    text
+                }
+            };
+            let settings: crate::config::Settings = ron::from_str(&text)
+                .unwrap_or_else(|e| panic!("{key}: {text} does not parse: {e}"));
+            let keys: Vec<String> = crate::config::validate(&settings)
+                .into_iter()
+                .map(|invalid| invalid.key)
+                .collect();
+            let wanted = key.replace('*', "joy");
+            assert!(
+                keys.iter().any(|k| *k == key || *k == wanted),
+                "{text}: refused under {key}, got {keys:?}"
             );
         }
     }

@@ -299,7 +299,6 @@ fn history_lines() {
 #[test]
 fn server_sent_event_streams() {
     use std::io::Write as _;
-    use std::net::TcpListener;
     use std::sync::atomic::AtomicBool;
     use std::sync::{Arc, Mutex};
 
@@ -312,18 +311,13 @@ fn server_sent_event_streams() {
 
     // A server answering every request with the stream the test put in `body`.
     let body: Arc<Mutex<Vec<u8>>> = Arc::default();
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
     let served = Arc::clone(&body);
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            crate::openai::read_request(&mut stream);
-            let body = served.lock().map(|b| b.clone()).unwrap_or_default();
-            let _ = stream.write_all(crate::openai::SSE_HEAD.as_bytes());
-            let _ = stream.write_all(&body);
-        }
+    let server = crate::http_server::Server::start(move |_, _, stream, _| {
+        let body = served.lock().map(|b| b.clone()).unwrap_or_default();
+        let _ = stream.write_all(crate::openai::SSE_HEAD.as_bytes());
+        let _ = stream.write_all(&body);
     });
+    let port = server.port;
     let mut settings = OpenAiSettings::new(&format!("http://127.0.0.1:{port}/v1"), "m");
     settings.total_timeout = Duration::from_secs(5);
     let backend = load_backend(BackendConfig::OpenAi(settings))

@@ -1,7 +1,11 @@
-//! A small scripted HTTP/1.1 file server on 127.0.0.1 for the download tests.
+//! The tests' one HTTP/1.1 server on 127.0.0.1: [`Server`] accepts connections, reads each
+//! request ([`read_request`]) and hands it to the test's answer; [`TestServer`] is the
+//! scripted file server of the download tests built on it, and the OpenAI tests answer with
+//! server-sent events through it.
 //!
 //! Hand-written on purpose (only the client must be a real library): each test needs precise
-//! misbehaviour — dropping the connection mid-body, ignoring Range, never answering.
+//! misbehaviour — dropping the connection mid-body, ignoring Range, never answering, a stream
+//! cut short or malformed.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
@@ -41,48 +45,124 @@ struct State {
     requests: Vec<Recorded>,
 }
 
-pub struct TestServer {
+/// One request as received.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// `POST /v1/chat/completions HTTP/1.1`
+    pub line: String,
+    /// Names in lowercase.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The request target (`/v1/models`).
+    pub fn path(&self) -> &str {
+        self.line.split_whitespace().nth(1).unwrap_or("/")
+    }
+
+    /// The body as JSON (`null` when it is not).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// Reads one request (line, headers, a `Content-Length` body); `None` when the client closed
+/// or sent something else.
+pub fn read_request(stream: &mut TcpStream) -> Option<Request> {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut reader = BufReader::new(stream.try_clone().ok()?);
+    let mut line = String::new();
+    if reader.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let mut headers = Vec::new();
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header).ok()? == 0 {
+            break;
+        }
+        let header = header.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        let (name, value) = header.split_once(':')?;
+        headers.push((name.trim().to_lowercase(), value.trim().to_owned()));
+    }
+    let length: usize = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    std::io::Read::read_exact(&mut reader, &mut body).ok()?;
+    Some(Request {
+        line: line.trim_end().to_owned(),
+        headers,
+        body,
+    })
+}
+
+/// What a test answers with: the connection's number (from 0, in the order they were
+/// accepted), its request, the stream to write the answer to (dropping it closes the
+/// connection: the end of a close-delimited body) and the server's stop flag (for answers
+/// that wait).
+pub type Answer = dyn Fn(usize, &Request, &mut TcpStream, &AtomicBool) + Send + Sync;
+
+/// A server on 127.0.0.1 answering each connection on its own thread; stops accepting when
+/// dropped (or never, after [`Server::detach`]).
+pub struct Server {
     pub port: u16,
-    state: Arc<Mutex<State>>,
     stop: Arc<AtomicBool>,
 }
 
-impl TestServer {
-    pub fn start(content: Vec<u8>, script: Vec<Behaviour>) -> Self {
+impl Server {
+    pub fn start(
+        answer: impl Fn(usize, &Request, &mut TcpStream, &AtomicBool) + Send + Sync + 'static,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
-        let port = listener.local_addr().unwrap().port();
-        let content = Arc::new(content);
-        let state = Arc::new(Mutex::new(State {
-            script: script.into(),
-            requests: Vec::new(),
-        }));
+        let port = listener.local_addr().expect("local address").port();
         let stop = Arc::new(AtomicBool::new(false));
-        {
-            let (content, state, stop) = (content.clone(), state.clone(), stop.clone());
-            thread::spawn(move || {
-                for stream in listener.incoming() {
-                    if stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    let Ok(stream) = stream else { continue };
-                    let (content, state, stop) = (content.clone(), state.clone(), stop.clone());
-                    thread::spawn(move || serve(stream, &content, &state, &stop));
+        let answer: Arc<Answer> = Arc::new(answer);
+        let accepting = stop.clone();
+        thread::spawn(move || {
+            for (n, stream) in listener.incoming().enumerate() {
+                if accepting.load(Ordering::Relaxed) {
+                    break;
                 }
-            });
-        }
-        Self { port, state, stop }
+                let Ok(mut stream) = stream else { continue };
+                let (answer, stop) = (answer.clone(), accepting.clone());
+                thread::spawn(move || {
+                    if let Some(request) = read_request(&mut stream) {
+                        answer(n, &request, &mut stream, &stop);
+                        let _ = stream.flush();
+                    }
+                });
+            }
+        });
+        Self { port, stop }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
-    pub fn requests(&self) -> Vec<Recorded> {
-        self.state.lock().unwrap().requests.clone()
+    /// Keeps the server running for the rest of the test binary.
+    pub fn detach(self) -> u16 {
+        let port = self.port;
+        std::mem::forget(self);
+        port
     }
 }
 
-impl Drop for TestServer {
+impl Drop for Server {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         // Wake the accept loop so it sees `stop`.
@@ -90,34 +170,50 @@ impl Drop for TestServer {
     }
 }
 
-fn serve(mut stream: TcpStream, content: &[u8], state: &Mutex<State>, stop: &AtomicBool) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut request_line = String::new();
-    if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
-        return;
+/// The scripted file server of the download tests: `content` at any path, each request
+/// answered by the next [`Behaviour`] of the script.
+pub struct TestServer {
+    server: Server,
+    state: Arc<Mutex<State>>,
+}
+
+impl TestServer {
+    pub fn start(content: Vec<u8>, script: Vec<Behaviour>) -> Self {
+        let state = Arc::new(Mutex::new(State {
+            script: script.into(),
+            requests: Vec::new(),
+        }));
+        let shared = state.clone();
+        let server = Server::start(move |_, request, stream, stop| {
+            serve_file(request, stream, &content, &shared, stop);
+        });
+        Self { server, state }
     }
-    let path = request_line
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or("/")
-        .to_owned();
-    let mut range = None;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':')
-            && name.trim().eq_ignore_ascii_case("range")
-        {
-            range = Some(value.trim().to_owned());
-        }
+
+    pub fn url(&self, path: &str) -> String {
+        self.server.url(path)
     }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.state
+            .lock()
+            .map(|s| s.requests.clone())
+            .unwrap_or_default()
+    }
+}
+
+fn serve_file(
+    request: &Request,
+    stream: &mut TcpStream,
+    content: &[u8],
+    state: &Mutex<State>,
+    stop: &AtomicBool,
+) {
+    let range = request.header("range").map(str::to_owned);
     let behaviour = {
-        let mut state = state.lock().unwrap();
+        let Ok(mut state) = state.lock() else { return };
         state.requests.push(Recorded {
-            path,
+            path: request.path().to_owned(),
             range: range.clone(),
         });
         state.script.pop_front().unwrap_or(Behaviour::Normal)

@@ -2,7 +2,7 @@
 //! hand-written one speaking OpenAI's server-sent events (every failure a server can have),
 //! and llama.cpp's `llama-server` when scripts/build-llama-tools.sh has built it.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,71 +19,25 @@ use desktop_mate::llm::openai::{OpenAiSettings, ServerError, list_models};
 use serde_json::{Value, json};
 
 use crate::cli::{desktop_mate, json_of};
+use crate::http_server::{Request, Server};
 use crate::support::shared_file;
 
-/// One request the server received.
-#[derive(Debug)]
-pub(crate) struct Request {
-    /// `POST /v1/chat/completions HTTP/1.1`
-    line: String,
-    /// Lowercase names.
-    headers: Vec<(String, String)>,
-    body: Value,
-}
-
-impl Request {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-pub(crate) fn read_request(stream: &mut TcpStream) -> Request {
-    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-    let mut line = String::new();
-    reader.read_line(&mut line).expect("request line");
-    let mut headers = Vec::new();
-    loop {
-        let mut header = String::new();
-        reader.read_line(&mut header).expect("header");
-        let header = header.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        let (name, value) = header.split_once(':').expect("name: value");
-        headers.push((name.trim().to_lowercase(), value.trim().to_owned()));
-    }
-    let length: usize = headers
-        .iter()
-        .find(|(n, _)| n == "content-length")
-        .map_or(0, |(_, v)| v.parse().expect("length"));
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).expect("body");
-    Request {
-        line: line.trim_end().to_owned(),
-        headers,
-        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
-    }
-}
-
-/// A server on 127.0.0.1 answering its `n`th connection with `answer(n, stream)`; the requests
-/// come back through the receiver. Returns its base URL (`http://127.0.0.1:PORT/v1`).
-fn serve(answer: impl Fn(usize, &mut TcpStream) + Send + 'static) -> (String, Receiver<Request>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
+/// A server answering its `n`th connection with `answer(n, stream)` (the one test server,
+/// crate::http_server); the requests come back through the receiver. Returns its base URL
+/// (`http://127.0.0.1:PORT/v1`); it runs until the test binary ends.
+fn serve(
+    answer: impl Fn(usize, &mut TcpStream) + Send + Sync + 'static,
+) -> (String, Receiver<Request>) {
     let (sender, requests) = mpsc::channel();
-    std::thread::spawn(move || {
-        for (n, stream) in listener.incoming().enumerate() {
-            let Ok(mut stream) = stream else { return };
-            let request = read_request(&mut stream);
-            // The test may not look at the requests.
-            let _ = sender.send(request);
-            answer(n, &mut stream);
-            // Dropping the stream closes the connection: the end of a close-delimited body.
+    let sender = std::sync::Mutex::new(sender);
+    let port = Server::start(move |n, request, stream, _| {
+        // The test may not look at the requests.
+        if let Ok(sender) = sender.lock() {
+            let _ = sender.send(request.clone());
         }
-    });
+        answer(n, stream);
+    })
+    .detach();
     (format!("http://127.0.0.1:{port}/v1"), requests)
 }
 
@@ -211,7 +165,7 @@ fn a_streamed_reply_shows_its_text_and_emotion_and_is_recorded() {
     let request = requests.recv().expect("request");
     assert_eq!(request.line, "POST /v1/chat/completions HTTP/1.1");
     assert_eq!(request.header("authorization"), Some("Bearer sk-test"));
-    let body = &request.body;
+    let body = &request.json();
     assert_eq!(body["model"], "test-model");
     assert_eq!(body["stream"], true);
     assert_eq!(body["stream_options"]["include_usage"], true);
@@ -236,7 +190,7 @@ fn a_streamed_reply_shows_its_text_and_emotion_and_is_recorded() {
         second.stats.generated_tokens, 2,
         "without usage: one token per piece"
     );
-    let body = requests.recv().expect("second request").body;
+    let body = requests.recv().expect("second request").json();
     let roles: Vec<&str> = body["messages"]
         .as_array()
         .expect("messages")
@@ -630,7 +584,7 @@ fn raw_completion_streams_the_text_endpoint() {
     assert_eq!(reply.stats.stop_reason, StopReason::MaxTokens);
     let request = requests.recv().expect("request");
     assert_eq!(request.line, "POST /v1/completions HTTP/1.1");
-    assert_eq!(request.body["prompt"], "Tell");
+    assert_eq!(request.json()["prompt"], "Tell");
     assert!(session.turns().is_empty(), "a completion is not a turn");
 }
 
