@@ -44,6 +44,36 @@ fn settings(c: &mut Criterion) {
     });
 }
 
+/// A real chat template (Qwen 2.5's) rendering a 20-turn conversation, with the budget's
+/// checks and its own render thread (64 MiB stack, reserved) included.
+fn template(c: &mut Criterion) {
+    use desktop_mate::llm::conversation::template::{ChatTemplate, Message};
+    let source = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/templates/qwen-2.5.jinja"),
+    )
+    .expect("template");
+    let template = ChatTemplate::new(&source, "", "<|im_end|>").expect("compiles");
+    let mut messages = vec![Message::new("system", "You are a helpful desktop mascot.")];
+    for i in 0..20 {
+        messages.push(Message::new(
+            "user",
+            format!("Question {i}: how are you today?"),
+        ));
+        messages.push(Message::new(
+            "assistant",
+            format!("[joy] Answer {i}: very well, thanks!"),
+        ));
+    }
+    messages.push(Message::new("user", "And now?"));
+    c.bench_function("template/render qwen-2.5, 20 turns", |b| {
+        b.iter(|| {
+            template
+                .render(black_box(&messages), true)
+                .expect("renders")
+        });
+    });
+}
+
 fn engine(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("tiny.gguf");
@@ -78,5 +108,5 @@ fn engine(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, streaming, settings, engine);
+criterion_group!(benches, streaming, settings, template, engine);
 criterion_main!(benches);
