@@ -128,36 +128,22 @@ pub fn read_avatar(file: &AvatarFile) -> Result<NormalizedVrm, String> {
     normalize_vrm_bytes(&bytes).map_err(|e| e.to_string())
 }
 
-/// A regular file's bytes, at most `limit` of them: a folder, a device (`/dev/zero`), a pipe or
-/// a file above the limit is refused before anything is read.
+/// A regular file's bytes, at most `limit` of them ([`crate::config::read_bounded`]), with the
+/// reason in the avatar's words.
 pub fn read_limited(path: &std::path::Path, limit: u64) -> Result<Vec<u8>, String> {
-    use std::io::Read;
-    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => "file not found".to_owned(),
-        _ => e.to_string(),
-    })?;
-    if !meta.is_file() {
-        return Err("not a regular file (a folder, a device or a pipe)".into());
-    }
-    let too_big = |size: u64| {
-        format!(
+    use crate::config::BoundedReadError;
+    crate::config::read_bounded(path, limit).map_err(|err| match err {
+        BoundedReadError::NotRegular => "not a regular file (a folder, a device or a pipe)".into(),
+        BoundedReadError::TooBig { size } => format!(
             "the file has {} MiB, more than the {} MiB an avatar may have",
             size >> 20,
             limit >> 20
-        )
-    };
-    if meta.len() > limit {
-        return Err(too_big(meta.len()));
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    std::fs::File::open(path)
-        .and_then(|file| file.take(limit + 1).read_to_end(&mut bytes))
-        .map_err(|e| e.to_string())?;
-    // It grew while being read.
-    if bytes.len() as u64 > limit {
-        return Err(too_big(bytes.len() as u64));
-    }
-    Ok(bytes)
+        ),
+        BoundedReadError::Io(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            "file not found".to_owned()
+        }
+        BoundedReadError::Io(e) => e.to_string(),
+    })
 }
 
 struct AvatarReader(AvatarFiles);

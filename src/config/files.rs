@@ -9,35 +9,62 @@ use std::path::{Path, PathBuf};
 /// The largest settings or state file read (the bundled settings, comments and all, are 10 KiB).
 pub const MAX_TEXT_FILE_BYTES: u64 = 1 << 20;
 
+/// Why [`read_bounded`] read nothing.
+#[derive(Debug)]
+pub enum BoundedReadError {
+    /// A folder, a device (`/dev/zero`) or a pipe.
+    NotRegular,
+    /// Above the limit (before reading, or it grew while being read).
+    TooBig {
+        size: u64,
+    },
+    Io(io::Error),
+}
+
+/// A regular file's bytes, at most `limit` of them: a folder, a device, a pipe or a file above
+/// the limit is refused before anything is read (settings and state files, avatars).
+pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, BoundedReadError> {
+    use std::io::Read as _;
+    let meta = fs::metadata(path).map_err(BoundedReadError::Io)?;
+    if !meta.is_file() {
+        return Err(BoundedReadError::NotRegular);
+    }
+    if meta.len() > limit {
+        return Err(BoundedReadError::TooBig { size: meta.len() });
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    fs::File::open(path)
+        .and_then(|file| file.take(limit + 1).read_to_end(&mut bytes))
+        .map_err(BoundedReadError::Io)?;
+    if bytes.len() as u64 > limit {
+        return Err(BoundedReadError::TooBig {
+            size: bytes.len() as u64,
+        });
+    }
+    Ok(bytes)
+}
+
 /// A small text file we keep (settings, state, catalogue): only a regular file of at most
 /// `limit` bytes is read, so `--config /dev/zero` or a file of gigabytes is an error, not
 /// memory until the process is killed.
 pub fn read_text_file(path: &Path, limit: u64) -> io::Result<String> {
-    use std::io::Read as _;
-    let meta = fs::metadata(path)?;
-    if !meta.is_file() {
-        return Err(io::Error::new(
+    let bytes = read_bounded(path, limit).map_err(|err| match err {
+        BoundedReadError::NotRegular => io::Error::new(
             io::ErrorKind::InvalidInput,
             "not a regular file (a folder, a device or a pipe)",
-        ));
-    }
-    let too_big = || {
-        io::Error::new(
+        ),
+        BoundedReadError::TooBig { .. } => io::Error::new(
             io::ErrorKind::InvalidData,
             format!("larger than {} KiB", limit >> 10),
+        ),
+        BoundedReadError::Io(err) => err,
+    })?;
+    String::from_utf8(bytes).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
         )
-    };
-    if meta.len() > limit {
-        return Err(too_big());
-    }
-    let mut text = String::new();
-    fs::File::open(path)?
-        .take(limit + 1)
-        .read_to_string(&mut text)?;
-    if text.len() as u64 > limit {
-        return Err(too_big());
-    }
-    Ok(text)
+    })
 }
 
 /// Writes `contents` to a temporary file in the same folder, fsyncs it, then renames it over

@@ -23,7 +23,9 @@ use bevy::ecs::system::{RunSystemOnce, SystemParam};
 use bevy::prelude::*;
 
 pub use edit::{EditError, edit_in_place};
-pub use files::{MAX_TEXT_FILE_BYTES, read_text_file, write_atomic};
+pub use files::{
+    BoundedReadError, MAX_TEXT_FILE_BYTES, read_bounded, read_text_file, write_atomic,
+};
 pub use load_guard::{CRASH_TEST_VARIABLE, GUARD_FILE_NAME, Guarded, LoadGuard, RetrySkipped};
 pub use parse::{ConfigError, ErrorKind, locate_key, parse_settings};
 pub use settings::*;

@@ -83,11 +83,9 @@ fn verdicts_file() -> Option<PathBuf> {
 }
 
 fn read_verdicts(path: &Path) -> Vec<(String, Verdict)> {
-    let mut text = String::new();
-    let read = std::fs::File::open(path).and_then(|f| f.take(1 << 20).read_to_string(&mut text));
-    if read.is_err() {
+    let Ok(text) = crate::config::read_text_file(path, crate::config::MAX_TEXT_FILE_BYTES) else {
         return Vec::new();
-    }
+    };
     text.lines()
         .filter_map(|line| {
             let (key, rest) = line.split_once(' ')?;
@@ -199,22 +197,8 @@ fn run_child(host: &Path, template: &TemplateSource) -> std::io::Result<Verdict>
         // A child that dies at once closes the pipe: its status says why.
         let _ = stdin.write_all(&input);
     }
-    let mut stdout = child.stdout.take();
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        if let Some(out) = stdout.as_mut() {
-            let _ = out.take(64 << 10).read_to_string(&mut text);
-        }
-        text
-    });
-    let mut stderr = child.stderr.take();
-    let err_reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        if let Some(err) = stderr.as_mut() {
-            let _ = err.take(64 << 10).read_to_string(&mut text);
-        }
-        text
-    });
+    let reader = read_pipe(child.stdout.take());
+    let err_reader = read_pipe(child.stderr.take());
     let pid = sysinfo::Pid::from_u32(child.id());
     // Without process information (a sandbox), only the time limit applies.
     let mut system = sysinfo::System::new().ok();
@@ -265,6 +249,18 @@ fn run_child(host: &Path, template: &TemplateSource) -> std::io::Result<Verdict>
         "a test render crashed ({status}{}{last})",
         if last.is_empty() { "" } else { ": " }
     )))
+}
+
+/// The first 64 KiB of a child's output pipe, read on a thread of its own (so a full pipe
+/// never blocks the child while it is watched).
+fn read_pipe(pipe: Option<impl std::io::Read + Send + 'static>) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(pipe) = pipe {
+            let _ = pipe.take(64 << 10).read_to_string(&mut text);
+        }
+        text
+    })
 }
 
 /// The conversations a new template is tried on: the first message with and without a
