@@ -30,7 +30,6 @@
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use minijinja::syntax::SyntaxConfig;
 use minijinja::value::{Kwargs, Rest, ValueKind, ValueOrKwargs, merge_maps};
@@ -131,8 +130,10 @@ impl TemplateError {
     }
 }
 
-/// Runs `f` on a thread with [`RENDER_STACK`].
+/// Runs `f` on a thread with [`RENDER_STACK`]; a panic there (a bug in the template engine)
+/// is [`TemplateError::Panicked`] with `what` it was doing.
 fn on_render_stack<T: Send>(
+    what: &'static str,
     f: impl FnOnce() -> Result<T, TemplateError> + Send,
 ) -> Result<T, TemplateError> {
     std::thread::scope(|scope| {
@@ -141,9 +142,7 @@ fn on_render_stack<T: Send>(
             .stack_size(RENDER_STACK)
             .spawn_scoped(scope, f)
             .map_err(|err| TemplateError::Thread(err.to_string()))?;
-        handle
-            .join()
-            .unwrap_or(Err(TemplateError::Panicked("rendering the template")))
+        handle.join().unwrap_or(Err(TemplateError::Panicked(what)))
     })
 }
 
@@ -202,15 +201,12 @@ impl ChatTemplate {
     /// text of the model's special tokens, given to the template as `bos_token`/`eos_token`.
     pub fn new(source: &str, bos_token: &str, eos_token: &str) -> Result<Self, TemplateError> {
         let source = rewrite_generation_tags(source).into_owned();
-        let env = on_render_stack(move || {
-            let compiled = catch_unwind(AssertUnwindSafe(move || -> Result<_, TemplateError> {
-                let syntax = |err: Error| TemplateError::Syntax(err.to_string());
-                let mut env = environment().map_err(syntax)?;
-                env.add_template_owned(TEMPLATE_NAME, source)
-                    .map_err(syntax)?;
-                Ok(env)
-            }));
-            compiled.map_err(|_| TemplateError::Panicked("compiling the template"))?
+        let env = on_render_stack("compiling the template", move || {
+            let syntax = |err: Error| TemplateError::Syntax(err.to_string());
+            let mut env = environment().map_err(syntax)?;
+            env.add_template_owned(TEMPLATE_NAME, source)
+                .map_err(syntax)?;
+            Ok(env)
         })?;
         Ok(Self {
             env,
@@ -279,26 +275,25 @@ impl ChatTemplate {
             + self.eos_token.len();
         let cap = OUTPUT_BASE_BYTES.saturating_add(input.saturating_mul(OUTPUT_PER_INPUT_BYTE));
         let context = merge_maps([base, extra]); // later maps win
-        on_render_stack(|| {
+        on_render_stack("rendering the template", || {
             let mut writer = CappedWriter {
                 bytes: Vec::new(),
                 cap,
                 exceeded: false,
             };
-            let rendered = catch_unwind(AssertUnwindSafe(|| {
-                let template = self.env.get_template(TEMPLATE_NAME)?;
-                template.render_captured_to(context, &mut writer).map(drop)
-            }));
+            let rendered = self
+                .env
+                .get_template(TEMPLATE_NAME)
+                .and_then(|template| template.render_captured_to(context, &mut writer).map(drop));
             match rendered {
-                Err(_) => Err(TemplateError::Panicked("rendering the template")),
-                Ok(Ok(())) => String::from_utf8(writer.bytes)
+                Ok(()) => String::from_utf8(writer.bytes)
                     .map_err(|_| TemplateError::Budget("the prompt is not UTF-8".into())),
-                Ok(Err(_)) if writer.exceeded => Err(TemplateError::Budget(format!(
+                Err(_) if writer.exceeded => Err(TemplateError::Budget(format!(
                     "the prompt grew past {} KiB for {} KiB of messages",
                     cap >> 10,
                     input >> 10
                 ))),
-                Ok(Err(err)) => Err(match raised_message(&err) {
+                Err(err) => Err(match raised_message(&err) {
                     Some(message) => TemplateError::Raised(message),
                     None if err.kind() == ErrorKind::OutOfFuel => {
                         TemplateError::Budget(err.to_string())
