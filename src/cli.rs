@@ -96,6 +96,8 @@ pub enum Command {
     Model(crate::commands::model::ModelArgs),
     /// Print process, system and NVIDIA GPU metrics (the overlay's) until Ctrl-C.
     Monitor(crate::commands::monitor::MonitorArgs),
+    /// The motion clips (VRM Animation): `motion list` names them, for `snapshot --motion`.
+    Motion(crate::commands::motion::MotionArgs),
     /// Test-renders a chat template read as JSON on stdin (run by the mascot itself, in a
     /// child process, before it uses a new model's template).
     #[command(name = "vet-template", hide = true)]

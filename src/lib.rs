@@ -14,6 +14,7 @@ pub mod diagnostics;
 pub mod hardware;
 pub mod llm;
 pub mod models;
+pub mod motion;
 mod schedule;
 pub mod ui;
 
@@ -25,6 +26,7 @@ pub use config::ConfigPlugin;
 pub use desktop::DesktopPlugin;
 pub use diagnostics::DiagnosticsPlugin;
 pub use llm::LlmPlugin;
+pub use motion::MotionPlugin;
 pub use schedule::AppSystems;
 pub use ui::UiPlugin;
 
@@ -34,7 +36,13 @@ use config::{AppState, LoadedSettings, Settings};
 fn add_mascot_plugins(app: &mut App, loaded: LoadedSettings) {
     schedule::configure(app);
     config::insert_loaded(app, loaded);
-    app.add_plugins((ConfigPlugin, AvatarPlugin, LlmPlugin, DiagnosticsPlugin));
+    app.add_plugins((
+        ConfigPlugin,
+        AvatarPlugin,
+        MotionPlugin,
+        LlmPlugin,
+        DiagnosticsPlugin,
+    ));
 }
 
 /// A window-less app with every plugin of the mascot, for tests and benches.

@@ -62,6 +62,7 @@ fn main() -> ExitCode {
             init_stderr_logging();
             desktop_mate::commands::monitor::run(args)
         }
+        Command::Motion(args) => desktop_mate::commands::motion::run(args),
         Command::Snapshot(args) => {
             if let Err(message) = desktop_mate::desktop::display::check() {
                 eprintln!("error: {message}");

@@ -22,11 +22,18 @@ shoot --no-chat --expression joy=1 --out docs/screenshots/mascot-joy.png
 SIZE=640x600 shoot --no-chat --expressions-panel --expression surprised=1 --out docs/screenshots/expressions.png
 shoot --no-chat --menu --out docs/screenshots/menu.png
 echo "wrote docs/screenshots/mascot.png, mascot-joy.png, expressions.png, menu.png"
+# Motion: the wave of the greeting, the joy bounce, the sleepy pose (clips held at a time).
+shoot --no-chat --motion greeting --at 1.3 --out docs/screenshots/motion-wave.png
+shoot --no-chat --motion joy --at 0.5 --expression joy=1 --out docs/screenshots/motion-joy.png
+shoot --no-chat --motion sleepy --at 1.0 --expression blink=1 --out docs/screenshots/motion-sleepy.png
+echo "wrote docs/screenshots/motion-wave.png, motion-joy.png, motion-sleepy.png"
 godette=../shared/avatars/Godette_vrm_v4.vrm
 if [[ -f $godette ]]; then
   shoot --no-chat --avatar "$godette" --out docs/screenshots/godette.png
   shoot --no-chat --avatar "$godette" --expression angry=1 --out docs/screenshots/godette-angry.png
-  echo "wrote docs/screenshots/godette.png, godette-angry.png"
+  shoot --no-chat --avatar "$godette" --motion angry --at 1.5 --expression angry=1 \
+    --out docs/screenshots/godette-arms-crossed.png
+  echo "wrote docs/screenshots/godette.png, godette-angry.png, godette-arms-crossed.png"
 fi
 vrm1=../shared/avatars/VRMC_vrm_expressions_isBinary_Overridden.vrm
 if [[ -f $vrm1 ]]; then

@@ -26,12 +26,14 @@ fn drop_avatar(
         let FileDragAndDrop::DroppedFile { path_buf, .. } = drop else {
             continue;
         };
-        let is_vrm = path_buf
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("vrm"));
-        if !is_vrm {
+        let extension = path_buf.extension().map(|e| e.to_ascii_lowercase());
+        // Motion clips are the motion plugin's.
+        if extension.as_deref() == Some("vrma".as_ref()) {
+            continue;
+        }
+        if extension.as_deref() != Some("vrm".as_ref()) {
             error.0 = Some(format!(
-                "{} is not a .vrm file; drop a VRM avatar to switch to it",
+                "{} is not a .vrm or .vrma file; drop a VRM avatar to switch to it, a VRM Animation to play it",
                 path_buf.display()
             ));
             continue;

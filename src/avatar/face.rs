@@ -13,7 +13,7 @@ use super::commands::FaceState;
 use super::expression::{MaterialColorType, MaterialValues, index};
 use super::look_at::LookAtOutput;
 use super::motion::{MOUTH, breathing_offset};
-use super::rig::{AvatarMaterial, AvatarRig, RigBone};
+use super::rig::{AvatarMaterial, AvatarRig, BodyDriven, RigBone};
 use crate::AppSystems;
 use crate::config::Expression;
 
@@ -30,17 +30,20 @@ const ARMS_DOWN: f32 = 1.2;
 const GAZE_DEGREES: f32 = 72.0;
 
 pub(super) fn plugin(app: &mut App) {
-    app.init_resource::<LookTarget>().add_systems(
-        Update,
-        (
-            animate_face,
-            apply_morph_weights,
-            apply_material_values,
-            apply_pose,
+    app.init_resource::<LookTarget>()
+        .add_systems(
+            Update,
+            (animate_face, apply_morph_weights, apply_material_values)
+                .chain()
+                .in_set(AppSystems::Apply),
         )
-            .chain()
-            .in_set(AppSystems::Apply),
-    );
+        // After a motion clip posed the body this frame, before the pose reaches the skin.
+        .add_systems(
+            PostUpdate,
+            apply_pose
+                .after(bevy::app::AnimationSystems)
+                .before(bevy::transform::TransformSystems::Propagate),
+        );
 }
 
 /// Advances every motion and computes the weight of each preset shown this frame.
@@ -202,13 +205,32 @@ fn write_mtoon(material: &mut MtoonMaterial, values: &MaterialValues) {
     }
 }
 
-/// Relaxed arms, breathing, idle head turns and the head following the cursor.
+/// Writes a bone's pose only when it changes (change detection drives skinning uploads).
+fn set_pose(
+    transforms: &mut Query<&mut Transform>,
+    bone: Option<RigBone>,
+    pose: impl Fn(&RigBone) -> Transform,
+) {
+    if let Some(bone) = bone
+        && let Ok(mut current) = transforms.get_mut(bone.entity)
+    {
+        let pose = pose(&bone);
+        if *current != pose {
+            *current = pose;
+        }
+    }
+}
+
+/// Relaxed arms, breathing, idle head turns and the head following the cursor. On an avatar a
+/// motion clip drives ([`BodyDriven`]), the head and neck turn from the clip's pose and the
+/// arms and chest are the clip's.
 fn apply_pose(
     time: Res<Time>,
     look: Res<LookTarget>,
     mut face: ResMut<FaceState>,
-    rigs: Query<&AvatarRig>,
+    rigs: Query<(&AvatarRig, Has<BodyDriven>)>,
     mut transforms: Query<&mut Transform>,
+    mut clip_poses: Local<HashMap<Entity, (Transform, Transform)>>,
 ) {
     let dt = time.delta_secs();
     let head_motion = face.head_motion;
@@ -225,18 +247,7 @@ fn apply_pose(
     };
     let head_turn = Quat::from_euler(EulerRot::YXZ, yaw * 0.6, pitch * 0.6, 0.0);
     let neck_turn = Quat::from_euler(EulerRot::YXZ, yaw * 0.4, pitch * 0.4, 0.0);
-    // Writes a bone's pose only when it changes (change detection drives skinning uploads).
-    let mut set = |bone: Option<RigBone>, pose: &dyn Fn(&RigBone) -> Transform| {
-        if let Some(bone) = bone
-            && let Ok(mut current) = transforms.get_mut(bone.entity)
-        {
-            let pose = pose(&bone);
-            if *current != pose {
-                *current = pose;
-            }
-        }
-    };
-    for rig in &rigs {
+    for (rig, driven) in &rigs {
         let bones = &rig.bones;
         // Eye bones (look-at of type bone) turn from rest; in avatar space (facing -Z) +Y turns
         // towards the character's left and +X lifts the gaze.
@@ -263,21 +274,44 @@ fn apply_pose(
             ),
             _ => (Quat::IDENTITY, Quat::IDENTITY),
         };
-        set(bones.left_eye, &|eye| eye.rotated(left_eye));
-        set(bones.right_eye, &|eye| eye.rotated(right_eye));
-        set(bones.head, &|head| head.rotated(head_turn));
-        set(bones.neck, &|neck| neck.rotated(neck_turn));
-        set(bones.chest, &|chest| {
+        set_pose(&mut transforms, bones.left_eye, |eye| eye.rotated(left_eye));
+        set_pose(&mut transforms, bones.right_eye, |eye| {
+            eye.rotated(right_eye)
+        });
+        if driven {
+            // Turn from the clip's pose: what the animation wrote this frame, or the last
+            // pose it wrote when it did not write (no clip playing yet), never from our own
+            // turned pose (which would add up frame after frame).
+            for (bone, turn) in [(bones.head, head_turn), (bones.neck, neck_turn)] {
+                let Some(bone) = bone else { continue };
+                let Ok(mut current) = transforms.get_mut(bone.entity) else {
+                    continue;
+                };
+                let base = match clip_poses.get(&bone.entity) {
+                    Some((base, written)) if *written == *current => *base,
+                    _ => *current,
+                };
+                let pose = bone.rotated_from(&base, turn);
+                clip_poses.insert(bone.entity, (base, pose));
+                if *current != pose {
+                    *current = pose;
+                }
+            }
+            continue;
+        }
+        set_pose(&mut transforms, bones.head, |head| head.rotated(head_turn));
+        set_pose(&mut transforms, bones.neck, |neck| neck.rotated(neck_turn));
+        set_pose(&mut transforms, bones.chest, |chest| {
             let mut pose = chest.rest;
             pose.translation.y += breath;
             pose
         });
         // In avatar space (both versions face -Z) the character's left is -X; rotating about
         // +Z lowers the left arm.
-        set(bones.left_upper_arm, &|arm| {
+        set_pose(&mut transforms, bones.left_upper_arm, |arm| {
             arm.rotated(Quat::from_rotation_z(ARMS_DOWN))
         });
-        set(bones.right_upper_arm, &|arm| {
+        set_pose(&mut transforms, bones.right_upper_arm, |arm| {
             arm.rotated(Quat::from_rotation_z(-ARMS_DOWN))
         });
     }

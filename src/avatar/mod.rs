@@ -29,10 +29,10 @@ pub use commands::{AvatarCommand, AvatarCommands, FaceState, drain_commands};
 pub use face::{LookTarget, animate_face, apply_morph_weights};
 pub use loading::{AvatarError, AvatarRoot, AvatarStatus, LoadAvatar};
 pub use metrics::AvatarDiagnostics;
-pub use rig::{AvatarRig, RigBone, RigBones, VrmMeshIndex};
+pub use rig::{AvatarRig, BodyDriven, RestBone, RigBone, RigBones, VrmMeshIndex};
 pub use source::{AvatarFile, AvatarFiles};
 pub use stage::{AvatarCamera, Framed, camera_for};
-pub use window::{ClickThrough, ContextMenu, WindowHits};
+pub use window::{ClickThrough, ContextMenu, WindowHeld, WindowHits};
 
 pub struct AvatarPlugin;
 

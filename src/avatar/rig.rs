@@ -49,6 +49,12 @@ impl GltfExtensionHandler for MeshIndexHandler {
     }
 }
 
+/// On an avatar root whose body a motion clip poses every frame (the motion plugin): the
+/// procedural layers then turn the head and neck from the clip's pose instead of the rest pose,
+/// and leave the arms and chest to the clip.
+#[derive(Component, Debug, Clone, Copy, Default)]
+pub struct BodyDriven;
+
 /// A bone we animate, with its rest pose.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RigBone {
@@ -62,10 +68,16 @@ pub struct RigBone {
 impl RigBone {
     /// The local transform after rotating the bone by `rotation`, given in avatar space.
     pub fn rotated(&self, rotation: Quat) -> Transform {
+        self.rotated_from(&self.rest, rotation)
+    }
+
+    /// `pose` (the bone's local transform) turned further by `rotation`, given in avatar space
+    /// (with the parent at rest: exact for the small turns the procedural layers add).
+    pub fn rotated_from(&self, pose: &Transform, rotation: Quat) -> Transform {
         let local = self.parent_rotation.inverse() * rotation * self.parent_rotation;
         Transform {
-            rotation: local * self.rest.rotation,
-            ..self.rest
+            rotation: local * pose.rotation,
+            ..*pose
         }
     }
 }
@@ -79,6 +91,17 @@ pub struct RigBones {
     pub right_upper_arm: Option<RigBone>,
     pub left_eye: Option<RigBone>,
     pub right_eye: Option<RigBone>,
+}
+
+/// A humanoid bone of the spawned scene at rest: what motion clips are retargeted against.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RestBone {
+    pub bone: HumanBoneName,
+    pub entity: Entity,
+    /// The bone's local transform at rest.
+    pub rest: Transform,
+    /// Its parent's transform relative to the avatar root, at rest.
+    pub parent_world: bevy::math::Affine3A,
 }
 
 /// A material of the spawned scene that expressions may change, as bevy_vrm left it: MToon
@@ -132,6 +155,8 @@ pub struct AvatarRig {
     /// The scene's materials by glTF material index (a material may appear under two handles,
     /// e.g. a mirrored copy).
     pub materials: Vec<(usize, AvatarMaterial)>,
+    /// Every humanoid bone at rest (measured when the scene spawned, before any pose).
+    pub humanoid: Vec<RestBone>,
 }
 
 impl AvatarRig {
@@ -175,6 +200,14 @@ impl AvatarRig {
             let Some(bone) = bone else {
                 continue;
             };
+            if !rig.humanoid.iter().any(|b| b.bone == *bone) {
+                rig.humanoid.push(RestBone {
+                    bone: *bone,
+                    entity,
+                    rest: *transform,
+                    parent_world: affine_to(root, entity, nodes, parents),
+                });
+            }
             let slot = match bone {
                 HumanBoneName::Head => &mut rig.bones.head,
                 HumanBoneName::Neck => &mut rig.bones.neck,
@@ -193,6 +226,27 @@ impl AvatarRig {
         }
         rig
     }
+}
+
+/// Transform of `entity`'s parent relative to `root`, from the local transforms.
+fn affine_to(
+    root: Entity,
+    entity: Entity,
+    nodes: &Query<(Option<&VrmMeshIndex>, Option<&HumanBoneName>, &Transform)>,
+    parents: &Query<&ChildOf>,
+) -> bevy::math::Affine3A {
+    let mut affine = bevy::math::Affine3A::IDENTITY;
+    let mut current = parents.get(entity).map(ChildOf::parent).ok();
+    while let Some(node) = current {
+        if node == root {
+            break;
+        }
+        if let Ok((_, _, transform)) = nodes.get(node) {
+            affine = transform.compute_affine() * affine;
+        }
+        current = parents.get(node).map(ChildOf::parent).ok();
+    }
+    affine
 }
 
 /// Rotation of `entity`'s parent relative to `root`, from the local transforms. This includes

@@ -51,6 +51,14 @@ struct PendingSave(Option<f32>);
 #[derive(Resource, Debug, Default)]
 struct DragWindow(f32);
 
+/// True while the user drags the window: a drag's move arrived less than
+/// [`HELD_SECS`] ago (the motion plugin shows the held pose meanwhile).
+#[derive(Resource, Debug, Default, Clone, Copy, PartialEq)]
+pub struct WindowHeld(pub bool);
+
+/// Seconds after the last move of a drag that the window still counts as held.
+const HELD_SECS: f32 = 0.4;
+
 /// How long after pressing on the avatar the OS may report the drag's moves.
 const DRAG_WINDOW_SECS: f32 = 30.0;
 
@@ -73,6 +81,7 @@ pub(super) fn plugin(app: &mut App) {
     .init_resource::<ContextMenu>()
     .init_resource::<PendingSave>()
     .init_resource::<DragWindow>()
+    .init_resource::<WindowHeld>()
     .add_systems(
         Update,
         (
@@ -254,9 +263,17 @@ fn follow_moves(
     mut state: ResMut<AppState>,
     mut pending: ResMut<PendingSave>,
     mut drag: ResMut<DragWindow>,
+    mut held: ResMut<WindowHeld>,
+    mut since_move: Local<f32>,
 ) {
     drag.0 = (drag.0 - time.delta_secs()).max(0.0);
-    let Some(moved) = moves.read().filter(|m| primary.contains(m.window)).last() else {
+    *since_move += time.delta_secs();
+    let moved = moves.read().filter(|m| primary.contains(m.window)).last();
+    if moved.is_some() && drag.0 > 0.0 {
+        *since_move = 0.0;
+    }
+    held.set_if_neq(WindowHeld(drag.0 > 0.0 && *since_move < HELD_SECS));
+    let Some(moved) = moved else {
         return;
     };
     let position = Some((moved.position.x, moved.position.y));

@@ -5,5 +5,6 @@ pub mod chat;
 pub mod check;
 pub mod model;
 pub mod monitor;
+pub mod motion;
 pub mod profile;
 pub mod snapshot;

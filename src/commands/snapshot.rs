@@ -10,6 +10,8 @@ use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
 use crate::avatar::{AvatarCommand, AvatarCommands, AvatarError, AvatarStatus, FaceState, Framed};
 use crate::config::{Expression, LoadedSettings};
 use crate::llm::{LlmStatus, ModelDownloads, ReplyFinished, SendChat, StartDownload};
+use crate::motion::{AvatarMotions, LibraryClip, MotionLibrary, MotionOverride, MotionSource};
+use serde_vrm::vrm1::vrmc_vrm::humanoid::HumanBoneName;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct SnapshotArgs {
@@ -47,6 +49,22 @@ pub struct SnapshotArgs {
     /// With --say: capture while the reply is still being generated.
     #[arg(long, requires = "say")]
     pub during_reply: bool,
+    /// Show this motion clip (a name from `motion list`, or a .vrma file) held at `--at`.
+    /// Without it (and without --animate) the idle clip is held at its start.
+    #[arg(long, value_name = "NAME|FILE.vrma")]
+    pub motion: Option<String>,
+    /// With --motion: the time in the clip, in seconds.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        requires = "motion",
+        default_value_t = 0.0
+    )]
+    pub at: f32,
+    /// Also write the humanoid bones' rest and posed transforms (relative to the avatar root)
+    /// as JSON here, for the motion tests.
+    #[arg(long, value_name = "FILE.json", hide = true)]
+    pub pose_out: Option<PathBuf>,
     /// Frames rendered before the capture, once everything else is ready.
     #[arg(long, default_value_t = 30)]
     pub settle_frames: u32,
@@ -92,6 +110,14 @@ pub fn run(mut loaded: LoadedSettings, args: SnapshotArgs) -> AppExit {
     }
     // A snapshot shows the user's state but never changes what the app saved of it.
     loaded.state_file = crate::config::StateFile::default();
+    // Checked before the window opens.
+    let held = match motion_override(&args) {
+        Ok(held) => held,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return AppExit::from_code(2);
+        }
+    };
     let mut app = crate::snapshot_app(loaded);
     let world = app.world_mut();
     world.resource_mut::<crate::ui::SettingsPanel>().open = args.settings;
@@ -113,6 +139,12 @@ pub fn run(mut loaded: LoadedSettings, args: SnapshotArgs) -> AppExit {
             commands.send(command);
         }
     }
+    if let Some((held, clip)) = held {
+        if let Some(clip) = clip {
+            app.world_mut().resource_mut::<MotionLibrary>().add(clip);
+        }
+        app.insert_resource(held);
+    }
     for (expression, weight) in &args.expression {
         commands.send(AvatarCommand::SetExpression {
             expression: *expression,
@@ -125,6 +157,7 @@ pub fn run(mut loaded: LoadedSettings, args: SnapshotArgs) -> AppExit {
         say: args.say,
         during_reply: args.during_reply,
         download: args.download,
+        pose_out: args.pose_out,
     })
     .add_plugins(plugin);
     let exit = app.run();
@@ -137,6 +170,58 @@ pub fn run(mut loaded: LoadedSettings, args: SnapshotArgs) -> AppExit {
         eprintln!("avatar: {reason}");
     }
     exit
+}
+
+/// The clip a snapshot holds: the one asked for (a library name or a .vrma file, added to the
+/// library), else the idle loop at its start unless `--animate` lets the director run.
+fn motion_override(
+    args: &SnapshotArgs,
+) -> Result<Option<(MotionOverride, Option<LibraryClip>)>, String> {
+    let Some(asked) = &args.motion else {
+        let idle = MotionOverride {
+            clip: "idle".into(),
+            at: 0.0,
+        };
+        return Ok((!args.animate).then_some((idle, None)));
+    };
+    if !(0.0..=crate::motion::vrma::MAX_DURATION).contains(&args.at) {
+        return Err(format!(
+            "--at must be 0..{} seconds",
+            crate::motion::vrma::MAX_DURATION
+        ));
+    }
+    if asked.to_ascii_lowercase().ends_with(".vrma") {
+        let path = PathBuf::from(asked);
+        let clip = LibraryClip {
+            name: path
+                .file_stem()
+                .map_or_else(|| asked.clone(), |s| s.to_string_lossy().into_owned()),
+            clip: std::sync::Arc::new(crate::motion::read_file(&path)?),
+            looping: false,
+            role: crate::motion::builtin::Role::OnRequest,
+            source: MotionSource::File(path),
+        };
+        let held = MotionOverride {
+            clip: clip.name.clone(),
+            at: args.at,
+        };
+        return Ok(Some((held, Some(clip))));
+    }
+    if crate::motion::builtin::builtin(asked).is_none() {
+        let names: Vec<&str> = crate::motion::builtin::BUILTIN
+            .iter()
+            .map(|m| m.name)
+            .collect();
+        return Err(format!(
+            "no motion called {asked:?}; one of {} or a .vrma file",
+            names.join(", ")
+        ));
+    }
+    let held = MotionOverride {
+        clip: asked.clone(),
+        at: args.at,
+    };
+    Ok(Some((held, None)))
 }
 
 /// What to capture.
@@ -152,6 +237,8 @@ pub struct SnapshotRequest {
     pub during_reply: bool,
     /// A catalogue model to download; the capture happens while it downloads.
     pub download: Option<String>,
+    /// Where to write the bones' transforms at the capture.
+    pub pose_out: Option<PathBuf>,
 }
 
 /// Frames to wait for a requested screenshot before asking again.
@@ -301,11 +388,14 @@ fn capture_when_settled(
     }
     *requested = Some(0);
     let out = request.out.clone();
+    let pose_out = request.pose_out.clone();
     commands.spawn(Screenshot::primary_window()).observe(
         move |captured: On<ScreenshotCaptured>,
               status: Res<LlmStatus>,
               avatar_error: Res<AvatarError>,
               mut blank: ResMut<BlankCaptures>,
+              avatars: Query<(&AvatarMotions, &GlobalTransform)>,
+              bones: Query<(&HumanBoneName, &GlobalTransform)>,
               mut exit: MessageWriter<AppExit>| {
             // Under load, a frame presented while the window is being (re)configured can come
             // back with nothing drawn; the mascot always draws something, so take the next one.
@@ -318,6 +408,13 @@ fn capture_when_settled(
             // Why the asked avatar is not the one shown, for the terminal or the CI log.
             if let Some(reason) = &avatar_error.0 {
                 eprintln!("avatar: {reason}");
+            }
+            if let Some(path) = &pose_out
+                && let Err(err) = std::fs::write(path, pose_json(&avatars, &bones).to_string())
+            {
+                error!("cannot write {}: {err}", path.display());
+                exit.write(AppExit::from_code(1));
+                return;
             }
             match save_rgba_png(&captured.image, &out) {
                 Ok(()) => {
@@ -336,6 +433,37 @@ fn capture_when_settled(
             }
         },
     );
+}
+
+/// The first avatar's humanoid bones: rest (from its motion skeleton) and posed transforms,
+/// relative to the avatar root: `{"bones": {"head": {"rest_rotation": [x, y, z, w],
+/// "rest_position": [x, y, z], "rotation": [...], "position": [...]}}}`.
+fn pose_json(
+    avatars: &Query<(&AvatarMotions, &GlobalTransform)>,
+    bones: &Query<(&HumanBoneName, &GlobalTransform)>,
+) -> serde_json::Value {
+    let Some((motions, root)) = avatars.iter().next() else {
+        return serde_json::json!({"bones": {}});
+    };
+    let to_root = root.affine().inverse();
+    let mut out = serde_json::Map::new();
+    for (bone, global) in bones {
+        let Some(rest) = motions.skeleton.get(*bone) else {
+            continue;
+        };
+        let (_, rotation, position) = (to_root * global.affine()).to_scale_rotation_translation();
+        let (_, rest_rotation, rest_position) = rest.world().to_scale_rotation_translation();
+        out.insert(
+            bone.as_str().to_owned(),
+            serde_json::json!({
+                "rest_rotation": rest_rotation.to_array(),
+                "rest_position": rest_position.to_array(),
+                "rotation": rotation.to_array(),
+                "position": position.to_array(),
+            }),
+        );
+    }
+    serde_json::json!({ "bones": out })
 }
 
 /// Writes the image as RGBA (Bevy's stock `save_to_disk` drops alpha).

@@ -45,6 +45,7 @@ pub use validate::{
 pub struct SettingsChanged {
     pub window: bool,
     pub avatar: bool,
+    pub motion: bool,
     pub llm: bool,
     pub persona: bool,
     pub chat: bool,
@@ -57,6 +58,7 @@ impl SettingsChanged {
         Self {
             window: old.window != new.window,
             avatar: old.avatar != new.avatar,
+            motion: old.motion != new.motion,
             llm: old.llm != new.llm,
             persona: old.persona != new.persona,
             chat: old.chat != new.chat,

@@ -145,7 +145,16 @@ pub fn salvage_sections(source: &str, path: &Path) -> (Settings, Vec<&'static st
                 }
             };
         }
-        let name = keep!(window, avatar, llm, persona, chat, diagnostics, desktop);
+        let name = keep!(
+            window,
+            avatar,
+            motion,
+            llm,
+            persona,
+            chat,
+            diagnostics,
+            desktop
+        );
         kept.push(name);
     }
     (settings, kept)

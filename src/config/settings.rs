@@ -14,6 +14,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub struct Settings {
     pub window: WindowSettings,
     pub avatar: AvatarSettings,
+    pub motion: MotionSettings,
     pub llm: LlmSettings,
     pub persona: PersonaSettings,
     pub chat: ChatSettings,
@@ -166,6 +167,32 @@ impl Default for AvatarSettings {
             breathing: true,
             look_at_cursor: true,
             emotions: default_emotion_table(),
+        }
+    }
+}
+
+/// The body's motion clips (src/motion/).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MotionSettings {
+    /// Motion clips pose the body (idle loop, greeting, gestures); off = the still pose with
+    /// breathing and head turns only.
+    pub enabled: bool,
+    /// Now and then an idle variation (look around, stretch, fidget) instead of the loop.
+    pub idle_variations: bool,
+    /// A gesture once per reply from its emotion (joy, anger, sorrow, fun, surprise).
+    pub gestures: bool,
+    /// Seconds without activity before the sleepy pose; 0 = never.
+    pub sleep_after_secs: f32,
+}
+
+impl Default for MotionSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            idle_variations: true,
+            gestures: true,
+            sleep_after_secs: 300.0,
         }
     }
 }

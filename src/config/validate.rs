@@ -63,6 +63,12 @@ pub fn validate(settings: &Settings) -> Vec<InvalidValue> {
         );
     }
 
+    within(
+        &mut check,
+        ranges::MOTION_SLEEP_AFTER,
+        settings.motion.sleep_after_secs,
+    );
+
     let llm = &settings.llm;
     if let Backend::OpenAi {
         base_url,

@@ -1,5 +1,6 @@
 //! The Expressions panel (F4): a slider per preset, reset, easing speed and the automatic
-//! motions, all sent as [`AvatarCommand`]s like any other sender's.
+//! motions, all sent as [`AvatarCommand`]s like any other sender's; the motion clips, each
+//! played once or looped (a [`PlayMotion`]).
 
 use super::theme::{EXPRESSIONS_KEY, RED};
 use super::{Panel, toggle_panel};
@@ -8,6 +9,7 @@ use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 
 use crate::avatar::expression::{EXPRESSIONS, Source};
 use crate::avatar::{AvatarCommand, AvatarCommands, AvatarError, AvatarRig, FaceState};
+use crate::motion::{MotionLibrary, PlayMotion};
 
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<ExpressionsPanel>();
@@ -38,6 +40,8 @@ fn expressions_panel(
     commands: Res<AvatarCommands>,
     rigs: Query<&AvatarRig>,
     error: Res<AvatarError>,
+    library: Res<MotionLibrary>,
+    mut play: MessageWriter<PlayMotion>,
 ) -> Result {
     if !panel.open {
         return Ok(());
@@ -109,6 +113,31 @@ fn expressions_panel(
                     commands.send(command(on));
                 }
             }
+            egui::CollapsingHeader::new("Motions").show(ui, |ui| {
+                egui::ScrollArea::vertical()
+                    .id_salt("motions")
+                    .max_height(160.0)
+                    .show(ui, |ui| {
+                        for clip in &library.clips {
+                            ui.horizontal(|ui| {
+                                if ui.small_button("play").clicked() {
+                                    play.write(PlayMotion {
+                                        clip: clip.name.clone(),
+                                        looping: false,
+                                    });
+                                }
+                                if ui.small_button("loop").clicked() {
+                                    play.write(PlayMotion {
+                                        clip: clip.name.clone(),
+                                        looping: true,
+                                    });
+                                }
+                                ui.label(format!("{} ({:.1} s)", clip.name, clip.clip.duration));
+                            });
+                        }
+                    });
+                ui.label("Drop a .vrma file on the mascot to add and play it.");
+            });
         });
     panel.open = open;
     Ok(())

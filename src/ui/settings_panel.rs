@@ -182,6 +182,19 @@ pub(crate) fn edit_settings(ui: &mut egui::Ui, s: &mut Settings, all_open: bool)
         ui.checkbox(&mut s.avatar.breathing, "breathing");
         ui.checkbox(&mut s.avatar.look_at_cursor, "look at cursor");
     });
+    egui::CollapsingHeader::new("Motion").show(ui, |ui| {
+        ui.checkbox(&mut s.motion.enabled, "motion clips");
+        ui.checkbox(&mut s.motion.idle_variations, "idle variations");
+        ui.checkbox(&mut s.motion.gestures, "gestures from the mood");
+        ui.add(
+            egui::Slider::new(
+                &mut s.motion.sleep_after_secs,
+                ranges::MOTION_SLEEP_AFTER.range(),
+            )
+            .logarithmic(true)
+            .text("sleepy after (s, 0 = never)"),
+        );
+    });
     egui::CollapsingHeader::new("Language model")
         .default_open(true)
         .show(ui, |ui| {
@@ -306,6 +319,7 @@ mod tests {
         settings.window.scale = 9.5;
         settings.window.idle_fps = 1.0;
         settings.avatar.transition_speed = 99.0;
+        settings.motion.sleep_after_secs = 86_000.0;
         settings.llm.n_threads = Threads::Count(300);
         settings.llm.n_threads_batch = Threads::Count(1);
         settings.llm.n_gpu_layers = Some(999);

@@ -242,7 +242,7 @@ fn a_dropped_vrm_becomes_the_avatar_and_is_saved_while_other_files_are_refused()
     });
     app.update();
     let error = app.world().resource::<AvatarError>().0.clone();
-    assert!(error.is_some_and(|e| e.contains("holiday.png is not a .vrm file")));
+    assert!(error.is_some_and(|e| e.contains("holiday.png is not a .vrm or .vrma file")));
     assert_eq!(
         std::fs::read_to_string(&settings_file).expect("settings"),
         before

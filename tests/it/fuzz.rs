@@ -1,7 +1,7 @@
 //! Mutation fuzzing of every parser and renderer that takes outside input, each for a fixed
 //! time budget: settings and state (RON), VRM/GLB (header and JSON), GGUF headers (our checks
 //! and llama.cpp's parser), chat templates (minijinja), server-sent event streams (the real
-//! OpenAI client against a local server) and history lines.
+//! OpenAI client against a local server), history lines and motion clips (VRMA).
 //!
 //! Inputs start from real files (the bundled settings, the built-in mascot and the shared
 //! avatars, a generated GGUF, the chat templates of tests/data) and are damaged by a seeded
@@ -191,6 +191,52 @@ fn vrm_files() {
         let glb = &glbs[which % glbs.len()];
         which += 1;
         let _ = normalize_vrm_bytes(&glb_bytes(input, glb.bin.as_deref()));
+    });
+}
+
+#[test]
+fn motion_clips() {
+    use desktop_mate::avatar::vrm_file::read_glb;
+    use desktop_mate::motion::builtin::BUILTIN;
+    use desktop_mate::motion::retarget::{Skeleton, SkeletonBone, retarget};
+    use desktop_mate::motion::vrma::read_vrma;
+    use serde_vrm::vrm1::vrmc_vrm::humanoid::HumanBoneName;
+    let mut seeds: Vec<Vec<u8>> = BUILTIN.iter().take(4).map(|m| m.bytes.to_vec()).collect();
+    for name in ["nop.vrma", "hips_spine_twisting.vrma"] {
+        if let Some(path) = crate::support::shared_file(&format!("animations/{name}")) {
+            seeds.push(std::fs::read(path).expect("read"));
+        }
+    }
+    // What an avatar would do with what was read: retarget it (values must stay finite).
+    let bone = |bone, y: f32| SkeletonBone {
+        bone,
+        rest_rotation: bevy::math::Quat::from_rotation_y(0.3),
+        rest_translation: bevy::math::Vec3::Y * y,
+        parent_world: bevy::math::Affine3A::from_translation(bevy::math::Vec3::Y * y),
+    };
+    let skeleton = Skeleton {
+        bones: vec![
+            bone(HumanBoneName::Hips, 0.8),
+            bone(HumanBoneName::LeftUpperArm, 1.2),
+        ],
+    };
+    let check = |bytes: &[u8]| {
+        if let Ok(clip) = read_vrma(bytes) {
+            let _ = retarget(&clip, &skeleton);
+            assert!(clip.duration.is_finite());
+        }
+    };
+    fuzz("vrma-file", &seeds, check);
+    let glbs: Vec<_> = seeds.iter().filter_map(|s| read_glb(s).ok()).collect();
+    let jsons: Vec<Vec<u8>> = glbs
+        .iter()
+        .map(|g| serde_json::to_vec(&g.json).expect("json"))
+        .collect();
+    let mut which = 0;
+    fuzz("vrma-json", &jsons, |input| {
+        let glb = &glbs[which % glbs.len()];
+        which += 1;
+        check(&glb_bytes(input, glb.bin.as_deref()));
     });
 }
 

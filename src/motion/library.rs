@@ -1,0 +1,184 @@
+//! The clips the mascot knows: the built-in ones and `.vrma` files dropped on the window (read
+//! on a task pool, never on the frame loop).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bevy::prelude::*;
+use bevy::tasks::{IoTaskPool, Task, futures_lite::future};
+use bevy::window::FileDragAndDrop;
+
+use super::builtin::{BUILTIN, Role};
+use super::vrma::{MAX_FILE_BYTES, VrmaClip, VrmaError, read_vrma};
+use crate::AppSystems;
+use crate::avatar::AvatarError;
+
+/// Where a clip came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MotionSource {
+    Builtin,
+    File(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct LibraryClip {
+    pub name: String,
+    pub clip: Arc<VrmaClip>,
+    pub looping: bool,
+    pub role: Role,
+    pub source: MotionSource,
+}
+
+/// Every clip that can play. Avatars get each of them retargeted when they spawn, and a clip
+/// added later is retargeted onto the avatars then.
+#[derive(Resource, Debug, Clone, Default)]
+pub struct MotionLibrary {
+    pub clips: Vec<LibraryClip>,
+    /// Bumped when a clip is added, so that players add it to their graphs.
+    pub generation: u32,
+}
+
+impl MotionLibrary {
+    /// The built-in clips (a clip that cannot be read is logged and left out: a bug, caught by
+    /// the tests).
+    pub fn builtin() -> Self {
+        let clips = BUILTIN
+            .iter()
+            .filter_map(|motion| match read_vrma(motion.bytes) {
+                Ok(clip) => Some(LibraryClip {
+                    name: motion.name.to_owned(),
+                    clip: Arc::new(clip),
+                    looping: motion.looping,
+                    role: motion.role,
+                    source: MotionSource::Builtin,
+                }),
+                Err(err) => {
+                    error!("built-in motion {} cannot be read: {err}", motion.name);
+                    None
+                }
+            })
+            .collect();
+        Self {
+            clips,
+            generation: 0,
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&LibraryClip> {
+        self.clips.iter().find(|c| c.name == name)
+    }
+
+    /// Adds or replaces a clip; returns its name.
+    pub fn add(&mut self, clip: LibraryClip) -> String {
+        let name = clip.name.clone();
+        self.clips.retain(|c| c.name != name);
+        self.clips.push(clip);
+        self.generation += 1;
+        name
+    }
+
+    /// (name, role) of every clip, for the director.
+    pub fn roles(&self) -> Vec<(String, Role)> {
+        self.clips
+            .iter()
+            .map(|c| (c.name.clone(), c.role))
+            .collect()
+    }
+}
+
+/// Reads a `.vrma` file (bounded, regular files only).
+pub fn read_file(path: &std::path::Path) -> Result<VrmaClip, String> {
+    use crate::config::BoundedReadError;
+    let bytes = crate::config::read_bounded(path, MAX_FILE_BYTES).map_err(|err| {
+        let why = match err {
+            BoundedReadError::NotRegular => "not a regular file".to_owned(),
+            BoundedReadError::TooBig { size } => {
+                format!("{size} bytes, more than a motion clip may have ({MAX_FILE_BYTES})")
+            }
+            BoundedReadError::Io(e) => e.to_string(),
+        };
+        format!("{}: {why}", path.display())
+    })?;
+    read_vrma(&bytes).map_err(|e: VrmaError| format!("{}: {e}", path.display()))
+}
+
+/// A dropped clip being read.
+#[derive(Component)]
+struct ReadingClip {
+    path: PathBuf,
+    task: Task<Result<VrmaClip, String>>,
+}
+
+/// A clip the user dropped and wants to see now.
+#[derive(Message, Debug, Clone)]
+pub struct ClipDropped(pub String);
+
+pub(super) fn plugin(app: &mut App) {
+    app.insert_resource(MotionLibrary::builtin())
+        .add_message::<FileDragAndDrop>()
+        .add_message::<ClipDropped>()
+        .init_resource::<AvatarError>()
+        .add_systems(
+            Update,
+            (read_dropped_clips, collect_read_clips).in_set(AppSystems::Update),
+        );
+}
+
+fn read_dropped_clips(mut commands: Commands, mut drops: MessageReader<FileDragAndDrop>) {
+    for drop in drops.read() {
+        let FileDragAndDrop::DroppedFile { path_buf, .. } = drop else {
+            continue;
+        };
+        if !path_buf
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("vrma"))
+        {
+            continue;
+        }
+        let path = path_buf.clone();
+        let task = IoTaskPool::get().spawn({
+            let path = path.clone();
+            async move { read_file(&path) }
+        });
+        commands.spawn(ReadingClip { path, task });
+    }
+}
+
+fn collect_read_clips(
+    mut commands: Commands,
+    mut reading: Query<(Entity, &mut ReadingClip)>,
+    mut library: ResMut<MotionLibrary>,
+    mut error: ResMut<AvatarError>,
+    mut dropped: MessageWriter<ClipDropped>,
+) {
+    for (entity, mut read) in &mut reading {
+        let Some(result) = future::block_on(future::poll_once(&mut read.task)) else {
+            continue;
+        };
+        commands.entity(entity).despawn();
+        match result {
+            Ok(clip) => {
+                for note in &clip.notes {
+                    info!("{}: {note}", read.path.display());
+                }
+                let name = read.path.file_stem().map_or_else(
+                    || "dropped".to_owned(),
+                    |s| s.to_string_lossy().into_owned(),
+                );
+                let name = library.add(LibraryClip {
+                    name,
+                    clip: Arc::new(clip),
+                    looping: false,
+                    role: Role::OnRequest,
+                    source: MotionSource::File(read.path.clone()),
+                });
+                info!("motion {name} added from {}", read.path.display());
+                dropped.write(ClipDropped(name));
+            }
+            Err(reason) => {
+                warn!("motion not added: {reason}");
+                error.0 = Some(format!("motion not added: {reason}"));
+            }
+        }
+    }
+}

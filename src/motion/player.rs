@@ -1,0 +1,364 @@
+//! Clips on spawned avatars: when an avatar's rig is ready, every clip of the library is
+//! retargeted onto its bones and put in one `AnimationGraph`; an `AnimationPlayer` with
+//! `AnimationTransitions` on the avatar root plays them, cross-fading. The director (or a
+//! `PlayMotion` message, or `snapshot --motion`) says what plays.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bevy::animation::{AnimatedBy, AnimationTargetId, animated_field};
+use bevy::prelude::*;
+use serde_vrm::vrm1::vrmc_vrm::humanoid::HumanBoneName;
+
+use super::director::{Director, DirectorSettings, Event, Play};
+use super::library::{ClipDropped, MotionLibrary};
+use super::retarget::{Retargeted, Skeleton, SkeletonBone, retarget};
+use super::vrma::Track;
+use crate::AppSystems;
+use crate::avatar::{AvatarRig, BodyDriven, LookTarget, WindowHeld};
+use crate::config::{MotionSettings, Settings, SettingsChanged};
+use crate::llm::{ReplyFinished, ReplyText, SendChat};
+
+/// Cross-fade between two clips.
+pub const FADE: Duration = Duration::from_millis(350);
+
+/// Play a clip on every avatar now (the director takes over again when it ends).
+#[derive(Message, Debug, Clone, PartialEq)]
+pub struct PlayMotion {
+    pub clip: String,
+    pub looping: bool,
+}
+
+/// `snapshot --motion NAME --at SECONDS`: this clip held at this time, the director off.
+#[derive(Resource, Debug, Clone, PartialEq)]
+pub struct MotionOverride {
+    pub clip: String,
+    pub at: f32,
+}
+
+/// On an avatar root: its clips, as graph nodes.
+#[derive(Component, Debug, Clone)]
+pub struct AvatarMotions {
+    pub nodes: HashMap<String, AnimationNodeIndex>,
+    pub skeleton: Skeleton,
+    /// The bones the clips move, to put back at rest when motion is switched off.
+    bones: Vec<(HumanBoneName, Entity)>,
+    /// The library generation the graph was built from.
+    generation: u32,
+    /// The clip started last.
+    pub current: Option<String>,
+}
+
+#[derive(Resource, Debug)]
+struct Directing(Director);
+
+/// The director's settings from `motion` settings.
+fn director_settings(settings: &MotionSettings) -> DirectorSettings {
+    let defaults = DirectorSettings::default();
+    DirectorSettings {
+        sleep_after: (settings.sleep_after_secs > 0.0).then_some(settings.sleep_after_secs),
+        variation_every: if settings.idle_variations {
+            defaults.variation_every
+        } else {
+            (f32::INFINITY, f32::INFINITY)
+        },
+        gesture_probability: if settings.gestures { 1.0 } else { 0.0 },
+    }
+}
+
+pub(super) fn plugin(app: &mut App) {
+    app.add_message::<ReplyText>()
+        .add_message::<ReplyFinished>()
+        .add_message::<SendChat>()
+        .init_resource::<LookTarget>()
+        .init_resource::<WindowHeld>()
+        .add_systems(
+            Update,
+            (follow_settings, set_up_avatars, direct, play)
+                .chain()
+                .in_set(AppSystems::Apply),
+        );
+    let roles = app.world().resource::<MotionLibrary>().roles();
+    let settings = app
+        .world()
+        .get_resource::<Settings>()
+        .map(|s| director_settings(&s.motion))
+        .unwrap_or_default();
+    app.insert_resource(Directing(Director::new(fastrand::u64(..), settings, roles)));
+}
+
+/// `motion` settings changed: a new director (it greets again when
+/// motion comes back on); switched off, the avatars stop and their bones go back to rest.
+fn follow_settings(
+    mut commands: Commands,
+    settings: Res<Settings>,
+    library: Res<MotionLibrary>,
+    mut changes: MessageReader<SettingsChanged>,
+    mut directing: ResMut<Directing>,
+    mut avatars: Query<(Entity, &mut AvatarMotions, &mut AnimationPlayer)>,
+    mut transforms: Query<&mut Transform>,
+) {
+    let changed = changes.read().fold(false, |any, c| any | c.motion);
+    if !changed {
+        return;
+    }
+    directing.0 = Director::new(
+        fastrand::u64(..),
+        director_settings(&settings.motion),
+        library.roles(),
+    );
+    for (root, mut motions, mut player) in &mut avatars {
+        if settings.motion.enabled {
+            commands.entity(root).insert(BodyDriven);
+            continue;
+        }
+        player.stop_all();
+        motions.current = None;
+        commands.entity(root).remove::<BodyDriven>();
+        for (bone, entity) in &motions.bones {
+            if let (Some(rest), Ok(mut transform)) =
+                (motions.skeleton.get(*bone), transforms.get_mut(*entity))
+            {
+                transform.rotation = rest.rest_rotation;
+                transform.translation = rest.rest_translation;
+            }
+        }
+    }
+}
+
+/// The target id of a humanoid bone in our clips.
+pub fn target_id(bone: HumanBoneName) -> AnimationTargetId {
+    AnimationTargetId::from_name(&Name::new(format!("desktop-mate/{}", bone.as_str())))
+}
+
+/// The avatar's humanoid bones at rest (measured by the rig when the scene spawned: by now the
+/// procedural pose may have moved some).
+fn skeleton_of(rig: &AvatarRig) -> (Skeleton, Vec<(HumanBoneName, Entity)>) {
+    let bones = rig
+        .humanoid
+        .iter()
+        .map(|rest| SkeletonBone {
+            bone: rest.bone,
+            rest_rotation: rest.rest.rotation,
+            rest_translation: rest.rest.translation,
+            parent_world: rest.parent_world,
+        })
+        .collect();
+    let entities = rig.humanoid.iter().map(|r| (r.bone, r.entity)).collect();
+    (Skeleton { bones }, entities)
+}
+
+fn keyframes<T: Copy>(track: &Track<T>, duration: f32) -> Vec<(f32, T)> {
+    let mut keys: Vec<(f32, T)> = track
+        .times
+        .iter()
+        .copied()
+        .zip(track.values.iter().copied())
+        .collect();
+    // A one-key track holds its value: a curve needs two keys.
+    if keys.len() == 1 {
+        keys.push((duration.max(keys[0].0 + 0.001), keys[0].1));
+    }
+    keys
+}
+
+/// A retargeted clip as a Bevy clip.
+pub fn animation_clip(retargeted: &Retargeted) -> AnimationClip {
+    let duration = retargeted.duration.max(0.1);
+    let mut clip = AnimationClip::default();
+    for tracks in &retargeted.bones {
+        let id = target_id(tracks.bone);
+        if let Ok(curve) = AnimatableKeyframeCurve::new(keyframes(&tracks.rotation, duration)) {
+            clip.add_curve_to_target(
+                id,
+                AnimatableCurve::new(animated_field!(Transform::rotation), curve),
+            );
+        }
+        if let Some(translation) = &tracks.translation
+            && let Ok(curve) = AnimatableKeyframeCurve::new(keyframes(translation, duration))
+        {
+            clip.add_curve_to_target(
+                id,
+                AnimatableCurve::new(animated_field!(Transform::translation), curve),
+            );
+        }
+    }
+    clip.set_duration(duration);
+    clip
+}
+
+fn set_up_avatars(
+    mut commands: Commands,
+    settings: Res<Settings>,
+    held: Option<Res<MotionOverride>>,
+    library: Res<MotionLibrary>,
+    rigs: Query<(Entity, &AvatarRig, Option<&AvatarMotions>)>,
+    mut clips: ResMut<Assets<AnimationClip>>,
+    mut graphs: ResMut<Assets<AnimationGraph>>,
+) {
+    let overridden = held.is_some();
+    for (root, rig, motions) in &rigs {
+        if motions.is_some_and(|m| m.generation == library.generation) {
+            continue;
+        }
+        let (skeleton, entities) = match motions {
+            // Built at rest; the bones are posed now, so keep the first measurement.
+            Some(motions) => (motions.skeleton.clone(), motions.bones.clone()),
+            None => skeleton_of(rig),
+        };
+        if skeleton.bones.is_empty() {
+            // A model without humanoid bones: nothing to move (marked so it is not redone).
+            commands.entity(root).insert(AvatarMotions {
+                nodes: HashMap::new(),
+                skeleton,
+                bones: Vec::new(),
+                generation: library.generation,
+                current: None,
+            });
+            continue;
+        }
+        let handles: Vec<Handle<AnimationClip>> = library
+            .clips
+            .iter()
+            .map(|entry| clips.add(animation_clip(&retarget(&entry.clip, &skeleton))))
+            .collect();
+        let (graph, indices) = AnimationGraph::from_clips(handles);
+        let nodes_by_name = library
+            .clips
+            .iter()
+            .map(|entry| entry.name.clone())
+            .zip(indices)
+            .collect();
+        let entities: Vec<(HumanBoneName, Entity)> = entities
+            .into_iter()
+            .filter(|(bone, _)| !super::retarget::NOT_ANIMATED.contains(bone))
+            .collect();
+        for (bone, entity) in &entities {
+            commands
+                .entity(*entity)
+                .insert((target_id(*bone), AnimatedBy(root)));
+        }
+        let current = motions.and_then(|m| m.current.clone());
+        let mut root_commands = commands.entity(root);
+        root_commands.insert((
+            AnimationGraphHandle(graphs.add(graph)),
+            AvatarMotions {
+                nodes: nodes_by_name,
+                skeleton,
+                bones: entities,
+                generation: library.generation,
+                current,
+            },
+        ));
+        if settings.motion.enabled || overridden {
+            root_commands.insert(BodyDriven);
+        }
+        if motions.is_none() {
+            root_commands.insert((AnimationPlayer::default(), AnimationTransitions::new()));
+        }
+    }
+}
+
+/// Feeds the director with what happened and passes on what it decides.
+#[allow(clippy::too_many_arguments)]
+fn direct(
+    time: Res<Time>,
+    settings: Res<Settings>,
+    overridden: Option<Res<MotionOverride>>,
+    mut directing: ResMut<Directing>,
+    mut sent: MessageReader<SendChat>,
+    mut text: MessageReader<ReplyText>,
+    mut finished: MessageReader<ReplyFinished>,
+    mut dropped: MessageReader<ClipDropped>,
+    look: Res<LookTarget>,
+    mut last_look: Local<Option<Vec2>>,
+    held: Res<WindowHeld>,
+    avatars: Query<(&AvatarMotions, &AnimationPlayer)>,
+    mut play: MessageWriter<PlayMotion>,
+) {
+    if overridden.is_some() || !settings.motion.enabled || avatars.is_empty() {
+        return;
+    }
+    let mut events = Vec::new();
+    if held.is_changed() && !held.is_added() {
+        events.push(Event::Held(held.0));
+    }
+    if sent.read().count() > 0 {
+        events.push(Event::Activity);
+    }
+    if text.read().count() > 0 {
+        events.push(Event::Talking);
+    }
+    for reply in finished.read() {
+        if let Some(emotion) = reply.emotion {
+            events.push(Event::Emotion(emotion));
+        } else {
+            events.push(Event::Activity);
+        }
+    }
+    // The pointer moving over or near the avatar counts as activity.
+    if look.0.is_some_and(|p| p.length() < 1.5) && look.0 != *last_look {
+        events.push(Event::Activity);
+    }
+    *last_look = look.0;
+    let one_shot_ended = avatars.iter().any(|(motions, player)| {
+        motions
+            .current
+            .as_ref()
+            .and_then(|name| motions.nodes.get(name))
+            .and_then(|node| player.animation(*node))
+            .is_some_and(|active| active.is_finished())
+    });
+    if one_shot_ended {
+        events.push(Event::Finished);
+    }
+    let decided = directing.0.step(time.delta_secs(), &events);
+    // A dropped clip plays at once (after what the director decided this frame).
+    let dropped = dropped.read().last().map(|clip| Play {
+        clip: clip.0.clone(),
+        looping: false,
+    });
+    if let Some(Play { clip, looping }) = dropped.or(decided) {
+        play.write(PlayMotion { clip, looping });
+    }
+}
+
+fn play(
+    mut requests: MessageReader<PlayMotion>,
+    overridden: Option<Res<MotionOverride>>,
+    mut avatars: Query<(
+        &mut AvatarMotions,
+        &mut AnimationPlayer,
+        &mut AnimationTransitions,
+    )>,
+) {
+    let request = requests.read().last().cloned();
+    for (mut motions, mut player, mut transitions) in &mut avatars {
+        if let Some(held) = &overridden {
+            // Once: the clip held at the asked time.
+            if motions.current.as_deref() == Some(held.clip.as_str()) {
+                continue;
+            }
+            let Some(node) = motions.nodes.get(&held.clip).copied() else {
+                continue;
+            };
+            player.stop_all();
+            player.start(node).seek_to(held.at).pause();
+            motions.current = Some(held.clip.clone());
+            continue;
+        }
+        let Some(request) = &request else {
+            continue;
+        };
+        let Some(node) = motions.nodes.get(&request.clip).copied() else {
+            warn!("no motion called {:?}", request.clip);
+            continue;
+        };
+        let active = transitions.play(&mut player, node, FADE);
+        active.replay();
+        if request.looping {
+            active.repeat();
+        }
+        motions.current = Some(request.clip.clone());
+    }
+}
