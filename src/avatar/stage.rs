@@ -55,14 +55,21 @@ fn spawn_stage(mut commands: Commands) {
 }
 
 /// Where the camera must stand to show `min..max` in a viewport of `aspect` (w/h): the whole
-/// height, and the width up to half the height (the bounds are taken in the T-pose files are
-/// authored in, before the arms are lowered, so their full width would shrink the avatar).
+/// height, and for a figure (taller than wide) the width up to half the height (the bounds are
+/// taken in the T-pose files are authored in, before the arms are lowered, so their full width
+/// would shrink the avatar). A model wider than tall is shown whole: cutting it to half its
+/// height showed only the empty middle of some exporters' test files (meshes side by side).
 pub fn camera_for(min: Vec3, max: Vec3, aspect: f32) -> Transform {
     let center = (min + max) / 2.0;
     let size = (max - min) * (1.0 + 2.0 * MARGIN);
     let half_tan = (FOV / 2.0).tan();
     let for_height = size.y / 2.0 / half_tan;
-    let for_width = size.x.min(size.y * 0.5) / 2.0 / (half_tan * aspect.max(0.01));
+    let width = if size.x > size.y {
+        size.x
+    } else {
+        size.x.min(size.y * 0.5)
+    };
+    let for_width = width / 2.0 / (half_tan * aspect.max(0.01));
     let distance = for_height.max(for_width) + size.z / 2.0;
     Transform::from_translation(center + Vec3::Z * distance).looking_at(center, Vec3::Y)
 }
@@ -114,5 +121,34 @@ fn frame_avatar(
         }
         info!("avatar framed: bounds {min:.2} .. {max:.2}");
         commands.entity(avatar).insert(Framed { min, max });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Half the visible width at the bounds' centre, for a camera from `camera_for`.
+    fn half_width_seen(camera: &Transform, center: Vec3, aspect: f32) -> f32 {
+        camera.translation.distance(center) * (FOV / 2.0).tan() * aspect
+    }
+
+    #[test]
+    fn figures_are_framed_by_height_and_wide_models_whole() {
+        let aspect = 400.0 / 600.0;
+        // A T-posed figure: 1.6 m tall, 1.5 m from hand to hand: its height decides.
+        let (min, max) = (Vec3::new(-0.75, 0.0, -0.1), Vec3::new(0.75, 1.6, 0.1));
+        let camera = camera_for(min, max, aspect);
+        let seen = half_width_seen(&camera, (min + max) / 2.0, aspect);
+        assert!(
+            seen < 0.75,
+            "{seen}: the T-pose arms must not shrink the figure"
+        );
+        assert!(seen > 0.4);
+        // Four meshes side by side, 4 m by 1 m: all of them in view.
+        let (min, max) = (Vec3::new(0.0, 0.0, 0.0), Vec3::new(4.0, 1.0, 0.0));
+        let camera = camera_for(min, max, aspect);
+        let seen = half_width_seen(&camera, (min + max) / 2.0, aspect);
+        assert!(seen >= 2.0, "{seen}");
     }
 }

@@ -788,7 +788,7 @@ mod tests {
                 "bone node out of range",
                 Box::new(|g| {
                     g["extensions"]["VRMC_vrm_animation"]["humanoid"]["humanBones"]["hips"]["node"] =
-                        json!(99)
+                        json!(99);
                 }),
                 "does not exist",
             ),
@@ -838,7 +838,7 @@ mod tests {
                     g["nodes"]
                         .as_array_mut()
                         .expect("nodes")
-                        .push(json!({"children": [1]}))
+                        .push(json!({"children": [1]}));
                 }),
                 "two parents",
             ),
