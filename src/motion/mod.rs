@@ -13,6 +13,7 @@ pub mod director;
 mod library;
 mod player;
 pub mod retarget;
+mod springs;
 pub mod vrma;
 
 use bevy::prelude::*;
@@ -24,7 +25,8 @@ pub struct MotionPlugin;
 
 impl Plugin for MotionPlugin {
     fn build(&self, app: &mut App) {
-        app.add_plugins(library::plugin).add_message::<PlayMotion>();
+        app.add_plugins((library::plugin, springs::plugin))
+            .add_message::<PlayMotion>();
         // Clips play on spawned avatars: only in the app that renders them.
         if app.is_plugin_added::<bevy::animation::AnimationPlugin>() {
             app.add_plugins(player::plugin);

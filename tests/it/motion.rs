@@ -453,3 +453,84 @@ fn a_bad_motion_for_a_snapshot_is_refused_with_the_names() {
         assert!(stderr.contains(expected), "{motion}: {stderr}");
     }
 }
+
+#[test]
+fn spring_bones_swing_when_the_window_is_dragged_and_settle() {
+    use bevy::prelude::*;
+    use bevy::window::{PrimaryWindow, WindowMoved};
+    use bevy_vrm::spring_bones::{
+        SpringBonePlugin, SpringBones, SpringChain, SpringJoint, SpringSettings,
+    };
+    use desktop_mate::avatar::{AvatarCamera, Framed};
+    let (mut app, _face, _dir) = support::face_app("()", std::time::Duration::from_millis(16));
+    app.add_plugins((bevy::transform::TransformPlugin, SpringBonePlugin));
+    let world = app.world_mut();
+    let window = world.spawn((Window::default(), PrimaryWindow)).id();
+    world.spawn((
+        AvatarCamera,
+        Transform::from_xyz(0.0, 1.0, 5.0),
+        Projection::Perspective(PerspectiveProjection {
+            fov: 0.35,
+            ..default()
+        }),
+    ));
+    world.spawn(Framed {
+        min: Vec3::ZERO,
+        max: Vec3::new(0.5, 2.0, 0.2),
+    });
+    // A strand of hair: a bone hanging from the head, its tail 0.2 m below.
+    let head = world.spawn(Transform::from_xyz(0.0, 1.5, 0.0)).id();
+    let bone = world.spawn((Transform::default(), ChildOf(head))).id();
+    let tail = world
+        .spawn((Transform::from_xyz(0.0, -0.2, 0.0), ChildOf(bone)))
+        .id();
+    world.spawn(SpringBones(vec![SpringChain {
+        joints: vec![SpringJoint {
+            bone,
+            tail,
+            settings: SpringSettings {
+                stiffness: 1.0,
+                drag_force: 0.4,
+                gravity_power: 0.0,
+                gravity_dir: Vec3::NEG_Y,
+                hit_radius: 0.0,
+            },
+        }],
+    }]));
+    let tail_x = |app: &App| {
+        app.world()
+            .get::<GlobalTransform>(tail)
+            .expect("tail")
+            .translation()
+            .x
+    };
+    let move_to = |app: &mut App, x: i32| {
+        app.world_mut().write_message(WindowMoved {
+            window,
+            position: IVec2::new(x, 100),
+        });
+        app.update();
+    };
+    for _ in 0..20 {
+        app.update();
+    }
+    move_to(&mut app, 100);
+    let still = tail_x(&app);
+    assert!(
+        still.abs() < 1e-4,
+        "at rest the tail hangs straight: {still}"
+    );
+    // The window is dragged 60 px to the right over three frames: the tail lags to the left.
+    for x in [120, 140, 160] {
+        move_to(&mut app, x);
+    }
+    app.update();
+    let swung = tail_x(&app);
+    assert!(swung < -0.01, "the tail lags behind the drag: x = {swung}");
+    // Then it settles.
+    for _ in 0..300 {
+        app.update();
+    }
+    let settled = tail_x(&app);
+    assert!(settled.abs() < 0.002, "the tail settles: x = {settled}");
+}
