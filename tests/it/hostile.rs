@@ -667,3 +667,94 @@ fn a_crash_while_loading_the_avatar_is_not_repeated_at_the_next_start() {
         );
     }
 }
+
+#[test]
+fn motion_clips_end_cleanly() {
+    use desktop_mate::avatar::vrm_file::{read_glb, write_glb};
+    use desktop_mate::motion::builtin::BUILTIN;
+
+    use crate::support::{display_available, one_window_at_a_time};
+
+    if !display_available() {
+        return;
+    }
+    let home = tempfile::tempdir().expect("temp dir");
+    let dir = home.path();
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).expect("write");
+        path.to_str().expect("utf8").to_owned()
+    };
+    let clip = BUILTIN[0].bytes;
+    let glb = read_glb(clip).expect("a built-in clip");
+    let patched = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut glb = glb.clone();
+        edit(&mut glb.json);
+        write_glb(&glb)
+    };
+    let mut nested = serde_json::json!(1);
+    for _ in 0..1000 {
+        nested = serde_json::json!([nested]);
+    }
+    let huge = std::fs::File::create(dir.join("huge.vrma")).expect("create");
+    huge.set_len(100 << 20).expect("sparse file");
+    let cases: Vec<(&str, String)> = vec![
+        ("truncated", write("truncated.vrma", &clip[..clip.len() / 2])),
+        ("100 MiB (sparse)", dir.join("huge.vrma").display().to_string()),
+        (
+            "a key count of 4 billion",
+            write(
+                "count.vrma",
+                &patched(&|j| j["accessors"][1]["count"] = serde_json::json!(4_000_000_000u64)),
+            ),
+        ),
+        (
+            "an external buffer",
+            write(
+                "uri.vrma",
+                &patched(&|j| j["buffers"][0]["uri"] = serde_json::json!("file:///etc/passwd")),
+            ),
+        ),
+        (
+            "nodes that loop",
+            write(
+                "loop.vrma",
+                &patched(&|j| j["nodes"][1]["children"] = serde_json::json!([0])),
+            ),
+        ),
+        (
+            "JSON nested 1000 deep",
+            write("deep.vrma", &patched(&|j| j["extras"] = nested.clone())),
+        ),
+        (
+            "a plain glTF animation",
+            write(
+                "plain.vrma",
+                &patched(&|j| j["extensions"] = serde_json::json!({})),
+            ),
+        ),
+    ];
+    for (case, path) in &cases {
+        let out = dir.join("shot.png");
+        let _one_at_a_time = one_window_at_a_time();
+        let output = measured(
+            "motion clip",
+            case,
+            &[
+                "snapshot",
+                "--out",
+                out.to_str().expect("utf8"),
+                "--motion",
+                path,
+            ],
+            dir,
+            &[],
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{case}: refused\n{stderr}");
+        assert!(
+            stderr.contains("error:") && stderr.contains(".vrma"),
+            "{case}: says which file and why\n{stderr}"
+        );
+    }
+}
