@@ -4,7 +4,8 @@
 # draw: continuous redraw), with the settings' default cap (30 fps idle / 60 active), and with
 # a 10 fps cap; prints the process CPU use (utime + stime from /proc, after a 5 s start-up) and
 # the mean frame rate (from the app's own diagnostics recording) each time.
-# AVATAR=path/to/file.vrm measures with that avatar instead of the built-in one.
+# AVATAR=path/to/file.vrm measures with that avatar instead of the built-in one; MOTION=off
+# with motion clips switched off (the still pose of before motion).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${1:-30}
@@ -17,6 +18,9 @@ for fps in "240.0 240.0" "30.0 60.0" "10.0 10.0"; do
   avatar=""
   if [[ -n ${AVATAR:-} ]]; then
     avatar=$(printf 'avatar: (vrm_path: Some("%s")), ' "$(realpath "$AVATAR")")
+  fi
+  if [[ ${MOTION:-on} == off ]]; then
+    avatar="${avatar}motion: (enabled: false), "
   fi
   printf '(%swindow: (idle_fps: %s, active_fps: %s), chat: (history_file: Some("%s/h.jsonl")))\n' \
     "$avatar" "$idle" "$active" "$tmp" >"$tmp/m.ron"

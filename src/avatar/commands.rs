@@ -80,6 +80,9 @@ pub struct FaceState {
     /// Weight of each preset actually applied this frame (eased expressions combined with
     /// blink, mouth and look-at).
     pub applied: [f32; Expression::COUNT],
+    /// Weights a playing motion clip's expression tracks show this frame (the motion
+    /// plugin's), layered over the mood like blink and mouth.
+    pub clip: [f32; Expression::COUNT],
     /// Where the eyes look this frame (the cursor relative to the face, each axis -1..1), or
     /// `None` when they do not follow it. Each avatar maps it through its own look-at.
     pub gaze: Option<Vec2>,
@@ -100,6 +103,7 @@ impl FaceState {
             head: IdleHead::new(0x4ead),
             lips: LipSync::default(),
             applied: [0.0; Expression::COUNT],
+            clip: [0.0; Expression::COUNT],
             gaze: None,
             commands_applied: 0,
         }

@@ -52,6 +52,9 @@ pub fn animate_face(time: Res<Time>, look: Res<LookTarget>, mut face: ResMut<Fac
     let face = &mut *face;
     face.expressions.step(dt);
     let mut applied = *face.expressions.shown();
+    for (slot, clip) in applied.iter_mut().zip(face.clip) {
+        *slot = slot.max(clip);
+    }
 
     // Joy and fun close the eyes on many models: no blink on top of them.
     let eyes_busy = applied[index(Expression::Joy)] > 0.5

@@ -15,7 +15,9 @@ use super::library::{ClipDropped, MotionLibrary};
 use super::retarget::{Retargeted, Skeleton, SkeletonBone, retarget};
 use super::vrma::Track;
 use crate::AppSystems;
-use crate::avatar::{AvatarRig, BodyDriven, LookTarget, WindowHeld};
+use crate::avatar::expression::index;
+use crate::avatar::{AvatarRig, BodyDriven, FaceState, LookTarget, WindowHeld};
+use crate::config::Expression;
 use crate::config::{MotionSettings, Settings, SettingsChanged};
 use crate::llm::{ReplyFinished, ReplyText, SendChat};
 
@@ -74,7 +76,13 @@ pub(super) fn plugin(app: &mut App) {
         .init_resource::<WindowHeld>()
         .add_systems(
             Update,
-            (follow_settings, set_up_avatars, direct, play)
+            (
+                follow_settings,
+                set_up_avatars,
+                direct,
+                play,
+                show_clip_expressions,
+            )
                 .chain()
                 .in_set(AppSystems::Apply),
         );
@@ -320,6 +328,39 @@ fn direct(
     });
     if let Some(Play { clip, looping }) = dropped.or(decided) {
         play.write(PlayMotion { clip, looping });
+    }
+}
+
+/// The playing clips' expression tracks (VRM 1.0 preset names) at their current time, weighted
+/// like the clips themselves (cross-fades), into the face's clip layer.
+fn show_clip_expressions(
+    library: Res<MotionLibrary>,
+    avatars: Query<(&AvatarMotions, &AnimationPlayer)>,
+    mut face: ResMut<FaceState>,
+) {
+    let mut weights = [0.0_f32; Expression::COUNT];
+    if let Some((motions, player)) = avatars.iter().next() {
+        for (name, node) in &motions.nodes {
+            let Some(active) = player.animation(*node) else {
+                continue;
+            };
+            let Some(clip) = library.get(name) else {
+                continue;
+            };
+            for (expression, track) in &clip.clip.expressions {
+                let (Some(preset), Some(value)) = (
+                    Expression::from_vrm1_preset(expression),
+                    track.sample(active.seek_time()),
+                ) else {
+                    continue;
+                };
+                let slot = &mut weights[index(preset)];
+                *slot = slot.max(value * active.weight());
+            }
+        }
+    }
+    if face.clip != weights {
+        face.clip = weights;
     }
 }
 

@@ -699,8 +699,14 @@ fn motion_clips_end_cleanly() {
     let huge = std::fs::File::create(dir.join("huge.vrma")).expect("create");
     huge.set_len(100 << 20).expect("sparse file");
     let cases: Vec<(&str, String)> = vec![
-        ("truncated", write("truncated.vrma", &clip[..clip.len() / 2])),
-        ("100 MiB (sparse)", dir.join("huge.vrma").display().to_string()),
+        (
+            "truncated",
+            write("truncated.vrma", &clip[..clip.len() / 2]),
+        ),
+        (
+            "100 MiB (sparse)",
+            dir.join("huge.vrma").display().to_string(),
+        ),
         (
             "a key count of 4 billion",
             write(

@@ -534,3 +534,72 @@ fn spring_bones_swing_when_the_window_is_dragged_and_settle() {
     let settled = tail_x(&app);
     assert!(settled.abs() < 0.002, "the tail settles: x = {settled}");
 }
+
+/// The idle clip with a `happy` expression track at `weight` all along.
+fn idle_with_happy(weight: f32) -> Vec<u8> {
+    use desktop_mate::avatar::vrm_file::{read_glb, write_glb};
+    let mut glb = read_glb(BUILTIN[0].bytes).expect("idle clip");
+    let json = &mut glb.json;
+    let times = json["accessors"][0]["count"].as_u64().expect("count") as usize;
+    let bin = glb.bin.as_mut().expect("binary chunk");
+    let offset = bin.len();
+    for _ in 0..times {
+        for v in [weight, 0.0, 0.0] {
+            bin.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    json["buffers"][0]["byteLength"] = serde_json::json!(bin.len());
+    let push = |json: &mut serde_json::Value, key: &str, value: serde_json::Value| {
+        let list = json[key].as_array_mut().expect("list");
+        list.push(value);
+        list.len() - 1
+    };
+    let view = push(
+        json,
+        "bufferViews",
+        serde_json::json!({"buffer": 0, "byteOffset": offset, "byteLength": times * 12}),
+    );
+    let accessor = push(
+        json,
+        "accessors",
+        serde_json::json!({"bufferView": view, "componentType": 5126, "count": times, "type": "VEC3"}),
+    );
+    let node = push(json, "nodes", serde_json::json!({"name": "happy"}));
+    json["extensions"]["VRMC_vrm_animation"]["expressions"] =
+        serde_json::json!({"preset": {"happy": {"node": node}}});
+    let animation = &mut json["animations"][0];
+    let sampler = push(
+        animation,
+        "samplers",
+        serde_json::json!({"input": 0, "output": accessor}),
+    );
+    push(
+        animation,
+        "channels",
+        serde_json::json!({"sampler": sampler, "target": {"node": node, "path": "translation"}}),
+    );
+    write_glb(&glb)
+}
+
+#[test]
+fn a_clips_expression_track_shows_on_the_face() {
+    if !support::display_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let clip = read_vrma(&idle_with_happy(1.0)).expect("the clip reads");
+    assert_eq!(clip.expressions["happy"].sample(1.0), Some(1.0));
+    let mut shots = Vec::new();
+    for weight in [0.0, 1.0] {
+        let path = dir.path().join(format!("happy{weight}.vrma"));
+        std::fs::write(&path, idle_with_happy(weight)).expect("write");
+        let (png, _) = posed(dir.path(), None, path.to_str().expect("utf8"), 1.0);
+        shots.push(image::open(&png).expect("PNG").to_rgba8());
+    }
+    // The body is posed the same; the face (joy: closed eyes, open smile) differs.
+    let changed = differing(&shots[0], &shots[1]);
+    assert!(
+        changed > 300,
+        "{changed} pixels differ with the clip's happy track"
+    );
+}
