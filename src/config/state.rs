@@ -1,6 +1,6 @@
 //! What the app tracks at run time and restores at the next start — where the window was
 //! dragged, its scale, where the overlay was dragged, the last avatar dropped on the window,
-//! the model downloaded from the chat panel —
+//! the model downloaded from the chat panel, the motion clips kept in the idle set —
 //! kept in `state.ron` beside the settings. The user's `mascot.ron` is theirs: the app writes
 //! it only when the user presses Save in the settings panel.
 //!
@@ -25,6 +25,9 @@ pub const STATE_FILE_NAME: &str = "state.ron";
 /// place could overflow.
 const PLACE_LIMIT: i32 = 1 << 16;
 
+/// The most motion clips kept in the idle set.
+pub const MAX_KEPT_MOTIONS: usize = 64;
+
 #[derive(Resource, Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AppState {
@@ -36,6 +39,8 @@ pub struct AppState {
     pub overlay_position: Option<(f32, f32)>,
     pub avatar: Option<PathBuf>,
     pub model: Option<PathBuf>,
+    /// Motion clips (.vrma) dropped on the window and kept in the idle set (F4).
+    pub kept_motions: Vec<PathBuf>,
     /// The values `mascot.ron` had for the settings above when the app last put it in force:
     /// a start that finds other values knows the user edited the file while the app was
     /// closed, and the entries for those settings give way (as they do to an edit while it
@@ -199,6 +204,10 @@ impl AppState {
         {
             dropped.push(format!("overlay_position ({x}, {y})"));
             self.overlay_position = None;
+        }
+        if self.kept_motions.len() > MAX_KEPT_MOTIONS {
+            dropped.push(format!("kept_motions beyond the first {MAX_KEPT_MOTIONS}"));
+            self.kept_motions.truncate(MAX_KEPT_MOTIONS);
         }
         dropped
     }

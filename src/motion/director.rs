@@ -225,6 +225,11 @@ impl Director {
         }
     }
 
+    /// The clips to choose among changed (one kept in the idle set, one removed).
+    pub fn set_clips(&mut self, clips: Vec<(String, Role)>) {
+        self.clips = clips;
+    }
+
     /// True while the sleepy loop plays.
     pub fn sleeping(&self) -> bool {
         self.mode == Mode::Sleepy

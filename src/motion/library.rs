@@ -12,6 +12,7 @@ use super::builtin::{BUILTIN, Role};
 use super::vrma::{MAX_FILE_BYTES, VrmaClip, VrmaError, read_vrma};
 use crate::AppSystems;
 use crate::avatar::AvatarError;
+use crate::config::{AppState, StateFile};
 
 /// Where a clip came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,10 +103,11 @@ pub fn read_file(path: &std::path::Path) -> Result<VrmaClip, String> {
     read_vrma(&bytes).map_err(|e: VrmaError| format!("{}: {e}", path.display()))
 }
 
-/// A dropped clip being read.
+/// A clip file being read: dropped now (played once read), or kept from an earlier run.
 #[derive(Component)]
 struct ReadingClip {
     path: PathBuf,
+    kept: bool,
     task: Task<Result<VrmaClip, String>>,
 }
 
@@ -113,15 +115,82 @@ struct ReadingClip {
 #[derive(Message, Debug, Clone)]
 pub struct ClipDropped(pub String);
 
+/// The F4 list's edits of a clip read from a file.
+#[derive(Message, Debug, Clone, PartialEq)]
+pub enum EditMotion {
+    /// In the idle set (played now and then, remembered in state.ron) or not.
+    Keep { clip: String, keep: bool },
+    /// Out of the library (and of the idle set).
+    Remove(String),
+}
+
+/// The role of a clip kept in the idle set.
+pub const KEPT: Role = Role::IdleVariation { weight: 1 };
+
+fn reading(path: PathBuf, kept: bool) -> ReadingClip {
+    let task = IoTaskPool::get().spawn({
+        let path = path.clone();
+        async move { read_file(&path) }
+    });
+    ReadingClip { path, kept, task }
+}
+
 pub(super) fn plugin(app: &mut App) {
     app.insert_resource(MotionLibrary::builtin())
         .add_message::<FileDragAndDrop>()
         .add_message::<ClipDropped>()
+        .add_message::<EditMotion>()
         .init_resource::<AvatarError>()
+        .add_systems(Startup, read_kept_clips)
         .add_systems(
             Update,
-            (read_dropped_clips, collect_read_clips).in_set(AppSystems::Update),
+            (read_dropped_clips, collect_read_clips, edit_clips).in_set(AppSystems::Update),
         );
+}
+
+/// The clips kept in the idle set by earlier runs.
+fn read_kept_clips(mut commands: Commands, state: Option<Res<AppState>>) {
+    for path in state.iter().flat_map(|s| s.kept_motions.iter()) {
+        commands.spawn(reading(path.clone(), true));
+    }
+}
+
+/// Keeps a file's clip in the idle set (remembered in state.ron) or takes it out, or removes
+/// it from the library.
+fn edit_clips(
+    mut edits: MessageReader<EditMotion>,
+    mut library: ResMut<MotionLibrary>,
+    mut state: ResMut<AppState>,
+    file: Res<StateFile>,
+) {
+    for edit in edits.read() {
+        let (name, keep) = match edit {
+            EditMotion::Keep { clip, keep } => (clip, *keep),
+            EditMotion::Remove(clip) => (clip, false),
+        };
+        let Some(index) = library.clips.iter().position(|c| &c.name == name) else {
+            continue;
+        };
+        let MotionSource::File(path) = library.clips[index].source.clone() else {
+            continue;
+        };
+        match edit {
+            EditMotion::Remove(_) => {
+                library.clips.remove(index);
+                library.generation += 1;
+            }
+            EditMotion::Keep { .. } => {
+                library.clips[index].role = if keep { KEPT } else { Role::OnRequest };
+            }
+        }
+        state.kept_motions.retain(|p| p != &path);
+        if keep {
+            state.kept_motions.push(path);
+        }
+        if let Err(reason) = file.save(&state) {
+            warn!("motion list not saved: {reason}");
+        }
+    }
 }
 
 fn read_dropped_clips(mut commands: Commands, mut drops: MessageReader<FileDragAndDrop>) {
@@ -135,12 +204,7 @@ fn read_dropped_clips(mut commands: Commands, mut drops: MessageReader<FileDragA
         {
             continue;
         }
-        let path = path_buf.clone();
-        let task = IoTaskPool::get().spawn({
-            let path = path.clone();
-            async move { read_file(&path) }
-        });
-        commands.spawn(ReadingClip { path, task });
+        commands.spawn(reading(path_buf.clone(), false));
     }
 }
 
@@ -169,11 +233,13 @@ fn collect_read_clips(
                     name,
                     clip: Arc::new(clip),
                     looping: false,
-                    role: Role::OnRequest,
+                    role: if read.kept { KEPT } else { Role::OnRequest },
                     source: MotionSource::File(read.path.clone()),
                 });
                 info!("motion {name} added from {}", read.path.display());
-                dropped.write(ClipDropped(name));
+                if !read.kept {
+                    dropped.write(ClipDropped(name));
+                }
             }
             Err(reason) => {
                 warn!("motion not added: {reason}");

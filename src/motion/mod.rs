@@ -18,7 +18,7 @@ pub mod vrma;
 
 use bevy::prelude::*;
 
-pub use library::{LibraryClip, MotionLibrary, MotionSource, read_file};
+pub use library::{EditMotion, KEPT, LibraryClip, MotionLibrary, MotionSource, read_file};
 pub use player::{AvatarMotions, MotionOverride, PlayMotion, animation_clip, target_id};
 
 pub struct MotionPlugin;

@@ -272,6 +272,7 @@ fn set_up_avatars(
 fn direct(
     time: Res<Time>,
     settings: Res<Settings>,
+    library: Res<MotionLibrary>,
     overridden: Option<Res<MotionOverride>>,
     mut directing: ResMut<Directing>,
     mut sent: MessageReader<SendChat>,
@@ -286,6 +287,9 @@ fn direct(
 ) {
     if overridden.is_some() || !settings.motion.enabled || avatars.is_empty() {
         return;
+    }
+    if library.is_changed() {
+        directing.0.set_clips(library.roles());
     }
     let mut events = Vec::new();
     if held.is_changed() && !held.is_added() {

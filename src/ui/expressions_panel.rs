@@ -9,7 +9,7 @@ use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 
 use crate::avatar::expression::{EXPRESSIONS, Source};
 use crate::avatar::{AvatarCommand, AvatarCommands, AvatarError, AvatarRig, FaceState};
-use crate::motion::{MotionLibrary, PlayMotion};
+use crate::motion::{EditMotion, KEPT, MotionLibrary, MotionSource, PlayMotion};
 
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<ExpressionsPanel>();
@@ -42,6 +42,7 @@ fn expressions_panel(
     error: Res<AvatarError>,
     library: Res<MotionLibrary>,
     mut play: MessageWriter<PlayMotion>,
+    mut edit: MessageWriter<EditMotion>,
 ) -> Result {
     if !panel.open {
         return Ok(());
@@ -133,10 +134,25 @@ fn expressions_panel(
                                     });
                                 }
                                 ui.label(format!("{} ({:.1} s)", clip.name, clip.clip.duration));
+                                if matches!(clip.source, MotionSource::File(_)) {
+                                    let mut kept = clip.role == KEPT;
+                                    if ui.checkbox(&mut kept, "idle").changed() {
+                                        edit.write(EditMotion::Keep {
+                                            clip: clip.name.clone(),
+                                            keep: kept,
+                                        });
+                                    }
+                                    if ui.small_button("remove").clicked() {
+                                        edit.write(EditMotion::Remove(clip.name.clone()));
+                                    }
+                                }
                             });
                         }
                     });
-                ui.label("Drop a .vrma file on the mascot to add and play it.");
+                ui.label(
+                    "Drop a .vrma file on the mascot to play it; \"idle\" keeps it among the \
+                     idle variations (remembered).",
+                );
             });
         });
     panel.open = open;

@@ -603,3 +603,62 @@ fn a_clips_expression_track_shows_on_the_face() {
         "{changed} pixels differ with the clip's happy track"
     );
 }
+
+#[test]
+fn a_kept_clip_joins_the_idle_set_and_comes_back_at_the_next_start() {
+    use bevy::prelude::Entity;
+    use bevy::window::FileDragAndDrop;
+    use desktop_mate::config::{AppState, Overrides};
+    use desktop_mate::motion::{EditMotion, KEPT, MotionLibrary};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let settings = dir.path().join("mascot.ron");
+    std::fs::write(&settings, "()").expect("settings");
+    let clip = dir.path().join("bow.vrma");
+    std::fs::write(&clip, BUILTIN[5].bytes).expect("write");
+    let start = || {
+        let mut app = desktop_mate::headless_app(desktop_mate::config::load_with(
+            Some(&settings),
+            None,
+            Overrides::default(),
+        ));
+        app.update();
+        app
+    };
+    let mut app = start();
+    app.world_mut().write_message(FileDragAndDrop::DroppedFile {
+        window: Entity::PLACEHOLDER,
+        path_buf: clip.clone(),
+    });
+    let limit = std::time::Duration::from_secs(10);
+    assert!(support::update_until(&mut app, limit, |w| w
+        .resource::<MotionLibrary>()
+        .get("bow")
+        .is_some()));
+    app.world_mut().write_message(EditMotion::Keep {
+        clip: "bow".into(),
+        keep: true,
+    });
+    app.update();
+    assert_eq!(
+        app.world().resource::<AppState>().kept_motions,
+        vec![clip.clone()]
+    );
+    let state_file = dir.path().join("state.ron");
+    let saved = std::fs::read_to_string(&state_file).expect("state.ron written");
+    assert!(saved.contains("bow.vrma"), "{saved}");
+    drop(app);
+
+    // The next start reads it into the idle set without playing it.
+    let mut app = start();
+    assert!(support::update_until(&mut app, limit, |w| w
+        .resource::<MotionLibrary>()
+        .get("bow")
+        .is_some_and(|c| c.role == KEPT)));
+    app.world_mut()
+        .write_message(EditMotion::Remove("bow".into()));
+    app.update();
+    assert!(app.world().resource::<MotionLibrary>().get("bow").is_none());
+    assert!(app.world().resource::<AppState>().kept_motions.is_empty());
+    // The user's settings file is never written for it.
+    assert_eq!(std::fs::read_to_string(&settings).expect("settings"), "()");
+}
