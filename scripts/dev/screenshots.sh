@@ -49,6 +49,11 @@ port=18765
 size=$(sed -n 's/.*size_bytes: \([0-9]*\),.*/\1/p' config/models.ron | sed -n 2p)
 python3 scripts/dev/slow-file-server.py "$port" "$size" 20000000 &
 server=$!
+# The download must find the server listening (it refused a connection once under load).
+for _ in $(seq 50); do
+  (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+  sleep 0.1
+done
 HF_ENDPOINT="http://127.0.0.1:$port" shoot --download qwen2.5-1.5b --settle-frames 60 \
   --out docs/screenshots/download.png
 kill "$server"
