@@ -119,6 +119,12 @@ pub fn run(mut loaded: LoadedSettings, args: SnapshotArgs) -> AppExit {
         }
     };
     let mut app = crate::snapshot_app(loaded);
+    // Every frame advances the app's clock by the same step, whatever the machine's speed
+    // (lavapipe, Wine): what moves with time (spring bones, easing, clips) is then the same in
+    // two snapshots that render the same number of frames.
+    app.insert_resource(bevy::time::TimeUpdateStrategy::ManualDuration(
+        SNAPSHOT_FRAME,
+    ));
     let world = app.world_mut();
     world.resource_mut::<crate::ui::SettingsPanel>().open = args.settings;
     world.resource_mut::<crate::ui::ChatPanel>().open = !args.no_chat;
@@ -223,6 +229,9 @@ fn motion_override(
     };
     Ok(Some((held, None)))
 }
+
+/// The app time one snapshot frame stands for.
+const SNAPSHOT_FRAME: std::time::Duration = std::time::Duration::from_nanos(33_333_333);
 
 /// What to capture.
 #[derive(Resource, Debug, Clone)]
