@@ -165,7 +165,6 @@ fn avatar_seeds() -> Vec<Vec<u8>> {
 
 #[test]
 fn vrm_files() {
-    use desktop_mate::avatar::vrm_file::read_glb;
     use desktop_mate::avatar::vrm_import::normalize_vrm_bytes;
     let seeds = avatar_seeds();
     // The GLB container: its header and chunk table.
@@ -180,23 +179,30 @@ fn vrm_files() {
         let _ = normalize_vrm_bytes(&bytes);
     });
     // The JSON chunk, with each file's own binary chunk.
+    fuzz_json_chunks("vrm-json", &seeds, |bytes| {
+        let _ = normalize_vrm_bytes(bytes);
+    });
+}
+
+/// Mutations of the JSON chunks of GLB `seeds`, each put back with its file's binary chunk.
+fn fuzz_json_chunks(name: &str, seeds: &[Vec<u8>], mut target: impl FnMut(&[u8])) {
+    use desktop_mate::avatar::vrm_file::read_glb;
     let glbs: Vec<_> = seeds.iter().filter_map(|s| read_glb(s).ok()).collect();
-    assert_eq!(glbs.len(), seeds.len(), "the seed avatars are GLB files");
+    assert_eq!(glbs.len(), seeds.len(), "{name}: the seeds are GLB files");
     let jsons: Vec<Vec<u8>> = glbs
         .iter()
         .map(|g| serde_json::to_vec(&g.json).expect("json"))
         .collect();
     let mut which = 0;
-    fuzz("vrm-json", &jsons, |input| {
+    fuzz(name, &jsons, |input| {
         let glb = &glbs[which % glbs.len()];
         which += 1;
-        let _ = normalize_vrm_bytes(&glb_bytes(input, glb.bin.as_deref()));
+        target(&glb_bytes(input, glb.bin.as_deref()));
     });
 }
 
 #[test]
 fn motion_clips() {
-    use desktop_mate::avatar::vrm_file::read_glb;
     use desktop_mate::motion::builtin::BUILTIN;
     use desktop_mate::motion::retarget::{Skeleton, SkeletonBone, retarget};
     use desktop_mate::motion::vrma::read_vrma;
@@ -227,17 +233,7 @@ fn motion_clips() {
         }
     };
     fuzz("vrma-file", &seeds, check);
-    let glbs: Vec<_> = seeds.iter().filter_map(|s| read_glb(s).ok()).collect();
-    let jsons: Vec<Vec<u8>> = glbs
-        .iter()
-        .map(|g| serde_json::to_vec(&g.json).expect("json"))
-        .collect();
-    let mut which = 0;
-    fuzz("vrma-json", &jsons, |input| {
-        let glb = &glbs[which % glbs.len()];
-        which += 1;
-        check(&glb_bytes(input, glb.bin.as_deref()));
-    });
+    fuzz_json_chunks("vrma-json", &seeds, check);
 }
 
 /// A GLB with this JSON chunk, as it is (not necessarily JSON), and binary chunk.
