@@ -287,18 +287,16 @@ fn apply_pose(
             // turned pose (which would add up frame after frame).
             for (bone, turn) in [(bones.head, head_turn), (bones.neck, neck_turn)] {
                 let Some(bone) = bone else { continue };
-                let Ok(mut current) = transforms.get_mut(bone.entity) else {
+                let Ok(current) = transforms.get(bone.entity) else {
                     continue;
                 };
                 let base = match clip_poses.get(&bone.entity) {
-                    Some((base, written)) if *written == *current => *base,
+                    Some((base, written)) if written == current => *base,
                     _ => *current,
                 };
                 let pose = bone.rotated_from(&base, turn);
                 clip_poses.insert(bone.entity, (base, pose));
-                if *current != pose {
-                    *current = pose;
-                }
+                set_pose(&mut transforms, Some(bone), |_| pose);
             }
             continue;
         }

@@ -228,6 +228,29 @@ impl AvatarRig {
     }
 }
 
+/// `f` folded over the local transforms of `entity`'s ancestors below `root`, nearest first.
+fn fold_ancestors<T>(
+    root: Entity,
+    entity: Entity,
+    nodes: &Query<(Option<&VrmMeshIndex>, Option<&HumanBoneName>, &Transform)>,
+    parents: &Query<&ChildOf>,
+    init: T,
+    f: impl Fn(T, &Transform) -> T,
+) -> T {
+    let mut acc = init;
+    let mut current = parents.get(entity).map(ChildOf::parent).ok();
+    while let Some(node) = current {
+        if node == root {
+            break;
+        }
+        if let Ok((_, _, transform)) = nodes.get(node) {
+            acc = f(acc, transform);
+        }
+        current = parents.get(node).map(ChildOf::parent).ok();
+    }
+    acc
+}
+
 /// Transform of `entity`'s parent relative to `root`, from the local transforms.
 fn affine_to(
     root: Entity,
@@ -235,18 +258,10 @@ fn affine_to(
     nodes: &Query<(Option<&VrmMeshIndex>, Option<&HumanBoneName>, &Transform)>,
     parents: &Query<&ChildOf>,
 ) -> bevy::math::Affine3A {
-    let mut affine = bevy::math::Affine3A::IDENTITY;
-    let mut current = parents.get(entity).map(ChildOf::parent).ok();
-    while let Some(node) = current {
-        if node == root {
-            break;
-        }
-        if let Ok((_, _, transform)) = nodes.get(node) {
-            affine = transform.compute_affine() * affine;
-        }
-        current = parents.get(node).map(ChildOf::parent).ok();
-    }
-    affine
+    let identity = bevy::math::Affine3A::IDENTITY;
+    fold_ancestors(root, entity, nodes, parents, identity, |affine, local| {
+        local.compute_affine() * affine
+    })
 }
 
 /// Rotation of `entity`'s parent relative to `root`, from the local transforms. This includes
@@ -258,16 +273,12 @@ fn rotation_to(
     nodes: &Query<(Option<&VrmMeshIndex>, Option<&HumanBoneName>, &Transform)>,
     parents: &Query<&ChildOf>,
 ) -> Quat {
-    let mut rotation = Quat::IDENTITY;
-    let mut current = parents.get(entity).map(ChildOf::parent).ok();
-    while let Some(node) = current {
-        if node == root {
-            break;
-        }
-        if let Ok((_, _, transform)) = nodes.get(node) {
-            rotation = transform.rotation * rotation;
-        }
-        current = parents.get(node).map(ChildOf::parent).ok();
-    }
-    rotation
+    fold_ancestors(
+        root,
+        entity,
+        nodes,
+        parents,
+        Quat::IDENTITY,
+        |rotation, local| local.rotation * rotation,
+    )
 }

@@ -7,10 +7,12 @@ use std::path::{Path, PathBuf};
 use bevy::prelude::*;
 use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
 
-use crate::avatar::{AvatarCommand, AvatarCommands, AvatarError, AvatarStatus, FaceState, Framed};
+use crate::avatar::{
+    AvatarCommand, AvatarCommands, AvatarError, AvatarRig, AvatarStatus, FaceState, Framed,
+};
 use crate::config::{Expression, LoadedSettings};
 use crate::llm::{LlmStatus, ModelDownloads, ReplyFinished, SendChat, StartDownload};
-use crate::motion::{AvatarMotions, LibraryClip, MotionLibrary, MotionOverride, MotionSource};
+use crate::motion::{AvatarMotions, LibraryClip, MotionLibrary, MotionOverride};
 use serde_vrm::vrm1::vrmc_vrm::humanoid::HumanBoneName;
 
 #[derive(clap::Args, Debug, Clone)]
@@ -198,15 +200,8 @@ fn motion_override(
     }
     if asked.to_ascii_lowercase().ends_with(".vrma") {
         let path = PathBuf::from(asked);
-        let clip = LibraryClip {
-            name: path
-                .file_stem()
-                .map_or_else(|| asked.clone(), |s| s.to_string_lossy().into_owned()),
-            clip: std::sync::Arc::new(crate::motion::read_file(&path)?),
-            looping: false,
-            role: crate::motion::builtin::Role::OnRequest,
-            source: MotionSource::File(path),
-        };
+        let read = crate::motion::read_file(&path)?;
+        let clip = LibraryClip::from_file(path, read, crate::motion::builtin::Role::OnRequest);
         let held = MotionOverride {
             clip: clip.name.clone(),
             at: args.at,
@@ -403,7 +398,7 @@ fn capture_when_settled(
               status: Res<LlmStatus>,
               avatar_error: Res<AvatarError>,
               mut blank: ResMut<BlankCaptures>,
-              avatars: Query<(&AvatarMotions, &GlobalTransform)>,
+              avatars: Query<(&AvatarRig, &GlobalTransform), With<AvatarMotions>>,
               bones: Query<(&HumanBoneName, &GlobalTransform)>,
               mut exit: MessageWriter<AppExit>| {
             // Under load, a frame presented while the window is being (re)configured can come
@@ -444,20 +439,21 @@ fn capture_when_settled(
     );
 }
 
-/// The first avatar's humanoid bones: rest (from its motion skeleton) and posed transforms,
+/// The first avatar's humanoid bones: rest (as clips are retargeted against) and posed transforms,
 /// relative to the avatar root: `{"bones": {"head": {"rest_rotation": [x, y, z, w],
 /// "rest_position": [x, y, z], "rotation": [...], "position": [...]}}}`.
 fn pose_json(
-    avatars: &Query<(&AvatarMotions, &GlobalTransform)>,
+    avatars: &Query<(&AvatarRig, &GlobalTransform), With<AvatarMotions>>,
     bones: &Query<(&HumanBoneName, &GlobalTransform)>,
 ) -> serde_json::Value {
-    let Some((motions, root)) = avatars.iter().next() else {
+    let Some((rig, root)) = avatars.iter().next() else {
         return serde_json::json!({"bones": {}});
     };
+    let skeleton = crate::motion::skeleton(rig);
     let to_root = root.affine().inverse();
     let mut out = serde_json::Map::new();
     for (bone, global) in bones {
-        let Some(rest) = motions.skeleton.get(*bone) else {
+        let Some(rest) = skeleton.get(*bone) else {
             continue;
         };
         let (_, rotation, position) = (to_root * global.affine()).to_scale_rotation_translation();

@@ -39,6 +39,23 @@ pub struct MotionLibrary {
     pub generation: u32,
 }
 
+impl LibraryClip {
+    /// A clip read from `path`, named by its file name (`wave.vrma` is `wave`); played once.
+    pub fn from_file(path: PathBuf, clip: VrmaClip, role: Role) -> Self {
+        let name = path.file_stem().map_or_else(
+            || "dropped".to_owned(),
+            |s| s.to_string_lossy().into_owned(),
+        );
+        Self {
+            name,
+            clip: Arc::new(clip),
+            looping: false,
+            role,
+            source: MotionSource::File(path),
+        }
+    }
+}
+
 impl MotionLibrary {
     /// The built-in clips (a clip that cannot be read is logged and left out: a bug, caught by
     /// the tests).
@@ -225,17 +242,8 @@ fn collect_read_clips(
                 for note in &clip.notes {
                     info!("{}: {note}", read.path.display());
                 }
-                let name = read.path.file_stem().map_or_else(
-                    || "dropped".to_owned(),
-                    |s| s.to_string_lossy().into_owned(),
-                );
-                let name = library.add(LibraryClip {
-                    name,
-                    clip: Arc::new(clip),
-                    looping: false,
-                    role: if read.kept { KEPT } else { Role::OnRequest },
-                    source: MotionSource::File(read.path.clone()),
-                });
+                let role = if read.kept { KEPT } else { Role::OnRequest };
+                let name = library.add(LibraryClip::from_file(read.path.clone(), clip, role));
                 info!("motion {name} added from {}", read.path.display());
                 if !read.kept {
                     dropped.write(ClipDropped(name));

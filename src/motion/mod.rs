@@ -19,7 +19,7 @@ pub mod vrma;
 use bevy::prelude::*;
 
 pub use library::{EditMotion, KEPT, LibraryClip, MotionLibrary, MotionSource, read_file};
-pub use player::{AvatarMotions, MotionOverride, PlayMotion, animation_clip, target_id};
+pub use player::{AvatarMotions, MotionOverride, PlayMotion, animation_clip, skeleton, target_id};
 
 pub struct MotionPlugin;
 

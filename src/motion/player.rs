@@ -16,7 +16,7 @@ use super::retarget::{Retargeted, Skeleton, SkeletonBone, retarget};
 use super::vrma::Track;
 use crate::AppSystems;
 use crate::avatar::expression::index;
-use crate::avatar::{AvatarRig, BodyDriven, FaceState, LookTarget, WindowHeld};
+use crate::avatar::{AvatarRig, BodyDriven, FaceState, LookTarget, RestBone, WindowHeld};
 use crate::config::Expression;
 use crate::config::{MotionSettings, Settings, SettingsChanged};
 use crate::llm::{ReplyFinished, ReplyText, SendChat};
@@ -38,13 +38,11 @@ pub struct MotionOverride {
     pub at: f32,
 }
 
-/// On an avatar root: its clips, as graph nodes.
+/// On an avatar root: its clips, as graph nodes (the bones they move are the rig's
+/// `humanoid`, see [`skeleton`]).
 #[derive(Component, Debug, Clone)]
 pub struct AvatarMotions {
     pub nodes: HashMap<String, AnimationNodeIndex>,
-    pub skeleton: Skeleton,
-    /// The bones the clips move, to put back at rest when motion is switched off.
-    bones: Vec<(HumanBoneName, Entity)>,
     /// The library generation the graph was built from.
     generation: u32,
     /// The clip started last.
@@ -103,7 +101,7 @@ fn follow_settings(
     library: Res<MotionLibrary>,
     mut changes: MessageReader<SettingsChanged>,
     mut directing: ResMut<Directing>,
-    mut avatars: Query<(Entity, &mut AvatarMotions, &mut AnimationPlayer)>,
+    mut avatars: Query<(Entity, &AvatarRig, &mut AvatarMotions, &mut AnimationPlayer)>,
     mut transforms: Query<&mut Transform>,
 ) {
     let changed = changes.read().fold(false, |any, c| any | c.motion);
@@ -115,7 +113,7 @@ fn follow_settings(
         director_settings(&settings.motion),
         library.roles(),
     );
-    for (root, mut motions, mut player) in &mut avatars {
+    for (root, rig, mut motions, mut player) in &mut avatars {
         if settings.motion.enabled {
             commands.entity(root).insert(BodyDriven);
             continue;
@@ -123,12 +121,10 @@ fn follow_settings(
         player.stop_all();
         motions.current = None;
         commands.entity(root).remove::<BodyDriven>();
-        for (bone, entity) in &motions.bones {
-            if let (Some(rest), Ok(mut transform)) =
-                (motions.skeleton.get(*bone), transforms.get_mut(*entity))
-            {
-                transform.rotation = rest.rest_rotation;
-                transform.translation = rest.rest_translation;
+        for rest in animated(rig) {
+            if let Ok(mut transform) = transforms.get_mut(rest.entity) {
+                transform.rotation = rest.rest.rotation;
+                transform.translation = rest.rest.translation;
             }
         }
     }
@@ -141,7 +137,7 @@ pub fn target_id(bone: HumanBoneName) -> AnimationTargetId {
 
 /// The avatar's humanoid bones at rest (measured by the rig when the scene spawned: by now the
 /// procedural pose may have moved some).
-fn skeleton_of(rig: &AvatarRig) -> (Skeleton, Vec<(HumanBoneName, Entity)>) {
+pub fn skeleton(rig: &AvatarRig) -> Skeleton {
     let bones = rig
         .humanoid
         .iter()
@@ -152,8 +148,14 @@ fn skeleton_of(rig: &AvatarRig) -> (Skeleton, Vec<(HumanBoneName, Entity)>) {
             parent_world: rest.parent_world,
         })
         .collect();
-    let entities = rig.humanoid.iter().map(|r| (r.bone, r.entity)).collect();
-    (Skeleton { bones }, entities)
+    Skeleton { bones }
+}
+
+/// The rig's humanoid bones that clips move (not the eyes).
+fn animated(rig: &AvatarRig) -> impl Iterator<Item = &RestBone> {
+    rig.humanoid
+        .iter()
+        .filter(|rest| !super::retarget::NOT_ANIMATED.contains(&rest.bone))
 }
 
 fn keyframes<T: Copy>(track: &Track<T>, duration: f32) -> Vec<(f32, T)> {
@@ -209,17 +211,11 @@ fn set_up_avatars(
         if motions.is_some_and(|m| m.generation == library.generation) {
             continue;
         }
-        let (skeleton, entities) = match motions {
-            // Built at rest; the bones are posed now, so keep the first measurement.
-            Some(motions) => (motions.skeleton.clone(), motions.bones.clone()),
-            None => skeleton_of(rig),
-        };
+        let skeleton = skeleton(rig);
         if skeleton.bones.is_empty() {
             // A model without humanoid bones: nothing to move (marked so it is not redone).
             commands.entity(root).insert(AvatarMotions {
                 nodes: HashMap::new(),
-                skeleton,
-                bones: Vec::new(),
                 generation: library.generation,
                 current: None,
             });
@@ -237,14 +233,10 @@ fn set_up_avatars(
             .map(|entry| entry.name.clone())
             .zip(indices)
             .collect();
-        let entities: Vec<(HumanBoneName, Entity)> = entities
-            .into_iter()
-            .filter(|(bone, _)| !super::retarget::NOT_ANIMATED.contains(bone))
-            .collect();
-        for (bone, entity) in &entities {
+        for rest in animated(rig) {
             commands
-                .entity(*entity)
-                .insert((target_id(*bone), AnimatedBy(root)));
+                .entity(rest.entity)
+                .insert((target_id(rest.bone), AnimatedBy(root)));
         }
         let current = motions.and_then(|m| m.current.clone());
         let mut root_commands = commands.entity(root);
@@ -252,8 +244,6 @@ fn set_up_avatars(
             AnimationGraphHandle(graphs.add(graph)),
             AvatarMotions {
                 nodes: nodes_by_name,
-                skeleton,
-                bones: entities,
                 generation: library.generation,
                 current,
             },
