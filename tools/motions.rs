@@ -194,6 +194,17 @@ fn clips() -> Vec<Clip> {
             .with("leftLowerLeg", [15.0, 0.0, 0.0])
             .with("rightLowerLeg", [15.0, 0.0, 0.0])
     };
+    // Knees bent and arms out for balance, as after a little jump down.
+    let landed = base()
+        .with("leftUpperArm", [0.0, 0.0, -45.0])
+        .with("rightUpperArm", [0.0, 0.0, 45.0])
+        .with("leftUpperLeg", [-25.0, 0.0, 0.0])
+        .with("rightUpperLeg", [-25.0, 0.0, 0.0])
+        .with("leftLowerLeg", [45.0, 0.0, 0.0])
+        .with("rightLowerLeg", [45.0, 0.0, 0.0])
+        .with("spine", [8.0, 0.0, 0.0])
+        .with("head", [-6.0, 0.0, 0.0])
+        .hips([0.0, -0.06, 0.0]);
     vec![
         clip(
             "idle",
@@ -382,6 +393,15 @@ fn clips() -> Vec<Clip> {
                 (0.0, dangling(10.0)),
                 (0.8, dangling(-10.0)),
                 (1.6, dangling(10.0)),
+            ],
+        ),
+        clip(
+            "landing",
+            vec![
+                (0.0, dangling(0.0)),
+                (0.25, landed.clone()),
+                (0.6, landed),
+                (1.2, base()),
             ],
         ),
     ]

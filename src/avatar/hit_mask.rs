@@ -57,6 +57,23 @@ impl HitMask {
         }
         false
     }
+
+    /// How many pixels are drawn (alpha at or above [`Self::THRESHOLD`]) outside `exclude`
+    /// (min and max corners, physical pixels, max exclusive: where egui panels are).
+    pub fn drawn_outside(&self, exclude: Option<([u32; 2], [u32; 2])>) -> usize {
+        let width = self.width.max(1) as usize;
+        self.alpha
+            .iter()
+            .enumerate()
+            .filter(|(index, alpha)| {
+                let (x, y) = ((index % width) as u32, (index / width) as u32);
+                **alpha >= Self::THRESHOLD
+                    && !exclude.is_some_and(|(min, max)| {
+                        x >= min[0] && y >= min[1] && x < max[0] && y < max[1]
+                    })
+            })
+            .count()
+    }
 }
 
 #[cfg(test)]
@@ -76,5 +93,12 @@ mod tests {
         assert!(!mask.hit(9.0, 0.0), "alpha under the threshold");
         assert!(!mask.hit(-50.0, 400.0) && !mask.hit(f32::NAN, 1.0));
         assert!(HitMask::from_rgba(3, 3, &rgba).is_none());
+        assert_eq!(mask.drawn_outside(None), 1);
+        assert_eq!(
+            mask.drawn_outside(Some(([5, 5], [6, 6]))),
+            0,
+            "under a panel"
+        );
+        assert_eq!(mask.drawn_outside(Some(([0, 0], [5, 10]))), 1);
     }
 }

@@ -18,6 +18,7 @@ mod rig;
 pub mod source;
 mod speech;
 mod stage;
+mod visible;
 pub mod vrm_expression;
 pub mod vrm_file;
 pub mod vrm_import;
@@ -32,6 +33,7 @@ pub use metrics::AvatarDiagnostics;
 pub use rig::{AvatarRig, BodyDriven, RestBone, RigBone, RigBones, VrmMeshIndex};
 pub use source::{AvatarFile, AvatarFiles};
 pub use stage::{AvatarCamera, Framed, camera_for};
+pub use visible::{PanelArea, Seen};
 pub use window::{ClickThrough, ContextMenu, WindowHeld, WindowHits};
 
 pub struct AvatarPlugin;
@@ -47,7 +49,12 @@ impl Plugin for AvatarPlugin {
         ));
         // Loading and the stage need assets and rendering: not in the headless app.
         if app.is_plugin_added::<bevy::render::RenderPlugin>() {
-            app.add_plugins((stage::plugin, loading::plugin, window::plugin));
+            app.add_plugins((
+                stage::plugin,
+                loading::plugin,
+                visible::plugin,
+                window::plugin,
+            ));
         }
     }
 

@@ -113,6 +113,12 @@ fn frame_avatar(
             continue;
         }
         *frames_waited = 0;
+        // Zero-scaled or broken nodes give no usable bounds: frame a figure's size at the
+        // origin (the visibility check says what happens then).
+        if !min.is_finite() || !max.is_finite() || min.cmpgt(max).any() {
+            warn!("avatar bounds unusable ({min} .. {max}): framing a 1.7 m figure");
+            (min, max) = (Vec3::new(-0.4, 0.0, -0.2), Vec3::new(0.4, 1.7, 0.2));
+        }
         for (mut transform, camera) in &mut cameras {
             let aspect = camera
                 .logical_viewport_size()

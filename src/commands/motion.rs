@@ -30,6 +30,7 @@ fn role(role: Role) -> String {
         Role::Talking => "while a reply streams".into(),
         Role::Sleepy => "after a while without activity".into(),
         Role::Held => "while the window is dragged".into(),
+        Role::Landing => "when a drag ends".into(),
         Role::OnRequest => "on request".into(),
     }
 }

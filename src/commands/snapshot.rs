@@ -8,7 +8,7 @@ use bevy::prelude::*;
 use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
 
 use crate::avatar::{
-    AvatarCommand, AvatarCommands, AvatarError, AvatarRig, AvatarStatus, FaceState, Framed,
+    AvatarCommand, AvatarCommands, AvatarError, AvatarRig, AvatarStatus, FaceState, Framed, Seen,
 };
 use crate::config::{Expression, LoadedSettings};
 use crate::llm::{LlmStatus, ModelDownloads, ReplyFinished, SendChat, StartDownload};
@@ -337,10 +337,10 @@ fn say_when_ready(
     }
 }
 
-/// True once the avatar is on screen, framed, and its expressions have reached their targets.
+/// True once the avatar is on screen, framed, checked for pixels ([`Seen`]), and its expressions have reached their targets.
 fn avatar_settled(
     status: &AvatarStatus,
-    framed: &Query<(), With<Framed>>,
+    framed: &Query<(), (With<Framed>, With<Seen>)>,
     face: &FaceState,
 ) -> bool {
     matches!(status, AvatarStatus::Ready(_))
@@ -355,7 +355,7 @@ fn capture_when_settled(
     mut request: ResMut<SnapshotRequest>,
     progress: Res<SayProgress>,
     status: Res<AvatarStatus>,
-    framed: Query<(), With<Framed>>,
+    framed: Query<(), (With<Framed>, With<Seen>)>,
     face: Res<FaceState>,
     mut blank: ResMut<BlankCaptures>,
     mut waited: Local<u32>,

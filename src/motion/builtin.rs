@@ -25,6 +25,8 @@ pub enum Role {
     Sleepy,
     /// A loop while the window is dragged.
     Held,
+    /// Once when a drag ends.
+    Landing,
     /// Only on request (`snapshot --motion`, the motions list).
     OnRequest,
 }
@@ -65,6 +67,7 @@ pub const BUILTIN: &[BuiltinMotion] = &[
     builtin!("thinking", false, Role::OnRequest),
     builtin!("sleepy", true, Role::Sleepy),
     builtin!("held", true, Role::Held),
+    builtin!("landing", false, Role::Landing),
 ];
 
 /// The built-in clip called `name`.

@@ -168,7 +168,10 @@ impl Director {
                 }
                 Event::Held(false) if self.mode == Mode::Held => {
                     self.quiet = 0.0;
-                    play = self.idle();
+                    play = match self.first(Role::Landing) {
+                        Some(landing) => self.once(Some(landing)),
+                        None => self.idle(),
+                    };
                 }
                 Event::Held(false) => {}
                 _ if self.mode == Mode::Held => {}
@@ -328,13 +331,14 @@ mod tests {
     }
 
     #[test]
-    fn held_while_dragged_then_back_to_idle() {
+    fn held_while_dragged_then_lands_and_idles() {
         let mut d = director(DirectorSettings::default());
         d.step(0.0, &[]);
         assert_eq!(d.step(0.1, &[Event::Held(true)]), looped("held"));
         // Nothing else interrupts the held loop.
         assert_eq!(d.step(0.1, &[Event::Emotion(Emotion::Joy)]), None);
-        assert_eq!(d.step(0.1, &[Event::Held(false)]), looped("idle"));
+        assert_eq!(d.step(0.1, &[Event::Held(false)]), once("landing"));
+        assert_eq!(d.step(0.1, &[Event::Finished]), looped("idle"));
     }
 
     #[test]

@@ -4,8 +4,9 @@ mod chat_panel;
 mod context_menu;
 mod diagnostics_overlay;
 mod expressions_panel;
+mod notices;
+mod panel_area;
 mod settings_panel;
-mod skipped_banner;
 pub mod theme;
 
 pub use chat_panel::ChatPanel;
@@ -37,8 +38,9 @@ impl Plugin for UiPlugin {
             context_menu::plugin,
             diagnostics_overlay::plugin,
             expressions_panel::plugin,
+            notices::plugin,
+            panel_area::plugin,
             settings_panel::plugin,
-            skipped_banner::plugin,
         ));
     }
 }

@@ -440,6 +440,93 @@ fn avatar_files_end_cleanly() {
     }
 }
 
+/// "Loaded" means "visible": an avatar that loads but draws nothing (every material fully
+/// transparent; every mesh scaled to nothing, as some exporters' broken files are) is replaced
+/// by the default avatar with the reason, not an empty window; a sound file says nothing.
+#[test]
+fn avatars_that_draw_nothing_are_replaced_with_the_reason() {
+    use desktop_mate::avatar::vrm_file::{read_glb, write_glb};
+
+    use crate::support::{display_available, one_window_at_a_time, shared_file};
+
+    if !display_available() {
+        return;
+    }
+    let (Some(vrm1), Some(vrm0)) = (
+        shared_file("avatars/blender_expression_migration_vrm1.vrm"),
+        shared_file("avatars/blender_modifier_shapekey_vrm0.vrm"),
+    ) else {
+        return;
+    };
+    let home = tempfile::tempdir().expect("temp dir");
+    let dir = home.path();
+    let write = |name: &str, source: &Path, change: &dyn Fn(&mut serde_json::Value)| {
+        let mut glb = read_glb(&std::fs::read(source).expect("read")).expect("a GLB");
+        change(&mut glb.json);
+        let path = dir.join(name);
+        std::fs::write(&path, write_glb(&glb)).expect("write");
+        path.to_str().expect("utf8").to_owned()
+    };
+    let transparent = write("transparent.vrm", &vrm1, &|json| {
+        for material in json["materials"].as_array_mut().expect("materials") {
+            material["alphaMode"] = "BLEND".into();
+            material["pbrMetallicRoughness"]["baseColorFactor"] = serde_json::json!([1, 1, 1, 0]);
+        }
+    });
+    let no_size = write("no-size.vrm", &vrm0, &|json| {
+        for node in json["nodes"].as_array_mut().expect("nodes") {
+            if node.get("mesh").is_some() {
+                node["scale"] = serde_json::json!([0, 0, 0]);
+            }
+        }
+    });
+    let sound = vrm1.to_str().expect("utf8").to_owned();
+    let config = config_in(dir);
+    let out = dir.join("shot.png");
+    let _one_at_a_time = one_window_at_a_time();
+    for (case, avatar, replaced) in [
+        ("transparent materials (VRM 1.0)", &transparent, true),
+        ("meshes scaled to nothing (VRM 0.x)", &no_size, true),
+        ("the same VRM 1.0 file untouched", &sound, false),
+    ] {
+        let shot = measured(
+            "avatar file",
+            case,
+            &[
+                "--config",
+                &config,
+                "--avatar",
+                avatar,
+                "snapshot",
+                "--no-chat",
+                "--size",
+                "300x400",
+                "--out",
+                out.to_str().expect("utf8"),
+            ],
+            dir,
+            &[],
+        );
+        let stderr = String::from_utf8_lossy(&shot.stderr);
+        assert!(shot.status.success(), "{case}: {stderr}");
+        assert_eq!(
+            stderr.contains("loaded but draws nothing in the window"),
+            replaced,
+            "{case}: says so exactly when nothing is drawn\n{stderr}"
+        );
+        let image = image::open(&out).expect("a PNG").to_rgba8();
+        // Below the notice at the top.
+        let drawn = image
+            .enumerate_pixels()
+            .filter(|(_, y, p)| *y >= 200 && p[3] >= 32)
+            .count();
+        assert!(
+            drawn > 3_000,
+            "{case}: an avatar is visible ({drawn} pixels drawn in the lower half)"
+        );
+    }
+}
+
 /// The start of a PNG of `width` x `height`: signature, header chunk (with its CRC) and an
 /// empty data chunk, all a decoder reads to know the size.
 #[cfg(target_os = "linux")]
