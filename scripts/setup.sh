@@ -53,6 +53,8 @@ for arg in "$@"; do
         # the tray test: a private session bus (dbus-daemon) and dbus-send to read and click its
         # menu (one `dbus` package before Debian 12 / Ubuntu 23.04)
         "dbus-daemon|dbus" "dbus-bin|dbus"
+        # scripts/fetch-embedding.sh converts the memory tests' embedding model in a venv
+        python3-venv
       )
       ;;
     --desktop-shot)

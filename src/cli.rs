@@ -98,6 +98,8 @@ pub enum Command {
     Monitor(crate::commands::monitor::MonitorArgs),
     /// The motion clips (VRM Animation): `motion list` names them, for `snapshot --motion`.
     Motion(crate::commands::motion::MotionArgs),
+    /// Long-term memory: list, search, add, forget (one or all), export and import.
+    Memory(crate::commands::memory::MemoryArgs),
     /// Test-renders a chat template read as JSON on stdin (run by the mascot itself, in a
     /// child process, before it uses a new model's template).
     #[command(name = "vet-template", hide = true)]

@@ -13,6 +13,7 @@ pub mod desktop;
 pub mod diagnostics;
 pub mod hardware;
 pub mod llm;
+pub mod memory;
 pub mod models;
 pub mod motion;
 mod schedule;

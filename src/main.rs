@@ -63,6 +63,9 @@ fn main() -> ExitCode {
             desktop_mate::commands::monitor::run(args)
         }
         Command::Motion(args) => desktop_mate::commands::motion::run(args),
+        Command::Memory(args) => {
+            desktop_mate::commands::memory::run(terminal_settings(&cli.global), args)
+        }
         Command::Snapshot(args) => {
             if let Err(message) = desktop_mate::desktop::display::check() {
                 eprintln!("error: {message}");

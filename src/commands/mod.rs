@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod chat;
 pub mod check;
+pub mod memory;
 pub mod model;
 pub mod monitor;
 pub mod motion;

@@ -30,6 +30,7 @@ pub(crate) fn command(args: &[&str], home: &Path, env: &[(&str, &str)]) -> Comma
         .env("XDG_CONFIG_HOME", home.join("config"))
         .env("XDG_DATA_HOME", home.join("data"))
         .env_remove("DESKTOP_MATE_CONFIG")
+        .env_remove("DESKTOP_MATE_EMBEDDING_MODEL")
         .env_remove("DESKTOP_MATE_BACKENDS_DIR")
         .env_remove("DESKTOP_MATE_CPU_VARIANT")
         .env_remove("DESKTOP_MATE_GPU_BACKEND");

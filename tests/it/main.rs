@@ -20,6 +20,7 @@ mod hostile;
 mod hot_reload;
 mod http_server;
 mod llm_plugin;
+mod memory;
 mod motion;
 /// The built-in motion clips' generator (not part of the app), to check it reproduces them.
 #[path = "../../tools/motions.rs"]

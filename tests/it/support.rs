@@ -69,6 +69,27 @@ pub fn gemma_model() -> Option<PathBuf> {
     path.is_file().then_some(path)
 }
 
+/// all-MiniLM-L6-v2 as GGUF (the memory's embedding model) when `scripts/fetch-embedding.sh`
+/// has put it in the cache.
+pub fn embedding_model() -> Option<PathBuf> {
+    let dir = std::env::var_os("DESKTOP_MATE_MODELS")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/desktop-mate/models"))
+        })?;
+    let path = dir.join("all-MiniLM-L6-v2-q8_0.gguf");
+    if !path.is_file() {
+        missing(
+            "embedding",
+            &format!(
+                "embedding model {} (scripts/fetch-embedding.sh)",
+                path.display()
+            ),
+        );
+    }
+    path.is_file().then_some(path)
+}
+
 /// Writes a GGUF v3 file with the given metadata and no tensors (enough for header readers).
 pub fn write_gguf_header(path: &Path, metadata: &[(&str, GgufValue)]) {
     let mut bytes = Vec::new();

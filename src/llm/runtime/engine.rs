@@ -98,7 +98,7 @@ pub fn with_cpu_retry<T>(
 }
 
 /// llama.cpp's backend is process-wide and may be initialised once.
-fn backend() -> Result<&'static LlamaBackend, EngineError> {
+pub(crate) fn backend() -> Result<&'static LlamaBackend, EngineError> {
     static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
     BACKEND
         .get_or_init(|| {

@@ -1,0 +1,194 @@
+//! The memory as the chat session and the terminal use it, without Bevy: one store, one
+//! persona, and the embedding model when there is one (`recall` before a reply, `remember`
+//! after). Without a model, memories are still kept and searched by their words; their vectors
+//! are computed when a model is there ([`MemoryEngine::embed_missing`]).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::embed::Embed;
+use super::recall::{RecallWeights, Recalled, rank, within_budget};
+use super::store::{Memory, MemoryError, MemoryStore, NewMemory, Written};
+
+pub struct MemoryEngine {
+    pub store: MemoryStore,
+    embedder: Option<Box<dyn Embed>>,
+    persona: String,
+    pub weights: RecallWeights,
+}
+
+/// What `export` writes and `import` reads back.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Export {
+    pub format: String,
+    pub persona: String,
+    pub memories: Vec<Memory>,
+}
+
+pub const EXPORT_FORMAT: &str = "desktop-mate memory 1";
+
+/// Longest import file read.
+const MAX_IMPORT_BYTES: u64 = 64 << 20;
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+impl MemoryEngine {
+    pub fn new(store: MemoryStore, embedder: Option<Box<dyn Embed>>, persona: &str) -> Self {
+        Self {
+            store,
+            embedder,
+            persona: persona.to_owned(),
+            weights: RecallWeights::default(),
+        }
+    }
+
+    pub fn persona(&self) -> &str {
+        &self.persona
+    }
+
+    pub fn has_embedder(&self) -> bool {
+        self.embedder.is_some()
+    }
+
+    fn vector(&mut self, text: &str) -> Result<Option<Vec<f32>>, MemoryError> {
+        match &mut self.embedder {
+            Some(embedder) => Ok(embedder.embed(&[text])?.pop()),
+            None => Ok(None),
+        }
+    }
+
+    pub fn remember(&mut self, memory: NewMemory) -> Result<Written, MemoryError> {
+        let vector = self.vector(&memory.text)?;
+        self.store
+            .remember(&self.persona, memory, vector.as_deref())
+    }
+
+    /// The memories about `query`, best first, that fit `budget_tokens`.
+    pub fn recall(
+        &mut self,
+        query: &str,
+        budget_tokens: usize,
+    ) -> Result<Vec<Recalled>, MemoryError> {
+        let found = self.search(query, self.weights.candidates)?;
+        Ok(within_budget(
+            rank(found, now(), &self.weights),
+            budget_tokens,
+        ))
+    }
+
+    /// The `limit` memories closest to `query` with their similarity (by vector with a
+    /// model; else the share of the query's words a memory contains).
+    pub fn search(&mut self, query: &str, limit: usize) -> Result<Vec<(Memory, f32)>, MemoryError> {
+        let hits = match self.vector(query)? {
+            Some(vector) => self.store.nearest(&self.persona, &vector, limit)?,
+            None => by_words(&self.store.list(&self.persona)?, query, limit),
+        };
+        let ids: Vec<i64> = hits.iter().map(|(id, _)| *id).collect();
+        let memories = self.store.get_many(&ids)?;
+        Ok(memories
+            .into_iter()
+            .zip(hits)
+            .map(|(memory, (_, similarity))| (memory, similarity))
+            .collect())
+    }
+
+    /// Computes the vectors that are missing (imported or written without a model).
+    pub fn embed_missing(&mut self) -> Result<usize, MemoryError> {
+        if self.embedder.is_none() {
+            return Ok(0);
+        }
+        let missing = self.store.without_vectors(&self.persona)?;
+        for chunk in missing.chunks(64) {
+            let texts: Vec<&str> = chunk.iter().map(|(_, text)| text.as_str()).collect();
+            let Some(embedder) = &mut self.embedder else {
+                break;
+            };
+            let vectors = embedder.embed(&texts)?;
+            for ((id, _), vector) in chunk.iter().zip(vectors) {
+                self.store.set_vector(*id, &vector)?;
+            }
+        }
+        Ok(missing.len())
+    }
+
+    pub fn export(&self) -> Result<Export, MemoryError> {
+        Ok(Export {
+            format: EXPORT_FORMAT.into(),
+            persona: self.persona.clone(),
+            memories: self.store.list(&self.persona)?,
+        })
+    }
+
+    /// Reads what [`export`](Self::export) wrote, or a plain JSON array of objects with at
+    /// least `text` and `kind` (`fact` | `episode`), and adds every memory in one transaction.
+    pub fn import(&mut self, path: &Path) -> Result<usize, MemoryError> {
+        let invalid =
+            |message: String| MemoryError::Invalid(format!("{}: {message}", path.display()));
+        let metadata = std::fs::metadata(path).map_err(|e| invalid(e.to_string()))?;
+        if !metadata.is_file() || metadata.len() > MAX_IMPORT_BYTES {
+            return Err(invalid(format!(
+                "not a regular file of at most {} MiB",
+                MAX_IMPORT_BYTES >> 20
+            )));
+        }
+        let bytes = std::fs::read(path).map_err(|e| invalid(e.to_string()))?;
+        let value: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| invalid(format!("not JSON: {e}")))?;
+        let entries = match value {
+            serde_json::Value::Array(entries) => entries,
+            serde_json::Value::Object(mut object) => match object.remove("memories") {
+                Some(serde_json::Value::Array(entries)) => entries,
+                _ => return Err(invalid("an object without a \"memories\" array".into())),
+            },
+            _ => return Err(invalid("neither an array nor an export".into())),
+        };
+        let mut memories = Vec::with_capacity(entries.len());
+        for (index, entry) in entries.into_iter().enumerate() {
+            let memory: NewMemory = serde_json::from_value(entry)
+                .map_err(|e| invalid(format!("entry {index}: {e}")))?;
+            memories.push((memory, None));
+        }
+        // Vectors in batches, before the one transaction.
+        if let Some(embedder) = &mut self.embedder {
+            for chunk in memories.chunks_mut(64) {
+                let texts: Vec<&str> = chunk.iter().map(|(m, _)| m.text.as_str()).collect();
+                let vectors = embedder.embed(&texts)?;
+                for ((_, slot), vector) in chunk.iter_mut().zip(vectors) {
+                    *slot = Some(vector);
+                }
+            }
+        }
+        self.store.remember_all(&self.persona, memories)
+    }
+}
+
+/// Word-overlap search for a store without vectors: the share of the query's words (3+
+/// letters, any case) each memory contains.
+fn by_words(memories: &[Memory], query: &str, limit: usize) -> Vec<(i64, f32)> {
+    let words = |text: &str| -> Vec<String> {
+        text.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| w.chars().count() >= 3)
+            .map(str::to_lowercase)
+            .collect()
+    };
+    let wanted = words(query);
+    if wanted.is_empty() {
+        return Vec::new();
+    }
+    let mut hits: Vec<(i64, f32)> = memories
+        .iter()
+        .filter_map(|memory| {
+            let have = words(&memory.text);
+            let found = wanted.iter().filter(|w| have.contains(w)).count();
+            (found > 0).then(|| (memory.id, found as f32 / wanted.len() as f32))
+        })
+        .collect();
+    hits.sort_by(|a, b| b.1.total_cmp(&a.1));
+    hits.truncate(limit);
+    hits
+}

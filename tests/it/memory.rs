@@ -1,0 +1,487 @@
+//! Long-term memory (src/memory/): the real SQLite store, the real embedding model
+//! (all-MiniLM-L6-v2 through llama.cpp, scripts/fetch-embedding.sh) and the real binary.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::Stdio;
+
+use desktop_mate::memory::embed::{Embed, LlamaEmbedder};
+use desktop_mate::memory::engine::MemoryEngine;
+use desktop_mate::memory::store::{MemoryKind, MemoryStore, NewMemory};
+
+use crate::cli::{command, desktop_mate};
+use crate::support::embedding_model;
+
+fn memory_cmd(home: &Path, model: Option<&Path>, args: &[&str]) -> std::process::Output {
+    let db = home.join("memory.sqlite");
+    let mut all = vec!["memory", "--database", db.to_str().expect("utf8")];
+    if let Some(model) = model {
+        all.extend(["--embedding-model", model.to_str().expect("utf8")]);
+    }
+    all.extend(args);
+    desktop_mate(&all, home)
+}
+
+fn ok(output: &std::process::Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "exit {:?}: {stderr}",
+        output.status
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Every byte of the database and its journal files.
+fn database_bytes(home: &Path) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        if let Ok(b) = std::fs::read(home.join(format!("memory.sqlite{suffix}"))) {
+            bytes.extend(b);
+        }
+    }
+    bytes
+}
+
+#[test]
+fn memory_commands_search_by_meaning_export_import_and_forget_without_a_trace() {
+    let Some(model) = embedding_model() else {
+        return;
+    };
+    let home = tempfile::tempdir().expect("temp dir");
+    let home = home.path();
+    let m = Some(model.as_path());
+    for fact in [
+        "The user's name is Léa",
+        "The user has a cat called Zyxquorp",
+        "The user works nights at the hospital",
+        "The user is learning to play the cello",
+    ] {
+        assert!(ok(&memory_cmd(home, m, &["add", fact])).starts_with("added "));
+    }
+    let found = ok(&memory_cmd(
+        home,
+        m,
+        &["search", "what is my pet's name?", "--json"],
+    ));
+    let found: serde_json::Value = serde_json::from_str(&found).expect("JSON");
+    assert_eq!(
+        found[0]["text"], "The user has a cat called Zyxquorp",
+        "by meaning, no shared word: {found}"
+    );
+    // A fact with the key of an older one replaces it.
+    ok(&memory_cmd(
+        home,
+        m,
+        &["add", "The user lives in Lyon", "--key", "user.city"],
+    ));
+    let replaced = ok(&memory_cmd(
+        home,
+        m,
+        &["add", "The user lives in Nantes", "--key", "user.city"],
+    ));
+    assert!(replaced.starts_with("replaced "), "{replaced}");
+    let list: serde_json::Value =
+        serde_json::from_str(&ok(&memory_cmd(home, m, &["list", "--json"]))).expect("JSON");
+    let texts: Vec<&str> = list
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|m| m["text"].as_str())
+        .collect();
+    assert_eq!(texts.len(), 5, "{texts:?}");
+    assert!(
+        texts.contains(&"The user lives in Nantes") && !texts.contains(&"The user lives in Lyon")
+    );
+
+    // Export, and a second export never overwrites the first file.
+    let export = home.join("export.json");
+    let export_arg = export.to_str().expect("utf8");
+    ok(&memory_cmd(home, m, &["export", export_arg]));
+    let written = std::fs::read(&export).expect("export");
+    let again = memory_cmd(home, m, &["export", export_arg]);
+    assert!(!again.status.success(), "an existing file is refused");
+    assert_eq!(std::fs::read(&export).expect("kept"), written);
+
+    // Forget everything: the rows and vectors go, and the text is nowhere in the files.
+    assert!(database_bytes(home).windows(8).any(|w| w == b"Zyxquorp"));
+    ok(&memory_cmd(home, m, &["forget", "--all"]));
+    assert!(ok(&memory_cmd(home, m, &["list", "--json"])).trim() == "[]");
+    let bytes = database_bytes(home);
+    assert!(!bytes.is_empty());
+    assert!(
+        !bytes.windows(8).any(|w| w == b"Zyxquorp"),
+        "forgotten text still in the database files"
+    );
+
+    // Import what export wrote, and a plain array; a malformed file adds nothing.
+    assert!(ok(&memory_cmd(home, m, &["import", export_arg])).contains("imported 5"));
+    let plain = home.join("plain.json");
+    std::fs::write(
+        &plain,
+        r#"[{"text": "The user's sister is called Inès", "kind": "fact"},
+            {"text": "Talked about a trip to Brittany; the user was happy", "kind": "episode"}]"#,
+    )
+    .expect("write");
+    assert!(
+        ok(&memory_cmd(
+            home,
+            m,
+            &["import", plain.to_str().expect("utf8")]
+        ))
+        .contains("imported 2")
+    );
+    let bad = home.join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"[{"text": "fine", "kind": "fact"}, {"text": "no kind"}]"#,
+    )
+    .expect("w");
+    let refused = memory_cmd(home, m, &["import", bad.to_str().expect("utf8")]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && stderr.contains("entry 1"),
+        "{stderr}"
+    );
+    let list: serde_json::Value =
+        serde_json::from_str(&ok(&memory_cmd(home, m, &["list", "--json"]))).expect("JSON");
+    assert_eq!(list.as_array().map(Vec::len), Some(7), "{list}");
+    let found = ok(&memory_cmd(
+        home,
+        m,
+        &["search", "who is my sibling?", "--json"],
+    ));
+    assert!(
+        found.contains("Inès"),
+        "imported memories are searchable: {found}"
+    );
+}
+
+/// kill -9 in the middle of writing: the database opens and holds every memory whose write
+/// had been reported (each write is one transaction).
+#[cfg(unix)]
+#[test]
+fn a_kill_during_writes_keeps_every_committed_memory() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let home = home.path();
+    let db = home.join("memory.sqlite");
+    let mut child = command(
+        &[
+            "memory",
+            "--database",
+            db.to_str().expect("utf8"),
+            "add",
+            "The user said something worth keeping",
+            "--repeat",
+            "1000000",
+        ],
+        home,
+        &[],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut committed = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("line");
+        committed.push(
+            line.trim_start_matches("added ")
+                .parse::<i64>()
+                .expect("an id"),
+        );
+        if committed.len() == 300 {
+            child.kill().expect("SIGKILL");
+            break;
+        }
+    }
+    let status = child.wait().expect("wait");
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(9), "killed mid-run, not finished");
+    }
+    let opened = MemoryStore::open(&db).expect("the database opens");
+    assert_eq!(opened.notice, None, "no repair was needed");
+    let kept: std::collections::HashSet<i64> = opened
+        .store
+        .list("Mate")
+        .expect("list")
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    let lost: Vec<&i64> = committed.iter().filter(|id| !kept.contains(id)).collect();
+    assert!(lost.is_empty(), "committed memories lost: {lost:?}");
+    eprintln!(
+        "memory: {} committed before the kill, {} in the database after it",
+        committed.len(),
+        kept.len()
+    );
+}
+
+#[test]
+fn a_corrupt_database_is_moved_aside_and_a_fresh_one_used() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let home = home.path();
+    let junk: Vec<u8> = (0..20_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(home.join("memory.sqlite"), &junk).expect("write junk");
+    let listed = memory_cmd(home, None, &["list"]);
+    let stderr = String::from_utf8_lossy(&listed.stderr);
+    assert!(listed.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("could not be read") && stderr.contains("moved to"),
+        "{stderr}"
+    );
+    let aside: Vec<_> = std::fs::read_dir(home)
+        .expect("list")
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("memory.sqlite.broken-")
+        })
+        .collect();
+    assert_eq!(aside.len(), 1, "moved aside, not deleted");
+    assert_eq!(std::fs::read(aside[0].path()).expect("read"), junk);
+    assert!(ok(&memory_cmd(home, None, &["add", "works again"])).starts_with("added "));
+}
+
+/// (fact, questions that it answers)
+const RECALL_SET: &[(&str, &[&str])] = &[
+    (
+        "The user's name is Léa Martin",
+        &["What is my name?", "Do you remember what I'm called?"],
+    ),
+    (
+        "The user has a cat called Miso",
+        &["What's my cat's name?", "Tell me about my pet"],
+    ),
+    (
+        "The user works night shifts as a nurse",
+        &["What is my job?", "When do I usually work?"],
+    ),
+    (
+        "The user lives in Lyon, France",
+        &["Which city do I live in?", "Where is my home?"],
+    ),
+    (
+        "The user's birthday is on March 14",
+        &[
+            "When is my birthday?",
+            "How old will I be and when do I celebrate?",
+        ],
+    ),
+    (
+        "The user is allergic to peanuts",
+        &["Do I have any food allergies?", "Can I eat peanut butter?"],
+    ),
+    (
+        "The user plays the cello in an amateur orchestra",
+        &["What instrument do I play?", "Do I make music?"],
+    ),
+    (
+        "The user's sister Inès lives in Montreal",
+        &["Where does my sister live?", "Who is Inès?"],
+    ),
+    (
+        "The user is learning Japanese for a trip to Kyoto",
+        &["Which language am I studying?", "Where am I travelling to?"],
+    ),
+    (
+        "The user's favourite food is ramen",
+        &["What do I like to eat the most?"],
+    ),
+    (
+        "The user drives an old blue Renault Clio",
+        &["What car do I have?", "How do I get around town?"],
+    ),
+    (
+        "The user is vegetarian",
+        &["Do I eat meat?", "Would I like a steak for dinner?"],
+    ),
+    (
+        "The user has a fear of heights",
+        &[
+            "What am I afraid of?",
+            "Would I enjoy climbing a tall tower?",
+        ],
+    ),
+    (
+        "The user's favourite colour is green",
+        &["Which colour do I like best?"],
+    ),
+    (
+        "The user runs 10 km every Sunday morning",
+        &["What sport do I do on weekends?", "How far do I jog?"],
+    ),
+    (
+        "The user is reading 'The Left Hand of Darkness'",
+        &[
+            "Which book am I reading right now?",
+            "What novel is on my bedside table?",
+        ],
+    ),
+    (
+        "The user's partner is called Sam and is a chef",
+        &["Who is my partner?", "What does Sam do for a living?"],
+    ),
+    (
+        "The user grew up on a farm in Normandy",
+        &["Where did I grow up?", "What was my childhood like?"],
+    ),
+    (
+        "The user drinks green tea, never coffee",
+        &["Do I drink coffee?", "What hot drink should you offer me?"],
+    ),
+    (
+        "The user has two children, Hugo and Jade",
+        &["How many kids do I have?", "What are my children's names?"],
+    ),
+    (
+        "The user is building a wooden boat in the garage",
+        &["What is my project in the garage?"],
+    ),
+    (
+        "The user's favourite film is Spirited Away",
+        &["What movie do I love?"],
+    ),
+    (
+        "The user studies computer science in the evenings",
+        &["What am I studying at night?"],
+    ),
+    (
+        "The user has a dentist appointment on Friday",
+        &["Do I have any appointments this week?"],
+    ),
+    (
+        "The user speaks French, English and some Spanish",
+        &["Which languages do I speak?"],
+    ),
+    (
+        "The user's grandmother taught them to knit",
+        &["Who taught me knitting?"],
+    ),
+    (
+        "The user supports Olympique Lyonnais football club",
+        &["Which football team do I support?"],
+    ),
+    (
+        "The user is saving money to buy a flat",
+        &["What am I saving for?"],
+    ),
+    (
+        "The user broke their left wrist last winter",
+        &["Did I ever break a bone?"],
+    ),
+    (
+        "The user's favourite season is autumn",
+        &["Which season do I prefer?"],
+    ),
+    (
+        "The user keeps bees on the roof",
+        &["What is my unusual hobby on the roof?", "Do I have bees?"],
+    ),
+    (
+        "The user wants to visit Iceland to see the northern lights",
+        &["Where do I dream of travelling?"],
+    ),
+    (
+        "The user is a night owl and sleeps until noon on weekends",
+        &["When do I wake up on Saturdays?"],
+    ),
+    (
+        "The user's phone is always on silent mode",
+        &["Why don't I hear my phone ring?"],
+    ),
+    (
+        "The user volunteers at the animal shelter on Wednesdays",
+        &["Where do I volunteer?"],
+    ),
+    (
+        "The user's favourite board game is Catan",
+        &["What board game do I like?"],
+    ),
+    (
+        "The user is lactose intolerant",
+        &["Can I drink milk?", "Is dairy a problem for me?"],
+    ),
+    (
+        "The user's best friend is called Karim",
+        &["Who is my best friend?"],
+    ),
+    (
+        "The user paints watercolour landscapes",
+        &["What kind of art do I make?"],
+    ),
+    (
+        "The user's first job was in a bakery",
+        &["Where did I first work?"],
+    ),
+    (
+        "The user is afraid of spiders",
+        &["Which animal scares me?"],
+    ),
+    (
+        "The user listens to jazz while cooking",
+        &["What music do I play in the kitchen?"],
+    ),
+];
+
+/// Recall@budget on a written set: for every question, is the fact that answers it among the
+/// memories recall puts into the prompt (default budget)? Prints every miss and the figure.
+#[test]
+fn recall_puts_the_answering_fact_in_the_prompt() {
+    let Some(model) = embedding_model() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = MemoryStore::open(&dir.path().join("memory.sqlite"))
+        .expect("open")
+        .store;
+    let embedder = LlamaEmbedder::load(&model, 2).expect("embedding model");
+    assert_eq!(embedder.dimension(), 384);
+    let mut engine = MemoryEngine::new(store, Some(Box::new(embedder)), "Mate");
+    // Episodes and small talk around the facts, as a real store has.
+    for filler in [
+        "Talked about the weather and a rainy weekend",
+        "The user asked for a joke about penguins",
+        "Chatted about a documentary on volcanoes",
+        "Discussed what to cook for dinner tonight",
+    ] {
+        engine
+            .remember(NewMemory::new(MemoryKind::Episode, filler))
+            .expect("remember");
+    }
+    for (fact, _) in RECALL_SET {
+        engine
+            .remember(NewMemory::new(MemoryKind::Fact, *fact))
+            .expect("remember");
+    }
+    let budget = 128;
+    let (mut asked, mut found, mut first) = (0, 0, 0);
+    for (fact, questions) in RECALL_SET {
+        for question in *questions {
+            asked += 1;
+            let recalled = engine.recall(question, budget).expect("recall");
+            let position = recalled.iter().position(|r| r.memory.text == *fact);
+            match position {
+                Some(0) => {
+                    found += 1;
+                    first += 1;
+                }
+                Some(_) => found += 1,
+                None => eprintln!(
+                    "missed: {question:?} -> {:?} (wanted {fact:?})",
+                    recalled.first().map(|r| &r.memory.text)
+                ),
+            }
+        }
+    }
+    let recall = found as f32 / asked as f32;
+    eprintln!(
+        "memory recall@{budget} tokens: {found}/{asked} = {:.1}% (first: {first})",
+        recall * 100.0
+    );
+    assert!(asked >= 60 && RECALL_SET.len() >= 40);
+    assert!(recall >= 0.9, "recall@budget {recall:.3} < 0.9");
+}
