@@ -50,7 +50,7 @@ echo "test-windows: Wine prefix ready in $((SECONDS - start)) s ($(wine --versio
 
 # The integration tests that open no window (the rest need a window: step 4 tries one).
 integration=(cli:: settings:: settings_edit:: vrm_file:: templates:: engine:: backends::
-  download:: openai:: llm_plugin::)
+  download:: openai:: llm_plugin:: memory::)
 if (($# > 0)); then
   integration=("$@")
 fi

@@ -22,6 +22,10 @@ pub struct BenchArgs {
     /// One JSON object on stdout instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Only the memory section, with this embedding GGUF: embedding time per message, recall
+    /// latency with 100, 10 000 and 100 000 memories.
+    #[arg(long, value_name = "GGUF")]
+    pub memory: Option<std::path::PathBuf>,
     /// Turns of the long conversation.
     #[arg(long, default_value_t = 50)]
     pub turns: usize,
@@ -188,6 +192,27 @@ impl BenchReport {
 }
 
 pub fn run(loaded: LoadedSettings, args: BenchArgs) -> ExitCode {
+    if let Some(model) = &args.memory {
+        let threads = args.threads.unwrap_or(2);
+        return match crate::commands::memory_bench::bench(model, threads) {
+            Ok(report) => {
+                let report = serde_json::json!({ "memory": report });
+                if args.json {
+                    println!("{report}");
+                } else {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&report).unwrap_or_default()
+                    );
+                }
+                ExitCode::SUCCESS
+            }
+            Err(message) => {
+                eprintln!("error: {message}");
+                ExitCode::from(2)
+            }
+        };
+    }
     match bench(&loaded, &args) {
         Ok(report) => {
             if args.json {

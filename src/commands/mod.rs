@@ -4,6 +4,7 @@ pub mod bench;
 pub mod chat;
 pub mod check;
 pub mod memory;
+pub mod memory_bench;
 pub mod model;
 pub mod monitor;
 pub mod motion;

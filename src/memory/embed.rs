@@ -9,6 +9,7 @@ use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::context::params::{LlamaContextParams, LlamaPoolingType};
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
@@ -31,10 +32,19 @@ const SEQUENCES: usize = 8;
 /// Tokens per text at most (BERT models are trained on 512).
 const MAX_TOKENS: u32 = 512;
 
+self_cell::self_cell!(
+    /// The model and the one context that borrows it (made once: creating a context costs
+    /// more than embedding a sentence).
+    struct Session {
+        owner: LlamaModel,
+        #[covariant]
+        dependent: LlamaContext,
+    }
+);
+
 pub struct LlamaEmbedder {
-    model: LlamaModel,
+    session: Session,
     path: PathBuf,
-    threads: i32,
     n_ctx: u32,
     dimension: usize,
     pub load_time: Duration,
@@ -61,10 +71,21 @@ impl LlamaEmbedder {
             0 => MAX_TOKENS,
             trained => trained.min(MAX_TOKENS),
         };
+        let threads = i32::from(threads.max(1));
+        let params = LlamaContextParams::default()
+            .with_embeddings(true)
+            .with_pooling_type(LlamaPoolingType::Mean)
+            .with_n_ctx(NonZeroU32::new(n_ctx))
+            .with_n_batch(n_ctx)
+            .with_n_ubatch(n_ctx)
+            .with_n_seq_max(SEQUENCES as u32)
+            .with_n_threads(threads)
+            .with_n_threads_batch(threads);
+        let session = Session::try_new(model, |model| model.new_context(backend, params))
+            .map_err(|e| fail(e.to_string()))?;
         Ok(Self {
-            model,
+            session,
             path: path.to_owned(),
-            threads: i32::from(threads.max(1)),
             n_ctx,
             dimension,
             load_time: start.elapsed(),
@@ -77,7 +98,11 @@ impl LlamaEmbedder {
 
     /// The text's tokens, cut to the context with the closing token kept.
     fn tokens(&self, text: &str) -> Vec<LlamaToken> {
-        let mut tokens = self.model.vocab().tokenize(text.as_bytes(), true, false);
+        let mut tokens = self
+            .session
+            .borrow_owner()
+            .vocab()
+            .tokenize(text.as_bytes(), true, false);
         let limit = self.n_ctx as usize;
         if tokens.len() > limit
             && let Some(last) = tokens.last().copied()
@@ -94,6 +119,12 @@ fn unit(vector: &[f32]) -> Vec<f32> {
     vector.iter().map(|x| x / norm).collect()
 }
 
+// SAFETY: a llama.cpp context may be used from any thread, one thread at a time.
+// `LlamaEmbedder` owns its model and context together (self_cell), is not `Sync`, and every use
+// goes through `&mut self` (as `LlmEngine`).
+#[allow(unsafe_code)]
+unsafe impl Send for LlamaEmbedder {}
+
 impl Embed for LlamaEmbedder {
     fn embed(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>, MemoryError> {
         if texts.is_empty() {
@@ -101,31 +132,16 @@ impl Embed for LlamaEmbedder {
         }
         let fail =
             |message: String| MemoryError::Embedding(format!("{}: {message}", self.path.display()));
-        let backend = backend().map_err(|e| fail(e.to_string()))?;
-        let params = LlamaContextParams::default()
-            .with_embeddings(true)
-            .with_pooling_type(LlamaPoolingType::Mean)
-            .with_n_ctx(NonZeroU32::new(self.n_ctx))
-            .with_n_batch(self.n_ctx)
-            .with_n_ubatch(self.n_ctx)
-            .with_n_seq_max(SEQUENCES as u32)
-            .with_n_threads(self.threads)
-            .with_n_threads_batch(self.threads);
-        let mut context = self
-            .model
-            .new_context(backend, params)
-            .map_err(|e| fail(e.to_string()))?;
         let mut batch = LlamaBatch::new(self.n_ctx as usize, 1);
         let mut out = Vec::with_capacity(texts.len());
         let tokens: Vec<Vec<LlamaToken>> = texts.iter().map(|t| self.tokens(t)).collect();
+        let n_ctx = self.n_ctx as usize;
         let mut start = 0;
         while start < tokens.len() {
             // As many texts as fit one micro batch, at most SEQUENCES.
             let mut end = start;
             let mut used = 0;
-            while end < tokens.len()
-                && end - start < SEQUENCES
-                && used + tokens[end].len() <= self.n_ctx as usize
+            while end < tokens.len() && end - start < SEQUENCES && used + tokens[end].len() <= n_ctx
             {
                 used += tokens[end].len();
                 end += 1;
@@ -136,16 +152,19 @@ impl Embed for LlamaEmbedder {
                     .add_sequence(text, seq as i32, true)
                     .map_err(|e| fail(e.to_string()))?;
             }
-            context
-                .decode(&mut batch)
-                .map_err(|e| fail(e.to_string()))?;
-            for seq in 0..end - start {
-                let vector = context
-                    .embeddings_seq_ith(seq as i32)
+            self.session.with_dependent_mut(|_, context| {
+                context
+                    .decode(&mut batch)
                     .map_err(|e| fail(e.to_string()))?;
-                out.push(unit(vector));
-            }
-            context.clear_kv_cache();
+                for seq in 0..end - start {
+                    let vector = context
+                        .embeddings_seq_ith(seq as i32)
+                        .map_err(|e| fail(e.to_string()))?;
+                    out.push(unit(vector));
+                }
+                context.clear_kv_cache();
+                Ok::<(), MemoryError>(())
+            })?;
             start = end;
         }
         Ok(out)

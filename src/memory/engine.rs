@@ -55,7 +55,8 @@ impl MemoryEngine {
         self.embedder.is_some()
     }
 
-    fn vector(&mut self, text: &str) -> Result<Option<Vec<f32>>, MemoryError> {
+    /// The text's vector (`None` without a model).
+    pub fn embed_text(&mut self, text: &str) -> Result<Option<Vec<f32>>, MemoryError> {
         match &mut self.embedder {
             Some(embedder) => Ok(embedder.embed(&[text])?.pop()),
             None => Ok(None),
@@ -63,7 +64,7 @@ impl MemoryEngine {
     }
 
     pub fn remember(&mut self, memory: NewMemory) -> Result<Written, MemoryError> {
-        let vector = self.vector(&memory.text)?;
+        let vector = self.embed_text(&memory.text)?;
         self.store
             .remember(&self.persona, memory, vector.as_deref())
     }
@@ -84,7 +85,7 @@ impl MemoryEngine {
     /// The `limit` memories closest to `query` with their similarity (by vector with a
     /// model; else the share of the query's words a memory contains).
     pub fn search(&mut self, query: &str, limit: usize) -> Result<Vec<(Memory, f32)>, MemoryError> {
-        let hits = match self.vector(query)? {
+        let hits = match self.embed_text(query)? {
             Some(vector) => self.store.nearest(&self.persona, &vector, limit)?,
             None => by_words(&self.store.list(&self.persona)?, query, limit),
         };

@@ -370,7 +370,34 @@ impl MemoryStore {
             }
         };
         tx.commit().map_err(&err)?;
-        self.index.remove(persona);
+        // Keep a built index current rather than reading every vector again.
+        if let Some(index) = self.index.get_mut(persona) {
+            match (written, embedding) {
+                (_, Some(vector)) if index.dimension != vector.len() && !index.ids.is_empty() => {
+                    self.index.remove(persona);
+                }
+                (Written::Added(id), Some(vector)) => {
+                    index.dimension = vector.len();
+                    index.ids.push(id);
+                    index.values.extend_from_slice(vector);
+                }
+                (Written::Replaced(id), Some(vector)) => {
+                    index.dimension = vector.len();
+                    match index.ids.iter().position(|known| *known == id) {
+                        Some(row) => index.values[row * vector.len()..(row + 1) * vector.len()]
+                            .copy_from_slice(vector),
+                        None => {
+                            index.ids.push(id);
+                            index.values.extend_from_slice(vector);
+                        }
+                    }
+                }
+                (Written::Replaced(_), None) => {
+                    self.index.remove(persona);
+                }
+                (Written::Added(_), None) => {}
+            }
+        }
         Ok(written)
     }
 

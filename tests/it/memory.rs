@@ -1,15 +1,13 @@
 //! Long-term memory (src/memory/): the real SQLite store, the real embedding model
 //! (all-MiniLM-L6-v2 through llama.cpp, scripts/fetch-embedding.sh) and the real binary.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::Stdio;
 
 use desktop_mate::memory::embed::{Embed, LlamaEmbedder};
 use desktop_mate::memory::engine::MemoryEngine;
 use desktop_mate::memory::store::{MemoryKind, MemoryStore, NewMemory};
 
-use crate::cli::{command, desktop_mate};
+use crate::cli::desktop_mate;
 use crate::support::embedding_model;
 
 fn memory_cmd(home: &Path, model: Option<&Path>, args: &[&str]) -> std::process::Output {
@@ -162,6 +160,11 @@ fn memory_commands_search_by_meaning_export_import_and_forget_without_a_trace() 
 #[cfg(unix)]
 #[test]
 fn a_kill_during_writes_keeps_every_committed_memory() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    use crate::cli::command;
+
     let home = tempfile::tempdir().expect("temp dir");
     let home = home.path();
     let db = home.join("memory.sqlite");
