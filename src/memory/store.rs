@@ -327,7 +327,6 @@ impl MemoryStore {
             MemoryKind::Episode => None,
         };
         let stamp = now();
-        let created = memory.created.unwrap_or(stamp);
         let updated = memory.updated.unwrap_or(stamp);
         let blob = embedding.map(to_blob);
         let path = self.path.clone();
@@ -350,24 +349,7 @@ impl MemoryStore {
                 .map_err(&err)?;
                 Written::Replaced(id)
             }
-            None => {
-                tx.execute(
-                    "INSERT INTO memories (persona, kind, key, text, importance, created, \
-                     updated, embedding) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                    params![
-                        persona,
-                        memory.kind.as_str(),
-                        memory.key,
-                        memory.text,
-                        memory.importance,
-                        created,
-                        updated,
-                        blob
-                    ],
-                )
-                .map_err(&err)?;
-                Written::Added(tx.last_insert_rowid())
-            }
+            None => Written::Added(insert(&tx, persona, &memory, stamp, blob).map_err(&err)?),
         };
         tx.commit().map_err(&err)?;
         // Keep a built index current rather than reading every vector again.
@@ -649,21 +631,8 @@ impl MemoryStore {
         let mut added = 0;
         for (memory, vector) in memories {
             let memory = memory.cleaned()?;
-            tx.execute(
-                "INSERT INTO memories (persona, kind, key, text, importance, created, updated, \
-                 embedding) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    persona,
-                    memory.kind.as_str(),
-                    memory.key,
-                    memory.text,
-                    memory.importance,
-                    memory.created.unwrap_or(stamp),
-                    memory.updated.or(memory.created).unwrap_or(stamp),
-                    vector.as_deref().map(to_blob)
-                ],
-            )
-            .map_err(&err)?;
+            let blob = vector.as_deref().map(to_blob);
+            insert(&tx, persona, &memory, stamp, blob).map_err(&err)?;
             added += 1;
         }
         tx.commit().map_err(&err)?;
@@ -681,6 +650,31 @@ impl MemoryStore {
             .map(|n| n as usize)
             .map_err(self.err())
     }
+}
+
+/// Inserts a cleaned memory (times default to `stamp`); returns its id.
+fn insert(
+    tx: &Transaction,
+    persona: &str,
+    memory: &NewMemory,
+    stamp: i64,
+    blob: Option<Vec<u8>>,
+) -> rusqlite::Result<i64> {
+    tx.execute(
+        "INSERT INTO memories (persona, kind, key, text, importance, created, updated, \
+         embedding) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            persona,
+            memory.kind.as_str(),
+            memory.key,
+            memory.text,
+            memory.importance,
+            memory.created.unwrap_or(stamp),
+            memory.updated.or(memory.created).unwrap_or(stamp),
+            blob
+        ],
+    )?;
+    Ok(tx.last_insert_rowid())
 }
 
 fn aside_name(path: &Path) -> PathBuf {

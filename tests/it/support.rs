@@ -54,17 +54,25 @@ pub enum GgufValue<'a> {
 /// Gemma 3 270M (a real trained model) when `scripts/fetch-gemma.sh` has put it in the cache;
 /// `None` with a note otherwise (offline machine): the generated models cover the engine.
 pub fn gemma_model() -> Option<PathBuf> {
+    cached_model(
+        "gemma",
+        "gemma-3-270m-q4_k_m.gguf",
+        "Gemma 3 270M",
+        "scripts/fetch-gemma.sh",
+    )
+}
+
+/// A model a project script fetched into the models cache (`DESKTOP_MATE_MODELS` or
+/// ~/.cache/desktop-mate/models); `None` with a note (see [`missing`]) when it is not there.
+fn cached_model(kind: &str, file: &str, what: &str, script: &str) -> Option<PathBuf> {
     let dir = std::env::var_os("DESKTOP_MATE_MODELS")
         .map(PathBuf::from)
         .or_else(|| {
             std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/desktop-mate/models"))
         })?;
-    let path = dir.join("gemma-3-270m-q4_k_m.gguf");
+    let path = dir.join(file);
     if !path.is_file() {
-        missing(
-            "gemma",
-            &format!("Gemma 3 270M {} (scripts/fetch-gemma.sh)", path.display()),
-        );
+        missing(kind, &format!("{what} {} ({script})", path.display()));
     }
     path.is_file().then_some(path)
 }
@@ -72,22 +80,12 @@ pub fn gemma_model() -> Option<PathBuf> {
 /// all-MiniLM-L6-v2 as GGUF (the memory's embedding model) when `scripts/fetch-embedding.sh`
 /// has put it in the cache.
 pub fn embedding_model() -> Option<PathBuf> {
-    let dir = std::env::var_os("DESKTOP_MATE_MODELS")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/desktop-mate/models"))
-        })?;
-    let path = dir.join("all-MiniLM-L6-v2-q8_0.gguf");
-    if !path.is_file() {
-        missing(
-            "embedding",
-            &format!(
-                "embedding model {} (scripts/fetch-embedding.sh)",
-                path.display()
-            ),
-        );
-    }
-    path.is_file().then_some(path)
+    cached_model(
+        "embedding",
+        "all-MiniLM-L6-v2-q8_0.gguf",
+        "embedding model",
+        "scripts/fetch-embedding.sh",
+    )
 }
 
 /// Writes a GGUF v3 file with the given metadata and no tensors (enough for header readers).
