@@ -27,6 +27,7 @@ pub use config::ConfigPlugin;
 pub use desktop::DesktopPlugin;
 pub use diagnostics::DiagnosticsPlugin;
 pub use llm::LlmPlugin;
+pub use memory::MemoryPlugin;
 pub use motion::MotionPlugin;
 pub use schedule::AppSystems;
 pub use ui::UiPlugin;
@@ -42,6 +43,7 @@ fn add_mascot_plugins(app: &mut App, loaded: LoadedSettings) {
         AvatarPlugin,
         MotionPlugin,
         LlmPlugin,
+        MemoryPlugin,
         DiagnosticsPlugin,
     ));
 }

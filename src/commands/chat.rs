@@ -50,6 +50,8 @@ struct JsonReply<'a> {
     n_threads: Option<u16>,
     n_gpu_layers: Option<u32>,
     prompt_format: Option<PromptFormat>,
+    /// The memories put in front of the message (`memory.*` settings), if any.
+    recalled: Option<&'a str>,
 }
 
 pub fn run(loaded: LoadedSettings, args: ChatArgs) -> ExitCode {
@@ -83,6 +85,13 @@ pub fn run(loaded: LoadedSettings, args: ChatArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The long-term memory, as in the mascot (not for `--raw` completions).
+    if !args.raw {
+        match crate::memory::open(&settings) {
+            Ok(memory) => session.set_memory(memory),
+            Err(reason) => eprintln!("warning: {reason}"),
+        }
+    }
 
     let mut sampling = settings.llm.sampling.clone();
     if let Some(t) = args.temperature {
@@ -142,17 +151,17 @@ pub fn run(loaded: LoadedSettings, args: ChatArgs) -> ExitCode {
         if args.raw {
             session
                 .complete(message, &options, &mut stream)
-                .map(|reply| (reply.text, None, reply.stats))
+                .map(|reply| (reply.text, None, reply.stats, None))
         } else {
             session
                 .send(&persona, message, &options, &mut stream)
-                .map(|reply| (reply.shown, reply.emotion, reply.stats))
+                .map(|reply| (reply.shown, reply.emotion, reply.stats, reply.turn.recalled))
         }
     };
 
     if let Some(prompt) = args.prompt {
         return match answer(&mut session, &prompt, !args.json) {
-            Ok((text, emotion, reply_stats)) => {
+            Ok((text, emotion, reply_stats, recalled)) => {
                 if args.json {
                     let json = JsonReply {
                         text: &text,
@@ -163,6 +172,7 @@ pub fn run(loaded: LoadedSettings, args: ChatArgs) -> ExitCode {
                         n_threads: load_plan.as_ref().map(|p| p.n_threads),
                         n_gpu_layers: load_plan.as_ref().map(|p| p.n_gpu_layers),
                         prompt_format,
+                        recalled: recalled.as_deref(),
                     };
                     match serde_json::to_string(&json) {
                         Ok(line) => println!("{line}"),
@@ -201,7 +211,7 @@ pub fn run(loaded: LoadedSettings, args: ChatArgs) -> ExitCode {
             break;
         }
         match answer(&mut session, message, true) {
-            Ok((_, _, reply_stats)) => {
+            Ok((_, _, reply_stats, _)) => {
                 println!();
                 print_stats(&reply_stats);
             }

@@ -18,6 +18,7 @@ pub struct Settings {
     pub llm: LlmSettings,
     pub persona: PersonaSettings,
     pub chat: ChatSettings,
+    pub memory: MemorySettings,
     pub diagnostics: DiagnosticsSettings,
     pub desktop: DesktopSettings,
 }
@@ -392,6 +393,29 @@ impl Default for PersonaSettings {
                 Start every reply with one emotion tag among [neutral], [joy], [angry], [sorrow], \
                 [fun] or [surprised]."
                     .into(),
+        }
+    }
+}
+
+/// Long-term memory (src/memory/): `memory.sqlite` beside the chat history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MemorySettings {
+    /// Keep what the user tells about themselves and recall it before each reply; off = the
+    /// memory is neither read nor written.
+    pub enabled: bool,
+    /// An embedding GGUF (all-MiniLM-L6-v2) to search memories by meaning; `None` = by words.
+    pub embedding_model: Option<PathBuf>,
+    /// Tokens of memories put in front of a message at most.
+    pub budget_tokens: u32,
+}
+
+impl Default for MemorySettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            embedding_model: None,
+            budget_tokens: 256,
         }
     }
 }

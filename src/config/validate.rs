@@ -68,6 +68,11 @@ pub fn validate(settings: &Settings) -> Vec<InvalidValue> {
         ranges::MOTION_SLEEP_AFTER,
         settings.motion.sleep_after_secs,
     );
+    within(
+        &mut check,
+        ranges::MEMORY_BUDGET,
+        settings.memory.budget_tokens,
+    );
 
     let llm = &settings.llm;
     if let Backend::OpenAi {

@@ -17,6 +17,43 @@ use serde::Deserialize;
 pub struct ChatTurn {
     pub user: String,
     pub assistant: String,
+    /// What the memory recalled for this message, put in front of it in every prompt that
+    /// holds the turn (so later prompts repeat the evaluated text and the cache holds); never
+    /// shown in the chat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recalled: Option<String>,
+}
+
+impl ChatTurn {
+    pub fn new(user: impl Into<String>, assistant: impl Into<String>) -> Self {
+        Self {
+            user: user.into(),
+            assistant: assistant.into(),
+            recalled: None,
+        }
+    }
+
+    /// The user's part as prompts carry it: the recalled memories, then the message.
+    pub fn prompt_user(&self) -> std::borrow::Cow<'_, str> {
+        match &self.recalled {
+            Some(recalled) => with_recalled(recalled, &self.user).into(),
+            None => self.user.as_str().into(),
+        }
+    }
+}
+
+/// A message with the memories recalled for it in front.
+pub fn with_recalled(recalled: &str, message: &str) -> String {
+    format!("{}\n\n{message}", recalled.trim_end())
+}
+
+/// The long-term memory as a conversation sees it (src/memory/ implements it): memories for
+/// a message before the reply, and each finished turn after it.
+pub trait Recall: Send {
+    /// Lines to put in front of `message` in the prompt, or `None`.
+    fn recall(&mut self, message: &str) -> Option<String>;
+    /// A finished turn (the reply is already shown): learn from it.
+    fn observe(&mut self, turn: &ChatTurn);
 }
 
 /// Why a chat failed. A backend's own errors (llama.cpp's, a server's) travel as

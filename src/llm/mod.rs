@@ -23,6 +23,7 @@ pub use state::{
     ChatHistory, ClearHistory, LlmStatus, LlmTimings, ModelChosen, ReplyFinished, ReplyText,
     SendChat, StopReply,
 };
+pub use tasks::RecallProvider;
 
 use bevy::prelude::*;
 

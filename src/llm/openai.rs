@@ -660,7 +660,7 @@ pub fn chat_body(model: &str, request: &ChatRequest) -> Value {
         messages.push(json!({"role": "system", "content": system}));
     }
     for turn in request.history {
-        messages.push(json!({"role": "user", "content": turn.user}));
+        messages.push(json!({"role": "user", "content": turn.prompt_user()}));
         messages.push(json!({"role": "assistant", "content": turn.assistant}));
     }
     messages.push(json!({"role": "user", "content": request.message}));

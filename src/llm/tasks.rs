@@ -10,7 +10,7 @@ use bevy::prelude::*;
 use bevy::tasks::{AsyncComputeTaskPool, Task, futures::check_ready};
 use crossbeam_channel::{Receiver, Sender, unbounded};
 
-use crate::llm::contract::ChatError;
+use crate::llm::contract::{ChatError, Recall};
 
 use crate::AppSystems;
 use crate::config::{
@@ -36,6 +36,7 @@ pub(super) fn plugin(app: &mut App) {
             poll_job.in_set(AppSystems::ReadChannels),
             (
                 reload_on_settings_change,
+                follow_memory_settings,
                 clear_on_request,
                 start_reply,
                 stop_reply,
@@ -64,10 +65,25 @@ fn load_backends_early(settings: Res<Settings>) {
     }
 }
 
+/// Opens the long-term memory for a new session (the memory plugin inserts it; without it
+/// the chat has no memory): the [`Recall`] seam, or `None` with why for the chat panel. Runs
+/// on the loading task, never on the frame loop.
+#[derive(Resource, Clone)]
+pub struct RecallProvider(
+    pub Arc<dyn Fn(&Settings) -> Result<Option<Box<dyn Recall>>, String> + Send + Sync>,
+);
+
 enum JobOutcome {
-    /// The session, and the notice when the engine fell back to the CPU.
-    Loaded(Result<ChatSession, ChatError>, Option<String>),
+    /// The session, the notice when the engine fell back to the CPU, and why the memory could
+    /// not be opened.
+    Loaded(
+        Result<ChatSession, ChatError>,
+        Option<String>,
+        Option<String>,
+    ),
     WarmedUp(Box<ChatSession>, Result<ReplyStats, ChatError>),
+    /// The memory was opened again after its settings changed (or why it could not be).
+    MemoryChanged(Box<ChatSession>, Option<String>),
     Replied(Box<ChatSession>, Result<SessionReply, ChatError>),
 }
 
@@ -88,6 +104,8 @@ pub struct LlmWorker {
     clear_pending: bool,
     /// The `llm` settings (sampling aside) of the last load plan.
     planned_for: Option<LlmSettings>,
+    /// The `memory` settings (and persona) the session's memory was opened with.
+    memory_for: Option<(crate::config::MemorySettings, String)>,
 }
 
 impl Default for LlmWorker {
@@ -103,6 +121,7 @@ impl Default for LlmWorker {
             reload_pending: true,
             clear_pending: false,
             planned_for: None,
+            memory_for: None,
         }
     }
 }
@@ -138,6 +157,7 @@ fn reload_on_settings_change(
     mut worker: ResMut<LlmWorker>,
     mut status: ResMut<LlmStatus>,
     mut timings: ResMut<LlmTimings>,
+    recall: Option<Res<RecallProvider>>,
 ) {
     // "Try again" on a model skipped at start (its load crashed an earlier run).
     if retries.read().any(|r| r.0 == Guarded::Model)
@@ -216,15 +236,56 @@ fn reload_on_settings_change(
     worker.loaded_with = Some(backend.clone());
     *status = LlmStatus::Loading;
     let chat = settings.chat.clone();
+    let memory = recall.map(|provider| (provider.clone(), settings.clone()));
+    worker.memory_for = Some((settings.memory.clone(), settings.persona.name.clone()));
     worker.job = Some(AsyncComputeTaskPool::get().spawn(async move {
         if let (Some(guard), Some(path)) = (&guard, &model_file) {
             guard.begin(Guarded::Model, path);
         }
         let loaded = load_backend(backend);
-        let session = loaded
-            .backend
-            .map(|backend| ChatSession::new(backend, &chat));
-        JobOutcome::Loaded(session, loaded.notice)
+        let mut memory_notice = None;
+        let session = loaded.backend.map(|backend| {
+            let mut session = ChatSession::new(backend, &chat);
+            if let Some((provider, settings)) = &memory {
+                match (provider.0)(settings) {
+                    Ok(recall) => session.set_memory(recall),
+                    Err(reason) => memory_notice = Some(reason),
+                }
+            }
+            session
+        });
+        JobOutcome::Loaded(session, loaded.notice, memory_notice)
+    }));
+}
+
+/// A change of the `memory` settings (or the persona, whose memories they are) opens the
+/// memory again for the loaded session, on a task, once the session is idle.
+fn follow_memory_settings(
+    settings: Res<Settings>,
+    recall: Option<Res<RecallProvider>>,
+    mut worker: ResMut<LlmWorker>,
+) {
+    let wanted = (settings.memory.clone(), settings.persona.name.clone());
+    if worker.job.is_some() || worker.memory_for.as_ref().is_none_or(|had| *had == wanted) {
+        return;
+    }
+    let Some(mut session) = worker.session.get().take() else {
+        return;
+    };
+    worker.memory_for = Some(wanted);
+    let provider = recall.map(|r| r.clone());
+    let settings = settings.clone();
+    worker.job = Some(AsyncComputeTaskPool::get().spawn(async move {
+        let mut notice = None;
+        match provider.map(|p| (p.0)(&settings)) {
+            Some(Ok(recall)) => session.set_memory(recall),
+            Some(Err(reason)) => {
+                session.set_memory(None);
+                notice = Some(reason);
+            }
+            None => session.set_memory(None),
+        }
+        JobOutcome::MemoryChanged(Box::new(session), notice)
     }));
 }
 
@@ -305,7 +366,11 @@ fn poll_job(
     };
     worker.job = None;
     let session = match outcome {
-        JobOutcome::Loaded(Ok(mut session), notice) => {
+        JobOutcome::Loaded(Ok(mut session), notice, memory_notice) => {
+            if let Some(reason) = memory_notice {
+                warn!("{reason}");
+                history.last_error = Some(reason);
+            }
             if let Some(notice) = notice {
                 // Shown under the conversation, and the overlay's profile line says CPU.
                 history.last_error = Some(notice.clone());
@@ -338,13 +403,20 @@ fn poll_job(
             }
             session
         }
-        JobOutcome::Loaded(Err(err), _) => {
+        JobOutcome::Loaded(Err(err), _, _) => {
             if let Some(guard) = &guard {
                 guard.end(Guarded::Model);
             }
             error!("{err}");
             *status = LlmStatus::Error(err.to_string());
             return;
+        }
+        JobOutcome::MemoryChanged(session, notice) => {
+            if let Some(reason) = notice {
+                warn!("{reason}");
+                history.last_error = Some(reason);
+            }
+            *session
         }
         JobOutcome::WarmedUp(session, result) => {
             match result {

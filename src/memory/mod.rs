@@ -2,14 +2,30 @@
 //! file beside the chat history, searched by llama.cpp embeddings (docs/architecture.md,
 //! "Memory"). Bevy-free engine: [`store`] (the database), [`embed`] (the model seam),
 //! [`recall`] (ranking and the token budget), [`engine`] (the three together, as the terminal
-//! commands and the chat use them).
+//! commands and the chat use them), [`observe`] (what is kept from a turn); `plugin.rs` gives
+//! the chat its [`crate::llm::contract::Recall`] seam.
 
 pub mod embed;
 pub mod engine;
+pub mod observe;
+mod plugin;
 pub mod recall;
 pub mod store;
 
 use std::path::PathBuf;
+
+use bevy::prelude::*;
+
+pub use plugin::open;
+
+/// Gives the chat its long-term memory ([`crate::llm::RecallProvider`]).
+pub struct MemoryPlugin;
+
+impl Plugin for MemoryPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_plugins(plugin::plugin);
+    }
+}
 
 use crate::config::Settings;
 

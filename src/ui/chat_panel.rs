@@ -270,6 +270,7 @@ mod tests {
             .map(|i| ChatTurn {
                 user: format!("q{i}"),
                 assistant: "a".repeat(i % 3 * 5000),
+                recalled: None,
             })
             .collect();
         let (hidden, shown) = latest_turns(&turns);

@@ -29,6 +29,7 @@ fn entry(n: usize) -> HistoryEntry {
         turn: ChatTurn {
             user: format!("question {n} {}", "x".repeat(n % 700)),
             assistant: format!("answer {n} «é» {}", "y".repeat(n % 1900)),
+            recalled: None,
         },
     }
 }

@@ -199,6 +199,7 @@ fn chat_without_template_uses_the_plain_format_and_drops_old_turns_to_fit() {
             user: format!("question number {i} is rather long"),
             // As generated after "Mate:", with the model's own leading space.
             assistant: format!(" answer number {i} is also long"),
+            recalled: None,
         })
         .collect();
     let plain = chat::Prompter::plain();
@@ -277,6 +278,7 @@ fn later_turns_evaluate_only_the_new_tokens() {
         history.push(ChatTurn {
             user: message.into(),
             assistant: reply.text,
+            recalled: None,
         });
     }
     // From turn 2 on, everything up to the previous prompt comes from the KV cache.
@@ -311,6 +313,7 @@ fn a_model_with_a_chat_template_gets_its_prompts_from_it() {
     let history = [ChatTurn {
         user: "hi".into(),
         assistant: "hello".into(),
+        recalled: None,
     }];
     let (prompt, stops) = prompter.prompt(&persona, &history, Some("how are you?"));
     assert_eq!(
@@ -400,6 +403,7 @@ fn each_turn_extends_the_cached_sequence_without_evaluating_it_again() {
         history.push(ChatTurn {
             user: message,
             assistant: reply.text,
+            recalled: None,
         });
     }
 }

@@ -324,6 +324,7 @@ fn history_lines() {
         let turn = desktop_mate::llm::contract::ChatTurn {
             user: format!("question {i} \u{e9}\u{1F600}"),
             assistant: format!("[joy] answer {i}\n\"quoted\""),
+            recalled: None,
         };
         append_history(&path, &HistoryEntry::now(turn)).expect("append");
     }

@@ -488,3 +488,75 @@ fn recall_puts_the_answering_fact_in_the_prompt() {
     assert!(asked >= 60 && RECALL_SET.len() >= 40);
     assert!(recall >= 0.9, "recall@budget {recall:.3} < 0.9");
 }
+
+/// The whole path with real models: a statement told to `chat` (Gemma 3 270M) is kept, and a
+/// later run (a new process) recalls it into the prompt of a question about it; with
+/// `memory.enabled: false` nothing is recalled or written.
+#[test]
+fn the_chat_remembers_across_restarts() {
+    let (Some(gemma), Some(model)) = (crate::support::gemma_model(), embedding_model()) else {
+        return;
+    };
+    let home = tempfile::tempdir().expect("temp dir");
+    let home = home.path();
+    let config = |enabled: bool| {
+        let path = home.join(format!("mascot-{enabled}.ron"));
+        std::fs::write(
+            &path,
+            format!(
+                "(llm: (model_path: Some(\"{}\")), memory: (enabled: {enabled}, embedding_model: \
+                 Some(\"{}\")), chat: (history_file: Some(\"{}\")))",
+                crate::support::ron_path(&gemma),
+                crate::support::ron_path(&model),
+                crate::support::ron_path(&home.join("history.jsonl")),
+            ),
+        )
+        .expect("write settings");
+        path.to_str().expect("utf8").to_owned()
+    };
+    let chat = |config: &str, prompt: &str| -> serde_json::Value {
+        let output = desktop_mate(
+            &[
+                "--config",
+                config,
+                "chat",
+                "--prompt",
+                prompt,
+                "--max-tokens",
+                "8",
+                "--json",
+            ],
+            home,
+        );
+        serde_json::from_str(&ok(&output)).expect("one JSON object")
+    };
+    let on = config(true);
+    let first = chat(&on, "I have a cat called Zyxquorp and she sleeps all day");
+    assert!(
+        first["recalled"].is_null(),
+        "nothing to recall yet: {first}"
+    );
+    let second = chat(&on, "What is my cat's name?");
+    let recalled = second["recalled"].as_str().unwrap_or_default();
+    assert!(
+        recalled.contains("Zyxquorp"),
+        "recalled in a new process: {second}"
+    );
+    let db = home.join("memory.sqlite");
+    let count = |db: &Path| {
+        MemoryStore::open(db)
+            .expect("open")
+            .store
+            .count("Mate")
+            .expect("count")
+    };
+    assert_eq!(
+        count(&db),
+        1,
+        "the question was not kept, the statement was"
+    );
+    let off = config(false);
+    let third = chat(&off, "I also have a dog called Brumbleplix at home");
+    assert!(third["recalled"].is_null(), "memory off: {third}");
+    assert_eq!(count(&db), 1, "memory off: nothing written");
+}

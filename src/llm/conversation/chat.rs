@@ -112,7 +112,7 @@ impl Prompter {
         let system = persona.system_prompt.trim();
         let mut messages = Vec::with_capacity(history.len() * 2 + 2);
         for turn in history {
-            messages.push(Message::new("user", &turn.user));
+            messages.push(Message::new("user", turn.prompt_user().as_ref()));
             messages.push(Message::new("assistant", &turn.assistant));
         }
         if let Some(message) = message {
@@ -162,7 +162,7 @@ fn plain_prompt(
         // and the reply's tokens are reused as generated.
         prompt.push_str(&format!(
             "User: {}\n{}:{}\n",
-            turn.user.trim(),
+            turn.prompt_user().trim(),
             persona.name,
             turn.assistant
         ));

@@ -337,6 +337,7 @@ mod tests {
             turn: ChatTurn {
                 user: format!("question {n} — «é»"),
                 assistant: format!("answer {n}\nwith a newline"),
+                recalled: None,
             },
         }
     }

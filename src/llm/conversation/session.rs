@@ -14,8 +14,8 @@ use super::emotion_stream::EmotionTagFilter;
 use crate::config::{ChatSettings, Emotion, PersonaSettings};
 use crate::llm::contract::ChatTurn;
 use crate::llm::contract::{
-    BackendStats, ChatBackend, ChatError, ChatRequest, GenerateOptions, Reply, ReplyStats,
-    ReplyStream,
+    BackendStats, ChatBackend, ChatError, ChatRequest, GenerateOptions, Recall, Reply, ReplyStats,
+    ReplyStream, with_recalled,
 };
 
 /// A finished reply, as the user sees it.
@@ -51,6 +51,8 @@ pub struct ChatSession {
     /// Warm-up states are kept on disk for the next start.
     warm_start: bool,
     mood: EmotionSmoother,
+    /// The long-term memory, when on.
+    memory: Option<Box<dyn Recall>>,
 }
 
 impl ChatSession {
@@ -63,6 +65,7 @@ impl ChatSession {
             tag_grammar: false,
             warm_start: false,
             mood: EmotionSmoother::default(),
+            memory: None,
         };
         session.apply(chat);
         session
@@ -74,6 +77,11 @@ impl ChatSession {
         self.turns_kept = (chat.turns_kept as usize).max(1);
         self.tag_grammar = chat.tag_grammar;
         self.warm_start = chat.warm_start;
+    }
+
+    /// Recall before each reply and observe after it (`None`: no memory).
+    pub fn set_memory(&mut self, memory: Option<Box<dyn Recall>>) {
+        self.memory = memory;
     }
 
     pub fn stats(&self) -> BackendStats {
@@ -136,10 +144,18 @@ impl ChatSession {
         if self.tag_grammar {
             options.lead = Some(tag_lead());
         }
+        let recalled = self
+            .memory
+            .as_mut()
+            .and_then(|memory| memory.recall(message));
+        let prompt_message = match &recalled {
+            Some(recalled) => with_recalled(recalled, message),
+            None => message.to_owned(),
+        };
         let request = ChatRequest {
             persona,
             history: &self.turns[start..],
-            message,
+            message: &prompt_message,
             options: &options,
         };
         let on_text = &mut *stream.on_text;
@@ -169,8 +185,12 @@ impl ChatSession {
         let turn = ChatTurn {
             user: message.to_owned(),
             assistant: reply.text,
+            recalled,
         };
         self.turns.push(turn.clone());
+        if let Some(memory) = &mut self.memory {
+            memory.observe(&turn);
+        }
         Ok(SessionReply {
             shown,
             emotion,

@@ -1,0 +1,98 @@
+//! The memory in the app: gives the chat its [`Recall`] seam ([`RecallProvider`]): before each
+//! reply the closest memories within `memory.budget_tokens`, after it the user's statements
+//! kept. The memory is opened on the chat's loading task (never the frame loop) and runs on
+//! the chat's reply task, so recall adds to the time to first token only its own cost
+//! (`bench --memory`).
+
+use std::sync::Arc;
+
+use bevy::prelude::*;
+
+use super::embed::{Embed, LlamaEmbedder};
+use super::engine::MemoryEngine;
+use super::observe::statement;
+use super::recall::prompt_block;
+use super::store::{MemoryKind, MemoryStore, NewMemory};
+use crate::config::Settings;
+use crate::llm::RecallProvider;
+use crate::llm::contract::{ChatTurn, Recall};
+
+pub(super) fn plugin(app: &mut App) {
+    app.insert_resource(RecallProvider(Arc::new(open)));
+}
+
+/// The memory for `settings`: `Ok(None)` when it is off.
+pub fn open(settings: &Settings) -> Result<Option<Box<dyn Recall>>, String> {
+    if !settings.memory.enabled {
+        return Ok(None);
+    }
+    let path = super::database_path(settings)
+        .ok_or("memory off: no data folder on this system for memory.sqlite")?;
+    let opened = MemoryStore::open(&path).map_err(|e| format!("memory off: {e}"))?;
+    if let Some(notice) = &opened.notice {
+        warn!("memory: {notice}");
+    }
+    let embedder = match &settings.memory.embedding_model {
+        Some(model) => {
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4) as u16);
+            let embedder = LlamaEmbedder::load(model, threads)
+                .map_err(|e| format!("memory searched by words: {e}"));
+            match embedder {
+                Ok(embedder) => Some(Box::new(embedder) as Box<dyn Embed>),
+                Err(reason) => {
+                    warn!("{reason}");
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    let mut engine = MemoryEngine::new(opened.store, embedder, &settings.persona.name);
+    if let Err(err) = engine.embed_missing() {
+        warn!("memory: {err}");
+    }
+    info!(
+        "memory: {} ({} memories of {}, searched {})",
+        path.display(),
+        engine.store.count(&settings.persona.name).unwrap_or(0),
+        settings.persona.name,
+        if engine.has_embedder() {
+            "by meaning"
+        } else {
+            "by words"
+        }
+    );
+    Ok(Some(Box::new(SessionMemory {
+        engine,
+        budget: settings.memory.budget_tokens as usize,
+    })))
+}
+
+struct SessionMemory {
+    engine: MemoryEngine,
+    budget: usize,
+}
+
+impl Recall for SessionMemory {
+    fn recall(&mut self, message: &str) -> Option<String> {
+        if self.budget == 0 {
+            return None;
+        }
+        match self.engine.recall(message, self.budget) {
+            Ok(recalled) => prompt_block(&recalled),
+            Err(err) => {
+                warn!("memory: recall failed: {err}");
+                None
+            }
+        }
+    }
+
+    fn observe(&mut self, turn: &ChatTurn) {
+        let Some(text) = statement(&turn.user) else {
+            return;
+        };
+        if let Err(err) = self.engine.remember(NewMemory::new(MemoryKind::Fact, text)) {
+            warn!("memory: not kept: {err}");
+        }
+    }
+}
