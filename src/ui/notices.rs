@@ -53,7 +53,10 @@ fn notices(
                 }
             }
             if let Some(reason) = reason {
-                ui.colored_label(RED, reason);
+                // A loader's message can be long: a few lines at most, the rest scrolls.
+                egui::ScrollArea::vertical()
+                    .max_height(96.0)
+                    .show(ui, |ui| ui.colored_label(RED, reason));
                 if ui.button("OK").clicked() {
                     *dismissed = Some(reason.clone());
                 }
