@@ -49,6 +49,7 @@ pub struct SettingsChanged {
     pub llm: bool,
     pub persona: bool,
     pub chat: bool,
+    pub memory: bool,
     pub diagnostics: bool,
     pub desktop: bool,
 }
@@ -62,6 +63,7 @@ impl SettingsChanged {
             llm: old.llm != new.llm,
             persona: old.persona != new.persona,
             chat: old.chat != new.chat,
+            memory: old.memory != new.memory,
             diagnostics: old.diagnostics != new.diagnostics,
             desktop: old.desktop != new.desktop,
         }

@@ -82,8 +82,6 @@ enum JobOutcome {
         Option<String>,
     ),
     WarmedUp(Box<ChatSession>, Result<ReplyStats, ChatError>),
-    /// The memory was opened again after its settings changed (or why it could not be).
-    MemoryChanged(Box<ChatSession>, Option<String>),
     Replied(Box<ChatSession>, Result<SessionReply, ChatError>),
 }
 
@@ -106,7 +104,13 @@ pub struct LlmWorker {
     planned_for: Option<LlmSettings>,
     /// The `memory` settings (and persona) the session's memory was opened with.
     memory_for: Option<(crate::config::MemorySettings, String)>,
+    /// The memory being opened again after its settings changed (beside the session, which
+    /// stays free for replies and reloads), then the result until the session is idle.
+    memory_task: Option<Task<OpenedMemory>>,
+    memory_ready: SyncCell<Option<OpenedMemory>>,
 }
+
+type OpenedMemory = Result<Option<Box<dyn Recall>>, String>;
 
 impl Default for LlmWorker {
     fn default() -> Self {
@@ -122,6 +126,8 @@ impl Default for LlmWorker {
             clear_pending: false,
             planned_for: None,
             memory_for: None,
+            memory_task: None,
+            memory_ready: SyncCell::new(None),
         }
     }
 }
@@ -238,6 +244,8 @@ fn reload_on_settings_change(
     let chat = settings.chat.clone();
     let memory = recall.map(|provider| (provider.clone(), settings.clone()));
     worker.memory_for = Some((settings.memory.clone(), settings.persona.name.clone()));
+    worker.memory_task = None;
+    *worker.memory_ready.get() = None;
     worker.job = Some(AsyncComputeTaskPool::get().spawn(async move {
         if let (Some(guard), Some(path)) = (&guard, &model_file) {
             guard.begin(Guarded::Model, path);
@@ -259,34 +267,40 @@ fn reload_on_settings_change(
 }
 
 /// A change of the `memory` settings (or the persona, whose memories they are) opens the
-/// memory again for the loaded session, on a task, once the session is idle.
+/// memory again on a task; the session takes it once it is idle.
 fn follow_memory_settings(
     settings: Res<Settings>,
     recall: Option<Res<RecallProvider>>,
     mut worker: ResMut<LlmWorker>,
+    mut history: ResMut<ChatHistory>,
 ) {
     let wanted = (settings.memory.clone(), settings.persona.name.clone());
-    if worker.job.is_some() || worker.memory_for.as_ref().is_none_or(|had| *had == wanted) {
-        return;
+    if worker.memory_for.as_ref().is_some_and(|had| *had != wanted) {
+        worker.memory_for = Some(wanted);
+        let provider = recall.map(|r| r.clone());
+        let settings = settings.clone();
+        worker.memory_task = Some(
+            AsyncComputeTaskPool::get()
+                .spawn(async move { provider.map_or(Ok(None), |p| (p.0)(&settings)) }),
+        );
     }
-    let Some(mut session) = worker.session.get().take() else {
+    if let Some(opened) = worker.memory_task.as_mut().and_then(check_ready) {
+        worker.memory_task = None;
+        *worker.memory_ready.get() = Some(opened);
+    }
+    let worker = &mut *worker;
+    let Some(session) = worker.session.get().as_mut() else {
         return;
     };
-    worker.memory_for = Some(wanted);
-    let provider = recall.map(|r| r.clone());
-    let settings = settings.clone();
-    worker.job = Some(AsyncComputeTaskPool::get().spawn(async move {
-        let mut notice = None;
-        match provider.map(|p| (p.0)(&settings)) {
-            Some(Ok(recall)) => session.set_memory(recall),
-            Some(Err(reason)) => {
-                session.set_memory(None);
-                notice = Some(reason);
-            }
-            None => session.set_memory(None),
+    match worker.memory_ready.get().take() {
+        Some(Ok(memory)) => session.set_memory(memory),
+        Some(Err(reason)) => {
+            warn!("{reason}");
+            session.set_memory(None);
+            history.last_error = Some(reason);
         }
-        JobOutcome::MemoryChanged(Box::new(session), notice)
-    }));
+        None => {}
+    }
 }
 
 fn clear_on_request(mut requests: MessageReader<ClearHistory>, mut worker: ResMut<LlmWorker>) {
@@ -410,13 +424,6 @@ fn poll_job(
             error!("{err}");
             *status = LlmStatus::Error(err.to_string());
             return;
-        }
-        JobOutcome::MemoryChanged(session, notice) => {
-            if let Some(reason) = notice {
-                warn!("{reason}");
-                history.last_error = Some(reason);
-            }
-            *session
         }
         JobOutcome::WarmedUp(session, result) => {
             match result {

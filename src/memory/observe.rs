@@ -11,10 +11,33 @@ const MAX_CHARS: usize = 400;
 
 const FIRST_PERSON: &[&str] = &[
     // English
-    "i", "i'm", "im", "i've", "i'd", "i'll", "my", "me", "mine", "myself", "we", "our",
+    "i", "i'm", "im", "i've", "i'd", "i'll", "my", "mine", "myself", "we", "our",
     // French
-    "je", "j'", "j'ai", "j'aime", "j'adore", "j'habite", "moi", "mon", "ma", "mes", "nous", "notre",
-    "nos",
+    "je", "j'", "j'ai", "j'aime", "j'adore", "j'habite", "mon", "ma", "mes", "nous", "notre", "nos",
+];
+
+const REQUESTS: &[&str] = &[
+    "tell",
+    "show",
+    "give",
+    "can",
+    "could",
+    "would",
+    "will",
+    "please",
+    "help",
+    "let's",
+    "write",
+    "explain",
+    "remind",
+    "dis",
+    "dis-moi",
+    "peux-tu",
+    "pourrais-tu",
+    "montre",
+    "donne",
+    "explique",
+    "rappelle",
 ];
 
 /// The message as a memory's text when it is a statement about the user, else `None`.
@@ -24,6 +47,11 @@ pub fn statement(message: &str) -> Option<String> {
         return None;
     }
     let lower = text.to_lowercase();
+    // Requests ("tell me about my cat", "peux-tu ...") are not statements.
+    let first = lower.split_whitespace().next().unwrap_or_default();
+    if REQUESTS.contains(&first) {
+        return None;
+    }
     let first_person = lower
         .split(|c: char| !(c.is_alphanumeric() || c == '\''))
         .any(|word| FIRST_PERSON.contains(&word) || word.starts_with("j'"));
@@ -48,6 +76,7 @@ mod tests {
         assert!(statement("My sister lives in Montreal now").is_some());
         assert_eq!(statement("What is my cat's name?"), None);
         assert_eq!(statement("hello there"), None);
+        assert_eq!(statement("tell me about my cat please"), None, "a request");
         assert_eq!(statement("The weather is nice today outside"), None);
         let long = format!("I think {}", "very ".repeat(200));
         assert!(statement(&long).is_some_and(|s| s.chars().count() < 430));

@@ -191,3 +191,57 @@ fn a_settings_change_reloads_the_model_in_the_background() {
         "capped at the model's trained context"
     );
 }
+
+/// The memory in the app: a statement is kept and recalled before a later message (by words:
+/// no embedding model here), and switching `memory.enabled` off takes effect without a reload.
+#[test]
+fn the_memory_recalls_in_the_app_and_turns_off_live() {
+    let (mut app, dir) = app_with(
+        "(llm: (model_path: Some(\"MODEL\"), n_ctx: 256, n_batch: 64, n_threads: 1, warm_up: false,
+           sampling: (temperature: 0.0, max_tokens: 4)), persona: (system_prompt: \"Be brief.\"))",
+    );
+    assert!(update_until(&mut app, Duration::from_secs(60), |w| {
+        *w.resource::<LlmStatus>() == LlmStatus::Ready
+    }));
+    let load_ms = app.world().resource::<LlmTimings>().load_ms;
+    let say = |app: &mut App, message: &str| {
+        let before = app.world().resource::<ChatHistory>().turns.len();
+        app.world_mut().write_message(SendChat(message.into()));
+        let replied = update_until(app, Duration::from_secs(60), |w| {
+            w.resource::<ChatHistory>().turns.len() > before
+                && *w.resource::<LlmStatus>() == LlmStatus::Ready
+        });
+        assert!(
+            replied,
+            "{message:?}: {:?}, {:?}",
+            app.world().resource::<LlmStatus>(),
+            app.world().resource::<ChatHistory>().last_error
+        );
+        app.world().resource::<ChatHistory>().turns[before]
+            .recalled
+            .clone()
+    };
+    assert_eq!(say(&mut app, "I have a cat called Zyxquorp at home"), None);
+    let recalled = say(&mut app, "tell me about Zyxquorp please").unwrap_or_default();
+    assert!(recalled.contains("Zyxquorp"), "{recalled:?}");
+    assert!(
+        dir.path().join("memory.sqlite").is_file(),
+        "beside the history"
+    );
+
+    config::edit_settings(app.world_mut(), |s| s.memory.enabled = false);
+    for _ in 0..50 {
+        app.update();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        say(&mut app, "tell me about Zyxquorp again"),
+        None,
+        "memory off"
+    );
+    assert_eq!(
+        app.world().resource::<LlmTimings>().load_ms,
+        load_ms,
+        "the model was not reloaded"
+    );
+}

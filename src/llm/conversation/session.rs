@@ -144,28 +144,43 @@ impl ChatSession {
         if self.tag_grammar {
             options.lead = Some(tag_lead());
         }
-        let recalled = self
+        let mut recalled = self
             .memory
             .as_mut()
             .and_then(|memory| memory.recall(message));
-        let prompt_message = match &recalled {
-            Some(recalled) => with_recalled(recalled, message),
-            None => message.to_owned(),
-        };
-        let request = ChatRequest {
-            persona,
-            history: &self.turns[start..],
-            message: &prompt_message,
-            options: &options,
-        };
         let on_text = &mut *stream.on_text;
-        let (reply, dropped) = self.backend.generate(
-            &request,
-            &mut ReplyStream {
-                cancel: stream.cancel,
-                on_text: &mut |piece| show(filter.push(piece), on_text),
-            },
-        )?;
+        let (reply, dropped) = loop {
+            let prompt_message = match &recalled {
+                Some(recalled) => with_recalled(recalled, message),
+                None => message.to_owned(),
+            };
+            let request = ChatRequest {
+                persona,
+                history: &self.turns[start..],
+                message: &prompt_message,
+                options: &options,
+            };
+            let mut streamed = false;
+            let result = self.backend.generate(
+                &request,
+                &mut ReplyStream {
+                    cancel: stream.cancel,
+                    on_text: &mut |piece| {
+                        streamed = true;
+                        show(filter.push(piece), on_text);
+                    },
+                },
+            );
+            match result {
+                // Memories never make a reply fail: a prompt they made too long for the
+                // context (or any error before the first token) is tried once without them.
+                Err(err) if recalled.is_some() && !streamed => {
+                    tracing::warn!("reply without the recalled memories: {err}");
+                    recalled = None;
+                }
+                result => break result?,
+            }
+        };
         show(filter.finish(), on_text);
 
         let (emotion, intensity) = match filter.emotion() {
