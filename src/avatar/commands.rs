@@ -83,6 +83,9 @@ pub struct FaceState {
     /// Weights a playing motion clip's expression tracks show this frame (the motion
     /// plugin's), layered over the mood like blink and mouth.
     pub clip: [f32; Expression::COUNT],
+    /// Where a playing clip's lookAt track points the eyes (VRM look-at degrees: x = yaw > 0
+    /// to the character's left, y = pitch > 0 down); wins over the cursor while it plays.
+    pub clip_look: Option<Vec2>,
     /// Where the eyes look this frame (the cursor relative to the face, each axis -1..1), or
     /// `None` when they do not follow it. Each avatar maps it through its own look-at.
     pub gaze: Option<Vec2>,
@@ -104,6 +107,7 @@ impl FaceState {
             lips: LipSync::default(),
             applied: [0.0; Expression::COUNT],
             clip: [0.0; Expression::COUNT],
+            clip_look: None,
             gaze: None,
             commands_applied: 0,
         }

@@ -71,9 +71,11 @@ pub fn animate_face(time: Res<Time>, look: Res<LookTarget>, mut face: ResMut<Fac
         *slot = slot.max(weight);
     }
 
-    face.gaze = look
-        .0
-        .filter(|_| face.look_at_cursor)
+    let from_clip = face
+        .clip_look
+        .map(|degrees| Vec2::new(degrees.x / GAZE_DEGREES, -degrees.y / GAZE_DEGREES));
+    face.gaze = from_clip
+        .or(look.0.filter(|_| face.look_at_cursor))
         .map(|target| target.clamp(Vec2::splat(-1.0), Vec2::splat(1.0)));
     face.applied = applied;
 }

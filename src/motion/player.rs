@@ -333,6 +333,8 @@ fn show_clip_expressions(
     mut face: ResMut<FaceState>,
 ) {
     let mut weights = [0.0_f32; Expression::COUNT];
+    // The gaze of the clip that weighs most, when it has a lookAt track.
+    let mut look: Option<(f32, Vec2)> = None;
     if let Some((motions, player)) = avatars.iter().next() {
         for (name, node) in &motions.nodes {
             let Some(active) = player.animation(*node) else {
@@ -341,6 +343,16 @@ fn show_clip_expressions(
             let Some(clip) = library.get(name) else {
                 continue;
             };
+            if let Some(gaze) = clip
+                .clip
+                .look_at
+                .as_ref()
+                .and_then(|track| track.sample(active.seek_time()))
+                && active.weight() >= 0.5
+                && look.is_none_or(|(weight, _)| active.weight() > weight)
+            {
+                look = Some((active.weight(), gaze));
+            }
             for (expression, track) in &clip.clip.expressions {
                 let (Some(preset), Some(value)) = (
                     Expression::from_vrm1_preset(expression),
@@ -355,6 +367,10 @@ fn show_clip_expressions(
     }
     if face.clip != weights {
         face.clip = weights;
+    }
+    let look = look.map(|(_, gaze)| gaze);
+    if face.clip_look != look {
+        face.clip_look = look;
     }
 }
 

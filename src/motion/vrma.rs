@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use bevy::math::{Affine3A, Mat4, Quat, Vec3};
+use bevy::math::{Affine3A, Mat4, Quat, Vec2, Vec3};
 use serde_json::Value;
 use serde_vrm::vrm1::vrmc_vrm::humanoid::HumanBoneName;
 
@@ -79,6 +79,12 @@ pub trait Interpolate: Copy {
 impl Interpolate for f32 {
     fn interpolate(a: Self, b: Self, t: f32) -> Self {
         a + (b - a) * t
+    }
+}
+
+impl Interpolate for Vec2 {
+    fn interpolate(a: Self, b: Self, t: f32) -> Self {
+        a.lerp(b, t)
     }
 }
 
@@ -148,6 +154,9 @@ pub struct VrmaClip {
     pub rest_hips_height: f32,
     /// Expression weights (0-1) by expression name (`happy`, `aa`, a custom name).
     pub expressions: BTreeMap<String, Track<f32>>,
+    /// Where the eyes look (the `lookAt` node's rotation, relative to the head): VRM look-at
+    /// angles in degrees, x = yaw (> 0 to the character's left), y = pitch (> 0 down).
+    pub look_at: Option<Track<Vec2>>,
     /// What was read but is not applied, for the user: one line each.
     pub notes: Vec<String>,
 }
@@ -258,6 +267,7 @@ pub fn read_vrma(bytes: &[u8]) -> Result<VrmaClip, VrmaError> {
         hips: None,
         rest_hips_height,
         expressions: BTreeMap::new(),
+        look_at: None,
         notes: Vec::new(),
     };
     for (index, channel) in channels.iter().enumerate() {
@@ -333,13 +343,37 @@ pub fn read_vrma(bytes: &[u8]) -> Result<VrmaClip, VrmaError> {
             clip.expressions
                 .insert(name.clone(), Track { times, values });
         } else if look_at_node == Some(node as u64) {
-            notes.push("the lookAt track is not applied (the mascot looks at the pointer)".into());
+            if path != "rotation" {
+                notes.push(format!("{what}: {path} of the lookAt node ignored"));
+                continue;
+            }
+            let (times, values) = read(4, true)?;
+            keys += times.len();
+            let values = values
+                .as_chunks::<4>()
+                .0
+                .iter()
+                .map(|q| {
+                    let key = Quat::from_array(*q);
+                    if key.length_squared() < 1e-12 {
+                        return Err(invalid(format!(
+                            "{what} (lookAt) has a zero-length rotation key"
+                        )));
+                    }
+                    Ok(gaze_angles(key.normalize()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            clip.look_at = Some(Track { times, values });
         }
         if keys > MAX_KEYS {
             return Err(VrmaError::TooManyKeys(keys));
         }
     }
-    if clip.rotations.is_empty() && clip.hips.is_none() && clip.expressions.is_empty() {
+    if clip.rotations.is_empty()
+        && clip.hips.is_none()
+        && clip.expressions.is_empty()
+        && clip.look_at.is_none()
+    {
         return Err(invalid(
             "the animation moves no humanoid bone and no expression",
         ));
@@ -350,9 +384,20 @@ pub fn read_vrma(bytes: &[u8]) -> Result<VrmaClip, VrmaError> {
         .map(Track::end)
         .chain(clip.hips.iter().map(Track::end))
         .chain(clip.expressions.values().map(Track::end))
+        .chain(clip.look_at.iter().map(Track::end))
         .fold(0.0, f32::max);
     clip.notes = notes;
     Ok(clip)
+}
+
+/// A gaze rotation (the file's axes: +Z forward, +X the character's left, +Y up) as VRM
+/// look-at angles in degrees: (yaw > 0 to the left, pitch > 0 down).
+pub fn gaze_angles(rotation: Quat) -> Vec2 {
+    let d = rotation * Vec3::Z;
+    Vec2::new(
+        d.x.atan2(d.z).to_degrees(),
+        (-d.y).atan2(d.x.hypot(d.z)).to_degrees(),
+    )
 }
 
 /// Reads a sampler's keys: times and flat values (`components` per key), as linear keys. STEP

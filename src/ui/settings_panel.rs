@@ -195,6 +195,17 @@ pub(crate) fn edit_settings(ui: &mut egui::Ui, s: &mut Settings, all_open: bool)
             .text("sleepy after (s, 0 = never)"),
         );
     });
+    section("Memory").show(ui, |ui| {
+        ui.checkbox(
+            &mut s.memory.enabled,
+            "remember what I tell (memory.sqlite)",
+        );
+        path_field(ui, "embedding GGUF", &mut s.memory.embedding_model);
+        ui.add(
+            egui::Slider::new(&mut s.memory.budget_tokens, ranges::MEMORY_BUDGET.range())
+                .text("recalled tokens at most"),
+        );
+    });
     egui::CollapsingHeader::new("Language model")
         .default_open(true)
         .show(ui, |ui| {
@@ -320,6 +331,7 @@ mod tests {
         settings.window.idle_fps = 1.0;
         settings.avatar.transition_speed = 99.0;
         settings.motion.sleep_after_secs = 86_000.0;
+        settings.memory.budget_tokens = 4096;
         settings.llm.n_threads = Threads::Count(300);
         settings.llm.n_threads_batch = Threads::Count(1);
         settings.llm.n_gpu_layers = Some(999);

@@ -604,6 +604,84 @@ fn a_clips_expression_track_shows_on_the_face() {
     );
 }
 
+/// The idle clip with a lookAt track turning the gaze `yaw` degrees (to the character's
+/// left when positive) all along.
+fn idle_looking(yaw: f32) -> Vec<u8> {
+    use desktop_mate::avatar::vrm_file::{read_glb, write_glb};
+    let mut glb = read_glb(BUILTIN[0].bytes).expect("idle clip");
+    let json = &mut glb.json;
+    let times = json["accessors"][0]["count"].as_u64().expect("count") as usize;
+    let bin = glb.bin.as_mut().expect("binary chunk");
+    let offset = bin.len();
+    let half = yaw.to_radians() / 2.0;
+    for _ in 0..times {
+        for v in [0.0, half.sin(), 0.0, half.cos()] {
+            bin.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    json["buffers"][0]["byteLength"] = serde_json::json!(bin.len());
+    let push = |json: &mut serde_json::Value, key: &str, value: serde_json::Value| {
+        let list = json[key].as_array_mut().expect("list");
+        list.push(value);
+        list.len() - 1
+    };
+    let view = push(
+        json,
+        "bufferViews",
+        serde_json::json!({"buffer": 0, "byteOffset": offset, "byteLength": times * 16}),
+    );
+    let accessor = push(
+        json,
+        "accessors",
+        serde_json::json!({"bufferView": view, "componentType": 5126, "count": times, "type": "VEC4"}),
+    );
+    let node = push(json, "nodes", serde_json::json!({"name": "lookAt"}));
+    json["extensions"]["VRMC_vrm_animation"]["lookAt"] = serde_json::json!({"node": node});
+    let animation = &mut json["animations"][0];
+    let sampler = push(
+        animation,
+        "samplers",
+        serde_json::json!({"input": 0, "output": accessor}),
+    );
+    push(
+        animation,
+        "channels",
+        serde_json::json!({"sampler": sampler, "target": {"node": node, "path": "rotation"}}),
+    );
+    write_glb(&glb)
+}
+
+#[test]
+fn a_clips_look_at_track_points_the_eyes() {
+    let clip = read_vrma(&idle_looking(30.0)).expect("the clip reads");
+    let gaze = clip
+        .look_at
+        .as_ref()
+        .and_then(|t| t.sample(1.0))
+        .expect("a lookAt track");
+    assert!(
+        (gaze.x - 30.0).abs() < 1e-3 && gaze.y.abs() < 1e-3,
+        "yaw 30 degrees to the left, level: {gaze}"
+    );
+    if !support::display_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut shots = Vec::new();
+    for yaw in [-30.0, 30.0] {
+        let path = dir.path().join(format!("look{yaw}.vrma"));
+        std::fs::write(&path, idle_looking(yaw)).expect("write");
+        let (png, _) = posed(dir.path(), None, path.to_str().expect("utf8"), 1.0);
+        shots.push(image::open(&png).expect("PNG").to_rgba8());
+    }
+    // The body is posed the same; the eyes look the other way.
+    let changed = differing(&shots[0], &shots[1]);
+    assert!(
+        changed > 50,
+        "{changed} pixels differ between looking left and right"
+    );
+}
+
 #[test]
 fn a_kept_clip_joins_the_idle_set_and_comes_back_at_the_next_start() {
     use bevy::prelude::Entity;
