@@ -21,7 +21,9 @@ shoot --no-chat --out docs/screenshots/mascot.png
 shoot --no-chat --expression joy=1 --out docs/screenshots/mascot-joy.png
 SIZE=640x600 shoot --no-chat --expressions-panel --expression surprised=1 --out docs/screenshots/expressions.png
 shoot --no-chat --menu --out docs/screenshots/menu.png
-echo "wrote docs/screenshots/mascot.png, mascot-joy.png, expressions.png, menu.png"
+# A file that cannot be shown: the built-in mascot and the reason at the top of the window.
+shoot --no-chat --avatar "$tmp/missing.vrm" --out docs/screenshots/notice.png
+echo "wrote docs/screenshots/mascot.png, mascot-joy.png, expressions.png, menu.png, notice.png"
 # Motion: the wave of the greeting, the joy bounce, the sleepy pose (clips held at a time).
 shoot --no-chat --motion greeting --at 1.3 --out docs/screenshots/motion-wave.png
 shoot --no-chat --motion joy --at 0.5 --expression joy=1 --out docs/screenshots/motion-joy.png
