@@ -48,7 +48,7 @@ pub enum MemoryAction {
     Search {
         text: String,
         /// Token budget (as `memory.budget_tokens`).
-        #[arg(long, default_value_t = 256)]
+        #[arg(long, default_value_t = 128)]
         budget: usize,
         #[arg(long)]
         json: bool,

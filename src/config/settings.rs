@@ -415,7 +415,7 @@ impl Default for MemorySettings {
         Self {
             enabled: true,
             embedding_model: None,
-            budget_tokens: 256,
+            budget_tokens: 128,
         }
     }
 }

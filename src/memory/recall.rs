@@ -21,7 +21,7 @@ impl Default for RecallWeights {
     fn default() -> Self {
         Self {
             candidates: 32,
-            min_similarity: 0.1,
+            min_similarity: 0.2,
             recency: 0.1,
             half_life_days: 30.0,
             importance: 0.1,
