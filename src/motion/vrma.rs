@@ -295,20 +295,10 @@ pub fn read_vrma(bytes: &[u8]) -> Result<VrmaClip, VrmaError> {
                     keys += times.len();
                     let parent = nodes.parent_world(node).to_scale_rotation_translation().1;
                     let own = nodes.world(node).to_scale_rotation_translation().1;
-                    let values = values
-                        .as_chunks::<4>()
-                        .0
-                        .iter()
-                        .map(|q| {
-                            let key = Quat::from_array(*q);
-                            if key.length_squared() < 1e-12 {
-                                return Err(invalid(format!(
-                                    "{what} ({bone}) has a zero-length rotation key"
-                                )));
-                            }
-                            Ok((parent * key.normalize() * own.inverse()).normalize())
-                        })
-                        .collect::<Result<Vec<_>, _>>()?;
+                    let values = unit_rotations(&values, &format!("{what} ({bone})"))?
+                        .into_iter()
+                        .map(|key| (parent * key * own.inverse()).normalize())
+                        .collect();
                     clip.rotations.insert(bone, Track { times, values });
                 }
                 "translation" if bone == HumanBoneName::Hips => {
@@ -349,20 +339,10 @@ pub fn read_vrma(bytes: &[u8]) -> Result<VrmaClip, VrmaError> {
             }
             let (times, values) = read(4, true)?;
             keys += times.len();
-            let values = values
-                .as_chunks::<4>()
-                .0
-                .iter()
-                .map(|q| {
-                    let key = Quat::from_array(*q);
-                    if key.length_squared() < 1e-12 {
-                        return Err(invalid(format!(
-                            "{what} (lookAt) has a zero-length rotation key"
-                        )));
-                    }
-                    Ok(gaze_angles(key.normalize()))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+            let values = unit_rotations(&values, &format!("{what} (lookAt)"))?
+                .into_iter()
+                .map(gaze_angles)
+                .collect();
             clip.look_at = Some(Track { times, values });
         }
         if keys > MAX_KEYS {
@@ -388,6 +368,22 @@ pub fn read_vrma(bytes: &[u8]) -> Result<VrmaClip, VrmaError> {
         .fold(0.0, f32::max);
     clip.notes = notes;
     Ok(clip)
+}
+
+/// Rotation keys (x, y, z, w) as unit quaternions; a zero-length key is refused.
+fn unit_rotations(values: &[f32], what: &str) -> Result<Vec<Quat>, VrmaError> {
+    values
+        .as_chunks::<4>()
+        .0
+        .iter()
+        .map(|q| {
+            let key = Quat::from_array(*q);
+            if key.length_squared() < 1e-12 {
+                return Err(invalid(format!("{what} has a zero-length rotation key")));
+            }
+            Ok(key.normalize())
+        })
+        .collect()
 }
 
 /// A gaze rotation (the file's axes: +Z forward, +X the character's left, +Y up) as VRM

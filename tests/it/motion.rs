@@ -535,8 +535,16 @@ fn spring_bones_swing_when_the_window_is_dragged_and_settle() {
     assert!(settled.abs() < 0.002, "the tail settles: x = {settled}");
 }
 
-/// The idle clip with a `happy` expression track at `weight` all along.
-fn idle_with_happy(weight: f32) -> Vec<u8> {
+/// The idle clip with one more node animated all along: named `name`, registered in the
+/// extension at `extension` (a JSON pointer under `VRMC_vrm_animation`) as `entry`, its `path`
+/// keyed with `key` (3 or 4 floats) at every time of the clip.
+fn idle_with_node(
+    name: &str,
+    extension: &str,
+    entry: impl Fn(usize) -> serde_json::Value,
+    path: &str,
+    key: &[f32],
+) -> Vec<u8> {
     use desktop_mate::avatar::vrm_file::{read_glb, write_glb};
     let mut glb = read_glb(BUILTIN[0].bytes).expect("idle clip");
     let json = &mut glb.json;
@@ -544,7 +552,7 @@ fn idle_with_happy(weight: f32) -> Vec<u8> {
     let bin = glb.bin.as_mut().expect("binary chunk");
     let offset = bin.len();
     for _ in 0..times {
-        for v in [weight, 0.0, 0.0] {
+        for v in key {
             bin.extend_from_slice(&v.to_le_bytes());
         }
     }
@@ -557,16 +565,16 @@ fn idle_with_happy(weight: f32) -> Vec<u8> {
     let view = push(
         json,
         "bufferViews",
-        serde_json::json!({"buffer": 0, "byteOffset": offset, "byteLength": times * 12}),
+        serde_json::json!({"buffer": 0, "byteOffset": offset, "byteLength": times * key.len() * 4}),
     );
+    let kind = if key.len() == 4 { "VEC4" } else { "VEC3" };
     let accessor = push(
         json,
         "accessors",
-        serde_json::json!({"bufferView": view, "componentType": 5126, "count": times, "type": "VEC3"}),
+        serde_json::json!({"bufferView": view, "componentType": 5126, "count": times, "type": kind}),
     );
-    let node = push(json, "nodes", serde_json::json!({"name": "happy"}));
-    json["extensions"]["VRMC_vrm_animation"]["expressions"] =
-        serde_json::json!({"preset": {"happy": {"node": node}}});
+    let node = push(json, "nodes", serde_json::json!({ "name": name }));
+    json["extensions"]["VRMC_vrm_animation"][extension] = entry(node);
     let animation = &mut json["animations"][0];
     let sampler = push(
         animation,
@@ -576,9 +584,20 @@ fn idle_with_happy(weight: f32) -> Vec<u8> {
     push(
         animation,
         "channels",
-        serde_json::json!({"sampler": sampler, "target": {"node": node, "path": "translation"}}),
+        serde_json::json!({"sampler": sampler, "target": {"node": node, "path": path}}),
     );
     write_glb(&glb)
+}
+
+/// The idle clip with a `happy` expression track at `weight` all along.
+fn idle_with_happy(weight: f32) -> Vec<u8> {
+    idle_with_node(
+        "happy",
+        "expressions",
+        |node| serde_json::json!({"preset": {"happy": {"node": node}}}),
+        "translation",
+        &[weight, 0.0, 0.0],
+    )
 }
 
 #[test]
@@ -607,48 +626,14 @@ fn a_clips_expression_track_shows_on_the_face() {
 /// The idle clip with a lookAt track turning the gaze `yaw` degrees (to the character's
 /// left when positive) all along.
 fn idle_looking(yaw: f32) -> Vec<u8> {
-    use desktop_mate::avatar::vrm_file::{read_glb, write_glb};
-    let mut glb = read_glb(BUILTIN[0].bytes).expect("idle clip");
-    let json = &mut glb.json;
-    let times = json["accessors"][0]["count"].as_u64().expect("count") as usize;
-    let bin = glb.bin.as_mut().expect("binary chunk");
-    let offset = bin.len();
     let half = yaw.to_radians() / 2.0;
-    for _ in 0..times {
-        for v in [0.0, half.sin(), 0.0, half.cos()] {
-            bin.extend_from_slice(&v.to_le_bytes());
-        }
-    }
-    json["buffers"][0]["byteLength"] = serde_json::json!(bin.len());
-    let push = |json: &mut serde_json::Value, key: &str, value: serde_json::Value| {
-        let list = json[key].as_array_mut().expect("list");
-        list.push(value);
-        list.len() - 1
-    };
-    let view = push(
-        json,
-        "bufferViews",
-        serde_json::json!({"buffer": 0, "byteOffset": offset, "byteLength": times * 16}),
-    );
-    let accessor = push(
-        json,
-        "accessors",
-        serde_json::json!({"bufferView": view, "componentType": 5126, "count": times, "type": "VEC4"}),
-    );
-    let node = push(json, "nodes", serde_json::json!({"name": "lookAt"}));
-    json["extensions"]["VRMC_vrm_animation"]["lookAt"] = serde_json::json!({"node": node});
-    let animation = &mut json["animations"][0];
-    let sampler = push(
-        animation,
-        "samplers",
-        serde_json::json!({"input": 0, "output": accessor}),
-    );
-    push(
-        animation,
-        "channels",
-        serde_json::json!({"sampler": sampler, "target": {"node": node, "path": "rotation"}}),
-    );
-    write_glb(&glb)
+    idle_with_node(
+        "lookAt",
+        "lookAt",
+        |node| serde_json::json!({ "node": node }),
+        "rotation",
+        &[0.0, half.sin(), 0.0, half.cos()],
+    )
 }
 
 #[test]
