@@ -12,8 +12,8 @@ use crate::memory::store::{MemoryError, MemoryKind, MemoryStore, NewMemory, Writ
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct MemoryArgs {
-    /// The embedding model (an embedding GGUF such as all-MiniLM-L6-v2); without one, memories
-    /// are kept and searched by their words.
+    /// The embedding model (an embedding GGUF such as all-MiniLM-L6-v2; default:
+    /// `memory.embedding_model`); without one, memories are kept and searched by their words.
     #[arg(
         long,
         global = true,
@@ -103,7 +103,11 @@ fn engine(loaded: &LoadedSettings, args: &MemoryArgs) -> Result<MemoryEngine, Me
     if let Some(notice) = &opened.notice {
         eprintln!("memory: {notice}");
     }
-    let embedder = match &args.embedding_model {
+    let model = args
+        .embedding_model
+        .as_ref()
+        .or(loaded.settings.memory.embedding_model.as_ref());
+    let embedder = match model {
         Some(model) => {
             let threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(8) as u16);
             Some(Box::new(LlamaEmbedder::load(model, threads)?) as Box<dyn Embed>)
