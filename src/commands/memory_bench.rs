@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::memory::embed::{Embed, LlamaEmbedder};
+use crate::memory::embed::{Embed, LlamaEmbedder, unit};
 use crate::memory::engine::MemoryEngine;
 use crate::memory::store::{MemoryKind, MemoryStore, NewMemory};
 
@@ -92,9 +92,8 @@ pub fn bench(model: &Path, threads: u16) -> Result<MemoryReport, String> {
             let n = (target - stored).min(10_000);
             let rows = (stored..stored + n)
                 .map(|i| {
-                    let mut vector: Vec<f32> = (0..dimension).map(|_| rng.f32() - 0.5).collect();
-                    let norm = vector.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-9);
-                    vector.iter_mut().for_each(|v| *v /= norm);
+                    let random: Vec<f32> = (0..dimension).map(|_| rng.f32() - 0.5).collect();
+                    let vector = unit(&random);
                     let text = format!("Memory number {i}: the user mentioned topic {}", i % 977);
                     (NewMemory::new(MemoryKind::Fact, text), Some(vector))
                 })

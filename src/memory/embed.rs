@@ -114,7 +114,8 @@ impl LlamaEmbedder {
     }
 }
 
-fn unit(vector: &[f32]) -> Vec<f32> {
+/// `vector` scaled to unit length.
+pub fn unit(vector: &[f32]) -> Vec<f32> {
     let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
     vector.iter().map(|x| x / norm).collect()
 }

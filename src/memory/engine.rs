@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::embed::Embed;
 use super::recall::{RecallWeights, Recalled, rank, within_budget};
-use super::store::{Memory, MemoryError, MemoryStore, NewMemory, Written};
+use super::store::{Memory, MemoryError, MemoryStore, NewMemory, Written, now};
 
 pub struct MemoryEngine {
     pub store: MemoryStore,
@@ -30,12 +30,6 @@ pub const EXPORT_FORMAT: &str = "desktop-mate memory 1";
 
 /// Longest import file read.
 const MAX_IMPORT_BYTES: u64 = 64 << 20;
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
 
 impl MemoryEngine {
     pub fn new(store: MemoryStore, embedder: Option<Box<dyn Embed>>, persona: &str) -> Self {
@@ -130,14 +124,14 @@ impl MemoryEngine {
     pub fn import(&mut self, path: &Path) -> Result<usize, MemoryError> {
         let invalid =
             |message: String| MemoryError::Invalid(format!("{}: {message}", path.display()));
-        let metadata = std::fs::metadata(path).map_err(|e| invalid(e.to_string()))?;
-        if !metadata.is_file() || metadata.len() > MAX_IMPORT_BYTES {
-            return Err(invalid(format!(
-                "not a regular file of at most {} MiB",
-                MAX_IMPORT_BYTES >> 20
-            )));
-        }
-        let bytes = std::fs::read(path).map_err(|e| invalid(e.to_string()))?;
+        let bytes =
+            crate::config::read_bounded(path, MAX_IMPORT_BYTES).map_err(|err| match err {
+                crate::config::BoundedReadError::Io(e) => invalid(e.to_string()),
+                _ => invalid(format!(
+                    "not a regular file of at most {} MiB",
+                    MAX_IMPORT_BYTES >> 20
+                )),
+            })?;
         let value: serde_json::Value =
             serde_json::from_slice(&bytes).map_err(|e| invalid(format!("not JSON: {e}")))?;
         let entries = match value {

@@ -211,7 +211,8 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-fn now() -> i64 {
+/// Unix seconds now (0 before 1970).
+pub fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
@@ -685,10 +686,7 @@ fn aside_name(path: &Path) -> PathBuf {
 mod tests {
     use super::*;
 
-    fn unit(values: &[f32]) -> Vec<f32> {
-        let norm = values.iter().map(|v| v * v).sum::<f32>().sqrt();
-        values.iter().map(|v| v / norm).collect()
-    }
+    use crate::memory::embed::unit;
 
     #[test]
     fn facts_with_the_same_key_or_a_close_vector_replace_older_ones() {
