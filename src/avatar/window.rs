@@ -37,6 +37,7 @@ pub struct WindowHits {
     pointer: Option<GlobalPointer>,
     pub mask: HitMask,
     capture_in_flight: bool,
+    /// Seconds since a capture was asked for, or since the last one came back.
     since_capture: f32,
     /// Whether the pixel under the pointer belongs to the avatar or a panel.
     pub over_mascot: bool,
@@ -63,6 +64,9 @@ const HELD_SECS: f32 = 0.4;
 const DRAG_WINDOW_SECS: f32 = 30.0;
 
 const SAVE_DELAY: f32 = 0.6;
+
+/// Seconds after which a capture that has not come back counts as lost.
+const LOST_CAPTURE_SECS: f32 = 2.0;
 
 pub(super) fn plugin(app: &mut App) {
     let pointer = match GlobalPointer::connect() {
@@ -118,10 +122,19 @@ fn capture_hit_mask(
     face: Res<FaceState>,
     mut hits: ResMut<WindowHits>,
 ) {
-    if !click_through.0 || hits.pointer.is_none() || hits.capture_in_flight {
+    if !click_through.0 || hits.pointer.is_none() {
         return;
     }
     hits.since_capture += time.delta_secs();
+    // A capture that never reports back (seen under Xvfb while the window is configured) is
+    // asked for again, rather than leaving the hit mask as it was for the rest of the run.
+    if hits.capture_in_flight {
+        if hits.since_capture < LOST_CAPTURE_SECS {
+            return;
+        }
+        debug!("no hit-mask capture after {LOST_CAPTURE_SECS} s; asking again");
+        hits.capture_in_flight = false;
+    }
     let animating = face.expressions.moving() || face.lips.active() || face.head.moving();
     let interval = if animating || hits.mask.is_empty() {
         0.3
@@ -136,6 +149,7 @@ fn capture_hit_mask(
     commands.spawn(Screenshot::primary_window()).observe(
         |captured: On<ScreenshotCaptured>, mut hits: ResMut<WindowHits>| {
             hits.capture_in_flight = false;
+            hits.since_capture = 0.0;
             let image = &captured.image;
             if let Some(data) = &image.data
                 && let Some(mask) = HitMask::from_rgba(image.width(), image.height(), data)
