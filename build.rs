@@ -57,7 +57,14 @@ fn main() {
         let name = entry.file_name().to_string_lossy().into_owned();
         files.push((entry.path(), name));
     }
-    for dest in [profile_dir.clone(), profile_dir.join("deps")] {
+    // examples/ too: llama-cpp-sys-2 hard-links its `libX.so` symlinks there when the folder
+    // exists, and without their targets beside them they dangle; the next run of its build
+    // script then fails ("File exists") when it links them again.
+    for dest in [
+        profile_dir.clone(),
+        profile_dir.join("deps"),
+        profile_dir.join("examples"),
+    ] {
         if std::fs::create_dir_all(&dest).is_err() {
             continue;
         }

@@ -19,6 +19,8 @@ if [[ "${1:-}" == "--release" ]]; then
   cargo_profile=(--release)
 fi
 scripts/setup.sh
+# shellcheck source=scripts/lib/sherpa-onnx.sh
+. scripts/lib/sherpa-onnx.sh
 cargo build --locked "${cargo_profile[@]}" >&2
 
 target_dir="${CARGO_TARGET_DIR:-target}"
@@ -30,9 +32,10 @@ rm -rf "$folder" "$dist/$name.tar.gz"
 mkdir -p "$folder"
 
 cp "$out/desktop-mate" "$folder/"
-# llama.cpp's libraries (soname files: libllama.so.0, libggml.so.0, ...) and ggml's modules.
+# llama.cpp's libraries (soname files: libllama.so.0, libggml.so.0, ...), ggml's modules and the
+# voice's (sherpa-onnx's C API and onnxruntime, copied there by the sherpa-onnx crate).
 shopt -s nullglob
-libs=("$out"/lib*.so.0 "$out"/libggml-*.so)
+libs=("$out"/lib*.so.0 "$out"/libggml-*.so "$out"/libsherpa-onnx-c-api.so "$out"/libonnxruntime.so)
 if ((${#libs[@]} == 0)); then
   echo "package-linux: no llama.cpp libraries next to $out/desktop-mate (build.rs copies them)" >&2
   exit 1

@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 needs_window=true
 for arg in "$@"; do
   case "$arg" in
-    check | chat | bench | profile-memory | model | monitor | help | --help | -h | --version | -V)
+    check | chat | bench | profile-memory | model | monitor | memory | motion | say | help | --help | -h | --version | -V)
       needs_window=false
       break
       ;;
@@ -28,6 +28,8 @@ if $needs_window && [[ "$(uname -s)" == Linux && -z "${DISPLAY:-}" && -z "${WAYL
 fi
 
 scripts/setup.sh
+# shellcheck source=scripts/lib/sherpa-onnx.sh
+. scripts/lib/sherpa-onnx.sh
 cargo build --locked
 program="${CARGO_TARGET_DIR:-target}/debug"
 # With a GPU, llama.cpp's GPU module next to the program (built once; nothing without a GPU).

@@ -34,8 +34,12 @@ PACKAGES=(
   cmake clang libclang-dev pkg-config
   # the window (winit on X11/Wayland) and input
   libx11-dev libxkbcommon-dev libxcursor-dev libxi-dev libxrandr-dev libwayland-dev libudev-dev
+  # sound output (cpal through ALSA, which reaches PulseAudio/PipeWire through their plugins)
+  libasound2-dev
   # Vulkan loader + Mesa drivers (lavapipe renders on the CPU when there is no GPU)
   libvulkan1 mesa-vulkan-drivers
+  # the voice's phonemizer (GPL-3.0, run as its own program: docs/voice.md)
+  espeak-ng
 )
 for arg in "$@"; do
   case "$arg" in

@@ -25,6 +25,9 @@ if [[ -z "${DESKTOP_MATE_WINE_XVFB:-}" ]]; then
 fi
 # shellcheck source=scripts/windows-env.sh
 source scripts/windows-env.sh
+# The Linux build below (the parity run) links the Linux libraries of the voice.
+# shellcheck source=scripts/lib/sherpa-onnx.sh
+. scripts/lib/sherpa-onnx.sh
 target_dir="${CARGO_TARGET_DIR:-target}"
 
 prefix=$(mktemp -d /tmp/desktop-mate-wine.XXXXXX)

@@ -9,6 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
+# shellcheck source=scripts/lib/sherpa-onnx.sh
+. scripts/lib/sherpa-onnx.sh
 skip_log=$(mktemp)
 trap 'rm -f "$skip_log"' EXIT
 export DESKTOP_MATE_SKIP_LOG="$skip_log"

@@ -21,9 +21,12 @@ export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc-posix
 # trigger: after editing the header, delete target/x86_64-pc-windows-gnu/*/build/llama-cpp-sys-2-*.
 WINDOWS_COMPAT_H="$(pwd)/scripts/windows/mingw-compat.h"
 # (A checkout path with spaces would need quoting inside the flags; not supported.)
+# The voice's prebuilt Windows libraries (sherpa-onnx's C API + onnxruntime, from PyPI) for the
+# sherpa-onnx crate, which links them and copies the DLLs next to the executable.
+WINDOWS_SHERPA_ONNX_LIB_DIR=$("$(dirname "${BASH_SOURCE[0]}")/fetch-sherpa-onnx.sh" windows)
 windows_cargo() {
   CMAKE_C_FLAGS="-include $WINDOWS_COMPAT_H" CMAKE_CXX_FLAGS="-include $WINDOWS_COMPAT_H" \
-    cargo "$@"
+    SHERPA_ONNX_LIB_DIR="$WINDOWS_SHERPA_ONNX_LIB_DIR" cargo "$@"
 }
 
 # MinGW's C++ runtime, shipped next to the executable (llama.cpp's DLLs are C++); an array
@@ -34,5 +37,6 @@ WINDOWS_RUNTIME_DLLS=(
   "$gcc_dir/libgcc_s_seh-1.dll"
   /usr/x86_64-w64-mingw32/lib/libwinpthread-1.dll
 )
-# Where Wine finds them when it runs test binaries from the build folder.
-export WINEPATH="$gcc_dir;/usr/x86_64-w64-mingw32/lib"
+# Where Wine finds them when it runs test binaries from the build folder
+# (and the voice's sherpa-onnx DLLs).
+export WINEPATH="$gcc_dir;/usr/x86_64-w64-mingw32/lib;$WINDOWS_SHERPA_ONNX_LIB_DIR"

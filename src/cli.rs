@@ -100,6 +100,8 @@ pub enum Command {
     Motion(crate::commands::motion::MotionArgs),
     /// Long-term memory: list, search, add, forget (one or all), export and import.
     Memory(crate::commands::memory::MemoryArgs),
+    /// Speak text with a voice into a WAV file (Piper voices, eSpeak NG for the phonemes).
+    Say(crate::commands::say::SayArgs),
     /// Test-renders a chat template read as JSON on stdin (run by the mascot itself, in a
     /// child process, before it uses a new model's template).
     #[command(name = "vet-template", hide = true)]

@@ -18,6 +18,7 @@ pub mod models;
 pub mod motion;
 mod schedule;
 pub mod ui;
+pub mod voice;
 
 use bevy::prelude::*;
 use bevy::window::{WindowLevel, WindowPosition, WindowResolution};

@@ -63,6 +63,7 @@ fn main() -> ExitCode {
             desktop_mate::commands::monitor::run(args)
         }
         Command::Motion(args) => desktop_mate::commands::motion::run(args),
+        Command::Say(args) => desktop_mate::commands::say::run(args),
         Command::Memory(args) => {
             desktop_mate::commands::memory::run(terminal_settings(&cli.global), args)
         }

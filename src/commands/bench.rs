@@ -26,6 +26,11 @@ pub struct BenchArgs {
     /// latency with 100, 10 000 and 100 000 memories.
     #[arg(long, value_name = "GGUF")]
     pub memory: Option<std::path::PathBuf>,
+    /// Only the voice section, with this Piper voice (`NAME.onnx` or a prepared folder): time
+    /// per sentence, real-time factor, sentence -> first audio, and Enter -> first audio with
+    /// the settings' chat model (when there is one).
+    #[arg(long, value_name = "VOICE")]
+    pub voice: Option<std::path::PathBuf>,
     /// Turns of the long conversation.
     #[arg(long, default_value_t = 50)]
     pub turns: usize,
@@ -194,24 +199,11 @@ impl BenchReport {
 pub fn run(loaded: LoadedSettings, args: BenchArgs) -> ExitCode {
     if let Some(model) = &args.memory {
         let threads = args.threads.unwrap_or(2);
-        return match crate::commands::memory_bench::bench(model, threads) {
-            Ok(report) => {
-                let report = serde_json::json!({ "memory": report });
-                if args.json {
-                    println!("{report}");
-                } else {
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&report).unwrap_or_default()
-                    );
-                }
-                ExitCode::SUCCESS
-            }
-            Err(message) => {
-                eprintln!("error: {message}");
-                ExitCode::from(2)
-            }
-        };
+        let report = crate::commands::memory_bench::bench(model, threads);
+        return print_section("memory", report, args.json);
+    }
+    if let Some(voice) = &args.voice {
+        return print_section("voice", voice_section(&loaded, &args, voice), args.json);
     }
     match bench(&loaded, &args) {
         Ok(report) => {
@@ -233,6 +225,81 @@ pub fn run(loaded: LoadedSettings, args: BenchArgs) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn print_section<T: Serialize>(name: &str, report: Result<T, String>, json: bool) -> ExitCode {
+    match report {
+        Ok(report) => {
+            let report = serde_json::json!({ name: report });
+            if json {
+                println!("{report}");
+            } else {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).unwrap_or_default()
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The voice section: synthesis alone, then with the settings' chat model when one resolves.
+fn voice_section(
+    loaded: &LoadedSettings,
+    args: &BenchArgs,
+    voice: &std::path::Path,
+) -> Result<crate::commands::voice_bench::VoiceReport, String> {
+    use crate::commands::voice_bench::{ChatBench, bench as voice_bench};
+    let espeak = crate::voice::phonemes::Espeak::locate(None).map_err(|err| err.to_string())?;
+    let chat = match terminal_model(loaded) {
+        Ok(resolved) => {
+            let settings = &loaded.settings;
+            let bench = Bench {
+                base: resolved.backend.clone(),
+                settings,
+                options: GenerateOptions::from_sampling(&SamplingSettings {
+                    temperature: 0.0,
+                    seed: Some(1),
+                    ..settings.llm.sampling.clone()
+                }),
+                never: AtomicBool::new(false),
+            };
+            let n_threads = args
+                .threads
+                .unwrap_or_else(|| {
+                    resolved
+                        .local
+                        .as_ref()
+                        .map_or(1, |local| local.plan.n_threads)
+                })
+                .max(1);
+            let n_ctx = match &bench.base {
+                BackendConfig::Local(engine) => engine.n_ctx,
+                BackendConfig::OpenAi(_) => 0,
+            };
+            let mut session = bench.session(n_threads, n_ctx).map_err(|e| e.to_string())?;
+            bench.warm_up(&mut session).map_err(|e| e.to_string())?;
+            Some(ChatBench {
+                model: resolved.backend.describe(),
+                session,
+                persona: &settings.persona,
+                options: GenerateOptions {
+                    max_tokens: args.max_tokens,
+                    ..bench.options.clone()
+                },
+            })
+        }
+        Err(why) => {
+            eprintln!("bench: no chat model ({why}): Enter -> first audio is not measured");
+            None
+        }
+    };
+    voice_bench(voice, espeak, chat)
 }
 
 struct Bench<'a> {

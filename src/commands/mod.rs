@@ -9,4 +9,6 @@ pub mod model;
 pub mod monitor;
 pub mod motion;
 pub mod profile;
+pub mod say;
 pub mod snapshot;
+pub mod voice_bench;

@@ -31,5 +31,6 @@ mod settings_edit;
 mod snapshot;
 mod support;
 mod templates;
+mod voice;
 mod vrm1;
 mod vrm_file;

@@ -88,6 +88,39 @@ pub fn embedding_model() -> Option<PathBuf> {
     )
 }
 
+/// Piper's en_US-joe-medium (`.onnx` with its `.onnx.json` beside it) when
+/// `scripts/fetch-voice.sh` has put it in the cache.
+pub fn test_voice() -> Option<PathBuf> {
+    cached_model(
+        "voice",
+        "voices/en_US-joe-medium.onnx",
+        "test voice (Piper en_US-joe-medium)",
+        "scripts/fetch-voice.sh",
+    )
+}
+
+/// Whisper base for sherpa-onnx (a folder) when `scripts/fetch-recognizer.sh` has made it.
+pub fn recognizer_model() -> Option<PathBuf> {
+    cached_model(
+        "recognizer",
+        "whisper-base/base-tokens.txt",
+        "speech recognizer (Whisper base)",
+        "scripts/fetch-recognizer.sh",
+    )
+    .and_then(|tokens| tokens.parent().map(Path::to_owned))
+}
+
+/// eSpeak NG, which the voice runs for phonemes (scripts/setup.sh installs it).
+pub fn espeak() -> Option<desktop_mate::voice::phonemes::Espeak> {
+    match desktop_mate::voice::phonemes::Espeak::locate(None) {
+        Ok(espeak) => Some(espeak),
+        Err(err) => {
+            missing("espeak", &format!("eSpeak NG ({err})"));
+            None
+        }
+    }
+}
+
 /// Writes a GGUF v3 file with the given metadata and no tensors (enough for header readers).
 pub fn write_gguf_header(path: &Path, metadata: &[(&str, GgufValue)]) {
     let mut bytes = Vec::new();

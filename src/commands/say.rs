@@ -1,0 +1,171 @@
+//! `desktop-mate say "TEXT" --voice VOICE --out FILE.wav`: speaks text with a voice, for users
+//! trying voices and for tests. The text goes through the same sentence splitter and cleaning
+//! as a streamed reply (emotion tags, markdown and emoji are not spoken).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use crate::voice::phonemes::Espeak;
+use crate::voice::piper::{self, PiperVoice};
+use crate::voice::playback::Speaker;
+use crate::voice::text::SentenceSplitter;
+use crate::voice::tts::{Audio, SpeechBackend};
+use crate::voice::{VoiceError, default_voices_dir};
+
+/// Silence between two sentences, as a reader pauses.
+const SENTENCE_GAP_SECONDS: f32 = 0.25;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct SayArgs {
+    /// What to say. Markdown, emoji and emotion tags (`[joy]`) are not spoken.
+    pub text: String,
+    /// A voice: a Piper model (`NAME.onnx` with `NAME.onnx.json` beside it, prepared once into
+    /// the voices folder) or a prepared voice folder.
+    #[arg(long, env = "DESKTOP_MATE_VOICE")]
+    pub voice: PathBuf,
+    /// Write the speech to this WAV file (16-bit mono) instead of playing it.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// 1.0 is the voice's own pace (0.5-2.0).
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f32,
+    /// The eSpeak NG program (default: `espeak-ng` on the PATH).
+    #[arg(long, env = "DESKTOP_MATE_ESPEAK_NG")]
+    pub espeak_ng: Option<PathBuf>,
+    /// One JSON object on stdout: each sentence as spoken, its length and synthesis time.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: SayArgs) -> ExitCode {
+    match say(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("say: {err}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn say(args: &SayArgs) -> Result<(), VoiceError> {
+    // Without --out the sound device is opened first: no device is said before any work.
+    let speaker = match &args.out {
+        Some(_) => None,
+        None => Some(Speaker::open()?),
+    };
+    let espeak = Espeak::locate(args.espeak_ng.as_deref())?;
+    let started = Instant::now();
+    let folder = voice_folder(&args.voice)?;
+    let voice = PiperVoice::open(&folder, espeak, 1)?;
+    let load_ms = started.elapsed().as_secs_f64() * 1000.0;
+
+    let mut splitter = SentenceSplitter::default();
+    let mut sentences = splitter.push(&args.text);
+    sentences.extend(splitter.finish());
+    let mut all = Audio {
+        samples: Vec::new(),
+        sample_rate: voice.sample_rate(),
+    };
+    let mut rows = Vec::new();
+    for sentence in &sentences {
+        let started = Instant::now();
+        let audio = voice.synthesize(sentence, args.speed)?;
+        let synth_ms = started.elapsed().as_secs_f64() * 1000.0;
+        rows.push(serde_json::json!({
+            "text": sentence,
+            "seconds": round(audio.seconds()),
+            "synthesis_ms": round(synth_ms),
+        }));
+        // Sentence N plays while N+1 is synthesized.
+        if let Some(speaker) = &speaker {
+            speaker.play(&audio);
+            speaker.play(&silence(SENTENCE_GAP_SECONDS, audio.sample_rate));
+        }
+        all.append(&audio, SENTENCE_GAP_SECONDS);
+    }
+    match (&args.out, &speaker) {
+        (Some(out), _) => all.write_wav(out)?,
+        (None, Some(speaker)) => speaker.wait(),
+        (None, None) => {}
+    }
+    let out = args.out.as_ref().map_or_else(
+        || "the speakers".to_owned(),
+        |out| out.display().to_string(),
+    );
+    let synth_ms: f64 = rows
+        .iter()
+        .filter_map(|row| row["synthesis_ms"].as_f64())
+        .sum();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "voice": folder.display().to_string(),
+                "out": out,
+                "sample_rate": all.sample_rate,
+                "seconds": round(all.seconds()),
+                "load_ms": round(load_ms),
+                "real_time_factor": if all.seconds() > 0.0 { round(synth_ms / 1000.0 / all.seconds()) } else { 0.0 },
+                "sentences": rows,
+            })
+        );
+    } else {
+        eprintln!(
+            "say: {} sentence(s), {:.1} s of speech in {} ({:.0} ms to synthesize)",
+            sentences.len(),
+            all.seconds(),
+            out,
+            synth_ms
+        );
+    }
+    Ok(())
+}
+
+fn silence(seconds: f32, sample_rate: u32) -> Audio {
+    Audio {
+        samples: vec![0.0; (seconds * sample_rate as f32) as usize],
+        sample_rate,
+    }
+}
+
+fn round(value: f64) -> f64 {
+    (value * 1000.0).round() / 1000.0
+}
+
+/// A prepared voice folder as it is, or a Piper model prepared once into the voices folder
+/// (again when the model or its config is newer than the prepared copy).
+pub fn voice_folder(voice: &Path) -> Result<PathBuf, VoiceError> {
+    if voice.is_dir() {
+        return Ok(voice.to_owned());
+    }
+    let config = PathBuf::from(format!("{}.json", voice.display()));
+    if !voice.is_file() || !config.is_file() {
+        return Err(VoiceError::BadVoice(format!(
+            "{} is neither a voice folder nor a Piper model with its .onnx.json beside it",
+            voice.display()
+        )));
+    }
+    let name = voice
+        .file_stem()
+        .and_then(|stem| stem.to_str())
+        .filter(|stem| !stem.is_empty())
+        .ok_or_else(|| VoiceError::BadVoice(format!("{} has no usable name", voice.display())))?;
+    let voices = default_voices_dir()
+        .ok_or_else(|| VoiceError::Io("no home folder to keep voices in".into()))?;
+    let dest = voices.join(name);
+    let modified = |path: &Path| {
+        std::fs::metadata(path)
+            .and_then(|meta| meta.modified())
+            .ok()
+    };
+    let prepared = dest.join(piper::MODEL_FILE);
+    let fresh = match (modified(voice), modified(&config), modified(&prepared)) {
+        (Some(model), Some(config), Some(copy)) => copy >= model && copy >= config,
+        _ => false,
+    };
+    if !fresh {
+        piper::prepare(voice, &config, &dest)?;
+    }
+    Ok(dest)
+}

@@ -1,0 +1,41 @@
+//! The voice: replies spoken sentence by sentence while they stream (docs/voice.md). Bevy-free
+//! engine: [`text`] (sentences and what is not spoken), [`phonemes`] (eSpeak NG, a separate
+//! program), [`piper`] (Piper voices through sherpa-onnx), [`tts`] (the [`tts::SpeechBackend`]
+//! seam and audio).
+
+pub mod phonemes;
+pub mod piper;
+pub mod playback;
+pub mod recognize;
+pub mod text;
+pub mod tts;
+
+/// Why the voice could not speak.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum VoiceError {
+    #[error(
+        "eSpeak NG, which turns text into phonemes for the voice, was not found ({0}); install it \
+         (Debian/Ubuntu: apt install espeak-ng; Windows: the installer from \
+         github.com/espeak-ng/espeak-ng/releases) or set voice.espeak_ng"
+    )]
+    NoEspeak(String),
+    #[error("eSpeak NG: {0}")]
+    Espeak(String),
+    #[error("voice: {0}")]
+    BadVoice(String),
+    #[error("speech synthesis failed: {0}")]
+    Synthesis(String),
+    #[error("no sound output ({0}); the text chat goes on without the voice")]
+    NoSound(String),
+    #[error("{0}")]
+    Io(String),
+}
+
+/// Where prepared voices live: `DESKTOP_MATE_VOICES`, else `voices` beside the models folder.
+pub fn default_voices_dir() -> Option<std::path::PathBuf> {
+    if let Some(dir) = std::env::var_os("DESKTOP_MATE_VOICES").filter(|dir| !dir.is_empty()) {
+        return Some(dir.into());
+    }
+    directories::ProjectDirs::from("", "", "desktop-mate")
+        .map(|dirs| dirs.data_dir().join("voices"))
+}

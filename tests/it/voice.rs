@@ -1,0 +1,287 @@
+//! The voice (src/voice/): a real Piper voice (en_US-joe-medium, scripts/fetch-voice.sh) through
+//! sherpa-onnx with eSpeak NG's phonemes, checked by a real recognizer (Whisper base through
+//! sherpa-onnx, scripts/fetch-recognizer.sh), and the real binary's `say`.
+
+use std::path::{Path, PathBuf};
+
+use desktop_mate::voice::piper::{self, PiperVoice};
+use desktop_mate::voice::recognize::Recognizer;
+use desktop_mate::voice::text::SentenceSplitter;
+use desktop_mate::voice::tts::{Audio, SpeechBackend};
+
+use crate::cli::desktop_mate;
+use crate::support::{espeak, recognizer_model, test_voice};
+
+/// The test voice prepared once per test run (a copy of the model with sherpa-onnx's metadata).
+fn prepared_voice(dir: &Path) -> Option<PathBuf> {
+    let model = test_voice()?;
+    let folder = dir.join("joe");
+    piper::prepare(
+        &model,
+        Path::new(&format!("{}.json", model.display())),
+        &folder,
+    )
+    .unwrap_or_else(|err| panic!("preparing {}: {err}", model.display()));
+    Some(folder)
+}
+
+/// Lowercase words without punctuation; small numbers as digits on both sides (the recognizer
+/// writes "3" or "three" as it likes).
+fn words(text: &str) -> Vec<String> {
+    const NUMBERS: [&str; 21] = [
+        "zero",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "eleven",
+        "twelve",
+        "thirteen",
+        "fourteen",
+        "fifteen",
+        "sixteen",
+        "seventeen",
+        "eighteen",
+        "nineteen",
+        "twenty",
+    ];
+    text.to_lowercase()
+        .replace(['-', '—'], " ")
+        .split_whitespace()
+        .map(|word| {
+            let word: String = word
+                .chars()
+                .filter(|c| c.is_alphanumeric() || *c == '\'')
+                .collect();
+            match NUMBERS.iter().position(|n| *n == word) {
+                Some(n) => n.to_string(),
+                None => word,
+            }
+        })
+        .filter(|word| !word.is_empty())
+        .collect()
+}
+
+/// Word-level edit distance.
+fn edits(reference: &[String], heard: &[String]) -> usize {
+    let mut row: Vec<usize> = (0..=heard.len()).collect();
+    for (i, r) in reference.iter().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, h) in heard.iter().enumerate() {
+            let substitution = previous + usize::from(r != h);
+            previous = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[heard.len()]
+}
+
+#[test]
+fn word_error_rate_measures_edits_per_reference_word() {
+    let reference = words("The cat sat on the mat.");
+    assert_eq!(edits(&reference, &words("the cat sat on the mat")), 0);
+    assert_eq!(edits(&reference, &words("a cat sat on mat")), 2);
+    assert_eq!(words("Three-two, Twenty!"), ["3", "2", "20"]);
+}
+
+const ENGLISH: [&str; 10] = [
+    "The weather is lovely today.",
+    "My name is Sarah and I live in London.",
+    "Could you open the window, please?",
+    "I have three cats and two dogs.",
+    "The meeting starts at ten o'clock tomorrow morning.",
+    "Peter bought a new bicycle last week.",
+    "What time does the train leave?",
+    "She has been reading that book for two hours.",
+    "Please remember to buy milk and bread.",
+    "The river flows slowly through the green valley.",
+];
+
+#[test]
+fn spoken_sentences_are_understood_by_a_recognizer() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (Some(folder), Some(recognizer), Some(espeak)) =
+        (prepared_voice(dir.path()), recognizer_model(), espeak())
+    else {
+        return;
+    };
+    let voice = PiperVoice::open(&folder, espeak, 1).expect("the test voice loads");
+    let recognizer = Recognizer::whisper(&recognizer, "base", "en", 2).expect("Whisper loads");
+    let (mut errors, mut total) = (0, 0);
+    for sentence in ENGLISH {
+        let audio = voice.synthesize(sentence, 1.0).expect("synthesis");
+        assert_eq!(audio.sample_rate, 22_050);
+        assert!(
+            audio.seconds() > 0.8,
+            "{sentence:?}: only {:.2} s",
+            audio.seconds()
+        );
+        let heard = recognizer.transcribe(&audio).expect("transcription");
+        let (reference, got) = (words(sentence), words(&heard));
+        let wrong = edits(&reference, &got);
+        println!("{wrong} edit(s): {sentence:?} -> {heard:?}");
+        errors += wrong;
+        total += reference.len();
+    }
+    let wer = errors as f64 / total as f64;
+    println!("word error rate: {errors}/{total} = {:.1} %", wer * 100.0);
+    assert!(
+        wer <= 0.15,
+        "word error rate {:.1} % is above 15 %",
+        wer * 100.0
+    );
+}
+
+#[test]
+fn say_never_speaks_tags_markdown_or_emoji_and_writes_a_wav() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let (Some(model), Some(recognizer), Some(_)) = (test_voice(), recognizer_model(), espeak())
+    else {
+        return;
+    };
+    let out = home.path().join("said.wav");
+    let text = "[joy] **Hello** there 🎉! Read [the manual](https://example.com/manual) now.\n```\nrm -rf /\n```";
+    let output = desktop_mate(
+        &[
+            "say",
+            text,
+            "--voice",
+            model.to_str().expect("utf8"),
+            "--out",
+            out.to_str().expect("utf8"),
+            "--json",
+        ],
+        home.path(),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "say failed: {stderr}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("one JSON object");
+    let spoken: Vec<&str> = report["sentences"]
+        .as_array()
+        .expect("sentences")
+        .iter()
+        .filter_map(|sentence| sentence["text"].as_str())
+        .collect();
+    assert_eq!(spoken, ["Hello there!", "Read the manual now."]);
+
+    let audio = Audio::read_wav(&out).expect("a WAV file");
+    assert_eq!(audio.sample_rate, 22_050);
+    let expected = report["seconds"].as_f64().expect("seconds");
+    assert!(
+        (audio.seconds() - expected).abs() < 0.01,
+        "{} vs {expected}",
+        audio.seconds()
+    );
+    let recognizer = Recognizer::whisper(&recognizer, "base", "en", 2).expect("Whisper loads");
+    let heard = words(&recognizer.transcribe(&audio).expect("transcription"));
+    println!("heard: {heard:?}");
+    for never in [
+        "joy", "asterisk", "star", "https", "example", "com", "rm", "party", "popper",
+    ] {
+        assert!(
+            !heard.iter().any(|word| word == never),
+            "{never:?} was spoken: {heard:?}"
+        );
+    }
+    for said in ["hello", "manual"] {
+        assert!(
+            heard.iter().any(|word| word == said),
+            "{said:?} was not heard: {heard:?}"
+        );
+    }
+}
+
+#[test]
+fn a_broken_voice_is_refused_with_the_reason_and_nothing_is_written() {
+    let home = tempfile::tempdir().expect("temp dir");
+    if espeak().is_none() {
+        return;
+    }
+    let model = home.path().join("broken.onnx");
+    std::fs::write(&model, b"\x08\x07not really an onnx model").expect("write");
+    std::fs::write(
+        home.path().join("broken.onnx.json"),
+        r#"{"audio":{"sample_rate":22050},"espeak":{"voice":"en-us"},"phoneme_id_map":{"a":[1]}}"#,
+    )
+    .expect("write");
+    let out = home.path().join("out.wav");
+    let output = desktop_mate(
+        &[
+            "say",
+            "Hello.",
+            "--voice",
+            model.to_str().expect("utf8"),
+            "--out",
+            out.to_str().expect("utf8"),
+        ],
+        home.path(),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "a broken voice spoke: {stderr}");
+    assert!(
+        stderr.contains("could not load the voice model"),
+        "{stderr}"
+    );
+    assert!(
+        !out.exists(),
+        "a WAV was written for a voice that cannot speak"
+    );
+
+    std::fs::write(home.path().join("broken.onnx.json"), "{").expect("write");
+    let output = desktop_mate(
+        &[
+            "say",
+            "Hello.",
+            "--voice",
+            model.to_str().expect("utf8"),
+            "--out",
+            out.to_str().expect("utf8"),
+        ],
+        home.path(),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("broken.onnx.json"), "{stderr}");
+}
+
+#[test]
+fn a_streamed_reply_is_cut_into_the_sentences_the_voice_speaks() {
+    // The reply as Gemma streams it: pieces that split words, a tag already removed by the chat.
+    let pieces = [
+        "Sure",
+        "! Dr",
+        ". Smith",
+        " is 4",
+        "2 years old",
+        ". Is",
+        " that",
+        " ok",
+        "?",
+    ];
+    let mut splitter = SentenceSplitter::default();
+    let mut ready_after = Vec::new();
+    for (n, piece) in pieces.iter().enumerate() {
+        for sentence in splitter.push(piece) {
+            ready_after.push((n, sentence));
+        }
+    }
+    for sentence in splitter.finish() {
+        ready_after.push((pieces.len(), sentence));
+    }
+    assert_eq!(
+        ready_after,
+        [
+            (1, "Sure!".to_owned()),
+            (5, "Dr. Smith is 42 years old.".to_owned()),
+            (9, "Is that ok?".to_owned()),
+        ]
+    );
+}
