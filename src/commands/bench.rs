@@ -259,16 +259,7 @@ fn voice_section(
     let chat = match terminal_model(loaded) {
         Ok(resolved) => {
             let settings = &loaded.settings;
-            let bench = Bench {
-                base: resolved.backend.clone(),
-                settings,
-                options: GenerateOptions::from_sampling(&SamplingSettings {
-                    temperature: 0.0,
-                    seed: Some(1),
-                    ..settings.llm.sampling.clone()
-                }),
-                never: AtomicBool::new(false),
-            };
+            let bench = Bench::new(settings, &resolved.backend);
             let n_threads = args
                 .threads
                 .unwrap_or_else(|| {
@@ -309,7 +300,21 @@ struct Bench<'a> {
     never: AtomicBool,
 }
 
-impl Bench<'_> {
+impl<'a> Bench<'a> {
+    /// Greedy (temperature 0, seed 1) with the settings' other sampling values.
+    fn new(settings: &'a crate::config::Settings, backend: &BackendConfig) -> Self {
+        Bench {
+            base: backend.clone(),
+            settings,
+            options: GenerateOptions::from_sampling(&SamplingSettings {
+                temperature: 0.0,
+                seed: Some(1),
+                ..settings.llm.sampling.clone()
+            }),
+            never: AtomicBool::new(false),
+        }
+    }
+
     /// A fresh session (empty cache) with these threads and context size.
     /// (A server's session ignores both.)
     fn session(&self, n_threads: u16, n_ctx: u32) -> Result<ChatSession, ChatError> {
@@ -463,16 +468,7 @@ fn bench(loaded: &LoadedSettings, args: &BenchArgs) -> Result<Report, String> {
     let settings = &loaded.settings;
     let local = resolved.local.as_ref();
     let model_name = resolved.backend.describe();
-    let bench = Bench {
-        base: resolved.backend.clone(),
-        settings,
-        options: GenerateOptions::from_sampling(&SamplingSettings {
-            temperature: 0.0,
-            seed: Some(1),
-            ..settings.llm.sampling.clone()
-        }),
-        never: AtomicBool::new(false),
-    };
+    let bench = Bench::new(settings, &resolved.backend);
     let err = |e: ChatError| e.to_string();
     let n_threads = args
         .threads

@@ -199,6 +199,25 @@ fn say_never_speaks_tags_markdown_or_emoji_and_writes_a_wav() {
     }
 }
 
+/// `say "Hello." --voice MODEL --out OUT` in `home`: (exit code, stderr).
+fn say_hello(home: &Path, model: &Path, out: &Path) -> (Option<i32>, String) {
+    let output = desktop_mate(
+        &[
+            "say",
+            "Hello.",
+            "--voice",
+            model.to_str().expect("utf8"),
+            "--out",
+            out.to_str().expect("utf8"),
+        ],
+        home,
+    );
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 #[test]
 fn a_broken_voice_is_refused_with_the_reason_and_nothing_is_written() {
     let home = tempfile::tempdir().expect("temp dir");
@@ -213,19 +232,8 @@ fn a_broken_voice_is_refused_with_the_reason_and_nothing_is_written() {
     )
     .expect("write");
     let out = home.path().join("out.wav");
-    let output = desktop_mate(
-        &[
-            "say",
-            "Hello.",
-            "--voice",
-            model.to_str().expect("utf8"),
-            "--out",
-            out.to_str().expect("utf8"),
-        ],
-        home.path(),
-    );
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "a broken voice spoke: {stderr}");
+    let (code, stderr) = say_hello(home.path(), &model, &out);
+    assert_ne!(code, Some(0), "a broken voice spoke: {stderr}");
     assert!(
         stderr.contains("could not load the voice model"),
         "{stderr}"
@@ -236,19 +244,8 @@ fn a_broken_voice_is_refused_with_the_reason_and_nothing_is_written() {
     );
 
     std::fs::write(home.path().join("broken.onnx.json"), "{").expect("write");
-    let output = desktop_mate(
-        &[
-            "say",
-            "Hello.",
-            "--voice",
-            model.to_str().expect("utf8"),
-            "--out",
-            out.to_str().expect("utf8"),
-        ],
-        home.path(),
-    );
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let (code, stderr) = say_hello(home.path(), &model, &out);
+    assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("broken.onnx.json"), "{stderr}");
 }
 
