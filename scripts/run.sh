@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 needs_window=true
 for arg in "$@"; do
   case "$arg" in
-    check | chat | bench | profile-memory | model | monitor | memory | motion | say | help | --help | -h | --version | -V)
+    check | chat | bench | profile-memory | model | monitor | memory | motion | say | voice | help | --help | -h | --version | -V)
       needs_window=false
       break
       ;;

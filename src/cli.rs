@@ -102,6 +102,8 @@ pub enum Command {
     Memory(crate::commands::memory::MemoryArgs),
     /// Speak text with a voice into a WAV file (Piper voices, eSpeak NG for the phonemes).
     Say(crate::commands::say::SayArgs),
+    /// The voice catalogue: list (language, size, licence) and download (resumable, verified).
+    Voice(crate::commands::voice::VoiceArgs),
     /// Test-renders a chat template read as JSON on stdin (run by the mascot itself, in a
     /// child process, before it uses a new model's template).
     #[command(name = "vet-template", hide = true)]

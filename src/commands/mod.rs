@@ -11,4 +11,5 @@ pub mod motion;
 pub mod profile;
 pub mod say;
 pub mod snapshot;
+pub mod voice;
 pub mod voice_bench;

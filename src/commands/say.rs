@@ -20,8 +20,9 @@ const SENTENCE_GAP_SECONDS: f32 = 0.25;
 pub struct SayArgs {
     /// What to say. Markdown, emoji and emotion tags (`[joy]`) are not spoken.
     pub text: String,
-    /// A voice: a Piper model (`NAME.onnx` with `NAME.onnx.json` beside it, prepared once into
-    /// the voices folder) or a prepared voice folder.
+    /// A voice: a catalogue id (`voice list`, downloaded with `voice pull`), a Piper model
+    /// (`NAME.onnx` with `NAME.onnx.json` beside it, prepared once into the voices folder) or a
+    /// prepared voice folder.
     #[arg(long, env = "DESKTOP_MATE_VOICE")]
     pub voice: PathBuf,
     /// Write the speech to this WAV file (16-bit mono) instead of playing it.
@@ -138,6 +139,17 @@ fn round(value: f64) -> f64 {
 pub fn voice_folder(voice: &Path) -> Result<PathBuf, VoiceError> {
     if voice.is_dir() {
         return Ok(voice.to_owned());
+    }
+    if let Some(id) = voice.to_str()
+        && crate::voice::catalogue::find(id).is_some()
+    {
+        let voices = default_voices_dir()
+            .ok_or_else(|| VoiceError::Io("no home folder to keep voices in".into()))?;
+        return crate::commands::voice::installed(&voices, id).ok_or_else(|| {
+            VoiceError::BadVoice(format!(
+                "{id} is not downloaded yet: desktop-mate voice pull {id}"
+            ))
+        });
     }
     let config = PathBuf::from(format!("{}.json", voice.display()));
     if !voice.is_file() || !config.is_file() {

@@ -3,6 +3,7 @@
 //! program), [`piper`] (Piper voices through sherpa-onnx), [`tts`] (the [`tts::SpeechBackend`]
 //! seam and audio).
 
+pub mod catalogue;
 pub mod phonemes;
 pub mod piper;
 pub mod playback;

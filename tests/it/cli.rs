@@ -33,6 +33,8 @@ pub(crate) fn command(args: &[&str], home: &Path, env: &[(&str, &str)]) -> Comma
         .env_remove("DESKTOP_MATE_EMBEDDING_MODEL")
         .env_remove("DESKTOP_MATE_VOICE")
         .env_remove("DESKTOP_MATE_VOICES")
+        .env_remove("DESKTOP_MATE_VOICE_BASE_URL")
+        .env_remove("DESKTOP_MATE_ESPEAK_NG")
         .env_remove("DESKTOP_MATE_BACKENDS_DIR")
         .env_remove("DESKTOP_MATE_CPU_VARIANT")
         .env_remove("DESKTOP_MATE_GPU_BACKEND");

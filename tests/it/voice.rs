@@ -9,7 +9,7 @@ use desktop_mate::voice::recognize::Recognizer;
 use desktop_mate::voice::text::SentenceSplitter;
 use desktop_mate::voice::tts::{Audio, SpeechBackend};
 
-use crate::cli::desktop_mate;
+use crate::cli::{desktop_mate, desktop_mate_with_env};
 use crate::support::{espeak, recognizer_model, test_voice};
 
 /// The test voice prepared once per test run (a copy of the model with sherpa-onnx's metadata).
@@ -281,4 +281,103 @@ fn a_streamed_reply_is_cut_into_the_sentences_the_voice_speaks() {
             (9, "Is that ok?".to_owned()),
         ]
     );
+}
+
+/// A server with rhasspy/piper-voices' layout holding `model` (the test voice, byte-identical to
+/// the catalogue's en_US-joe-medium) with one byte changed when `tamper`.
+fn voice_server(model: &Path, tamper: bool) -> crate::http_server::Server {
+    use std::io::Write;
+    let mut onnx = std::fs::read(model).expect("read the test voice");
+    if tamper {
+        onnx[1000] ^= 0xff;
+    }
+    let json = std::fs::read(format!("{}.json", model.display())).expect("read its config");
+    crate::http_server::Server::start(move |_, request, stream, _| {
+        let body = match request.path() {
+            "/en/en_US/joe/medium/en_US-joe-medium.onnx" => &onnx,
+            "/en/en_US/joe/medium/en_US-joe-medium.onnx.json" => &json,
+            _ => {
+                let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+                return;
+            }
+        };
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        let _ = stream.write_all(head.as_bytes());
+        let _ = stream.write_all(body);
+    })
+}
+
+#[test]
+fn a_catalogue_voice_is_downloaded_checked_prepared_and_spoken_with() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let (Some(model), Some(_)) = (test_voice(), espeak()) else {
+        return;
+    };
+    let voices = home.path().join("voices");
+    let voices_arg = voices.to_str().expect("utf8");
+
+    // A file that is not the catalogue's: refused, nothing installed.
+    let server = voice_server(&model, true);
+    let output = desktop_mate_with_env(
+        &["voice", "pull", "en_US-joe-medium", "--voices", voices_arg],
+        home.path(),
+        &[("DESKTOP_MATE_VOICE_BASE_URL", &server.url(""))],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.to_lowercase().contains("sha"), "{stderr}");
+    assert!(!voices.join("en_US-joe-medium").exists());
+    drop(server);
+
+    let server = voice_server(&model, false);
+    let output = desktop_mate_with_env(
+        &["voice", "pull", "en_US-joe-medium", "--voices", voices_arg],
+        home.path(),
+        &[("DESKTOP_MATE_VOICE_BASE_URL", &server.url(""))],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let folder = voices.join("en_US-joe-medium");
+    for file in ["model.onnx", "tokens.txt", "voice.json"] {
+        assert!(folder.join(file).is_file(), "{file} missing: {stderr}");
+    }
+
+    let output = desktop_mate_with_env(
+        &["voice", "list", "--json", "--voices", voices_arg],
+        home.path(),
+        &[],
+    );
+    let list: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let installed: Vec<&str> = list
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter(|voice| voice["installed"] == true)
+        .filter_map(|voice| voice["id"].as_str())
+        .collect();
+    assert_eq!(installed, ["en_US-joe-medium"]);
+
+    let out = home.path().join("hello.wav");
+    let output = desktop_mate_with_env(
+        &[
+            "say",
+            "Hello there.",
+            "--voice",
+            "en_US-joe-medium",
+            "--out",
+            out.to_str().expect("utf8"),
+        ],
+        home.path(),
+        &[("DESKTOP_MATE_VOICES", voices_arg)],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let audio = Audio::read_wav(&out).expect("a WAV file");
+    assert!(audio.seconds() > 0.5, "{} s", audio.seconds());
 }
