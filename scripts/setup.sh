@@ -59,6 +59,9 @@ for arg in "$@"; do
         "dbus-daemon|dbus" "dbus-bin|dbus"
         # scripts/fetch-embedding.sh converts the memory tests' embedding model in a venv
         python3-venv
+        # the voice tests play into a private PulseAudio server's null sink (through ALSA's
+        # pulse plugin, as on a desktop) and record its monitor with parecord
+        pulseaudio pulseaudio-utils libasound2-plugins
       )
       ;;
     --desktop-shot)

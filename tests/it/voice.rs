@@ -381,3 +381,188 @@ fn a_catalogue_voice_is_downloaded_checked_prepared_and_spoken_with() {
     let audio = Audio::read_wav(&out).expect("a WAV file");
     assert!(audio.seconds() > 0.5, "{} s", audio.seconds());
 }
+
+/// A private PulseAudio server with one null sink (`mascot`), as a desktop has a sound server;
+/// stopped when dropped.
+struct SoundServer {
+    daemon: std::process::Child,
+    dir: tempfile::TempDir,
+}
+
+impl SoundServer {
+    fn start() -> Option<Self> {
+        for program in ["pulseaudio", "parecord", "pactl"] {
+            if std::process::Command::new(program)
+                .arg("--version")
+                .output()
+                .is_err()
+            {
+                crate::support::missing(
+                    "sound-server",
+                    &format!("{program} (scripts/setup.sh --test)"),
+                );
+                return None;
+            }
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let socket = format!(
+            "module-native-protocol-unix socket={}/native auth-anonymous=1",
+            dir.path().display()
+        );
+        let daemon = std::process::Command::new("pulseaudio")
+            .args([
+                "-n",
+                "--daemonize=no",
+                "--exit-idle-time=-1",
+                "--use-pid-file=no",
+            ])
+            .args([
+                "-L",
+                "module-null-sink sink_name=mascot rate=16000 channels=1",
+                "-L",
+                &socket,
+            ])
+            .env("XDG_RUNTIME_DIR", dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start pulseaudio");
+        let server = Self { daemon, dir };
+        let ready = crate::support::wait_for(std::time::Duration::from_secs(10), || {
+            server
+                .command("pactl")
+                .args(["set-default-sink", "mascot"])
+                .output()
+                .is_ok_and(|out| out.status.success())
+        });
+        assert!(ready, "the sound server did not start");
+        Some(server)
+    }
+
+    fn env(&self) -> [(&'static str, String); 2] {
+        [
+            (
+                "PULSE_SERVER",
+                format!("unix:{}/native", self.dir.path().display()),
+            ),
+            ("XDG_RUNTIME_DIR", self.dir.path().display().to_string()),
+        ]
+    }
+
+    fn command(&self, program: &str) -> std::process::Command {
+        let mut command = std::process::Command::new(program);
+        command.envs(self.env());
+        command
+    }
+}
+
+impl Drop for SoundServer {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
+
+#[test]
+fn the_speech_really_plays_through_a_sound_server() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let (Some(model), Some(_)) = (test_voice(), espeak()) else {
+        return;
+    };
+    let Some(server) = SoundServer::start() else {
+        return;
+    };
+    // What the sink plays, as 16 kHz mono 16-bit samples.
+    let recording = home.path().join("monitor.raw");
+    let mut recorder = server
+        .command("parecord")
+        .args([
+            "--raw",
+            "--format=s16le",
+            "--rate=16000",
+            "--channels=1",
+            "--device=mascot.monitor",
+        ])
+        .arg(&recording)
+        .spawn()
+        .expect("start parecord");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let env = server.env();
+    let env: Vec<(&str, &str)> = env
+        .iter()
+        .map(|(key, value)| (*key, value.as_str()))
+        .collect();
+    let output = desktop_mate_with_env(
+        &[
+            "say",
+            "Hello there, this is the mascot speaking through a real sound server.",
+            "--voice",
+            model.to_str().expect("utf8"),
+            "--json",
+        ],
+        home.path(),
+        &env,
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let _ = recorder.kill();
+    let _ = recorder.wait();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "say failed: {stderr}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("one JSON object");
+    let spoken = report["seconds"].as_f64().expect("seconds");
+
+    let bytes = std::fs::read(&recording).expect("the recording");
+    let samples: Vec<f32> = bytes
+        .chunks_exact(2)
+        .map(|pair| f32::from(i16::from_le_bytes([pair[0], pair[1]])) / 32768.0)
+        .collect();
+    // 20 ms windows above silence (-60 dBFS: the null sink's silence is exact zeros; a voice's
+    // pauses between words are quiet, not silent).
+    let loud = samples
+        .chunks(320)
+        .filter(|window| {
+            (window.iter().map(|s| s * s).sum::<f32>() / window.len() as f32).sqrt() > 0.001
+        })
+        .count();
+    let heard = loud as f64 * 0.02;
+    println!(
+        "recorded {:.2} s, speech in {heard:.2} s of {spoken:.2} s synthesized",
+        samples.len() as f64 / 16_000.0
+    );
+    assert!(
+        heard >= 0.7 * spoken,
+        "only {heard:.2} s of the {spoken:.2} s spoken reached the sound server"
+    );
+    assert!(
+        heard <= spoken + 0.5,
+        "{heard:.2} s of sound for {spoken:.2} s of speech"
+    );
+}
+
+#[test]
+fn no_sound_device_is_one_clear_error() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let (Some(model), Some(_)) = (test_voice(), espeak()) else {
+        return;
+    };
+    // No sound server and (on this machine) no sound card: ALSA has nowhere to play.
+    let output = desktop_mate_with_env(
+        &["say", "Hello.", "--voice", model.to_str().expect("utf8")],
+        home.path(),
+        &[
+            ("PULSE_SERVER", "unix:/nonexistent/native"),
+            ("XDG_RUNTIME_DIR", "/nonexistent"),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if std::path::Path::new("/proc/asound/cards").exists()
+        && std::fs::read_to_string("/proc/asound/cards")
+            .is_ok_and(|cards| !cards.contains("no soundcards"))
+    {
+        eprintln!("skipped: this machine has a sound card");
+        return;
+    }
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no sound output"), "{stderr}");
+}
