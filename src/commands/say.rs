@@ -37,6 +37,10 @@ pub struct SayArgs {
     /// One JSON object on stdout: each sentence as spoken, its length and synthesis time.
     #[arg(long)]
     pub json: bool,
+    /// Stop the speakers this long after the first sentence starts (what the chat's Stop does;
+    /// for the test that measures how fast the sound ends), then wait a second in silence.
+    #[arg(long, value_name = "MS", hide = true)]
+    pub stop_after_ms: Option<u64>,
 }
 
 pub fn run(args: SayArgs) -> ExitCode {
@@ -69,6 +73,7 @@ fn say(args: &SayArgs) -> Result<(), VoiceError> {
         sample_rate: voice.sample_rate(),
     };
     let mut rows = Vec::new();
+    let mut first_play = None;
     for sentence in &sentences {
         let started = Instant::now();
         let audio = voice.synthesize(sentence, args.speed)?;
@@ -80,6 +85,7 @@ fn say(args: &SayArgs) -> Result<(), VoiceError> {
         }));
         // Sentence N plays while N+1 is synthesized.
         if let Some(speaker) = &speaker {
+            first_play.get_or_insert_with(Instant::now);
             speaker.play(&audio);
             speaker.play(&silence(SENTENCE_GAP_SECONDS, audio.sample_rate));
         }
@@ -87,7 +93,15 @@ fn say(args: &SayArgs) -> Result<(), VoiceError> {
     }
     match (&args.out, &speaker) {
         (Some(out), _) => all.write_wav(out)?,
-        (None, Some(speaker)) => speaker.wait(),
+        (None, Some(speaker)) => match (args.stop_after_ms, first_play) {
+            (Some(after), Some(first_play)) => {
+                let at = first_play + std::time::Duration::from_millis(after);
+                std::thread::sleep(at.saturating_duration_since(Instant::now()));
+                speaker.stop();
+                std::thread::sleep(std::time::Duration::from_secs(1));
+            }
+            _ => speaker.wait(),
+        },
         (None, None) => {}
     }
     let out = args.out.as_ref().map_or_else(

@@ -456,6 +456,16 @@ impl SoundServer {
     }
 }
 
+/// What `parecord --raw --format=s16le` wrote, as samples in [-1, 1].
+fn recorded(path: &Path) -> Vec<f32> {
+    let bytes = std::fs::read(path).expect("the recording");
+    let (pairs, _) = bytes.as_chunks::<2>();
+    pairs
+        .iter()
+        .map(|pair| f32::from(i16::from_le_bytes(*pair)) / 32768.0)
+        .collect()
+}
+
 impl Drop for SoundServer {
     fn drop(&mut self) {
         let _ = self.daemon.kill();
@@ -512,11 +522,7 @@ fn the_speech_really_plays_through_a_sound_server() {
         serde_json::from_slice(&output.stdout).expect("one JSON object");
     let spoken = report["seconds"].as_f64().expect("seconds");
 
-    let bytes = std::fs::read(&recording).expect("the recording");
-    let samples: Vec<f32> = bytes
-        .chunks_exact(2)
-        .map(|pair| f32::from(i16::from_le_bytes([pair[0], pair[1]])) / 32768.0)
-        .collect();
+    let samples = recorded(&recording);
     // 20 ms windows above silence (-60 dBFS: the null sink's silence is exact zeros; a voice's
     // pauses between words are quiet, not silent).
     let loud = samples
@@ -565,4 +571,77 @@ fn no_sound_device_is_one_clear_error() {
     }
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("no sound output"), "{stderr}");
+}
+
+#[test]
+fn stopping_silences_the_sound_within_100_ms() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let (Some(model), Some(_)) = (test_voice(), espeak()) else {
+        return;
+    };
+    let Some(server) = SoundServer::start() else {
+        return;
+    };
+    let recording = home.path().join("monitor.raw");
+    let mut recorder = server
+        .command("parecord")
+        .args([
+            "--raw",
+            "--format=s16le",
+            "--rate=16000",
+            "--channels=1",
+            "--device=mascot.monitor",
+        ])
+        .arg(&recording)
+        .spawn()
+        .expect("start parecord");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let env = server.env();
+    let env: Vec<(&str, &str)> = env
+        .iter()
+        .map(|(key, value)| (*key, value.as_str()))
+        .collect();
+    // About 6 s of speech, stopped after 1.5 s.
+    let text = "This sentence is long enough to still be playing when the stop comes, and it goes on for a good while after that.";
+    let output = desktop_mate_with_env(
+        &[
+            "say",
+            text,
+            "--voice",
+            model.to_str().expect("utf8"),
+            "--stop-after-ms",
+            "1500",
+        ],
+        home.path(),
+        &env,
+    );
+    let _ = recorder.kill();
+    let _ = recorder.wait();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let samples = recorded(&recording);
+    // 10 ms windows with any sound: the first and the last one.
+    let sounding: Vec<usize> = samples
+        .chunks(160)
+        .enumerate()
+        .filter(|(_, window)| window.iter().any(|s| s.abs() > 0.0005))
+        .map(|(n, _)| n)
+        .collect();
+    let (Some(first), Some(last)) = (sounding.first(), sounding.last()) else {
+        panic!("nothing reached the sound server");
+    };
+    let played_ms = (last - first + 1) * 10;
+    println!("sound for {played_ms} ms, stopped 1500 ms after it started");
+    assert!(
+        played_ms >= 1200,
+        "the speech stopped early: {played_ms} ms"
+    );
+    assert!(
+        played_ms <= 1600,
+        "still sounding {} ms after the stop",
+        played_ms - 1500
+    );
 }
