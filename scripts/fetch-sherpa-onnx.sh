@@ -18,12 +18,14 @@ case "${1:-linux}" in
     wheel=sherpa_onnx_core-$VERSION-py3-none-manylinux2014_x86_64.whl
     sha256=f4ee0ab91c4ae596e0e49d7de32522a946295e038a652f1c1884d89014ee4ec2
     os=linux-x64
+    required=(libsherpa-onnx-c-api.so libonnxruntime.so)
     ;;
   windows)
     platform=win_amd64
     wheel=sherpa_onnx_core-$VERSION-py3-none-win_amd64.whl
     sha256=08890e9ea23ed2f59f81d5840c63b6b5cc8674d0f6e48d9069126a848aa0e022
     os=windows-x64
+    required=(sherpa-onnx-c-api.dll sherpa-onnx-c-api.lib onnxruntime.dll)
     ;;
   *)
     echo "fetch-sherpa-onnx: unknown platform $1 (linux or windows)" >&2
@@ -56,6 +58,12 @@ mkdir -p "$dir"
 for lib in libsherpa-onnx-c-api.so libonnxruntime.so sherpa-onnx-c-api.dll sherpa-onnx-c-api.lib onnxruntime.dll; do
   if [[ -f "$work/wheel/sherpa_onnx/lib/$lib" ]]; then
     cp "$work/wheel/sherpa_onnx/lib/$lib" "$dir/"
+  fi
+done
+for lib in "${required[@]}"; do
+  if [[ ! -f "$dir/$lib" ]]; then
+    echo "fetch-sherpa-onnx: $wheel has no $lib" >&2
+    exit 1
   fi
 done
 touch "$dir/.complete"

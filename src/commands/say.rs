@@ -13,6 +13,9 @@ use crate::voice::text::SentenceSplitter;
 use crate::voice::tts::{Audio, SpeechBackend};
 use crate::voice::{VoiceError, default_voices_dir};
 
+/// In a voice prepared from a Piper model: which files it was made from.
+const SOURCE_FILE: &str = "source.txt";
+
 /// Silence between two sentences, as a reader pauses.
 const SENTENCE_GAP_SECONDS: f32 = 0.25;
 
@@ -149,7 +152,7 @@ fn round(value: f64) -> f64 {
 }
 
 /// A prepared voice folder as it is, or a Piper model prepared once into the voices folder
-/// (again when the model or its config is newer than the prepared copy).
+/// (again when the model or its config is not the one the prepared copy was made from).
 pub fn voice_folder(voice: &Path) -> Result<PathBuf, VoiceError> {
     if voice.is_dir() {
         return Ok(voice.to_owned());
@@ -175,23 +178,44 @@ pub fn voice_folder(voice: &Path) -> Result<PathBuf, VoiceError> {
     let name = voice
         .file_stem()
         .and_then(|stem| stem.to_str())
-        .filter(|stem| !stem.is_empty())
-        .ok_or_else(|| VoiceError::BadVoice(format!("{} has no usable name", voice.display())))?;
+        .filter(|stem| {
+            !stem.is_empty()
+                && !stem.starts_with('.')
+                && stem
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        })
+        .ok_or_else(|| {
+            VoiceError::BadVoice(format!(
+                "{}: a voice's name is letters, digits, '_', '-' and '.'",
+                voice.display()
+            ))
+        })?;
     let voices = default_voices_dir()
         .ok_or_else(|| VoiceError::Io("no home folder to keep voices in".into()))?;
     let dest = voices.join(name);
-    let modified = |path: &Path| {
-        std::fs::metadata(path)
-            .and_then(|meta| meta.modified())
-            .ok()
+    // Prepared from this very file (path, size and times), or prepared again.
+    let source = |path: &Path| {
+        let meta = std::fs::metadata(path).ok()?;
+        Some(format!(
+            "{} {} {:?}",
+            path.canonicalize().ok()?.display(),
+            meta.len(),
+            meta.modified().ok()?
+        ))
     };
-    let prepared = dest.join(piper::MODEL_FILE);
-    let fresh = match (modified(voice), modified(&config), modified(&prepared)) {
-        (Some(model), Some(config), Some(copy)) => copy >= model && copy >= config,
-        _ => false,
-    };
+    let stamp = format!(
+        "{}\n{}\n",
+        source(voice).unwrap_or_default(),
+        source(&config).unwrap_or_default()
+    );
+    let stamp_file = dest.join(SOURCE_FILE);
+    let fresh = dest.join(piper::MODEL_FILE).is_file()
+        && std::fs::read_to_string(&stamp_file).is_ok_and(|prepared| prepared == stamp);
     if !fresh {
         piper::prepare(voice, &config, &dest)?;
+        std::fs::write(&stamp_file, stamp)
+            .map_err(|err| VoiceError::Io(format!("{}: {err}", stamp_file.display())))?;
     }
     Ok(dest)
 }

@@ -13,6 +13,60 @@ use super::VoiceError;
 
 /// Longest sentence handed to eSpeak at once (the splitter's cuts are far shorter).
 const MAX_SENTENCE_BYTES: usize = 4096;
+/// eSpeak NG takes about 30 ms a sentence; one that runs away is killed after this.
+const ESPEAK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Runs of dots ("...", "..", "…") become one.
+fn single_dots(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let dot = matches!(c, '.' | '…');
+        if dot && out.ends_with('.') {
+            continue;
+        }
+        out.push(if dot { '.' } else { c });
+    }
+    out
+}
+
+/// Waits for eSpeak NG to end (killed after `limit`) and returns what it printed. Its output
+/// for one sentence is a few hundred bytes: it fits in the pipe until it is read.
+fn wait_bounded(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+) -> Result<String, VoiceError> {
+    use std::io::Read as _;
+    let started = std::time::Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if started.elapsed() < limit => {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(VoiceError::Espeak(format!(
+                    "no answer within {} s",
+                    limit.as_secs()
+                )));
+            }
+            Err(err) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(VoiceError::Espeak(err.to_string()));
+            }
+        }
+    };
+    let mut stdout = Vec::new();
+    if let Some(pipe) = child.stdout.take() {
+        let _ = pipe.take(1 << 20).read_to_end(&mut stdout);
+    }
+    if !status.success() {
+        return Err(VoiceError::Espeak(format!("eSpeak NG failed ({status})")));
+    }
+    Ok(String::from_utf8_lossy(&stdout).into_owned())
+}
 
 /// The eSpeak NG program.
 #[derive(Debug, Clone)]
@@ -86,32 +140,34 @@ impl Espeak {
                 "eSpeak voice {espeak_voice:?} is not a voice name"
             )));
         }
-        let mut child = Command::new(&self.program)
+        let mut command = Command::new(&self.program);
+        command
             .args(["-q", "--ipa", "-v", espeak_voice, "--stdin"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::null());
+        #[cfg(windows)]
+        {
+            // CREATE_NO_WINDOW: the windowed build would flash a console per sentence.
+            use std::os::windows::process::CommandExt as _;
+            command.creation_flags(0x0800_0000);
+        }
+        let mut child = command
             .spawn()
             .map_err(|err| VoiceError::Espeak(format!("{}: {err}", self.program.display())))?;
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin
-                .write_all(sentence.as_bytes())
-                .map_err(|err| VoiceError::Espeak(format!("writing to eSpeak NG: {err}")))?;
+        // eSpeak NG 1.51 (Debian 12, Ubuntu 24.04) drops the last byte of its input and can
+        // misbehave on text ending in ".."; a line end and single dots avoid both.
+        let input = format!("{}\n", single_dots(sentence));
+        let written = child
+            .stdin
+            .take()
+            .map(|mut stdin| stdin.write_all(input.as_bytes()));
+        let output = wait_bounded(&mut child, ESPEAK_TIMEOUT);
+        if let Some(Err(err)) = written {
+            return Err(VoiceError::Espeak(format!("writing to eSpeak NG: {err}")));
         }
-        let output = child
-            .wait_with_output()
-            .map_err(|err| VoiceError::Espeak(format!("eSpeak NG: {err}")))?;
-        if !output.status.success() {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            return Err(VoiceError::Espeak(format!(
-                "eSpeak NG (voice {espeak_voice}) failed: {}",
-                stderr.trim()
-            )));
-        }
-        Ok(join_clauses(
-            &String::from_utf8_lossy(&output.stdout),
-            sentence,
-        ))
+        let stdout = output?;
+        Ok(join_clauses(&stdout, sentence))
     }
 }
 
@@ -119,6 +175,7 @@ impl Espeak {
 /// it kept (it shapes the pauses and the melody): put commas between the clauses and the
 /// sentence's final mark at the end.
 fn join_clauses(ipa: &str, sentence: &str) -> String {
+    let ipa = strip_language_switches(ipa);
     let clauses: Vec<&str> = ipa
         .lines()
         .map(str::trim)
@@ -136,6 +193,33 @@ fn join_clauses(ipa: &str, sentence: &str) -> String {
         .filter(|c| matches!(c, '.' | '!' | '?' | ','))
         .unwrap_or('.');
     out.push(end);
+    out
+}
+
+/// eSpeak marks a word read in another language's rules: `(en)wˈiːkˈɛnd(fr)`. Piper's
+/// phonemizer removes the markers; a voice would otherwise say the brackets and letters.
+fn strip_language_switches(ipa: &str) -> String {
+    let mut out = String::with_capacity(ipa.len());
+    let mut rest = ipa;
+    while let Some(open) = rest.find('(') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        match after.find(')') {
+            Some(close)
+                if close > 0
+                    && after[..close]
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c == '-') =>
+            {
+                rest = &after[close + 1..];
+            }
+            _ => {
+                out.push('(');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
     out
 }
 
@@ -163,6 +247,11 @@ mod tests {
         assert_eq!(join_clauses("ɪz ˈɪt\n", "Is it?\")"), "ɪz ˈɪt?");
         assert_eq!(join_clauses("wˈʌn\n", "one"), "wˈʌn.");
         assert_eq!(join_clauses("\n", "🙂"), "");
+        assert_eq!(
+            join_clauses("lə (en)wˈiːkˈɛnd(fr)\n", "Le week-end."),
+            "lə wˈiːkˈɛnd."
+        );
+        assert_eq!(single_dots("Hmm... well.. ok…"), "Hmm. well. ok.");
     }
 
     #[test]

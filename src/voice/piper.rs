@@ -213,14 +213,29 @@ pub fn prepare(model: &Path, config: &Path, dest: &Path) -> Result<(), VoiceErro
         .map_err(|err| io(&staged_model, err))?;
     fs::write(staging.path().join(TOKENS_FILE), piper.tokens()).map_err(|err| io(dest, err))?;
     fs::copy(config, staging.path().join(CONFIG_FILE)).map_err(|err| io(config, err))?;
-    if dest.exists() {
-        fs::remove_dir_all(dest).map_err(|err| io(dest, err))?;
+    // The voice it replaces is moved aside first and removed only once the new one is in.
+    let old = parent.join(format!(".voice-old-{}", std::process::id()));
+    let replacing = dest.exists();
+    if replacing {
+        let _ = fs::remove_dir_all(&old);
+        fs::rename(dest, &old).map_err(|err| io(dest, err))?;
     }
     let staged = staging.keep();
-    fs::rename(&staged, dest).map_err(|err| {
-        let _ = fs::remove_dir_all(&staged);
-        io(dest, err)
-    })
+    match fs::rename(&staged, dest) {
+        Ok(()) => {
+            if replacing {
+                let _ = fs::remove_dir_all(&old);
+            }
+            Ok(())
+        }
+        Err(err) => {
+            let _ = fs::remove_dir_all(&staged);
+            if replacing {
+                let _ = fs::rename(&old, dest);
+            }
+            Err(io(dest, err))
+        }
+    }
 }
 
 /// `ModelProto.metadata_props` entries (field 14, `StringStringEntryProto { key = 1; value = 2 }`)

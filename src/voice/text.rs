@@ -60,7 +60,7 @@ impl SentenceSplitter {
     fn take_line(&mut self, text: &str, sentences: &mut Vec<String>) {
         let mut spoken = String::new();
         for line in text.split('\n') {
-            if line.trim_start().starts_with("```") {
+            if line.trim_start().starts_with("```") && line.matches("```").count() == 1 {
                 self.in_code_block = !self.in_code_block;
                 continue;
             }
@@ -109,18 +109,22 @@ impl SentenceSplitter {
                 }
                 let after = chars.get(j).map(|&(_, c)| c);
                 let end_byte = chars.get(j).map_or(text.len(), |&(at, _)| at);
+                // Chinese and Japanese end marks need no space after them.
+                let full_width = matches!(c, '。' | '！' | '？');
                 match after {
-                    None if !at_end => return None,
-                    Some(next) if !next.is_whitespace() => {}
+                    None if !at_end && !full_width => return None,
+                    Some(next) if !next.is_whitespace() && !full_width => {}
                     _ if c == '.' && j == i + 1 && is_abbreviation(&text[..at]) => {}
                     _ => return Some(end_byte),
                 }
             }
-            if matches!(c, ',' | ';' | ':' | '—' | '–') && next.is_some_and(char::is_whitespace)
+            if (matches!(c, ',' | ';' | ':' | '—' | '–') && next.is_some_and(char::is_whitespace))
+                || matches!(c, '，' | '、' | '；' | '：')
             {
                 last_clause = Some(at + c.len_utf8());
             }
-            if c.is_whitespace() {
+            // A space at the very start cuts nothing (the text left from the last cut).
+            if c.is_whitespace() && at > 0 {
                 last_space = Some(at);
             }
             let length = i + 1;
@@ -130,10 +134,9 @@ impl SentenceSplitter {
             {
                 return Some(cut);
             }
-            if length >= HARD_CUT_CHARS
-                && let Some(cut) = last_space
-            {
-                return Some(cut);
+            if length >= HARD_CUT_CHARS {
+                // No space at all (a long URL, base64, CJK without marks): cut here.
+                return Some(last_space.unwrap_or(at + c.len_utf8()));
             }
         }
         None
@@ -147,7 +150,15 @@ fn is_abbreviation(before: &str) -> bool {
         .next()
         .unwrap_or_default();
     let letters = word.trim_start_matches(['*', '_', '\'']);
-    if letters.chars().count() == 1 && letters.chars().all(char::is_uppercase) {
+    // An initial ("J. R. R."), but not the pronoun "I".
+    if letters.chars().count() == 1 && letters.chars().all(char::is_uppercase) && letters != "I" {
+        return true;
+    }
+    // A numbered list item's number ("1. Buy milk"): the sentence starts after it.
+    if !letters.is_empty()
+        && letters.chars().all(|c| c.is_ascii_digit())
+        && before.trim_start() == letters
+    {
         return true;
     }
     // "3." followed by a space in a numbered list item is handled by the line break; a number
@@ -346,6 +357,12 @@ mod tests {
             ["Mme. Dubois a 42 ans.", "M. Martin aussi."]
         );
         assert_eq!(split("Pi is 3.14159. Yes."), ["Pi is 3.14159.", "Yes."]);
+        assert_eq!(split("So am I. Yes."), ["So am I.", "Yes."]);
+        assert_eq!(
+            split("1. Buy milk. 2. Call Sam."),
+            ["1. Buy milk.", "2. Call Sam."]
+        );
+        assert_eq!(split("你好。今天天气很好！"), ["你好。", "今天天气很好！"]);
     }
 
     #[test]
@@ -364,6 +381,10 @@ mod tests {
             split("Here:\n```rust\nfn main() {}\n```\nDone."),
             ["Here:", "Done."]
         );
+        assert_eq!(
+            split("Run ```ls -la``` now.\nMore text."),
+            ["Run ls -la now.", "More text."]
+        );
         assert_eq!(split("🙂👍🏽 ✨"), Vec::<String>::new());
         assert_eq!(speakable(", there was a girl."), "there was a girl.");
         assert_eq!(speakable("[evil] stays"), "evil stays");
@@ -381,6 +402,19 @@ mod tests {
                 "{part:?}"
             );
         }
+        // No space at all after a cut: cut anyway, nothing lost, no endless loop.
+        let long = format!("Hi. {}", "a".repeat(700));
+        let parts = split(&long);
+        assert_eq!(
+            parts.concat(),
+            format!("Hi.{}", "a".repeat(700)),
+            "{parts:?}"
+        );
+        assert!(
+            parts
+                .iter()
+                .all(|part| part.chars().count() <= HARD_CUT_CHARS)
+        );
         let words = "word ".repeat(120);
         let parts = split(&words);
         assert!(parts.len() >= 2, "{parts:?}");
