@@ -90,7 +90,7 @@ fn say(args: &SayArgs) -> Result<(), VoiceError> {
         if let Some(speaker) = &speaker {
             first_play.get_or_insert_with(Instant::now);
             speaker.play(&audio);
-            speaker.play(&silence(SENTENCE_GAP_SECONDS, audio.sample_rate));
+            speaker.play(&Audio::silence(SENTENCE_GAP_SECONDS, audio.sample_rate));
         }
         all.append(&audio, SENTENCE_GAP_SECONDS);
     }
@@ -138,13 +138,6 @@ fn say(args: &SayArgs) -> Result<(), VoiceError> {
         );
     }
     Ok(())
-}
-
-fn silence(seconds: f32, sample_rate: u32) -> Audio {
-    Audio {
-        samples: vec![0.0; (seconds * sample_rate as f32) as usize],
-        sample_rate,
-    }
 }
 
 fn round(value: f64) -> f64 {

@@ -89,8 +89,7 @@ pub fn bench(
     let threads = 1;
     let folder = crate::commands::say::voice_folder(voice_path).map_err(|err| err.to_string())?;
     let start = Instant::now();
-    let voice =
-        PiperVoice::open(&folder, espeak.clone(), threads).map_err(|err| err.to_string())?;
+    let voice = PiperVoice::open(&folder, espeak, threads).map_err(|err| err.to_string())?;
     let load_ms = ms(start);
     let voice_name = voice
         .folder()
@@ -104,9 +103,8 @@ pub fn bench(
     let mut sentences = Vec::new();
     for text in SENTENCES {
         let start = Instant::now();
-        espeak
-            .phonemes("en-us", text)
-            .map_err(|err| err.to_string())?;
+        // The voice's own language (the synthesis below includes this step again).
+        voice.phonemes(text).map_err(|err| err.to_string())?;
         let phonemes_ms = ms(start);
         let start = Instant::now();
         let audio = voice.synthesize(text, 1.0).map_err(|err| err.to_string())?;

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::VoiceError;
 use super::phonemes::Espeak;
 use super::tts::{Audio, SpeechBackend};
-use crate::config::{BoundedReadError, read_bounded};
+use crate::config::read_text_file;
 
 /// Largest Piper config read (real ones are about 5 KB).
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
@@ -79,17 +79,9 @@ fn espeak() -> String {
 
 impl PiperConfig {
     pub fn read(path: &Path) -> Result<Self, VoiceError> {
-        let bytes = read_bounded(path, MAX_CONFIG_BYTES).map_err(|err| {
-            let why = match err {
-                BoundedReadError::NotRegular => "not a regular file".to_owned(),
-                BoundedReadError::TooBig { size } => {
-                    format!("{size} bytes is too big for a voice config")
-                }
-                BoundedReadError::Io(err) => err.to_string(),
-            };
-            VoiceError::BadVoice(format!("{}: {why}", path.display()))
-        })?;
-        let config: Self = serde_json::from_slice(&bytes)
+        let text = read_text_file(path, MAX_CONFIG_BYTES)
+            .map_err(|err| VoiceError::BadVoice(format!("{}: {err}", path.display())))?;
+        let config: Self = serde_json::from_str(&text)
             .map_err(|err| VoiceError::BadVoice(format!("{}: {err}", path.display())))?;
         config
             .check()
@@ -337,6 +329,12 @@ impl PiperVoice {
     pub fn folder(&self) -> &Path {
         &self.folder
     }
+
+    /// The IPA eSpeak NG gives for `sentence` in this voice's language (what [`Self::synthesize`]
+    /// speaks).
+    pub fn phonemes(&self, sentence: &str) -> Result<String, VoiceError> {
+        self.espeak.phonemes(&self.espeak_voice, sentence)
+    }
 }
 
 fn path_text(path: &Path) -> Result<String, VoiceError> {
@@ -352,7 +350,7 @@ impl SpeechBackend for PiperVoice {
     }
 
     fn synthesize(&self, sentence: &str, speed: f32) -> Result<Audio, VoiceError> {
-        let phonemes = self.espeak.phonemes(&self.espeak_voice, sentence)?;
+        let phonemes = self.phonemes(sentence)?;
         if phonemes.is_empty() {
             return Ok(Audio {
                 samples: Vec::new(),

@@ -21,14 +21,22 @@ impl Audio {
         self.samples.len() as f64 / f64::from(self.sample_rate)
     }
 
+    /// `seconds` of silence.
+    pub fn silence(seconds: f32, sample_rate: u32) -> Self {
+        Self {
+            samples: vec![0.0; (seconds * sample_rate as f32) as usize],
+            sample_rate,
+        }
+    }
+
     /// Appends `other` (same sample rate) after `gap` seconds of silence.
     pub fn append(&mut self, other: &Audio, gap: f32) {
         if self.sample_rate == 0 {
             self.sample_rate = other.sample_rate;
         }
         if !self.samples.is_empty() {
-            let silence = (gap * self.sample_rate as f32) as usize;
-            self.samples.extend(std::iter::repeat_n(0.0, silence));
+            self.samples
+                .extend(Self::silence(gap, self.sample_rate).samples);
         }
         self.samples.extend_from_slice(&other.samples);
     }

@@ -449,21 +449,41 @@ impl SoundServer {
         ]
     }
 
+    /// Runs `desktop-mate ARGS` (in `home`, on this server) while `parecord` records the sink's
+    /// monitor; what the binary did and the recording as 16 kHz mono samples in [-1, 1].
+    fn record(&self, home: &Path, args: &[&str]) -> (std::process::Output, Vec<f32>) {
+        let recording = home.join("monitor.raw");
+        let mut recorder = self
+            .command("parecord")
+            .args(["--raw", "--format=s16le", "--rate=16000", "--channels=1"])
+            .arg("--device=mascot.monitor")
+            .arg(&recording)
+            .spawn()
+            .expect("start parecord");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let env = self.env();
+        let env: Vec<(&str, &str)> = env
+            .iter()
+            .map(|(key, value)| (*key, value.as_str()))
+            .collect();
+        let output = desktop_mate_with_env(args, home, &env);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let _ = recorder.kill();
+        let _ = recorder.wait();
+        let bytes = std::fs::read(&recording).expect("the recording");
+        let (pairs, _) = bytes.as_chunks::<2>();
+        let samples = pairs
+            .iter()
+            .map(|pair| f32::from(i16::from_le_bytes(*pair)) / 32768.0)
+            .collect();
+        (output, samples)
+    }
+
     fn command(&self, program: &str) -> std::process::Command {
         let mut command = std::process::Command::new(program);
         command.envs(self.env());
         command
     }
-}
-
-/// What `parecord --raw --format=s16le` wrote, as samples in [-1, 1].
-fn recorded(path: &Path) -> Vec<f32> {
-    let bytes = std::fs::read(path).expect("the recording");
-    let (pairs, _) = bytes.as_chunks::<2>();
-    pairs
-        .iter()
-        .map(|pair| f32::from(i16::from_le_bytes(*pair)) / 32768.0)
-        .collect()
 }
 
 impl Drop for SoundServer {
@@ -483,26 +503,8 @@ fn the_speech_really_plays_through_a_sound_server() {
         return;
     };
     // What the sink plays, as 16 kHz mono 16-bit samples.
-    let recording = home.path().join("monitor.raw");
-    let mut recorder = server
-        .command("parecord")
-        .args([
-            "--raw",
-            "--format=s16le",
-            "--rate=16000",
-            "--channels=1",
-            "--device=mascot.monitor",
-        ])
-        .arg(&recording)
-        .spawn()
-        .expect("start parecord");
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let env = server.env();
-    let env: Vec<(&str, &str)> = env
-        .iter()
-        .map(|(key, value)| (*key, value.as_str()))
-        .collect();
-    let output = desktop_mate_with_env(
+    let (output, samples) = server.record(
+        home.path(),
         &[
             "say",
             "Hello there, this is the mascot speaking through a real sound server.",
@@ -510,19 +512,13 @@ fn the_speech_really_plays_through_a_sound_server() {
             model.to_str().expect("utf8"),
             "--json",
         ],
-        home.path(),
-        &env,
     );
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let _ = recorder.kill();
-    let _ = recorder.wait();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "say failed: {stderr}");
     let report: serde_json::Value =
         serde_json::from_slice(&output.stdout).expect("one JSON object");
     let spoken = report["seconds"].as_f64().expect("seconds");
 
-    let samples = recorded(&recording);
     // 20 ms windows above silence (-60 dBFS: the null sink's silence is exact zeros; a voice's
     // pauses between words are quiet, not silent).
     let loud = samples
@@ -582,28 +578,10 @@ fn stopping_silences_the_sound_within_100_ms() {
     let Some(server) = SoundServer::start() else {
         return;
     };
-    let recording = home.path().join("monitor.raw");
-    let mut recorder = server
-        .command("parecord")
-        .args([
-            "--raw",
-            "--format=s16le",
-            "--rate=16000",
-            "--channels=1",
-            "--device=mascot.monitor",
-        ])
-        .arg(&recording)
-        .spawn()
-        .expect("start parecord");
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let env = server.env();
-    let env: Vec<(&str, &str)> = env
-        .iter()
-        .map(|(key, value)| (*key, value.as_str()))
-        .collect();
     // About 6 s of speech, stopped after 1.5 s.
     let text = "This sentence is long enough to still be playing when the stop comes, and it goes on for a good while after that.";
-    let output = desktop_mate_with_env(
+    let (output, samples) = server.record(
+        home.path(),
         &[
             "say",
             text,
@@ -612,17 +590,12 @@ fn stopping_silences_the_sound_within_100_ms() {
             "--stop-after-ms",
             "1500",
         ],
-        home.path(),
-        &env,
     );
-    let _ = recorder.kill();
-    let _ = recorder.wait();
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let samples = recorded(&recording);
     // 10 ms windows with any sound: the first and the last one.
     let sounding: Vec<usize> = samples
         .chunks(160)
