@@ -32,6 +32,7 @@ pub use memory::MemoryPlugin;
 pub use motion::MotionPlugin;
 pub use schedule::AppSystems;
 pub use ui::UiPlugin;
+pub use voice::VoicePlugin;
 
 use config::{AppState, LoadedSettings, Settings};
 
@@ -45,6 +46,7 @@ fn add_mascot_plugins(app: &mut App, loaded: LoadedSettings) {
         MotionPlugin,
         LlmPlugin,
         MemoryPlugin,
+        VoicePlugin,
         DiagnosticsPlugin,
     ));
 }

@@ -34,6 +34,9 @@ pub enum AvatarCommand {
     Speak(String),
     /// The text is over (or stopped): close the mouth.
     StopSpeaking,
+    /// The voice drives the mouth (weights of a, i, u, e, o: what the speaker plays now) and
+    /// streamed text no longer does; `None` = back to the text (voice off or failed).
+    VoiceMouth(Option<[f32; 5]>),
 }
 
 /// Sender half, cloneable to any thread or plugin.
@@ -134,6 +137,11 @@ impl FaceState {
             AvatarCommand::SetLookAtCursor(on) => self.look_at_cursor = on,
             AvatarCommand::Speak(text) => self.lips.push(&text),
             AvatarCommand::StopSpeaking => self.lips.stop(),
+            // Up to one per frame while the voice speaks: not counted as expression commands.
+            AvatarCommand::VoiceMouth(mouth) => {
+                self.lips.follow_voice(mouth);
+                return;
+            }
         }
         self.commands_applied += 1;
     }

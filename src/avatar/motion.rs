@@ -159,12 +159,15 @@ pub fn vowel(c: char) -> Option<Expression> {
 }
 
 /// Mouth movement from streamed text: one character every 1/`RATE` s, the mouth easing
-/// between shapes; it closes when the text runs out.
+/// between shapes; it closes when the text runs out. While the voice speaks, the mouth follows
+/// the sound instead ([`LipSync::follow_voice`]).
 #[derive(Debug, Clone, Default)]
 pub struct LipSync {
     queue: VecDeque<char>,
     current: Option<Expression>,
     clock: f32,
+    /// The voice's mouth now (a, i, u, e, o); `Some` = the text is ignored.
+    voice: Option<[f32; 5]>,
     /// Shown weight of a, i, u, e, o.
     pub weights: [f32; 5],
 }
@@ -178,7 +181,13 @@ impl LipSync {
     /// More than this many seconds of text waiting and the mouth skips ahead.
     const MAX_BACKLOG: f32 = 2.0;
 
+    /// Weight units per second while following the voice (open in about 30 ms).
+    const VOICE_SPEED: f32 = 30.0;
+
     pub fn push(&mut self, text: &str) {
+        if self.voice.is_some() {
+            return;
+        }
         self.queue.extend(text.chars());
         let max = (Self::RATE * Self::MAX_BACKLOG) as usize;
         while self.queue.len() > max {
@@ -191,12 +200,38 @@ impl LipSync {
         self.current = None;
     }
 
+    /// The voice's mouth now, or `None`: the text drives the mouth again.
+    pub fn follow_voice(&mut self, mouth: Option<[f32; 5]>) {
+        self.voice = mouth.map(|m| {
+            m.map(|w| {
+                if w.is_finite() {
+                    w.clamp(0.0, 1.0)
+                } else {
+                    0.0
+                }
+            })
+        });
+        if self.voice.is_some() {
+            self.stop();
+        }
+    }
+
     /// True while the mouth moves or is open.
     pub fn active(&self) -> bool {
-        !self.queue.is_empty() || self.current.is_some() || self.weights.iter().any(|w| *w > 0.0)
+        !self.queue.is_empty()
+            || self.current.is_some()
+            || self.weights.iter().any(|w| *w > 0.0)
+            || self.voice.is_some_and(|m| m.iter().any(|w| *w > 0.0))
     }
 
     pub fn step(&mut self, dt: f32) -> [f32; 5] {
+        if let Some(target) = self.voice {
+            let max_step = Self::VOICE_SPEED * dt;
+            for (weight, target) in self.weights.iter_mut().zip(target) {
+                *weight += (target - *weight).clamp(-max_step, max_step);
+            }
+            return self.weights;
+        }
         self.clock -= dt;
         while self.clock <= 0.0 {
             match self.queue.pop_front() {
@@ -310,5 +345,24 @@ mod tests {
         assert!(!opened.contains(&Expression::A), "no a in the text");
         assert!(!lips.active(), "closed once the text is spoken");
         assert_eq!(lips.weights, [0.0; 5]);
+
+        // The voice speaks: its mouth is followed and text is ignored until it lets go.
+        lips.follow_voice(Some([0.8, 0.0, 0.0, 0.0, 0.0]));
+        lips.push("ooooo");
+        for _ in 0..6 {
+            lips.step(1.0 / 120.0);
+        }
+        assert!(
+            lips.weights[0] > 0.79 && lips.weights[4] == 0.0,
+            "{:?}",
+            lips.weights
+        );
+        lips.follow_voice(None);
+        lips.push("o");
+        let mut opened = 0.0f32;
+        for _ in 0..60 {
+            opened = opened.max(lips.step(1.0 / 120.0)[4]);
+        }
+        assert!(opened > 0.5, "the text drives the mouth again");
     }
 }

@@ -2,19 +2,16 @@
 //! trying voices and for tests. The text goes through the same sentence splitter and cleaning
 //! as a streamed reply (emotion tags, markdown and emoji are not spoken).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use crate::voice::VoiceError;
 use crate::voice::phonemes::Espeak;
-use crate::voice::piper::{self, PiperVoice};
+use crate::voice::piper::PiperVoice;
 use crate::voice::playback::Speaker;
 use crate::voice::text::SentenceSplitter;
 use crate::voice::tts::{Audio, SpeechBackend};
-use crate::voice::{VoiceError, default_voices_dir};
-
-/// In a voice prepared from a Piper model: which files it was made from.
-const SOURCE_FILE: &str = "source.txt";
 
 /// Silence between two sentences, as a reader pauses.
 const SENTENCE_GAP_SECONDS: f32 = 0.25;
@@ -64,7 +61,7 @@ fn say(args: &SayArgs) -> Result<(), VoiceError> {
     };
     let espeak = Espeak::locate(args.espeak_ng.as_deref())?;
     let started = Instant::now();
-    let folder = voice_folder(&args.voice)?;
+    let folder = crate::voice::folders::resolve(&args.voice)?;
     let voice = PiperVoice::open(&folder, espeak, 1)?;
     let load_ms = started.elapsed().as_secs_f64() * 1000.0;
 
@@ -142,73 +139,4 @@ fn say(args: &SayArgs) -> Result<(), VoiceError> {
 
 fn round(value: f64) -> f64 {
     (value * 1000.0).round() / 1000.0
-}
-
-/// A prepared voice folder as it is, or a Piper model prepared once into the voices folder
-/// (again when the model or its config is not the one the prepared copy was made from).
-pub fn voice_folder(voice: &Path) -> Result<PathBuf, VoiceError> {
-    if voice.is_dir() {
-        return Ok(voice.to_owned());
-    }
-    if let Some(id) = voice.to_str()
-        && crate::voice::catalogue::find(id).is_some()
-    {
-        let voices = default_voices_dir()
-            .ok_or_else(|| VoiceError::Io("no home folder to keep voices in".into()))?;
-        return crate::commands::voice::installed(&voices, id).ok_or_else(|| {
-            VoiceError::BadVoice(format!(
-                "{id} is not downloaded yet: desktop-mate voice pull {id}"
-            ))
-        });
-    }
-    let config = PathBuf::from(format!("{}.json", voice.display()));
-    if !voice.is_file() || !config.is_file() {
-        return Err(VoiceError::BadVoice(format!(
-            "{} is neither a voice folder nor a Piper model with its .onnx.json beside it",
-            voice.display()
-        )));
-    }
-    let name = voice
-        .file_stem()
-        .and_then(|stem| stem.to_str())
-        .filter(|stem| {
-            !stem.is_empty()
-                && !stem.starts_with('.')
-                && stem
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-        })
-        .ok_or_else(|| {
-            VoiceError::BadVoice(format!(
-                "{}: a voice's name is letters, digits, '_', '-' and '.'",
-                voice.display()
-            ))
-        })?;
-    let voices = default_voices_dir()
-        .ok_or_else(|| VoiceError::Io("no home folder to keep voices in".into()))?;
-    let dest = voices.join(name);
-    // Prepared from this very file (path, size and times), or prepared again.
-    let source = |path: &Path| {
-        let meta = std::fs::metadata(path).ok()?;
-        Some(format!(
-            "{} {} {:?}",
-            path.canonicalize().ok()?.display(),
-            meta.len(),
-            meta.modified().ok()?
-        ))
-    };
-    let stamp = format!(
-        "{}\n{}\n",
-        source(voice).unwrap_or_default(),
-        source(&config).unwrap_or_default()
-    );
-    let stamp_file = dest.join(SOURCE_FILE);
-    let fresh = dest.join(piper::MODEL_FILE).is_file()
-        && std::fs::read_to_string(&stamp_file).is_ok_and(|prepared| prepared == stamp);
-    if !fresh {
-        piper::prepare(voice, &config, &dest)?;
-        std::fs::write(&stamp_file, stamp)
-            .map_err(|err| VoiceError::Io(format!("{}: {err}", stamp_file.display())))?;
-    }
-    Ok(dest)
 }

@@ -6,9 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 
-use crate::models::{DownloadRequest, download};
 use crate::voice::catalogue::{self, BASE_URL};
-use crate::voice::{default_voices_dir, piper};
+use crate::voice::{default_voices_dir, folders};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct VoiceArgs {
@@ -47,7 +46,23 @@ pub fn run(args: VoiceArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         VoiceAction::Pull { id, base_url } => {
-            match pull(&voices, &id, base_url.as_deref().unwrap_or(BASE_URL)) {
+            let cancel = AtomicBool::new(false);
+            let mut last_tenth = None;
+            let mut progress = |file: &str, progress: crate::models::Progress| {
+                let tenth = progress
+                    .bytes_total
+                    .map(|total| progress.bytes_done * 10 / total.max(1));
+                if tenth != last_tenth {
+                    last_tenth = tenth;
+                    eprintln!(
+                        "voice: {file}: {:.1} of {:.1} MiB",
+                        progress.bytes_done as f64 / 1_048_576.0,
+                        progress.bytes_total.unwrap_or(0) as f64 / 1_048_576.0
+                    );
+                }
+            };
+            let base_url = base_url.as_deref().unwrap_or(BASE_URL);
+            match catalogue::pull(&voices, &id, base_url, &mut progress, &cancel) {
                 Ok(folder) => {
                     eprintln!("voice: {id} is ready in {}", folder.display());
                     println!("{}", folder.display());
@@ -62,12 +77,6 @@ pub fn run(args: VoiceArgs) -> ExitCode {
     }
 }
 
-/// A prepared voice folder of the catalogue, when it is installed.
-pub fn installed(voices: &Path, id: &str) -> Option<PathBuf> {
-    let folder = voices.join(id);
-    folder.join(piper::MODEL_FILE).is_file().then_some(folder)
-}
-
 fn list(voices: &Path, json: bool) {
     let rows: Vec<serde_json::Value> = catalogue::VOICES
         .iter()
@@ -78,7 +87,7 @@ fn list(voices: &Path, json: bool) {
                 "licence": voice.licence,
                 "sample_rate": voice.sample_rate,
                 "mib": (voice.model_bytes as f64 / 1_048_576.0 * 10.0).round() / 10.0,
-                "installed": installed(voices, voice.id).is_some(),
+                "installed": folders::installed(voices, voice.id).is_some(),
             })
         })
         .collect();
@@ -93,56 +102,11 @@ fn list(voices: &Path, json: bool) {
             voice.language,
             voice.model_bytes as f64 / 1_048_576.0,
             voice.licence,
-            if installed(voices, voice.id).is_some() {
+            if folders::installed(voices, voice.id).is_some() {
                 "installed"
             } else {
                 ""
             }
         );
     }
-}
-
-fn pull(voices: &Path, id: &str, base_url: &str) -> Result<PathBuf, String> {
-    let voice = catalogue::find(id).ok_or_else(|| {
-        let ids: Vec<&str> = catalogue::VOICES.iter().map(|voice| voice.id).collect();
-        format!("no voice {id:?} in the catalogue ({})", ids.join(", "))
-    })?;
-    let downloads = voices.join(".downloads");
-    let cancel = AtomicBool::new(false);
-    let fetch = |suffix: &str, bytes: u64, sha256: &str| -> Result<PathBuf, String> {
-        let file_name = format!("{}{suffix}", voice.id);
-        let mut request = DownloadRequest::new(
-            format!("{}/{}{suffix}", base_url.trim_end_matches('/'), voice.path),
-            &downloads,
-            file_name,
-        );
-        request.expected_size = Some(bytes);
-        request.sha256 = Some(sha256.to_owned());
-        let mut last_tenth = None;
-        let mut progress = |progress: crate::models::Progress| {
-            let tenth = progress
-                .bytes_total
-                .map(|total| progress.bytes_done * 10 / total.max(1));
-            if tenth != last_tenth {
-                last_tenth = tenth;
-                eprintln!(
-                    "voice: {}{suffix}: {:.1} of {:.1} MiB",
-                    voice.id,
-                    progress.bytes_done as f64 / 1_048_576.0,
-                    bytes as f64 / 1_048_576.0
-                );
-            }
-        };
-        download(&request, &mut progress, &cancel)
-            .map_err(|err| format!("{}{suffix}: {err}", voice.id))
-    };
-    let config = fetch(".onnx.json", voice.config_bytes, voice.config_sha256)?;
-    let model = fetch(".onnx", voice.model_bytes, voice.model_sha256)?;
-    let folder = voices.join(voice.id);
-    piper::prepare(&model, &config, &folder).map_err(|err| err.to_string())?;
-    // The prepared folder holds a copy: the downloads are not needed any more.
-    for file in [&model, &config] {
-        let _ = std::fs::remove_file(file);
-    }
-    Ok(folder)
 }

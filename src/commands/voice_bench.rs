@@ -87,7 +87,7 @@ pub fn bench(
     chat: Option<ChatBench<'_>>,
 ) -> Result<VoiceReport, String> {
     let threads = 1;
-    let folder = crate::commands::say::voice_folder(voice_path).map_err(|err| err.to_string())?;
+    let folder = crate::voice::folders::resolve(voice_path).map_err(|err| err.to_string())?;
     let start = Instant::now();
     let voice = PiperVoice::open(&folder, espeak, threads).map_err(|err| err.to_string())?;
     let load_ms = ms(start);

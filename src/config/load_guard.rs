@@ -18,7 +18,7 @@ use super::files::{MAX_TEXT_FILE_BYTES, read_text_file, write_atomic};
 
 pub const GUARD_FILE_NAME: &str = "loading.ron";
 
-/// Environment variable for the crash tests only: `avatar` or `model` makes the process abort
+/// Environment variable for the crash tests only: `avatar`, `model` or `voice` makes the process abort
 /// right after it recorded that load, as a file that crashes the loader would.
 pub const CRASH_TEST_VARIABLE: &str = "DESKTOP_MATE_TEST_CRASH_WHILE_LOADING";
 
@@ -27,6 +27,7 @@ pub const CRASH_TEST_VARIABLE: &str = "DESKTOP_MATE_TEST_CRASH_WHILE_LOADING";
 pub enum Guarded {
     Avatar,
     Model,
+    Voice,
 }
 
 impl Guarded {
@@ -34,6 +35,7 @@ impl Guarded {
         match self {
             Guarded::Avatar => "avatar",
             Guarded::Model => "model",
+            Guarded::Voice => "voice",
         }
     }
 }

@@ -50,6 +50,7 @@ pub struct SettingsChanged {
     pub persona: bool,
     pub chat: bool,
     pub memory: bool,
+    pub voice: bool,
     pub diagnostics: bool,
     pub desktop: bool,
 }
@@ -64,6 +65,7 @@ impl SettingsChanged {
             persona: old.persona != new.persona,
             chat: old.chat != new.chat,
             memory: old.memory != new.memory,
+            voice: old.voice != new.voice,
             diagnostics: old.diagnostics != new.diagnostics,
             desktop: old.desktop != new.desktop,
         }

@@ -19,6 +19,7 @@ pub struct Settings {
     pub persona: PersonaSettings,
     pub chat: ChatSettings,
     pub memory: MemorySettings,
+    pub voice: VoiceSettings,
     pub diagnostics: DiagnosticsSettings,
     pub desktop: DesktopSettings,
 }
@@ -416,6 +417,38 @@ impl Default for MemorySettings {
             enabled: true,
             embedding_model: None,
             budget_tokens: 128,
+        }
+    }
+}
+
+/// The voice (src/voice/, docs/voice.md): replies spoken sentence by sentence as they stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VoiceSettings {
+    /// Speak the replies; off = text only (the mouth follows the text).
+    pub enabled: bool,
+    /// A catalogue id (`desktop-mate voice list`, downloaded in F2 or with `voice pull`), a
+    /// Piper model `NAME.onnx` (its `.onnx.json` beside it) or a prepared voice folder.
+    pub voice: String,
+    /// 1.0 is the voice's own pace.
+    pub speed: f32,
+    /// 1.0 is the voice as synthesized.
+    pub volume: f32,
+    /// An output device by name (`desktop-mate check` lists them); `None` = the default one.
+    pub device: Option<String>,
+    /// The eSpeak NG program; `None` = found on the PATH (Windows: also Program Files).
+    pub espeak_ng: Option<PathBuf>,
+}
+
+impl Default for VoiceSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            voice: "en_US-joe-medium".into(),
+            speed: 1.0,
+            volume: 1.0,
+            device: None,
+            espeak_ng: None,
         }
     }
 }

@@ -73,6 +73,14 @@ pub fn validate(settings: &Settings) -> Vec<InvalidValue> {
         ranges::MEMORY_BUDGET,
         settings.memory.budget_tokens,
     );
+    within(&mut check, ranges::VOICE_SPEED, settings.voice.speed);
+    within(&mut check, ranges::VOICE_VOLUME, settings.voice.volume);
+    if settings.voice.voice.trim().is_empty() {
+        check(
+            "voice.voice",
+            Err("must name a voice, e.g. \"en_US-joe-medium\" (desktop-mate voice list)".into()),
+        );
+    }
 
     let llm = &settings.llm;
     if let Backend::OpenAi {

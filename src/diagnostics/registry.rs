@@ -15,6 +15,7 @@ pub enum Section {
     Process,
     Gpu,
     Llm,
+    Voice,
     Avatar,
 }
 

@@ -12,6 +12,7 @@ use crate::llm::{
     CancelDownload, ChatHistory, ClearHistory, LlmStatus, LlmTimings, ModelDownloads, SendChat,
     StartDownload, StopReply,
 };
+use crate::voice::{VoiceOutput, VoiceStatus};
 
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<ChatPanel>();
@@ -58,6 +59,8 @@ fn chat_panel(
     mut clear: MessageWriter<ClearHistory>,
     mut start: MessageWriter<StartDownload>,
     mut cancel: MessageWriter<CancelDownload>,
+    voice: Res<VoiceOutput>,
+    voice_status: Res<VoiceStatus>,
 ) -> Result {
     if !panel.open {
         return Ok(());
@@ -101,6 +104,8 @@ fn chat_panel(
                 });
             ui.separator();
             let generating = *status == LlmStatus::Generating;
+            // Stop also silences the voice still speaking a finished reply.
+            let speaking = voice.speaking();
             ui.horizontal(|ui| {
                 let input = ui.add_enabled(
                     *status == LlmStatus::Ready,
@@ -109,7 +114,7 @@ fn chat_panel(
                         .desired_width(250.0),
                 );
                 let enter = input.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-                if generating {
+                if generating || speaking {
                     if ui.button("Stop").clicked() {
                         stop.write(StopReply);
                     }
@@ -138,6 +143,10 @@ fn chat_panel(
                 LlmStatus::Error(_) => ui.colored_label(RED, line),
                 _ => ui.weak(line),
             };
+            // A voice that cannot speak says why; the chat goes on in text.
+            if let VoiceStatus::Failed(reason) = &*voice_status {
+                ui.colored_label(RED, format!("Voice off: {reason}"));
+            }
         });
     panel.open = open;
     Ok(())

@@ -10,8 +10,15 @@ use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 
 use crate::config::ranges::{self, Limit};
 use crate::config::{
-    Profile, Settings, SettingsFile, SettingsStatus, SettingsWriter, Threads, validate,
+    Profile, Settings, SettingsFile, SettingsStatus, SettingsWriter, Threads, VoiceSettings,
+    validate,
 };
+use crate::voice::catalogue::VOICES;
+use crate::voice::{DownloadVoice, SaySample, VoiceDownloads, VoiceStatus};
+
+/// What the sample button says.
+const SAMPLE_TEXT: &str = "Hello! I am your desktop companion. Shall we talk a little?";
+const SAMPLE_TEXT_FR: &str = "Bonjour ! Je suis ta compagne de bureau. On discute un peu ?";
 
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<SettingsPanel>();
@@ -61,11 +68,16 @@ fn settings_error_banner(mut contexts: EguiContexts, status: Res<SettingsStatus>
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn settings_panel(
     mut contexts: EguiContexts,
     mut panel: ResMut<SettingsPanel>,
     mut writer: SettingsWriter,
     mut file: ResMut<SettingsFile>,
+    voice_status: Res<VoiceStatus>,
+    voice_downloads: Res<VoiceDownloads>,
+    mut download: MessageWriter<DownloadVoice>,
+    mut sample: MessageWriter<SaySample>,
 ) -> Result {
     if !panel.open {
         panel.draft = None;
@@ -84,7 +96,17 @@ fn settings_panel(
         .default_pos(egui::pos2(8.0, 64.0))
         .vscroll(true)
         .show(ctx, |ui| {
-            edit_settings(ui, &mut draft, false);
+            let mut voice_extra = |ui: &mut egui::Ui, voice: &VoiceSettings| {
+                voice_state(
+                    ui,
+                    voice,
+                    &voice_status,
+                    &voice_downloads,
+                    &mut download,
+                    &mut sample,
+                );
+            };
+            edit_settings(ui, &mut draft, false, &mut voice_extra);
             ui.separator();
             let problems = validate(&draft);
             for problem in &problems {
@@ -135,7 +157,13 @@ fn settings_panel(
 
 /// Every field's range comes from [`ranges`], the table validation uses: a field narrower
 /// than what the file may hold would clamp the value as soon as the panel shows it.
-pub(crate) fn edit_settings(ui: &mut egui::Ui, s: &mut Settings, all_open: bool) {
+/// `voice_extra` draws what is not a setting under the voice's (its state, download, sample).
+pub(crate) fn edit_settings(
+    ui: &mut egui::Ui,
+    s: &mut Settings,
+    all_open: bool,
+    voice_extra: &mut dyn FnMut(&mut egui::Ui, &VoiceSettings),
+) {
     let section = |title: &str| egui::CollapsingHeader::new(title).default_open(all_open);
     section("Window").show(ui, |ui| {
         ui.add(
@@ -206,6 +234,42 @@ pub(crate) fn edit_settings(ui: &mut egui::Ui, s: &mut Settings, all_open: bool)
                 .text("recalled tokens at most"),
         );
     });
+    egui::CollapsingHeader::new("Voice")
+        .default_open(true)
+        .show(ui, |ui| {
+            ui.checkbox(&mut s.voice.enabled, "speak the replies");
+            egui::ComboBox::from_label("voice")
+                .selected_text(s.voice.voice.as_str())
+                .show_ui(ui, |ui| {
+                    for voice in VOICES {
+                        ui.selectable_value(
+                            &mut s.voice.voice,
+                            voice.id.to_owned(),
+                            format!(
+                                "{} · {} · {:.0} MiB · {}",
+                                voice.id,
+                                voice.language,
+                                voice.model_bytes as f64 / 1_048_576.0,
+                                voice.licence
+                            ),
+                        );
+                    }
+                });
+            ui.add(
+                egui::Slider::new(&mut s.voice.speed, ranges::VOICE_SPEED.range()).text("speed"),
+            );
+            ui.add(
+                egui::Slider::new(&mut s.voice.volume, ranges::VOICE_VOLUME.range()).text("volume"),
+            );
+            let mut device = s.voice.device.clone().unwrap_or_default();
+            ui.horizontal(|ui| {
+                ui.label("output device");
+                ui.add(egui::TextEdit::singleline(&mut device).hint_text("default"));
+            });
+            s.voice.device = (!device.trim().is_empty()).then(|| device.trim().to_owned());
+            path_field(ui, "eSpeak NG program", &mut s.voice.espeak_ng);
+            voice_extra(ui, &s.voice);
+        });
     egui::CollapsingHeader::new("Language model")
         .default_open(true)
         .show(ui, |ui| {
@@ -307,6 +371,67 @@ fn path_field(ui: &mut egui::Ui, label: &str, path: &mut Option<PathBuf>) {
     });
 }
 
+/// The voice's state under its settings: why it is silent, the download of a catalogue voice
+/// (with progress), and a sample of the voice in force.
+fn voice_state(
+    ui: &mut egui::Ui,
+    voice: &VoiceSettings,
+    status: &VoiceStatus,
+    downloads: &VoiceDownloads,
+    download: &mut MessageWriter<DownloadVoice>,
+    sample: &mut MessageWriter<SaySample>,
+) {
+    let id = voice.voice.trim();
+    let in_catalogue = VOICES.iter().any(|v| v.id == id);
+    match &downloads.active {
+        Some((active, done, total)) => {
+            ui.add(
+                egui::ProgressBar::new(*done as f32 / (*total).max(1) as f32)
+                    .text(format!(
+                        "{active}: {:.1} of {:.1} MiB",
+                        *done as f64 / 1_048_576.0,
+                        *total as f64 / 1_048_576.0
+                    ))
+                    .desired_width(300.0),
+            );
+        }
+        None if in_catalogue
+            && !downloads.installed(id)
+            && ui
+                .button(format!("Download {id}"))
+                .on_hover_text("Resumable and checked (SHA-256); kept in the voices folder")
+                .clicked() =>
+        {
+            download.write(DownloadVoice(id.to_owned()));
+        }
+        None => {}
+    }
+    if let Some(error) = &downloads.error {
+        ui.colored_label(RED, error);
+    }
+    match status {
+        VoiceStatus::Off => {
+            ui.weak("The voice is off: replies are text only.");
+        }
+        VoiceStatus::Loading => {
+            ui.weak("Loading the voice…");
+        }
+        VoiceStatus::Ready(_) => {
+            if ui.button("Play a sample").clicked() {
+                let text = if id.starts_with("fr") {
+                    SAMPLE_TEXT_FR
+                } else {
+                    SAMPLE_TEXT
+                };
+                sample.write(SaySample(text.to_owned()));
+            }
+        }
+        VoiceStatus::Failed(reason) => {
+            ui.colored_label(RED, reason);
+        }
+    }
+}
+
 /// A global shortcut such as "Ctrl+Alt+Shift+C"; empty = none. Checked on Save.
 fn hotkey_field(ui: &mut egui::Ui, label: &str, value: &mut Option<String>) {
     let mut text = value.clone().unwrap_or_default();
@@ -332,6 +457,8 @@ mod tests {
         settings.avatar.transition_speed = 99.0;
         settings.motion.sleep_after_secs = 86_000.0;
         settings.memory.budget_tokens = 4096;
+        settings.voice.speed = 1.9;
+        settings.voice.volume = 0.1;
         settings.llm.n_threads = Threads::Count(300);
         settings.llm.n_threads_batch = Threads::Count(1);
         settings.llm.n_gpu_layers = Some(999);
@@ -347,7 +474,7 @@ mod tests {
         let mut draft = settings.clone();
         for _ in 0..3 {
             let mut output = ctx.run_ui(egui::RawInput::default(), |ui| {
-                edit_settings(ui, &mut draft, true);
+                edit_settings(ui, &mut draft, true, &mut |_, _| {});
             });
             // No renderer here to upload the font texture to.
             output.textures_delta.clear();

@@ -2,6 +2,12 @@
 //! file pinned by size and SHA-256 (read from the repository's Git LFS pointers and checked
 //! against rhasspy's voices.json digests; docs/voice.md). Bevy-free.
 
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use super::piper;
+use crate::models::{DownloadRequest, Progress, download};
+
 /// Where the files are: `BASE_URL` + an entry's `path` + `.onnx` / `.onnx.json`.
 pub const BASE_URL: &str = "https://huggingface.co/rhasspy/piper-voices/resolve/v1.0.0/";
 
@@ -82,6 +88,45 @@ pub const VOICES: &[VoiceEntry] = &[
 
 pub fn find(id: &str) -> Option<&'static VoiceEntry> {
     VOICES.iter().find(|voice| voice.id == id)
+}
+
+/// Downloads a voice of the catalogue into `voices/.downloads` (resumable, size and SHA-256
+/// checked: the models' download engine) and prepares it as `voices/ID`. `progress` gets the
+/// file's name and its progress.
+pub fn pull(
+    voices: &Path,
+    id: &str,
+    base_url: &str,
+    progress: &mut dyn FnMut(&str, Progress),
+    cancel: &AtomicBool,
+) -> Result<PathBuf, String> {
+    let voice = find(id).ok_or_else(|| {
+        let ids: Vec<&str> = VOICES.iter().map(|voice| voice.id).collect();
+        format!("no voice {id:?} in the catalogue ({})", ids.join(", "))
+    })?;
+    let downloads = voices.join(".downloads");
+    let mut fetch = |suffix: &str, bytes: u64, sha256: &str| -> Result<PathBuf, String> {
+        let file_name = format!("{}{suffix}", voice.id);
+        let mut request = DownloadRequest::new(
+            format!("{}/{}{suffix}", base_url.trim_end_matches('/'), voice.path),
+            &downloads,
+            file_name.clone(),
+        );
+        request.expected_size = Some(bytes);
+        request.sha256 = Some(sha256.to_owned());
+        let mut report = |p: Progress| progress(&file_name, p);
+        download(&request, &mut report, cancel)
+            .map_err(|err| format!("{}{suffix}: {err}", voice.id))
+    };
+    let config = fetch(".onnx.json", voice.config_bytes, voice.config_sha256)?;
+    let model = fetch(".onnx", voice.model_bytes, voice.model_sha256)?;
+    let folder = voices.join(voice.id);
+    piper::prepare(&model, &config, &folder).map_err(|err| err.to_string())?;
+    // The prepared folder holds a copy: the downloads are not needed any more.
+    for file in [&model, &config] {
+        let _ = std::fs::remove_file(file);
+    }
+    Ok(folder)
 }
 
 #[cfg(test)]

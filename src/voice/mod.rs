@@ -1,15 +1,45 @@
 //! The voice: replies spoken sentence by sentence while they stream (docs/voice.md). Bevy-free
 //! engine: [`text`] (sentences and what is not spoken), [`phonemes`] (eSpeak NG, a separate
 //! program), [`piper`] (Piper voices through sherpa-onnx), [`tts`] (the [`tts::SpeechBackend`]
-//! seam and audio).
+//! seam and audio), [`playback`] (the speaker), [`lipsync`] (the mouth from the sound),
+//! [`worker`] (the voice's thread). The [`VoicePlugin`] is thin glue: `output.rs` (the worker
+//! from the settings, fed by the chat), `downloads.rs` (catalogue voices from the settings panel), `mouth.rs` (the avatar's
+//! mouth), `metrics.rs`.
 
 pub mod catalogue;
+mod downloads;
+pub mod folders;
+pub mod lipsync;
+mod metrics;
+mod mouth;
+mod output;
 pub mod phonemes;
 pub mod piper;
 pub mod playback;
 pub mod recognize;
 pub mod text;
 pub mod tts;
+pub mod worker;
+
+use bevy::prelude::*;
+
+pub use downloads::{DownloadVoice, VoiceDownloads};
+pub use metrics::VoiceDiagnostics;
+pub use output::{SaySample, VoiceOutput, VoiceStatus, VoiceTimings};
+
+/// Speaks the replies with the voice of the `voice` settings.
+pub struct VoicePlugin;
+
+impl Plugin for VoicePlugin {
+    fn build(&self, app: &mut App) {
+        app.add_plugins((
+            output::plugin,
+            downloads::plugin,
+            mouth::plugin,
+            metrics::plugin,
+        ));
+    }
+}
 
 /// Why the voice could not speak.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -24,6 +54,11 @@ pub enum VoiceError {
     Espeak(String),
     #[error("voice: {0}")]
     BadVoice(String),
+    #[error(
+        "the voice {0} is not downloaded yet: Download in the settings (F2, Voice), or \
+         desktop-mate voice pull {0}"
+    )]
+    NotDownloaded(String),
     #[error("speech synthesis failed: {0}")]
     Synthesis(String),
     #[error("no sound output ({0}); the text chat goes on without the voice")]

@@ -452,6 +452,15 @@ impl SoundServer {
     /// Runs `desktop-mate ARGS` (in `home`, on this server) while `parecord` records the sink's
     /// monitor; what the binary did and the recording as 16 kHz mono samples in [-1, 1].
     fn record(&self, home: &Path, args: &[&str]) -> (std::process::Output, Vec<f32>) {
+        self.record_while(home, |env| desktop_mate_with_env(args, home, env))
+    }
+
+    /// Runs `run` (given this server's environment) while `parecord` records the sink's monitor.
+    fn record_while(
+        &self,
+        home: &Path,
+        run: impl FnOnce(&[(&str, &str)]) -> std::process::Output,
+    ) -> (std::process::Output, Vec<f32>) {
         let recording = home.join("monitor.raw");
         let mut recorder = self
             .command("parecord")
@@ -466,7 +475,7 @@ impl SoundServer {
             .iter()
             .map(|(key, value)| (*key, value.as_str()))
             .collect();
-        let output = desktop_mate_with_env(args, home, &env);
+        let output = run(&env);
         std::thread::sleep(std::time::Duration::from_millis(300));
         let _ = recorder.kill();
         let _ = recorder.wait();
@@ -519,15 +528,7 @@ fn the_speech_really_plays_through_a_sound_server() {
         serde_json::from_slice(&output.stdout).expect("one JSON object");
     let spoken = report["seconds"].as_f64().expect("seconds");
 
-    // 20 ms windows above silence (-60 dBFS: the null sink's silence is exact zeros; a voice's
-    // pauses between words are quiet, not silent).
-    let loud = samples
-        .chunks(320)
-        .filter(|window| {
-            (window.iter().map(|s| s * s).sum::<f32>() / window.len() as f32).sqrt() > 0.001
-        })
-        .count();
-    let heard = loud as f64 * 0.02;
+    let heard = speech_seconds(&samples);
     println!(
         "recorded {:.2} s, speech in {heard:.2} s of {spoken:.2} s synthesized",
         samples.len() as f64 / 16_000.0
@@ -596,17 +597,7 @@ fn stopping_silences_the_sound_within_100_ms() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    // 10 ms windows with any sound: the first and the last one.
-    let sounding: Vec<usize> = samples
-        .chunks(160)
-        .enumerate()
-        .filter(|(_, window)| window.iter().any(|s| s.abs() > 0.0005))
-        .map(|(n, _)| n)
-        .collect();
-    let (Some(first), Some(last)) = (sounding.first(), sounding.last()) else {
-        panic!("nothing reached the sound server");
-    };
-    let played_ms = (last - first + 1) * 10;
+    let played_ms = sounding_ms(&samples);
     println!("sound for {played_ms} ms, stopped 1500 ms after it started");
     assert!(
         played_ms >= 1200,
@@ -617,4 +608,280 @@ fn stopping_silences_the_sound_within_100_ms() {
         "still sounding {} ms after the stop",
         played_ms - 1500
     );
+}
+
+/// Seconds of a 16 kHz recording in 20 ms windows above silence (-60 dBFS: the null sink's
+/// silence is exact zeros; a voice's pauses between words are quiet, not silent).
+fn speech_seconds(samples: &[f32]) -> f64 {
+    let loud = samples
+        .chunks(320)
+        .filter(|window| {
+            (window.iter().map(|s| s * s).sum::<f32>() / window.len() as f32).sqrt() > 0.001
+        })
+        .count();
+    loud as f64 * 0.02
+}
+
+/// Milliseconds from the first to the last 10 ms window of a 16 kHz recording with any sound.
+fn sounding_ms(samples: &[f32]) -> usize {
+    let sounding: Vec<usize> = samples
+        .chunks(160)
+        .enumerate()
+        .filter(|(_, window)| window.iter().any(|s| s.abs() > 0.0005))
+        .map(|(n, _)| n)
+        .collect();
+    let (Some(first), Some(last)) = (sounding.first(), sounding.last()) else {
+        panic!("nothing reached the sound server");
+    };
+    (last - first + 1) * 10
+}
+
+const CHILD_MODE: &str = "DESKTOP_MATE_TEST_VOICE_APP";
+const CHILD_DIR: &str = "DESKTOP_MATE_TEST_VOICE_DIR";
+
+/// Gemma 3 270M is a base model: with the tag grammar it ends its chat replies after the tag,
+/// without it and with this persona it answers in sentences.
+const SPEAKING_SETTINGS: &str = r#"(
+    llm: (model_path: Some("MODEL"), n_ctx: 1024, n_threads: 2,
+          sampling: (temperature: 0.7, seed: Some(2), max_tokens: 60)),
+    persona: (name: "Mate", system_prompt: "Mate is a friendly robot who loves to talk about the sea. Mate always answers with three full sentences."),
+    chat: (tag_grammar: false, warm_start: false, history_file: Some("DIR/history.jsonl")),
+    memory: (enabled: false),
+    voice: (enabled: true, voice: "VOICE"),
+)"#;
+
+/// The mascot (every plugin, headless) in a child process on the sound server, replying with
+/// Gemma and its voice on; the child's report (one JSON object) and the recording.
+fn mascot_speaking(mode: &str) -> Option<(serde_json::Value, Vec<f32>)> {
+    let (Some(gemma), Some(_), Some(_)) = (crate::support::gemma_model(), test_voice(), espeak())
+    else {
+        return None;
+    };
+    let server = SoundServer::start()?;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let voice = prepared_voice(dir.path())?;
+    let settings = SPEAKING_SETTINGS
+        .replace("MODEL", &crate::support::ron_path(&gemma))
+        .replace("DIR", &crate::support::ron_path(dir.path()))
+        .replace("VOICE", &crate::support::ron_path(&voice));
+    std::fs::write(dir.path().join("mascot.ron"), settings).expect("settings");
+    let (output, samples) = server.record_while(dir.path(), |env| {
+        std::process::Command::new(std::env::current_exe().expect("test binary"))
+            .args(["voice::mascot_child", "--exact", "--ignored", "--nocapture"])
+            .env(CHILD_MODE, mode)
+            .env(CHILD_DIR, dir.path())
+            .env("HOME", dir.path())
+            .envs(env.iter().copied())
+            .output()
+            .expect("run the mascot")
+    });
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the mascot failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // libtest writes `test voice::mascot_child ... ` before the report, on the same line.
+    let report = stdout
+        .lines()
+        .filter(|line| line.contains("\"mode\":"))
+        .find_map(|line| line.find('{').map(|at| line[at..].to_owned()))
+        .unwrap_or_else(|| panic!("no report in {stdout}"));
+    Some((
+        serde_json::from_str(&report).expect("a JSON report"),
+        samples,
+    ))
+}
+
+#[test]
+fn the_mascot_speaks_its_reply_while_it_streams_and_moves_its_mouth_with_the_sound() {
+    let Some((report, samples)) = mascot_speaking("speak") else {
+        return;
+    };
+    let spoken = report["spoken_seconds"].as_f64().expect("spoken seconds");
+    let heard = speech_seconds(&samples);
+    println!("{report}\nheard {heard:.2} s of {spoken:.2} s synthesized");
+    assert!(spoken > 1.0, "the reply was spoken: {report}");
+    assert!(
+        heard >= 0.7 * spoken,
+        "only {heard:.2} s of the {spoken:.2} s spoken reached the sound server"
+    );
+    assert!(
+        heard <= spoken + 0.8,
+        "{heard:.2} s of sound for {spoken:.2} s of speech"
+    );
+    // The first sound came before the reply was complete, or right after its first sentence.
+    assert!(
+        report["max_mouth"].as_f64().expect("mouth") > 0.3,
+        "the mouth opened with the sound: {report}"
+    );
+    assert_eq!(
+        report["mouth_after"].as_f64(),
+        Some(0.0),
+        "closed once silent"
+    );
+}
+
+#[test]
+fn stop_in_the_mascot_silences_its_voice_within_100_ms() {
+    let Some((report, samples)) = mascot_speaking("stop") else {
+        return;
+    };
+    let stopped_after = report["stopped_after_ms"].as_f64().expect("stop time");
+    let played = sounding_ms(&samples) as f64;
+    println!("{report}\nsound for {played} ms, Stop {stopped_after:.0} ms after the voice began");
+    assert!(
+        played >= 500.0,
+        "the voice was heard before the stop: {played} ms"
+    );
+    assert!(
+        played <= stopped_after + 100.0,
+        "still sounding {:.0} ms after Stop",
+        played - stopped_after
+    );
+}
+
+/// Run by [`mascot_speaking`] in a child process (its sound server in the environment).
+#[test]
+#[ignore = "a child process of the mascot voice tests"]
+fn mascot_child() {
+    use bevy::prelude::*;
+    use desktop_mate::avatar::FaceState;
+    use desktop_mate::config::{self, Overrides};
+    use desktop_mate::llm::{LlmStatus, ReplyFinished, SendChat, StopReply};
+    use desktop_mate::voice::{VoiceOutput, VoiceStatus, VoiceTimings};
+    use std::time::{Duration, Instant};
+
+    let (Ok(mode), Some(dir)) = (std::env::var(CHILD_MODE), std::env::var_os(CHILD_DIR)) else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    let loaded = config::load_with(Some(&dir.join("mascot.ron")), None, Overrides::default());
+    let mut app = desktop_mate::headless_app(loaded);
+    #[derive(Resource, Default)]
+    struct Finished(bool);
+    app.init_resource::<Finished>().add_systems(
+        Last,
+        |mut done: MessageReader<ReplyFinished>, mut finished: ResMut<Finished>| {
+            if done.read().count() > 0 {
+                finished.0 = true;
+            }
+        },
+    );
+    let ready = crate::support::update_until(&mut app, Duration::from_secs(120), |w| {
+        *w.resource::<LlmStatus>() == LlmStatus::Ready
+            && matches!(w.resource::<VoiceStatus>(), VoiceStatus::Ready(_))
+    });
+    assert!(
+        ready,
+        "{:?} / {:?}",
+        app.world().resource::<LlmStatus>(),
+        app.world().resource::<VoiceStatus>()
+    );
+    app.world_mut()
+        .write_message(SendChat("What do you like about the sea?".into()));
+    let mouth = |app: &App| {
+        let face = app.world().resource::<FaceState>();
+        desktop_mate::avatar::motion::MOUTH
+            .iter()
+            .map(|e| face.applied[desktop_mate::avatar::expression::index(*e)])
+            .fold(0.0f32, f32::max)
+    };
+    let step = |app: &mut App| {
+        app.update();
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let started = Instant::now();
+    let mut max_mouth = 0.0f32;
+    let mut speaking_since = None;
+    let report = loop {
+        assert!(started.elapsed() < Duration::from_secs(120), "no end");
+        step(&mut app);
+        max_mouth = max_mouth.max(mouth(&app));
+        let speaking = app.world().resource::<VoiceOutput>().speaking();
+        if speaking && speaking_since.is_none() {
+            speaking_since = Some(Instant::now());
+        }
+        match (mode.as_str(), speaking_since) {
+            ("stop", Some(since)) if since.elapsed() >= Duration::from_millis(800) => {
+                app.world_mut().write_message(StopReply);
+                let stopped_after_ms = since.elapsed().as_secs_f64() * 1000.0;
+                let until = Instant::now() + Duration::from_secs(1);
+                while Instant::now() < until {
+                    step(&mut app);
+                }
+                break serde_json::json!({
+                    "mode": mode,
+                    "stopped_after_ms": stopped_after_ms,
+                    "queued_after_stop": app.world().resource::<VoiceOutput>().speaking(),
+                });
+            }
+            ("speak", Some(_)) if !speaking && app.world().resource::<Finished>().0 => {
+                for _ in 0..30 {
+                    step(&mut app);
+                }
+                let timings = app.world().resource::<VoiceTimings>();
+                break serde_json::json!({
+                    "mode": mode,
+                    "spoken_seconds": timings.audio_seconds,
+                    "sentences": timings.sentences_spoken,
+                    "real_time_factor": timings.real_time_factor,
+                    "max_mouth": max_mouth,
+                    "mouth_after": mouth(&app),
+                });
+            }
+            _ => {}
+        }
+    };
+    println!("{report}");
+}
+
+#[test]
+fn the_mouth_follows_the_sound_of_a_spoken_sentence() {
+    use desktop_mate::avatar::motion::LipSync;
+    use desktop_mate::voice::lipsync::{self, FRAMES_PER_SECOND, MouthTrack};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (Some(folder), Some(espeak)) = (prepared_voice(dir.path()), espeak()) else {
+        return;
+    };
+    let voice = PiperVoice::open(&folder, espeak, 1).expect("the voice loads");
+    let audio = voice
+        .synthesize(
+            "Hello there! Shall we go for a walk by the sea this afternoon?",
+            1.0,
+        )
+        .expect("speech");
+    let track = MouthTrack::from_audio(&audio);
+    let envelope = lipsync::envelope(&audio);
+    // The face at 60 frames per second, fed what the speaker plays at each frame (as the voice
+    // plugin does).
+    let dt = 1.0 / 60.0;
+    let mut lips = LipSync::default();
+    let (mut mouth, mut level) = (Vec::new(), Vec::new());
+    let mut frame = 0;
+    while let Some(rms) = envelope.get((frame as f32 * dt * FRAMES_PER_SECOND) as usize) {
+        let t = frame as f32 * dt;
+        lips.follow_voice(Some(track.at(t)));
+        let weights = lips.step(dt);
+        mouth.push(weights.iter().sum::<f32>());
+        level.push(*rms);
+        frame += 1;
+    }
+    let r = lipsync::correlation(&mouth, &level);
+    println!(
+        "{} frames at 60 fps over {:.2} s: mouth vs level r = {r:.3}",
+        mouth.len(),
+        audio.seconds()
+    );
+    assert!(r >= 0.8, "the mouth does not follow the sound: r = {r:.3}");
+    // Where the voice is loudest (a vowel), the mouth is open.
+    let loudest = level
+        .iter()
+        .enumerate()
+        .fold(
+            (0, 0.0f32),
+            |best, (n, l)| if *l > best.1 { (n, *l) } else { best },
+        )
+        .0;
+    assert!(mouth[loudest] > 0.5, "mouth {} mid-vowel", mouth[loudest]);
 }
