@@ -13,7 +13,7 @@ use super::playback::PlayClock;
 use super::worker::{LoadWatch, VoiceConfig, VoiceEvent, VoiceWorker};
 use crate::AppSystems;
 use crate::config::{Guarded, LoadGuard, RetrySkipped, Settings, SettingsChanged, VoiceSettings};
-use crate::llm::{ClearHistory, ReplyFinished, ReplyText, SendChat, StopReply};
+use crate::llm::{ClearHistory, LlmStatus, ReplyFinished, ReplyText, SendChat, StopReply};
 
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<VoiceStatus>()
@@ -121,13 +121,14 @@ impl LoadWatch for GuardWatch {
     }
 }
 
-/// Starts the worker at start and when the voice settings change; a voice skipped by the
-/// crash guard loads again on "Try again".
+/// Starts the worker at start (once the model is loaded) and when the voice settings change; a
+/// voice skipped by the crash guard loads again on "Try again".
 fn configure(
     mut changes: MessageReader<SettingsChanged>,
     mut retries: MessageReader<RetrySkipped>,
     settings: Res<Settings>,
     guard: Option<Res<LoadGuard>>,
+    llm: Res<LlmStatus>,
     mut output: ResMut<VoiceOutput>,
     mut status: ResMut<VoiceStatus>,
     mut started: Local<bool>,
@@ -137,11 +138,16 @@ fn configure(
             .as_ref()
             .is_some_and(|g| g.retry(Guarded::Voice).is_some());
     let changed = changes.read().any(|c| c.voice);
-    let retry = retry || std::mem::take(&mut output.reload);
-    if *started && !changed && !retry {
+    if !*started {
+        // The first frame: the model's load (if any) starts in it; the voice looks next frame.
+        *started = true;
+        output.reload = true;
         return;
     }
-    *started = true;
+    let retry = retry || std::mem::take(&mut output.reload);
+    if !changed && !retry {
+        return;
+    }
     let wanted = wanted(&settings.voice);
     match (&wanted, &output.started_with) {
         (Some(new), Some(old)) if same_load(new, old) && !retry => {
@@ -157,6 +163,13 @@ fn configure(
             return;
         }
         _ => {}
+    }
+    // Not while the model loads (its warm-up included): a crash during the two loads would be
+    // blamed on both by the crash guard (and they would share the cores).
+    if wanted.is_some() && matches!(*llm, LlmStatus::Loading | LlmStatus::WarmingUp) {
+        output.reload = true;
+        *status = VoiceStatus::Loading;
+        return;
     }
     output.stop();
     output.worker = None;

@@ -650,9 +650,8 @@ const SPEAKING_SETTINGS: &str = r#"(
     voice: (enabled: true, voice: "VOICE"),
 )"#;
 
-/// The mascot (every plugin, headless) in a child process on the sound server, replying with
-/// Gemma and its voice on; the child's report (one JSON object) and the recording.
-fn mascot_speaking(mode: &str) -> Option<(serde_json::Value, Vec<f32>)> {
+/// A sound server and a folder with the mascot's settings (Gemma, the test voice on).
+fn mascot_setup() -> Option<(SoundServer, tempfile::TempDir)> {
     let (Some(gemma), Some(_), Some(_)) = (crate::support::gemma_model(), test_voice(), espeak())
     else {
         return None;
@@ -665,16 +664,32 @@ fn mascot_speaking(mode: &str) -> Option<(serde_json::Value, Vec<f32>)> {
         .replace("DIR", &crate::support::ron_path(dir.path()))
         .replace("VOICE", &crate::support::ron_path(&voice));
     std::fs::write(dir.path().join("mascot.ron"), settings).expect("settings");
-    let (output, samples) = server.record_while(dir.path(), |env| {
+    Some((server, dir))
+}
+
+/// The mascot (every plugin, headless) in a child process on the sound server: what it did
+/// and the recording.
+fn run_mascot(
+    server: &SoundServer,
+    dir: &Path,
+    mode: &str,
+    extra: &[(&str, &str)],
+) -> (std::process::Output, Vec<f32>) {
+    server.record_while(dir, |env| {
         std::process::Command::new(std::env::current_exe().expect("test binary"))
             .args(["voice::mascot_child", "--exact", "--ignored", "--nocapture"])
             .env(CHILD_MODE, mode)
-            .env(CHILD_DIR, dir.path())
-            .env("HOME", dir.path())
+            .env(CHILD_DIR, dir)
+            .env("HOME", dir)
             .envs(env.iter().copied())
+            .envs(extra.iter().copied())
             .output()
             .expect("run the mascot")
-    });
+    })
+}
+
+/// The child's report: one JSON object.
+fn report_of(output: &std::process::Output) -> serde_json::Value {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -687,10 +702,43 @@ fn mascot_speaking(mode: &str) -> Option<(serde_json::Value, Vec<f32>)> {
         .filter(|line| line.contains("\"mode\":"))
         .find_map(|line| line.find('{').map(|at| line[at..].to_owned()))
         .unwrap_or_else(|| panic!("no report in {stdout}"));
-    Some((
-        serde_json::from_str(&report).expect("a JSON report"),
-        samples,
-    ))
+    serde_json::from_str(&report).expect("a JSON report")
+}
+
+/// The mascot replying with its voice on, in `mode`: its report and the recording.
+fn mascot_speaking(mode: &str) -> Option<(serde_json::Value, Vec<f32>)> {
+    let (server, dir) = mascot_setup()?;
+    let (output, samples) = run_mascot(&server, dir.path(), mode, &[]);
+    Some((report_of(&output), samples))
+}
+
+#[test]
+fn a_voice_that_crashes_the_app_while_loading_is_skipped_at_the_next_start() {
+    use desktop_mate::config::{CRASH_TEST_VARIABLE, GUARD_FILE_NAME};
+    let Some((server, dir)) = mascot_setup() else {
+        return;
+    };
+    // As a voice model that kills sherpa-onnx would: the process ends while loading it.
+    let (crashed, _) = run_mascot(
+        &server,
+        dir.path(),
+        "crash",
+        &[(CRASH_TEST_VARIABLE, "voice")],
+    );
+    assert!(!crashed.status.success(), "the mascot was meant to abort");
+    let guard = std::fs::read_to_string(dir.path().join(GUARD_FILE_NAME)).expect("loading.ron");
+    assert!(guard.contains("Voice") && guard.contains("joe"), "{guard}");
+    // The next start skips it, says why, and the chat goes on in text.
+    let (output, samples) = run_mascot(&server, dir.path(), "after_crash", &[]);
+    let report = report_of(&output);
+    println!("{report}");
+    let status = report["voice_status"].as_str().expect("status");
+    assert!(
+        status.contains("stopped while loading the voice"),
+        "{status}"
+    );
+    assert!(report["replied"].as_bool().expect("replied"), "{report}");
+    assert_eq!(speech_seconds(&samples), 0.0, "nothing was spoken");
 }
 
 #[test]
@@ -768,9 +816,14 @@ fn mascot_child() {
             }
         },
     );
+    let after_crash = mode == "after_crash";
     let ready = crate::support::update_until(&mut app, Duration::from_secs(120), |w| {
         *w.resource::<LlmStatus>() == LlmStatus::Ready
-            && matches!(w.resource::<VoiceStatus>(), VoiceStatus::Ready(_))
+            && match w.resource::<VoiceStatus>() {
+                VoiceStatus::Ready(_) => !after_crash,
+                VoiceStatus::Failed(_) => after_crash,
+                _ => false,
+            }
     });
     assert!(
         ready,
@@ -778,6 +831,7 @@ fn mascot_child() {
         app.world().resource::<LlmStatus>(),
         app.world().resource::<VoiceStatus>()
     );
+    assert_ne!(mode, "crash", "the voice loaded: no crash");
     app.world_mut()
         .write_message(SendChat("What do you like about the sea?".into()));
     let mouth = |app: &App| {
@@ -814,6 +868,17 @@ fn mascot_child() {
                     "mode": mode,
                     "stopped_after_ms": stopped_after_ms,
                     "queued_after_stop": app.world().resource::<VoiceOutput>().speaking(),
+                });
+            }
+            ("after_crash", _) if app.world().resource::<Finished>().0 => {
+                let status = match app.world().resource::<VoiceStatus>() {
+                    VoiceStatus::Failed(reason) => reason.clone(),
+                    other => format!("{other:?}"),
+                };
+                break serde_json::json!({
+                    "mode": mode,
+                    "voice_status": status,
+                    "replied": true,
                 });
             }
             ("speak", Some(_)) if !speaking && app.world().resource::<Finished>().0 => {
