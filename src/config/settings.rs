@@ -528,6 +528,8 @@ pub struct HotkeySettings {
     pub show_hide: Option<String>,
     /// Open or close the chat panel (showing the mascot).
     pub chat: Option<String>,
+    /// Voice on (`voice.enabled`) or off: off silences it at once.
+    pub voice: Option<String>,
 }
 
 impl Default for HotkeySettings {
@@ -538,6 +540,7 @@ impl Default for HotkeySettings {
             click_through: Some("Ctrl+Alt+Shift+C".into()),
             show_hide: Some("Ctrl+Alt+Shift+H".into()),
             chat: Some("Ctrl+Alt+Shift+T".into()),
+            voice: Some("Ctrl+Alt+Shift+V".into()),
         }
     }
 }
@@ -549,6 +552,7 @@ impl HotkeySettings {
             ("desktop.hotkeys.click_through", &self.click_through),
             ("desktop.hotkeys.show_hide", &self.show_hide),
             ("desktop.hotkeys.chat", &self.chat),
+            ("desktop.hotkeys.voice", &self.voice),
         ]
         .into_iter()
         .filter_map(|(key, value)| value.as_deref().map(|v| (key, v)))

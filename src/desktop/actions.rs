@@ -30,6 +30,8 @@ pub enum DesktopAction {
     ToggleDiagnostics,
     /// Flip `desktop.autostart` and save it to the settings file (handled in autostart.rs).
     ToggleAutostart,
+    /// Flip `voice.enabled` and save it (handled by the voice plugin): off silences at once.
+    ToggleVoice,
     Quit,
 }
 
@@ -166,7 +168,7 @@ fn apply_actions(
                     *open = hidden || !*open;
                 }
             }
-            DesktopAction::ToggleAutostart => {}
+            DesktopAction::ToggleAutostart | DesktopAction::ToggleVoice => {}
             DesktopAction::Quit => {
                 exit.write(AppExit::Success);
             }

@@ -24,6 +24,7 @@ pub fn shortcuts(settings: &HotkeySettings) -> Vec<(&'static str, HotKey, Deskto
             let action = match key {
                 "desktop.hotkeys.click_through" => DesktopAction::ToggleClickThrough,
                 "desktop.hotkeys.show_hide" => DesktopAction::ToggleVisible,
+                "desktop.hotkeys.voice" => DesktopAction::ToggleVoice,
                 _ => DesktopAction::ToggleChat,
             };
             parse_hotkey(text).ok().map(|hotkey| (key, hotkey, action))
@@ -124,11 +125,13 @@ mod tests {
             [
                 DesktopAction::ToggleClickThrough,
                 DesktopAction::ToggleVisible,
-                DesktopAction::ToggleChat
+                DesktopAction::ToggleChat,
+                DesktopAction::ToggleVoice
             ]
         );
         assert_eq!(all[0].1, parse_hotkey("Ctrl+Alt+Shift+C").expect("parses"));
         settings.show_hide = None;
+        settings.voice = None;
         settings.chat = Some("not a shortcut".into());
         let left = shortcuts(&settings);
         assert_eq!(left.len(), 1);

@@ -1,4 +1,4 @@
-//! The tray icon and its menu: show/hide, click-through, chat, expressions, settings,
+//! The tray icon and its menu: show/hide, click-through, chat, voice, expressions, settings,
 //! diagnostics, start with the system, quit. Each item sends a [`DesktopAction`] (which wakes
 //! the Bevy loop), so the tray works whatever the window's click-through state.
 //!
@@ -21,6 +21,7 @@ pub struct TrayState {
     pub visible: bool,
     pub click_through: bool,
     pub autostart: bool,
+    pub voice: bool,
 }
 
 /// One menu entry: a label, its checkmark (`None` = a plain item), its action; `None` as a
@@ -46,6 +47,7 @@ pub fn menu(state: TrayState) -> Vec<MenuEntry> {
         )),
         None,
         Some(("Chat", None, DesktopAction::ToggleChat)),
+        Some(("Voice", Some(state.voice), DesktopAction::ToggleVoice)),
         Some(("Expressions", None, DesktopAction::ToggleExpressions)),
         Some(("Settings", None, DesktopAction::ToggleSettings)),
         Some(("Diagnostics", None, DesktopAction::ToggleDiagnostics)),
@@ -69,6 +71,7 @@ fn current_state(
         visible: windows.single().is_ok_and(|w| w.visible),
         click_through: click_through.0,
         autostart: settings.desktop.autostart,
+        voice: settings.voice.enabled,
     }
 }
 
@@ -405,6 +408,7 @@ mod tests {
             visible: true,
             click_through: true,
             autostart: false,
+            voice: true,
         };
         assert_eq!(
             labels(state),
@@ -413,6 +417,7 @@ mod tests {
                 Some(("Click-through", Some(true))),
                 None,
                 Some(("Chat", None)),
+                Some(("Voice", Some(true))),
                 Some(("Expressions", None)),
                 Some(("Settings", None)),
                 Some(("Diagnostics", None)),

@@ -12,7 +12,11 @@ use super::lipsync::MouthTrack;
 use super::playback::PlayClock;
 use super::worker::{LoadWatch, VoiceConfig, VoiceEvent, VoiceWorker};
 use crate::AppSystems;
-use crate::config::{Guarded, LoadGuard, RetrySkipped, Settings, SettingsChanged, VoiceSettings};
+use crate::config::{
+    Guarded, LoadGuard, RetrySkipped, Settings, SettingsChanged, SettingsFile, SettingsWriter,
+    VoiceSettings,
+};
+use crate::desktop::DesktopAction;
 use crate::llm::{ClearHistory, LlmStatus, ReplyFinished, ReplyText, SendChat, StopReply};
 
 pub(super) fn plugin(app: &mut App) {
@@ -20,9 +24,11 @@ pub(super) fn plugin(app: &mut App) {
         .init_resource::<VoiceOutput>()
         .init_resource::<VoiceTimings>()
         .add_message::<SaySample>()
+        // The desktop plugin's (the tray, hotkeys); a headless app has none.
+        .add_message::<DesktopAction>()
         .add_systems(
             Update,
-            (configure, follow_chat, read_events)
+            (toggle_from_desktop, configure, follow_chat, read_events)
                 .chain()
                 .in_set(AppSystems::Update),
         );
@@ -118,6 +124,30 @@ impl LoadWatch for GuardWatch {
 
     fn end(&self) {
         self.0.end(Guarded::Voice);
+    }
+}
+
+/// The tray's Voice item and the voice hotkey: `voice.enabled` flipped and saved (comments
+/// kept); off silences the voice at once, before the settings take effect.
+fn toggle_from_desktop(
+    mut actions: MessageReader<DesktopAction>,
+    mut file: ResMut<SettingsFile>,
+    mut writer: SettingsWriter,
+    mut output: ResMut<VoiceOutput>,
+) {
+    for _ in actions.read().filter(|a| **a == DesktopAction::ToggleVoice) {
+        let mut edited = writer.current().clone();
+        edited.voice.enabled = !edited.voice.enabled;
+        if !edited.voice.enabled {
+            output.stop();
+        }
+        info!("voice {}", if edited.voice.enabled { "on" } else { "off" });
+        match file.save_edit(&edited) {
+            Ok(effective) => {
+                writer.put_in_force(effective);
+            }
+            Err(reason) => warn!("voice not switched: {reason}"),
+        }
     }
 }
 

@@ -950,3 +950,52 @@ fn the_mouth_follows_the_sound_of_a_spoken_sentence() {
         .0;
     assert!(mouth[loudest] > 0.5, "mouth {} mid-vowel", mouth[loudest]);
 }
+
+#[test]
+fn the_voice_switch_is_saved_and_without_a_sound_device_the_chat_goes_on_in_text() {
+    use bevy::prelude::*;
+    use desktop_mate::config::{self, Overrides, Settings};
+    use desktop_mate::desktop::DesktopAction;
+    use desktop_mate::voice::VoiceStatus;
+    if std::fs::read_to_string("/proc/asound/cards").is_ok_and(|c| !c.contains("no soundcards")) {
+        eprintln!("skipped: this machine has a sound card");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("mascot.ron");
+    std::fs::write(
+        &path,
+        "// mine\n(voice: (enabled: false, voice: \"en_US-joe-medium\"), memory: (enabled: false))\n",
+    )
+    .expect("settings");
+    let mut loaded = config::load_with(Some(&path), None, Overrides::default());
+    loaded.settings.chat.history_file = Some(dir.path().join("history.jsonl"));
+    let mut app = desktop_mate::headless_app(loaded);
+    app.update();
+    assert_eq!(*app.world().resource::<VoiceStatus>(), VoiceStatus::Off);
+    // The tray's Voice item (or its hotkey).
+    app.world_mut().write_message(DesktopAction::ToggleVoice);
+    app.update();
+    assert!(app.world().resource::<Settings>().voice.enabled);
+    let text = std::fs::read_to_string(&path).expect("read");
+    assert!(
+        text.starts_with("// mine") && text.contains("enabled: true"),
+        "{text}"
+    );
+    // No sound server, no sound card: one clear reason, and nothing else stops.
+    let failed = crate::support::update_until(&mut app, std::time::Duration::from_secs(20), |w| {
+        matches!(w.resource::<VoiceStatus>(), VoiceStatus::Failed(_))
+    });
+    let status = app.world().resource::<VoiceStatus>().clone();
+    assert!(failed, "{status:?}");
+    let VoiceStatus::Failed(reason) = status else {
+        unreachable!()
+    };
+    assert!(reason.contains("no sound output"), "{reason}");
+    app.world_mut().write_message(DesktopAction::ToggleVoice);
+    for _ in 0..3 {
+        app.update();
+    }
+    assert_eq!(*app.world().resource::<VoiceStatus>(), VoiceStatus::Off);
+    assert!(!app.world().resource::<Settings>().voice.enabled);
+}
