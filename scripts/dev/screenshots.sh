@@ -80,3 +80,36 @@ RON
 else
   echo "no $model: docs/screenshots/chat.png and overlay.png not regenerated" >&2
 fi
+# The voice: its settings with the test voice loaded (scripts/fetch-voice.sh) on a private
+# PulseAudio server with a null sink, then a catalogue voice downloading from the slow server.
+voice=$HOME/.cache/desktop-mate/models/voices/en_US-joe-medium.onnx
+if [[ -f $voice ]] && command -v pulseaudio >/dev/null; then
+  mkdir -p "$tmp/run"
+  pulseaudio -n --daemonize=no --exit-idle-time=-1 --use-pid-file=no \
+    -L "module-null-sink sink_name=mascot rate=22050 channels=1" \
+    -L "module-native-protocol-unix socket=$tmp/run/native auth-anonymous=1" >/dev/null 2>&1 &
+  pulse=$!
+  export XDG_RUNTIME_DIR=$tmp/run PULSE_SERVER=unix:$tmp/run/native DESKTOP_MATE_VOICES=$tmp/voices
+  for _ in $(seq 50); do pactl set-default-sink mascot 2>/dev/null && break; sleep 0.2; done
+  # Prepared into the voices folder under its catalogue id, as `voice pull` would.
+  HOME="$tmp" "$bin" say "Hello." --voice "$voice" --out "$tmp/hello.wav"
+  sed 's/^        enabled: false,\( *\)\/\/ speak/        enabled: true, \1\/\/ speak/' config/mascot.ron >"$tmp/voice.ron"
+  HOME="$tmp" xvfb-run -a -s "-screen 0 1280x1024x24" "$bin" snapshot --config "$tmp/voice.ron" \
+    --size 440x520 --settings --no-chat --out docs/screenshots/voice.png
+  sed 's/"en_US-joe-medium", \/\//"fr_FR-siwis-medium", \/\//' "$tmp/voice.ron" >"$tmp/voice-fr.ron"
+  size=$(sed -n '/fr_FR-siwis-medium/,/model_bytes/s/.*model_bytes: \([0-9_]*\),.*/\1/p' src/voice/catalogue.rs | tr -d _)
+  python3 scripts/dev/slow-file-server.py "$port" "$size" 8000000 &
+  server=$!
+  for _ in $(seq 50); do
+    (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    sleep 0.1
+  done
+  DESKTOP_MATE_VOICE_BASE_URL="http://127.0.0.1:$port" HOME="$tmp" xvfb-run -a \
+    -s "-screen 0 1280x1024x24" "$bin" snapshot --config "$tmp/voice-fr.ron" --size 440x520 \
+    --settings --no-chat --download-voice fr_FR-siwis-medium --settle-frames 60 \
+    --out docs/screenshots/voice-download.png
+  kill "$server" "$pulse"
+  echo "wrote docs/screenshots/voice.png, voice-download.png"
+else
+  echo "no $voice or no pulseaudio: docs/screenshots/voice*.png not regenerated" >&2
+fi

@@ -13,6 +13,7 @@ use crate::avatar::{
 use crate::config::{Expression, LoadedSettings};
 use crate::llm::{LlmStatus, ModelDownloads, ReplyFinished, SendChat, StartDownload};
 use crate::motion::{AvatarMotions, LibraryClip, MotionLibrary, MotionOverride};
+use crate::voice::{DownloadVoice, VoiceDownloads};
 use serde_vrm::vrm1::vrmc_vrm::humanoid::HumanBoneName;
 
 #[derive(clap::Args, Debug, Clone)]
@@ -74,6 +75,10 @@ pub struct SnapshotArgs {
     /// while the download is in progress (`HF_ENDPOINT` may point to a mirror).
     #[arg(long, value_name = "ID", conflicts_with = "say")]
     pub download: Option<String>,
+    /// Start downloading this catalogue voice (as the settings' Download button does) and
+    /// capture while it downloads (`DESKTOP_MATE_VOICE_BASE_URL` may point to a mirror).
+    #[arg(long, value_name = "ID", conflicts_with_all = ["say", "download"])]
+    pub download_voice: Option<String>,
 }
 
 /// Parses `NAME=WEIGHT` (`joy=0.8`, `blink_l=1`, `lookup=0.5`).
@@ -165,6 +170,7 @@ pub fn run(mut loaded: LoadedSettings, args: SnapshotArgs) -> AppExit {
         say: args.say,
         during_reply: args.during_reply,
         download: args.download,
+        download_voice: args.download_voice,
         pose_out: args.pose_out,
     })
     .add_plugins(plugin);
@@ -241,6 +247,8 @@ pub struct SnapshotRequest {
     pub during_reply: bool,
     /// A catalogue model to download; the capture happens while it downloads.
     pub download: Option<String>,
+    /// A catalogue voice to download; the capture happens while it downloads.
+    pub download_voice: Option<String>,
     /// Where to write the bones' transforms at the capture.
     pub pose_out: Option<PathBuf>,
 }
@@ -275,10 +283,36 @@ fn plugin(app: &mut App) {
         .init_resource::<BlankCaptures>();
     app.add_systems(
         Update,
-        (say_when_ready, capture_when_settled)
+        (download_voice, say_when_ready, capture_when_settled)
             .chain()
             .in_set(crate::AppSystems::Apply),
     );
+}
+
+/// `--download-voice`: the download starts, the capture waits for its first bytes.
+fn download_voice(
+    request: Res<SnapshotRequest>,
+    mut progress: ResMut<SayProgress>,
+    downloads: Res<VoiceDownloads>,
+    mut start: MessageWriter<DownloadVoice>,
+) {
+    let Some(id) = &request.download_voice else {
+        return;
+    };
+    let receiving = downloads
+        .active
+        .as_ref()
+        .is_some_and(|(_, done, _)| *done > 0);
+    match *progress {
+        SayProgress::Waiting => {
+            start.write(DownloadVoice(id.clone()));
+            *progress = SayProgress::Sent;
+        }
+        SayProgress::Sent if receiving || downloads.error.is_some() => {
+            *progress = SayProgress::Answered;
+        }
+        _ => {}
+    }
 }
 
 fn say_when_ready(
@@ -291,6 +325,9 @@ fn say_when_ready(
     mut start: MessageWriter<StartDownload>,
     mut frames_generating: Local<u32>,
 ) {
+    if request.download_voice.is_some() {
+        return;
+    }
     if let Some(id) = &request.download {
         let receiving = downloads
             .active

@@ -426,6 +426,8 @@ fn voice_state(
                 sample.write(SaySample(text.to_owned()));
             }
         }
+        // While its download runs, "not downloaded yet" says nothing new.
+        VoiceStatus::Failed(_) if downloads.active.is_some() => {}
         VoiceStatus::Failed(reason) => {
             ui.colored_label(RED, reason);
         }

@@ -118,8 +118,8 @@ pub fn pull(
         download(&request, &mut report, cancel)
             .map_err(|err| format!("{}{suffix}: {err}", voice.id))
     };
-    let config = fetch(".onnx.json", voice.config_bytes, voice.config_sha256)?;
     let model = fetch(".onnx", voice.model_bytes, voice.model_sha256)?;
+    let config = fetch(".onnx.json", voice.config_bytes, voice.config_sha256)?;
     let folder = voices.join(voice.id);
     piper::prepare(&model, &config, &folder).map_err(|err| err.to_string())?;
     // The prepared folder holds a copy: the downloads are not needed any more.

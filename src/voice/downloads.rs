@@ -88,7 +88,7 @@ fn start(mut requests: MessageReader<DownloadVoice>, mut downloads: ResMut<Voice
         return;
     };
     let total = entry.model_bytes + entry.config_bytes;
-    let config_bytes = entry.config_bytes;
+    let model_bytes = entry.model_bytes;
     let cancel = Arc::new(AtomicBool::new(false));
     let (tx, progress) = crossbeam_channel::unbounded();
     let base_url = downloads.base_url.clone();
@@ -98,9 +98,9 @@ fn start(mut requests: MessageReader<DownloadVoice>, mut downloads: ResMut<Voice
         .name("voice-download".into())
         .spawn(move || {
             let mut report = |file: &str, p: crate::models::Progress| {
-                // The small config comes first; the model's bytes follow it.
-                let before = if file.ends_with(".onnx") {
-                    config_bytes
+                // The model comes first; the small config follows it.
+                let before = if file.ends_with(".json") {
+                    model_bytes
                 } else {
                     0
                 };
