@@ -953,7 +953,6 @@ fn the_mouth_follows_the_sound_of_a_spoken_sentence() {
 
 #[test]
 fn the_voice_switch_is_saved_and_without_a_sound_device_the_chat_goes_on_in_text() {
-    use bevy::prelude::*;
     use desktop_mate::config::{self, Overrides, Settings};
     use desktop_mate::desktop::DesktopAction;
     use desktop_mate::voice::VoiceStatus;

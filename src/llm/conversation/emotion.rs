@@ -159,11 +159,12 @@ pub fn tag_lead() -> Lead {
     let names: Vec<String> = Emotion::ALL
         .iter()
         .filter_map(|emotion| ron::to_string(emotion).ok())
-        .map(|name| format!("\"{name}\""))
         .collect();
+    let quoted: Vec<String> = names.iter().map(|name| format!("\"{name}\"")).collect();
     Lead {
-        grammar: format!("root ::= \"[\" ({}) \"]\"", names.join(" | ")),
+        grammar: format!("root ::= \"[\" ({}) \"]\"", quoted.join(" | ")),
         ends_with: "]".into(),
+        texts: names.iter().map(|name| format!("[{name}]")).collect(),
     }
 }
 
@@ -214,6 +215,8 @@ mod tests {
             r#"root ::= "[" ("neutral" | "joy" | "angry" | "sorrow" | "fun" | "surprised") "]""#
         );
         assert_eq!(lead.ends_with, "]");
+        assert_eq!(lead.texts.len(), Emotion::ALL.len());
+        assert!(lead.texts.contains(&"[surprised]".to_owned()));
     }
     use crate::llm::conversation::chat::split_emotion_tag;
     use crate::llm::conversation::emotion_stream::EmotionTagFilter;

@@ -134,6 +134,8 @@ pub struct LlmEngine {
     /// The one-token batch of every generated token, allocated once.
     one: LlamaBatch<'static>,
     pub load_time: Duration,
+    /// The tokens a lead's texts can be made of, for the last lead's texts (see [`Lead::texts`]).
+    lead_vocab: Option<(Vec<String>, Vec<LlamaToken>)>,
 }
 
 // SAFETY: a llama.cpp context may be used from any thread, one thread at a time. `LlmEngine`
@@ -212,6 +214,7 @@ impl LlmEngine {
             evaluated_text: String::new(),
             one: LlamaBatch::new(1, 1),
             load_time: start.elapsed(),
+            lead_vocab: None,
         })
     }
 
@@ -344,7 +347,12 @@ impl LlmEngine {
         let prompt_ms = start.elapsed().as_secs_f64() * 1000.0;
 
         let mut sampler = Sampler::new(&options.sampling);
-        // While the lead is being written, its grammar filters the candidates first.
+        // While the lead is being written, its grammar filters the candidates first (only the
+        // tokens its texts can be made of, when it names them).
+        let lead_vocab = match &options.lead {
+            Some(lead) if !lead.texts.is_empty() => Some(self.lead_vocab(&lead.texts)),
+            _ => None,
+        };
         let mut lead = match &options.lead {
             Some(lead) => Some((
                 LlamaSampler::grammar(self.model(), &lead.grammar, "root")
@@ -380,8 +388,9 @@ impl LlmEngine {
                 break StopReason::ContextFull;
             }
             let constrained = lead.as_mut().map(|(grammar, _, _)| {
-                self.session
-                    .with_dependent_mut(|_, ctx| sampler.constrained(ctx, grammar))
+                self.session.with_dependent_mut(|_, ctx| {
+                    sampler.constrained(ctx, grammar, lead_vocab.as_deref())
+                })
             });
             let token = match (constrained, &mut lead) {
                 (Some(Some(token)), Some((grammar, _, tokens))) => {
@@ -452,6 +461,33 @@ impl LlmEngine {
                 lead_ms,
             },
         })
+    }
+
+    /// The tokens whose piece occurs in one of `texts` (a superset of what a grammar allowing
+    /// exactly those texts accepts at any step), computed once per set of texts.
+    fn lead_vocab(&mut self, texts: &[String]) -> Vec<LlamaToken> {
+        if let Some((for_texts, tokens)) = &self.lead_vocab
+            && for_texts == texts
+        {
+            return tokens.clone();
+        }
+        let n_vocab = self.model().n_vocab().max(0);
+        let mut bytes = Vec::with_capacity(32);
+        let tokens: Vec<LlamaToken> = (0..n_vocab)
+            .map(LlamaToken::new)
+            .filter(|&token| {
+                bytes.clear();
+                self.model()
+                    .vocab()
+                    .token_to_piece_into(token, &mut bytes, false, None);
+                !bytes.is_empty()
+                    && texts
+                        .iter()
+                        .any(|text| text.as_bytes().windows(bytes.len()).any(|w| w == bytes))
+            })
+            .collect();
+        self.lead_vocab = Some((texts.to_vec(), tokens.clone()));
+        tokens
     }
 
     /// The tokens of `prompt`. When it extends the text already in the cache (the previous
@@ -625,12 +661,17 @@ impl Sampler {
 
     /// The token the grammar allows and the chain picks (None when the grammar allows none);
     /// accepted neither by the chain nor the grammar (see [`Sampler::accept_many`]).
+    /// `only`: the candidates to consider (a superset of what the grammar allows), or all.
     fn constrained(
         &mut self,
         ctx: &LlamaContext,
         grammar: &mut LlamaSampler,
+        only: Option<&[LlamaToken]>,
     ) -> Option<LlamaToken> {
-        self.fill(ctx);
+        match only {
+            Some(tokens) => self.fill_only(ctx, tokens),
+            None => self.fill(ctx),
+        }
         self.candidates.apply_sampler(grammar);
         self.candidates.apply_sampler(&mut self.chain);
         self.candidates.selected_token()
@@ -654,6 +695,25 @@ impl Sampler {
                 }
             }
         }
+        self.candidates.selected = None;
+        self.candidates.sorted = false;
+    }
+
+    /// As [`Sampler::fill`], with only `tokens` as candidates: the grammar then checks a few
+    /// hundred pieces instead of the whole vocabulary, and the chain (top-k, top-p, min-p,
+    /// temperature, dist) sees the same finite candidates as after a full grammar pass.
+    fn fill_only(&mut self, ctx: &LlamaContext, tokens: &[LlamaToken]) {
+        let logits = ctx.get_logits_ith(-1);
+        let data = &mut self.candidates.data;
+        data.clear();
+        data.extend(tokens.iter().filter_map(|&token| {
+            let logit = *logits.get(usize::try_from(token.0).ok()?)?;
+            let logit = match &self.penalty {
+                Some(penalty) if penalty.counts.contains_key(&token) => penalty.apply(logit),
+                _ => logit,
+            };
+            Some(LlamaTokenData::new(token, logit, 0.0))
+        }));
         self.candidates.selected = None;
         self.candidates.sorted = false;
     }
