@@ -62,6 +62,8 @@ for arg in "$@"; do
         # the voice tests play into a private PulseAudio server's null sink (through ALSA's
         # pulse plugin, as on a desktop) and record its monitor with parecord
         pulseaudio pulseaudio-utils libasound2-plugins
+        # the listening tests: instrument and percussion sounds that must not start an utterance
+        sound-icons
       )
       ;;
     --desktop-shot)

@@ -102,6 +102,12 @@ pub enum Command {
     Memory(crate::commands::memory::MemoryArgs),
     /// Speak text with a voice into a WAV file (Piper voices, eSpeak NG for the phonemes).
     Say(crate::commands::say::SayArgs),
+    /// Print what is said in a WAV recording (Silero VAD + Whisper, offline; JSON with
+    /// `--json`: text, language, segments, timings).
+    Transcribe(crate::commands::transcribe::TranscribeArgs),
+    /// Listen on the microphone (hands-free: Silero VAD starts and ends each utterance) and
+    /// print what is said, until --utterances, --seconds or Ctrl-C.
+    Listen(crate::commands::listen::ListenArgs),
     /// The voice catalogue: list (language, size, licence) and download (resumable, verified).
     Voice(crate::commands::voice::VoiceArgs),
     /// Test-renders a chat template read as JSON on stdin (run by the mascot itself, in a

@@ -64,6 +64,8 @@ fn main() -> ExitCode {
         }
         Command::Motion(args) => desktop_mate::commands::motion::run(args),
         Command::Say(args) => desktop_mate::commands::say::run(args),
+        Command::Transcribe(args) => desktop_mate::commands::transcribe::run(args),
+        Command::Listen(args) => desktop_mate::commands::listen::run(args),
         Command::Voice(args) => desktop_mate::commands::voice::run(args),
         Command::Memory(args) => {
             desktop_mate::commands::memory::run(terminal_settings(&cli.global), args)

@@ -108,8 +108,30 @@ if [[ -f $voice ]] && command -v pulseaudio >/dev/null; then
     -s "-screen 0 1280x1024x24" "$bin" snapshot --config "$tmp/voice-fr.ron" --size 440x520 \
     --settings --no-chat --download-voice fr_FR-siwis-medium --settle-frames 60 \
     --out docs/screenshots/voice-download.png
-  kill "$server" "$pulse"
+  kill "$server"
   echo "wrote docs/screenshots/voice.png, voice-download.png"
+  # Listening: push-to-talk ready, the microphone being a second null sink's monitor.
+  models=$HOME/.cache/desktop-mate/models
+  story=../shared/models/stories260K.gguf
+  if [[ -f $models/whisper-base/.complete && -f $models/silero-vad.onnx && -f $story ]]; then
+    pactl load-module module-null-sink sink_name=room rate=16000 channels=1 >/dev/null
+    pactl set-default-source room.monitor
+    cat >"$tmp/listen.ron" <<RON
+(
+    llm: (n_threads: 1, sampling: (temperature: 0.0, max_tokens: 48)),
+    persona: (name: "Mate", system_prompt: "Once upon a time"),
+    listen: (enabled: true, language: "en", recognizer: Some("$models/whisper-base"),
+             vad: Some("$models/silero-vad.onnx")),
+)
+RON
+    rm -rf "$tmp/.local"
+    HOME="$tmp" xvfb-run -a -s "-screen 0 1280x1024x24" "$bin" snapshot --config "$tmp/listen.ron" \
+      --size 400x600 --model "$story" --say "Tell me a story" --out docs/screenshots/listening.png
+    echo "wrote docs/screenshots/listening.png"
+  else
+    echo "no recognizer, Silero VAD or $story: docs/screenshots/listening.png not regenerated" >&2
+  fi
+  kill "$pulse"
 else
   echo "no $voice or no pulseaudio: docs/screenshots/voice*.png not regenerated" >&2
 fi

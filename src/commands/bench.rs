@@ -31,6 +31,17 @@ pub struct BenchArgs {
     /// the settings' chat model (when there is one).
     #[arg(long, value_name = "VOICE")]
     pub voice: Option<std::path::PathBuf>,
+    /// Only the listening section, with this recording (a 5 s utterance for the documented
+    /// figures): end of speech -> text, real-time factor and memory, with the recognizer and
+    /// detector of `transcribe` (`--recognizer`, `--vad`, or the default ones).
+    #[arg(long, value_name = "WAV")]
+    pub listen: Option<std::path::PathBuf>,
+    /// The listening section's recognizer folder (as `transcribe --recognizer`).
+    #[arg(long, value_name = "DIR", env = "DESKTOP_MATE_RECOGNIZER")]
+    pub recognizer: Option<std::path::PathBuf>,
+    /// The listening section's Silero VAD model (as `transcribe --vad`).
+    #[arg(long, value_name = "ONNX", env = "DESKTOP_MATE_VAD")]
+    pub vad: Option<std::path::PathBuf>,
     /// Turns of the long conversation.
     #[arg(long, default_value_t = 50)]
     pub turns: usize,
@@ -204,6 +215,18 @@ pub fn run(loaded: LoadedSettings, args: BenchArgs) -> ExitCode {
     }
     if let Some(voice) = &args.voice {
         return print_section("voice", voice_section(&loaded, &args, voice), args.json);
+    }
+    if let Some(file) = &args.listen {
+        let report = crate::commands::transcribe::model_paths(
+            args.recognizer.as_deref(),
+            args.vad.as_deref(),
+        )
+        .map_err(|err| err.to_string())
+        .and_then(|(recognizer, vad)| {
+            let threads = args.threads.map_or(2, u32::from);
+            crate::commands::listen_bench::bench(file, &recognizer, &vad, threads)
+        });
+        return print_section("listen", report, args.json);
     }
     match bench(&loaded, &args) {
         Ok(report) => {

@@ -3,6 +3,8 @@
 pub mod bench;
 pub mod chat;
 pub mod check;
+pub mod listen;
+pub mod listen_bench;
 pub mod memory;
 pub mod memory_bench;
 pub mod model;
@@ -11,5 +13,6 @@ pub mod motion;
 pub mod profile;
 pub mod say;
 pub mod snapshot;
+pub mod transcribe;
 pub mod voice;
 pub mod voice_bench;

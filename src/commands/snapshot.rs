@@ -397,8 +397,23 @@ fn capture_when_settled(
     mut blank: ResMut<BlankCaptures>,
     mut waited: Local<u32>,
     mut requested: Local<Option<u32>>,
+    (settings, listening): (
+        Res<crate::config::Settings>,
+        Res<crate::voice::ListenStatus>,
+    ),
 ) {
     if *progress != SayProgress::Answered {
+        return;
+    }
+    // Listening on: the capture shows it ready (or why not), not loading.
+    if settings.listen.enabled
+        && matches!(
+            *listening,
+            crate::voice::ListenStatus::Off | crate::voice::ListenStatus::Loading
+        )
+        && *waited < AVATAR_TIMEOUT_FRAMES
+    {
+        *waited += 1;
         return;
     }
     if std::mem::take(&mut blank.again) {

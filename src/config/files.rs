@@ -21,6 +21,18 @@ pub enum BoundedReadError {
     Io(io::Error),
 }
 
+impl std::fmt::Display for BoundedReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NotRegular => write!(f, "not a regular file"),
+            Self::TooBig { size } => {
+                write!(f, "{size} bytes, more than this kind of file may have")
+            }
+            Self::Io(err) => write!(f, "{err}"),
+        }
+    }
+}
+
 /// A regular file's bytes, at most `limit` of them: a folder, a device, a pipe or a file above
 /// the limit is refused before anything is read (settings and state files, avatars).
 pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, BoundedReadError> {

@@ -51,6 +51,7 @@ pub struct SettingsChanged {
     pub chat: bool,
     pub memory: bool,
     pub voice: bool,
+    pub listen: bool,
     pub diagnostics: bool,
     pub desktop: bool,
 }
@@ -66,6 +67,7 @@ impl SettingsChanged {
             chat: old.chat != new.chat,
             memory: old.memory != new.memory,
             voice: old.voice != new.voice,
+            listen: old.listen != new.listen,
             diagnostics: old.diagnostics != new.diagnostics,
             desktop: old.desktop != new.desktop,
         }

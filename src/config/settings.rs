@@ -20,6 +20,7 @@ pub struct Settings {
     pub chat: ChatSettings,
     pub memory: MemorySettings,
     pub voice: VoiceSettings,
+    pub listen: ListenSettings,
     pub diagnostics: DiagnosticsSettings,
     pub desktop: DesktopSettings,
 }
@@ -438,6 +439,25 @@ pub struct VoiceSettings {
     pub device: Option<String>,
     /// The eSpeak NG program; `None` = found on the PATH (Windows: also Program Files).
     pub espeak_ng: Option<PathBuf>,
+    /// A server speaking OpenAI's `/v1/audio/speech` instead of a local voice (`voice.voice`
+    /// and `espeak_ng` then do not apply); `None` = the local voice.
+    pub server: Option<SpeechServerSettings>,
+}
+
+/// An OpenAI-compatible speech server (Kokoro-FastAPI, LocalAI, openedai-speech, OpenAI).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpeechServerSettings {
+    /// Up to and including the version, e.g. `http://127.0.0.1:8880/v1`.
+    pub base_url: String,
+    /// The server's model, e.g. `kokoro` or `tts-1`.
+    pub model: String,
+    /// The server's voice, e.g. `af_heart` or `alloy`.
+    pub voice: String,
+    /// The environment variable holding the API key (as `llm.backend.api_key_env`); `None` =
+    /// no key (most local servers).
+    #[serde(default)]
+    pub api_key_env: Option<String>,
 }
 
 impl Default for VoiceSettings {
@@ -449,6 +469,48 @@ impl Default for VoiceSettings {
             volume: 1.0,
             device: None,
             espeak_ng: None,
+            server: None,
+        }
+    }
+}
+
+/// Listening (src/voice/listen.rs, docs/listening.md): the user talks, the words go to the chat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ListenSettings {
+    /// Listen on the microphone while the push-to-talk key (`desktop.hotkeys.push_to_talk`) or
+    /// the chat panel's Talk button is held.
+    pub enabled: bool,
+    /// Also listen without a key: the voice activity detector starts and ends each utterance.
+    pub hands_free: bool,
+    /// Send what was heard at once; off = put it in the chat input to edit first.
+    pub send_at_once: bool,
+    /// Hands-free, speaking while the mascot talks stops its reply and voice. Off = the
+    /// microphone is muted while the mascot speaks (it would hear itself through speakers);
+    /// on for headphones or an echo-cancelling microphone.
+    pub barge_in: bool,
+    /// `auto` or the language spoken (`en`, `fr`, ...): faster and surer when set.
+    pub language: String,
+    /// An input device by name (`desktop-mate listen --devices` lists them); `None` = the default.
+    pub device: Option<String>,
+    /// A Whisper model exported for sherpa-onnx (a folder); `None` = `recognizers/whisper-base`
+    /// in the data folder.
+    pub recognizer: Option<PathBuf>,
+    /// Silero VAD's model; `None` = `recognizers/silero-vad.onnx` in the data folder.
+    pub vad: Option<PathBuf>,
+}
+
+impl Default for ListenSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            hands_free: false,
+            send_at_once: true,
+            barge_in: false,
+            language: "auto".into(),
+            device: None,
+            recognizer: None,
+            vad: None,
         }
     }
 }
@@ -530,6 +592,8 @@ pub struct HotkeySettings {
     pub chat: Option<String>,
     /// Voice on (`voice.enabled`) or off: off silences it at once.
     pub voice: Option<String>,
+    /// Hold to talk (`listen.enabled`): the words said while it is held go to the chat.
+    pub push_to_talk: Option<String>,
 }
 
 impl Default for HotkeySettings {
@@ -541,6 +605,7 @@ impl Default for HotkeySettings {
             show_hide: Some("Ctrl+Alt+Shift+H".into()),
             chat: Some("Ctrl+Alt+Shift+T".into()),
             voice: Some("Ctrl+Alt+Shift+V".into()),
+            push_to_talk: Some("Ctrl+Alt+Shift+M".into()),
         }
     }
 }
@@ -553,6 +618,7 @@ impl HotkeySettings {
             ("desktop.hotkeys.show_hide", &self.show_hide),
             ("desktop.hotkeys.chat", &self.chat),
             ("desktop.hotkeys.voice", &self.voice),
+            ("desktop.hotkeys.push_to_talk", &self.push_to_talk),
         ]
         .into_iter()
         .filter_map(|(key, value)| value.as_deref().map(|v| (key, v)))

@@ -75,6 +75,41 @@ pub fn validate(settings: &Settings) -> Vec<InvalidValue> {
     );
     within(&mut check, ranges::VOICE_SPEED, settings.voice.speed);
     within(&mut check, ranges::VOICE_VOLUME, settings.voice.volume);
+    let language = settings.listen.language.trim();
+    if !(language == "auto"
+        || ((2..=3).contains(&language.len()) && language.chars().all(|c| c.is_ascii_lowercase())))
+    {
+        check(
+            "listen.language",
+            Err("must be \"auto\" or a language code such as \"en\" or \"fr\"".into()),
+        );
+    }
+    if let Some(server) = &settings.voice.server {
+        check(
+            "voice.server.base_url",
+            check_base_url(server.base_url.trim()),
+        );
+        for (key, value, example) in [
+            ("voice.server.model", &server.model, "kokoro"),
+            ("voice.server.voice", &server.voice, "af_heart"),
+        ] {
+            if value.trim().is_empty() {
+                check(
+                    key,
+                    Err(format!(
+                        "must name the server's {}, e.g. \"{example}\"",
+                        &key[13..]
+                    )),
+                );
+            }
+        }
+        if let Some(name) = &server.api_key_env {
+            check(
+                "voice.server.api_key_env",
+                api_key_env_rule(name).and_then(|()| key_transport_rule(&server.base_url)),
+            );
+        }
+    }
     if settings.voice.voice.trim().is_empty() {
         check(
             "voice.voice",
@@ -329,9 +364,11 @@ mod tests {
             .hotkeys
             .entries()
             .into_iter()
-            .map(|(_, s)| parse_hotkey(s).expect("parses"))
+            .map(|(_, s)| parse_hotkey(s).expect("parses").id())
             .collect();
-        assert_eq!(shortcuts.len(), 3);
+        assert_eq!(shortcuts.len(), 5);
+        let distinct: std::collections::HashSet<_> = shortcuts.iter().collect();
+        assert_eq!(distinct.len(), shortcuts.len());
     }
 
     #[test]

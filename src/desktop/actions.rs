@@ -32,6 +32,10 @@ pub enum DesktopAction {
     ToggleAutostart,
     /// Flip `voice.enabled` and save it (handled by the voice plugin): off silences at once.
     ToggleVoice,
+    /// The push-to-talk key went down (`held`) or up (handled by the voice plugin's listening).
+    PushToTalk {
+        held: bool,
+    },
     Quit,
 }
 
@@ -168,7 +172,9 @@ fn apply_actions(
                     *open = hidden || !*open;
                 }
             }
-            DesktopAction::ToggleAutostart | DesktopAction::ToggleVoice => {}
+            DesktopAction::ToggleAutostart
+            | DesktopAction::ToggleVoice
+            | DesktopAction::PushToTalk { .. } => {}
             DesktopAction::Quit => {
                 exit.write(AppExit::Success);
             }

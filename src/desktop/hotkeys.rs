@@ -25,6 +25,7 @@ pub fn shortcuts(settings: &HotkeySettings) -> Vec<(&'static str, HotKey, Deskto
                 "desktop.hotkeys.click_through" => DesktopAction::ToggleClickThrough,
                 "desktop.hotkeys.show_hide" => DesktopAction::ToggleVisible,
                 "desktop.hotkeys.voice" => DesktopAction::ToggleVoice,
+                "desktop.hotkeys.push_to_talk" => DesktopAction::PushToTalk { held: true },
                 _ => DesktopAction::ToggleChat,
             };
             parse_hotkey(text).ok().map(|hotkey| (key, hotkey, action))
@@ -78,16 +79,19 @@ pub(super) fn plugin(app: &mut App) {
     let actions = app.world().resource::<DesktopActions>().clone();
     let lookup = table.clone();
     GlobalHotKeyEvent::set_event_handler(Some(move |event: GlobalHotKeyEvent| {
-        if event.state() != HotKeyState::Pressed {
-            return;
-        }
         let action = lookup
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(&event.id())
             .copied();
-        if let Some(action) = action {
-            actions.send(action);
+        let pressed = event.state() == HotKeyState::Pressed;
+        match action {
+            // Push-to-talk: down and up both count.
+            Some(DesktopAction::PushToTalk { .. }) => {
+                actions.send(DesktopAction::PushToTalk { held: pressed });
+            }
+            Some(action) if pressed => actions.send(action),
+            _ => {}
         }
     }));
     let mut hotkeys = Hotkeys {
@@ -126,12 +130,14 @@ mod tests {
                 DesktopAction::ToggleClickThrough,
                 DesktopAction::ToggleVisible,
                 DesktopAction::ToggleChat,
-                DesktopAction::ToggleVoice
+                DesktopAction::ToggleVoice,
+                DesktopAction::PushToTalk { held: true }
             ]
         );
         assert_eq!(all[0].1, parse_hotkey("Ctrl+Alt+Shift+C").expect("parses"));
         settings.show_hide = None;
         settings.voice = None;
+        settings.push_to_talk = None;
         settings.chat = Some("not a shortcut".into());
         let left = shortcuts(&settings);
         assert_eq!(left.len(), 1);

@@ -3,6 +3,7 @@
 
 use super::theme::{CHAT_KEY, RED};
 use super::{Panel, toggle_panel};
+use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 
@@ -12,7 +13,7 @@ use crate::llm::{
     CancelDownload, ChatHistory, ClearHistory, LlmStatus, LlmTimings, ModelDownloads, SendChat,
     StartDownload, StopReply,
 };
-use crate::voice::{VoiceOutput, VoiceStatus};
+use crate::voice::{HoldToTalk, ListenInput, ListenStatus, SpeechDraft, VoiceOutput, VoiceStatus};
 
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<ChatPanel>();
@@ -27,6 +28,8 @@ pub(super) fn plugin(app: &mut App) {
 pub struct ChatPanel {
     pub open: bool,
     input: String,
+    /// The Talk button is held down.
+    talking: bool,
 }
 
 impl Default for ChatPanel {
@@ -34,8 +37,18 @@ impl Default for ChatPanel {
         Self {
             open: true,
             input: String::new(),
+            talking: false,
         }
     }
+}
+
+/// Listening, as the panel shows it: the Talk button, the level, what was heard to edit.
+#[derive(SystemParam)]
+struct Listening<'w, 's> {
+    input: Res<'w, ListenInput>,
+    status: Res<'w, ListenStatus>,
+    hold: MessageWriter<'w, HoldToTalk>,
+    drafts: MessageReader<'w, 's, SpeechDraft>,
 }
 
 impl Panel for ChatPanel {
@@ -61,7 +74,16 @@ fn chat_panel(
     mut cancel: MessageWriter<CancelDownload>,
     voice: Res<VoiceOutput>,
     voice_status: Res<VoiceStatus>,
+    mut listening: Listening,
 ) -> Result {
+    // Words heard for editing (`listen.send_at_once: false`) go to the input, panel opened.
+    for SpeechDraft(text) in listening.drafts.read() {
+        if !panel.input.is_empty() {
+            panel.input.push(' ');
+        }
+        panel.input.push_str(text);
+        panel.open = true;
+    }
     if !panel.open {
         return Ok(());
     }
@@ -147,9 +169,48 @@ fn chat_panel(
             if let VoiceStatus::Failed(reason) = &*voice_status {
                 ui.colored_label(RED, format!("Voice off: {reason}"));
             }
+            listen_row(ui, &mut panel, &mut listening);
         });
     panel.open = open;
     Ok(())
+}
+
+/// Hold Talk (or the push-to-talk key) and speak; the meter shows the microphone's level.
+fn listen_row(ui: &mut egui::Ui, panel: &mut ChatPanel, listening: &mut Listening) {
+    match &*listening.status {
+        ListenStatus::Off => {}
+        ListenStatus::Loading => {
+            ui.weak("Listening: loading the recognizer…");
+        }
+        ListenStatus::Failed(reason) => {
+            ui.colored_label(RED, format!("Listening off: {reason}"));
+        }
+        ListenStatus::Ready(microphone) => {
+            ui.horizontal(|ui| {
+                let label = if listening.input.held {
+                    "● Listening"
+                } else {
+                    "Hold to talk"
+                };
+                let talk = ui
+                    .add(egui::Button::new(label))
+                    .on_hover_text(format!("Hold and speak ({microphone})"));
+                let down = talk.is_pointer_button_down_on();
+                if down != panel.talking {
+                    panel.talking = down;
+                    listening.hold.write(HoldToTalk(down));
+                }
+                ui.add(
+                    egui::ProgressBar::new(listening.input.level)
+                        .desired_width(80.0)
+                        .desired_height(8.0),
+                );
+                if let Some((heard, ms)) = &listening.input.last_heard {
+                    ui.weak(format!("heard in {ms:.0} ms: {}", clipped(heard)));
+                }
+            });
+        }
+    }
 }
 
 /// The panel lays out at most this many of the latest turns (egui lays out every label of a

@@ -1,22 +1,29 @@
 //! The voice: replies spoken sentence by sentence while they stream (docs/voice.md). Bevy-free
 //! engine: [`text`] (sentences and what is not spoken), [`phonemes`] (eSpeak NG, a separate
-//! program), [`piper`] (Piper voices through sherpa-onnx), [`tts`] (the [`tts::SpeechBackend`]
-//! seam and audio), [`playback`] (the speaker), [`lipsync`] (the mouth from the sound),
-//! [`worker`] (the voice's thread). The [`VoicePlugin`] is thin glue: `output.rs` (the worker
-//! from the settings, fed by the chat), `downloads.rs` (catalogue voices from the settings panel), `mouth.rs` (the avatar's
-//! mouth), `metrics.rs`.
+//! program), [`piper`] (Piper voices through sherpa-onnx), [`server`] (an OpenAI-compatible
+//! speech server), [`tts`] (the [`tts::SpeechBackend`] seam and audio), [`playback`] (the speaker), [`lipsync`] (the mouth from the sound),
+//! [`worker`] (the voice's thread); speech in: [`recognize`] (Whisper), [`listen`] (Silero VAD,
+//! transcription), [`microphone`], [`listener`] (listening's thread). The [`VoicePlugin`] is
+//! thin glue: `output.rs` (the worker from the settings, fed by the chat), `input.rs` (the
+//! listener from the settings, push-to-talk, what it heard to the chat), `downloads.rs`
+//! (catalogue voices from the settings panel), `mouth.rs` (the avatar's mouth), `metrics.rs`.
 
 pub mod catalogue;
 mod downloads;
 pub mod folders;
+mod input;
 pub mod lipsync;
+pub mod listen;
+pub mod listener;
 mod metrics;
+pub mod microphone;
 mod mouth;
 mod output;
 pub mod phonemes;
 pub mod piper;
 pub mod playback;
 pub mod recognize;
+pub mod server;
 pub mod text;
 pub mod tts;
 pub mod worker;
@@ -24,16 +31,19 @@ pub mod worker;
 use bevy::prelude::*;
 
 pub use downloads::{DownloadVoice, VoiceDownloads};
+pub use input::{HoldToTalk, ListenInput, ListenStatus, SpeechDraft};
 pub use metrics::VoiceDiagnostics;
 pub use output::{SaySample, VoiceOutput, VoiceStatus, VoiceTimings};
 
-/// Speaks the replies with the voice of the `voice` settings.
+/// Speaks the replies with the voice of the `voice` settings, and listens with the `listen`
+/// ones.
 pub struct VoicePlugin;
 
 impl Plugin for VoicePlugin {
     fn build(&self, app: &mut App) {
         app.add_plugins((
             output::plugin,
+            input::plugin,
             downloads::plugin,
             mouth::plugin,
             metrics::plugin,
@@ -59,6 +69,10 @@ pub enum VoiceError {
          desktop-mate voice pull {0}"
     )]
     NotDownloaded(String),
+    #[error("no microphone ({0}); type your messages, the rest works")]
+    NoMicrophone(String),
+    #[error("listening: {0}")]
+    Listen(String),
     #[error("speech synthesis failed: {0}")]
     Synthesis(String),
     #[error("no sound output ({0}); the text chat goes on without the voice")]

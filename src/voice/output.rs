@@ -10,6 +10,7 @@ use bevy::prelude::*;
 
 use super::lipsync::MouthTrack;
 use super::playback::PlayClock;
+use super::server::SpeechServer;
 use super::worker::{LoadWatch, VoiceConfig, VoiceEvent, VoiceWorker};
 use crate::AppSystems;
 use crate::config::{
@@ -103,12 +104,18 @@ fn wanted(settings: &VoiceSettings) -> Option<VoiceConfig> {
         device: settings.device.clone(),
         speed: settings.speed,
         volume: settings.volume,
+        server: settings.server.as_ref().map(|server| SpeechServer {
+            base_url: server.base_url.clone(),
+            model: server.model.clone(),
+            voice: server.voice.clone(),
+            api_key_env: server.api_key_env.clone(),
+        }),
     })
 }
 
-/// The same voice, program and device: speed and volume change without a restart.
+/// The same voice, program, device and server: speed and volume change without a restart.
 fn same_load(a: &VoiceConfig, b: &VoiceConfig) -> bool {
-    a.voice == b.voice && a.espeak_ng == b.espeak_ng && a.device == b.device
+    a.voice == b.voice && a.espeak_ng == b.espeak_ng && a.device == b.device && a.server == b.server
 }
 
 struct GuardWatch(LoadGuard);

@@ -16,6 +16,7 @@ use super::lipsync::MouthTrack;
 use super::phonemes::Espeak;
 use super::piper::PiperVoice;
 use super::playback::{PlayClock, Speaker, SpeakerControls};
+use super::server::{OpenAiSpeech, SpeechServer};
 use super::text::SentenceSplitter;
 use super::tts::{Audio, SpeechBackend};
 
@@ -32,6 +33,8 @@ pub struct VoiceConfig {
     pub device: Option<String>,
     pub speed: f32,
     pub volume: f32,
+    /// A speech server instead of the local voice (`voice`, `espeak_ng` then unused).
+    pub server: Option<SpeechServer>,
 }
 
 /// Watches the voice's load for the crash-loop guard (the plugin's `LoadGuard`).
@@ -183,12 +186,18 @@ impl VoiceWorker {
     }
 }
 
+/// The device and the voice: the local one, or the server (its address stands for the folder).
 fn open(
     config: &VoiceConfig,
     watch: Option<&dyn LoadWatch>,
-) -> Result<(Speaker, PiperVoice, PathBuf), VoiceError> {
+) -> Result<(Speaker, Box<dyn SpeechBackend>, PathBuf), VoiceError> {
     // The device first: without one, nothing else is worth loading.
     let speaker = Speaker::open_device(config.device.as_deref())?;
+    if let Some(server) = &config.server {
+        let url = PathBuf::from(&server.base_url);
+        let voice: Box<dyn SpeechBackend> = Box::new(OpenAiSpeech::new(server.clone())?);
+        return Ok((speaker, voice, url));
+    }
     let espeak = Espeak::locate(config.espeak_ng.as_deref())?;
     let folder = super::folders::resolve(&config.voice)?;
     if let Some(watch) = watch {
@@ -204,7 +213,8 @@ fn open(
     if let Some(watch) = watch {
         watch.end();
     }
-    Ok((speaker, voice?, folder))
+    let voice: Box<dyn SpeechBackend> = Box::new(voice?);
+    Ok((speaker, voice, folder))
 }
 
 fn run(

@@ -19,6 +19,7 @@ mod fuzz;
 mod hostile;
 mod hot_reload;
 mod http_server;
+mod listen;
 mod llm_plugin;
 mod memory;
 mod motion;

@@ -110,6 +110,80 @@ pub fn recognizer_model() -> Option<PathBuf> {
     .and_then(|tokens| tokens.parent().map(Path::to_owned))
 }
 
+/// Silero VAD's ONNX model when `scripts/fetch-listen.sh` has put it in the cache.
+pub fn vad_model() -> Option<PathBuf> {
+    cached_model(
+        "listen",
+        "silero-vad.onnx",
+        "voice activity detector (Silero VAD)",
+        "scripts/fetch-listen.sh",
+    )
+}
+
+/// Real recorded read speech with transcripts (LibriVox and CMU's cards, from pocketsphinx's
+/// test data) when `scripts/fetch-listen.sh` has put it in the cache: `(wav, transcript)`.
+pub fn speech_samples() -> Option<Vec<(PathBuf, String)>> {
+    let dir = cached_model(
+        "listen",
+        "speech-samples/.complete",
+        "recorded speech samples",
+        "scripts/fetch-listen.sh",
+    )?
+    .parent()?
+    .to_owned();
+    let mut samples = Vec::new();
+    let librivox = dir.join("librivox");
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&librivox)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "wav"))
+        .collect();
+    names.sort();
+    for wav in names {
+        let text = std::fs::read_to_string(wav.with_extension("txt")).ok()?;
+        samples.push((wav, text.trim().to_owned()));
+    }
+    // cards.transcription: `<s> ten of clubs </s> (001)`.
+    let cards = std::fs::read_to_string(dir.join("cards/cards.transcription")).ok()?;
+    for line in cards.lines() {
+        let Some((text, id)) = line.rsplit_once('(') else {
+            continue;
+        };
+        let id = id.trim_end_matches(')').trim();
+        let text = text.replace("<s>", "").replace("</s>", "");
+        samples.push((
+            dir.join("cards").join(format!("{id}.wav")),
+            text.trim().to_owned(),
+        ));
+    }
+    Some(samples)
+}
+
+/// Short instrument and percussion sounds (Debian's sound-icons, 16 kHz WAVs; scripts/setup.sh
+/// --test installs them): music-like noise that must not start an utterance.
+pub fn instrument_sounds() -> Option<Vec<PathBuf>> {
+    let dir = Path::new("/usr/share/sounds/sound-icons");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|entry| entry.path())
+                .filter(|path| path.extension().is_some_and(|ext| ext == "wav"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    if files.is_empty() {
+        missing(
+            "listen",
+            "instrument sounds in /usr/share/sounds/sound-icons (scripts/setup.sh --test)",
+        );
+        return None;
+    }
+    Some(files)
+}
+
 /// eSpeak NG, which the voice runs for phonemes (scripts/setup.sh installs it).
 pub fn espeak() -> Option<desktop_mate::voice::phonemes::Espeak> {
     match desktop_mate::voice::phonemes::Espeak::locate(None) {

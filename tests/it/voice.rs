@@ -13,7 +13,7 @@ use crate::cli::{desktop_mate, desktop_mate_with_env};
 use crate::support::{espeak, recognizer_model, test_voice};
 
 /// The test voice prepared once per test run (a copy of the model with sherpa-onnx's metadata).
-fn prepared_voice(dir: &Path) -> Option<PathBuf> {
+pub(crate) fn prepared_voice(dir: &Path) -> Option<PathBuf> {
     let model = test_voice()?;
     let folder = dir.join("joe");
     piper::prepare(
@@ -26,8 +26,8 @@ fn prepared_voice(dir: &Path) -> Option<PathBuf> {
 }
 
 /// Lowercase words without punctuation; small numbers as digits on both sides (the recognizer
-/// writes "3" or "three" as it likes).
-fn words(text: &str) -> Vec<String> {
+/// writes "3" or "three" as it likes), "Mr." as "mister".
+pub(crate) fn words(text: &str) -> Vec<String> {
     const NUMBERS: [&str; 21] = [
         "zero",
         "one",
@@ -61,6 +61,9 @@ fn words(text: &str) -> Vec<String> {
                 .collect();
             match NUMBERS.iter().position(|n| *n == word) {
                 Some(n) => n.to_string(),
+                // Spellings a reader does not hear (as Whisper's English normalizer does).
+                None if word == "mr" => "mister".to_owned(),
+                None if word == "mrs" => "missus".to_owned(),
                 None => word,
             }
         })
@@ -69,7 +72,7 @@ fn words(text: &str) -> Vec<String> {
 }
 
 /// Word-level edit distance.
-fn edits(reference: &[String], heard: &[String]) -> usize {
+pub(crate) fn edits(reference: &[String], heard: &[String]) -> usize {
     let mut row: Vec<usize> = (0..=heard.len()).collect();
     for (i, r) in reference.iter().enumerate() {
         let mut previous = row[0];
@@ -89,9 +92,10 @@ fn word_error_rate_measures_edits_per_reference_word() {
     assert_eq!(edits(&reference, &words("the cat sat on the mat")), 0);
     assert_eq!(edits(&reference, &words("a cat sat on mat")), 2);
     assert_eq!(words("Three-two, Twenty!"), ["3", "2", "20"]);
+    assert_eq!(words("Mr. Dashwood"), ["mister", "dashwood"]);
 }
 
-const ENGLISH: [&str; 10] = [
+pub(crate) const ENGLISH: [&str; 10] = [
     "The weather is lovely today.",
     "My name is Sarah and I live in London.",
     "Could you open the window, please?",
@@ -384,13 +388,13 @@ fn a_catalogue_voice_is_downloaded_checked_prepared_and_spoken_with() {
 
 /// A private PulseAudio server with one null sink (`mascot`), as a desktop has a sound server;
 /// stopped when dropped.
-struct SoundServer {
+pub(crate) struct SoundServer {
     daemon: std::process::Child,
     dir: tempfile::TempDir,
 }
 
 impl SoundServer {
-    fn start() -> Option<Self> {
+    pub(crate) fn start() -> Option<Self> {
         for program in ["pulseaudio", "parecord", "pactl"] {
             if std::process::Command::new(program)
                 .arg("--version")
@@ -439,7 +443,7 @@ impl SoundServer {
         Some(server)
     }
 
-    fn env(&self) -> [(&'static str, String); 2] {
+    pub(crate) fn env(&self) -> [(&'static str, String); 2] {
         [
             (
                 "PULSE_SERVER",
@@ -488,7 +492,7 @@ impl SoundServer {
         (output, samples)
     }
 
-    fn command(&self, program: &str) -> std::process::Command {
+    pub(crate) fn command(&self, program: &str) -> std::process::Command {
         let mut command = std::process::Command::new(program);
         command.envs(self.env());
         command
@@ -689,7 +693,7 @@ fn run_mascot(
 }
 
 /// The child's report: one JSON object.
-fn report_of(output: &std::process::Output) -> serde_json::Value {
+pub(crate) fn report_of(output: &std::process::Output) -> serde_json::Value {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -997,4 +1001,131 @@ fn the_voice_switch_is_saved_and_without_a_sound_device_the_chat_goes_on_in_text
     }
     assert_eq!(*app.world().resource::<VoiceStatus>(), VoiceStatus::Off);
     assert!(!app.world().resource::<Settings>().voice.enabled);
+}
+
+/// An OpenAI-compatible speech server on 127.0.0.1 (as Kokoro-FastAPI answers): `POST
+/// /v1/audio/speech` spoken with the real test voice, a streamed WAV back (RIFF and data sizes
+/// 0xFFFFFFFF, as OpenAI sends them); the requests it got.
+fn speech_server(
+    voice: PiperVoice,
+) -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<crate::http_server::Request>>>,
+) {
+    use std::io::Write;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let voice = std::sync::Arc::new(voice);
+    let port = crate::http_server::Server::start(move |_, request, stream, _| {
+        if let Ok(mut log) = log.lock() {
+            log.push(request.clone());
+        }
+        let body = request.json();
+        let answer = match (request.path(), request.header("authorization")) {
+            (_, Some(auth)) if auth != "Bearer sk-test-key" => {
+                b"HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{\"error\":{\"message\":\"Incorrect API key provided: sk-wrong\"}}".to_vec()
+            }
+            ("/v1/audio/speech", _) if body["voice"] == "not-wav" => {
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{\"ok\":true}".to_vec()
+            }
+            ("/v1/audio/speech", _) => {
+                let text = body["input"].as_str().unwrap_or_default();
+                let speed = body["speed"].as_f64().unwrap_or(1.0) as f32;
+                let audio = voice.synthesize(text, speed).expect("synthesis");
+                let mut wav = Vec::new();
+                wav.extend_from_slice(b"RIFF\xff\xff\xff\xffWAVEfmt ");
+                wav.extend_from_slice(&16u32.to_le_bytes());
+                wav.extend_from_slice(&1u16.to_le_bytes());
+                wav.extend_from_slice(&1u16.to_le_bytes());
+                wav.extend_from_slice(&audio.sample_rate.to_le_bytes());
+                wav.extend_from_slice(&(audio.sample_rate * 2).to_le_bytes());
+                wav.extend_from_slice(&2u16.to_le_bytes());
+                wav.extend_from_slice(&16u16.to_le_bytes());
+                wav.extend_from_slice(b"data\xff\xff\xff\xff");
+                for sample in &audio.samples {
+                    let value = (sample.clamp(-1.0, 1.0) * 32767.0) as i16;
+                    wav.extend_from_slice(&value.to_le_bytes());
+                }
+                let mut answer = b"HTTP/1.1 200 OK\r\nContent-Type: audio/wav\r\nConnection: close\r\n\r\n".to_vec();
+                answer.extend(wav);
+                answer
+            }
+            _ => b"HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n".to_vec(),
+        };
+        let _ = stream.write_all(&answer);
+    })
+    .detach();
+    (format!("http://127.0.0.1:{port}/v1"), seen)
+}
+
+#[test]
+fn a_speech_server_speaks_the_sentences_and_its_errors_are_clear() {
+    use desktop_mate::voice::server::{OpenAiSpeech, SpeechServer};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (Some(folder), Some(recognizer), Some(espeak)) =
+        (prepared_voice(dir.path()), recognizer_model(), espeak())
+    else {
+        return;
+    };
+    let voice = PiperVoice::open(&folder, espeak, 1).expect("the test voice loads");
+    let (base_url, seen) = speech_server(voice);
+    let server = |voice: &str, api_key_env: Option<&str>| SpeechServer {
+        base_url: format!("{base_url}/"),
+        model: "kokoro".into(),
+        voice: voice.into(),
+        api_key_env: api_key_env.map(str::to_owned),
+    };
+    let speech = OpenAiSpeech::new(server("af_heart", None)).expect("no key needed");
+    let sentence = "Could you open the window, please?";
+    let audio = speech
+        .synthesize(sentence, 1.25)
+        .expect("the server speaks");
+    assert_eq!(audio.sample_rate, 22_050);
+    let recognizer = Recognizer::whisper(&recognizer, "base", "en", 2).expect("Whisper loads");
+    let heard = recognizer.transcribe(&audio).expect("transcription");
+    println!("{sentence:?} -> {heard:?} ({:.2} s)", audio.seconds());
+    assert_eq!(edits(&words(sentence), &words(&heard)), 0, "{heard:?}");
+    let request = seen.lock().expect("log")[0].clone();
+    assert_eq!(request.line, "POST /v1/audio/speech HTTP/1.1");
+    let body = request.json();
+    assert_eq!(body["model"], "kokoro");
+    assert_eq!(body["voice"], "af_heart");
+    assert_eq!(body["input"], sentence);
+    assert_eq!(body["response_format"], "wav");
+    assert_eq!(body["speed"], 1.25);
+    assert_eq!(request.header("authorization"), None);
+
+    // A wrong key: the status and the server's words, the key itself never.
+    let wrong = OpenAiSpeech::new_with(
+        server("af_heart", Some("DESKTOP_MATE_TEST_SPEECH_API_KEY")),
+        |name| (name == "DESKTOP_MATE_TEST_SPEECH_API_KEY").then(|| "sk-wrong".to_owned()),
+    )
+    .expect("the key is set");
+    let err = wrong
+        .synthesize("Hello.", 1.0)
+        .expect_err("refused")
+        .to_string();
+    println!("{err}");
+    assert!(
+        err.contains("HTTP 401") && err.contains("api_key_env"),
+        "{err}"
+    );
+    assert!(!err.contains("sk-wrong"), "the key was printed: {err}");
+    // Not audio, and no server at all.
+    let err = OpenAiSpeech::new(server("not-wav", None))
+        .expect("server")
+        .synthesize("Hello.", 1.0)
+        .expect_err("not audio")
+        .to_string();
+    assert!(err.contains("did not send WAV audio"), "{err}");
+    let gone = SpeechServer {
+        base_url: "http://127.0.0.1:9/v1".into(),
+        ..server("af_heart", None)
+    };
+    let err = OpenAiSpeech::new(gone)
+        .expect("server")
+        .synthesize("Hello.", 1.0)
+        .expect_err("nobody there")
+        .to_string();
+    assert!(err.contains("cannot be reached"), "{err}");
 }

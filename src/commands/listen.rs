@@ -1,0 +1,118 @@
+//! `desktop-mate listen`: hands-free listening on the microphone, in the terminal: each
+//! utterance's text on its own line (a JSON object per line with `--json`) until `--utterances`,
+//! `--seconds` or Ctrl-C. For users checking their microphone and the models, and for tests.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use crate::voice::listen::VadSettings;
+use crate::voice::listener::{ListenConfig, ListenEvent, ListenWorker};
+use crate::voice::microphone::input_devices;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ListenArgs {
+    /// The recognizer folder (as `transcribe --recognizer`).
+    #[arg(long, env = "DESKTOP_MATE_RECOGNIZER")]
+    pub recognizer: Option<PathBuf>,
+    /// Silero VAD's model (as `transcribe --vad`).
+    #[arg(long, env = "DESKTOP_MATE_VAD")]
+    pub vad: Option<PathBuf>,
+    /// `auto`, or the language spoken (en, fr, ...).
+    #[arg(long, default_value = "auto")]
+    pub language: String,
+    /// An input device by name (`--devices` lists them); default: the system's.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Print the input devices and exit.
+    #[arg(long)]
+    pub devices: bool,
+    /// Stop after this many utterances.
+    #[arg(long)]
+    pub utterances: Option<usize>,
+    /// Stop after this many seconds.
+    #[arg(long)]
+    pub seconds: Option<f64>,
+    /// Threads for recognition.
+    #[arg(long, default_value_t = 2)]
+    pub threads: u32,
+    /// A JSON object per utterance: text, language, audio_seconds, recognition_ms.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: ListenArgs) -> ExitCode {
+    if args.devices {
+        for name in input_devices() {
+            println!("{name}");
+        }
+        return ExitCode::SUCCESS;
+    }
+    let (recognizer, vad) = match crate::commands::transcribe::model_paths(
+        args.recognizer.as_deref(),
+        args.vad.as_deref(),
+    ) {
+        Ok(paths) => paths,
+        Err(err) => {
+            eprintln!("listen: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let worker = ListenWorker::start(ListenConfig {
+        recognizer,
+        vad,
+        language: args.language.clone(),
+        device: args.device.clone(),
+        hands_free: true,
+        threads: args.threads,
+        vad_settings: VadSettings::default(),
+    });
+    let started = Instant::now();
+    let deadline = args
+        .seconds
+        .map(|seconds| started + Duration::from_secs_f64(seconds.max(0.0)));
+    let mut heard = 0;
+    loop {
+        if deadline.is_some_and(|deadline| Instant::now() >= deadline)
+            || args.utterances.is_some_and(|limit| heard >= limit)
+        {
+            return ExitCode::SUCCESS;
+        }
+        let Some(event) = worker.next_event(Duration::from_millis(100)) else {
+            continue;
+        };
+        match event {
+            ListenEvent::Ready {
+                microphone,
+                load_ms,
+            } => eprintln!("listen: listening on {microphone} (ready in {load_ms:.0} ms)"),
+            ListenEvent::Failed(err) => {
+                eprintln!("listen: {err}");
+                return ExitCode::from(2);
+            }
+            ListenEvent::Heard {
+                text,
+                language,
+                audio_seconds,
+                recognition_ms,
+            } => {
+                heard += 1;
+                if args.json {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "text": text,
+                            "language": language,
+                            "audio_seconds": (audio_seconds * 1000.0).round() / 1000.0,
+                            "recognition_ms": recognition_ms.round(),
+                        })
+                    );
+                } else {
+                    println!("{text}");
+                }
+            }
+            ListenEvent::NotUnderstood(why) => eprintln!("listen: {why}"),
+            ListenEvent::SpeechStarted | ListenEvent::Level(_) => {}
+        }
+    }
+}

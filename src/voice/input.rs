@@ -1,0 +1,242 @@
+//! Listening in the app: the listener thread started and stopped from the `listen` settings,
+//! held by the push-to-talk key or the chat panel's Talk button, muted while the mascot speaks
+//! (unless `listen.barge_in`), and what it heard sent to the chat (or put in its input). No
+//! microphone or no recognizer is one reason in the chat panel; typing goes on.
+
+use std::path::PathBuf;
+
+use bevy::prelude::*;
+
+use super::listen::{VadSettings, default_recognizers_dir};
+use super::listener::{ListenConfig, ListenEvent, ListenWorker};
+use super::output::VoiceOutput;
+use crate::AppSystems;
+use crate::config::{ListenSettings, Settings, SettingsChanged};
+use crate::desktop::DesktopAction;
+use crate::llm::{LlmStatus, SendChat, StopReply};
+
+pub(super) fn plugin(app: &mut App) {
+    app.init_resource::<ListenStatus>()
+        .init_resource::<ListenInput>()
+        .add_message::<HoldToTalk>()
+        .add_message::<SpeechDraft>()
+        .add_message::<DesktopAction>()
+        .add_systems(
+            Update,
+            (configure, hold, mute_while_speaking, read_events)
+                .chain()
+                .in_set(AppSystems::Update),
+        );
+}
+
+/// What listening is doing, for the chat panel.
+#[derive(Resource, Debug, Clone, PartialEq, Default)]
+pub enum ListenStatus {
+    /// `listen.enabled` is off.
+    #[default]
+    Off,
+    Loading,
+    /// Ready on this microphone.
+    Ready(String),
+    /// Why it cannot listen; typing goes on.
+    Failed(String),
+}
+
+/// Push-to-talk from the chat panel's Talk button: down (true) or up (false).
+#[derive(Message, Debug, Clone, Copy)]
+pub struct HoldToTalk(pub bool);
+
+/// Words heard, for the chat input (`listen.send_at_once: false`).
+#[derive(Message, Debug, Clone)]
+pub struct SpeechDraft(pub String);
+
+#[derive(Resource, Default)]
+pub struct ListenInput {
+    worker: Option<ListenWorker>,
+    started_with: Option<ListenConfig>,
+    /// The push-to-talk key or button is down.
+    pub held: bool,
+    /// The input level, 0..1, for the meter.
+    pub level: f32,
+    muted: bool,
+    /// What was heard last, and its recognition time.
+    pub last_heard: Option<(String, f64)>,
+}
+
+fn wanted(settings: &ListenSettings) -> Option<ListenConfig> {
+    if !settings.enabled {
+        return None;
+    }
+    let dir = default_recognizers_dir().unwrap_or_else(|| PathBuf::from("recognizers"));
+    Some(ListenConfig {
+        recognizer: settings
+            .recognizer
+            .clone()
+            .unwrap_or_else(|| dir.join("whisper-base")),
+        vad: settings
+            .vad
+            .clone()
+            .unwrap_or_else(|| dir.join("silero-vad.onnx")),
+        language: settings.language.clone(),
+        device: settings.device.clone(),
+        hands_free: settings.hands_free,
+        threads: 2,
+        vad_settings: VadSettings::default(),
+    })
+}
+
+/// The same models and device: hands-free switches without a restart.
+fn same_load(a: &ListenConfig, b: &ListenConfig) -> bool {
+    a.recognizer == b.recognizer
+        && a.vad == b.vad
+        && a.language == b.language
+        && a.device == b.device
+        && a.threads == b.threads
+        && a.vad_settings == b.vad_settings
+}
+
+/// Starts the listener once the model has loaded (they would share the cores) and when the
+/// listen settings change.
+fn configure(
+    mut changes: MessageReader<SettingsChanged>,
+    settings: Res<Settings>,
+    llm: Res<LlmStatus>,
+    mut input: ResMut<ListenInput>,
+    mut status: ResMut<ListenStatus>,
+    mut pending: Local<bool>,
+) {
+    if changes.read().any(|c| c.listen) {
+        *pending = true;
+    }
+    let wanted = wanted(&settings.listen);
+    if input.started_with.is_none() && wanted.is_some() {
+        *pending = true;
+    }
+    if !*pending {
+        return;
+    }
+    if matches!(*llm, LlmStatus::Loading | LlmStatus::WarmingUp) {
+        if wanted.is_some() {
+            *status = ListenStatus::Loading;
+        }
+        return;
+    }
+    *pending = false;
+    match (&wanted, &input.started_with) {
+        (Some(new), Some(old)) if new == old => return,
+        (Some(new), Some(old)) if same_load(new, old) => {
+            if let Some(worker) = &input.worker {
+                worker.set_hands_free(new.hands_free);
+            }
+            input.started_with = wanted;
+            return;
+        }
+        _ => {}
+    }
+    input.worker = None;
+    input.held = false;
+    input.level = 0.0;
+    input.started_with = wanted.clone();
+    let Some(config) = wanted else {
+        *status = ListenStatus::Off;
+        return;
+    };
+    info!("listening: loading {}", config.recognizer.display());
+    input.worker = Some(ListenWorker::start(config));
+    *status = ListenStatus::Loading;
+}
+
+/// The push-to-talk key and the Talk button.
+fn hold(
+    mut actions: MessageReader<DesktopAction>,
+    mut buttons: MessageReader<HoldToTalk>,
+    mut input: ResMut<ListenInput>,
+) {
+    let mut wanted = None;
+    for action in actions.read() {
+        if let DesktopAction::PushToTalk { held } = action {
+            wanted = Some(*held);
+        }
+    }
+    for HoldToTalk(held) in buttons.read() {
+        wanted = Some(*held);
+    }
+    let Some(held) = wanted else {
+        return;
+    };
+    if held == input.held {
+        return;
+    }
+    input.held = held;
+    if let Some(worker) = &input.worker {
+        worker.hold(held);
+    }
+}
+
+/// Without barge-in the microphone is muted while the mascot speaks: through speakers it
+/// would hear (and answer) itself.
+fn mute_while_speaking(
+    settings: Res<Settings>,
+    voice: Res<VoiceOutput>,
+    mut input: ResMut<ListenInput>,
+) {
+    let muted = !settings.listen.barge_in && voice.speaking() && !input.held;
+    if muted != input.muted {
+        input.muted = muted;
+        if let Some(worker) = &input.worker {
+            worker.set_muted(muted);
+        }
+    }
+}
+
+fn read_events(
+    settings: Res<Settings>,
+    mut input: ResMut<ListenInput>,
+    mut status: ResMut<ListenStatus>,
+    mut send: MessageWriter<SendChat>,
+    mut draft: MessageWriter<SpeechDraft>,
+    mut stop: MessageWriter<StopReply>,
+) {
+    let Some(worker) = &input.worker else {
+        return;
+    };
+    for event in worker.events() {
+        match event {
+            ListenEvent::Ready {
+                microphone,
+                load_ms,
+            } => {
+                info!("listening: ready on {microphone} in {load_ms:.0} ms");
+                *status = ListenStatus::Ready(microphone);
+            }
+            ListenEvent::Failed(err) => {
+                warn!("listening off: {err}");
+                input.worker = None;
+                input.level = 0.0;
+                *status = ListenStatus::Failed(err.to_string());
+                return;
+            }
+            ListenEvent::Level(level) => input.level = level,
+            ListenEvent::SpeechStarted => {
+                // Barge-in: the user speaks over the mascot, which stops its reply and voice.
+                if settings.listen.barge_in {
+                    stop.write(StopReply);
+                }
+            }
+            ListenEvent::Heard {
+                text,
+                recognition_ms,
+                ..
+            } => {
+                info!("listening: heard {text:?} in {recognition_ms:.0} ms");
+                input.last_heard = Some((text.clone(), recognition_ms));
+                if settings.listen.send_at_once {
+                    send.write(SendChat(text));
+                } else {
+                    draft.write(SpeechDraft(text));
+                }
+            }
+            ListenEvent::NotUnderstood(why) => info!("listening: {why}"),
+        }
+    }
+}

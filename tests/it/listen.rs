@@ -1,0 +1,529 @@
+//! Listening (src/voice/listen.rs): real recorded read speech (LibriVox and CMU's cards, from
+//! pocketsphinx's test data on PyPI) and sentences spoken by the real test voice, cut by the real
+//! Silero VAD and recognized by Whisper base, all through sherpa-onnx; and the real binary's
+//! `transcribe`. Every pair is printed with the word error rate.
+
+use std::path::Path;
+
+use desktop_mate::voice::listen::{LISTEN_RATE, Transcriber, Vad, VadSettings, transcribe};
+use desktop_mate::voice::piper::PiperVoice;
+use desktop_mate::voice::recognize::Recognizer;
+use desktop_mate::voice::tts::{Audio, SpeechBackend};
+
+use crate::cli::desktop_mate_with_env;
+use crate::support::{espeak, instrument_sounds, recognizer_model, speech_samples, vad_model};
+use crate::voice::{ENGLISH, SoundServer, edits, prepared_voice, words};
+
+fn transcriber(recognizer: &Path, vad: &Path) -> Transcriber {
+    Transcriber {
+        recognizer: Recognizer::open(recognizer, "en", 2).expect("Whisper loads"),
+        vad: Vad::open(vad, VadSettings::default()).expect("Silero VAD loads"),
+    }
+}
+
+#[test]
+fn recorded_read_speech_is_transcribed_with_few_errors() {
+    let (Some(samples), Some(recognizer), Some(vad)) =
+        (speech_samples(), recognizer_model(), vad_model())
+    else {
+        return;
+    };
+    assert_eq!(samples.len(), 10, "5 LibriVox + 5 cards recordings");
+    let mut transcriber = transcriber(&recognizer, &vad);
+    let (mut errors, mut total) = (0, 0);
+    for (wav, reference) in &samples {
+        let audio = Audio::read_wav(wav).expect("a WAV file");
+        assert_eq!(audio.sample_rate, 16_000, "{}", wav.display());
+        let transcript = transcribe(&mut transcriber, &audio, "en").expect("transcription");
+        assert!(
+            !transcript.segments.is_empty(),
+            "no speech in {}",
+            wav.display()
+        );
+        let (reference_words, heard) = (words(reference), words(&transcript.text));
+        let wrong = edits(&reference_words, &heard);
+        println!("{wrong} edit(s): {reference:?} -> {:?}", transcript.text);
+        errors += wrong;
+        total += reference_words.len();
+    }
+    let wer = errors as f64 / total as f64;
+    println!(
+        "word error rate on recorded read speech: {errors}/{total} = {:.1} %",
+        wer * 100.0
+    );
+    assert!(
+        wer <= 0.10,
+        "word error rate {:.1} % is above 10 %",
+        wer * 100.0
+    );
+}
+
+#[test]
+fn sentences_spoken_by_the_voice_are_cut_at_their_pauses_and_understood() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (Some(folder), Some(recognizer), Some(vad), Some(espeak)) = (
+        prepared_voice(dir.path()),
+        recognizer_model(),
+        vad_model(),
+        espeak(),
+    ) else {
+        return;
+    };
+    let voice = PiperVoice::open(&folder, espeak, 1).expect("the test voice loads");
+    // The ten sentences one after the other with a second of silence between them, as a user
+    // pauses: the detector must find ten utterances where they were put.
+    let mut recording = Audio::silence(1.0, voice.sample_rate());
+    let mut starts = Vec::new();
+    for sentence in ENGLISH {
+        let audio = voice.synthesize(sentence, 1.0).expect("synthesis");
+        starts.push(recording.seconds());
+        recording.append(&audio, 0.0);
+        recording.append(&Audio::silence(1.0, voice.sample_rate()), 0.0);
+    }
+    let mut transcriber = transcriber(&recognizer, &vad);
+    let transcript = transcribe(&mut transcriber, &recording, "en").expect("transcription");
+    assert_eq!(
+        transcript.segments.len(),
+        ENGLISH.len(),
+        "one utterance per sentence: {:?}",
+        transcript.segments
+    );
+    let (mut errors, mut total) = (0, 0);
+    for ((sentence, start), segment) in ENGLISH.iter().zip(&starts).zip(&transcript.segments) {
+        assert!(
+            (segment.start_seconds - start).abs() < 0.4,
+            "{sentence:?} starts at {start:.2} s, the detector said {:.2} s",
+            segment.start_seconds
+        );
+        let wrong = edits(&words(sentence), &words(&segment.text));
+        println!("{wrong} edit(s): {sentence:?} -> {:?}", segment.text);
+        errors += wrong;
+        total += words(sentence).len();
+    }
+    let wer = errors as f64 / total as f64;
+    println!(
+        "word error rate on the voice's sentences: {errors}/{total} = {:.1} %",
+        wer * 100.0
+    );
+    assert!(
+        wer <= 0.10,
+        "word error rate {:.1} % is above 10 %",
+        wer * 100.0
+    );
+}
+
+#[test]
+fn silence_starts_no_utterance_and_a_stream_is_cut_as_it_is_fed() {
+    let Some(vad) = vad_model() else {
+        return;
+    };
+    let mut detector = Vad::open(&vad, VadSettings::default()).expect("Silero VAD loads");
+    // A minute of digital silence and a minute of very quiet hum fed 20 ms at a time.
+    let chunk = (LISTEN_RATE / 50) as usize;
+    let minute = vec![0.0_f32; LISTEN_RATE as usize * 60];
+    let hum: Vec<f32> = (0..LISTEN_RATE as usize * 60)
+        .map(|i| 0.002 * (i as f32 * 50.0 * std::f32::consts::TAU / LISTEN_RATE as f32).sin())
+        .collect();
+    let mut found = 0;
+    for piece in minute.chunks(chunk).chain(hum.chunks(chunk)) {
+        found += detector.push(piece).len();
+        assert!(!detector.speaking());
+    }
+    found += detector.finish().len();
+    assert_eq!(found, 0, "utterances in two minutes without speech");
+}
+
+#[test]
+fn instrument_and_percussion_sounds_start_at_most_one_utterance_a_minute() {
+    let (Some(sounds), Some(vad)) = (instrument_sounds(), vad_model()) else {
+        return;
+    };
+    // Every sound once, 0.2 s apart, over and over for two minutes: a melody of trumpet,
+    // cello, piano, guitar, xylophone, percussion, glass and bird sounds.
+    let mut noise = Audio::silence(0.0, LISTEN_RATE);
+    while noise.seconds() < 120.0 {
+        for sound in &sounds {
+            let audio = Audio::read_wav(sound).expect("a WAV file");
+            let samples =
+                desktop_mate::voice::recognize::resample(&audio, LISTEN_RATE).expect("resample");
+            noise.append(
+                &Audio {
+                    samples,
+                    sample_rate: LISTEN_RATE,
+                },
+                0.2,
+            );
+        }
+    }
+    let mut detector = Vad::open(&vad, VadSettings::default()).expect("Silero VAD loads");
+    let mut starts = Vec::new();
+    for piece in noise.samples.chunks((LISTEN_RATE / 50) as usize) {
+        starts.extend(detector.push(piece).iter().map(|u| u.start_seconds));
+    }
+    starts.extend(detector.finish().iter().map(|u| u.start_seconds));
+    let minutes = noise.seconds() / 60.0;
+    println!(
+        "{} false start(s) in {:.1} min of {} instrument sounds: {starts:?}",
+        starts.len(),
+        minutes,
+        sounds.len()
+    );
+    assert!(
+        starts.len() as f64 <= minutes,
+        "{} false starts in {minutes:.1} min",
+        starts.len()
+    );
+}
+
+#[test]
+fn transcribe_prints_the_text_and_its_json_report() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let (Some(samples), Some(recognizer), Some(vad)) =
+        (speech_samples(), recognizer_model(), vad_model())
+    else {
+        return;
+    };
+    let (wav, reference) = &samples[0];
+    let env = [
+        (
+            "DESKTOP_MATE_RECOGNIZER",
+            recognizer.to_str().expect("utf8"),
+        ),
+        ("DESKTOP_MATE_VAD", vad.to_str().expect("utf8")),
+    ];
+    // Language left to Whisper: it says which one it heard.
+    let output = desktop_mate_with_env(
+        &["transcribe", wav.to_str().expect("utf8"), "--json"],
+        home.path(),
+        &env,
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "transcribe failed: {stderr}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("one JSON object");
+    println!("{report:#}");
+    assert_eq!(report["language"], "en");
+    let text = report["text"].as_str().expect("text");
+    assert!(
+        edits(&words(reference), &words(text)) <= 2,
+        "{reference:?} -> {text:?}"
+    );
+    assert!(report["audio_seconds"].as_f64().expect("seconds") > 7.0);
+    assert!(report["timings"]["recognition_ms"].as_f64().expect("ms") > 0.0);
+    assert!(report["segments"].as_array().is_some_and(|s| !s.is_empty()));
+
+    // Plain: the text alone.
+    let output = desktop_mate_with_env(
+        &[
+            "transcribe",
+            wav.to_str().expect("utf8"),
+            "--language",
+            "en",
+        ],
+        home.path(),
+        &env,
+    );
+    assert!(output.status.success());
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), text.trim());
+}
+
+#[test]
+fn transcribe_says_what_is_wrong_with_a_file_or_a_missing_recognizer() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let not_wav = home.path().join("notes.wav");
+    std::fs::write(&not_wav, "these are words, not sound").expect("write");
+    let output = desktop_mate_with_env(
+        &["transcribe", not_wav.to_str().expect("utf8")],
+        home.path(),
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("not a WAV file"), "{stderr}");
+
+    // A real recording, no recognizer installed: where to put one.
+    let wav = home.path().join("quiet.wav");
+    Audio::silence(1.0, 16_000).write_wav(&wav).expect("write");
+    let output = desktop_mate_with_env(
+        &["transcribe", wav.to_str().expect("utf8")],
+        home.path(),
+        &[(
+            "DESKTOP_MATE_RECOGNIZERS",
+            home.path().join("none").to_str().expect("utf8"),
+        )],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("no speech recognizer") && stderr.contains("docs/listening.md"),
+        "{stderr}"
+    );
+
+    let output = desktop_mate_with_env(
+        &[
+            "transcribe",
+            wav.to_str().expect("utf8"),
+            "--language",
+            "klingon!",
+        ],
+        home.path(),
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("language"));
+}
+
+#[test]
+fn listen_hears_a_recording_played_into_the_microphone_of_a_sound_server() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let (Some(samples), Some(recognizer), Some(vad)) =
+        (speech_samples(), recognizer_model(), vad_model())
+    else {
+        return;
+    };
+    let Some(server) = SoundServer::start() else {
+        return;
+    };
+    // The null sink's monitor is the default input: what is played into the sink is what the
+    // microphone hears, through ALSA's pulse plugin as on a desktop.
+    let status = server
+        .command("pactl")
+        .args(["set-default-source", "mascot.monitor"])
+        .status()
+        .expect("pactl");
+    assert!(status.success());
+    let (wav, reference) = &samples[2];
+    let mut env: Vec<(&str, String)> = server.env().to_vec();
+    env.push(("DESKTOP_MATE_RECOGNIZER", recognizer.display().to_string()));
+    env.push(("DESKTOP_MATE_VAD", vad.display().to_string()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let errors = home.path().join("listen.err");
+    let child = crate::cli::command(
+        &[
+            "listen",
+            "--utterances",
+            "1",
+            "--seconds",
+            "90",
+            "--json",
+            "--language",
+            "en",
+        ],
+        home.path(),
+        &env,
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::fs::File::create(&errors).expect("stderr file"))
+    .spawn()
+    .expect("start listen");
+    let ready = crate::support::wait_for(std::time::Duration::from_secs(60), || {
+        std::fs::read_to_string(&errors).is_ok_and(|text| text.contains("listening on"))
+    });
+    assert!(
+        ready,
+        "listen did not start: {}",
+        std::fs::read_to_string(&errors).unwrap_or_default()
+    );
+    let played = server
+        .command("paplay")
+        .args(["--device=mascot"])
+        .arg(wav)
+        .status()
+        .expect("paplay");
+    assert!(played.success());
+    let output = child.wait_with_output().expect("listen ends");
+    let stderr = std::fs::read_to_string(&errors).unwrap_or_default();
+    assert!(output.status.success(), "listen failed: {stderr}");
+    let line = String::from_utf8_lossy(&output.stdout);
+    let heard: serde_json::Value = serde_json::from_str(line.lines().next().unwrap_or_default())
+        .unwrap_or_else(|err| panic!("no utterance heard ({err}): {stderr}"));
+    let text = heard["text"].as_str().expect("text");
+    let wrong = edits(&words(reference), &words(text));
+    println!("{wrong} edit(s): {reference:?} -> {text:?} ({heard})");
+    assert!(
+        wrong as f64 <= 0.15 * words(reference).len() as f64,
+        "{reference:?} -> {text:?}"
+    );
+}
+
+const CHILD_MODE: &str = "DESKTOP_MATE_TEST_LISTEN_APP";
+const CHILD_DIR: &str = "DESKTOP_MATE_TEST_LISTEN_DIR";
+const CHILD_WAV: &str = "DESKTOP_MATE_TEST_LISTEN_WAV";
+
+/// Gemma 3 270M answering (as in the voice tests), listening on with Whisper and Silero VAD.
+const LISTENING_SETTINGS: &str = r#"(
+    llm: (model_path: Some("MODEL"), n_ctx: 1024, n_threads: 2,
+          sampling: (temperature: 0.7, seed: Some(2), max_tokens: 40)),
+    persona: (name: "Mate", system_prompt: "Mate is a friendly robot who loves to talk about books. Mate always answers with full sentences."),
+    chat: (tag_grammar: false, warm_start: false, history_file: Some("DIR/history.jsonl")),
+    memory: (enabled: false),
+    listen: (enabled: true, language: "en", recognizer: Some("RECOGNIZER"), vad: Some("VAD")),
+)"#;
+
+/// The mascot (every plugin, headless) hears a recording played into the sound server's
+/// "room" sink, whose monitor is the default microphone, while push-to-talk is held: the words
+/// reach the chat and Gemma replies.
+#[test]
+fn push_to_talk_words_reach_the_chat_and_the_mascot_replies() {
+    let (Some(gemma), Some(samples), Some(recognizer), Some(vad)) = (
+        crate::support::gemma_model(),
+        speech_samples(),
+        recognizer_model(),
+        vad_model(),
+    ) else {
+        return;
+    };
+    let Some(server) = SoundServer::start() else {
+        return;
+    };
+    for args in [
+        &[
+            "load-module",
+            "module-null-sink",
+            "sink_name=room",
+            "rate=16000",
+            "channels=1",
+        ][..],
+        &["set-default-source", "room.monitor"][..],
+    ] {
+        let status = server.command("pactl").args(args).status().expect("pactl");
+        assert!(status.success(), "pactl {args:?}");
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let settings = LISTENING_SETTINGS
+        .replace("MODEL", &crate::support::ron_path(&gemma))
+        .replace("DIR", &crate::support::ron_path(dir.path()))
+        .replace("RECOGNIZER", &crate::support::ron_path(&recognizer))
+        .replace("VAD", &crate::support::ron_path(&vad));
+    std::fs::write(dir.path().join("mascot.ron"), settings).expect("settings");
+    let (wav, reference) = &samples[2];
+    let output = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "listen::mascot_child",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env(CHILD_MODE, "ptt")
+        .env(CHILD_DIR, dir.path())
+        .env(CHILD_WAV, wav)
+        .env("HOME", dir.path())
+        .envs(server.env())
+        .output()
+        .expect("run the mascot");
+    let report = crate::voice::report_of(&output);
+    println!("{report:#}");
+    let heard = report["sent"].as_str().expect("the words sent to the chat");
+    let wrong = edits(&words(reference), &words(heard));
+    assert!(
+        wrong as f64 <= 0.2 * words(reference).len() as f64,
+        "{reference:?} -> {heard:?}"
+    );
+    assert!(
+        !report["reply"]
+            .as_str()
+            .unwrap_or_default()
+            .trim()
+            .is_empty(),
+        "the mascot did not reply: {report}"
+    );
+}
+
+#[test]
+#[ignore = "a child process of the mascot listening tests"]
+fn mascot_child() {
+    use bevy::prelude::*;
+    use desktop_mate::config::{self, Overrides};
+    use desktop_mate::desktop::DesktopAction;
+    use desktop_mate::llm::{ChatHistory, LlmStatus, ReplyFinished, SendChat};
+    use desktop_mate::voice::ListenStatus;
+    use std::time::{Duration, Instant};
+
+    let (Ok(mode), Some(dir), Some(wav)) = (
+        std::env::var(CHILD_MODE),
+        std::env::var_os(CHILD_DIR),
+        std::env::var_os(CHILD_WAV),
+    ) else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    let loaded = config::load_with(Some(&dir.join("mascot.ron")), None, Overrides::default());
+    let mut app = desktop_mate::headless_app(loaded);
+    #[derive(Resource, Default)]
+    struct Seen {
+        sent: Option<(String, Instant)>,
+        finished: bool,
+    }
+    app.init_resource::<Seen>().add_systems(
+        Last,
+        |mut sent: MessageReader<SendChat>,
+         mut done: MessageReader<ReplyFinished>,
+         mut seen: ResMut<Seen>| {
+            for SendChat(text) in sent.read() {
+                seen.sent = Some((text.clone(), Instant::now()));
+            }
+            if done.read().count() > 0 {
+                seen.finished = true;
+            }
+        },
+    );
+    let ready = crate::support::update_until(&mut app, Duration::from_secs(120), |w| {
+        *w.resource::<LlmStatus>() == LlmStatus::Ready
+            && matches!(
+                w.resource::<ListenStatus>(),
+                ListenStatus::Ready(_) | ListenStatus::Failed(_)
+            )
+    });
+    let status = app.world().resource::<ListenStatus>().clone();
+    assert!(
+        ready && matches!(status, ListenStatus::Ready(_)),
+        "{:?} / {status:?}",
+        app.world().resource::<LlmStatus>()
+    );
+    assert_eq!(mode, "ptt");
+    // Hold the key, play the recording into the room, release.
+    app.world_mut()
+        .write_message(DesktopAction::PushToTalk { held: true });
+    app.update();
+    let mut player = std::process::Command::new("paplay")
+        .arg("--device=room")
+        .arg(&wav)
+        .spawn()
+        .expect("paplay");
+    while player.try_wait().ok().flatten().is_none() {
+        app.update();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The room's last sound reaches the microphone a little later.
+    let until = Instant::now() + Duration::from_millis(300);
+    while Instant::now() < until {
+        app.update();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    app.world_mut()
+        .write_message(DesktopAction::PushToTalk { held: false });
+    let released = Instant::now();
+    let replied = crate::support::update_until(&mut app, Duration::from_secs(120), |w| {
+        w.resource::<Seen>().finished
+    });
+    let seen = app.world().resource::<Seen>();
+    let (sent, at) = seen
+        .sent
+        .clone()
+        .unwrap_or_else(|| (String::new(), released));
+    let reply = app
+        .world()
+        .resource::<ChatHistory>()
+        .turns
+        .last()
+        .map(|turn| turn.assistant.clone())
+        .unwrap_or_default();
+    let report = serde_json::json!({
+        "mode": mode,
+        "sent": sent,
+        "release_to_chat_ms": at.saturating_duration_since(released).as_secs_f64() * 1000.0,
+        "replied": replied,
+        "reply": reply,
+    });
+    println!("{report}");
+}
