@@ -874,6 +874,7 @@ fn the_tray_menu_is_on_the_session_bus_and_its_click_through_item_switches_it() 
             "Hide mascot",
             "Click-through",
             "Chat",
+            "Voice",
             "Expressions",
             "Settings",
             "Diagnostics",
