@@ -199,6 +199,7 @@ scripts/windows/compare-png.py --max-alpha-mismatch 0.001 --max-mean-diff 1 \
 # over the avatar's face makes the window catch clicks, over a transparent corner lets them
 # through.
 log="$home/run.txt"
+: >"$log"
 RUST_LOG=info,desktop_mate::avatar::window=debug wine "$exe" \
   --config "$(winpath "$home/mascot.ron")" run >/dev/null 2>"$log" &
 mascot=$!

@@ -2,25 +2,18 @@
 //! utterance's text on its own line (a JSON object per line with `--json`) until `--utterances`,
 //! `--seconds` or Ctrl-C. For users checking their microphone and the models, and for tests.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use crate::commands::transcribe::{RecognizerArgs, model_paths};
 use crate::voice::listen::VadSettings;
 use crate::voice::listener::{ListenConfig, ListenEvent, ListenWorker};
 use crate::voice::microphone::input_devices;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ListenArgs {
-    /// The recognizer folder (as `transcribe --recognizer`).
-    #[arg(long, env = "DESKTOP_MATE_RECOGNIZER")]
-    pub recognizer: Option<PathBuf>,
-    /// Silero VAD's model (as `transcribe --vad`).
-    #[arg(long, env = "DESKTOP_MATE_VAD")]
-    pub vad: Option<PathBuf>,
-    /// `auto`, or the language spoken (en, fr, ...).
-    #[arg(long, default_value = "auto")]
-    pub language: String,
+    #[command(flatten)]
+    pub models: RecognizerArgs,
     /// An input device by name (`--devices` lists them); default: the system's.
     #[arg(long)]
     pub device: Option<String>,
@@ -33,9 +26,6 @@ pub struct ListenArgs {
     /// Stop after this many seconds.
     #[arg(long)]
     pub seconds: Option<f64>,
-    /// Threads for recognition.
-    #[arg(long, default_value_t = 2)]
-    pub threads: u32,
     /// A JSON object per utterance: text, language, audio_seconds, recognition_ms.
     #[arg(long)]
     pub json: bool,
@@ -48,10 +38,8 @@ pub fn run(args: ListenArgs) -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    let (recognizer, vad) = match crate::commands::transcribe::model_paths(
-        args.recognizer.as_deref(),
-        args.vad.as_deref(),
-    ) {
+    let models = &args.models;
+    let (recognizer, vad) = match model_paths(models.recognizer.as_deref(), models.vad.as_deref()) {
         Ok(paths) => paths,
         Err(err) => {
             eprintln!("listen: {err}");
@@ -61,10 +49,10 @@ pub fn run(args: ListenArgs) -> ExitCode {
     let worker = ListenWorker::start(ListenConfig {
         recognizer,
         vad,
-        language: args.language.clone(),
+        language: models.language.clone(),
         device: args.device.clone(),
         hands_free: true,
-        threads: args.threads,
+        threads: models.threads,
         vad_settings: VadSettings::default(),
     });
     let started = Instant::now();

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::commands::voice_bench::{median, ms};
 use crate::diagnostics::sampler::Sampler;
 use crate::voice::listen::{LISTEN_RATE, Utterance, Vad, VadSettings};
 use crate::voice::recognize::{Recognizer, resample};
@@ -48,15 +49,6 @@ pub struct ListenRun {
     pub vad_lag_ms: f64,
     pub recognition_ms: f64,
     pub end_of_speech_to_text_ms: f64,
-}
-
-fn ms(start: Instant) -> f64 {
-    start.elapsed().as_secs_f64() * 1000.0
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 pub fn bench(

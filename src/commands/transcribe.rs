@@ -15,6 +15,16 @@ use crate::voice::tts::Audio;
 pub struct TranscribeArgs {
     /// A WAV file (any rate, mono or the first channel).
     pub file: PathBuf,
+    #[command(flatten)]
+    pub models: RecognizerArgs,
+    /// One JSON object on stdout: text, language, segments, timings.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The recognizer, the detector and the language (`transcribe`, `listen`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct RecognizerArgs {
     /// A folder with a Whisper model exported for sherpa-onnx (`NAME-encoder.int8.onnx`,
     /// `NAME-decoder.int8.onnx`, `NAME-tokens.txt`); default: `whisper-base` in the
     /// recognizers folder (docs/listening.md).
@@ -29,9 +39,6 @@ pub struct TranscribeArgs {
     /// Threads for recognition.
     #[arg(long, default_value_t = 2)]
     pub threads: u32,
-    /// One JSON object on stdout: text, language, segments, timings.
-    #[arg(long)]
-    pub json: bool,
 }
 
 pub fn run(args: TranscribeArgs) -> ExitCode {
@@ -67,13 +74,14 @@ pub fn model_paths(
 }
 
 fn transcribe_file(args: &TranscribeArgs) -> Result<(), VoiceError> {
-    let language = whisper_language(&args.language)?;
+    let models = &args.models;
+    let language = whisper_language(&models.language)?;
     // The recording first: a wrong file is said before any model loads.
     let audio = Audio::read_wav(&args.file)?;
-    let (recognizer, vad) = model_paths(args.recognizer.as_deref(), args.vad.as_deref())?;
+    let (recognizer, vad) = model_paths(models.recognizer.as_deref(), models.vad.as_deref())?;
     let started = Instant::now();
     let mut transcriber = Transcriber {
-        recognizer: Recognizer::open(&recognizer, &args.language, args.threads)?,
+        recognizer: Recognizer::open(&recognizer, &models.language, models.threads)?,
         vad: Vad::open(&vad, VadSettings::default())?,
     };
     let load_ms = started.elapsed().as_secs_f64() * 1000.0;

@@ -452,6 +452,7 @@ mod tests {
             visible: true,
             click_through: true,
             autostart: false,
+            voice: false,
         };
         let built = win::build_menu(state).expect("menu");
         let kinds: Vec<String> = built
@@ -472,6 +473,7 @@ mod tests {
                 "[true] Click-through",
                 "---",
                 "Chat",
+                "[false] Voice",
                 "Expressions",
                 "Settings",
                 "Diagnostics",
@@ -499,6 +501,7 @@ mod tests {
                 visible: false,
                 click_through: false,
                 autostart: true,
+                voice: true,
             },
         );
         let texts: Vec<String> = built
@@ -513,6 +516,7 @@ mod tests {
             .collect();
         assert_eq!(texts[0], "Show mascot");
         assert_eq!(texts[1], "[false] Click-through");
-        assert_eq!(texts[6], "[true] Start with the system");
+        assert_eq!(texts[3], "[true] Voice");
+        assert_eq!(texts[7], "[true] Start with the system");
     }
 }
