@@ -29,6 +29,14 @@ shoot --no-chat --motion greeting --at 1.3 --out docs/screenshots/motion-wave.pn
 shoot --no-chat --motion joy --at 0.5 --expression joy=1 --out docs/screenshots/motion-joy.png
 shoot --no-chat --motion sleepy --at 1.0 --expression blink=1 --out docs/screenshots/motion-sleepy.png
 echo "wrote docs/screenshots/motion-wave.png, motion-joy.png, motion-sleepy.png"
+# The Memory panel (F5) with a few memories, written as the chat keeps them.
+for said in "The user said: I have a cat called Miso" "The user said: I work nights at a bakery" \
+  "The user said: my name is Léa"; do
+  HOME="$tmp" "$bin" memory --config "$tmp/mascot.ron" add "$said" >/dev/null
+done
+SIZE=440x600 shoot --no-chat --memory-panel --out docs/screenshots/memory.png
+rm -rf "$tmp/.local"
+echo "wrote docs/screenshots/memory.png"
 godette=../shared/avatars/Godette_vrm_v4.vrm
 if [[ -f $godette ]]; then
   shoot --no-chat --avatar "$godette" --out docs/screenshots/godette.png

@@ -2,7 +2,7 @@
 //! in the terminal (src/memory/), for users and tests.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::config::LoadedSettings;
@@ -212,16 +212,8 @@ fn execute(loaded: &LoadedSettings, args: MemoryArgs) -> Result<(), MemoryError>
             }
         }
         MemoryAction::Export { file } => {
-            let export = engine.export()?;
-            write_new(
-                &file,
-                &serde_json::to_vec_pretty(&export).unwrap_or_default(),
-            )?;
-            println!(
-                "wrote {} memories to {}",
-                export.memories.len(),
-                file.display()
-            );
+            let n = engine.write_export(&file)?;
+            println!("wrote {n} memories to {}", file.display());
         }
         MemoryAction::Import { file } => {
             let n = engine.import(&file)?;
@@ -229,16 +221,4 @@ fn execute(loaded: &LoadedSettings, args: MemoryArgs) -> Result<(), MemoryError>
         }
     }
     Ok(())
-}
-
-/// Writes a file that must not exist yet (never overwrites a user's file).
-fn write_new(path: &Path, bytes: &[u8]) -> Result<(), MemoryError> {
-    let fail = |e: std::io::Error| MemoryError::Invalid(format!("{}: {e}", path.display()));
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(fail)?;
-    file.write_all(bytes).map_err(fail)?;
-    file.sync_all().map_err(fail)
 }

@@ -37,6 +37,9 @@ pub struct SnapshotArgs {
     /// Open the Expressions panel (F4) before capturing.
     #[arg(long)]
     pub expressions_panel: bool,
+    /// Open the Memory panel (F5) before capturing; the capture waits for its list.
+    #[arg(long)]
+    pub memory_panel: bool,
     /// Open the right-click menu in the middle of the window before capturing.
     #[arg(long)]
     pub menu: bool,
@@ -136,6 +139,7 @@ pub fn run(mut loaded: LoadedSettings, args: SnapshotArgs) -> AppExit {
     world.resource_mut::<crate::ui::SettingsPanel>().open = args.settings;
     world.resource_mut::<crate::ui::ChatPanel>().open = !args.no_chat;
     world.resource_mut::<crate::ui::ExpressionsPanel>().open = args.expressions_panel;
+    world.resource_mut::<crate::ui::MemoryPanel>().open = args.memory_panel;
     if args.menu {
         let window = &world.resource::<crate::config::Settings>().window;
         let middle = Vec2::new(window.width as f32 / 2.0, window.height as f32 / 2.0);
@@ -397,12 +401,22 @@ fn capture_when_settled(
     mut blank: ResMut<BlankCaptures>,
     mut waited: Local<u32>,
     mut requested: Local<Option<u32>>,
-    (settings, listening): (
+    (settings, listening, memory_panel, memory_view): (
         Res<crate::config::Settings>,
         Res<crate::voice::ListenStatus>,
+        Res<crate::ui::MemoryPanel>,
+        Res<crate::memory::browse::MemoryView>,
     ),
 ) {
     if *progress != SayProgress::Answered {
+        return;
+    }
+    // The Memory panel open: the capture shows its list, not "reading…".
+    if memory_panel.open
+        && (!memory_view.listed || memory_view.pending > 0)
+        && *waited < AVATAR_TIMEOUT_FRAMES
+    {
+        *waited += 1;
         return;
     }
     // Listening on: the capture shows it ready (or why not), not loading.

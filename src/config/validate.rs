@@ -16,7 +16,7 @@ pub const OVERLAY_KEYS: [&str; 12] = [
 ];
 
 /// Keys the panels use: the overlay key must not be one of them.
-pub const PANEL_KEYS: [&str; 3] = ["F1", "F2", "F4"];
+pub const PANEL_KEYS: [&str; 4] = ["F1", "F2", "F4", "F5"];
 
 /// Every problem found, in file order.
 pub fn validate(settings: &Settings) -> Vec<InvalidValue> {
@@ -211,7 +211,7 @@ pub fn validate(settings: &Settings) -> Vec<InvalidValue> {
         check(
             "diagnostics.overlay_key",
             Err(format!(
-                "{} already opens a panel (F1 chat, F2 settings, F4 expressions); pick another of F3, F5..F12",
+                "{} already opens a panel (F1 chat, F2 settings, F4 expressions, F5 memory); pick another of F3, F6..F12",
                 diagnostics.overlay_key
             )),
         );

@@ -11,7 +11,7 @@ use crossbeam_channel::{Receiver, Sender};
 use crate::AppSystems;
 use crate::avatar::ClickThrough;
 use crate::diagnostics::DiagnosticsOverlay;
-use crate::ui::{ChatPanel, ExpressionsPanel, SettingsPanel};
+use crate::ui::{ChatPanel, ExpressionsPanel, MemoryPanel, SettingsPanel};
 
 /// One request to the mascot window.
 #[derive(Message, Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,10 +23,11 @@ pub enum DesktopAction {
     ToggleVisible,
     /// Open or close the chat panel (showing a hidden mascot first).
     ToggleChat,
-    /// Open or close the expressions, settings panel or diagnostics overlay (showing a
-    /// hidden mascot first).
+    /// Open or close the expressions, settings or memory panel or the diagnostics overlay
+    /// (showing a hidden mascot first).
     ToggleExpressions,
     ToggleSettings,
+    ToggleMemory,
     ToggleDiagnostics,
     /// Flip `desktop.autostart` and save it to the settings file (handled in autostart.rs).
     ToggleAutostart,
@@ -110,12 +111,12 @@ fn apply_actions(
     mut click_through: ResMut<ClickThrough>,
     chat: Option<ResMut<ChatPanel>>,
     expressions: Option<ResMut<ExpressionsPanel>>,
-    settings: Option<ResMut<SettingsPanel>>,
+    (settings, memory): (Option<ResMut<SettingsPanel>>, Option<ResMut<MemoryPanel>>),
     overlay: Option<ResMut<DiagnosticsOverlay>>,
     mut exit: MessageWriter<AppExit>,
 ) {
-    let (mut chat, mut expressions, mut settings, mut overlay) =
-        (chat, expressions, settings, overlay);
+    let (mut chat, mut expressions, mut settings, mut memory, mut overlay) =
+        (chat, expressions, settings, memory, overlay);
     for action in actions.read() {
         let mut window = windows.single_mut().ok();
         let show = |window: &mut Option<Mut<Window>>| {
@@ -160,12 +161,14 @@ fn apply_actions(
             }
             DesktopAction::ToggleExpressions
             | DesktopAction::ToggleSettings
+            | DesktopAction::ToggleMemory
             | DesktopAction::ToggleDiagnostics => {
                 let hidden = window.as_ref().is_some_and(|w| !w.visible);
                 show(&mut window);
                 let open = match action {
                     DesktopAction::ToggleExpressions => expressions.as_mut().map(|p| &mut p.open),
                     DesktopAction::ToggleSettings => settings.as_mut().map(|p| &mut p.open),
+                    DesktopAction::ToggleMemory => memory.as_mut().map(|p| &mut p.open),
                     _ => overlay.as_mut().map(|o| &mut o.visible),
                 };
                 if let Some(open) = open {

@@ -50,6 +50,7 @@ pub fn menu(state: TrayState) -> Vec<MenuEntry> {
         Some(("Voice", Some(state.voice), DesktopAction::ToggleVoice)),
         Some(("Expressions", None, DesktopAction::ToggleExpressions)),
         Some(("Settings", None, DesktopAction::ToggleSettings)),
+        Some(("Memory", None, DesktopAction::ToggleMemory)),
         Some(("Diagnostics", None, DesktopAction::ToggleDiagnostics)),
         None,
         Some((
@@ -420,6 +421,7 @@ mod tests {
                 Some(("Voice", Some(true))),
                 Some(("Expressions", None)),
                 Some(("Settings", None)),
+                Some(("Memory", None)),
                 Some(("Diagnostics", None)),
                 None,
                 Some(("Start with the system", Some(false))),
@@ -476,6 +478,7 @@ mod tests {
                 "[false] Voice",
                 "Expressions",
                 "Settings",
+                "Memory",
                 "Diagnostics",
                 "---",
                 "[false] Start with the system",
@@ -517,6 +520,6 @@ mod tests {
         assert_eq!(texts[0], "Show mascot");
         assert_eq!(texts[1], "[false] Click-through");
         assert_eq!(texts[3], "[true] Voice");
-        assert_eq!(texts[7], "[true] Start with the system");
+        assert_eq!(texts[8], "[true] Start with the system");
     }
 }

@@ -111,6 +111,33 @@ impl MemoryEngine {
         Ok(missing.len())
     }
 
+    /// After another connection (the Memory panel, the terminal) changed the file: the
+    /// vectors of what it edited or imported. Returns how many were computed.
+    pub fn follow_other_writers(&mut self) -> Result<usize, MemoryError> {
+        if self.store.take_external_change()? {
+            self.embed_missing()
+        } else {
+            Ok(0)
+        }
+    }
+
+    /// Writes the export to `path`, which must not exist yet (a user's file is never
+    /// overwritten); returns how many memories it holds.
+    pub fn write_export(&self, path: &Path) -> Result<usize, MemoryError> {
+        let export = self.export()?;
+        let bytes = serde_json::to_vec_pretty(&export)
+            .map_err(|e| MemoryError::Invalid(format!("{}: {e}", path.display())))?;
+        let fail = |e: std::io::Error| MemoryError::Invalid(format!("{}: {e}", path.display()));
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(fail)?;
+        std::io::Write::write_all(&mut file, &bytes).map_err(fail)?;
+        file.sync_all().map_err(fail)?;
+        Ok(export.memories.len())
+    }
+
     pub fn export(&self) -> Result<Export, MemoryError> {
         Ok(Export {
             format: EXPORT_FORMAT.into(),

@@ -3,8 +3,9 @@
 //! "Memory"). Bevy-free engine: [`store`] (the database), [`embed`] (the model seam),
 //! [`recall`] (ranking and the token budget), [`engine`] (the three together, as the terminal
 //! commands and the chat use them), [`observe`] (what is kept from a turn); `plugin.rs` gives
-//! the chat its [`crate::llm::contract::Recall`] seam.
+//! the chat its [`crate::llm::contract::Recall`] seam, [`browse`] serves the Memory panel.
 
+pub mod browse;
 pub mod embed;
 pub mod engine;
 pub mod observe;
@@ -23,7 +24,7 @@ pub struct MemoryPlugin;
 
 impl Plugin for MemoryPlugin {
     fn build(&self, app: &mut App) {
-        app.add_plugins(plugin::plugin);
+        app.add_plugins((plugin::plugin, browse::plugin));
     }
 }
 

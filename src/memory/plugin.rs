@@ -78,6 +78,10 @@ impl Recall for SessionMemory {
         if self.budget == 0 {
             return None;
         }
+        // The Memory panel writes through its own connection.
+        if let Err(err) = self.engine.follow_other_writers() {
+            warn!("memory: {err}");
+        }
         match self.engine.recall(message, self.budget) {
             Ok(recalled) => prompt_block(&recalled),
             Err(err) => {

@@ -179,6 +179,11 @@ pub struct MemoryStore {
     path: PathBuf,
     /// Per persona, built on the first search after a write.
     index: HashMap<String, VectorIndex>,
+    /// SQLite's `data_version` when last looked at: it changes when another connection (the
+    /// Memory panel, the terminal) commits.
+    data_version: i64,
+    /// Another connection committed since [`MemoryStore::take_external_change`] last said so.
+    external_change: bool,
 }
 
 /// An opened store and what the user should be told about it.
@@ -299,11 +304,39 @@ impl MemoryStore {
                 .map_err(&err)?;
         }
         tx.commit().map_err(&err)?;
+        let data_version = connection
+            .query_row("PRAGMA data_version", [], |row| row.get(0))
+            .map_err(&err)?;
         Ok(Self {
             connection,
             path: path.to_owned(),
             index: HashMap::new(),
+            data_version,
+            external_change: false,
         })
+    }
+
+    /// Drops the search index when another connection has committed since the last look
+    /// (its rows may be edited, forgotten or new).
+    fn follow_other_writers(&mut self) -> Result<(), MemoryError> {
+        let version: i64 = self
+            .connection
+            .query_row("PRAGMA data_version", [], |row| row.get(0))
+            .map_err(self.err())?;
+        if version != self.data_version {
+            self.data_version = version;
+            self.index.clear();
+            self.external_change = true;
+        }
+        Ok(())
+    }
+
+    /// True once after another connection (the Memory panel, the terminal) has changed the
+    /// file: memories it edited or imported may need their vectors
+    /// ([`MemoryEngine::embed_missing`](super::engine::MemoryEngine::embed_missing)).
+    pub fn take_external_change(&mut self) -> Result<bool, MemoryError> {
+        self.follow_other_writers()?;
+        Ok(std::mem::take(&mut self.external_change))
     }
 
     pub fn path(&self) -> &Path {
@@ -439,6 +472,7 @@ impl MemoryStore {
 
     /// The persona's vectors, read once after each write.
     fn index_for(&mut self, persona: &str) -> Result<&VectorIndex, MemoryError> {
+        self.follow_other_writers()?;
         if !self.index.contains_key(persona) {
             let mut index = VectorIndex::default();
             let mut statement = self
@@ -746,6 +780,50 @@ mod tests {
             store
                 .remember("Mate", NewMemory::new(MemoryKind::Fact, "  "), None)
                 .is_err()
+        );
+    }
+
+    /// The chat's connection sees what the Memory panel's connection changed: a forgotten
+    /// memory is no longer found by vector, an edited one is reported for its new vector.
+    #[test]
+    fn another_connections_writes_reach_the_search() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("m.sqlite");
+        let mut chat = MemoryStore::open(&path).expect("open").store;
+        let cat = unit(&[1.0, 0.0, 0.0]);
+        let tea = unit(&[0.0, 1.0, 0.0]);
+        chat.remember(
+            "Mate",
+            NewMemory::new(MemoryKind::Fact, "Has a cat"),
+            Some(&cat),
+        )
+        .expect("w");
+        let Written::Added(tea_id) = chat
+            .remember(
+                "Mate",
+                NewMemory::new(MemoryKind::Fact, "Likes tea"),
+                Some(&tea),
+            )
+            .expect("w")
+        else {
+            panic!("added");
+        };
+        assert_eq!(chat.nearest("Mate", &tea, 1).expect("search")[0].0, tea_id);
+        assert!(!chat.take_external_change().expect("look"), "own writes");
+
+        let mut panel = MemoryStore::open(&path).expect("open").store;
+        assert!(panel.forget(tea_id).expect("forget"));
+        let found = chat.nearest("Mate", &tea, 5).expect("search");
+        assert!(found.iter().all(|(id, _)| *id != tea_id), "{found:?}");
+        assert!(chat.take_external_change().expect("look"));
+        assert!(!chat.take_external_change().expect("look"), "said once");
+
+        let id = panel.list("Mate").expect("list")[0].id;
+        assert!(panel.edit(id, "Has two cats", None).expect("edit"));
+        assert!(chat.take_external_change().expect("look"));
+        assert_eq!(
+            chat.without_vectors("Mate").expect("missing"),
+            [(id, "Has two cats".to_owned())]
         );
     }
 

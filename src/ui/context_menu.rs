@@ -1,9 +1,9 @@
-//! The right-click menu on the avatar: chat, expressions, settings, diagnostics, quit.
+//! The right-click menu on the avatar: chat, expressions, settings, memory, diagnostics, quit.
 
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 
-use super::{ChatPanel, ExpressionsPanel, SettingsPanel};
+use super::{ChatPanel, ExpressionsPanel, MemoryPanel, SettingsPanel};
 use crate::avatar::ContextMenu;
 use crate::diagnostics::DiagnosticsOverlay;
 
@@ -18,6 +18,7 @@ fn context_menu(
     mut chat: ResMut<ChatPanel>,
     mut expressions: ResMut<ExpressionsPanel>,
     mut settings: ResMut<SettingsPanel>,
+    mut memory: ResMut<MemoryPanel>,
     overlay: Option<ResMut<DiagnosticsOverlay>>,
     mut exit: MessageWriter<AppExit>,
 ) -> Result {
@@ -43,6 +44,10 @@ fn context_menu(
                 }
                 if ui.button("Settings (F2)").clicked() {
                     settings.open = !settings.open;
+                    close = true;
+                }
+                if ui.button("Memory (F5)").clicked() {
+                    memory.open = !memory.open;
                     close = true;
                 }
                 if let Some(overlay) = overlay.as_mut()

@@ -4,6 +4,7 @@ mod chat_panel;
 mod context_menu;
 mod diagnostics_overlay;
 mod expressions_panel;
+mod memory_panel;
 mod notices;
 mod panel_area;
 mod settings_panel;
@@ -11,6 +12,7 @@ pub mod theme;
 
 pub use chat_panel::ChatPanel;
 pub use expressions_panel::ExpressionsPanel;
+pub use memory_panel::MemoryPanel;
 pub use settings_panel::SettingsPanel;
 
 use bevy::prelude::*;
@@ -38,6 +40,7 @@ impl Plugin for UiPlugin {
             context_menu::plugin,
             diagnostics_overlay::plugin,
             expressions_panel::plugin,
+            memory_panel::plugin,
             notices::plugin,
             panel_area::plugin,
             settings_panel::plugin,

@@ -14,6 +14,8 @@ pub const CHAT_KEY: KeyCode = KeyCode::F1;
 pub const SETTINGS_KEY: KeyCode = KeyCode::F2;
 /// The expressions panel's key.
 pub const EXPRESSIONS_KEY: KeyCode = KeyCode::F4;
+/// The memory panel's key.
+pub const MEMORY_KEY: KeyCode = KeyCode::F5;
 
 #[cfg(test)]
 mod tests {
@@ -28,6 +30,9 @@ mod tests {
             .iter()
             .filter_map(|name| overlay_key_code(name))
             .collect();
-        assert_eq!(reserved, [CHAT_KEY, SETTINGS_KEY, EXPRESSIONS_KEY]);
+        assert_eq!(
+            reserved,
+            [CHAT_KEY, SETTINGS_KEY, EXPRESSIONS_KEY, MEMORY_KEY]
+        );
     }
 }

@@ -877,6 +877,7 @@ fn the_tray_menu_is_on_the_session_bus_and_its_click_through_item_switches_it() 
             "Voice",
             "Expressions",
             "Settings",
+            "Memory",
             "Diagnostics",
             "Start with the system",
             "Quit"

@@ -245,3 +245,100 @@ fn the_memory_recalls_in_the_app_and_turns_off_live() {
         "the model was not reloaded"
     );
 }
+
+/// The Memory panel's requests (its own connection to memory.sqlite, on its own thread)
+/// reach the chat's memory: an edited memory is recalled by its new words, a forgotten one
+/// is not recalled, forget-all leaves nothing; each answer lists what the file holds.
+#[test]
+fn the_memory_panels_edits_and_forgets_reach_the_chat() {
+    use desktop_mate::memory::browse::{
+        BrowseAction, BrowseRequest, MemoryBrowser, MemoryView, Target,
+    };
+    let (mut app, dir) = app_with(
+        "(llm: (model_path: Some(\"MODEL\"), n_ctx: 256, n_batch: 64, n_threads: 1, warm_up: false,
+           sampling: (temperature: 0.0, max_tokens: 4)), persona: (name: \"Mate\", system_prompt: \"Be brief.\"))",
+    );
+    assert!(update_until(&mut app, Duration::from_secs(60), |w| {
+        *w.resource::<LlmStatus>() == LlmStatus::Ready
+    }));
+    let say = |app: &mut App, message: &str| {
+        let before = app.world().resource::<ChatHistory>().turns.len();
+        app.world_mut().write_message(SendChat(message.into()));
+        assert!(update_until(app, Duration::from_secs(60), |w| {
+            w.resource::<ChatHistory>().turns.len() > before
+                && *w.resource::<LlmStatus>() == LlmStatus::Ready
+        }));
+        app.world().resource::<ChatHistory>().turns[before]
+            .recalled
+            .clone()
+            .unwrap_or_default()
+    };
+    let panel = |app: &mut App, action: BrowseAction| {
+        let request = BrowseRequest {
+            target: Target {
+                database: dir.path().join("memory.sqlite"),
+                persona: "Mate".into(),
+            },
+            query: String::new(),
+            action,
+        };
+        let world = app.world_mut();
+        world.resource_scope(|world, mut view: Mut<MemoryView>| {
+            view.send(world.resource::<MemoryBrowser>(), request);
+        });
+        assert!(update_until(app, Duration::from_secs(20), |w| {
+            w.resource::<MemoryView>().pending == 0
+        }));
+        let view = app.world().resource::<MemoryView>();
+        (
+            view.memories
+                .iter()
+                .map(|m| (m.id, m.text.clone()))
+                .collect::<Vec<_>>(),
+            view.message.clone(),
+        )
+    };
+    say(&mut app, "I have a cat called Zyxquorp at home");
+    say(&mut app, "I work nights at the Vlendor bakery");
+    let (listed, _) = panel(&mut app, BrowseAction::List);
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let (cat, _) = listed
+        .iter()
+        .find(|(_, text)| text.contains("Zyxquorp"))
+        .cloned()
+        .expect("the cat is kept");
+
+    let (listed, message) = panel(
+        &mut app,
+        BrowseAction::Edit {
+            id: cat,
+            text: "The user has a dog called Plixnerd".into(),
+        },
+    );
+    assert_eq!(message, Some(Ok("changed".into())));
+    assert!(
+        listed.iter().any(|(_, t)| t.contains("Plixnerd")),
+        "{listed:?}"
+    );
+    let recalled = say(&mut app, "what about Plixnerd");
+    assert!(recalled.contains("Plixnerd"), "{recalled:?}");
+    assert!(
+        say(&mut app, "what about Zyxquorp").is_empty(),
+        "the old text is gone"
+    );
+
+    let (listed, _) = panel(&mut app, BrowseAction::Forget { id: cat });
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert!(say(&mut app, "what about Plixnerd").is_empty(), "forgotten");
+    assert!(say(&mut app, "the Vlendor bakery").contains("Vlendor"));
+
+    let (listed, message) = panel(&mut app, BrowseAction::ForgetAll);
+    assert!(listed.is_empty());
+    assert_eq!(message, Some(Ok("forgot all 1 memories of Mate".into())));
+    assert!(say(&mut app, "the Vlendor bakery").is_empty());
+    let file = std::fs::read(dir.path().join("memory.sqlite")).expect("read");
+    assert!(
+        !file.windows(7).any(|w| w == b"Vlendor"),
+        "forgotten text is gone from the file"
+    );
+}

@@ -223,7 +223,7 @@ Settings(
         },
         transition_speed: 2.0,
     ),
-    diagnostics: (overlay_visible: true, overlay_key: "F5"), // inline on purpose
+    diagnostics: (overlay_visible: true, overlay_key: "F6"), // inline on purpose
 )
 "##;
 
@@ -289,13 +289,13 @@ fn hand_written_file_each_kind_of_edit() {
 
     // A value missing from an inline struct, plus a present one there.
     let out = edit(&text, |s| {
-        s.diagnostics.overlay_key = "F6".into();
+        s.diagnostics.overlay_key = "F7".into();
         s.diagnostics.sample_interval_secs = 2.0;
     });
     assert_eq!(
         changed_lines(&text, &out),
         [
-            "    diagnostics: (overlay_visible: true, overlay_key: \"F6\", sample_interval_secs: 2.0), // inline on purpose"
+            "    diagnostics: (overlay_visible: true, overlay_key: \"F7\", sample_interval_secs: 2.0), // inline on purpose"
         ]
     );
     text = out;

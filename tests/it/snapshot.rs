@@ -597,3 +597,55 @@ fn the_overlay_opens_where_it_was_last_dragged() {
         "not in the top-right corner"
     );
 }
+
+/// The Memory panel (F5) lists what is remembered: with three memories written by the
+/// terminal's `memory add` (the same file the chat writes), the panel is taller by their
+/// rows than over an empty memory, and the window around it stays transparent.
+#[test]
+fn the_memory_panel_lists_the_memories_of_the_file() {
+    if !support::display_available() {
+        return;
+    }
+    let panel_height = |dir: &Path| {
+        let (output, out) = snapshot_with(
+            dir,
+            "()",
+            &["--memory-panel", "--no-chat", "--size", "440x600"],
+        );
+        assert!(
+            output.status.success(),
+            "snapshot failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let image = rgba(&out);
+        assert_eq!(image.get_pixel(438, 598)[3], 0, "transparent around it");
+        // Rows of the panel's left column (x 12..40: inside the panel, left of the avatar).
+        (0..600)
+            .filter(|&y| opaque_pixels(&image, (12, 40), (y, y + 1)) > 20)
+            .count()
+    };
+    let empty = tempfile::tempdir().expect("temp dir");
+    let without = panel_height(empty.path());
+    let full = tempfile::tempdir().expect("temp dir");
+    std::fs::write(full.path().join("mascot.ron"), "()").expect("settings");
+    for said in [
+        "The user said: I have a cat called Miso",
+        "The user said: I work nights at a bakery",
+        "The user said: my name is Léa",
+    ] {
+        let added = std::process::Command::new(env!("CARGO_BIN_EXE_desktop-mate"))
+            .args(["memory", "--config"])
+            .arg(full.path().join("mascot.ron"))
+            .args(["add", said])
+            .env("HOME", full.path())
+            .output()
+            .expect("run memory add");
+        assert!(added.status.success(), "{added:?}");
+    }
+    let with = panel_height(full.path());
+    eprintln!("memory panel: {without} px tall empty, {with} px with three memories");
+    assert!(
+        with >= without + 3 * 14,
+        "three rows more: {without} px tall empty, {with} px with three memories"
+    );
+}
