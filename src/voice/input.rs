@@ -11,7 +11,8 @@ use super::listen::{VadSettings, default_recognizers_dir};
 use super::listener::{ListenConfig, ListenEvent, ListenWorker};
 use super::output::VoiceOutput;
 use crate::AppSystems;
-use crate::config::{ListenSettings, Settings, SettingsChanged};
+use crate::avatar::{AvatarCommand, AvatarCommands};
+use crate::config::{Expression, ListenSettings, Settings, SettingsChanged};
 use crate::desktop::DesktopAction;
 use crate::llm::{LlmStatus, SendChat, StopReply};
 
@@ -23,7 +24,13 @@ pub(super) fn plugin(app: &mut App) {
         .add_message::<DesktopAction>()
         .add_systems(
             Update,
-            (configure, hold, mute_while_speaking, read_events)
+            (
+                configure,
+                hold,
+                mute_while_speaking,
+                read_events,
+                show_listening,
+            )
                 .chain()
                 .in_set(AppSystems::Update),
         );
@@ -61,7 +68,15 @@ pub struct ListenInput {
     muted: bool,
     /// What was heard last, and its recognition time.
     pub last_heard: Option<(String, f64)>,
+    /// Hands-free: speech has started and is not yet heard.
+    hearing: bool,
+    /// The avatar shows it is listening ([`LISTENING_FACE`]).
+    attentive: bool,
 }
+
+/// The face while the user speaks to the mascot: brows up, eyes open (the preset at this
+/// weight), on top of the mood; it eases back when the words are heard or the key released.
+pub const LISTENING_FACE: (Expression, f32) = (Expression::Surprised, 0.35);
 
 fn wanted(settings: &ListenSettings) -> Option<ListenConfig> {
     if !settings.enabled {
@@ -218,6 +233,7 @@ fn read_events(
             }
             ListenEvent::Level(level) => input.level = level,
             ListenEvent::SpeechStarted => {
+                input.hearing = true;
                 // Barge-in: the user speaks over the mascot, which stops its reply and voice.
                 if settings.listen.barge_in {
                     stop.write(StopReply);
@@ -228,6 +244,7 @@ fn read_events(
                 recognition_ms,
                 ..
             } => {
+                input.hearing = false;
                 info!("listening: heard {text:?} in {recognition_ms:.0} ms");
                 input.last_heard = Some((text.clone(), recognition_ms));
                 if settings.listen.send_at_once {
@@ -236,7 +253,27 @@ fn read_events(
                     draft.write(SpeechDraft(text));
                 }
             }
-            ListenEvent::NotUnderstood(why) => info!("listening: {why}"),
+            ListenEvent::NotUnderstood(why) => {
+                input.hearing = false;
+                info!("listening: {why}");
+            }
         }
+    }
+}
+
+/// The avatar shows it listens while the push-to-talk key is held (or, hands-free, while the
+/// user speaks), and eases back after.
+fn show_listening(mut input: ResMut<ListenInput>, avatar: Option<Res<AvatarCommands>>) {
+    let attentive = input.worker.is_some() && (input.held || input.hearing);
+    if attentive == input.attentive {
+        return;
+    }
+    input.attentive = attentive;
+    let (expression, weight) = LISTENING_FACE;
+    if let Some(avatar) = avatar {
+        avatar.send(AvatarCommand::SetExpression {
+            expression,
+            weight: if attentive { weight } else { 0.0 },
+        });
     }
 }

@@ -31,7 +31,7 @@ pub mod worker;
 use bevy::prelude::*;
 
 pub use downloads::{DownloadVoice, VoiceDownloads};
-pub use input::{HoldToTalk, ListenInput, ListenStatus, SpeechDraft};
+pub use input::{HoldToTalk, LISTENING_FACE, ListenInput, ListenStatus, SpeechDraft};
 pub use metrics::VoiceDiagnostics;
 pub use output::{SaySample, VoiceOutput, VoiceStatus, VoiceTimings};
 

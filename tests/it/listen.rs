@@ -485,6 +485,18 @@ fn mascot_child() {
     app.world_mut()
         .write_message(DesktopAction::PushToTalk { held: true });
     app.update();
+    // The avatar shows it listens while the key is held.
+    let (face, weight) = desktop_mate::voice::LISTENING_FACE;
+    let target = |app: &mut App| {
+        // Sent in one frame, drained into the face in the next.
+        app.update();
+        app.update();
+        app.world()
+            .resource::<desktop_mate::avatar::FaceState>()
+            .expressions
+            .target(face)
+    };
+    assert_eq!(target(&mut app), weight, "listening face while held");
     let mut player = std::process::Command::new("paplay")
         .arg("--device=room")
         .arg(&wav)
@@ -503,6 +515,11 @@ fn mascot_child() {
     app.world_mut()
         .write_message(DesktopAction::PushToTalk { held: false });
     let released = Instant::now();
+    assert_eq!(
+        target(&mut app),
+        0.0,
+        "the listening face eases back on release"
+    );
     let replied = crate::support::update_until(&mut app, Duration::from_secs(120), |w| {
         w.resource::<Seen>().finished
     });
