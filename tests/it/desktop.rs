@@ -230,6 +230,15 @@ impl FakeInput {
         Self { conn, root }
     }
 
+    /// A key event sent at once, without the pause [`FakeInput::send`] leaves after it.
+    fn send_now(&self, kind: u8, detail: u8) {
+        use x11rb::protocol::xtest::ConnectionExt as _;
+        self.conn
+            .xtest_fake_input(kind, detail, 0, self.root, 0, 0, 0)
+            .expect("fake input");
+        self.conn.flush().expect("flush");
+    }
+
     fn send(&self, kind: u8, detail: u8, x: i16, y: i16) {
         use x11rb::protocol::xtest::ConnectionExt as _;
         self.conn
@@ -938,4 +947,119 @@ fn the_tray_menu_is_on_the_session_bus_and_its_click_through_item_switches_it() 
         .filter(|l| l.contains("no tray host"))
         .count();
     assert_eq!(offline_lines, 1, "said once");
+}
+
+const KEY_M: u32 = 0x6d;
+
+/// The whole listening path in the real mascot window: the push-to-talk hotkey
+/// (Ctrl+Alt+Shift+M) held through XTEST as fingers would, a recording played into the sound
+/// server's "room" sink (the default microphone is its monitor) meanwhile, the keys released:
+/// the words reach the chat and Gemma replies. The key is held for seconds with X's autorepeat
+/// (release/press pairs at one instant), which must not end the utterance.
+#[test]
+fn push_to_talk_held_through_xtest_sends_the_words_and_the_mascot_replies() {
+    let Some(_pointer) = x_display() else {
+        return;
+    };
+    let (Some(gemma), Some(samples), Some(recognizer), Some(vad)) = (
+        crate::support::gemma_model(),
+        crate::support::speech_samples(),
+        crate::support::recognizer_model(),
+        crate::support::vad_model(),
+    ) else {
+        return;
+    };
+    let Some(server) = crate::voice::SoundServer::start() else {
+        return;
+    };
+    for args in [
+        &[
+            "load-module",
+            "module-null-sink",
+            "sink_name=room",
+            "rate=16000",
+            "channels=1",
+        ][..],
+        &["set-default-source", "room.monitor"][..],
+    ] {
+        let status = server.command("pactl").args(args).status().expect("pactl");
+        assert!(status.success(), "pactl {args:?}");
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let settings = crate::listen::LISTENING_SETTINGS
+        .replacen(
+            "(\n",
+            "(\n    window: (width: 300, height: 450, position: Some((200, 150))),\n",
+            1,
+        )
+        .replace("MODEL", &crate::support::ron_path(&gemma))
+        .replace("DIR", &crate::support::ron_path(dir.path()))
+        .replace("RECOGNIZER", &crate::support::ron_path(&recognizer))
+        .replace("VAD", &crate::support::ron_path(&vad));
+    let env: Vec<(&str, String)> = server.env().into_iter().collect();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut mascot = start_with_env(dir.path(), &settings, &[], &env);
+    assert!(
+        mascot.logged("listening: ready", Duration::from_secs(120)),
+        "{:#?}",
+        mascot.log
+    );
+    let (wav, reference) = &samples[2];
+    let input = FakeInput::new();
+    let keys = keycodes(&input.conn, &[CONTROL_L, ALT_L, SHIFT_L, KEY_M]);
+    for code in &keys {
+        input.send(KEY_PRESS, *code, 0, 0);
+    }
+    assert!(
+        mascot.logged("push-to-talk held", Duration::from_secs(10)),
+        "the hotkey reached the app: {:#?}",
+        mascot.log
+    );
+    let mut player = server
+        .command("paplay")
+        .arg("--device=room")
+        .arg(wav)
+        .spawn()
+        .expect("paplay");
+    // Autorepeat as a real keyboard's X server sends it for a held key (XTEST keys do not
+    // repeat): a release and a press of M at the same instant, every 100 ms.
+    let m = keys[3];
+    let mut repeats = 0;
+    while player.try_wait().ok().flatten().is_none() {
+        input.send_now(KEY_RELEASE, m);
+        input.send_now(KEY_PRESS, m);
+        repeats += 1;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(repeats > 10, "{repeats} autorepeats");
+    std::thread::sleep(Duration::from_millis(400));
+    for code in keys.iter().rev() {
+        input.send(KEY_RELEASE, *code, 0, 0);
+    }
+    let heard = mascot.wait_for("listening: heard", Duration::from_secs(60));
+    let Some(heard) = heard else {
+        panic!("nothing heard: {:#?}", mascot.log);
+    };
+    let releases = mascot
+        .log
+        .iter()
+        .filter(|l| l.contains("push-to-talk released"))
+        .count();
+    assert_eq!(releases, 1, "one release for one hold: {:#?}", mascot.log);
+    let text = heard
+        .split("heard \"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_default();
+    let wrong = crate::voice::edits(&crate::voice::words(reference), &crate::voice::words(text));
+    println!("push-to-talk through XTEST: {reference:?} -> {text:?}");
+    assert!(
+        wrong as f64 <= 0.2 * crate::voice::words(reference).len() as f64,
+        "{reference:?} -> {text:?}"
+    );
+    assert!(
+        mascot.logged("reply:", Duration::from_secs(120)),
+        "the mascot replied: {:#?}",
+        mascot.log
+    );
 }
