@@ -642,6 +642,8 @@ fn sounding_ms(samples: &[f32]) -> usize {
 
 const CHILD_MODE: &str = "DESKTOP_MATE_TEST_VOICE_APP";
 const CHILD_DIR: &str = "DESKTOP_MATE_TEST_VOICE_DIR";
+/// A recording the barge-in child plays into the room while the mascot speaks.
+const CHILD_WAV: &str = "DESKTOP_MATE_TEST_VOICE_WAV";
 
 /// Gemma 3 270M is a base model: with the tag grammar it ends its chat replies after the tag,
 /// without it and with this persona it answers in sentences.
@@ -793,6 +795,70 @@ fn stop_in_the_mascot_silences_its_voice_within_100_ms() {
     );
 }
 
+/// Barge-in (issue 25): hands-free listening with `barge_in: true` on a microphone that is
+/// the monitor of a second null sink ("room", as a headset keeps the mascot's voice out of
+/// the microphone); the user's recorded words are played into the room while the mascot
+/// speaks on its own sink, recorded: its voice stops within 200 ms of the detector hearing
+/// speech, and what it heard is left in the chat input (`send_at_once: false`), not answered.
+#[test]
+fn speaking_over_the_mascot_stops_its_voice_within_200_ms() {
+    let (Some(samples), Some(recognizer), Some(vad)) = (
+        crate::support::speech_samples(),
+        recognizer_model(),
+        crate::support::vad_model(),
+    ) else {
+        return;
+    };
+    let Some((server, dir)) = mascot_setup() else {
+        return;
+    };
+    let settings = std::fs::read_to_string(dir.path().join("mascot.ron")).expect("settings");
+    let listen = format!(
+        "    listen: (enabled: true, hands_free: true, barge_in: true, send_at_once: false, \
+         language: \"en\", recognizer: Some(\"{}\"), vad: Some(\"{}\")),\n)",
+        crate::support::ron_path(&recognizer),
+        crate::support::ron_path(&vad)
+    );
+    let settings = format!("{}{listen}", settings.trim_end().trim_end_matches(')'));
+    std::fs::write(dir.path().join("mascot.ron"), settings).expect("settings");
+    for args in [
+        &[
+            "load-module",
+            "module-null-sink",
+            "sink_name=room",
+            "rate=16000",
+            "channels=1",
+        ][..],
+        &["set-default-source", "room.monitor"][..],
+        &["set-default-sink", "mascot"][..],
+    ] {
+        let status = server.command("pactl").args(args).status().expect("pactl");
+        assert!(status.success(), "pactl {args:?}");
+    }
+    let wav = samples[2].0.to_string_lossy().into_owned();
+    let (output, recorded) = run_mascot(&server, dir.path(), "barge", &[(CHILD_WAV, &wav)]);
+    let report = report_of(&output);
+    let played = sounding_ms(&recorded) as f64;
+    let user = report["user_after_ms"].as_f64().expect("user time");
+    let Some(barge) = report["barge_after_ms"].as_f64() else {
+        panic!("the mascot never heard the user: {report}");
+    };
+    println!(
+        "{report}\nvoice sounded {played} ms; the user began {user:.0} ms in, heard at \
+         {barge:.0} ms ({:.0} ms later, the recording's lead-in and the detector's 0.25 s \
+         included); voice silent {:.0} ms after",
+        barge - user,
+        played - barge
+    );
+    assert!(barge > user, "stopped only for the user's words: {report}");
+    assert!(
+        played <= barge + 200.0,
+        "still sounding {:.0} ms after the user was heard",
+        played - barge
+    );
+    assert_eq!(report["speaking_after"].as_bool(), Some(false), "{report}");
+}
+
 /// Run by [`mascot_speaking`] in a child process (its sound server in the environment).
 #[test]
 #[ignore = "a child process of the mascot voice tests"]
@@ -812,14 +878,26 @@ fn mascot_child() {
     let mut app = desktop_mate::headless_app(loaded);
     #[derive(Resource, Default)]
     struct Finished(bool);
-    app.init_resource::<Finished>().add_systems(
-        Last,
-        |mut done: MessageReader<ReplyFinished>, mut finished: ResMut<Finished>| {
-            if done.read().count() > 0 {
-                finished.0 = true;
-            }
-        },
-    );
+    /// When the first StopReply was sent (by listening's barge-in).
+    #[derive(Resource, Default)]
+    struct Stopped(Option<Instant>);
+    app.init_resource::<Finished>()
+        .init_resource::<Stopped>()
+        .add_systems(
+            Last,
+            |mut done: MessageReader<ReplyFinished>,
+             mut finished: ResMut<Finished>,
+             mut stops: MessageReader<StopReply>,
+             mut stopped: ResMut<Stopped>| {
+                if done.read().count() > 0 {
+                    finished.0 = true;
+                }
+                if stops.read().count() > 0 && stopped.0.is_none() {
+                    stopped.0 = Some(Instant::now());
+                }
+            },
+        );
+    let listening = std::env::var_os(CHILD_WAV).is_some();
     let after_crash = mode == "after_crash";
     let ready = crate::support::update_until(&mut app, Duration::from_secs(120), |w| {
         *w.resource::<LlmStatus>() == LlmStatus::Ready
@@ -828,6 +906,11 @@ fn mascot_child() {
                 VoiceStatus::Failed(_) => after_crash,
                 _ => false,
             }
+            && (!listening
+                || matches!(
+                    w.resource::<desktop_mate::voice::ListenStatus>(),
+                    desktop_mate::voice::ListenStatus::Ready(_)
+                ))
     });
     assert!(
         ready,
@@ -872,6 +955,37 @@ fn mascot_child() {
                     "mode": mode,
                     "stopped_after_ms": stopped_after_ms,
                     "queued_after_stop": app.world().resource::<VoiceOutput>().speaking(),
+                });
+            }
+            ("barge", Some(since)) if since.elapsed() >= Duration::from_millis(800) => {
+                // The user speaks over the mascot: a recording played into the room, whose
+                // sound the microphone hears.
+                let wav = std::env::var_os(CHILD_WAV).expect("the user's words");
+                let mut player = std::process::Command::new("paplay")
+                    .arg("--device=room")
+                    .arg(wav)
+                    .spawn()
+                    .expect("paplay");
+                let user_after_ms = since.elapsed().as_secs_f64() * 1000.0;
+                let until = Instant::now() + Duration::from_secs(10);
+                while Instant::now() < until && app.world().resource::<Stopped>().0.is_none() {
+                    step(&mut app);
+                }
+                let barge_after_ms = app
+                    .world()
+                    .resource::<Stopped>()
+                    .0
+                    .map(|at| at.duration_since(since).as_secs_f64() * 1000.0);
+                let _ = player.wait();
+                let until = Instant::now() + Duration::from_secs(2);
+                while Instant::now() < until {
+                    step(&mut app);
+                }
+                break serde_json::json!({
+                    "mode": mode,
+                    "user_after_ms": user_after_ms,
+                    "barge_after_ms": barge_after_ms,
+                    "speaking_after": app.world().resource::<VoiceOutput>().speaking(),
                 });
             }
             ("after_crash", _) if app.world().resource::<Finished>().0 => {
