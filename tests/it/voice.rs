@@ -935,9 +935,15 @@ fn mascot_child() {
     let started = Instant::now();
     let mut max_mouth = 0.0f32;
     let mut speaking_since = None;
+    // The frame loop's own time (app.update, no rendering here) while the voice speaks.
+    let mut speaking_frames: Vec<f64> = Vec::new();
     let report = loop {
         assert!(started.elapsed() < Duration::from_secs(120), "no end");
+        let frame = Instant::now();
         step(&mut app);
+        if speaking_since.is_some() && app.world().resource::<VoiceOutput>().speaking() {
+            speaking_frames.push((frame.elapsed().as_secs_f64() - 0.005) * 1000.0);
+        }
         max_mouth = max_mouth.max(mouth(&app));
         let speaking = app.world().resource::<VoiceOutput>().speaking();
         if speaking && speaking_since.is_none() {
@@ -1000,9 +1006,17 @@ fn mascot_child() {
                 });
             }
             ("speak", Some(_)) if !speaking && app.world().resource::<Finished>().0 => {
-                for _ in 0..30 {
+                let mut silent_frames = Vec::new();
+                for _ in 0..200 {
+                    let frame = Instant::now();
                     step(&mut app);
+                    silent_frames.push((frame.elapsed().as_secs_f64() - 0.005) * 1000.0);
                 }
+                let quantiles = |frames: &mut Vec<f64>| {
+                    frames.sort_by(f64::total_cmp);
+                    let at = |q: f64| frames[((frames.len() - 1) as f64 * q) as usize];
+                    serde_json::json!({"frames": frames.len(), "median_ms": at(0.5), "p95_ms": at(0.95)})
+                };
                 let timings = app.world().resource::<VoiceTimings>();
                 break serde_json::json!({
                     "mode": mode,
@@ -1011,6 +1025,8 @@ fn mascot_child() {
                     "real_time_factor": timings.real_time_factor,
                     "max_mouth": max_mouth,
                     "mouth_after": mouth(&app),
+                    "update_speaking": quantiles(&mut speaking_frames),
+                    "update_silent": quantiles(&mut silent_frames),
                 });
             }
             _ => {}
