@@ -972,19 +972,7 @@ fn push_to_talk_held_through_xtest_sends_the_words_and_the_mascot_replies() {
     let Some(server) = crate::voice::SoundServer::start() else {
         return;
     };
-    for args in [
-        &[
-            "load-module",
-            "module-null-sink",
-            "sink_name=room",
-            "rate=16000",
-            "channels=1",
-        ][..],
-        &["set-default-source", "room.monitor"][..],
-    ] {
-        let status = server.command("pactl").args(args).status().expect("pactl");
-        assert!(status.success(), "pactl {args:?}");
-    }
+    server.add_room();
     let dir = tempfile::tempdir().expect("temp dir");
     let settings = crate::listen::LISTENING_SETTINGS
         .replacen(

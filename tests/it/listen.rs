@@ -376,19 +376,7 @@ fn push_to_talk_words_reach_the_chat_and_the_mascot_replies() {
     let Some(server) = SoundServer::start() else {
         return;
     };
-    for args in [
-        &[
-            "load-module",
-            "module-null-sink",
-            "sink_name=room",
-            "rate=16000",
-            "channels=1",
-        ][..],
-        &["set-default-source", "room.monitor"][..],
-    ] {
-        let status = server.command("pactl").args(args).status().expect("pactl");
-        assert!(status.success(), "pactl {args:?}");
-    }
+    server.add_room();
     let dir = tempfile::tempdir().expect("temp dir");
     let settings = LISTENING_SETTINGS
         .replace("MODEL", &crate::support::ron_path(&gemma))

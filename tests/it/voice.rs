@@ -492,6 +492,25 @@ impl SoundServer {
         (output, samples)
     }
 
+    /// A second null sink, "room", whose monitor becomes the default microphone: what is
+    /// played into it is what the mascot hears (the mascot's own voice stays on "mascot").
+    pub(crate) fn add_room(&self) {
+        for args in [
+            &[
+                "load-module",
+                "module-null-sink",
+                "sink_name=room",
+                "rate=16000",
+                "channels=1",
+            ][..],
+            &["set-default-source", "room.monitor"][..],
+            &["set-default-sink", "mascot"][..],
+        ] {
+            let status = self.command("pactl").args(args).status().expect("pactl");
+            assert!(status.success(), "pactl {args:?}");
+        }
+    }
+
     pub(crate) fn command(&self, program: &str) -> std::process::Command {
         let mut command = std::process::Command::new(program);
         command.envs(self.env());
@@ -821,20 +840,7 @@ fn speaking_over_the_mascot_stops_its_voice_within_200_ms() {
     );
     let settings = format!("{}{listen}", settings.trim_end().trim_end_matches(')'));
     std::fs::write(dir.path().join("mascot.ron"), settings).expect("settings");
-    for args in [
-        &[
-            "load-module",
-            "module-null-sink",
-            "sink_name=room",
-            "rate=16000",
-            "channels=1",
-        ][..],
-        &["set-default-source", "room.monitor"][..],
-        &["set-default-sink", "mascot"][..],
-    ] {
-        let status = server.command("pactl").args(args).status().expect("pactl");
-        assert!(status.success(), "pactl {args:?}");
-    }
+    server.add_room();
     let wav = samples[2].0.to_string_lossy().into_owned();
     let (output, recorded) = run_mascot(&server, dir.path(), "barge", &[(CHILD_WAV, &wav)]);
     let report = report_of(&output);
