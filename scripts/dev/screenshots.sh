@@ -4,6 +4,8 @@
 # screenshot uses the small stories260K test model from ../shared when it is there.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# Every run writes into its own temporary HOME, never the user's data (memories, history).
+unset XDG_DATA_HOME XDG_CONFIG_HOME XDG_CACHE_HOME DESKTOP_MATE_EMBEDDING_MODEL
 scripts/setup.sh --test
 cargo build --locked
 bin="${CARGO_TARGET_DIR:-target}/debug/desktop-mate"

@@ -89,6 +89,15 @@ pub(super) fn plugin(app: &mut App) {
             // Push-to-talk: down and up both count.
             Some(DesktopAction::PushToTalk { .. }) => {
                 actions.send(DesktopAction::PushToTalk { held: pressed });
+                if !pressed {
+                    // The release counts after a grace (X autorepeat, voice/input.rs): a frame
+                    // then, even if the app idles.
+                    let later = actions.clone();
+                    std::thread::spawn(move || {
+                        std::thread::sleep(std::time::Duration::from_millis(80));
+                        later.wake();
+                    });
+                }
             }
             Some(action) if pressed => actions.send(action),
             _ => {}

@@ -176,8 +176,9 @@ fn browse(
 ) -> Result<Browsed, String> {
     if opened.as_ref().is_none_or(|(t, _)| *t != request.target) {
         *opened = None;
-        let store = MemoryStore::open(&request.target.database).map_err(|e| e.to_string())?;
-        let engine = MemoryEngine::new(store.store, None, &request.target.persona);
+        // The chat's connection alone moves an unreadable file aside.
+        let store = MemoryStore::open_as_is(&request.target.database).map_err(|e| e.to_string())?;
+        let engine = MemoryEngine::new(store, None, &request.target.persona);
         *opened = Some((request.target.clone(), engine));
     }
     let Some((_, engine)) = opened.as_mut() else {

@@ -227,12 +227,7 @@ impl MemoryStore {
     /// Opens (or creates) the database at `path`. A file SQLite cannot use is moved aside to
     /// `<name>.broken-<unix time>` and a fresh one started; the notice says so.
     pub fn open(path: &Path) -> Result<Opened, MemoryError> {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|err| MemoryError::Database {
-                path: path.to_owned(),
-                message: format!("cannot create its folder: {err}"),
-            })?;
-        }
+        Self::create_folder(path)?;
         match Self::open_checked(path) {
             Ok(store) => Ok(Opened {
                 store,
@@ -263,6 +258,23 @@ impl MemoryStore {
                     notice: Some(notice),
                 })
             }
+        }
+    }
+
+    /// Opens (or creates) the database without moving an unreadable file aside: for a second
+    /// connection (the Memory panel) beside the chat's, which alone repairs.
+    pub fn open_as_is(path: &Path) -> Result<Self, MemoryError> {
+        Self::create_folder(path)?;
+        Self::open_checked(path)
+    }
+
+    fn create_folder(path: &Path) -> Result<(), MemoryError> {
+        match path.parent() {
+            Some(parent) => std::fs::create_dir_all(parent).map_err(|err| MemoryError::Database {
+                path: path.to_owned(),
+                message: format!("cannot create its folder: {err}"),
+            }),
+            None => Ok(()),
         }
     }
 
@@ -644,13 +656,34 @@ impl MemoryStore {
         Ok(deleted)
     }
 
-    /// Copies the WAL back and empties it, then rebuilds the file without free pages.
+    /// Copies the WAL back and empties it, then rebuilds the file without free pages. Another
+    /// connection reading at that moment (the Memory panel, the chat) keeps the WAL: the
+    /// checkpoint is tried again for up to 5 s.
     fn scrub(&mut self) -> Result<(), MemoryError> {
+        self.checkpoint()?;
         self.connection
-            .execute_batch(
-                "PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);",
-            )
-            .map_err(db_error(&self.path))
+            .execute_batch("VACUUM;")
+            .map_err(db_error(&self.path))?;
+        self.checkpoint()
+    }
+
+    fn checkpoint(&mut self) -> Result<(), MemoryError> {
+        for _ in 0..250 {
+            let busy: i64 = self
+                .connection
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))
+                .map_err(db_error(&self.path))?;
+            if busy == 0 {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Err(MemoryError::Database {
+            path: self.path.clone(),
+            message: "another connection kept the journal busy: forgotten text may remain in \
+                      memory.sqlite-wal until the next forget"
+                .into(),
+        })
     }
 
     /// Writes many memories in one transaction (import); returns how many were added.

@@ -11,7 +11,7 @@ use super::listen::{VadSettings, default_recognizers_dir};
 use super::listener::{ListenConfig, ListenEvent, ListenWorker};
 use super::output::VoiceOutput;
 use crate::AppSystems;
-use crate::avatar::{AvatarCommand, AvatarCommands};
+use crate::avatar::{AvatarCommand, AvatarCommands, FaceState};
 use crate::config::{Expression, ListenSettings, Settings, SettingsChanged};
 use crate::desktop::DesktopAction;
 use crate::llm::{LlmStatus, SendChat, StopReply};
@@ -70,8 +70,9 @@ pub struct ListenInput {
     pub last_heard: Option<(String, f64)>,
     /// Hands-free: speech has started and is not yet heard.
     hearing: bool,
-    /// The avatar shows it is listening ([`LISTENING_FACE`]).
-    attentive: bool,
+    /// The avatar shows it is listening ([`LISTENING_FACE`]): the preset's target before, to
+    /// put back after.
+    attentive: Option<f32>,
 }
 
 /// The face while the user speaks to the mascot: brows up, eyes open (the preset at this
@@ -150,6 +151,7 @@ fn configure(
     }
     input.worker = None;
     input.held = false;
+    input.hearing = false;
     input.level = 0.0;
     input.started_with = wanted.clone();
     let Some(config) = wanted else {
@@ -219,6 +221,8 @@ fn mute_while_speaking(
     let muted = !settings.listen.barge_in && voice.speaking() && !input.held;
     if muted != input.muted {
         input.muted = muted;
+        // Muting forgets what was being heard.
+        input.hearing = false;
         if let Some(worker) = &input.worker {
             worker.set_muted(muted);
         }
@@ -248,6 +252,7 @@ fn read_events(
             ListenEvent::Failed(err) => {
                 warn!("listening off: {err}");
                 input.worker = None;
+                input.hearing = false;
                 input.level = 0.0;
                 *status = ListenStatus::Failed(err.to_string());
                 return;
@@ -283,18 +288,35 @@ fn read_events(
 }
 
 /// The avatar shows it listens while the push-to-talk key is held (or, hands-free, while the
-/// user speaks), and eases back after.
-fn show_listening(mut input: ResMut<ListenInput>, avatar: Option<Res<AvatarCommands>>) {
-    let attentive = input.worker.is_some() && (input.held || input.hearing);
-    if attentive == input.attentive {
+/// user speaks): the preset is raised to [`LISTENING_FACE`]'s weight, then put back to what it
+/// was, unless the mood changed it meanwhile.
+fn show_listening(
+    mut input: ResMut<ListenInput>,
+    avatar: Option<Res<AvatarCommands>>,
+    face: Option<Res<FaceState>>,
+) {
+    let (Some(avatar), Some(face)) = (avatar, face) else {
         return;
-    }
-    input.attentive = attentive;
+    };
+    let attentive = input.worker.is_some() && (input.held || input.hearing);
     let (expression, weight) = LISTENING_FACE;
-    if let Some(avatar) = avatar {
-        avatar.send(AvatarCommand::SetExpression {
-            expression,
-            weight: if attentive { weight } else { 0.0 },
-        });
+    let target = face.expressions.target(expression);
+    match (attentive, input.attentive) {
+        (true, None) => {
+            input.attentive = Some(target);
+            if target < weight {
+                avatar.send(AvatarCommand::SetExpression { expression, weight });
+            }
+        }
+        (false, Some(before)) => {
+            input.attentive = None;
+            if target == weight {
+                avatar.send(AvatarCommand::SetExpression {
+                    expression,
+                    weight: before,
+                });
+            }
+        }
+        _ => {}
     }
 }

@@ -560,3 +560,97 @@ fn the_chat_remembers_across_restarts() {
     assert!(third["recalled"].is_null(), "memory off: {third}");
     assert_eq!(count(&db), 1, "memory off: nothing written");
 }
+
+/// The Memory panel edits and imports through its own connection (memory/browse.rs); the
+/// chat's engine, searching by meaning, picks the changes up before its next recall: the
+/// edited memory gets its new vector and is found by what it now says, the old text is not
+/// found any more, an imported memory is found too.
+#[test]
+fn the_panels_edits_and_imports_are_searched_by_meaning_in_the_chat() {
+    use desktop_mate::memory::browse::{BrowseAction, BrowseRequest, Target, serve};
+    let Some(model) = embedding_model() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database = dir.path().join("memory.sqlite");
+    let store = MemoryStore::open(&database).expect("open").store;
+    let embedder = LlamaEmbedder::load(&model, 2).expect("embedding model");
+    let mut chat = MemoryEngine::new(store, Some(Box::new(embedder)), "Mate");
+    chat.remember(NewMemory::new(
+        MemoryKind::Fact,
+        "The user has a cat called Miso",
+    ))
+    .expect("remember");
+    chat.remember(NewMemory::new(
+        MemoryKind::Fact,
+        "The user works nights at a bakery",
+    ))
+    .expect("remember");
+    let texts = |found: Vec<desktop_mate::memory::recall::Recalled>| -> Vec<String> {
+        found.into_iter().map(|r| r.memory.text).collect()
+    };
+    assert!(
+        texts(
+            chat.recall("tell me about the user's pet", 128)
+                .expect("recall")
+        )
+        .iter()
+        .any(|t| t.contains("Miso"))
+    );
+
+    let mut panel = MemoryEngine::new(
+        MemoryStore::open_as_is(&database).expect("open"),
+        None,
+        "Mate",
+    );
+    let target = Target {
+        database: database.clone(),
+        persona: "Mate".into(),
+    };
+    let cat = panel
+        .store
+        .list("Mate")
+        .expect("list")
+        .into_iter()
+        .find(|m| m.text.contains("Miso"))
+        .expect("the cat")
+        .id;
+    let request = |action| BrowseRequest {
+        target: target.clone(),
+        query: String::new(),
+        action,
+    };
+    serve(
+        &mut panel,
+        &request(BrowseAction::Edit {
+            id: cat,
+            text: "The user plays the cello in an orchestra".into(),
+        }),
+    )
+    .expect("edit");
+    let import = dir.path().join("import.json");
+    std::fs::write(
+        &import,
+        r#"[{"text": "The user's sister lives in Lisbon", "kind": "fact"}]"#,
+    )
+    .expect("write");
+    serve(&mut panel, &request(BrowseAction::Import { path: import })).expect("import");
+
+    assert_eq!(
+        chat.follow_other_writers().expect("follow"),
+        2,
+        "edited + imported"
+    );
+    let music = texts(
+        chat.recall("what instrument does the user play", 128)
+            .expect("recall"),
+    );
+    assert!(music.iter().any(|t| t.contains("cello")), "{music:?}");
+    assert!(music.iter().all(|t| !t.contains("Miso")), "{music:?}");
+    let family = texts(
+        chat.recall("where does the user's sister live", 128)
+            .expect("recall"),
+    );
+    assert!(family.iter().any(|t| t.contains("Lisbon")), "{family:?}");
+    assert_eq!(chat.follow_other_writers().expect("follow"), 0, "once");
+}

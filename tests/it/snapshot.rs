@@ -32,6 +32,9 @@ fn snapshot_with(
     let output = Command::new(env!("CARGO_BIN_EXE_desktop-mate"))
         .args(&args)
         .env("HOME", dir)
+        .env_remove("XDG_DATA_HOME")
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("DESKTOP_MATE_EMBEDDING_MODEL")
         .output()
         .expect("run desktop-mate snapshot");
     (output, out)
@@ -638,6 +641,9 @@ fn the_memory_panel_lists_the_memories_of_the_file() {
             .arg(full.path().join("mascot.ron"))
             .args(["add", said])
             .env("HOME", full.path())
+            .env_remove("XDG_DATA_HOME")
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("DESKTOP_MATE_EMBEDDING_MODEL")
             .output()
             .expect("run memory add");
         assert!(added.status.success(), "{added:?}");

@@ -1019,6 +1019,9 @@ fn mascot_child() {
                     silent_frames.push((frame.elapsed().as_secs_f64() - 0.005) * 1000.0);
                 }
                 let quantiles = |frames: &mut Vec<f64>| {
+                    if frames.is_empty() {
+                        return serde_json::json!({"frames": 0});
+                    }
                     frames.sort_by(f64::total_cmp);
                     let at = |q: f64| frames[((frames.len() - 1) as f64 * q) as usize];
                     serde_json::json!({"frames": frames.len(), "median_ms": at(0.5), "p95_ms": at(0.95)})
