@@ -70,11 +70,6 @@ impl DesktopActions {
     pub fn send(&self, action: DesktopAction) {
         // The receiver lives in the same resource: sending fails only once the app is gone.
         let _ = self.send.send(action);
-        self.wake();
-    }
-
-    /// Wakes the app's loop (a frame is drawn even when it idles).
-    pub fn wake(&self) {
         if let Some(wake) = &self.wake {
             wake();
         }

@@ -4,7 +4,9 @@
 //! another app already holds is a log line naming the setting to change, not a failure.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use bevy::prelude::*;
 use global_hotkey::hotkey::HotKey;
@@ -67,6 +69,10 @@ impl Hotkeys {
     }
 }
 
+/// X11 autorepeats a held key as a release and a press at one instant: a push-to-talk release
+/// counts only when no press follows within this time.
+const RELEASE_GRACE: Duration = Duration::from_millis(50);
+
 pub(super) fn plugin(app: &mut App) {
     let manager = match GlobalHotKeyManager::new() {
         Ok(manager) => manager,
@@ -78,6 +84,7 @@ pub(super) fn plugin(app: &mut App) {
     let table = Arc::new(Mutex::new(HashMap::new()));
     let actions = app.world().resource::<DesktopActions>().clone();
     let lookup = table.clone();
+    let presses = Arc::new(AtomicU64::new(0));
     GlobalHotKeyEvent::set_event_handler(Some(move |event: GlobalHotKeyEvent| {
         let action = lookup
             .lock()
@@ -86,18 +93,21 @@ pub(super) fn plugin(app: &mut App) {
             .copied();
         let pressed = event.state() == HotKeyState::Pressed;
         match action {
-            // Push-to-talk: down and up both count.
+            // Push-to-talk: down and up both count; a release only when no press follows it
+            // within the grace (X autorepeats a held key as release/press pairs).
+            Some(DesktopAction::PushToTalk { .. }) if pressed => {
+                presses.fetch_add(1, Ordering::SeqCst);
+                actions.send(DesktopAction::PushToTalk { held: true });
+            }
             Some(DesktopAction::PushToTalk { .. }) => {
-                actions.send(DesktopAction::PushToTalk { held: pressed });
-                if !pressed {
-                    // The release counts after a grace (X autorepeat, voice/input.rs): a frame
-                    // then, even if the app idles.
-                    let later = actions.clone();
-                    std::thread::spawn(move || {
-                        std::thread::sleep(std::time::Duration::from_millis(80));
-                        later.wake();
-                    });
-                }
+                let seen = presses.load(Ordering::SeqCst);
+                let (actions, presses) = (actions.clone(), presses.clone());
+                std::thread::spawn(move || {
+                    std::thread::sleep(RELEASE_GRACE);
+                    if presses.load(Ordering::SeqCst) == seen {
+                        actions.send(DesktopAction::PushToTalk { held: false });
+                    }
+                });
             }
             Some(action) if pressed => actions.send(action),
             _ => {}

@@ -163,37 +163,21 @@ fn configure(
     *status = ListenStatus::Loading;
 }
 
-/// X11 autorepeats a held key as release/press pairs sent at the same instant: a release of
-/// the push-to-talk key counts only when no press follows within this many seconds.
-const RELEASE_GRACE: f64 = 0.05;
-
-/// The push-to-talk key and the Talk button.
+/// The push-to-talk key (its release already cleared of X's autorepeat by the hotkeys,
+/// desktop/hotkeys.rs) and the Talk button.
 fn hold(
     mut actions: MessageReader<DesktopAction>,
     mut buttons: MessageReader<HoldToTalk>,
     mut input: ResMut<ListenInput>,
-    time: Res<Time<Real>>,
-    mut pending_release: Local<Option<f64>>,
 ) {
-    let now = time.elapsed_secs_f64();
     let mut wanted = None;
     for action in actions.read() {
-        match action {
-            DesktopAction::PushToTalk { held: true } => {
-                *pending_release = None;
-                wanted = Some(true);
-            }
-            DesktopAction::PushToTalk { held: false } => *pending_release = Some(now),
-            _ => {}
+        if let DesktopAction::PushToTalk { held } = action {
+            wanted = Some(*held);
         }
     }
     for HoldToTalk(held) in buttons.read() {
-        *pending_release = None;
         wanted = Some(*held);
-    }
-    if pending_release.is_some_and(|at| now - at >= RELEASE_GRACE) {
-        *pending_release = None;
-        wanted = Some(false);
     }
     let Some(held) = wanted else {
         return;

@@ -1010,8 +1010,8 @@ fn push_to_talk_held_through_xtest_sends_the_words_and_the_mascot_replies() {
         .spawn()
         .expect("paplay");
     // Autorepeat as a real keyboard's X server sends it for a held key (XTEST keys do not
-    // repeat): a release and a press of M every 100 ms, 25 ms apart so that most pairs fall
-    // across two frames (at one instant they mostly land in one frame and hide the fault).
+    // repeat): a release and a press of M every 100 ms, 25 ms apart (a release applied at
+    // once, or in a frame before the press's, would end the hold).
     let m = keys[3];
     let mut repeats = 0;
     while player.try_wait().ok().flatten().is_none() {

@@ -503,7 +503,7 @@ fn mascot_child() {
     app.world_mut()
         .write_message(DesktopAction::PushToTalk { held: false });
     let released = Instant::now();
-    // The release counts once no autorepeat press follows it (50 ms).
+    // The face eases back after the release.
     let eased = crate::support::update_until(&mut app, Duration::from_secs(2), |w| {
         w.resource::<desktop_mate::avatar::FaceState>()
             .expressions
