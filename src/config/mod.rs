@@ -94,6 +94,19 @@ impl SettingsWriter<'_> {
         &self.settings
     }
 
+    /// One change to the settings in force, saved to the user's file (comments kept) and put
+    /// in force: the switches of the tray, the hotkeys and the panels.
+    pub fn save_switch(
+        &mut self,
+        file: &mut SettingsFile,
+        change: impl FnOnce(&mut Settings),
+    ) -> Result<SettingsChanged, String> {
+        let mut edited = self.current().clone();
+        change(&mut edited);
+        let effective = file.save_edit(&edited)?;
+        Ok(self.put_in_force(effective))
+    }
+
     /// Puts settings the user changed in force: the app's state yields for the keys the user
     /// set (and is saved), and each changed section is announced. Returns what changed.
     pub fn put_in_force(&mut self, new: Settings) -> SettingsChanged {

@@ -123,13 +123,10 @@ fn toggle_from_tray(
         .read()
         .filter(|a| **a == DesktopAction::ToggleAutostart)
     {
-        let mut edited = writer.current().clone();
-        edited.desktop.autostart = !edited.desktop.autostart;
-        match file.save_edit(&edited) {
-            Ok(effective) => {
-                writer.put_in_force(effective);
-            }
-            Err(reason) => warn!("start with the system not changed: {reason}"),
+        if let Err(reason) =
+            writer.save_switch(&mut file, |s| s.desktop.autostart = !s.desktop.autostart)
+        {
+            warn!("start with the system not changed: {reason}");
         }
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 
-use super::theme::{MEMORY_KEY, RED};
+use super::theme::{MEMORY_KEY, RED, outcome_line};
 use super::{Panel, toggle_panel};
 use crate::config::{Settings, SettingsChanged, SettingsFile, SettingsWriter};
 use crate::llm::ReplyFinished;
@@ -57,7 +57,6 @@ impl Panel for MemoryPanel {
 
 /// Sends what the panel needs: the list when it opens, when the search changes, after a
 /// reply (a statement may have been kept), every [`REFRESH`]; the actions clicked.
-#[allow(clippy::too_many_arguments)]
 fn refresh(
     mut panel: ResMut<MemoryPanel>,
     mut view: ResMut<MemoryView>,
@@ -74,14 +73,6 @@ fn refresh(
         view.listed = false;
         return;
     }
-    let Some(database) = crate::memory::database_path(&settings) else {
-        view.message = Some(Err("no data folder on this system for memory.sqlite".into()));
-        return;
-    };
-    let target = Target {
-        database,
-        persona: settings.persona.name.clone(),
-    };
     panel.since_listed += time.delta();
     let mut actions = std::mem::take(&mut panel.queued);
     let stale = panel.listed_for.as_deref() != Some(panel.query.as_str())
@@ -91,6 +82,17 @@ fn refresh(
     if actions.is_empty() && stale && view.pending == 0 {
         actions.push(BrowseAction::List);
     }
+    if actions.is_empty() {
+        return;
+    }
+    let Some(database) = crate::memory::database_path(&settings) else {
+        view.message = Some(Err("no data folder on this system for memory.sqlite".into()));
+        return;
+    };
+    let target = Target {
+        database,
+        persona: settings.persona.name.clone(),
+    };
     for action in actions {
         let request = BrowseRequest {
             target: target.clone(),
@@ -194,15 +196,7 @@ fn memory_panel(
             {
                 panel.confirm_forget_all = true;
             }
-            match &view.message {
-                Some(Ok(done)) => {
-                    ui.label(done);
-                }
-                Some(Err(reason)) => {
-                    ui.colored_label(RED, reason);
-                }
-                None => {}
-            }
+            outcome_line(ui, &view.message);
             if let Some(path) = &database {
                 ui.weak(format!("Kept on this computer only: {}", path.display()));
             }
@@ -211,13 +205,8 @@ fn memory_panel(
         panel.open = false;
     }
     if let Some(enabled) = switch {
-        let mut edited = writer.current().clone();
-        edited.memory.enabled = enabled;
-        match file.save_edit(&edited) {
-            Ok(effective) => {
-                info!("memory {}", if enabled { "on" } else { "off" });
-                writer.put_in_force(effective);
-            }
+        match writer.save_switch(&mut file, |s| s.memory.enabled = enabled) {
+            Ok(_) => info!("memory {}", if enabled { "on" } else { "off" }),
             Err(reason) => warn!("memory not switched: {reason}"),
         }
     }

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::theme::{RED, SETTINGS_KEY};
+use super::theme::{RED, SETTINGS_KEY, outcome_line};
 use super::{Panel, toggle_panel};
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
@@ -126,15 +126,7 @@ fn settings_panel(
                     action = Some(false);
                 }
             });
-            match &panel.message {
-                Some(Ok(text)) => {
-                    ui.label(text);
-                }
-                Some(Err(text)) => {
-                    ui.colored_label(RED, text);
-                }
-                None => {}
-            }
+            outcome_line(ui, &panel.message);
         });
     match action {
         Some(true) => match file.save_edit(&draft) {

@@ -1,7 +1,7 @@
 //! The look and the keys of the panels, in one place.
 
 use bevy::prelude::KeyCode;
-use bevy_egui::egui::Color32;
+use bevy_egui::egui::{self, Color32};
 
 /// Errors, and values past their red threshold.
 pub const RED: Color32 = Color32::from_rgb(230, 80, 70);
@@ -16,6 +16,19 @@ pub const SETTINGS_KEY: KeyCode = KeyCode::F2;
 pub const EXPRESSIONS_KEY: KeyCode = KeyCode::F4;
 /// The memory panel's key.
 pub const MEMORY_KEY: KeyCode = KeyCode::F5;
+
+/// What a panel's last action did (plain) or why it failed (red); nothing before the first.
+pub fn outcome_line(ui: &mut egui::Ui, outcome: &Option<Result<String, String>>) {
+    match outcome {
+        Some(Ok(done)) => {
+            ui.label(done);
+        }
+        Some(Err(reason)) => {
+            ui.colored_label(RED, reason);
+        }
+        None => {}
+    }
+}
 
 #[cfg(test)]
 mod tests {

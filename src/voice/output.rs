@@ -143,17 +143,13 @@ fn toggle_from_desktop(
     mut output: ResMut<VoiceOutput>,
 ) {
     for _ in actions.read().filter(|a| **a == DesktopAction::ToggleVoice) {
-        let mut edited = writer.current().clone();
-        edited.voice.enabled = !edited.voice.enabled;
-        if !edited.voice.enabled {
+        let enabled = !writer.current().voice.enabled;
+        if !enabled {
             output.stop();
         }
-        info!("voice {}", if edited.voice.enabled { "on" } else { "off" });
-        match file.save_edit(&edited) {
-            Ok(effective) => {
-                writer.put_in_force(effective);
-            }
-            Err(reason) => warn!("voice not switched: {reason}"),
+        info!("voice {}", if enabled { "on" } else { "off" });
+        if let Err(reason) = writer.save_switch(&mut file, |s| s.voice.enabled = enabled) {
+            warn!("voice not switched: {reason}");
         }
     }
 }

@@ -938,6 +938,12 @@ fn mascot_child() {
         app.update();
         std::thread::sleep(Duration::from_millis(5));
     };
+    let step_for = |app: &mut App, time: Duration| {
+        let until = Instant::now() + time;
+        while Instant::now() < until {
+            step(app);
+        }
+    };
     let started = Instant::now();
     let mut max_mouth = 0.0f32;
     let mut speaking_since = None;
@@ -959,10 +965,7 @@ fn mascot_child() {
             ("stop", Some(since)) if since.elapsed() >= Duration::from_millis(800) => {
                 app.world_mut().write_message(StopReply);
                 let stopped_after_ms = since.elapsed().as_secs_f64() * 1000.0;
-                let until = Instant::now() + Duration::from_secs(1);
-                while Instant::now() < until {
-                    step(&mut app);
-                }
+                step_for(&mut app, Duration::from_secs(1));
                 break serde_json::json!({
                     "mode": mode,
                     "stopped_after_ms": stopped_after_ms,
@@ -989,10 +992,7 @@ fn mascot_child() {
                     .0
                     .map(|at| at.duration_since(since).as_secs_f64() * 1000.0);
                 let _ = player.wait();
-                let until = Instant::now() + Duration::from_secs(2);
-                while Instant::now() < until {
-                    step(&mut app);
-                }
+                step_for(&mut app, Duration::from_secs(2));
                 break serde_json::json!({
                     "mode": mode,
                     "user_after_ms": user_after_ms,
