@@ -213,11 +213,16 @@ fn hit_test(
     if cursor.hit_test != catch {
         cursor.hit_test = catch;
         debug!(
-            "pointer at {pointer:?}: {}",
+            "pointer at {pointer:?}: {}{}",
             if catch {
                 "window catches clicks"
             } else {
                 "clicks pass through"
+            },
+            if over_panel {
+                " (egui: over a panel)"
+            } else {
+                ""
             }
         );
     }
