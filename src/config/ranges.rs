@@ -93,6 +93,8 @@ limits! {
     /// A day.
     MOTION_SLEEP_AFTER: f32 = ("motion.sleep_after_secs", 0.0, 86400.0);
     MEMORY_BUDGET: u32 = ("memory.budget_tokens", 0, 4096);
+    /// A day.
+    MEMORY_NOTES_AFTER: u32 = ("memory.notes_after_secs", 0, 86400);
     VOICE_SPEED: f32 = ("voice.speed", 0.5, 2.0);
     VOICE_VOLUME: f32 = ("voice.volume", 0.0, 2.0);
     EMOTION_MULTIPLIER: f32 = ("avatar.emotions.*.multiplier", 0.0, 5.0);

@@ -410,6 +410,10 @@ pub struct MemorySettings {
     pub embedding_model: Option<PathBuf>,
     /// Tokens of memories put in front of a message at most.
     pub budget_tokens: u32,
+    /// Seconds without a message after a reply before the chat model writes down, beside the
+    /// conversation, the facts and a summary of the turns since its last notes; 0 = never
+    /// (only the user's first-person statements are kept).
+    pub notes_after_secs: u32,
 }
 
 impl Default for MemorySettings {
@@ -418,6 +422,7 @@ impl Default for MemorySettings {
             enabled: true,
             embedding_model: None,
             budget_tokens: 128,
+            notes_after_secs: 30,
         }
     }
 }

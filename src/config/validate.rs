@@ -73,6 +73,11 @@ pub fn validate(settings: &Settings) -> Vec<InvalidValue> {
         ranges::MEMORY_BUDGET,
         settings.memory.budget_tokens,
     );
+    within(
+        &mut check,
+        ranges::MEMORY_NOTES_AFTER,
+        settings.memory.notes_after_secs,
+    );
     within(&mut check, ranges::VOICE_SPEED, settings.voice.speed);
     within(&mut check, ranges::VOICE_VOLUME, settings.voice.volume);
     let language = settings.listen.language.trim();

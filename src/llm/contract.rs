@@ -48,12 +48,40 @@ pub fn with_recalled(recalled: &str, message: &str) -> String {
 }
 
 /// The long-term memory as a conversation sees it (src/memory/ implements it): memories for
-/// a message before the reply, and each finished turn after it.
+/// a message before the reply, each finished turn after it, and, when the conversation
+/// pauses, what the chat model writes about the turns since the last pause.
 pub trait Recall: Send {
     /// Lines to put in front of `message` in the prompt, or `None`.
     fn recall(&mut self, message: &str) -> Option<String>;
     /// A finished turn (the reply is already shown): learn from it.
     fn observe(&mut self, turn: &ChatTurn);
+    /// What to ask the chat model about `turns` (the conversation since the last pause), or
+    /// `None` when there is nothing worth asking.
+    fn extraction(&mut self, turns: &[ChatTurn]) -> Option<Extraction>;
+    /// The model's answer to [`Recall::extraction`]: what parses and is found in `turns` is
+    /// kept, the rest dropped with a log line.
+    fn extracted(&mut self, turns: &[ChatTurn], answer: &str) -> Extracted;
+}
+
+/// A side request to the chat model, outside the conversation: the memory's questions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Extraction {
+    /// Takes the place of the persona's system prompt.
+    pub instructions: String,
+    pub message: String,
+    pub max_tokens: u32,
+}
+
+/// What the memory did with an answer to an [`Extraction`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Extracted {
+    /// New memories written.
+    pub added: usize,
+    /// Older facts that now say the new text.
+    pub replaced: usize,
+    /// Lines of the answer that did not parse, were not found in the conversation, or could
+    /// not be written.
+    pub dropped: usize,
 }
 
 /// Why a chat failed. A backend's own errors (llama.cpp's, a server's) travel as
@@ -215,6 +243,15 @@ pub trait ChatBackend: Send {
         request: &ChatRequest,
         stream: &mut ReplyStream,
     ) -> Result<(Reply, usize), ChatError>;
+
+    /// Answers `request` (its history is empty) beside the conversation: a local backend
+    /// leaves the conversation's KV cache as it was, so the next reply starts as warm as
+    /// without it. `stream.cancel` stops it within a few tokens.
+    fn aside(
+        &mut self,
+        request: &ChatRequest,
+        stream: &mut ReplyStream,
+    ) -> Result<Reply, ChatError>;
 
     /// A plain completion of `prompt`: no template, no persona (base models, tests).
     fn complete(

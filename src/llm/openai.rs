@@ -706,6 +706,15 @@ impl ChatBackend for OpenAiBackend {
         ))
     }
 
+    /// The server keeps no conversation: a side request is one more chat request.
+    fn aside(
+        &mut self,
+        request: &ChatRequest,
+        stream: &mut ReplyStream,
+    ) -> Result<Reply, ChatError> {
+        self.generate(request, stream).map(|(reply, _)| reply)
+    }
+
     /// `POST /completions` (the legacy text endpoint: Ollama, LM Studio, llama-server and vLLM
     /// have it; OpenAI only for its instruct models).
     fn complete(

@@ -5,7 +5,7 @@ use bevy::prelude::*;
 
 use crate::config::Emotion;
 use crate::llm::contract::ChatTurn;
-use crate::llm::contract::ReplyStats;
+use crate::llm::contract::{Extracted, ReplyStats};
 use crate::llm::plan::LoadPlan;
 
 pub(super) fn plugin(app: &mut App) {
@@ -82,6 +82,12 @@ pub struct LlmTimings {
     pub last_reply: Option<ReplyStats>,
     pub n_ctx: u32,
     pub context_used: usize,
+    /// What the memory kept of the chat model's last notes, and how many notes a message
+    /// stopped.
+    pub notes: Option<Extracted>,
+    pub notes_stopped: u32,
+    /// The chat model is taking notes now (a message stops it).
+    pub notes_running: bool,
 }
 
 /// The user sends a message.

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use bevy::platform::cell::SyncCell;
 use bevy::prelude::*;
@@ -19,7 +20,7 @@ use crate::config::{
 };
 use crate::llm::contract::ReplyStream;
 use crate::llm::contract::{GenerateOptions, ReplyStats};
-use crate::llm::conversation::session::{ChatSession, SessionReply};
+use crate::llm::conversation::session::{ChatSession, Notes, SessionReply};
 use crate::llm::load::{BackendConfig, load_backend};
 use crate::llm::plan::{ResolvedModel, Workload, resolve_model};
 use crate::llm::state::{
@@ -40,6 +41,7 @@ pub(super) fn plugin(app: &mut App) {
                 clear_on_request,
                 start_reply,
                 stop_reply,
+                take_notes_when_idle,
             )
                 .chain()
                 .in_set(AppSystems::Update),
@@ -83,6 +85,7 @@ enum JobOutcome {
     ),
     WarmedUp(Box<ChatSession>, Result<ReplyStats, ChatError>),
     Replied(Box<ChatSession>, Result<SessionReply, ChatError>),
+    Noted(Box<ChatSession>, Result<Notes, ChatError>),
 }
 
 /// Owns the chat session between jobs and the job in flight.
@@ -108,6 +111,11 @@ pub struct LlmWorker {
     /// stays free for replies and reloads), then the result until the session is idle.
     memory_task: Option<Task<OpenedMemory>>,
     memory_ready: SyncCell<Option<OpenedMemory>>,
+    /// When the last reply ended, until the memory's notes on it are taken.
+    idle_since: Option<Instant>,
+    /// The job in flight is the memory's notes: a message stops it and waits here.
+    noting: bool,
+    queued: Option<String>,
 }
 
 type OpenedMemory = Result<Option<Box<dyn Recall>>, String>;
@@ -128,6 +136,9 @@ impl Default for LlmWorker {
             memory_for: None,
             memory_task: None,
             memory_ready: SyncCell::new(None),
+            idle_since: None,
+            noting: false,
+            queued: None,
         }
     }
 }
@@ -324,32 +335,95 @@ fn start_reply(
         if message.trim().is_empty() {
             continue;
         }
-        let Some(mut session) = worker.session.get().take() else {
-            warn!("message ignored: the chat is {}", status.label());
-            continue;
-        };
-        session.apply(&settings.chat);
-        let persona = settings.persona.clone();
-        let options = GenerateOptions::from_sampling(&settings.llm.sampling);
-        let message = message.clone();
-        let cancel = Arc::clone(&worker.cancel);
-        cancel.store(false, Ordering::Relaxed);
-        let sender = worker.text_sender.clone();
-        history.streaming = Some(String::new());
-        history.last_error = None;
-        *status = LlmStatus::Generating;
-        worker.job = Some(AsyncComputeTaskPool::get().spawn(async move {
-            let mut stream = ReplyStream {
-                cancel: &cancel,
-                on_text: &mut |piece| {
-                    let _ = sender.send(piece.to_owned());
-                },
-            };
-            let result = session.send(&persona, &message, &options, &mut stream);
-            JobOutcome::Replied(Box::new(session), result)
-        }));
-        break;
+        if worker.noting {
+            // The memory's notes give way: the message is answered once they stopped (within
+            // a few tokens), and the notes are taken at the next pause.
+            worker.cancel.store(true, Ordering::Relaxed);
+            worker.queued = Some(message.clone());
+            history.streaming = Some(String::new());
+            *status = LlmStatus::Generating;
+            break;
+        }
+        if begin_reply(
+            &mut worker,
+            &mut status,
+            &mut history,
+            &settings,
+            message.clone(),
+        ) {
+            break;
+        }
     }
+}
+
+/// Starts the reply to `message` on a task; `false` (logged) when there is no session.
+fn begin_reply(
+    worker: &mut LlmWorker,
+    status: &mut LlmStatus,
+    history: &mut ChatHistory,
+    settings: &Settings,
+    message: String,
+) -> bool {
+    let Some(mut session) = worker.session.get().take() else {
+        warn!("message ignored: the chat is {}", status.label());
+        return false;
+    };
+    session.apply(&settings.chat);
+    let persona = settings.persona.clone();
+    let options = GenerateOptions::from_sampling(&settings.llm.sampling);
+    let cancel = Arc::clone(&worker.cancel);
+    cancel.store(false, Ordering::Relaxed);
+    let sender = worker.text_sender.clone();
+    history.streaming = Some(String::new());
+    history.last_error = None;
+    worker.idle_since = None;
+    *status = LlmStatus::Generating;
+    worker.job = Some(AsyncComputeTaskPool::get().spawn(async move {
+        let mut stream = ReplyStream {
+            cancel: &cancel,
+            on_text: &mut |piece| {
+                let _ = sender.send(piece.to_owned());
+            },
+        };
+        let result = session.send(&persona, &message, &options, &mut stream);
+        JobOutcome::Replied(Box::new(session), result)
+    }));
+    true
+}
+
+/// After a reply and `memory.notes_after_secs` without a message, the chat model writes
+/// down what to remember of the new turns, on a task beside the conversation (the status
+/// stays Ready: a message stops the notes and is answered).
+fn take_notes_when_idle(
+    mut worker: ResMut<LlmWorker>,
+    mut timings: ResMut<LlmTimings>,
+    settings: Res<Settings>,
+) {
+    let after = settings.memory.notes_after_secs;
+    let due = worker
+        .idle_since
+        .is_some_and(|since| after > 0 && since.elapsed().as_secs_f64() >= f64::from(after));
+    if !due || worker.job.is_some() {
+        return;
+    }
+    worker.idle_since = None;
+    let Some(mut session) = worker
+        .session
+        .get()
+        .take_if(|session| session.unnoted_turns() > 0)
+    else {
+        return;
+    };
+    let persona = settings.persona.clone();
+    let options = GenerateOptions::from_sampling(&settings.llm.sampling);
+    let cancel = Arc::clone(&worker.cancel);
+    cancel.store(false, Ordering::Relaxed);
+    worker.noting = true;
+    timings.notes_running = true;
+    worker.job = Some(AsyncComputeTaskPool::get().spawn(async move {
+        let result = session.take_notes(&persona, &options, &cancel);
+        JobOutcome::Noted(Box::new(session), result)
+    }));
 }
 
 fn stop_reply(mut stops: MessageReader<StopReply>, worker: Res<LlmWorker>) {
@@ -461,6 +535,33 @@ fn poll_job(
                     history.last_error = Some(err.to_string());
                 }
             }
+            worker.idle_since = Some(Instant::now());
+            *session
+        }
+        JobOutcome::Noted(session, result) => {
+            worker.noting = false;
+            timings.notes_running = false;
+            match result {
+                Ok(Notes::Written(extracted, stats)) => {
+                    info!(
+                        "memory notes: {} added, {} replaced, {} dropped ({} prompt tokens, {} written, {:.0} ms)",
+                        extracted.added,
+                        extracted.replaced,
+                        extracted.dropped,
+                        stats.prompt_tokens,
+                        stats.generated_tokens,
+                        stats.prompt_ms + stats.decode_ms
+                    );
+                    timings.notes = Some(extracted);
+                }
+                Ok(Notes::Cancelled) => {
+                    info!("memory notes stopped for a message");
+                    timings.notes_stopped += 1;
+                }
+                Ok(Notes::Nothing) => {}
+                // Never shown as the chat's error: the conversation is not concerned.
+                Err(err) => warn!("memory notes not taken: {err}"),
+            }
             *session
         }
     };
@@ -471,4 +572,7 @@ fn poll_job(
     timings.context_used = session.stats().cached_tokens;
     *worker.session.get() = Some(session);
     *status = LlmStatus::Ready;
+    if let Some(message) = worker.queued.take() {
+        begin_reply(worker, &mut status, &mut history, &settings, message);
+    }
 }

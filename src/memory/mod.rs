@@ -2,12 +2,14 @@
 //! file beside the chat history, searched by llama.cpp embeddings (docs/architecture.md,
 //! "Memory"). Bevy-free engine: [`store`] (the database), [`embed`] (the model seam),
 //! [`recall`] (ranking and the token budget), [`engine`] (the three together, as the terminal
-//! commands and the chat use them), [`observe`] (what is kept from a turn); `plugin.rs` gives
+//! commands and the chat use them), [`observe`] (what is kept from a turn), [`extract`] (what the chat model
+//! is asked when a conversation pauses, and what of its answer is kept); `plugin.rs` gives
 //! the chat its [`crate::llm::contract::Recall`] seam, [`browse`] serves the Memory panel.
 
 pub mod browse;
 pub mod embed;
 pub mod engine;
+pub mod extract;
 pub mod observe;
 mod plugin;
 pub mod recall;

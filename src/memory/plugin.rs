@@ -10,12 +10,13 @@ use bevy::prelude::*;
 
 use super::embed::{Embed, LlamaEmbedder};
 use super::engine::MemoryEngine;
+use super::extract;
 use super::observe::statement;
 use super::recall::prompt_block;
-use super::store::{MemoryKind, MemoryStore, NewMemory};
+use super::store::{MemoryKind, MemoryStore, NewMemory, Written};
 use crate::config::Settings;
 use crate::llm::RecallProvider;
-use crate::llm::contract::{ChatTurn, Recall};
+use crate::llm::contract::{ChatTurn, Extracted, Extraction, Recall};
 
 pub(super) fn plugin(app: &mut App) {
     app.insert_resource(RecallProvider(Arc::new(open)));
@@ -98,5 +99,39 @@ impl Recall for SessionMemory {
         if let Err(err) = self.engine.remember(NewMemory::new(MemoryKind::Fact, text)) {
             warn!("memory: not kept: {err}");
         }
+    }
+
+    fn extraction(&mut self, turns: &[ChatTurn]) -> Option<Extraction> {
+        extract::request(turns)
+    }
+
+    fn extracted(&mut self, turns: &[ChatTurn], answer: &str) -> Extracted {
+        let read = extract::read(answer, turns);
+        let mut done = Extracted {
+            dropped: read.dropped.len(),
+            ..Extracted::default()
+        };
+        for (line, why) in &read.dropped {
+            let line: String = line.chars().take(100).collect();
+            info!("memory: dropped what the model wrote ({why}): {line}");
+        }
+        for memory in read.memories {
+            match self.engine.remember(memory) {
+                Ok(Written::Added(_)) => done.added += 1,
+                Ok(Written::Replaced(_)) => done.replaced += 1,
+                Err(err) => {
+                    warn!("memory: not kept: {err}");
+                    done.dropped += 1;
+                }
+            }
+        }
+        info!(
+            "memory: the model's notes on {} turns: {} added, {} replaced, {} lines dropped",
+            turns.len(),
+            done.added,
+            done.replaced,
+            done.dropped
+        );
+        done
     }
 }

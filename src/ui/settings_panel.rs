@@ -225,6 +225,14 @@ pub(crate) fn edit_settings(
             egui::Slider::new(&mut s.memory.budget_tokens, ranges::MEMORY_BUDGET.range())
                 .text("recalled tokens at most"),
         );
+        ui.add(
+            egui::Slider::new(
+                &mut s.memory.notes_after_secs,
+                ranges::MEMORY_NOTES_AFTER.range(),
+            )
+            .logarithmic(true)
+            .text("model's notes after (s, 0 = never)"),
+        );
     });
     egui::CollapsingHeader::new("Voice")
         .default_open(true)

@@ -344,3 +344,68 @@ fn the_memory_panels_edits_and_forgets_reach_the_chat() {
         );
     }
 }
+
+/// In the app, with Gemma 3 270M: after a reply and `memory.notes_after_secs` without a
+/// message, the chat model takes its notes on a task while the status stays Ready; a message
+/// sent while they run stops them and is answered (never ignored), and the notes are taken at
+/// the next pause.
+#[test]
+fn a_message_during_the_models_notes_stops_them_and_is_answered() {
+    let Some(gemma) = support::gemma_model() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("mascot.ron");
+    std::fs::write(
+        &path,
+        format!(
+            "(llm: (model_path: Some(\"{}\"), n_ctx: 2048, n_threads: 2, warm_up: false,
+               sampling: (temperature: 0.0, max_tokens: 12)),
+              chat: (tag_grammar: false), memory: (notes_after_secs: 1))",
+            support::ron_path(&gemma)
+        ),
+    )
+    .expect("write");
+    let mut app = desktop_mate::headless_app(loaded_with_history(&path, dir.path()));
+    assert!(update_until(&mut app, Duration::from_secs(120), |w| {
+        *w.resource::<LlmStatus>() == LlmStatus::Ready
+    }));
+    let answered = |app: &mut App, turns: usize| {
+        update_until(app, Duration::from_secs(60), |w| {
+            w.resource::<ChatHistory>().turns.len() == turns
+                && *w.resource::<LlmStatus>() == LlmStatus::Ready
+        })
+    };
+    app.world_mut().write_message(SendChat(
+        "My name is Lea and I work nights at the hospital.".into(),
+    ));
+    assert!(answered(&mut app, 1));
+    assert!(
+        update_until(&mut app, Duration::from_secs(10), |w| {
+            w.resource::<LlmTimings>().notes_running
+        }),
+        "the notes start after the pause"
+    );
+    assert_eq!(*app.world().resource::<LlmStatus>(), LlmStatus::Ready);
+    app.world_mut()
+        .write_message(SendChat("What is my name?".into()));
+    assert!(
+        answered(&mut app, 2),
+        "the message sent during the notes is answered: {:?}",
+        app.world().resource::<ChatHistory>().last_error
+    );
+    let timings = app.world().resource::<LlmTimings>();
+    assert_eq!(timings.notes_stopped, 1, "the notes gave way");
+    assert_eq!(timings.notes, None);
+    assert_eq!(
+        app.world().resource::<ChatHistory>().turns[1].user,
+        "What is my name?"
+    );
+    assert!(
+        update_until(&mut app, Duration::from_secs(30), |w| {
+            w.resource::<LlmTimings>().notes.is_some()
+        }),
+        "taken at the next pause"
+    );
+    assert!(!app.world().resource::<LlmTimings>().notes_running);
+}

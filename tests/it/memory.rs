@@ -654,3 +654,144 @@ fn the_panels_edits_and_imports_are_searched_by_meaning_in_the_chat() {
     assert!(family.iter().any(|t| t.contains("Lisbon")), "{family:?}");
     assert_eq!(chat.follow_other_writers().expect("follow"), 0, "once");
 }
+
+/// A session with Gemma 3 270M and the memory of `settings` (by words).
+fn gemma_session_with_memory(
+    gemma: &Path,
+    settings: &desktop_mate::config::Settings,
+) -> desktop_mate::llm::conversation::session::ChatSession {
+    use desktop_mate::llm::conversation::session::ChatSession;
+    use desktop_mate::llm::load::load_backend;
+    use desktop_mate::llm::runtime::engine::EngineSettings;
+    let backend = load_backend(EngineSettings {
+        n_batch: 256,
+        ..crate::support::cpu_settings(gemma, 2048)
+    })
+    .backend
+    .expect("Gemma 3 270M loads");
+    let mut session = ChatSession::new(backend, &settings.chat);
+    session.set_memory(desktop_mate::memory::open(settings).expect("the memory opens"));
+    session
+}
+
+/// The chat model's notes on a pause run beside the conversation (llama.cpp sequence 1): the
+/// conversation's cached tokens are the same before and after, and the next reply reuses all
+/// of them. Gemma 3 270M cannot write usable notes (it repeats the transcript): every line it
+/// writes that is not found in the conversation is dropped, and what is kept was checked. A
+/// message stops the notes (here: the flag set from another thread while they run), and the
+/// same turns are asked about at the next pause.
+#[test]
+fn the_models_notes_are_taken_beside_the_conversation_and_its_cache_holds() {
+    use desktop_mate::config::{ChatSettings, PersonaSettings, Settings};
+    use desktop_mate::llm::contract::{GenerateOptions, ReplyStream};
+    use desktop_mate::llm::conversation::session::Notes;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let Some(gemma) = crate::support::gemma_model() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let settings = Settings {
+        chat: ChatSettings {
+            history_file: Some(dir.path().join("history.jsonl")),
+            tag_grammar: false,
+            ..ChatSettings::default()
+        },
+        ..Settings::default()
+    };
+    let mut session = gemma_session_with_memory(&gemma, &settings);
+    let persona = PersonaSettings::default();
+    let mut options = GenerateOptions::from_sampling(&settings.llm.sampling);
+    options.sampling.temperature = 0.0;
+    options.max_tokens = 16;
+    let never = AtomicBool::new(false);
+    let say = |session: &mut desktop_mate::llm::conversation::session::ChatSession,
+               message: &str| {
+        session
+            .send(
+                &persona,
+                message,
+                &options,
+                &mut ReplyStream {
+                    cancel: &never,
+                    on_text: &mut |_| {},
+                },
+            )
+            .expect("reply")
+    };
+    say(
+        &mut session,
+        "Hi! My name is Lea and I work nights at the hospital.",
+    );
+    say(&mut session, "My cat Miso wakes me up at noon every day.");
+    assert_eq!(session.unnoted_turns(), 2);
+    let cached = session.stats().cached_tokens;
+
+    let notes = session
+        .take_notes(&persona, &options, &AtomicBool::new(false))
+        .expect("notes");
+    let Notes::Written(extracted, stats) = notes else {
+        panic!("the model was asked: {notes:?}");
+    };
+    println!("notes: {extracted:?}, {stats:?}");
+    assert!(
+        stats.prompt_tokens > 100,
+        "the transcript was read: {stats:?}"
+    );
+    assert!(stats.generated_tokens > 0);
+    assert_eq!(session.unnoted_turns(), 0);
+    assert_eq!(
+        session.stats().cached_tokens,
+        cached,
+        "the conversation's cache is untouched"
+    );
+    let store = MemoryStore::open(&dir.path().join("memory.sqlite"))
+        .expect("open")
+        .store;
+    let memories = store.list("Mate").expect("list");
+    for memory in &memories {
+        println!("kept: {:?} {:?} {}", memory.kind, memory.key, memory.text);
+    }
+    // The two statements, verbatim, plus what the model wrote that was checked.
+    assert_eq!(
+        memories.len(),
+        2 + extracted.added,
+        "{memories:?} {extracted:?}"
+    );
+    let verbatim = memories
+        .iter()
+        .filter(|m| m.text.starts_with("The user said: "))
+        .count();
+    assert_eq!(verbatim, 2 - extracted.replaced);
+    assert_eq!(
+        session
+            .take_notes(&persona, &options, &never)
+            .expect("notes"),
+        Notes::Nothing,
+        "no new turns"
+    );
+
+    let third = say(&mut session, "What time do I wake up?");
+    assert!(
+        third.stats.reused_tokens + 1 >= cached,
+        "the reply after the notes reused the conversation: {} of {cached}",
+        third.stats.reused_tokens
+    );
+
+    // Stopped while running: the notes give way, the turn waits for the next pause.
+    let cached = session.stats().cached_tokens;
+    let stop = AtomicBool::new(false);
+    let notes = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            std::thread::sleep(std::time::Duration::from_millis(150));
+            stop.store(true, Ordering::Relaxed);
+        });
+        session
+            .take_notes(&persona, &options, &stop)
+            .expect("notes")
+    });
+    assert_eq!(notes, Notes::Cancelled);
+    assert_eq!(session.unnoted_turns(), 1);
+    assert_eq!(session.stats().cached_tokens, cached);
+    let fourth = say(&mut session, "Thanks!");
+    assert!(fourth.stats.reused_tokens + 1 >= cached);
+}

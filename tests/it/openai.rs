@@ -882,3 +882,113 @@ fn the_app_chats_through_the_server_and_shows_its_errors() {
     assert_eq!(history.turns.len(), 1, "the failed message is not a turn");
     assert!(history.streaming.is_none());
 }
+
+/// With a server backend the notes are one more chat request: the instructions as the system
+/// message, the conversation as the user's. A server's good notes are kept with their topics,
+/// the lines it invents are dropped, and a fact that changed replaces the old one (same
+/// topic) instead of contradicting it.
+#[test]
+fn a_servers_notes_are_kept_checked_and_a_changed_fact_replaces_the_old_one() {
+    use desktop_mate::config::Settings;
+    use desktop_mate::llm::conversation::session::Notes;
+    use desktop_mate::memory::store::{MemoryKind, MemoryStore};
+    let (url, requests) = serve(|n, stream| match n {
+        0 => reply(stream, &["[joy] Nice to meet you, Léa!"], true),
+        1 => reply(
+            stream,
+            &[
+                "FACT job: The user works nights at the hospital.\n",
+                "FACT cat: The user has a cat called Miso.\n",
+                "FACT car: The user drives a red Ferrari.\n",
+                "EPISODE: Léa introduced herself: night shifts at the hospital, her cat Miso.\n",
+            ],
+            true,
+        ),
+        2 => reply(stream, &["[surprised] A new job, congratulations!"], true),
+        _ => reply(
+            stream,
+            &["FACT job: The user now works days at the bakery.\n"],
+            true,
+        ),
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = Settings::default();
+    settings.chat.history_file = Some(dir.path().join("history.jsonl"));
+    let mut session = session(settings_for(&url));
+    session.set_memory(desktop_mate::memory::open(&settings).expect("the memory opens"));
+    let never = AtomicBool::new(false);
+    let persona = PersonaSettings::default();
+
+    let (result, _) = say(
+        &mut session,
+        "I'm Léa, I work nights at the hospital and my cat Miso keeps me company.",
+        &never,
+        false,
+    );
+    result.expect("reply");
+    requests.recv().expect("the reply's request");
+    let notes = session
+        .take_notes(&persona, &options(), &never)
+        .expect("notes");
+    let Notes::Written(extracted, _) = notes else {
+        panic!("the server was asked: {notes:?}");
+    };
+    assert_eq!(
+        (extracted.added, extracted.replaced, extracted.dropped),
+        (3, 0, 1),
+        "two facts and the episode; the Ferrari was never mentioned"
+    );
+    let body = requests.recv().expect("the notes' request").json();
+    let messages = body["messages"].as_array().expect("messages");
+    assert_eq!(messages.len(), 2, "no conversation history: {body}");
+    assert_eq!(messages[0]["role"], "system");
+    assert!(
+        messages[0]["content"]
+            .as_str()
+            .is_some_and(|s| s.contains("FACT <topic>:"))
+    );
+    let transcript = messages[1]["content"].as_str().expect("content");
+    assert!(transcript.contains("User: I'm Léa, I work nights at the hospital"));
+    assert!(transcript.contains("Assistant: Nice to meet you, Léa!"));
+    assert_eq!(body["temperature"], 0.0, "notes are greedy");
+
+    let database = dir.path().join("memory.sqlite");
+    let job = || {
+        let store = MemoryStore::open(&database).expect("open").store;
+        let all = store.list("Mate").expect("list");
+        let jobs: Vec<String> = all
+            .iter()
+            .filter(|m| m.key.as_deref() == Some("job"))
+            .map(|m| m.text.clone())
+            .collect();
+        (all, jobs)
+    };
+    let (all, jobs) = job();
+    assert_eq!(jobs, ["The user works nights at the hospital."]);
+    assert!(
+        all.iter()
+            .any(|m| m.kind == MemoryKind::Episode && m.text.contains("Miso"))
+    );
+    assert!(!all.iter().any(|m| m.text.contains("Ferrari")));
+
+    let (result, _) = say(
+        &mut session,
+        "Big news: I changed jobs, I now work days at the bakery.",
+        &never,
+        false,
+    );
+    result.expect("reply");
+    let notes = session
+        .take_notes(&persona, &options(), &never)
+        .expect("notes");
+    let Notes::Written(extracted, _) = notes else {
+        panic!("the server was asked: {notes:?}");
+    };
+    assert_eq!((extracted.added, extracted.replaced), (0, 1));
+    let (_, jobs) = job();
+    assert_eq!(
+        jobs,
+        ["The user now works days at the bakery."],
+        "the changed fact replaced the old one"
+    );
+}

@@ -8,14 +8,15 @@
 //! and one arm in [`crate::llm::load::load_backend`].
 
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 
 use super::emotion::{EmotionSmoother, TAG_INTENSITY, tag_lead};
 use super::emotion_stream::EmotionTagFilter;
 use crate::config::{ChatSettings, Emotion, PersonaSettings};
 use crate::llm::contract::ChatTurn;
 use crate::llm::contract::{
-    BackendStats, ChatBackend, ChatError, ChatRequest, GenerateOptions, Recall, Reply, ReplyStats,
-    ReplyStream, with_recalled,
+    BackendStats, ChatBackend, ChatError, ChatRequest, Extracted, GenerateOptions, Recall, Reply,
+    ReplyStats, ReplyStream, StopReason, with_recalled,
 };
 
 /// A finished reply, as the user sees it.
@@ -53,6 +54,20 @@ pub struct ChatSession {
     mood: EmotionSmoother,
     /// The long-term memory, when on.
     memory: Option<Box<dyn Recall>>,
+    /// Turns before this index were given to the memory's extraction (or came from an earlier
+    /// run, whose turns were observed then).
+    noted: usize,
+}
+
+/// What [`ChatSession::take_notes`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Notes {
+    /// No memory, no new turns, or nothing in them worth asking the model about.
+    Nothing,
+    /// Stopped for a message: the same turns are tried at the next pause.
+    Cancelled,
+    /// The model answered; what the memory kept of it, and the side request's numbers.
+    Written(Extracted, ReplyStats),
 }
 
 impl ChatSession {
@@ -66,6 +81,7 @@ impl ChatSession {
             warm_start: false,
             mood: EmotionSmoother::default(),
             memory: None,
+            noted: 0,
         };
         session.apply(chat);
         session
@@ -99,12 +115,14 @@ impl ChatSession {
     /// Continues a conversation restored from disk.
     pub fn restore(&mut self, turns: Vec<ChatTurn>, context_start: usize) {
         self.context_start = context_start.min(turns.len());
+        self.noted = turns.len();
         self.turns = turns;
     }
 
     pub fn clear(&mut self) {
         self.turns.clear();
         self.context_start = 0;
+        self.noted = 0;
         self.mood = EmotionSmoother::default();
     }
 
@@ -213,6 +231,64 @@ impl ChatSession {
             stats: reply.stats,
             turn,
         })
+    }
+
+    /// Turns the memory has not been asked about yet.
+    pub fn unnoted_turns(&self) -> usize {
+        if self.memory.is_some() {
+            self.turns.len() - self.noted.min(self.turns.len())
+        } else {
+            0
+        }
+    }
+
+    /// When the conversation pauses: asks the chat model, beside the conversation (a local
+    /// backend keeps its cache), what to remember of the turns since the last notes, and
+    /// gives the answer to the memory, which keeps what it can check. Stops within a few
+    /// tokens when `cancel` is set. Greedy sampling: notes are not creative writing.
+    pub fn take_notes(
+        &mut self,
+        persona: &PersonaSettings,
+        options: &GenerateOptions,
+        cancel: &AtomicBool,
+    ) -> Result<Notes, ChatError> {
+        let end = self.turns.len();
+        let start = self.noted.min(end);
+        let Some(memory) = self.memory.as_mut().filter(|_| start < end) else {
+            return Ok(Notes::Nothing);
+        };
+        let turns = &self.turns[start..end];
+        let Some(extraction) = memory.extraction(turns) else {
+            self.noted = end;
+            return Ok(Notes::Nothing);
+        };
+        let persona = PersonaSettings {
+            system_prompt: extraction.instructions,
+            ..persona.clone()
+        };
+        let mut options = options.clone();
+        options.sampling.temperature = 0.0;
+        options.max_tokens = extraction.max_tokens;
+        options.lead = None;
+        let request = ChatRequest {
+            persona: &persona,
+            history: &[],
+            message: &extraction.message,
+            options: &options,
+        };
+        let reply = self.backend.aside(
+            &request,
+            &mut ReplyStream {
+                cancel,
+                on_text: &mut |_| {},
+            },
+        )?;
+        if reply.stats.stop_reason == StopReason::Cancelled {
+            return Ok(Notes::Cancelled);
+        }
+        let extracted = memory.extracted(turns, &reply.text);
+        self.noted = end;
+        Ok(Notes::Written(extracted, reply.stats))
     }
 
     /// A plain completion of `prompt` (no template, no persona, not recorded).

@@ -50,6 +50,10 @@ pub enum EngineError {
     Grammar(String),
     #[error("cannot save the warm-up state to {0}")]
     State(String),
+    #[error(
+        "no room beside the conversation: {needed} tokens needed, {free} free in the context (tried again once the history is trimmed)"
+    )]
+    NoRoomAside { needed: usize, free: usize },
 }
 
 impl From<EngineError> for ChatError {
@@ -112,6 +116,12 @@ pub(crate) fn backend() -> Result<&'static LlamaBackend, EngineError> {
 }
 
 type Context<'model> = LlamaContext<'model>;
+
+/// The sequence of the context that side requests use ([`LlmEngine::generate_aside`]).
+const ASIDE: i32 = 1;
+/// Tokens of a side request's prompt evaluated at once: a reply asked for meanwhile waits
+/// for one such batch at most (about 100 ms on 2 cores for Gemma 3 270M).
+const ASIDE_BATCH: usize = 32;
 
 self_cell::self_cell!(
     /// A model and the one context that borrows it.
@@ -195,6 +205,10 @@ impl LlmEngine {
             .with_n_threads_batch(i32::from(settings.n_threads_batch.max(1)))
             // llama.cpp decides per backend and model (see docs/benchmarks.md).
             .with_flash_attention_policy(llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_AUTO)
+            // Sequence 0 is the conversation, sequence 1 the side requests
+            // ([`LlmEngine::generate_aside`]), sharing the context's cells.
+            .with_n_seq_max(2)
+            .with_kv_unified(true)
             // Sliding-window models (Gemma 3, ...) keep the whole context's keys and values, so
             // a conversation can reuse its cache instead of evaluating everything again.
             .with_swa_full(true);
@@ -459,6 +473,137 @@ impl LlmEngine {
                 stop_reason,
                 lead_tokens,
                 lead_ms,
+            },
+        })
+    }
+
+    /// Generates a reply to `prompt` in sequence [`ASIDE`] of the context, beside the
+    /// conversation: the conversation's cached tokens (sequence 0) stay as they are, so its
+    /// next prompt is evaluated from where it left off. The prompt is evaluated in small
+    /// batches and `cancel` is checked between them and before every token, so a reply the
+    /// user asks for meanwhile waits for one batch at most. No grammar, no lead.
+    pub fn generate_aside(
+        &mut self,
+        prompt: &str,
+        options: &GenerateOptions,
+        cancel: &AtomicBool,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<Reply, EngineError> {
+        let start = Instant::now();
+        let tokens = self.tokenize(prompt);
+        if tokens.is_empty() || prompt.trim().is_empty() {
+            return Err(EngineError::EmptyPrompt);
+        }
+        let needed = tokens.len() + options.max_tokens as usize;
+        let free = (self.settings.n_ctx as usize).saturating_sub(self.evaluated.len());
+        if needed > free {
+            return Err(EngineError::NoRoomAside { needed, free });
+        }
+        let clear = |engine: &mut Self| {
+            engine.session.with_dependent_mut(|_, ctx| {
+                ctx.clear_kv_cache_seq(Some(ASIDE as u32), None, None)
+                    .unwrap_or(false)
+            })
+        };
+        clear(self);
+        let result = self.aside_inner(&tokens, options, cancel, on_text, start);
+        // Whatever happened, the cells go back to the conversation.
+        if !clear(self) {
+            // A memory type that cannot drop a sequence: the conversation is evaluated again.
+            self.session
+                .with_dependent_mut(|_, ctx| ctx.clear_kv_cache());
+            self.evaluated.clear();
+            self.evaluated_text.clear();
+        }
+        result
+    }
+
+    fn aside_inner(
+        &mut self,
+        tokens: &[LlamaToken],
+        options: &GenerateOptions,
+        cancel: &AtomicBool,
+        on_text: &mut dyn FnMut(&str),
+        start: Instant,
+    ) -> Result<Reply, EngineError> {
+        let mut batch = LlamaBatch::new(ASIDE_BATCH, 1);
+        let mut cancelled = false;
+        for (index, chunk) in tokens.chunks(ASIDE_BATCH).enumerate() {
+            if cancel.load(Ordering::Relaxed) {
+                cancelled = true;
+                break;
+            }
+            batch.clear();
+            for (i, token) in chunk.iter().enumerate() {
+                let pos = index * ASIDE_BATCH + i;
+                batch
+                    .add(*token, pos as i32, &[ASIDE], pos + 1 == tokens.len())
+                    .map_err(|e| EngineError::Decode(e.to_string()))?;
+            }
+            self.session
+                .with_dependent_mut(|_, ctx| ctx.decode(&mut batch))
+                .map_err(|e| EngineError::Decode(e.to_string()))?;
+        }
+        let prompt_ms = start.elapsed().as_secs_f64() * 1000.0;
+        let mut sampler = Sampler::new(&options.sampling);
+        let mut utf8 = Utf8Stream::default();
+        let mut stops = StopMatcher::new(&options.stop);
+        let mut bytes = Vec::with_capacity(32);
+        let mut text = String::new();
+        let mut generated = 0usize;
+        let mut first_token_at = None;
+        let stop_reason = loop {
+            if cancelled || cancel.load(Ordering::Relaxed) {
+                break StopReason::Cancelled;
+            }
+            if generated >= options.max_tokens as usize {
+                break StopReason::MaxTokens;
+            }
+            let token = self
+                .session
+                .with_dependent_mut(|_, ctx| sampler.sample(ctx));
+            first_token_at.get_or_insert_with(Instant::now);
+            generated += 1;
+            if self.model().vocab().is_eog(token) {
+                break StopReason::EndOfGeneration;
+            }
+            bytes.clear();
+            self.model()
+                .vocab()
+                .token_to_piece_into(token, &mut bytes, false, None);
+            let (safe, hit) = stops.push(&utf8.push(&bytes));
+            text.push_str(&safe);
+            on_text(&safe);
+            if hit {
+                break StopReason::StopString;
+            }
+            batch.clear();
+            batch
+                .add(token, (tokens.len() + generated - 1) as i32, &[ASIDE], true)
+                .map_err(|e| EngineError::Decode(e.to_string()))?;
+            self.session
+                .with_dependent_mut(|_, ctx| ctx.decode(&mut batch))
+                .map_err(|e| EngineError::Decode(e.to_string()))?;
+        };
+        if !matches!(stop_reason, StopReason::StopString) {
+            let (safe, _) = stops.push(&utf8.finish());
+            let rest = safe + &stops.finish();
+            text.push_str(&rest);
+            on_text(&rest);
+        }
+        let decode_ms = first_token_at.map_or(0.0, |t| t.elapsed().as_secs_f64() * 1000.0);
+        Ok(Reply {
+            text,
+            stats: ReplyStats {
+                prompt_tokens: tokens.len(),
+                prompt_ms,
+                prompt_tps: rate(tokens.len(), prompt_ms),
+                ttft_ms: first_token_at.map_or(0.0, |t| (t - start).as_secs_f64() * 1000.0),
+                generated_tokens: generated,
+                decode_ms,
+                decode_tps: rate(generated.saturating_sub(1), decode_ms),
+                stop_reason,
+                ..ReplyStats::empty()
             },
         })
     }

@@ -147,8 +147,9 @@ fn warm_state_file(dir: &Path, settings: &EngineSettings, text: &str) -> Option<
     hash.update(settings.model_path.to_string_lossy().as_bytes());
     hash.update(meta.len().to_le_bytes());
     hash.update(modified.as_nanos().to_le_bytes());
+    // "2 seqs": the context's layout since side requests got their own sequence.
     hash.update(format!(
-        "{} {} {} {}",
+        "{} {} {} {} 2 seqs",
         settings.n_ctx,
         settings.n_batch,
         settings.n_gpu_layers,
@@ -231,6 +232,21 @@ impl ChatBackend for LocalBackend {
             stream.cancel,
             stream.on_text,
         )?)
+    }
+
+    fn aside(
+        &mut self,
+        request: &ChatRequest,
+        stream: &mut ReplyStream,
+    ) -> Result<Reply, ChatError> {
+        let (prompt, stops) = self
+            .prompter
+            .prompt(request.persona, &[], Some(request.message));
+        let mut options = request.options.clone();
+        options.stop.extend(stops);
+        Ok(self
+            .engine
+            .generate_aside(&prompt, &options, stream.cancel, stream.on_text)?)
     }
 
     fn complete(
