@@ -23,7 +23,7 @@ pub struct BenchArgs {
     #[arg(long)]
     pub json: bool,
     /// Only the memory section, with this embedding GGUF: embedding time per message, recall
-    /// latency with 100, 10 000 and 100 000 memories.
+    /// latency with 100, 10 000 and 100 000 memories; with a chat model, its notes' cost.
     #[arg(long, value_name = "GGUF")]
     pub memory: Option<std::path::PathBuf>,
     /// Only the voice section, with this Piper voice (`NAME.onnx` or a prepared folder): time
@@ -210,7 +210,7 @@ impl BenchReport {
 pub fn run(loaded: LoadedSettings, args: BenchArgs) -> ExitCode {
     if let Some(model) = &args.memory {
         let threads = args.threads.unwrap_or(2);
-        let report = crate::commands::memory_bench::bench(model, threads);
+        let report = crate::commands::memory_bench::bench(&loaded, model, threads);
         return print_section("memory", report, args.json);
     }
     if let Some(voice) = &args.voice {

@@ -1,12 +1,21 @@
 //! `desktop-mate bench --memory GGUF`: the memory's costs with a real embedding model —
 //! embedding time per message, and recall latency with 100, 10 000 and 100 000 stored memories
 //! (their vectors random unit vectors: embedding 100 000 texts would take minutes and the
-//! search cost does not depend on what the vectors say), with the write and index costs.
+//! search cost does not depend on what the vectors say), with the write and index costs; and,
+//! with the settings' chat model, the cost of the model's notes on a pause.
 
 use std::path::Path;
 use std::time::Instant;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use serde::Serialize;
+
+use crate::config::LoadedSettings;
+use crate::llm::contract::{GenerateOptions, ReplyStream};
+use crate::llm::conversation::session::{ChatSession, Notes};
+use crate::llm::load::{BackendConfig, load_backend};
+use crate::llm::runtime::engine::EngineSettings;
 
 use crate::memory::embed::{Embed, LlamaEmbedder, unit};
 use crate::memory::engine::MemoryEngine;
@@ -23,6 +32,30 @@ pub struct MemoryReport {
     /// 64 messages in one call, per message.
     pub embed_batch_per_message_ms: f64,
     pub stores: Vec<StoreRow>,
+    /// The chat model's notes (`None` without a chat model: `notes_skipped` says why).
+    pub notes: Option<NotesReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notes_skipped: Option<String>,
+}
+
+/// The chat model's notes on a two-turn conversation (memory.notes_after_secs).
+#[derive(Debug, Serialize)]
+pub struct NotesReport {
+    pub chat_model: String,
+    /// From the request to the memory's verdict, median of 3.
+    pub notes_ms: f64,
+    pub prompt_tokens: usize,
+    pub generated_tokens: usize,
+    /// What the memory kept and dropped of the last notes.
+    pub added: usize,
+    pub dropped: usize,
+    /// The conversation's cached tokens before the notes, and how many of them the next
+    /// reply reused (equal: the notes ran beside the conversation).
+    pub cached_before_notes: usize,
+    pub reused_after_notes: usize,
+    /// A message arriving 200 ms into the notes: from its stop flag to the notes giving the
+    /// session back, median of 3 (`None` when the notes were done before).
+    pub stop_ms: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -57,7 +90,11 @@ fn ms(start: Instant) -> f64 {
     start.elapsed().as_secs_f64() * 1000.0
 }
 
-pub fn bench(model: &Path, threads: u16) -> Result<MemoryReport, String> {
+pub fn bench(
+    loaded: &LoadedSettings,
+    model: &Path,
+    threads: u16,
+) -> Result<MemoryReport, String> {
     let start = Instant::now();
     let mut embedder = LlamaEmbedder::load(model, threads).map_err(|e| e.to_string())?;
     let load_ms = ms(start);
@@ -135,6 +172,11 @@ pub fn bench(model: &Path, threads: u16) -> Result<MemoryReport, String> {
             file_mib,
         });
     }
+    drop(engine);
+    let (notes, notes_skipped) = match notes(loaded, threads) {
+        Ok(report) => (Some(report), None),
+        Err(reason) => (None, Some(reason)),
+    };
     Ok(MemoryReport {
         embedding_model: model.display().to_string(),
         dimension,
@@ -143,5 +185,104 @@ pub fn bench(model: &Path, threads: u16) -> Result<MemoryReport, String> {
         embed_message_ms: single.iter().sum::<f64>() / single.len().max(1) as f64,
         embed_batch_per_message_ms,
         stores,
+        notes,
+        notes_skipped,
+    })
+}
+
+const CONVERSATION: [&str; 2] = [
+    "Hi! My name is Lea and I work nights at the hospital.",
+    "My cat Miso wakes me up at noon every day.",
+];
+
+fn notes(loaded: &LoadedSettings, threads: u16) -> Result<NotesReport, String> {
+    let resolved = crate::llm::plan::terminal_model(loaded)?;
+    let chat_model = resolved.backend.describe();
+    let config = match resolved.backend {
+        BackendConfig::Local(engine) => BackendConfig::Local(EngineSettings {
+            n_threads: threads,
+            n_threads_batch: threads,
+            ..engine
+        }),
+        server => server,
+    };
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mut settings = loaded.settings.clone();
+    settings.memory.enabled = true;
+    settings.memory.embedding_model = None;
+    settings.chat.history_file = Some(dir.path().join("history.jsonl"));
+    let backend = load_backend(config).backend.map_err(|e| e.to_string())?;
+    let mut session = ChatSession::new(backend, &settings.chat);
+    session.set_memory(crate::memory::open(&settings)?);
+    let mut options = GenerateOptions::from_sampling(&settings.llm.sampling);
+    options.sampling.temperature = 0.0;
+    options.max_tokens = 16;
+    let persona = &settings.persona;
+    let never = AtomicBool::new(false);
+    let say = |session: &mut ChatSession, message: &str| {
+        session
+            .send(
+                persona,
+                message,
+                &options,
+                &mut ReplyStream {
+                    cancel: &never,
+                    on_text: &mut |_| {},
+                },
+            )
+            .map_err(|e| e.to_string())
+    };
+    let conversation = |session: &mut ChatSession| {
+        session.clear();
+        CONVERSATION
+            .iter()
+            .try_for_each(|message| say(session, message).map(|_| ()))
+    };
+    let mut times = Vec::new();
+    let mut last = None;
+    for _ in 0..3 {
+        conversation(&mut session)?;
+        let cached = session.stats().cached_tokens;
+        let start = Instant::now();
+        let notes = session
+            .take_notes(persona, &options, &never)
+            .map_err(|e| e.to_string())?;
+        times.push(ms(start));
+        let Notes::Written(extracted, stats) = notes else {
+            return Err(format!("the model was not asked: {notes:?}"));
+        };
+        let next = say(&mut session, "What time do I wake up?")?;
+        last = Some((extracted, stats, cached, next.stats.reused_tokens));
+    }
+    let mut stops = Vec::new();
+    for _ in 0..3 {
+        conversation(&mut session)?;
+        let stop = AtomicBool::new(false);
+        let (result, flagged) = std::thread::scope(|scope| {
+            let flag = scope.spawn(|| {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                stop.store(true, Ordering::Relaxed);
+                Instant::now()
+            });
+            let result = session.take_notes(persona, &options, &stop);
+            let returned = Instant::now();
+            (result, flag.join().map(|at| returned.checked_duration_since(at)))
+        });
+        result.map_err(|e| e.to_string())?;
+        if let Ok(Some(waited)) = flagged {
+            stops.push(waited.as_secs_f64() * 1000.0);
+        }
+    }
+    let (extracted, stats, cached, reused) = last.ok_or("no notes")?;
+    Ok(NotesReport {
+        chat_model,
+        notes_ms: median(times),
+        prompt_tokens: stats.prompt_tokens,
+        generated_tokens: stats.generated_tokens,
+        added: extracted.added,
+        dropped: extracted.dropped,
+        cached_before_notes: cached,
+        reused_after_notes: reused,
+        stop_ms: (!stops.is_empty()).then(|| median(stops)),
     })
 }
