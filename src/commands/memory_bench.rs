@@ -90,11 +90,7 @@ fn ms(start: Instant) -> f64 {
     start.elapsed().as_secs_f64() * 1000.0
 }
 
-pub fn bench(
-    loaded: &LoadedSettings,
-    model: &Path,
-    threads: u16,
-) -> Result<MemoryReport, String> {
+pub fn bench(loaded: &LoadedSettings, model: &Path, threads: u16) -> Result<MemoryReport, String> {
     let start = Instant::now();
     let mut embedder = LlamaEmbedder::load(model, threads).map_err(|e| e.to_string())?;
     let load_ms = ms(start);
@@ -266,7 +262,10 @@ fn notes(loaded: &LoadedSettings, threads: u16) -> Result<NotesReport, String> {
             });
             let result = session.take_notes(persona, &options, &stop);
             let returned = Instant::now();
-            (result, flag.join().map(|at| returned.checked_duration_since(at)))
+            (
+                result,
+                flag.join().map(|at| returned.checked_duration_since(at)),
+            )
         });
         result.map_err(|e| e.to_string())?;
         if let Ok(Some(waited)) = flagged {
