@@ -253,6 +253,11 @@ pub trait ChatBackend: Send {
         stream: &mut ReplyStream,
     ) -> Result<Reply, ChatError>;
 
+    /// The conversation goes on with only `history` (its oldest turns dropped): a local
+    /// backend takes the dropped turns out of its cache now (context shift), between replies,
+    /// so the next reply does not pay for it. Nothing to do for a server.
+    fn keep_only(&mut self, _persona: &PersonaSettings, _history: &[ChatTurn]) {}
+
     /// A plain completion of `prompt`: no template, no persona (base models, tests).
     fn complete(
         &mut self,

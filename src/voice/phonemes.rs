@@ -13,8 +13,9 @@ use super::VoiceError;
 
 /// Longest sentence handed to eSpeak at once (the splitter's cuts are far shorter).
 const MAX_SENTENCE_BYTES: usize = 4096;
-/// eSpeak NG takes about 30 ms a sentence; one that runs away is killed after this.
-const ESPEAK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// eSpeak NG takes about 30 ms a sentence (its first start, cold, longer: a loaded 2-core CI
+/// machine once needed over 5 s); one that runs away is killed after this.
+const ESPEAK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Runs of dots ("...", "..", "…") become one.
 fn single_dots(text: &str) -> String {

@@ -408,6 +408,78 @@ fn each_turn_extends_the_cached_sequence_without_evaluating_it_again() {
     }
 }
 
+/// Dropping the oldest turns (the session's `chat.turns_kept`) takes their tokens out of the
+/// cache and moves the later ones back (context shift) instead of evaluating every kept turn
+/// again. With Gemma's template, where the persona sits in the first user message, the
+/// stretch taken out runs from after the persona to the first kept message. The cache holds
+/// a conversation of six turns (evaluated as one prompt, so its text is known exactly); the
+/// next message, with the three oldest turns dropped, evaluates only what follows the kept
+/// turns; the message after it extends the shifted cache as usual.
+#[test]
+fn dropping_old_turns_shifts_the_cache_instead_of_evaluating_the_kept_turns_again() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("gemma.gguf");
+    crate::support::write_tiny_llama_with_template(&path, 8, &template("gemma-2.jinja"));
+    let mut engine = engine_for(&path, 2048);
+    let (prompter, _) = local::prompter_for(&engine);
+    assert_eq!(prompter.format(), PromptFormat::ModelTemplate);
+    let persona = PersonaSettings {
+        name: "Mate".into(),
+        system_prompt: "Be brief and kind.".into(),
+    };
+    let history: Vec<ChatTurn> = (1..=6)
+        .map(|turn| {
+            ChatTurn::new(
+                format!("this is message number {turn} of the talk"),
+                format!("and this is answer number {turn}, a short one"),
+            )
+        })
+        .collect();
+    let (whole, _) = prompter.prompt(&persona, &history, None);
+    engine.prefill(&whole).expect("the conversation is cached");
+    let cached = engine.cached_tokens();
+    let never = AtomicBool::new(false);
+    let reply = |engine: &mut LlmEngine, history: &[ChatTurn], message: &str| {
+        local::reply(
+            engine,
+            &prompter,
+            &persona,
+            history,
+            message,
+            &greedy(4),
+            &never,
+            &mut |_| {},
+        )
+        .expect("reply")
+        .0
+        .stats
+    };
+    let message = "this is message number 7 of the talk";
+    let (kept_prompt, _) = prompter.prompt(&persona, &history[3..], Some(message));
+    let (persona_only, _) = prompter.prompt(&persona, &[], None);
+    let shifted = reply(&mut engine, &history[3..], message);
+    let evaluated = shifted.prompt_tokens - shifted.reused_tokens;
+    // Only the new message's tokens; without the shift, everything after the persona.
+    let (kept_turns, _) = prompter.prompt(&persona, &history[3..], None);
+    let new = engine.tokenize(&kept_prompt).len() - engine.tokenize(&kept_turns).len();
+    let after_persona = engine.tokenize(&kept_prompt).len() - engine.tokenize(&persona_only).len();
+    assert!(
+        evaluated <= new + 2 && after_persona > 3 * new,
+        "evaluated {evaluated} tokens of {} (the message {new}, after the persona \
+         {after_persona}; {cached} were cached)",
+        shifted.prompt_tokens
+    );
+    let before_next = engine.cached_tokens();
+    let mut next_history = history[3..].to_vec();
+    next_history.push(ChatTurn::new(message, "ok"));
+    let next = reply(&mut engine, &next_history, "and number 8");
+    assert!(
+        next.reused_tokens + 8 >= before_next,
+        "the shifted cache is extended: {} of {before_next}",
+        next.reused_tokens
+    );
+}
+
 #[test]
 fn the_tag_grammar_opens_every_gemma_reply_with_a_valid_tag() {
     use desktop_mate::config::{ChatSettings, Emotion};

@@ -224,6 +224,14 @@ impl ChatSession {
         if let Some(memory) = &mut self.memory {
             memory.observe(&turn);
         }
+        let len = self.turns.len();
+        if len - self.context_start.min(len) > self.turns_kept {
+            // The next message would drop the oldest turns: drop them now, while the user
+            // reads, so the backend's cache is shifted before that message.
+            self.context_start = len - self.turns_kept.div_ceil(2);
+            self.backend
+                .keep_only(persona, &self.turns[self.context_start..]);
+        }
         Ok(SessionReply {
             shown,
             emotion,

@@ -13,8 +13,8 @@ use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
-use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::{LlamaModel, RopeType};
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use llama_cpp_2::token::data::LlamaTokenData;
@@ -146,6 +146,9 @@ pub struct LlmEngine {
     pub load_time: Duration,
     /// The tokens a lead's texts can be made of, for the last lead's texts (see [`Lead::texts`]).
     lead_vocab: Option<(Vec<String>, Vec<LlamaToken>)>,
+    /// The cache's positions can be moved (llama.cpp's context shift): not for recurrent or
+    /// hybrid models, nor multi-section RoPE, where `seq_add` would assert.
+    can_shift: bool,
 }
 
 // SAFETY: a llama.cpp context may be used from any thread, one thread at a time. `LlmEngine`
@@ -213,6 +216,12 @@ impl LlmEngine {
             // a conversation can reuse its cache instead of evaluating everything again.
             .with_swa_full(true);
         let n_ctx = settings.n_ctx;
+        let can_shift = !model.is_recurrent()
+            && !model.is_hybrid()
+            && matches!(
+                model.rope_type(),
+                None | Some(RopeType::Norm | RopeType::NeoX)
+            );
         let session = Session::try_new(model, |model| {
             model
                 .new_context(backend, context_params)
@@ -229,6 +238,7 @@ impl LlmEngine {
             one: LlamaBatch::new(1, 1),
             load_time: start.elapsed(),
             lead_vocab: None,
+            can_shift,
         })
     }
 
@@ -353,8 +363,18 @@ impl LlmEngine {
         on_text: &mut dyn FnMut(&str),
     ) -> Result<Reply, EngineError> {
         let start = Instant::now();
+        if prompt.trim().is_empty() {
+            return Err(EngineError::EmptyPrompt);
+        }
+        let shifted = self.shift_out_dropped(prompt);
+        if shifted > 0 {
+            tracing::info!(
+                "context shift: {shifted} tokens of dropped turns taken out of the cache, {} kept",
+                self.evaluated.len()
+            );
+        }
         let tokens = self.prompt_tokens(prompt);
-        if tokens.is_empty() || prompt.trim().is_empty() {
+        if tokens.is_empty() {
             return Err(EngineError::EmptyPrompt);
         }
         let (reused, evaluated_now) = self.evaluate_prompt(&tokens, prompt)?;
@@ -608,6 +628,12 @@ impl LlmEngine {
         })
     }
 
+    /// Finds the tokens a lead with these texts can be made of now (see [`Lead::texts`]),
+    /// so the first reply with that lead does not pay for it.
+    pub fn prepare_lead(&mut self, texts: &[String]) {
+        self.lead_vocab(texts);
+    }
+
     /// The tokens whose piece occurs in one of `texts` (a superset of what a grammar allowing
     /// exactly those texts accepts at any step), computed once per set of texts.
     fn lead_vocab(&mut self, texts: &[String]) -> Vec<LlamaToken> {
@@ -635,11 +661,119 @@ impl LlmEngine {
         tokens
     }
 
+    /// Makes the cache hold `prompt` (a conversation without its oldest turns) by a context
+    /// shift when it can ([`LlmEngine::shift_out_dropped`]), and applies the shift now (the
+    /// last kept token is evaluated again: llama.cpp moves the keys on the next decode), so
+    /// the next reply starts as fast as any other. Returns how many tokens were taken out.
+    pub fn shift_to(&mut self, prompt: &str) -> Result<usize, EngineError> {
+        let shifted = self.shift_out_dropped(prompt);
+        if shifted > 0 {
+            let tokens = self.evaluated.clone();
+            let text = self.evaluated_text.clone();
+            self.evaluate_prompt(&tokens, &text)?;
+        }
+        Ok(shifted)
+    }
+
+    /// When `prompt` is the cached text with one stretch taken out (the oldest turns dropped
+    /// from a conversation: `X + D + Y` cached, `X + Y + new` asked), takes that stretch's
+    /// tokens out of the cache and moves the later ones back (llama.cpp's context shift), so
+    /// only the new text is evaluated instead of everything after `X`. `Y` is the longest
+    /// stretch of the cache that continues the prompt after `X` (a template that trims the
+    /// last reply makes the cache's end differ: what follows `Y` is taken out too and
+    /// evaluated again). The stretches start and end on boundaries of the cached tokens as
+    /// they were evaluated; the kept tokens keep the keys computed while the dropped turns
+    /// were there, as with llama-server's context shift. Returns how many tokens were taken
+    /// out (0: the prompt is not such a text, or the model cannot shift).
+    fn shift_out_dropped(&mut self, prompt: &str) -> usize {
+        /// A shift must keep at least this many cached tokens after the stretch.
+        const MIN_KEPT: usize = 8;
+        if !self.can_shift
+            || self.evaluated_text.is_empty()
+            || prompt.starts_with(self.evaluated_text.as_str())
+        {
+            return 0;
+        }
+        // What the cached tokens spell, and where each one starts (a leading BOS that the
+        // prompt does not spell is left out).
+        let vocab = self.model().vocab();
+        let mut spelled = Vec::with_capacity(self.evaluated_text.len() + 16);
+        let mut starts = Vec::with_capacity(self.evaluated.len() + 1);
+        for &token in &self.evaluated {
+            starts.push(spelled.len());
+            vocab.token_to_piece_into(token, &mut spelled, true, None);
+        }
+        starts.push(spelled.len());
+        let n = self.evaluated.len();
+        let skip = usize::from(
+            self.evaluated.first() == Some(&vocab.bos())
+                && !prompt.as_bytes().starts_with(&spelled[..starts[1.min(n)]]),
+        );
+        let offset = |token: usize| starts[token] - starts[skip];
+        let old = &spelled[starts[skip]..];
+        let asked = prompt.as_bytes();
+        let common = |a: &[u8], b: &[u8]| a.iter().zip(b).take_while(|(x, y)| x == y).count();
+        // X: up to the last token boundary within the common prefix.
+        let within = common(old, asked);
+        let keep = (skip..=n)
+            .take_while(|&token| offset(token) <= within)
+            .last()
+            .unwrap_or(skip);
+        if keep <= skip || !prompt.is_char_boundary(offset(keep)) {
+            return 0;
+        }
+        let rest = &asked[offset(keep)..];
+        // Y: the cached stretch that continues the prompt after X the furthest, cut to a
+        // token boundary that is a character boundary of the prompt.
+        let mut best: Option<(usize, usize)> = None;
+        for resume in keep + 1..n {
+            let matched = common(&old[offset(resume)..], rest);
+            let end = (resume..=n)
+                .take_while(|&token| offset(token) - offset(resume) <= matched)
+                .filter(|&token| {
+                    prompt.is_char_boundary(offset(keep) + offset(token) - offset(resume))
+                })
+                .last()
+                .unwrap_or(resume);
+            if end - resume >= MIN_KEPT && best.is_none_or(|(r, e)| end - resume > e - r) {
+                best = Some((resume, end));
+            }
+        }
+        let Some((resume, end)) = best else {
+            return 0;
+        };
+        let kept_text = prompt[..offset(keep) + offset(end) - offset(resume)].to_owned();
+        let (from, to, tail) = (keep as u32, resume as u32, end as u32);
+        let shifted = self.session.with_dependent_mut(|_, ctx| {
+            ctx.kv_cache_seq_rm(0, Some(tail), None).is_ok()
+                && ctx.kv_cache_seq_rm(0, Some(from), Some(to)).is_ok()
+                && ctx
+                    .kv_cache_seq_add(0, Some(to), None, -((to - from) as i32))
+                    .is_ok()
+        });
+        if !shifted {
+            // Whatever the cache holds now, it is not known: evaluate everything again.
+            self.session
+                .with_dependent_mut(|_, ctx| ctx.clear_kv_cache());
+            self.evaluated.clear();
+            self.evaluated_text.clear();
+            return 0;
+        }
+        self.evaluated_text = kept_text;
+        self.evaluated.truncate(end);
+        self.evaluated.drain(keep..resume);
+        n - (end - resume) - keep
+    }
+
     /// The tokens of `prompt`. When it extends the text already in the cache (the previous
     /// prompt and the reply as it was generated), the cached tokens followed by the new text's
     /// tokens: re-tokenizing the whole conversation would split the earlier replies differently
     /// from how they were generated and invalidate the cache from the first of them on.
     fn prompt_tokens(&self, prompt: &str) -> Vec<LlamaToken> {
+        if !prompt.is_empty() && prompt == self.evaluated_text {
+            // All of it is cached (a context shift kept exactly this text).
+            return self.evaluated.clone();
+        }
         let rest = prompt
             .strip_prefix(self.evaluated_text.as_str())
             .filter(|rest| !self.evaluated_text.is_empty() && !rest.is_empty());

@@ -182,6 +182,10 @@ impl ChatBackend for LocalBackend {
         persona: &PersonaSettings,
         state_dir: Option<&Path>,
     ) -> Result<ReplyStats, ChatError> {
+        // The emotion tag's candidate tokens (a pass over the whole vocabulary, ~20 ms on
+        // Gemma's 262k) are found now rather than in the first reply.
+        self.engine
+            .prepare_lead(&crate::llm::conversation::emotion::tag_lead().texts);
         let (system, _) = self.prompter.prompt(persona, &[], None);
         // An empty system prompt still gets the template's opening tokens evaluated, and
         // llama.cpp refuses an empty batch.
@@ -247,6 +251,19 @@ impl ChatBackend for LocalBackend {
         Ok(self
             .engine
             .generate_aside(&prompt, &options, stream.cancel, stream.on_text)?)
+    }
+
+    fn keep_only(&mut self, persona: &PersonaSettings, history: &[ChatTurn]) {
+        let (prompt, _) = self.prompter.prompt(persona, history, None);
+        match self.engine.shift_to(&prompt) {
+            Ok(0) => {}
+            Ok(shifted) => tracing::info!(
+                "context shift: {shifted} tokens of dropped turns taken out of the cache, {} kept",
+                self.engine.cached_tokens()
+            ),
+            // The next reply evaluates what it needs.
+            Err(err) => tracing::warn!("context shift: {err}"),
+        }
     }
 
     fn complete(
