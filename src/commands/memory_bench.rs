@@ -56,7 +56,26 @@ pub struct NotesReport {
     /// A message arriving 200 ms into the notes: from its stop flag to the notes giving the
     /// session back, median of 3 (`None` when the notes were done before).
     pub stop_ms: Option<f64>,
+    /// Median time to first token over the 8 turns of [`TALK`], with the memory holding what
+    /// the notes runs kept (the user's statements and the model's checked notes), and without
+    /// memory; the same conversation, greedy.
+    pub ttft_memory_on_ms: f64,
+    pub ttft_memory_off_ms: f64,
+    /// Turns of [`TALK`] that had memories put in front of them.
+    pub turns_with_memories: usize,
 }
+
+/// A conversation that comes back to what [`CONVERSATION`] told.
+const TALK: [&str; 8] = [
+    "Good evening! I'm back from my shift.",
+    "What do you remember about my job?",
+    "It was a long night at the hospital again.",
+    "Do you know what my cat is called?",
+    "Miso was asleep on my bed when I came home.",
+    "What should I cook before sleeping?",
+    "Something quick, I am tired after the hospital.",
+    "Thanks, good night!",
+];
 
 #[derive(Debug, Serialize)]
 pub struct StoreRow {
@@ -273,6 +292,20 @@ fn notes(loaded: &LoadedSettings, threads: u16) -> Result<NotesReport, String> {
         }
     }
     let (extracted, stats, cached, reused) = last.ok_or("no notes")?;
+    let talk = |session: &mut ChatSession| -> Result<(f64, usize), String> {
+        session.clear();
+        let mut ttft = Vec::new();
+        let mut with_memories = 0;
+        for message in TALK {
+            let reply = say(session, message)?;
+            ttft.push(reply.stats.ttft_ms);
+            with_memories += usize::from(reply.turn.recalled.is_some());
+        }
+        Ok((median(ttft), with_memories))
+    };
+    let (ttft_memory_on_ms, turns_with_memories) = talk(&mut session)?;
+    session.set_memory(None);
+    let (ttft_memory_off_ms, _) = talk(&mut session)?;
     Ok(NotesReport {
         chat_model,
         notes_ms: median(times),
@@ -283,5 +316,8 @@ fn notes(loaded: &LoadedSettings, threads: u16) -> Result<NotesReport, String> {
         cached_before_notes: cached,
         reused_after_notes: reused,
         stop_ms: (!stops.is_empty()).then(|| median(stops)),
+        ttft_memory_on_ms,
+        ttft_memory_off_ms,
+        turns_with_memories,
     })
 }

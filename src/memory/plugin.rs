@@ -12,7 +12,7 @@ use super::embed::{Embed, LlamaEmbedder};
 use super::engine::MemoryEngine;
 use super::extract;
 use super::observe::statement;
-use super::recall::prompt_block;
+use super::recall::{holds, prompt_block};
 use super::store::{MemoryKind, MemoryStore, NewMemory, Written};
 use crate::config::Settings;
 use crate::llm::RecallProvider;
@@ -75,7 +75,7 @@ struct SessionMemory {
 }
 
 impl Recall for SessionMemory {
-    fn recall(&mut self, message: &str) -> Option<String> {
+    fn recall(&mut self, message: &str, in_prompt: &[&str]) -> Option<String> {
         if self.budget == 0 {
             return None;
         }
@@ -84,7 +84,10 @@ impl Recall for SessionMemory {
             warn!("memory: {err}");
         }
         match self.engine.recall(message, self.budget) {
-            Ok(recalled) => prompt_block(&recalled),
+            Ok(mut recalled) => {
+                recalled.retain(|item| !in_prompt.iter().any(|block| holds(block, &item.memory)));
+                prompt_block(&recalled)
+            }
             Err(err) => {
                 warn!("memory: recall failed: {err}");
                 None

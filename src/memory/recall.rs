@@ -94,6 +94,13 @@ pub fn prompt_block(recalled: &[Recalled]) -> Option<String> {
     Some(block)
 }
 
+/// Whether a block [`prompt_block`] wrote holds `memory`.
+pub fn holds(block: &str, memory: &Memory) -> bool {
+    block
+        .lines()
+        .any(|line| line.strip_prefix("- ") == Some(memory.text.as_str()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,5 +145,8 @@ mod tests {
             "{block}"
         );
         assert_eq!(prompt_block(&[]), None);
+        assert!(holds(&block, &kept[0].memory));
+        let other = memory(99, "The user has a dog", 0, 0.5);
+        assert!(!holds(&block, &other));
     }
 }

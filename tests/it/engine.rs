@@ -413,8 +413,10 @@ fn each_turn_extends_the_cached_sequence_without_evaluating_it_again() {
 /// again. With Gemma's template, where the persona sits in the first user message, the
 /// stretch taken out runs from after the persona to the first kept message. The cache holds
 /// a conversation of six turns (evaluated as one prompt, so its text is known exactly); the
-/// next message, with the three oldest turns dropped, evaluates only what follows the kept
-/// turns; the message after it extends the shifted cache as usual.
+/// three oldest are dropped (`shift_to`, as the session's trim does through
+/// `ChatBackend::keep_only`); the next message evaluates only its own text; the message after
+/// it extends the shifted cache as usual. A reply alone never shifts (after Clear, a new
+/// conversation must not inherit keys computed over the old one).
 #[test]
 fn dropping_old_turns_shifts_the_cache_instead_of_evaluating_the_kept_turns_again() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -457,10 +459,13 @@ fn dropping_old_turns_shifts_the_cache_instead_of_evaluating_the_kept_turns_agai
     let message = "this is message number 7 of the talk";
     let (kept_prompt, _) = prompter.prompt(&persona, &history[3..], Some(message));
     let (persona_only, _) = prompter.prompt(&persona, &[], None);
+    let (kept_turns, _) = prompter.prompt(&persona, &history[3..], None);
+    let taken_out = engine.shift_to(&kept_turns).expect("shift");
+    assert!(taken_out > 0, "the three oldest turns left the cache");
+    assert_eq!(engine.cached_tokens(), cached - taken_out);
     let shifted = reply(&mut engine, &history[3..], message);
     let evaluated = shifted.prompt_tokens - shifted.reused_tokens;
     // Only the new message's tokens; without the shift, everything after the persona.
-    let (kept_turns, _) = prompter.prompt(&persona, &history[3..], None);
     let new = engine.tokenize(&kept_prompt).len() - engine.tokenize(&kept_turns).len();
     let after_persona = engine.tokenize(&kept_prompt).len() - engine.tokenize(&persona_only).len();
     assert!(
@@ -477,6 +482,16 @@ fn dropping_old_turns_shifts_the_cache_instead_of_evaluating_the_kept_turns_agai
         next.reused_tokens + 8 >= before_next,
         "the shifted cache is extended: {} of {before_next}",
         next.reused_tokens
+    );
+
+    // A reply to a prompt that is the cache minus a stretch, without `shift_to`: evaluated
+    // again from where the texts differ.
+    let cached = engine.cached_tokens();
+    let fresh = reply(&mut engine, &history[5..], "a new talk");
+    assert!(
+        fresh.reused_tokens < cached / 2,
+        "no shift on its own: {} of {cached} reused",
+        fresh.reused_tokens
     );
 }
 

@@ -992,3 +992,55 @@ fn a_servers_notes_are_kept_checked_and_a_changed_fact_replaces_the_old_one() {
         "the changed fact replaced the old one"
     );
 }
+
+/// A memory already put in front of an earlier message still in the prompt is not put there
+/// again: the second question about the same fact carries no memory block (its tokens would
+/// be evaluated again for nothing), while the first one did.
+#[test]
+fn a_memory_already_in_the_prompt_is_not_repeated() {
+    use desktop_mate::config::Settings;
+    let (url, requests) = serve(|_, stream| reply(stream, &["[joy] Sure."], true));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = Settings::default();
+    settings.chat.history_file = Some(dir.path().join("history.jsonl"));
+    let mut session = session(settings_for(&url));
+    session.set_memory(desktop_mate::memory::open(&settings).expect("the memory opens"));
+    let never = AtomicBool::new(false);
+    let last_user = |body: &Value| -> String {
+        let messages = body["messages"].as_array().expect("messages");
+        messages[messages.len() - 1]["content"]
+            .as_str()
+            .expect("content")
+            .to_owned()
+    };
+    for message in [
+        "I have a cat called Zyxquorp and she sleeps all day",
+        "tell me about Zyxquorp please",
+        "what does Zyxquorp do all day?",
+    ] {
+        let (result, _) = say(&mut session, message, &never, false);
+        result.expect("reply");
+    }
+    let bodies: Vec<Value> = (0..3)
+        .map(|_| requests.recv().expect("request").json())
+        .collect();
+    assert!(!last_user(&bodies[0]).contains("remember"), "nothing yet");
+    let first = last_user(&bodies[1]);
+    assert!(
+        first.contains("Zyxquorp and she sleeps")
+            && first.ends_with("tell me about Zyxquorp please"),
+        "recalled in front of the question: {first}"
+    );
+    assert_eq!(
+        last_user(&bodies[2]),
+        "what does Zyxquorp do all day?",
+        "already in the prompt with the turn before"
+    );
+    let messages = bodies[2]["messages"].as_array().expect("messages");
+    assert!(
+        messages.iter().any(|m| m["content"]
+            .as_str()
+            .is_some_and(|c| c.contains("Zyxquorp and she sleeps"))),
+        "the earlier turn still carries it"
+    );
+}

@@ -162,10 +162,14 @@ impl ChatSession {
         if self.tag_grammar {
             options.lead = Some(tag_lead());
         }
+        let in_prompt: Vec<&str> = self.turns[start..]
+            .iter()
+            .filter_map(|turn| turn.recalled.as_deref())
+            .collect();
         let mut recalled = self
             .memory
             .as_mut()
-            .and_then(|memory| memory.recall(message));
+            .and_then(|memory| memory.recall(message, &in_prompt));
         let on_text = &mut *stream.on_text;
         let (reply, dropped) = loop {
             let prompt_message = match &recalled {

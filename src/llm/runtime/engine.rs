@@ -366,13 +366,6 @@ impl LlmEngine {
         if prompt.trim().is_empty() {
             return Err(EngineError::EmptyPrompt);
         }
-        let shifted = self.shift_out_dropped(prompt);
-        if shifted > 0 {
-            tracing::info!(
-                "context shift: {shifted} tokens of dropped turns taken out of the cache, {} kept",
-                self.evaluated.len()
-            );
-        }
         let tokens = self.prompt_tokens(prompt);
         if tokens.is_empty() {
             return Err(EngineError::EmptyPrompt);
@@ -661,13 +654,21 @@ impl LlmEngine {
         tokens
     }
 
-    /// Makes the cache hold `prompt` (a conversation without its oldest turns) by a context
-    /// shift when it can ([`LlmEngine::shift_out_dropped`]), and applies the shift now (the
-    /// last kept token is evaluated again: llama.cpp moves the keys on the next decode), so
-    /// the next reply starts as fast as any other. Returns how many tokens were taken out.
+    /// Makes the cache hold `prompt` (the same conversation without its oldest turns) by a
+    /// context shift when it can ([`LlmEngine::shift_out_dropped`]), and applies the shift
+    /// now (the last kept token is evaluated again: llama.cpp moves the keys on the next
+    /// decode), so the next reply starts as fast as any other. Returns how many tokens were
+    /// taken out. Only for turns dropped from the conversation in the cache: the kept
+    /// tokens' keys were computed with the dropped turns before them (as with llama-server's
+    /// context shift), which a new conversation (after Clear) must not inherit, so replies
+    /// never shift on their own.
     pub fn shift_to(&mut self, prompt: &str) -> Result<usize, EngineError> {
         let shifted = self.shift_out_dropped(prompt);
         if shifted > 0 {
+            tracing::info!(
+                "context shift: {shifted} tokens of dropped turns taken out of the cache, {} kept",
+                self.evaluated.len()
+            );
             let tokens = self.evaluated.clone();
             let text = self.evaluated_text.clone();
             self.evaluate_prompt(&tokens, &text)?;

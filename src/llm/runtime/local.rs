@@ -115,6 +115,12 @@ pub fn reply(
         }
     }
     let (first, (prompt, stops, tokens)) = chosen;
+    if first > 0
+        && let Err(err) = engine.shift_to(&prompt)
+    {
+        // The reply evaluates what it needs.
+        tracing::warn!("context shift: {err}");
+    }
     let mut options = options.clone();
     options.stop.extend(stops);
     // Without history to drop, a long message still gets what room is left.
@@ -255,14 +261,9 @@ impl ChatBackend for LocalBackend {
 
     fn keep_only(&mut self, persona: &PersonaSettings, history: &[ChatTurn]) {
         let (prompt, _) = self.prompter.prompt(persona, history, None);
-        match self.engine.shift_to(&prompt) {
-            Ok(0) => {}
-            Ok(shifted) => tracing::info!(
-                "context shift: {shifted} tokens of dropped turns taken out of the cache, {} kept",
-                self.engine.cached_tokens()
-            ),
+        if let Err(err) = self.engine.shift_to(&prompt) {
             // The next reply evaluates what it needs.
-            Err(err) => tracing::warn!("context shift: {err}"),
+            tracing::warn!("context shift: {err}");
         }
     }
 
