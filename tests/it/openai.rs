@@ -883,13 +883,22 @@ fn the_app_chats_through_the_server_and_shows_its_errors() {
     assert!(history.streaming.is_none());
 }
 
+/// A session with the server at `url` and a memory (by words) in a new temporary folder.
+fn session_with_memory(url: &str) -> (ChatSession, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = desktop_mate::config::Settings::default();
+    settings.chat.history_file = Some(dir.path().join("history.jsonl"));
+    let mut session = session(settings_for(url));
+    session.set_memory(desktop_mate::memory::open(&settings).expect("the memory opens"));
+    (session, dir)
+}
+
 /// With a server backend the notes are one more chat request: the instructions as the system
 /// message, the conversation as the user's. A server's good notes are kept with their topics,
 /// the lines it invents are dropped, and a fact that changed replaces the old one (same
 /// topic) instead of contradicting it.
 #[test]
 fn a_servers_notes_are_kept_checked_and_a_changed_fact_replaces_the_old_one() {
-    use desktop_mate::config::Settings;
     use desktop_mate::llm::conversation::session::Notes;
     use desktop_mate::memory::store::{MemoryKind, MemoryStore};
     let (url, requests) = serve(|n, stream| match n {
@@ -911,11 +920,7 @@ fn a_servers_notes_are_kept_checked_and_a_changed_fact_replaces_the_old_one() {
             true,
         ),
     });
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut settings = Settings::default();
-    settings.chat.history_file = Some(dir.path().join("history.jsonl"));
-    let mut session = session(settings_for(&url));
-    session.set_memory(desktop_mate::memory::open(&settings).expect("the memory opens"));
+    let (mut session, dir) = session_with_memory(&url);
     let never = AtomicBool::new(false);
     let persona = PersonaSettings::default();
 
@@ -998,13 +1003,8 @@ fn a_servers_notes_are_kept_checked_and_a_changed_fact_replaces_the_old_one() {
 /// be evaluated again for nothing), while the first one did.
 #[test]
 fn a_memory_already_in_the_prompt_is_not_repeated() {
-    use desktop_mate::config::Settings;
     let (url, requests) = serve(|_, stream| reply(stream, &["[joy] Sure."], true));
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut settings = Settings::default();
-    settings.chat.history_file = Some(dir.path().join("history.jsonl"));
-    let mut session = session(settings_for(&url));
-    session.set_memory(desktop_mate::memory::open(&settings).expect("the memory opens"));
+    let (mut session, _dir) = session_with_memory(&url);
     let never = AtomicBool::new(false);
     let last_user = |body: &Value| -> String {
         let messages = body["messages"].as_array().expect("messages");

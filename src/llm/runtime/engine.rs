@@ -438,13 +438,9 @@ impl LlmEngine {
             };
             first_token_at.get_or_insert_with(Instant::now);
             generated += 1;
-            if self.model().vocab().is_eog(token) {
+            if !self.spell(token, &mut bytes) {
                 break StopReason::EndOfGeneration;
             }
-            bytes.clear();
-            self.model()
-                .vocab()
-                .token_to_piece_into(token, &mut bytes, false, None);
             let piece = utf8.push(&bytes);
             let (safe, hit) = stops.push(&piece);
             emit(&safe, &mut text);
@@ -577,13 +573,9 @@ impl LlmEngine {
                 .with_dependent_mut(|_, ctx| sampler.sample(ctx));
             first_token_at.get_or_insert_with(Instant::now);
             generated += 1;
-            if self.model().vocab().is_eog(token) {
+            if !self.spell(token, &mut bytes) {
                 break StopReason::EndOfGeneration;
             }
-            bytes.clear();
-            self.model()
-                .vocab()
-                .token_to_piece_into(token, &mut bytes, false, None);
             let (safe, hit) = stops.push(&utf8.push(&bytes));
             text.push_str(&safe);
             on_text(&safe);
@@ -619,6 +611,18 @@ impl LlmEngine {
                 ..ReplyStats::empty()
             },
         })
+    }
+
+    /// The text of a generated `token` into `bytes` (cleared first); `false` for an
+    /// end-of-generation token, which has none.
+    fn spell(&self, token: LlamaToken, bytes: &mut Vec<u8>) -> bool {
+        let vocab = self.model().vocab();
+        if vocab.is_eog(token) {
+            return false;
+        }
+        bytes.clear();
+        vocab.token_to_piece_into(token, bytes, false, None);
+        true
     }
 
     /// Finds the tokens a lead with these texts can be made of now (see [`Lead::texts`]),
