@@ -499,8 +499,11 @@ impl LlmEngine {
         on_text: &mut dyn FnMut(&str),
     ) -> Result<Reply, EngineError> {
         let start = Instant::now();
+        if prompt.trim().is_empty() {
+            return Err(EngineError::EmptyPrompt);
+        }
         let tokens = self.tokenize(prompt);
-        if tokens.is_empty() || prompt.trim().is_empty() {
+        if tokens.is_empty() {
             return Err(EngineError::EmptyPrompt);
         }
         let needed = tokens.len() + options.max_tokens as usize;
@@ -535,24 +538,7 @@ impl LlmEngine {
         on_text: &mut dyn FnMut(&str),
         start: Instant,
     ) -> Result<Reply, EngineError> {
-        let mut batch = LlamaBatch::new(ASIDE_BATCH, 1);
-        let mut cancelled = false;
-        for (index, chunk) in tokens.chunks(ASIDE_BATCH).enumerate() {
-            if cancel.load(Ordering::Relaxed) {
-                cancelled = true;
-                break;
-            }
-            batch.clear();
-            for (i, token) in chunk.iter().enumerate() {
-                let pos = index * ASIDE_BATCH + i;
-                batch
-                    .add(*token, pos as i32, &[ASIDE], pos + 1 == tokens.len())
-                    .map_err(|e| EngineError::Decode(e.to_string()))?;
-            }
-            self.session
-                .with_dependent_mut(|_, ctx| ctx.decode(&mut batch))
-                .map_err(|e| EngineError::Decode(e.to_string()))?;
-        }
+        let cancelled = !self.decode_in_batches(tokens, 0, ASIDE, ASIDE_BATCH, Some(cancel))?;
         let prompt_ms = start.elapsed().as_secs_f64() * 1000.0;
         let mut sampler = Sampler::new(&options.sampling);
         let mut utf8 = Utf8Stream::default();
@@ -582,13 +568,7 @@ impl LlmEngine {
             if hit {
                 break StopReason::StopString;
             }
-            batch.clear();
-            batch
-                .add(token, (tokens.len() + generated - 1) as i32, &[ASIDE], true)
-                .map_err(|e| EngineError::Decode(e.to_string()))?;
-            self.session
-                .with_dependent_mut(|_, ctx| ctx.decode(&mut batch))
-                .map_err(|e| EngineError::Decode(e.to_string()))?;
+            self.decode_token(token, tokens.len() + generated - 1, ASIDE)?;
         };
         if !matches!(stop_reason, StopReason::StopString) {
             let (safe, _) = stops.push(&utf8.finish());
@@ -842,35 +822,59 @@ impl LlmEngine {
 
         let n_batch = self.settings.n_batch.max(1) as usize;
         let pending = &tokens[common..];
-        let mut batch = LlamaBatch::new(n_batch, 1);
-        for (chunk_index, chunk) in pending.chunks(n_batch).enumerate() {
+        // A failed batch leaves `evaluated` short of what the cache holds; the next prompt
+        // clears the cache from where `evaluated` ends.
+        self.decode_in_batches(pending, common, 0, n_batch, None)?;
+        self.evaluated.extend_from_slice(pending);
+        self.evaluated_text.push_str(text);
+        Ok((common, pending.len()))
+    }
+
+    /// Evaluates `tokens` in sequence `seq` at the positions from `first` on, `size` at a
+    /// time, with logits for the last one only. `cancel` is checked before each batch:
+    /// `false` when it stopped there.
+    fn decode_in_batches(
+        &mut self,
+        tokens: &[LlamaToken],
+        first: usize,
+        seq: i32,
+        size: usize,
+        cancel: Option<&AtomicBool>,
+    ) -> Result<bool, EngineError> {
+        let mut batch = LlamaBatch::new(size, 1);
+        for (index, chunk) in tokens.chunks(size).enumerate() {
+            if cancel.is_some_and(|cancel| cancel.load(Ordering::Relaxed)) {
+                return Ok(false);
+            }
             batch.clear();
-            let is_last_chunk = (chunk_index + 1) * n_batch >= pending.len();
             for (i, token) in chunk.iter().enumerate() {
-                let pos = common + chunk_index * n_batch + i;
-                let logits = is_last_chunk && i + 1 == chunk.len();
+                let at = index * size + i;
                 batch
-                    .add(*token, pos as i32, &[0], logits)
+                    .add(*token, (first + at) as i32, &[seq], at + 1 == tokens.len())
                     .map_err(|e| EngineError::Decode(e.to_string()))?;
             }
             self.session
                 .with_dependent_mut(|_, ctx| ctx.decode(&mut batch))
                 .map_err(|e| EngineError::Decode(e.to_string()))?;
-            self.evaluated.extend_from_slice(chunk);
         }
-        self.evaluated_text.push_str(text);
-        Ok((common, pending.len()))
+        Ok(true)
     }
 
-    fn decode_one(&mut self, token: LlamaToken) -> Result<(), EngineError> {
+    /// Evaluates one generated `token` in sequence `seq` at `pos` (logits for it).
+    fn decode_token(&mut self, token: LlamaToken, pos: usize, seq: i32) -> Result<(), EngineError> {
         let batch = &mut self.one;
         batch.clear();
         batch
-            .add(token, self.evaluated.len() as i32, &[0], true)
+            .add(token, pos as i32, &[seq], true)
             .map_err(|e| EngineError::Decode(e.to_string()))?;
         self.session
             .with_dependent_mut(|_, ctx| ctx.decode(batch))
             .map_err(|e| EngineError::Decode(e.to_string()))?;
+        Ok(())
+    }
+
+    fn decode_one(&mut self, token: LlamaToken) -> Result<(), EngineError> {
+        self.decode_token(token, self.evaluated.len(), 0)?;
         self.evaluated.push(token);
         Ok(())
     }
