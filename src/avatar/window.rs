@@ -13,6 +13,7 @@ use bevy::prelude::*;
 use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
 use bevy::window::{CursorOptions, PrimaryWindow, WindowMoved};
 use bevy_egui::input::EguiWantsInput;
+use bevy_egui::{EguiContext, PrimaryEguiContext, egui};
 
 use super::commands::FaceState;
 use super::face::LookTarget;
@@ -168,6 +169,33 @@ fn over_panel(egui: Option<&EguiWantsInput>) -> bool {
     egui.is_some_and(|e| e.is_pointer_over_area() || e.wants_pointer_input())
 }
 
+/// The egui layer under `pointer` (physical window pixels), or why egui holds the pointer.
+///
+/// egui's own "pointer over an area" is about egui's pointer, which moves with the window's
+/// cursor events: while clicks pass through, the window gets none, and a move that arrives
+/// late leaves egui answering for where the pointer was (seen as a catch at an empty corner,
+/// tests/it/desktop.rs). The place asked about here is the polled pointer, the one the hit
+/// mask is read at; egui's answer is still used while it drags something (a slider).
+fn panel_under(
+    egui: Option<&EguiWantsInput>,
+    context: Option<&egui::Context>,
+    pointer: Option<Vec2>,
+) -> Option<String> {
+    if egui.is_some_and(EguiWantsInput::is_using_pointer) {
+        return Some("egui is using the pointer".into());
+    }
+    let Some(context) = context else {
+        // No context to ask (egui not set up yet): its own answer.
+        return over_panel(egui).then(|| "egui: over a panel".into());
+    };
+    let pointer = pointer?;
+    let points = context.pixels_per_point().max(f32::EPSILON);
+    let layer = context.layer_id_at(egui::pos2(pointer.x / points, pointer.y / points))?;
+    // Nothing of ours draws on the background layer: it is the transparent window itself.
+    (layer.order != egui::Order::Background)
+        .then(|| format!("egui: over its {:?} layer {:?}", layer.order, layer.id))
+}
+
 /// Pointer position in physical window pixels: from the display server when we can ask it
 /// (also while clicks pass through), else from the window's cursor events.
 fn pointer_in_window(hits: &WindowHits, window: &Window) -> Option<Vec2> {
@@ -182,6 +210,7 @@ fn pointer_in_window(hits: &WindowHits, window: &Window) -> Option<Vec2> {
 fn hit_test(
     mut windows: Query<(&Window, &mut CursorOptions), With<PrimaryWindow>>,
     egui: Option<Res<EguiWantsInput>>,
+    mut contexts: Query<&mut EguiContext, With<PrimaryEguiContext>>,
     click_through: Res<ClickThrough>,
     buttons: Res<ButtonInput<MouseButton>>,
     mut hits: ResMut<WindowHits>,
@@ -201,7 +230,10 @@ fn hit_test(
             (face.y - p.y) / (size.y / 2.0),
         )
     });
-    let over_panel = over_panel(egui.as_deref());
+    let mut context = contexts.single_mut().ok();
+    let context = context.as_mut().map(|context| &*context.get_mut());
+    let panel = panel_under(egui.as_deref(), context, pointer);
+    let over_panel = panel.is_some();
     let over_mascot =
         over_panel || hits.mask.is_empty() || pointer.is_some_and(|p| hits.mask.hit(p.x, p.y));
     hits.over_mascot = over_mascot;
@@ -219,11 +251,7 @@ fn hit_test(
             } else {
                 "clicks pass through"
             },
-            if over_panel {
-                " (egui: over a panel)"
-            } else {
-                ""
-            }
+            panel.map(|panel| format!(" ({panel})")).unwrap_or_default()
         );
     }
 }
