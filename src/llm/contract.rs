@@ -51,10 +51,11 @@ pub fn with_recalled(recalled: &str, message: &str) -> String {
 /// a message before the reply, each finished turn after it, and, when the conversation
 /// pauses, what the chat model writes about the turns since the last pause.
 pub trait Recall: Send {
-    /// Lines to put in front of `message` in the prompt, or `None`. `in_prompt`: what the
-    /// memory recalled for the turns still in the prompt; a memory already there is not
-    /// repeated (its tokens would be evaluated again for nothing).
-    fn recall(&mut self, message: &str, in_prompt: &[&str]) -> Option<String>;
+    /// Lines to put in front of `message` in the prompt, or `None`. `history`: the turns
+    /// still in the prompt; a memory already there (recalled for one of them, or taken from
+    /// what the user said in them) is not repeated: its tokens would be evaluated again for
+    /// nothing.
+    fn recall(&mut self, message: &str, history: &[ChatTurn]) -> Option<String>;
     /// A finished turn (the reply is already shown): learn from it.
     fn observe(&mut self, turn: &ChatTurn);
     /// What to ask the chat model about `turns` (the conversation since the last pause), or

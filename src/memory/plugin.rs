@@ -75,7 +75,7 @@ struct SessionMemory {
 }
 
 impl Recall for SessionMemory {
-    fn recall(&mut self, message: &str, in_prompt: &[&str]) -> Option<String> {
+    fn recall(&mut self, message: &str, history: &[ChatTurn]) -> Option<String> {
         if self.budget == 0 {
             return None;
         }
@@ -83,9 +83,22 @@ impl Recall for SessionMemory {
         if let Err(err) = self.engine.follow_other_writers() {
             warn!("memory: {err}");
         }
+        // What the prompt holds already: the memories recalled for its turns, and the user's
+        // statements in them (kept as memories after each turn).
+        let blocks: Vec<&str> = history
+            .iter()
+            .filter_map(|turn| turn.recalled.as_deref())
+            .collect();
+        let said: Vec<String> = history
+            .iter()
+            .filter_map(|turn| statement(&turn.user))
+            .collect();
         match self.engine.recall(message, self.budget) {
             Ok(mut recalled) => {
-                recalled.retain(|item| !in_prompt.iter().any(|block| holds(block, &item.memory)));
+                recalled.retain(|item| {
+                    !blocks.iter().any(|block| holds(block, &item.memory))
+                        && !said.contains(&item.memory.text)
+                });
                 prompt_block(&recalled)
             }
             Err(err) => {

@@ -18,7 +18,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
 
 /// Each entry migrates the schema from version `index` to `index + 1`.
-const MIGRATIONS: &[&str] = &["CREATE TABLE memories (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE memories (
         id INTEGER PRIMARY KEY,
         persona TEXT NOT NULL,
         kind TEXT NOT NULL CHECK (kind IN ('fact', 'episode')),
@@ -29,7 +30,10 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE memories (
         updated INTEGER NOT NULL,
         embedding BLOB
     );
-    CREATE INDEX memories_by_persona ON memories (persona, kind, key);"];
+    CREATE INDEX memories_by_persona ON memories (persona, kind, key);",
+    // Finding the same text again without reading every row (`remember`).
+    "CREATE INDEX memories_by_text ON memories (persona, kind, text);",
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -368,9 +372,14 @@ impl MemoryStore {
         embedding: Option<&[f32]>,
     ) -> Result<Written, MemoryError> {
         let memory = memory.cleaned()?;
-        let replaced = match memory.kind {
-            MemoryKind::Fact => self.same_fact(persona, &memory, embedding)?,
-            MemoryKind::Episode => None,
+        // The same text again (a statement repeated, notes on a conversation told twice) is
+        // the old memory, made recent: never a second copy that recall would show twice.
+        let replaced = match self.same_text(persona, &memory)? {
+            Some(id) => Some(id),
+            None => match memory.kind {
+                MemoryKind::Fact => self.same_fact(persona, &memory, embedding)?,
+                MemoryKind::Episode => None,
+            },
         };
         let stamp = now();
         let updated = memory.updated.unwrap_or(stamp);
@@ -427,6 +436,19 @@ impl MemoryStore {
             }
         }
         Ok(written)
+    }
+
+    /// The memory of the same kind that already says exactly this.
+    fn same_text(&self, persona: &str, memory: &NewMemory) -> Result<Option<i64>, MemoryError> {
+        self.connection
+            .query_row(
+                "SELECT id FROM memories WHERE persona = ?1 AND kind = ?2 AND text = ?3 \
+                 ORDER BY updated DESC LIMIT 1",
+                params![persona, memory.kind.as_str(), memory.text],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(self.err())
     }
 
     /// The older fact the new one replaces, if any.
@@ -754,6 +776,77 @@ mod tests {
     use super::*;
 
     use crate::memory::embed::unit;
+
+    #[test]
+    fn the_same_text_again_is_the_old_memory_made_recent() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut store = MemoryStore::open(&dir.path().join("m.sqlite"))
+            .expect("open")
+            .store;
+        let said = || NewMemory::new(MemoryKind::Fact, "The user said: \"I work nights\"");
+        let Written::Added(id) = store.remember("Mate", said(), None).expect("write") else {
+            panic!("a first memory is added");
+        };
+        let mut later = said();
+        later.updated = Some(now() + 60);
+        assert_eq!(
+            store.remember("Mate", later, None).expect("write"),
+            Written::Replaced(id),
+            "no second copy, without a vector too"
+        );
+        let episode = NewMemory::new(MemoryKind::Episode, "The user said: \"I work nights\"");
+        assert!(
+            matches!(store.remember("Mate", episode, None), Ok(Written::Added(_))),
+            "another kind is another memory"
+        );
+        let listed = store.list("Mate").expect("list");
+        assert_eq!(listed.len(), 2, "{listed:?}");
+        let fact = listed.iter().find(|m| m.id == id).expect("the fact");
+        assert_eq!(fact.updated, now() + 60, "made recent");
+    }
+
+    #[test]
+    fn a_database_of_the_first_schema_is_migrated_with_its_memories() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("m.sqlite");
+        {
+            let connection = Connection::open(&path).expect("create");
+            connection.execute_batch(MIGRATIONS[0]).expect("schema 1");
+            connection
+                .execute(
+                    "INSERT INTO memories (persona, kind, text, importance, created, updated) \
+                     VALUES ('Mate', 'fact', 'Has a cat called Miso', 0.5, 1, 1)",
+                    [],
+                )
+                .expect("a memory");
+            connection
+                .pragma_update(None, "user_version", 1)
+                .expect("version 1");
+        }
+        let opened = MemoryStore::open(&path).expect("open");
+        assert_eq!(opened.notice, None, "nothing moved aside");
+        let mut store = opened.store;
+        let version: u32 = store
+            .connection
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .expect("version");
+        assert_eq!(version, SCHEMA_VERSION);
+        let indexes: i64 = store
+            .connection
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'memories_by_text'",
+                [],
+                |row| row.get(0),
+            )
+            .expect("schema");
+        assert_eq!(indexes, 1, "the text index was added");
+        let cat = NewMemory::new(MemoryKind::Fact, "Has a cat called Miso");
+        assert!(
+            matches!(store.remember("Mate", cat, None), Ok(Written::Replaced(_))),
+            "the old row is found by its text"
+        );
+        assert_eq!(store.count("Mate").expect("count"), 1);
+    }
 
     #[test]
     fn facts_with_the_same_key_or_a_close_vector_replace_older_ones() {

@@ -192,8 +192,9 @@ fn a_settings_change_reloads_the_model_in_the_background() {
     );
 }
 
-/// The memory in the app: a statement is kept and recalled before a later message (by words:
-/// no embedding model here), and switching `memory.enabled` off takes effect without a reload.
+/// The memory in the app: a statement is kept and recalled before a message of a later
+/// conversation (by words: no embedding model here), and switching `memory.enabled` off takes
+/// effect without a reload.
 #[test]
 fn the_memory_recalls_in_the_app_and_turns_off_live() {
     let (mut app, dir) = app_with(
@@ -222,6 +223,9 @@ fn the_memory_recalls_in_the_app_and_turns_off_live() {
             .clone()
     };
     assert_eq!(say(&mut app, "I have a cat called Zyxquorp at home"), None);
+    // A new conversation: while the statement is in the prompt it is not recalled.
+    app.world_mut().write_message(ClearHistory);
+    app.update();
     let recalled = say(&mut app, "tell me about Zyxquorp please").unwrap_or_default();
     assert!(recalled.contains("Zyxquorp"), "{recalled:?}");
     assert!(

@@ -795,3 +795,74 @@ fn the_models_notes_are_taken_beside_the_conversation_and_its_cache_holds() {
     let fourth = say(&mut session, "Thanks!");
     assert!(fourth.stats.reused_tokens + 1 >= cached);
 }
+
+/// What the prompt already holds is not recalled again: the user's statement is kept as a
+/// memory after its turn, but while that turn is in the prompt, a question about it brings no
+/// copy of it; in a new conversation it is recalled. Saying the same thing again makes the old
+/// memory recent instead of adding a second one (recall would show both).
+#[test]
+fn what_the_prompt_holds_is_not_recalled_and_a_statement_repeated_is_kept_once() {
+    use desktop_mate::config::{ChatSettings, PersonaSettings, Settings};
+    use desktop_mate::llm::contract::{GenerateOptions, ReplyStream};
+    use desktop_mate::llm::conversation::session::{ChatSession, SessionReply};
+    use std::sync::atomic::AtomicBool;
+    let Some(gemma) = crate::support::gemma_model() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let settings = Settings {
+        chat: ChatSettings {
+            history_file: Some(dir.path().join("history.jsonl")),
+            tag_grammar: false,
+            ..ChatSettings::default()
+        },
+        ..Settings::default()
+    };
+    let persona = PersonaSettings::default();
+    let mut options = GenerateOptions::from_sampling(&settings.llm.sampling);
+    options.sampling.temperature = 0.0;
+    options.max_tokens = 8;
+    let never = AtomicBool::new(false);
+    let say = |session: &mut ChatSession, message: &str| -> SessionReply {
+        session
+            .send(
+                &persona,
+                message,
+                &options,
+                &mut ReplyStream {
+                    cancel: &never,
+                    on_text: &mut |_| {},
+                },
+            )
+            .expect("reply")
+    };
+    let count = || {
+        MemoryStore::open(&dir.path().join("memory.sqlite"))
+            .expect("open")
+            .store
+            .count("Mate")
+            .expect("count")
+    };
+    let told = "I have a grey cat called Miso and she sleeps on my piano";
+    let mut session = gemma_session_with_memory(&gemma, &settings);
+    let first = say(&mut session, told);
+    assert_eq!(first.turn.recalled, None, "nothing to recall yet");
+    assert_eq!(count(), 1, "the statement is kept");
+    let asked = say(&mut session, "Where does my cat Miso sleep?");
+    assert_eq!(
+        asked.turn.recalled, None,
+        "the statement is in the prompt as the user's own words"
+    );
+
+    session.clear();
+    let later = say(&mut session, "Where does my cat Miso sleep?");
+    let recalled = later.turn.recalled.unwrap_or_default();
+    assert!(
+        recalled.contains("sleeps on my piano"),
+        "a new conversation recalls it: {recalled:?}"
+    );
+    assert_eq!(recalled.matches("Miso").count(), 1, "once: {recalled:?}");
+    let again = say(&mut session, told);
+    assert_eq!(again.turn.recalled, None, "already recalled in this prompt");
+    assert_eq!(count(), 1, "said twice, kept once");
+}

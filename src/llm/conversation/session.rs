@@ -9,6 +9,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
+use std::time::Instant;
 
 use super::emotion::{EmotionSmoother, TAG_INTENSITY, tag_lead};
 use super::emotion_stream::EmotionTagFilter;
@@ -30,6 +31,9 @@ pub struct SessionReply {
     /// 0-100: [`TAG_INTENSITY`] for a tag, else the analyser's.
     pub intensity: f32,
     pub stats: ReplyStats,
+    /// Spent choosing the memories for the message before the backend was asked (part of
+    /// what the user waits for the first token, outside `stats.ttft_ms`).
+    pub recall_ms: f64,
     /// The turn as recorded in the conversation.
     pub turn: ChatTurn,
 }
@@ -162,14 +166,13 @@ impl ChatSession {
         if self.tag_grammar {
             options.lead = Some(tag_lead());
         }
-        let in_prompt: Vec<&str> = self.turns[start..]
-            .iter()
-            .filter_map(|turn| turn.recalled.as_deref())
-            .collect();
+        let recall_start = Instant::now();
+        let history = &self.turns[start..];
         let mut recalled = self
             .memory
             .as_mut()
-            .and_then(|memory| memory.recall(message, &in_prompt));
+            .and_then(|memory| memory.recall(message, history));
+        let recall_ms = recall_start.elapsed().as_secs_f64() * 1000.0;
         let on_text = &mut *stream.on_text;
         let (reply, dropped) = loop {
             let prompt_message = match &recalled {
@@ -241,6 +244,7 @@ impl ChatSession {
             emotion,
             intensity,
             stats: reply.stats,
+            recall_ms,
             turn,
         })
     }
