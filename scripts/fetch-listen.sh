@@ -6,12 +6,21 @@
 #   Austen's Sense and Sensibility, public domain) and CMU's five "cards" utterances, from the
 #   test data of the `pocketsphinx` source package (BSD-2-Clause), into
 #   ~/.cache/desktop-mate/models/speech-samples/.
-# Prints the two paths. Tests and benchmarks only: the mascot itself never downloads these.
+# - Moonshine tiny (English, MIT, Moonshine AI): the quantized ORT files the PyPI wheel
+#   `moonshine-voice` 0.1.0 ships (later versions download them at run time), laid out for
+#   sherpa-onnx's Moonshine v2 recognizer, its tokens.txt made from the wheel's tokenizer.bin as
+#   sherpa-onnx's scripts/moonshine/v2/generate_tokens.py does, into
+#   ~/.cache/desktop-mate/models/moonshine-tiny-en/.
+# Prints the three paths. Tests and benchmarks only: the mascot itself never downloads these.
 set -euo pipefail
 
 VAD_WHEEL_SHA256=7b7f5436cfcb02fae583a05b512ea96467fd449fe54cb49a5e4f06c51a1e43b8
 VAD_SHA256=1a153a22f4509e292a94e67d6f9b85e8deb25b4988682b7e174c65279d8788e3
 SAMPLES_SHA256=675778b309a22dfc9b7d37f7621976bba491d2a5f8c59696bd77fd6d07271355
+MOONSHINE_WHEEL_SHA256=0f833deb43bad5dcfb4cfd3257b6df83ef9abd3f27be3199622fe41932e8d916
+MOONSHINE_FILES_SHA256="94e90a4654fc45cdfedb77c4c08e1739f48862998e58fada384b25118134f221  encoder_model.ort
+cf524c4862d36e9e5ab032eddc73637efd822d70e868ac575cf1a46e1e4708a0  decoder_model_merged.ort
+2870d843e14c1e187bf1913a521562a63b53933814bd7f2145120468f494a049  tokens.txt"
 models="${DESKTOP_MATE_MODELS:-$HOME/.cache/desktop-mate/models}"
 vad="$models/silero-vad.onnx"
 samples="$models/speech-samples"
@@ -54,5 +63,61 @@ if [[ ! -f "$samples/.complete" ]]; then
   cp "$work/pocketsphinx-5.1.1/LICENSE" "$samples/LICENSE.pocketsphinx"
   touch "$samples/.complete"
 fi
+moonshine="$models/moonshine-tiny-en"
+if [[ ! -f "$moonshine/.complete" ]]; then
+  url=https://files.pythonhosted.org/packages/fd/a3/e3c0156664e9505af7b23072c3e947cec3a7ee938764c70424051366c368/moonshine_voice-0.1.0-py3-none-manylinux_2_34_x86_64.whl
+  if ! python3 -c "import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])" "$url" "$work/moonshine.whl"; then
+    echo "fetch-listen: could not download $url (offline?)" >&2
+    exit 1
+  fi
+  if ! echo "$MOONSHINE_WHEEL_SHA256  $work/moonshine.whl" | sha256sum --check --status; then
+    echo "fetch-listen: $url's sha256 is not $MOONSHINE_WHEEL_SHA256" >&2
+    exit 1
+  fi
+  mkdir -p "$work/moonshine"
+  python3 - "$work/moonshine.whl" "$work/moonshine" <<'PY'
+import base64, os, sys, zipfile
+
+wheel, out = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(wheel) as z:
+    for name, target in [
+        ("moonshine_voice/assets/tiny-en/encoder_model.ort", "encoder_model.ort"),
+        ("moonshine_voice/assets/tiny-en/decoder_model_merged.ort", "decoder_model_merged.ort"),
+        ("moonshine_voice/assets/tiny-en/tokenizer.bin", "tokenizer.bin"),
+        ("moonshine_voice-0.1.0.dist-info/licenses/LICENSE", "LICENSE"),
+    ]:
+        with z.open(name) as src, open(os.path.join(out, target), "wb") as dst:
+            dst.write(src.read())
+# tokenizer.bin: per token a length (one byte < 128, else two: low 7 bits then high) and its
+# bytes; tokens.txt: the bytes in base64 and the token's id, one per line.
+data = open(os.path.join(out, "tokenizer.bin"), "rb").read()
+tokens, i = [], 0
+while i < len(data):
+    first = data[i]
+    i += 1
+    if first == 0:
+        tokens.append(b"")
+        continue
+    if first < 128:
+        n = first
+    else:
+        n = data[i] * 128 + (first - 128)
+        i += 1
+    tokens.append(data[i : i + n])
+    i += n
+with open(os.path.join(out, "tokens.txt"), "w", encoding="utf-8") as f:
+    for index, token in enumerate(tokens):
+        f.write(f"{base64.b64encode(token).decode('ascii')} {index}\n")
+os.remove(os.path.join(out, "tokenizer.bin"))
+PY
+  if ! (cd "$work/moonshine" && echo "$MOONSHINE_FILES_SHA256" | sha256sum --check --status); then
+    echo "fetch-listen: Moonshine tiny's files are not the expected ones" >&2
+    exit 1
+  fi
+  rm -rf "$moonshine"
+  mv "$work/moonshine" "$moonshine"
+  touch "$moonshine/.complete"
+fi
 echo "$vad"
 echo "$samples"
+echo "$moonshine"

@@ -220,6 +220,7 @@ pub fn run(loaded: LoadedSettings, args: BenchArgs) -> ExitCode {
         let report = crate::commands::transcribe::model_paths(
             args.recognizer.as_deref(),
             args.vad.as_deref(),
+            "auto",
         )
         .map_err(|err| err.to_string())
         .and_then(|(recognizer, vad)| {

@@ -39,7 +39,11 @@ pub fn run(args: ListenArgs) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let models = &args.models;
-    let (recognizer, vad) = match model_paths(models.recognizer.as_deref(), models.vad.as_deref()) {
+    let (recognizer, vad) = match model_paths(
+        models.recognizer.as_deref(),
+        models.vad.as_deref(),
+        &models.language,
+    ) {
         Ok(paths) => paths,
         Err(err) => {
             eprintln!("listen: {err}");

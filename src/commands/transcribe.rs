@@ -1,6 +1,6 @@
 //! `desktop-mate transcribe FILE.wav`: prints what is said in a recording (JSON with `--json`:
 //! text, language, segments, timings), with listening's engine: Silero VAD cuts the recording
-//! into utterances, Whisper (sherpa-onnx) recognizes each. Offline; nothing is written.
+//! into utterances, Moonshine or Whisper (sherpa-onnx) recognizes each. Offline; nothing is written.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crate::voice::VoiceError;
 use crate::voice::listen::{Transcriber, Vad, VadSettings, default_recognizers_dir, transcribe};
-use crate::voice::recognize::{Recognizer, whisper_language};
+use crate::voice::recognize::{Recognizer, default_recognizer, whisper_language};
 use crate::voice::tts::Audio;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -25,9 +25,10 @@ pub struct TranscribeArgs {
 /// The recognizer, the detector and the language (`transcribe`, `listen`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct RecognizerArgs {
-    /// A folder with a Whisper model exported for sherpa-onnx (`NAME-encoder.int8.onnx`,
-    /// `NAME-decoder.int8.onnx`, `NAME-tokens.txt`); default: `whisper-base` in the
-    /// recognizers folder (docs/listening.md).
+    /// A folder with a model exported for sherpa-onnx: Moonshine (`encoder_model.ort`,
+    /// `decoder_model_merged.ort`, `tokens.txt`; English) or Whisper (`NAME-encoder.int8.onnx`,
+    /// `NAME-decoder.int8.onnx`, `NAME-tokens.txt`); default: `moonshine-tiny-en` in the
+    /// recognizers folder with `--language en`, else `whisper-base` (docs/listening.md).
     #[arg(long, env = "DESKTOP_MATE_RECOGNIZER")]
     pub recognizer: Option<PathBuf>,
     /// Silero VAD's ONNX model; default: `silero-vad.onnx` in the recognizers folder.
@@ -51,10 +52,12 @@ pub fn run(args: TranscribeArgs) -> ExitCode {
     }
 }
 
-/// The recognizer and detector of `--recognizer` / `--vad`, or the default ones.
+/// The recognizer and detector of `--recognizer` / `--vad`, or the default ones (the
+/// recognizer's follows `language`: [`default_recognizer`]).
 pub fn model_paths(
     recognizer: Option<&Path>,
     vad: Option<&Path>,
+    language: &str,
 ) -> Result<(PathBuf, PathBuf), VoiceError> {
     let dir = default_recognizers_dir();
     let pick = |given: Option<&Path>, default: &str| {
@@ -68,7 +71,7 @@ pub fn model_paths(
             })
     };
     Ok((
-        pick(recognizer, "whisper-base")?,
+        pick(recognizer, default_recognizer(language))?,
         pick(vad, "silero-vad.onnx")?,
     ))
 }
@@ -78,7 +81,11 @@ fn transcribe_file(args: &TranscribeArgs) -> Result<(), VoiceError> {
     let language = whisper_language(&models.language)?;
     // The recording first: a wrong file is said before any model loads.
     let audio = Audio::read_wav(&args.file)?;
-    let (recognizer, vad) = model_paths(models.recognizer.as_deref(), models.vad.as_deref())?;
+    let (recognizer, vad) = model_paths(
+        models.recognizer.as_deref(),
+        models.vad.as_deref(),
+        &models.language,
+    )?;
     let started = Instant::now();
     let mut transcriber = Transcriber {
         recognizer: Recognizer::open(&recognizer, &models.language, models.threads)?,

@@ -498,8 +498,9 @@ pub struct ListenSettings {
     pub language: String,
     /// An input device by name (`desktop-mate listen --devices` lists them); `None` = the default.
     pub device: Option<String>,
-    /// A Whisper model exported for sherpa-onnx (a folder); `None` = `recognizers/whisper-base`
-    /// in the data folder.
+    /// A speech recognizer exported for sherpa-onnx (a folder: Moonshine or Whisper); `None` =
+    /// `recognizers/moonshine-tiny-en` in the data folder when `language` is `en`, else
+    /// `recognizers/whisper-base`.
     pub recognizer: Option<PathBuf>,
     /// Silero VAD's model; `None` = `recognizers/silero-vad.onnx` in the data folder.
     pub vad: Option<PathBuf>,

@@ -10,6 +10,7 @@ use bevy::prelude::*;
 use super::listen::{VadSettings, default_recognizers_dir};
 use super::listener::{ListenConfig, ListenEvent, ListenWorker};
 use super::output::VoiceOutput;
+use super::recognize::default_recognizer;
 use crate::AppSystems;
 use crate::avatar::{AvatarCommand, AvatarCommands, FaceState};
 use crate::config::{Expression, ListenSettings, Settings, SettingsChanged};
@@ -88,7 +89,7 @@ fn wanted(settings: &ListenSettings) -> Option<ListenConfig> {
         recognizer: settings
             .recognizer
             .clone()
-            .unwrap_or_else(|| dir.join("whisper-base")),
+            .unwrap_or_else(|| dir.join(default_recognizer(&settings.language))),
         vad: settings
             .vad
             .clone()

@@ -655,6 +655,32 @@ fn the_panels_edits_and_imports_are_searched_by_meaning_in_the_chat() {
     assert_eq!(chat.follow_other_writers().expect("follow"), 0, "once");
 }
 
+/// Settings for a conversation whose history and memory live in `dir`; replies without the
+/// emotion tag's grammar.
+fn conversation_settings(dir: &Path) -> desktop_mate::config::Settings {
+    use desktop_mate::config::{ChatSettings, Settings};
+    Settings {
+        chat: ChatSettings {
+            history_file: Some(dir.join("history.jsonl")),
+            tag_grammar: false,
+            ..ChatSettings::default()
+        },
+        ..Settings::default()
+    }
+}
+
+/// Greedy replies of at most `max_tokens`.
+fn greedy(
+    settings: &desktop_mate::config::Settings,
+    max_tokens: u32,
+) -> desktop_mate::llm::contract::GenerateOptions {
+    let mut options =
+        desktop_mate::llm::contract::GenerateOptions::from_sampling(&settings.llm.sampling);
+    options.sampling.temperature = 0.0;
+    options.max_tokens = max_tokens;
+    options
+}
+
 /// A session with Gemma 3 270M and the memory of `settings` (by words).
 fn gemma_session_with_memory(
     gemma: &Path,
@@ -682,27 +708,18 @@ fn gemma_session_with_memory(
 /// same turns are asked about at the next pause.
 #[test]
 fn the_models_notes_are_taken_beside_the_conversation_and_its_cache_holds() {
-    use desktop_mate::config::{ChatSettings, PersonaSettings, Settings};
-    use desktop_mate::llm::contract::{GenerateOptions, ReplyStream};
+    use desktop_mate::config::PersonaSettings;
+    use desktop_mate::llm::contract::ReplyStream;
     use desktop_mate::llm::conversation::session::Notes;
     use std::sync::atomic::{AtomicBool, Ordering};
     let Some(gemma) = crate::support::gemma_model() else {
         return;
     };
     let dir = tempfile::tempdir().expect("temp dir");
-    let settings = Settings {
-        chat: ChatSettings {
-            history_file: Some(dir.path().join("history.jsonl")),
-            tag_grammar: false,
-            ..ChatSettings::default()
-        },
-        ..Settings::default()
-    };
+    let settings = conversation_settings(dir.path());
     let mut session = gemma_session_with_memory(&gemma, &settings);
     let persona = PersonaSettings::default();
-    let mut options = GenerateOptions::from_sampling(&settings.llm.sampling);
-    options.sampling.temperature = 0.0;
-    options.max_tokens = 16;
+    let options = greedy(&settings, 16);
     let never = AtomicBool::new(false);
     let say = |session: &mut desktop_mate::llm::conversation::session::ChatSession,
                message: &str| {
@@ -802,26 +819,17 @@ fn the_models_notes_are_taken_beside_the_conversation_and_its_cache_holds() {
 /// memory recent instead of adding a second one (recall would show both).
 #[test]
 fn what_the_prompt_holds_is_not_recalled_and_a_statement_repeated_is_kept_once() {
-    use desktop_mate::config::{ChatSettings, PersonaSettings, Settings};
-    use desktop_mate::llm::contract::{GenerateOptions, ReplyStream};
+    use desktop_mate::config::PersonaSettings;
+    use desktop_mate::llm::contract::ReplyStream;
     use desktop_mate::llm::conversation::session::{ChatSession, SessionReply};
     use std::sync::atomic::AtomicBool;
     let Some(gemma) = crate::support::gemma_model() else {
         return;
     };
     let dir = tempfile::tempdir().expect("temp dir");
-    let settings = Settings {
-        chat: ChatSettings {
-            history_file: Some(dir.path().join("history.jsonl")),
-            tag_grammar: false,
-            ..ChatSettings::default()
-        },
-        ..Settings::default()
-    };
+    let settings = conversation_settings(dir.path());
     let persona = PersonaSettings::default();
-    let mut options = GenerateOptions::from_sampling(&settings.llm.sampling);
-    options.sampling.temperature = 0.0;
-    options.max_tokens = 8;
+    let options = greedy(&settings, 8);
     let never = AtomicBool::new(false);
     let say = |session: &mut ChatSession, message: &str| -> SessionReply {
         session

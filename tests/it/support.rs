@@ -110,6 +110,18 @@ pub fn recognizer_model() -> Option<PathBuf> {
     .and_then(|tokens| tokens.parent().map(Path::to_owned))
 }
 
+/// Moonshine tiny (English) for sherpa-onnx (a folder) when `scripts/fetch-listen.sh` has put
+/// it in the cache.
+pub fn moonshine_model() -> Option<PathBuf> {
+    cached_model(
+        "listen",
+        "moonshine-tiny-en/.complete",
+        "speech recognizer (Moonshine tiny)",
+        "scripts/fetch-listen.sh",
+    )
+    .and_then(|marker| marker.parent().map(Path::to_owned))
+}
+
 /// Silero VAD's ONNX model when `scripts/fetch-listen.sh` has put it in the cache.
 pub fn vad_model() -> Option<PathBuf> {
     cached_model(
