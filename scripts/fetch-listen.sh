@@ -20,7 +20,8 @@ SAMPLES_SHA256=675778b309a22dfc9b7d37f7621976bba491d2a5f8c59696bd77fd6d07271355
 MOONSHINE_WHEEL_SHA256=0f833deb43bad5dcfb4cfd3257b6df83ef9abd3f27be3199622fe41932e8d916
 MOONSHINE_FILES_SHA256="94e90a4654fc45cdfedb77c4c08e1739f48862998e58fada384b25118134f221  encoder_model.ort
 cf524c4862d36e9e5ab032eddc73637efd822d70e868ac575cf1a46e1e4708a0  decoder_model_merged.ort
-2870d843e14c1e187bf1913a521562a63b53933814bd7f2145120468f494a049  tokens.txt"
+2870d843e14c1e187bf1913a521562a63b53933814bd7f2145120468f494a049  tokens.txt
+6884b35fd6377d4c4d32336a0bc152f36b64d1e45b6503683cdc238250a8472d  tokenizer.bin"
 models="${DESKTOP_MATE_MODELS:-$HOME/.cache/desktop-mate/models}"
 vad="$models/silero-vad.onnx"
 samples="$models/speech-samples"
@@ -64,7 +65,8 @@ if [[ ! -f "$samples/.complete" ]]; then
   touch "$samples/.complete"
 fi
 moonshine="$models/moonshine-tiny-en"
-if [[ ! -f "$moonshine/.complete" ]]; then
+# tokenizer.bin is kept: the app's download makes tokens.txt from it, and a test compares.
+if [[ ! -f "$moonshine/.complete" || ! -f "$moonshine/tokenizer.bin" ]]; then
   url=https://files.pythonhosted.org/packages/fd/a3/e3c0156664e9505af7b23072c3e947cec3a7ee938764c70424051366c368/moonshine_voice-0.1.0-py3-none-manylinux_2_34_x86_64.whl
   if ! python3 -c "import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])" "$url" "$work/moonshine.whl"; then
     echo "fetch-listen: could not download $url (offline?)" >&2
@@ -108,7 +110,6 @@ while i < len(data):
 with open(os.path.join(out, "tokens.txt"), "w", encoding="utf-8") as f:
     for index, token in enumerate(tokens):
         f.write(f"{base64.b64encode(token).decode('ascii')} {index}\n")
-os.remove(os.path.join(out, "tokenizer.bin"))
 PY
   if ! (cd "$work/moonshine" && echo "$MOONSHINE_FILES_SHA256" | sha256sum --check --status); then
     echo "fetch-listen: Moonshine tiny's files are not the expected ones" >&2

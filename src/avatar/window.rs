@@ -12,8 +12,8 @@ use bevy::input::mouse::{MouseScrollUnit, MouseWheel};
 use bevy::prelude::*;
 use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
 use bevy::window::{CursorOptions, PrimaryWindow, WindowMoved};
-use bevy_egui::input::EguiWantsInput;
-use bevy_egui::{EguiContext, PrimaryEguiContext, egui};
+use bevy_egui::PrimaryEguiContext;
+use bevy_egui::input::{EguiContextPointerPosition, EguiWantsInput};
 
 use super::commands::FaceState;
 use super::face::LookTarget;
@@ -169,31 +169,30 @@ fn over_panel(egui: Option<&EguiWantsInput>) -> bool {
     egui.is_some_and(|e| e.is_pointer_over_area() || e.wants_pointer_input())
 }
 
-/// The egui layer under `pointer` (physical window pixels), or why egui holds the pointer.
+/// Why egui holds the pointer at `pointer` (logical window pixels), if it does.
 ///
-/// egui's own "pointer over an area" is about egui's pointer, which moves with the window's
+/// egui's "pointer over an area" is about egui's own pointer, which moves with the window's
 /// cursor events: while clicks pass through, the window gets none, and a move that arrives
 /// late leaves egui answering for where the pointer was (seen as a catch at an empty corner,
-/// tests/it/desktop.rs). The place asked about here is the polled pointer, the one the hit
-/// mask is read at; egui's answer is still used while it drags something (a slider).
+/// tests/it/desktop.rs). So its answer counts only where its pointer is the polled one; the
+/// hit mask (panels are opaque in it) answers elsewhere. While egui drags something (a
+/// slider) it holds the pointer wherever that is.
 fn panel_under(
     egui: Option<&EguiWantsInput>,
-    context: Option<&egui::Context>,
+    egui_pointer: Option<Vec2>,
     pointer: Option<Vec2>,
-) -> Option<String> {
-    if egui.is_some_and(EguiWantsInput::is_using_pointer) {
-        return Some("egui is using the pointer".into());
+) -> Option<&'static str> {
+    let egui = egui?;
+    if egui.is_using_pointer() {
+        return Some("egui is using the pointer");
     }
-    let Some(context) = context else {
-        // No context to ask (egui not set up yet): its own answer.
-        return over_panel(egui).then(|| "egui: over a panel".into());
+    let over = egui.is_pointer_over_area() || egui.wants_pointer_input();
+    let here = match (egui_pointer, pointer) {
+        (Some(egui_pointer), Some(pointer)) => egui_pointer.distance(pointer) <= 2.0,
+        // Nothing to compare with: egui's answer.
+        _ => true,
     };
-    let pointer = pointer?;
-    let points = context.pixels_per_point().max(f32::EPSILON);
-    let layer = context.layer_id_at(egui::pos2(pointer.x / points, pointer.y / points))?;
-    // Nothing of ours draws on the background layer: it is the transparent window itself.
-    (layer.order != egui::Order::Background)
-        .then(|| format!("egui: over its {:?} layer {:?}", layer.order, layer.id))
+    (over && here).then_some("egui: over a panel")
 }
 
 /// Pointer position in physical window pixels: from the display server when we can ask it
@@ -210,7 +209,7 @@ fn pointer_in_window(hits: &WindowHits, window: &Window) -> Option<Vec2> {
 fn hit_test(
     mut windows: Query<(&Window, &mut CursorOptions), With<PrimaryWindow>>,
     egui: Option<Res<EguiWantsInput>>,
-    mut contexts: Query<&mut EguiContext, With<PrimaryEguiContext>>,
+    egui_pointer: Query<&EguiContextPointerPosition, With<PrimaryEguiContext>>,
     click_through: Res<ClickThrough>,
     buttons: Res<ButtonInput<MouseButton>>,
     mut hits: ResMut<WindowHits>,
@@ -230,9 +229,12 @@ fn hit_test(
             (face.y - p.y) / (size.y / 2.0),
         )
     });
-    let mut context = contexts.single_mut().ok();
-    let context = context.as_mut().map(|context| &*context.get_mut());
-    let panel = panel_under(egui.as_deref(), context, pointer);
+    let scale = window.scale_factor().max(f32::EPSILON);
+    let egui_pointer = egui_pointer
+        .single()
+        .ok()
+        .map(|p| Vec2::new(p.position.x, p.position.y));
+    let panel = panel_under(egui.as_deref(), egui_pointer, pointer.map(|p| p / scale));
     let over_panel = panel.is_some();
     let over_mascot =
         over_panel || hits.mask.is_empty() || pointer.is_some_and(|p| hits.mask.hit(p.x, p.y));

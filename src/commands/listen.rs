@@ -3,12 +3,14 @@
 //! `--seconds` or Ctrl-C. For users checking their microphone and the models, and for tests.
 
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use crate::commands::transcribe::{RecognizerArgs, model_paths};
-use crate::voice::listen::VadSettings;
+use crate::voice::listen::{VadSettings, default_recognizers_dir};
 use crate::voice::listener::{ListenConfig, ListenEvent, ListenWorker};
 use crate::voice::microphone::input_devices;
+use crate::voice::recognizers;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ListenArgs {
@@ -29,9 +31,16 @@ pub struct ListenArgs {
     /// A JSON object per utterance: text, language, audio_seconds, recognition_ms.
     #[arg(long)]
     pub json: bool,
+    /// Download a recognizer of the catalogue (`moonshine-tiny-en`) into the recognizers
+    /// folder (resumable, checked), and exit.
+    #[arg(long, value_name = "ID")]
+    pub pull: Option<String>,
 }
 
 pub fn run(args: ListenArgs) -> ExitCode {
+    if let Some(id) = &args.pull {
+        return pull(id);
+    }
     if args.devices {
         for name in input_devices() {
             println!("{name}");
@@ -105,6 +114,34 @@ pub fn run(args: ListenArgs) -> ExitCode {
             }
             ListenEvent::NotUnderstood(why) => eprintln!("listen: {why}"),
             ListenEvent::SpeechStarted | ListenEvent::Level(_) => {}
+        }
+    }
+}
+
+/// `listen --pull ID`: the catalogue recognizer into the recognizers folder, with its progress
+/// on stderr.
+fn pull(id: &str) -> ExitCode {
+    let Some(dir) = default_recognizers_dir() else {
+        eprintln!("listen: no home folder to keep recognizers in (set DESKTOP_MATE_RECOGNIZERS)");
+        return ExitCode::from(2);
+    };
+    let mut shown = 0;
+    let mut progress = |done: u64, total: u64| {
+        let percent = done * 100 / total.max(1);
+        if percent >= shown + 10 || done == total {
+            shown = percent;
+            eprintln!("listen: {id}: {percent} % of {:.0} MB", total as f64 / 1e6);
+        }
+    };
+    let source = recognizers::Source::from_env();
+    match recognizers::pull(&dir, id, &source, &mut progress, &AtomicBool::new(false)) {
+        Ok(folder) => {
+            println!("{}", folder.display());
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("listen: {err}");
+            ExitCode::from(2)
         }
     }
 }

@@ -10,11 +10,12 @@ use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 
 use crate::config::ranges::{self, Limit};
 use crate::config::{
-    Profile, Settings, SettingsFile, SettingsStatus, SettingsWriter, Threads, VoiceSettings,
-    validate,
+    ListenSettings, Profile, Settings, SettingsFile, SettingsStatus, SettingsWriter, Threads,
+    VoiceSettings, validate,
 };
 use crate::voice::catalogue::VOICES;
-use crate::voice::{DownloadVoice, SaySample, VoiceDownloads, VoiceStatus};
+use crate::voice::recognizers::RECOGNIZERS;
+use crate::voice::{DownloadRecognizer, DownloadVoice, SaySample, VoiceDownloads, VoiceStatus};
 
 /// What the sample button says.
 const SAMPLE_TEXT: &str = "Hello! I am your desktop companion. Shall we talk a little?";
@@ -77,6 +78,7 @@ fn settings_panel(
     voice_status: Res<VoiceStatus>,
     voice_downloads: Res<VoiceDownloads>,
     mut download: MessageWriter<DownloadVoice>,
+    mut download_recognizer: MessageWriter<DownloadRecognizer>,
     mut sample: MessageWriter<SaySample>,
 ) -> Result {
     if !panel.open {
@@ -96,17 +98,20 @@ fn settings_panel(
         .default_pos(egui::pos2(8.0, 64.0))
         .vscroll(true)
         .show(ctx, |ui| {
-            let mut voice_extra = |ui: &mut egui::Ui, voice: &VoiceSettings| {
-                voice_state(
+            let mut extra = |ui: &mut egui::Ui, section: Extra| match section {
+                Extra::Voice(voice) => voice_state(
                     ui,
                     voice,
                     &voice_status,
                     &voice_downloads,
                     &mut download,
                     &mut sample,
-                );
+                ),
+                Extra::Listen(listen) => {
+                    recognizer_state(ui, listen, &voice_downloads, &mut download_recognizer);
+                }
             };
-            edit_settings(ui, &mut draft, false, &mut voice_extra);
+            edit_settings(ui, &mut draft, false, &mut extra);
             ui.separator();
             let problems = validate(&draft);
             for problem in &problems {
@@ -149,12 +154,13 @@ fn settings_panel(
 
 /// Every field's range comes from [`ranges`], the table validation uses: a field narrower
 /// than what the file may hold would clamp the value as soon as the panel shows it.
-/// `voice_extra` draws what is not a setting under the voice's (its state, download, sample).
+/// `extra` draws what is not a setting under a section's settings (the voice's state,
+/// download and sample; the recognizers to download).
 pub(crate) fn edit_settings(
     ui: &mut egui::Ui,
     s: &mut Settings,
     all_open: bool,
-    voice_extra: &mut dyn FnMut(&mut egui::Ui, &VoiceSettings),
+    extra: &mut dyn FnMut(&mut egui::Ui, Extra),
 ) {
     let section = |title: &str| egui::CollapsingHeader::new(title).default_open(all_open);
     section("Window").show(ui, |ui| {
@@ -268,7 +274,7 @@ pub(crate) fn edit_settings(
             });
             s.voice.device = (!device.trim().is_empty()).then(|| device.trim().to_owned());
             path_field(ui, "eSpeak NG program", &mut s.voice.espeak_ng);
-            voice_extra(ui, &s.voice);
+            extra(ui, Extra::Voice(&s.voice));
         });
     egui::CollapsingHeader::new("Listening").show(ui, |ui| {
         ui.checkbox(
@@ -293,6 +299,7 @@ pub(crate) fn edit_settings(
         s.listen.device = (!device.trim().is_empty()).then(|| device.trim().to_owned());
         path_field(ui, "recognizer folder", &mut s.listen.recognizer);
         path_field(ui, "Silero VAD model", &mut s.listen.vad);
+        extra(ui, Extra::Listen(&s.listen));
     });
     egui::CollapsingHeader::new("Language model")
         .default_open(true)
@@ -393,6 +400,64 @@ fn path_field(ui: &mut egui::Ui, label: &str, path: &mut Option<PathBuf>) {
             *path = (!text.trim().is_empty()).then(|| PathBuf::from(text.trim()));
         }
     });
+}
+
+/// A section whose settings have more under them than settings ([`edit_settings`]).
+pub(crate) enum Extra<'a> {
+    Voice(&'a VoiceSettings),
+    Listen(&'a ListenSettings),
+}
+
+/// The catalogue's recognizers under the listening settings: downloaded, downloading, or a
+/// button; and which language each hears.
+fn recognizer_state(
+    ui: &mut egui::Ui,
+    listen: &ListenSettings,
+    downloads: &VoiceDownloads,
+    download: &mut MessageWriter<DownloadRecognizer>,
+) {
+    for entry in RECOGNIZERS {
+        let label = format!(
+            "{} ({}, {}, {:.0} MB)",
+            entry.name,
+            entry.languages,
+            entry.licence,
+            entry.bytes() as f64 / 1e6
+        );
+        match &downloads.active {
+            _ if downloads.recognizer_installed(entry.id) => {
+                ui.weak(format!("{label}: downloaded"));
+            }
+            Some((active, done, total)) if active == entry.id => {
+                ui.add(
+                    egui::ProgressBar::new(*done as f32 / (*total).max(1) as f32)
+                        .text(format!(
+                            "{}: {:.0} %",
+                            entry.name,
+                            *done as f64 * 100.0 / (*total).max(1) as f64
+                        ))
+                        .desired_width(300.0),
+                );
+            }
+            Some(_) => {
+                ui.weak(format!("{label}: after the download running"));
+            }
+            None => {
+                if ui
+                    .button(format!("Download {label}"))
+                    .on_hover_text(
+                        "Resumable and checked (SHA-256); kept in the recognizers folder",
+                    )
+                    .clicked()
+                {
+                    download.write(DownloadRecognizer(entry.id.to_owned()));
+                }
+            }
+        }
+    }
+    if !listen.language.trim().eq_ignore_ascii_case("en") {
+        ui.weak("Moonshine hears English: language en uses it (about five times faster).");
+    }
 }
 
 /// The voice's state under its settings: why it is silent, the download of a catalogue voice

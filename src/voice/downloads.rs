@@ -1,6 +1,7 @@
-//! The settings panel's voice download: one catalogue voice at a time on its own thread
-//! (resumable, size and SHA-256 checked, then prepared), its progress read each frame. A voice
-//! that is the one the settings name loads as soon as it is in.
+//! The settings panel's downloads: one catalogue voice or speech recognizer at a time on its
+//! own thread (resumable, size and SHA-256 checked, then prepared), its progress read each
+//! frame. A voice that is the one the settings name loads as soon as it is in; listening starts
+//! again with a recognizer that came in.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,11 +13,14 @@ use crossbeam_channel::Receiver;
 
 use super::catalogue;
 use super::output::VoiceOutput;
+use super::recognizers;
 use crate::AppSystems;
 
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<VoiceDownloads>()
         .add_message::<DownloadVoice>()
+        .add_message::<DownloadRecognizer>()
+        .add_message::<RecognizerDownloaded>()
         .add_systems(Update, (start, poll).chain().in_set(AppSystems::Update));
 }
 
@@ -24,18 +28,29 @@ pub(super) fn plugin(app: &mut App) {
 #[derive(Message, Debug, Clone)]
 pub struct DownloadVoice(pub String);
 
+/// Download this catalogue recognizer ([`recognizers::RECOGNIZERS`]).
+#[derive(Message, Debug, Clone)]
+pub struct DownloadRecognizer(pub String);
+
+/// A recognizer came in: listening starts again with it.
+#[derive(Message, Debug, Clone)]
+pub struct RecognizerDownloaded;
+
 /// What the panel shows.
 #[derive(Resource)]
 pub struct VoiceDownloads {
-    /// (voice id, bytes done, bytes total) of the download running.
+    /// (voice or recognizer id, bytes done, bytes total) of the download running.
     pub active: Option<(String, u64, u64)>,
     pub error: Option<String>,
     pub voices_dir: Option<PathBuf>,
+    pub recognizers_dir: Option<PathBuf>,
     base_url: String,
+    recognizer_source: recognizers::Source,
     job: Option<Job>,
 }
 
 struct Job {
+    recognizer: bool,
     cancel: Arc<AtomicBool>,
     progress: Receiver<(u64, u64)>,
     thread: JoinHandle<Result<PathBuf, String>>,
@@ -47,8 +62,10 @@ impl Default for VoiceDownloads {
             active: None,
             error: None,
             voices_dir: super::default_voices_dir(),
+            recognizers_dir: super::listen::default_recognizers_dir(),
             base_url: std::env::var("DESKTOP_MATE_VOICE_BASE_URL")
                 .unwrap_or_else(|_| catalogue::BASE_URL.to_owned()),
+            recognizer_source: recognizers::Source::from_env(),
             job: None,
         }
     }
@@ -61,6 +78,13 @@ impl VoiceDownloads {
             .as_deref()
             .is_some_and(|dir| super::folders::installed(dir, id).is_some())
     }
+
+    /// True when the catalogue recognizer `id` is downloaded and laid out.
+    pub fn recognizer_installed(&self, id: &str) -> bool {
+        self.recognizers_dir.as_deref().is_some_and(|dir| {
+            dir.join(id).join("tokens.txt").is_file() && dir.join(recognizers::VAD_FILE).is_file()
+        })
+    }
 }
 
 impl Drop for VoiceDownloads {
@@ -72,48 +96,77 @@ impl Drop for VoiceDownloads {
     }
 }
 
-fn start(mut requests: MessageReader<DownloadVoice>, mut downloads: ResMut<VoiceDownloads>) {
-    let Some(DownloadVoice(id)) = requests.read().last().cloned() else {
-        return;
-    };
+fn start(
+    mut voices: MessageReader<DownloadVoice>,
+    mut recognizers: MessageReader<DownloadRecognizer>,
+    mut downloads: ResMut<VoiceDownloads>,
+) {
+    let voice = voices.read().last().cloned();
+    let recognizer = recognizers.read().last().cloned();
     if downloads.job.is_some() {
         return;
     }
-    let Some(voices) = downloads.voices_dir.clone() else {
-        downloads.error = Some("no home folder to keep voices in".into());
-        return;
-    };
-    let Some(entry) = catalogue::find(&id) else {
-        downloads.error = Some(format!("{id} is not in the voice catalogue"));
-        return;
-    };
-    let total = entry.model_bytes + entry.config_bytes;
-    let model_bytes = entry.model_bytes;
     let cancel = Arc::new(AtomicBool::new(false));
     let (tx, progress) = crossbeam_channel::unbounded();
-    let base_url = downloads.base_url.clone();
     let stop = Arc::clone(&cancel);
-    let voice = id.clone();
-    let thread = std::thread::Builder::new()
-        .name("voice-download".into())
-        .spawn(move || {
-            let mut report = |file: &str, p: crate::models::Progress| {
-                // The model comes first; the small config follows it.
-                let before = if file.ends_with(".json") {
-                    model_bytes
-                } else {
-                    0
+    let (id, total, is_recognizer, thread) = if let Some(DownloadRecognizer(id)) = recognizer {
+        let Some(dir) = downloads.recognizers_dir.clone() else {
+            downloads.error = Some("no home folder to keep recognizers in".into());
+            return;
+        };
+        let Some(entry) = recognizers::find(&id) else {
+            downloads.error = Some(format!("{id} is not in the recognizer catalogue"));
+            return;
+        };
+        let source = downloads.recognizer_source.clone();
+        let wanted = id.clone();
+        let thread = std::thread::Builder::new()
+            .name("recognizer-download".into())
+            .spawn(move || {
+                let mut report = |done, total| {
+                    let _ = tx.send((done, total));
                 };
-                let _ = tx.send((before + p.bytes_done, total));
-            };
-            catalogue::pull(&voices, &voice, &base_url, &mut report, &stop)
-        });
+                recognizers::pull(&dir, &wanted, &source, &mut report, &stop)
+            });
+        (id, entry.bytes(), true, thread)
+    } else if let Some(DownloadVoice(id)) = voice {
+        let Some(voices) = downloads.voices_dir.clone() else {
+            downloads.error = Some("no home folder to keep voices in".into());
+            return;
+        };
+        let Some(entry) = catalogue::find(&id) else {
+            downloads.error = Some(format!("{id} is not in the voice catalogue"));
+            return;
+        };
+        let total = entry.model_bytes + entry.config_bytes;
+        let model_bytes = entry.model_bytes;
+        let base_url = downloads.base_url.clone();
+        let voice = id.clone();
+        let thread = std::thread::Builder::new()
+            .name("voice-download".into())
+            .spawn(move || {
+                let mut report = |file: &str, p: crate::models::Progress| {
+                    // The model comes first; the small config follows it.
+                    let before = if file.ends_with(".json") {
+                        model_bytes
+                    } else {
+                        0
+                    };
+                    let _ = tx.send((before + p.bytes_done, total));
+                };
+                catalogue::pull(&voices, &voice, &base_url, &mut report, &stop)
+            });
+        (id, total, false, thread)
+    } else {
+        return;
+    };
     match thread {
         Ok(thread) => {
             info!("voice: downloading {id}");
             downloads.error = None;
             downloads.active = Some((id, 0, total));
             downloads.job = Some(Job {
+                recognizer: is_recognizer,
                 cancel,
                 progress,
                 thread,
@@ -123,7 +176,11 @@ fn start(mut requests: MessageReader<DownloadVoice>, mut downloads: ResMut<Voice
     }
 }
 
-fn poll(mut downloads: ResMut<VoiceDownloads>, mut output: ResMut<VoiceOutput>) {
+fn poll(
+    mut downloads: ResMut<VoiceDownloads>,
+    mut output: ResMut<VoiceOutput>,
+    mut recognizer_in: MessageWriter<RecognizerDownloaded>,
+) {
     let Some(job) = &downloads.job else {
         return;
     };
@@ -147,7 +204,11 @@ fn poll(mut downloads: ResMut<VoiceDownloads>, mut output: ResMut<VoiceOutput>) 
     match job.thread.join() {
         Ok(Ok(folder)) => {
             info!("voice: {id} is ready in {}", folder.display());
-            output.reload();
+            if job.recognizer {
+                recognizer_in.write(RecognizerDownloaded);
+            } else {
+                output.reload();
+            }
         }
         Ok(Err(message)) => {
             warn!("voice download: {message}");

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use bevy::prelude::*;
 
+use super::downloads::RecognizerDownloaded;
 use super::listen::{VadSettings, default_recognizers_dir};
 use super::listener::{ListenConfig, ListenEvent, ListenWorker};
 use super::output::VoiceOutput;
@@ -116,6 +117,7 @@ fn same_load(a: &ListenConfig, b: &ListenConfig) -> bool {
 /// listen settings change.
 fn configure(
     mut changes: MessageReader<SettingsChanged>,
+    mut downloaded: MessageReader<RecognizerDownloaded>,
     settings: Res<Settings>,
     llm: Res<LlmStatus>,
     mut input: ResMut<ListenInput>,
@@ -123,6 +125,11 @@ fn configure(
     mut pending: Local<bool>,
 ) {
     if changes.read().any(|c| c.listen) {
+        *pending = true;
+    }
+    if downloaded.read().count() > 0 {
+        // The recognizer that was missing may be in now: load again.
+        input.started_with = None;
         *pending = true;
     }
     let wanted = wanted(&settings.listen);

@@ -2,11 +2,11 @@
 //! engine: [`text`] (sentences and what is not spoken), [`phonemes`] (eSpeak NG, a separate
 //! program), [`piper`] (Piper voices through sherpa-onnx), [`server`] (an OpenAI-compatible
 //! speech server), [`tts`] (the [`tts::SpeechBackend`] seam and audio), [`playback`] (the speaker), [`lipsync`] (the mouth from the sound),
-//! [`worker`] (the voice's thread); speech in: [`recognize`] (Whisper), [`listen`] (Silero VAD,
+//! [`worker`] (the voice's thread); speech in: [`recognize`] (Moonshine, Whisper), [`recognizers`] (their catalogue), [`listen`] (Silero VAD,
 //! transcription), [`microphone`], [`listener`] (listening's thread). The [`VoicePlugin`] is
 //! thin glue: `output.rs` (the worker from the settings, fed by the chat), `input.rs` (the
 //! listener from the settings, push-to-talk, what it heard to the chat), `downloads.rs`
-//! (catalogue voices from the settings panel), `mouth.rs` (the avatar's mouth), `metrics.rs`.
+//! (catalogue voices and recognizers from the settings panel), `mouth.rs` (the avatar's mouth), `metrics.rs`.
 
 pub mod catalogue;
 mod downloads;
@@ -23,6 +23,7 @@ pub mod phonemes;
 pub mod piper;
 pub mod playback;
 pub mod recognize;
+pub mod recognizers;
 pub mod server;
 pub mod text;
 pub mod tts;
@@ -30,7 +31,7 @@ pub mod worker;
 
 use bevy::prelude::*;
 
-pub use downloads::{DownloadVoice, VoiceDownloads};
+pub use downloads::{DownloadRecognizer, DownloadVoice, VoiceDownloads};
 pub use input::{HoldToTalk, LISTENING_FACE, ListenInput, ListenStatus, SpeechDraft};
 pub use metrics::VoiceDiagnostics;
 pub use output::{SaySample, VoiceOutput, VoiceStatus, VoiceTimings};

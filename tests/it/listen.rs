@@ -53,6 +53,104 @@ fn moonshine_tiny_transcribes_recorded_read_speech_with_few_errors() {
     );
 }
 
+/// `listen --pull moonshine-tiny-en`: the catalogue's recognizer from a server with the
+/// Moonshine repository's layout (holding the files `scripts/fetch-listen.sh` checked, which
+/// are the catalogue's), laid out for sherpa-onnx: its tokens.txt, made in Rust, is the one
+/// sherpa-onnx's script makes, and it transcribes. A file that is not the catalogue's is
+/// refused and nothing is installed.
+#[test]
+fn a_catalogue_recognizer_is_downloaded_checked_and_transcribes() {
+    use desktop_mate::voice::recognizers::{RECOGNIZERS, VAD, VAD_FILE, moonshine_tokens};
+    let (Some(moonshine), Some(samples), Some(vad)) =
+        (moonshine_model(), speech_samples(), vad_model())
+    else {
+        return;
+    };
+    let entry = &RECOGNIZERS[0];
+    let serve = |tamper: bool| {
+        let mut files: Vec<(String, Vec<u8>)> = entry
+            .files
+            .iter()
+            .map(|file| {
+                let name = file.path.rsplit('/').next().expect("a name");
+                let mut bytes = std::fs::read(moonshine.join(name)).expect("the cached file");
+                if tamper && name == "tokenizer.bin" {
+                    bytes[100] ^= 0xff;
+                }
+                (format!("/{}", file.path), bytes)
+            })
+            .collect();
+        files.push((
+            format!("/{}", VAD.path),
+            std::fs::read(&vad).expect("the cached detector"),
+        ));
+        crate::http_server::Server::start(move |_, request, stream, _| {
+            use std::io::Write;
+            let Some((_, body)) = files.iter().find(|(path, _)| path == request.path()) else {
+                let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+                return;
+            };
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(body);
+        })
+    };
+    let home = tempfile::tempdir().expect("temp dir");
+    let recognizers = home.path().join("recognizers");
+    let env = |server: &crate::http_server::Server| {
+        [
+            ("DESKTOP_MATE_RECOGNIZER_BASE_URL", server.url("")),
+            (
+                "DESKTOP_MATE_RECOGNIZERS",
+                recognizers.display().to_string(),
+            ),
+        ]
+    };
+    let pull = |server: &crate::http_server::Server| {
+        let env = env(server);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        desktop_mate_with_env(&["listen", "--pull", entry.id], home.path(), &env)
+    };
+
+    let tampered = serve(true);
+    let output = pull(&tampered);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.to_lowercase().contains("sha"), "{stderr}");
+    assert!(!recognizers.join(entry.id).exists(), "nothing installed");
+    drop(tampered);
+
+    let server = serve(false);
+    let output = pull(&server);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let folder = recognizers.join(entry.id);
+    assert_eq!(
+        std::fs::read(recognizers.join(VAD_FILE)).ok(),
+        std::fs::read(&vad).ok(),
+        "the detector is put beside it"
+    );
+    let tokens = std::fs::read_to_string(folder.join("tokens.txt")).expect("tokens.txt");
+    let script = std::fs::read_to_string(moonshine.join("tokens.txt")).expect("the script's");
+    assert!(
+        tokens == script,
+        "tokens.txt as sherpa-onnx's script makes it"
+    );
+    let bin = std::fs::read(moonshine.join("tokenizer.bin")).expect("tokenizer.bin");
+    assert_eq!(moonshine_tokens(&bin).as_deref(), Ok(script.as_str()));
+
+    let (wav, reference) = &samples[0];
+    let mut transcriber = transcriber(&folder, &vad);
+    let audio = Audio::read_wav(wav).expect("a WAV file");
+    let heard = transcribe(&mut transcriber, &audio, "en").expect("transcription");
+    let wrong = edits(&words(reference), &words(&heard.text));
+    println!("{wrong} edit(s): {reference:?} -> {:?}", heard.text);
+    assert!(wrong * 10 <= words(reference).len(), "{:?}", heard.text);
+}
+
 /// Transcribes the ten recordings with the recognizer in `recognizer`, prints every pair, and
 /// checks the word error rate over all of them.
 fn read_speech_word_error_rate(
