@@ -170,6 +170,23 @@ impl Drop for Server {
     }
 }
 
+/// A server answering each `(path, bytes)` of `files` whole (200 with its length) and any
+/// other path with 404: a catalogue's host, for the download tests.
+pub fn serve_files(files: Vec<(String, Vec<u8>)>) -> Server {
+    Server::start(move |_, request, stream, _| {
+        let Some((_, body)) = files.iter().find(|(path, _)| path == request.path()) else {
+            let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+            return;
+        };
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        let _ = stream.write_all(head.as_bytes());
+        let _ = stream.write_all(body);
+    })
+}
+
 /// The scripted file server of the download tests: `content` at any path, each request
 /// answered by the next [`Behaviour`] of the script.
 pub struct TestServer {

@@ -84,19 +84,7 @@ fn a_catalogue_recognizer_is_downloaded_checked_and_transcribes() {
             format!("/{}", VAD.path),
             std::fs::read(&vad).expect("the cached detector"),
         ));
-        crate::http_server::Server::start(move |_, request, stream, _| {
-            use std::io::Write;
-            let Some((_, body)) = files.iter().find(|(path, _)| path == request.path()) else {
-                let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
-                return;
-            };
-            let head = format!(
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = stream.write_all(head.as_bytes());
-            let _ = stream.write_all(body);
-        })
+        crate::http_server::serve_files(files)
     };
     let home = tempfile::tempdir().expect("temp dir");
     let recognizers = home.path().join("recognizers");

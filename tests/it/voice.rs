@@ -290,28 +290,18 @@ fn a_streamed_reply_is_cut_into_the_sentences_the_voice_speaks() {
 /// A server with rhasspy/piper-voices' layout holding `model` (the test voice, byte-identical to
 /// the catalogue's en_US-joe-medium) with one byte changed when `tamper`.
 fn voice_server(model: &Path, tamper: bool) -> crate::http_server::Server {
-    use std::io::Write;
     let mut onnx = std::fs::read(model).expect("read the test voice");
     if tamper {
         onnx[1000] ^= 0xff;
     }
     let json = std::fs::read(format!("{}.json", model.display())).expect("read its config");
-    crate::http_server::Server::start(move |_, request, stream, _| {
-        let body = match request.path() {
-            "/en/en_US/joe/medium/en_US-joe-medium.onnx" => &onnx,
-            "/en/en_US/joe/medium/en_US-joe-medium.onnx.json" => &json,
-            _ => {
-                let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
-                return;
-            }
-        };
-        let head = format!(
-            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len()
-        );
-        let _ = stream.write_all(head.as_bytes());
-        let _ = stream.write_all(body);
-    })
+    crate::http_server::serve_files(vec![
+        ("/en/en_US/joe/medium/en_US-joe-medium.onnx".into(), onnx),
+        (
+            "/en/en_US/joe/medium/en_US-joe-medium.onnx.json".into(),
+            json,
+        ),
+    ])
 }
 
 #[test]
