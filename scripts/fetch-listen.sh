@@ -29,6 +29,19 @@ mkdir -p "$models"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
+# Downloads URL to FILE (PyPI's file host: a permanent address) and checks its SHA256.
+fetch_pinned() {
+  local url=$1 file=$2 sha=$3
+  if ! python3 -c "import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])" "$url" "$file"; then
+    echo "fetch-listen: could not download $url (offline?)" >&2
+    exit 1
+  fi
+  if ! echo "$sha  $file" | sha256sum --check --status; then
+    echo "fetch-listen: $url's sha256 is not $sha" >&2
+    exit 1
+  fi
+}
+
 if ! { [[ -f "$vad" ]] && echo "$VAD_SHA256  $vad" | sha256sum --check --status; }; then
   if ! python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$work" silero-vad==6.2.3 >&2; then
     echo "fetch-listen: could not download silero-vad from PyPI (offline?)" >&2
@@ -48,15 +61,8 @@ fi
 if [[ ! -f "$samples/.complete" ]]; then
   # The source package itself (pip download of a source package would build it), at its
   # permanent address on PyPI's file host, checked by its sha256.
-  url=https://files.pythonhosted.org/packages/61/e7/13e0e787ff467218de880310d79cba14424f13b87171ac44af0bde1e428c/pocketsphinx-5.1.1.tar.gz
-  if ! python3 -c "import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])" "$url" "$work/ps.tar.gz"; then
-    echo "fetch-listen: could not download $url (offline?)" >&2
-    exit 1
-  fi
-  if ! echo "$SAMPLES_SHA256  $work/ps.tar.gz" | sha256sum --check --status; then
-    echo "fetch-listen: $url's sha256 is not $SAMPLES_SHA256" >&2
-    exit 1
-  fi
+  fetch_pinned https://files.pythonhosted.org/packages/61/e7/13e0e787ff467218de880310d79cba14424f13b87171ac44af0bde1e428c/pocketsphinx-5.1.1.tar.gz \
+    "$work/ps.tar.gz" "$SAMPLES_SHA256"
   tar -xzf "$work/ps.tar.gz" -C "$work" pocketsphinx-5.1.1/test/data/librivox pocketsphinx-5.1.1/test/data/cards pocketsphinx-5.1.1/LICENSE
   rm -rf "$samples"
   mkdir -p "$samples"
@@ -67,15 +73,8 @@ fi
 moonshine="$models/moonshine-tiny-en"
 # tokenizer.bin is kept: the app's download makes tokens.txt from it, and a test compares.
 if [[ ! -f "$moonshine/.complete" || ! -f "$moonshine/tokenizer.bin" ]]; then
-  url=https://files.pythonhosted.org/packages/fd/a3/e3c0156664e9505af7b23072c3e947cec3a7ee938764c70424051366c368/moonshine_voice-0.1.0-py3-none-manylinux_2_34_x86_64.whl
-  if ! python3 -c "import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])" "$url" "$work/moonshine.whl"; then
-    echo "fetch-listen: could not download $url (offline?)" >&2
-    exit 1
-  fi
-  if ! echo "$MOONSHINE_WHEEL_SHA256  $work/moonshine.whl" | sha256sum --check --status; then
-    echo "fetch-listen: $url's sha256 is not $MOONSHINE_WHEEL_SHA256" >&2
-    exit 1
-  fi
+  fetch_pinned https://files.pythonhosted.org/packages/fd/a3/e3c0156664e9505af7b23072c3e947cec3a7ee938764c70424051366c368/moonshine_voice-0.1.0-py3-none-manylinux_2_34_x86_64.whl \
+    "$work/moonshine.whl" "$MOONSHINE_WHEEL_SHA256"
   mkdir -p "$work/moonshine"
   python3 - "$work/moonshine.whl" "$work/moonshine" <<'PY'
 import base64, os, sys, zipfile

@@ -186,7 +186,7 @@ fn panel_under(
     if egui.is_using_pointer() {
         return Some("egui is using the pointer");
     }
-    let over = egui.is_pointer_over_area() || egui.wants_pointer_input();
+    let over = over_panel(Some(egui));
     let here = match (egui_pointer, pointer) {
         (Some(egui_pointer), Some(pointer)) => egui_pointer.distance(pointer) <= 2.0,
         // Nothing to compare with: egui's answer.

@@ -788,7 +788,8 @@ mod tests {
             panic!("a first memory is added");
         };
         let mut later = said();
-        later.updated = Some(now() + 60);
+        let minute_later = now() + 60;
+        later.updated = Some(minute_later);
         assert_eq!(
             store.remember("Mate", later, None).expect("write"),
             Written::Replaced(id),
@@ -802,7 +803,7 @@ mod tests {
         let listed = store.list("Mate").expect("list");
         assert_eq!(listed.len(), 2, "{listed:?}");
         let fact = listed.iter().find(|m| m.id == id).expect("the fact");
-        assert_eq!(fact.updated, now() + 60, "made recent");
+        assert_eq!(fact.updated, minute_later, "made recent");
     }
 
     #[test]

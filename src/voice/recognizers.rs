@@ -46,6 +46,13 @@ pub struct RecognizerEntry {
     pub files: &'static [RecognizerFile],
 }
 
+impl RecognizerFile {
+    /// Its name, in the recognizer's folder and on the server (the path's last part).
+    pub fn name(&self) -> &'static str {
+        self.path.rsplit('/').next().unwrap_or(self.path)
+    }
+}
+
 impl RecognizerEntry {
     /// Its files' bytes, and the detector's.
     pub fn bytes(&self) -> u64 {
@@ -127,7 +134,7 @@ pub fn pull(
     let total = entry.bytes();
     let mut before = 0;
     let mut fetch = |base: &str, file: &RecognizerFile| -> Result<PathBuf, String> {
-        let name = file.path.rsplit('/').next().unwrap_or(file.path);
+        let name = file.name();
         let mut request =
             DownloadRequest::new(source.url(base, file), &downloads, format!("{id}-{name}"));
         request.expected_size = Some(file.bytes);
@@ -145,8 +152,7 @@ pub fn pull(
     }
     let mut fetched = Vec::new();
     for file in entry.files {
-        let name = file.path.rsplit('/').next().unwrap_or(file.path);
-        fetched.push((name, fetch(BASE_URL, file)?));
+        fetched.push((file.name(), fetch(BASE_URL, file)?));
     }
     let folder = recognizers.join(entry.id);
     let partial = recognizers.join(format!(".{}.partial", entry.id));

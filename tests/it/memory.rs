@@ -681,6 +681,26 @@ fn greedy(
     options
 }
 
+/// The default persona's reply to `message`, never stopped.
+fn reply(
+    session: &mut desktop_mate::llm::conversation::session::ChatSession,
+    options: &desktop_mate::llm::contract::GenerateOptions,
+    message: &str,
+) -> desktop_mate::llm::conversation::session::SessionReply {
+    let never = std::sync::atomic::AtomicBool::new(false);
+    session
+        .send(
+            &desktop_mate::config::PersonaSettings::default(),
+            message,
+            options,
+            &mut desktop_mate::llm::contract::ReplyStream {
+                cancel: &never,
+                on_text: &mut |_| {},
+            },
+        )
+        .expect("reply")
+}
+
 /// A session with Gemma 3 270M and the memory of `settings` (by words).
 fn gemma_session_with_memory(
     gemma: &Path,
@@ -709,7 +729,6 @@ fn gemma_session_with_memory(
 #[test]
 fn the_models_notes_are_taken_beside_the_conversation_and_its_cache_holds() {
     use desktop_mate::config::PersonaSettings;
-    use desktop_mate::llm::contract::ReplyStream;
     use desktop_mate::llm::conversation::session::Notes;
     use std::sync::atomic::{AtomicBool, Ordering};
     let Some(gemma) = crate::support::gemma_model() else {
@@ -722,19 +741,7 @@ fn the_models_notes_are_taken_beside_the_conversation_and_its_cache_holds() {
     let options = greedy(&settings, 16);
     let never = AtomicBool::new(false);
     let say = |session: &mut desktop_mate::llm::conversation::session::ChatSession,
-               message: &str| {
-        session
-            .send(
-                &persona,
-                message,
-                &options,
-                &mut ReplyStream {
-                    cancel: &never,
-                    on_text: &mut |_| {},
-                },
-            )
-            .expect("reply")
-    };
+               message: &str| reply(session, &options, message);
     say(
         &mut session,
         "Hi! My name is Lea and I work nights at the hospital.",
@@ -819,31 +826,14 @@ fn the_models_notes_are_taken_beside_the_conversation_and_its_cache_holds() {
 /// memory recent instead of adding a second one (recall would show both).
 #[test]
 fn what_the_prompt_holds_is_not_recalled_and_a_statement_repeated_is_kept_once() {
-    use desktop_mate::config::PersonaSettings;
-    use desktop_mate::llm::contract::ReplyStream;
-    use desktop_mate::llm::conversation::session::{ChatSession, SessionReply};
-    use std::sync::atomic::AtomicBool;
+    use desktop_mate::llm::conversation::session::ChatSession;
     let Some(gemma) = crate::support::gemma_model() else {
         return;
     };
     let dir = tempfile::tempdir().expect("temp dir");
     let settings = conversation_settings(dir.path());
-    let persona = PersonaSettings::default();
     let options = greedy(&settings, 8);
-    let never = AtomicBool::new(false);
-    let say = |session: &mut ChatSession, message: &str| -> SessionReply {
-        session
-            .send(
-                &persona,
-                message,
-                &options,
-                &mut ReplyStream {
-                    cancel: &never,
-                    on_text: &mut |_| {},
-                },
-            )
-            .expect("reply")
-    };
+    let say = |session: &mut ChatSession, message: &str| reply(session, &options, message);
     let count = || {
         MemoryStore::open(&dir.path().join("memory.sqlite"))
             .expect("open")
