@@ -12,8 +12,7 @@ use bevy::input::mouse::{MouseScrollUnit, MouseWheel};
 use bevy::prelude::*;
 use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
 use bevy::window::{CursorOptions, PrimaryWindow, WindowMoved};
-use bevy_egui::PrimaryEguiContext;
-use bevy_egui::input::{EguiContextPointerPosition, EguiWantsInput};
+use bevy_egui::input::EguiWantsInput;
 
 use super::commands::FaceState;
 use super::face::LookTarget;
@@ -169,32 +168,6 @@ fn over_panel(egui: Option<&EguiWantsInput>) -> bool {
     egui.is_some_and(|e| e.is_pointer_over_area() || e.wants_pointer_input())
 }
 
-/// Why egui holds the pointer at `pointer` (logical window pixels), if it does.
-///
-/// egui's "pointer over an area" is about egui's own pointer, which moves with the window's
-/// cursor events: while clicks pass through, the window gets none, and a move that arrives
-/// late leaves egui answering for where the pointer was (seen as a catch at an empty corner,
-/// tests/it/desktop.rs). So its answer counts only where its pointer is the polled one; the
-/// hit mask (panels are opaque in it) answers elsewhere. While egui drags something (a
-/// slider) it holds the pointer wherever that is.
-fn panel_under(
-    egui: Option<&EguiWantsInput>,
-    egui_pointer: Option<Vec2>,
-    pointer: Option<Vec2>,
-) -> Option<&'static str> {
-    let egui = egui?;
-    if egui.is_using_pointer() {
-        return Some("egui is using the pointer");
-    }
-    let over = over_panel(Some(egui));
-    let here = match (egui_pointer, pointer) {
-        (Some(egui_pointer), Some(pointer)) => egui_pointer.distance(pointer) <= 2.0,
-        // Nothing to compare with: egui's answer.
-        _ => true,
-    };
-    (over && here).then_some("egui: over a panel")
-}
-
 /// Pointer position in physical window pixels: from the display server when we can ask it
 /// (also while clicks pass through), else from the window's cursor events.
 fn pointer_in_window(hits: &WindowHits, window: &Window) -> Option<Vec2> {
@@ -209,7 +182,6 @@ fn pointer_in_window(hits: &WindowHits, window: &Window) -> Option<Vec2> {
 fn hit_test(
     mut windows: Query<(&Window, &mut CursorOptions), With<PrimaryWindow>>,
     egui: Option<Res<EguiWantsInput>>,
-    egui_pointer: Query<&EguiContextPointerPosition, With<PrimaryEguiContext>>,
     click_through: Res<ClickThrough>,
     buttons: Res<ButtonInput<MouseButton>>,
     mut hits: ResMut<WindowHits>,
@@ -229,13 +201,7 @@ fn hit_test(
             (face.y - p.y) / (size.y / 2.0),
         )
     });
-    let scale = window.scale_factor().max(f32::EPSILON);
-    let egui_pointer = egui_pointer
-        .single()
-        .ok()
-        .map(|p| Vec2::new(p.position.x, p.position.y));
-    let panel = panel_under(egui.as_deref(), egui_pointer, pointer.map(|p| p / scale));
-    let over_panel = panel.is_some();
+    let over_panel = over_panel(egui.as_deref());
     let over_mascot =
         over_panel || hits.mask.is_empty() || pointer.is_some_and(|p| hits.mask.hit(p.x, p.y));
     hits.over_mascot = over_mascot;
@@ -253,7 +219,11 @@ fn hit_test(
             } else {
                 "clicks pass through"
             },
-            panel.map(|panel| format!(" ({panel})")).unwrap_or_default()
+            if over_panel {
+                " (egui: over a panel)"
+            } else {
+                ""
+            }
         );
     }
 }
