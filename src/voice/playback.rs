@@ -1,8 +1,10 @@
 //! Sound output: rodio's mixer on an output device (cpal: ALSA on Linux, which PulseAudio and
 //! PipeWire serve through their ALSA plugins; WASAPI on Windows). Sentences are queued as they
-//! are synthesized; [`SpeakerControls::stop`] drops the queue and silences the device at the
-//! mixer's next pass (rodio checks its controls every 5 ms). [`PlayClock`] says which sentence
-//! the mixer is reading and where, for the mouth.
+//! are synthesized; [`SpeakerControls::stop`] ends every queued sentence at the next sample the
+//! mixer reads (a stop epoch each sentence checks), without waiting on the mixer: rodio's
+//! `Sink::clear` blocks its caller until the last source ends and leaves a skip pending when
+//! a sentence ends on its own meanwhile. [`PlayClock`] says which sentence the mixer is reading
+//! and where, for the mouth.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,6 +23,8 @@ pub struct Speaker {
     stream: OutputStream,
     sink: Arc<Sink>,
     clock: Arc<PlayClock>,
+    /// Raised by every stop: a sentence queued under an older value ends at once.
+    epoch: Arc<AtomicU64>,
 }
 
 impl Speaker {
@@ -59,6 +63,7 @@ impl Speaker {
             stream,
             sink,
             clock: Arc::default(),
+            epoch: Arc::default(),
         })
     }
 
@@ -69,7 +74,10 @@ impl Speaker {
 
     /// Stop, volume and queue length, from any thread.
     pub fn controls(&self) -> SpeakerControls {
-        SpeakerControls(Arc::clone(&self.sink))
+        SpeakerControls {
+            sink: Arc::clone(&self.sink),
+            epoch: Arc::clone(&self.epoch),
+        }
     }
 
     /// Which sentence the mixer reads, and where.
@@ -82,10 +90,9 @@ impl Speaker {
         if audio.samples.is_empty() || audio.sample_rate == 0 {
             return;
         }
-        self.sink.append(SamplesBuffer::new(
-            1,
-            audio.sample_rate,
-            audio.samples.clone(),
+        self.sink.append(Stoppable::new(
+            SamplesBuffer::new(1, audio.sample_rate, audio.samples.clone()),
+            &self.epoch,
         ));
         self.sink.play();
     }
@@ -96,13 +103,14 @@ impl Speaker {
         if audio.samples.is_empty() || audio.sample_rate == 0 {
             return;
         }
-        self.sink.append(Tracked {
+        let tracked = Tracked {
             samples: audio.samples,
             rate: audio.sample_rate,
             index: 0,
             sentence,
             clock: Arc::clone(&self.clock),
-        });
+        };
+        self.sink.append(Stoppable::new(tracked, &self.epoch));
         self.sink.play();
     }
 
@@ -111,9 +119,9 @@ impl Speaker {
         self.controls().set_volume(volume);
     }
 
-    /// Drops everything queued, the sentence playing included.
+    /// Ends everything queued, the sentence playing included.
     pub fn stop(&self) {
-        self.sink.clear();
+        self.controls().stop();
     }
 
     /// Sentences queued, the one playing included.
@@ -134,23 +142,83 @@ impl Speaker {
 
 /// The speaker's controls, `Send + Sync`.
 #[derive(Clone)]
-pub struct SpeakerControls(Arc<Sink>);
+pub struct SpeakerControls {
+    sink: Arc<Sink>,
+    epoch: Arc<AtomicU64>,
+}
 
 impl SpeakerControls {
-    /// Drops everything queued, the sentence playing included; the device is silent at the
-    /// mixer's next pass.
+    /// Ends everything queued, the sentence playing included, at the next sample the mixer
+    /// reads; returns at once (safe on the frame loop).
     pub fn stop(&self) {
-        self.0.clear();
+        self.epoch.fetch_add(1, Ordering::SeqCst);
     }
 
     /// 0.0-1.0 (more amplifies, up to 2).
     pub fn set_volume(&self, volume: f32) {
-        self.0.set_volume(volume.clamp(0.0, 2.0));
+        self.sink.set_volume(volume.clamp(0.0, 2.0));
     }
 
-    /// Sentences queued, the one playing included.
+    /// Sentences queued, the one playing included (a stopped one until the mixer reaches it).
     pub fn queued(&self) -> usize {
-        self.0.len()
+        self.sink.len()
+    }
+}
+
+/// A source that ends when the speaker's stop epoch moves past the one it was queued under.
+struct Stoppable<S> {
+    inner: S,
+    queued_under: u64,
+    epoch: Arc<AtomicU64>,
+}
+
+impl<S> Stoppable<S> {
+    fn new(inner: S, epoch: &Arc<AtomicU64>) -> Self {
+        Self {
+            inner,
+            queued_under: epoch.load(Ordering::SeqCst),
+            epoch: Arc::clone(epoch),
+        }
+    }
+
+    fn stopped(&self) -> bool {
+        self.epoch.load(Ordering::Relaxed) != self.queued_under
+    }
+}
+
+impl<S: Source> Iterator for Stoppable<S> {
+    type Item = f32;
+
+    fn next(&mut self) -> Option<f32> {
+        if self.stopped() {
+            return None;
+        }
+        self.inner.next()
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        if self.stopped() {
+            return (0, Some(0));
+        }
+        self.inner.size_hint()
+    }
+}
+
+impl<S: Source> Source for Stoppable<S> {
+    fn current_span_len(&self) -> Option<usize> {
+        self.inner.current_span_len()
+    }
+
+    fn channels(&self) -> rodio::ChannelCount {
+        self.inner.channels()
+    }
+
+    fn sample_rate(&self) -> rodio::SampleRate {
+        self.inner.sample_rate()
+    }
+
+    fn total_duration(&self) -> Option<Duration> {
+        self.inner.total_duration()
     }
 }
 
@@ -257,5 +325,20 @@ mod tests {
         assert_eq!(tracked.current_span_len(), Some(700));
         assert_eq!(tracked.by_ref().count(), 700);
         assert_eq!(clock.now(), (7, 960));
+    }
+
+    #[test]
+    fn a_stop_ends_what_was_queued_before_it_and_not_what_comes_after() {
+        let epoch = Arc::new(AtomicU64::new(0));
+        let queued = |epoch: &Arc<AtomicU64>| {
+            Stoppable::new(SamplesBuffer::new(1, 16000, vec![0.25; 100]), epoch)
+        };
+        let mut before = queued(&epoch);
+        assert_eq!(before.by_ref().take(10).count(), 10);
+        epoch.fetch_add(1, Ordering::SeqCst);
+        assert_eq!(before.next(), None, "stopped mid-sentence");
+        assert_eq!(before.size_hint(), (0, Some(0)));
+        let after = queued(&epoch);
+        assert_eq!(after.count(), 100, "queued after the stop: played whole");
     }
 }

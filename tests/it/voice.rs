@@ -973,8 +973,19 @@ fn mascot_child() {
                     .expect("paplay");
                 let user_after_ms = since.elapsed().as_secs_f64() * 1000.0;
                 let until = Instant::now() + Duration::from_secs(10);
+                // The frame loop must not wait on the speaker when it stops it.
+                let mut longest_frame_ms = 0.0f64;
+                let mut timed_step = |app: &mut App| {
+                    let frame = Instant::now();
+                    app.update();
+                    longest_frame_ms = longest_frame_ms.max(frame.elapsed().as_secs_f64() * 1000.0);
+                    std::thread::sleep(Duration::from_millis(5));
+                };
                 while Instant::now() < until && app.world().resource::<Stopped>().0.is_none() {
-                    step(&mut app);
+                    timed_step(&mut app);
+                }
+                for _ in 0..10 {
+                    timed_step(&mut app);
                 }
                 let barge_after_ms = app
                     .world()
@@ -987,6 +998,7 @@ fn mascot_child() {
                     "mode": mode,
                     "user_after_ms": user_after_ms,
                     "barge_after_ms": barge_after_ms,
+                    "longest_frame_ms": longest_frame_ms,
                     "speaking_after": app.world().resource::<VoiceOutput>().speaking(),
                 });
             }
