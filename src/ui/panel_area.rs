@@ -10,8 +10,32 @@ use crate::avatar::PanelArea;
 const SHADOW: f32 = 16.0;
 
 pub(super) fn plugin(app: &mut App) {
-    app.init_resource::<PanelArea>()
-        .add_systems(EguiPrimaryContextPass, record_panel_area);
+    app.init_resource::<PanelArea>().add_systems(
+        EguiPrimaryContextPass,
+        (record_panel_area, log_panel_under_pointer),
+    );
+}
+
+/// The egui layer under the pointer and its rectangle, logged (debug) when it changes: the
+/// window's hit test trusts egui's "pointer over a panel", and this says which panel it was.
+fn log_panel_under_pointer(
+    mut contexts: EguiContexts,
+    mut last: Local<Option<(String, String)>>,
+) -> Result {
+    let ctx = contexts.ctx_mut()?;
+    let now = ctx.pointer_latest_pos().and_then(|pos| {
+        let layer = ctx.layer_id_at(pos)?;
+        let rect = ctx.memory(|m| m.area_rect(layer.id));
+        Some((format!("{layer:?}"), format!("{pos:?} in {rect:?}")))
+    });
+    if now.as_ref().map(|n| &n.0) != last.as_ref().map(|l| &l.0) {
+        match &now {
+            Some((layer, at)) => debug!("egui: pointer over {layer} ({at})"),
+            None => debug!("egui: pointer over no panel"),
+        }
+        *last = now;
+    }
+    Ok(())
 }
 
 fn record_panel_area(mut contexts: EguiContexts, mut area: ResMut<PanelArea>) -> Result {
@@ -26,6 +50,8 @@ fn record_panel_area(mut contexts: EguiContexts, mut area: ResMut<PanelArea>) ->
             corner(used.max.x.ceil(), used.max.y.ceil()),
         )
     });
-    area.set_if_neq(PanelArea(now));
+    if area.set_if_neq(PanelArea(now)) {
+        debug!("egui: panels cover {now:?} (physical pixels, shadow included)");
+    }
     Ok(())
 }
