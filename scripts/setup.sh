@@ -68,9 +68,9 @@ for arg in "$@"; do
       ;;
     --desktop-shot)
       PACKAGES+=(
-        # scripts/dev/compositor-screenshot.sh: a compositing manager, xsetroot/xdpyinfo, and
-        # ImageMagick's import for a screenshot of the whole X screen
-        xcompmgr x11-xserver-utils x11-utils imagemagick
+        # scripts/dev/compositor-screenshot.sh: compositing managers, a wallpaper setter,
+        # xdpyinfo, and ImageMagick to read the screen Xvfb writes
+        picom xcompmgr hsetroot x11-utils imagemagick
       )
       ;;
     --windows)

@@ -145,3 +145,8 @@ RON
 else
   echo "no $voice or no pulseaudio: docs/screenshots/voice*.png not regenerated" >&2
 fi
+
+# The mascot on a composited X desktop (xcompmgr/picom over a patterned wallpaper): the
+# pattern through the transparent pixels, the avatar and the panel over it (pixels checked).
+scripts/dev/compositor-screenshot.sh docs/screenshots/desktop-x11.png "$bin"
+echo "wrote docs/screenshots/desktop-x11.png"
