@@ -32,7 +32,15 @@ fn main() -> ExitCode {
     }
     match command {
         Command::Run { record_diagnostics } => {
-            if let Err(message) = desktop_mate::desktop::display::check() {
+            if let Err(message) = desktop_mate::desktop::display::check().and_then(|()| {
+                let renderers = desktop_mate::desktop::graphics::renderers();
+                if let Some(warning) =
+                    desktop_mate::desktop::graphics::blank_transparent_window(&renderers)
+                {
+                    eprintln!("warning: {warning}");
+                }
+                desktop_mate::desktop::graphics::check(&renderers)
+            }) {
                 desktop_mate::console::attach_parent_console();
                 eprintln!("error: {message}");
                 return ExitCode::from(2);
@@ -71,7 +79,13 @@ fn main() -> ExitCode {
             desktop_mate::commands::memory::run(terminal_settings(&cli.global), args)
         }
         Command::Snapshot(args) => {
-            if let Err(message) = desktop_mate::desktop::display::check() {
+            if let Err(message) =
+                desktop_mate::desktop::display::check().and_then(|()| {
+                    desktop_mate::desktop::graphics::check(
+                        &desktop_mate::desktop::graphics::renderers(),
+                    )
+                })
+            {
                 eprintln!("error: {message}");
                 return ExitCode::from(2);
             }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::config::{Backend, Guarded, LoadedSettings, Settings, SettingsOrigin};
+use crate::desktop::graphics::{self, Renderer};
 use crate::hardware::{CpuInfo, GpuInfo, HardwareReport, MemoryInfo, human_bytes};
 use crate::llm::openai::{OpenAiSettings, list_models};
 use crate::llm::plan::{LoadPlan, Workload, plan};
@@ -187,6 +188,10 @@ pub struct CheckReport {
     pub backends_error: Option<String>,
     /// `null` for the local backend.
     pub server: Option<ServerReport>,
+    /// What the window can draw with (graphics adapters); empty: `run` refuses to start.
+    pub renderers: Vec<Renderer>,
+    /// Why the window would not show (no renderer, or one that draws nothing in it).
+    pub renderer_warning: Option<String>,
 }
 
 impl CheckReport {
@@ -218,6 +223,7 @@ impl CheckReport {
             model_info,
             Workload::WithWindow,
         );
+        let renderers = graphics::renderers();
         // `plan` loaded them.
         let (backends, backends_error) = match backends::ensure_loaded() {
             Ok(report) => (Some(report.clone()), None),
@@ -235,6 +241,10 @@ impl CheckReport {
             backends,
             backends_error,
             server: ServerReport::probe(&loaded.settings.llm.backend),
+            renderer_warning: graphics::check(&renderers)
+                .err()
+                .or_else(|| graphics::blank_transparent_window(&renderers)),
+            renderers,
         }
     }
 
@@ -308,6 +318,19 @@ impl CheckReport {
                     .as_deref()
                     .unwrap_or("no NVIDIA GPU")
             )),
+        }
+        for renderer in &self.renderers {
+            line(format!(
+                "window:   {} ({}, {}, {} {})",
+                renderer.name,
+                renderer.backend,
+                renderer.device_type,
+                renderer.driver,
+                renderer.driver_info
+            ));
+        }
+        if let Some(warning) = &self.renderer_warning {
+            line(format!("window:   WARNING: {warning}"));
         }
         match &self.model {
             None => line("model:    none set (llm.model_path or --model)".into()),

@@ -6,6 +6,7 @@
 mod actions;
 mod autostart;
 pub mod display;
+pub mod graphics;
 mod hotkeys;
 mod pacing;
 mod place;

@@ -574,6 +574,64 @@ fn the_window_commands_say_what_to_do_without_a_display_instead_of_panicking() {
     );
 }
 
+/// A machine with a display but no graphics driver (here: Vulkan only, and no Vulkan driver
+/// file): `run` and `snapshot` say what to install instead of Bevy's "Unable to find a GPU!"
+/// panic, and `check` lists the same nothing; with the machine's own driver `check` names it.
+#[cfg(target_os = "linux")]
+#[test]
+fn without_a_graphics_driver_the_window_commands_say_what_to_install() {
+    if !crate::support::display_available() {
+        return;
+    }
+    let home = tempfile::tempdir().expect("temp dir");
+    let config = home.path().join("mascot.ron");
+    std::fs::write(&config, "()").expect("write");
+    let config = config.to_str().expect("utf8");
+    let out = home.path().join("shot.png");
+    let out = out.to_str().expect("utf8");
+    let none = home.path().join("no-driver.json");
+    let none = none.to_str().expect("utf8");
+    let no_driver = [
+        ("WGPU_BACKEND", "vulkan"),
+        ("VK_ICD_FILENAMES", none),
+        ("VK_DRIVER_FILES", none),
+    ];
+    for args in [&["run"][..], &["snapshot", "--out", out][..]] {
+        let mut all = vec!["--config", config];
+        all.extend_from_slice(args);
+        let output = desktop_mate_with_env(&all, home.path(), &no_driver);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("no graphics driver") && stderr.contains("mesa-vulkan-drivers"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    let report = |env: &[(&str, &str)]| -> serde_json::Value {
+        let output =
+            desktop_mate_with_env(&["--config", config, "check", "--json"], home.path(), env);
+        serde_json::from_slice(&output.stdout).expect("check --json")
+    };
+    let without = report(&no_driver);
+    assert_eq!(without["renderers"], serde_json::json!([]), "{without}");
+    assert!(
+        without["renderer_warning"]
+            .as_str()
+            .is_some_and(|w| w.contains("no graphics driver")),
+        "{without}"
+    );
+    // The test machine renders with Mesa's software Vulkan driver (lavapipe).
+    let with = report(&[]);
+    let names: Vec<&str> = with["renderers"]
+        .as_array()
+        .expect("renderers")
+        .iter()
+        .filter_map(|r| r["driver"].as_str())
+        .collect();
+    assert!(names.contains(&"llvmpipe"), "{with}");
+}
+
 #[test]
 fn check_says_which_settings_are_in_force_and_where_each_came_from() {
     use serde_json::json;
