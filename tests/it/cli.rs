@@ -522,15 +522,21 @@ fn a_model_bigger_than_the_machines_memory_is_refused_before_loading() {
     );
 }
 
+/// Empty settings and a snapshot path in `home`, as the window commands' arguments.
+#[cfg(target_os = "linux")]
+fn window_command_files(home: &Path) -> (String, String) {
+    let config = home.join("mascot.ron");
+    std::fs::write(&config, "()").expect("write");
+    let path = |p: std::path::PathBuf| p.to_str().expect("utf8").to_owned();
+    (path(config), path(home.join("shot.png")))
+}
+
 #[cfg(target_os = "linux")]
 #[test]
 fn the_window_commands_say_what_to_do_without_a_display_instead_of_panicking() {
     let home = tempfile::tempdir().expect("temp dir");
-    let config = home.path().join("mascot.ron");
-    std::fs::write(&config, "()").expect("write");
-    let config = config.to_str().expect("utf8");
-    let out = home.path().join("shot.png");
-    let out = out.to_str().expect("utf8");
+    let (config, out) = window_command_files(home.path());
+    let (config, out) = (config.as_str(), out.as_str());
     let cases: [(&[&str], &[(&str, &str)], &str); 4] = [
         (
             &["run"],
@@ -584,11 +590,8 @@ fn without_a_graphics_driver_the_window_commands_say_what_to_install() {
         return;
     }
     let home = tempfile::tempdir().expect("temp dir");
-    let config = home.path().join("mascot.ron");
-    std::fs::write(&config, "()").expect("write");
-    let config = config.to_str().expect("utf8");
-    let out = home.path().join("shot.png");
-    let out = out.to_str().expect("utf8");
+    let (config, out) = window_command_files(home.path());
+    let (config, out) = (config.as_str(), out.as_str());
     let none = home.path().join("no-driver.json");
     let none = none.to_str().expect("utf8");
     let no_driver = [
