@@ -177,6 +177,15 @@ fn clips() -> Vec<Clip> {
         .with("rightUpperArm", [0.0, 40.0, 55.0])
         .with("rightLowerArm", [0.0, 130.0, 0.0])
         .with("head", [-6.0, 0.0, 8.0]);
+    // Listening: the head tilted toward the user and a little forward, the chest leaning in,
+    // the tilt swaying slowly.
+    let attentive = |sway: f32| {
+        base()
+            .with("head", [5.0, 0.0, 9.0 + sway])
+            .with("neck", [2.0, 0.0, 2.0])
+            .with("chest", [3.0, 0.0, 0.0])
+            .with("spine", [3.0, 0.0, 0.0])
+    };
     let dozing = |nod: f32| {
         base()
             .with("head", [24.0 + nod, 0.0, 0.0])
@@ -386,6 +395,14 @@ fn clips() -> Vec<Clip> {
         clip(
             "sleepy",
             vec![(0.0, dozing(0.0)), (2.0, dozing(4.0)), (4.0, dozing(0.0))],
+        ),
+        clip(
+            "listening",
+            vec![
+                (0.0, attentive(0.0)),
+                (1.6, attentive(3.0)),
+                (3.2, attentive(0.0)),
+            ],
         ),
         clip(
             "held",

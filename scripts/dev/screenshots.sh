@@ -26,11 +26,13 @@ shoot --no-chat --menu --out docs/screenshots/menu.png
 # A file that cannot be shown: the built-in mascot and the reason at the top of the window.
 shoot --no-chat --avatar "$tmp/missing.vrm" --out docs/screenshots/notice.png
 echo "wrote docs/screenshots/mascot.png, mascot-joy.png, expressions.png, menu.png, notice.png"
-# Motion: the wave of the greeting, the joy bounce, the sleepy pose (clips held at a time).
+# Motion: the wave of the greeting, the joy bounce, the sleepy pose, the listening pose
+# (clips held at a time).
 shoot --no-chat --motion greeting --at 1.3 --out docs/screenshots/motion-wave.png
 shoot --no-chat --motion joy --at 0.5 --expression joy=1 --out docs/screenshots/motion-joy.png
 shoot --no-chat --motion sleepy --at 1.0 --expression blink=1 --out docs/screenshots/motion-sleepy.png
-echo "wrote docs/screenshots/motion-wave.png, motion-joy.png, motion-sleepy.png"
+shoot --no-chat --motion listening --at 1.6 --out docs/screenshots/motion-listening.png
+echo "wrote docs/screenshots/motion-wave.png, motion-joy.png, motion-sleepy.png, motion-listening.png"
 # The Memory panel (F5) with a few memories, written as the chat keeps them.
 for said in "The user said: I have a cat called Miso" "The user said: I work nights at a bakery" \
   "The user said: my name is Léa"; do

@@ -22,6 +22,11 @@ use crate::config::Expression;
 #[derive(Resource, Debug, Clone, Copy, Default, PartialEq)]
 pub struct LookTarget(pub Option<Vec2>);
 
+/// The user is speaking to the mascot (push-to-talk held, or speech heard hands-free): set by
+/// listening, read by the motion plugin for the listening pose.
+#[derive(Resource, Debug, Clone, Copy, Default, PartialEq)]
+pub struct Attending(pub bool);
+
 /// How far the arms hang down from the T-pose VRM files are authored in (radians).
 const ARMS_DOWN: f32 = 1.2;
 
@@ -31,6 +36,7 @@ const GAZE_DEGREES: f32 = 72.0;
 
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<LookTarget>()
+        .init_resource::<Attending>()
         .add_systems(
             Update,
             (animate_face, apply_morph_weights, apply_material_values)

@@ -27,7 +27,7 @@ mod window;
 use bevy::prelude::*;
 
 pub use commands::{AvatarCommand, AvatarCommands, FaceState, drain_commands};
-pub use face::{LookTarget, animate_face, apply_morph_weights};
+pub use face::{Attending, LookTarget, animate_face, apply_morph_weights};
 pub use loading::{AvatarError, AvatarRoot, AvatarStatus, LoadAvatar};
 pub use metrics::AvatarDiagnostics;
 pub use rig::{AvatarRig, BodyDriven, RestBone, RigBone, RigBones, VrmMeshIndex};

@@ -29,6 +29,7 @@ fn role(role: Role) -> String {
         Role::Gesture(emotion) => format!("gesture for {emotion:?}").to_lowercase(),
         Role::Talking => "while a reply streams".into(),
         Role::Sleepy => "after a while without activity".into(),
+        Role::Listening => "while you speak to it".into(),
         Role::Held => "while the window is dragged".into(),
         Role::Landing => "when a drag ends".into(),
         Role::OnRequest => "on request".into(),

@@ -19,8 +19,8 @@ mod platform {
         let x11 = set("DISPLAY");
         let wayland = set("WAYLAND_DISPLAY");
         match (x11, wayland) {
-            (Some(display), _) => match x11rb::connect(None) {
-                Ok(_) => Ok(()),
+            (Some(display), _) => match super::connect_x() {
+                Ok(()) => Ok(()),
                 Err(err) => Err(format!(
                     "cannot open the X display {}: {err}; {NO_DISPLAY_HELP}",
                     display.to_string_lossy()
@@ -37,6 +37,27 @@ mod platform {
                 "no display to open the mascot's window on (DISPLAY and WAYLAND_DISPLAY are \
                  unset): {NO_DISPLAY_HELP}"
             )),
+        }
+    }
+}
+
+/// A test connection to the X server. A server that drops a connection while it is set up
+/// (seen once in CI: "failed to read whole buffer", a busy Xvfb) is asked twice more, 200 ms
+/// apart; one that refuses or does not exist fails at once.
+#[cfg(target_os = "linux")]
+fn connect_x() -> Result<(), x11rb::errors::ConnectError> {
+    use x11rb::errors::ConnectError;
+    let mut tries = 0;
+    loop {
+        match x11rb::connect(None) {
+            Ok(_) => return Ok(()),
+            Err(ConnectError::IoError(err))
+                if tries < 2 && err.kind() == std::io::ErrorKind::UnexpectedEof =>
+            {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+            Err(err) => return Err(err),
         }
     }
 }

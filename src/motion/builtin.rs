@@ -23,6 +23,8 @@ pub enum Role {
     Talking,
     /// A loop after a while without activity.
     Sleepy,
+    /// A loop while the user speaks to the mascot (push-to-talk held, or speech heard).
+    Listening,
     /// A loop while the window is dragged.
     Held,
     /// Once when a drag ends.
@@ -66,6 +68,7 @@ pub const BUILTIN: &[BuiltinMotion] = &[
     builtin!("surprise", false, Role::Gesture(Emotion::Surprised)),
     builtin!("thinking", false, Role::OnRequest),
     builtin!("sleepy", true, Role::Sleepy),
+    builtin!("listening", true, Role::Listening),
     builtin!("held", true, Role::Held),
     builtin!("landing", false, Role::Landing),
 ];

@@ -1,7 +1,8 @@
 //! What the body does, without Bevy: a greeting at start, the idle loop with variations now and
 //! then (picked by weight), a gesture once per reply from its emotion, nods while a reply
 //! streams, a sleepy loop after a while without activity (ended by the pointer coming near or
-//! a message) and the held loop while the window is dragged. `step` is driven with a simulated
+//! a message), the listening loop while the user speaks to it and the held loop while the
+//! window is dragged. `step` is driven with a simulated
 //! clock in tests.
 
 use crate::config::Emotion;
@@ -26,6 +27,8 @@ pub enum Event {
     Emotion(Emotion),
     /// The window is being dragged (true) or was dropped (false).
     Held(bool),
+    /// The user began (true) or stopped (false) speaking to the mascot.
+    Listening(bool),
     /// The one-shot clip that was playing ended.
     Finished,
 }
@@ -36,6 +39,7 @@ enum Mode {
     Idle,
     OneShot,
     Sleepy,
+    Listening,
     Held,
 }
 
@@ -175,6 +179,24 @@ impl Director {
                 }
                 Event::Held(false) => {}
                 _ if self.mode == Mode::Held => {}
+                Event::Listening(true) => {
+                    self.quiet = 0.0;
+                    if let Some(clip) = self.first(Role::Listening) {
+                        self.mode = Mode::Listening;
+                        play = Some(Play {
+                            clip,
+                            looping: true,
+                        });
+                    }
+                }
+                Event::Listening(false) => {
+                    self.quiet = 0.0;
+                    if self.mode == Mode::Listening {
+                        play = self.idle();
+                    }
+                }
+                // Listening: the loop holds until the user stops.
+                _ if self.mode == Mode::Listening => {}
                 Event::Activity => {
                     self.quiet = 0.0;
                     if self.mode == Mode::Sleepy {
@@ -339,6 +361,22 @@ mod tests {
         assert_eq!(d.step(0.1, &[Event::Emotion(Emotion::Joy)]), None);
         assert_eq!(d.step(0.1, &[Event::Held(false)]), once("landing"));
         assert_eq!(d.step(0.1, &[Event::Finished]), looped("idle"));
+    }
+
+    #[test]
+    fn listens_while_the_user_speaks_then_idles() {
+        let mut d = director(DirectorSettings::default());
+        d.step(0.1, &[]);
+        d.step(0.1, &[Event::Finished]);
+        assert_eq!(d.step(0.1, &[Event::Listening(true)]), looped("listening"));
+        // The reply it was giving stops; no nod or gesture over the user's words.
+        assert_eq!(d.step(0.1, &[Event::Talking]), None);
+        assert_eq!(d.step(0.1, &[Event::Emotion(Emotion::Joy)]), None);
+        assert_eq!(d.step(100.0, &[]), None, "no variation while listening");
+        assert_eq!(d.step(0.1, &[Event::Listening(false)]), looped("idle"));
+        // Dragged while listening: held wins, and landing idles.
+        d.step(0.1, &[Event::Listening(true)]);
+        assert_eq!(d.step(0.1, &[Event::Held(true)]), looped("held"));
     }
 
     #[test]

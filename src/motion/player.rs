@@ -16,7 +16,9 @@ use super::retarget::{Retargeted, Skeleton, SkeletonBone, retarget};
 use super::vrma::Track;
 use crate::AppSystems;
 use crate::avatar::expression::index;
-use crate::avatar::{AvatarRig, BodyDriven, FaceState, LookTarget, RestBone, WindowHeld};
+use crate::avatar::{
+    Attending, AvatarRig, BodyDriven, FaceState, LookTarget, RestBone, WindowHeld,
+};
 use crate::config::Expression;
 use crate::config::{MotionSettings, Settings, SettingsChanged};
 use crate::llm::{ReplyFinished, ReplyText, SendChat};
@@ -272,6 +274,7 @@ fn direct(
     look: Res<LookTarget>,
     mut last_look: Local<Option<Vec2>>,
     held: Res<WindowHeld>,
+    attending: Res<Attending>,
     avatars: Query<(&AvatarMotions, &AnimationPlayer)>,
     mut play: MessageWriter<PlayMotion>,
 ) {
@@ -284,6 +287,9 @@ fn direct(
     let mut events = Vec::new();
     if held.is_changed() && !held.is_added() {
         events.push(Event::Held(held.0));
+    }
+    if attending.is_changed() && !attending.is_added() {
+        events.push(Event::Listening(attending.0));
     }
     if sent.read().count() > 0 {
         events.push(Event::Activity);
@@ -321,6 +327,7 @@ fn direct(
         looping: false,
     });
     if let Some(Play { clip, looping }) = dropped.or(decided) {
+        debug!("motion: {clip}{}", if looping { " (looping)" } else { "" });
         play.write(PlayMotion { clip, looping });
     }
 }

@@ -13,7 +13,7 @@ use super::listener::{ListenConfig, ListenEvent, ListenWorker};
 use super::output::VoiceOutput;
 use super::recognize::default_recognizer;
 use crate::AppSystems;
-use crate::avatar::{AvatarCommand, AvatarCommands, FaceState};
+use crate::avatar::{Attending, AvatarCommand, AvatarCommands, FaceState};
 use crate::config::{Expression, ListenSettings, Settings, SettingsChanged};
 use crate::desktop::DesktopAction;
 use crate::llm::{LlmStatus, SendChat, StopReply};
@@ -280,17 +280,23 @@ fn read_events(
 }
 
 /// The avatar shows it listens while the push-to-talk key is held (or, hands-free, while the
-/// user speaks): the preset is raised to [`LISTENING_FACE`]'s weight, then put back to what it
-/// was, unless the mood changed it meanwhile.
+/// user speaks): [`Attending`] starts the body's listening pose (the motion plugin), and the
+/// face's preset is raised to [`LISTENING_FACE`]'s weight, then put back to what it was,
+/// unless the mood changed it meanwhile.
 fn show_listening(
     mut input: ResMut<ListenInput>,
     avatar: Option<Res<AvatarCommands>>,
     face: Option<Res<FaceState>>,
+    attending: Option<ResMut<Attending>>,
 ) {
+    let attentive = input.worker.is_some() && (input.held || input.hearing);
+    // The body: the motion plugin's listening pose.
+    if let Some(mut attending) = attending {
+        attending.set_if_neq(Attending(attentive));
+    }
     let (Some(avatar), Some(face)) = (avatar, face) else {
         return;
     };
-    let attentive = input.worker.is_some() && (input.held || input.hearing);
     let (expression, weight) = LISTENING_FACE;
     let target = face.expressions.target(expression);
     match (attentive, input.attentive) {

@@ -86,7 +86,8 @@ fn start_with_env(
         .envs(env.iter().copied())
         .env(
             "RUST_LOG",
-            "info,desktop_mate::avatar::window=debug,desktop_mate::ui::panel_area=debug",
+            "info,desktop_mate::avatar::window=debug,desktop_mate::ui::panel_area=debug,\
+             desktop_mate::motion=debug",
         )
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -1036,6 +1037,12 @@ fn push_to_talk_held_through_xtest_sends_the_words_and_the_mascot_replies() {
         "the hotkey reached the app: {:#?}",
         mascot.log
     );
+    // The body listens while the key is held.
+    assert!(
+        mascot.logged("motion: listening (looping)", Duration::from_secs(10)),
+        "the listening pose: {:#?}",
+        mascot.log
+    );
     let mut player = server
         .command("paplay")
         .arg("--device=room")
@@ -1066,6 +1073,22 @@ fn push_to_talk_held_through_xtest_sends_the_words_and_the_mascot_replies() {
     let Some(heard) = heard else {
         panic!("nothing heard: {:#?}", mascot.log);
     };
+    // Released: back to the idle loop.
+    let listening_at = mascot
+        .log
+        .iter()
+        .rposition(|l| l.contains("motion: listening"));
+    let idle_after = |log: &[String]| {
+        listening_at.is_some_and(|at| log[at..].iter().any(|l| l.contains("motion: idle")))
+    };
+    assert!(
+        idle_after(&mascot.log)
+            || mascot
+                .wait_for("motion: idle", Duration::from_secs(10))
+                .is_some(),
+        "the listening pose ends with the key: {:#?}",
+        mascot.log
+    );
     let releases = mascot
         .log
         .iter()
