@@ -2,8 +2,7 @@
 //! then (picked by weight), a gesture once per reply from its emotion, nods while a reply
 //! streams, a sleepy loop after a while without activity (ended by the pointer coming near or
 //! a message), the listening loop while the user speaks to it and the held loop while the
-//! window is dragged. `step` is driven with a simulated
-//! clock in tests.
+//! window is dragged. `step` is driven with a simulated clock in tests.
 
 use crate::config::Emotion;
 
@@ -137,6 +136,16 @@ impl Director {
         })
     }
 
+    /// The loop of `role` in `mode`, if there is a clip for it (the mode stays otherwise).
+    fn looped(&mut self, role: Role, mode: Mode) -> Option<Play> {
+        let clip = self.first(role)?;
+        self.mode = mode;
+        Some(Play {
+            clip,
+            looping: true,
+        })
+    }
+
     fn once(&mut self, clip: Option<String>) -> Option<Play> {
         let clip = clip?;
         self.mode = Mode::OneShot;
@@ -162,12 +171,8 @@ impl Director {
             match *event {
                 Event::Held(true) => {
                     self.quiet = 0.0;
-                    if let Some(clip) = self.first(Role::Held) {
-                        self.mode = Mode::Held;
-                        play = Some(Play {
-                            clip,
-                            looping: true,
-                        });
+                    if let Some(held) = self.looped(Role::Held, Mode::Held) {
+                        play = Some(held);
                     }
                 }
                 Event::Held(false) if self.mode == Mode::Held => {
@@ -181,12 +186,8 @@ impl Director {
                 _ if self.mode == Mode::Held => {}
                 Event::Listening(true) => {
                     self.quiet = 0.0;
-                    if let Some(clip) = self.first(Role::Listening) {
-                        self.mode = Mode::Listening;
-                        play = Some(Play {
-                            clip,
-                            looping: true,
-                        });
+                    if let Some(listening) = self.looped(Role::Listening, Mode::Listening) {
+                        play = Some(listening);
                     }
                 }
                 Event::Listening(false) => {
@@ -230,13 +231,9 @@ impl Director {
             Mode::Idle => {
                 if let Some(after) = self.settings.sleep_after
                     && self.quiet >= after
-                    && let Some(clip) = self.first(Role::Sleepy)
+                    && let Some(sleepy) = self.looped(Role::Sleepy, Mode::Sleepy)
                 {
-                    self.mode = Mode::Sleepy;
-                    return Some(Play {
-                        clip,
-                        looping: true,
-                    });
+                    return Some(sleepy);
                 }
                 self.until_variation -= dt;
                 if self.until_variation <= 0.0 {
