@@ -65,6 +65,7 @@ pub fn run(args: ListenArgs) -> ExitCode {
         language: models.language.clone(),
         device: args.device.clone(),
         hands_free: true,
+        partial_words: true,
         threads: models.threads,
         vad_settings: VadSettings::default(),
     });
@@ -86,7 +87,17 @@ pub fn run(args: ListenArgs) -> ExitCode {
             ListenEvent::Ready {
                 microphone,
                 load_ms,
-            } => eprintln!("listen: listening on {microphone} (ready in {load_ms:.0} ms)"),
+                pass_ms,
+                partial_words,
+            } => eprintln!(
+                "listen: listening on {microphone} (ready in {load_ms:.0} ms; one pass {pass_ms:.0} ms, \
+                 partial words {})",
+                if partial_words {
+                    "on"
+                } else {
+                    "off: the recognizer is too slow on this machine"
+                }
+            ),
             ListenEvent::Failed(err) => {
                 eprintln!("listen: {err}");
                 return ExitCode::from(2);
@@ -112,6 +123,8 @@ pub fn run(args: ListenArgs) -> ExitCode {
                     println!("{text}");
                 }
             }
+            // The words so far, on stderr: stdout has one line per utterance.
+            ListenEvent::Partial(text) => eprintln!("listen: … {text}"),
             ListenEvent::NotUnderstood(why) => eprintln!("listen: {why}"),
             ListenEvent::SpeechStarted | ListenEvent::Level(_) => {}
         }

@@ -490,6 +490,9 @@ pub struct ListenSettings {
     pub hands_free: bool,
     /// Send what was heard at once; off = put it in the chat input to edit first.
     pub send_at_once: bool,
+    /// Show the words heard so far while the user speaks (the utterance is recognized again
+    /// about twice a second: off saves that work on a slow machine).
+    pub partial_words: bool,
     /// Hands-free, speaking while the mascot talks stops its reply and voice. Off = the
     /// microphone is muted while the mascot speaks (it would hear itself through speakers);
     /// on for headphones or an echo-cancelling microphone.
@@ -512,6 +515,7 @@ impl Default for ListenSettings {
             enabled: false,
             hands_free: false,
             send_at_once: true,
+            partial_words: true,
             barge_in: false,
             language: "auto".into(),
             device: None,

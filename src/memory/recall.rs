@@ -80,13 +80,21 @@ pub fn within_budget(ranked: Vec<Recalled>, budget: usize) -> Vec<Recalled> {
         .collect()
 }
 
-/// The lines added to the system prompt.
+/// The lines put in front of the message: the memories [`within_budget`] chose, **newest
+/// first**. Relevance chose them; their order tells the model which is current when two of
+/// them disagree ("I live in Lyon", later "I moved to Grenoble": the later one first). The
+/// embedding model cannot tell such a change from two related facts (all-MiniLM-L6-v2 puts
+/// that pair at 0.58, below distinct facts such as "I live in Lyon" / "my sister lives in
+/// Montreal" at 0.65), and without a model there are no vectors at all: time order works for
+/// both. Ties (the same second) go to the later written.
 pub fn prompt_block(recalled: &[Recalled]) -> Option<String> {
     if recalled.is_empty() {
         return None;
     }
-    let mut block = String::from("What you remember from earlier conversations:\n");
-    for item in recalled {
+    let mut newest_first: Vec<&Recalled> = recalled.iter().collect();
+    newest_first.sort_by_key(|item| std::cmp::Reverse((item.memory.updated, item.memory.id)));
+    let mut block = String::from("What you remember from earlier conversations, newest first:\n");
+    for item in newest_first {
         block.push_str("- ");
         block.push_str(&item.memory.text);
         block.push('\n');
@@ -140,9 +148,27 @@ mod tests {
         );
         assert_eq!(kept.len(), 2);
         let block = prompt_block(&kept).expect("a block");
+        // Chosen by rank, shown newest first.
         assert!(
-            block.contains("- important\n- new cat name Tofu\n"),
+            block.contains("- new cat name Tofu\n- important\n"),
             "{block}"
+        );
+        let both = rank(
+            vec![
+                (memory(1, "I live in Lyon", 50, 0.5), 0.7),
+                (memory(2, "I moved to Grenoble", 90, 0.5), 0.5),
+                (memory(3, "same second, written later", 90, 0.5), 0.3),
+            ],
+            now,
+            &weights,
+        );
+        assert_eq!(both[0].memory.id, 1, "the closer one ranks first");
+        let changed = prompt_block(&both).expect("a block");
+        assert!(
+            changed.ends_with(
+                "- same second, written later\n- I moved to Grenoble\n- I live in Lyon\n"
+            ),
+            "{changed}"
         );
         assert_eq!(prompt_block(&[]), None);
         assert!(holds(&block, &kept[0].memory));

@@ -205,7 +205,9 @@ fn listen_row(ui: &mut egui::Ui, panel: &mut ChatPanel, listening: &mut Listenin
                         .desired_width(80.0)
                         .desired_height(8.0),
                 );
-                if let Some((heard, ms)) = &listening.input.last_heard {
+                if !listening.input.partial.is_empty() {
+                    ui.weak(format!("{}…", clipped(&listening.input.partial)));
+                } else if let Some((heard, ms)) = &listening.input.last_heard {
                     ui.weak(format!("heard in {ms:.0} ms: {}", clipped(heard)));
                 }
             });

@@ -283,6 +283,7 @@ pub(crate) fn edit_settings(
         );
         ui.checkbox(&mut s.listen.hands_free, "hands-free (no key)");
         ui.checkbox(&mut s.listen.send_at_once, "send what was heard at once");
+        ui.checkbox(&mut s.listen.partial_words, "show the words while I speak");
         ui.checkbox(
             &mut s.listen.barge_in,
             "speaking stops the mascot (headphones)",

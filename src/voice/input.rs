@@ -70,6 +70,8 @@ pub struct ListenInput {
     muted: bool,
     /// What was heard last, and its recognition time.
     pub last_heard: Option<(String, f64)>,
+    /// The words heard so far of what the user is saying (`listen.partial_words`).
+    pub partial: String,
     /// Hands-free: speech has started and is not yet heard.
     hearing: bool,
     /// The avatar shows it is listening ([`LISTENING_FACE`]): the preset's target before, to
@@ -98,6 +100,7 @@ fn wanted(settings: &ListenSettings) -> Option<ListenConfig> {
         language: settings.language.clone(),
         device: settings.device.clone(),
         hands_free: settings.hands_free,
+        partial_words: settings.partial_words,
         threads: 2,
         vad_settings: VadSettings::default(),
     })
@@ -194,6 +197,7 @@ fn hold(
         return;
     }
     input.held = held;
+    input.partial.clear();
     info!(
         "listening: push-to-talk {}",
         if held { "held" } else { "released" }
@@ -237,8 +241,20 @@ fn read_events(
             ListenEvent::Ready {
                 microphone,
                 load_ms,
+                pass_ms,
+                partial_words,
             } => {
-                info!("listening: ready on {microphone} in {load_ms:.0} ms");
+                info!(
+                    "listening: ready on {microphone} in {load_ms:.0} ms (one pass {pass_ms:.0} ms, \
+                     partial words {})",
+                    if partial_words {
+                        "on"
+                    } else if settings.listen.partial_words {
+                        "off: the recognizer is too slow on this machine"
+                    } else {
+                        "off"
+                    }
+                );
                 *status = ListenStatus::Ready(microphone);
             }
             ListenEvent::Failed(err) => {
@@ -246,6 +262,7 @@ fn read_events(
                 input.worker = None;
                 input.hearing = false;
                 input.level = 0.0;
+                input.partial.clear();
                 *status = ListenStatus::Failed(err.to_string());
                 return;
             }
@@ -257,12 +274,17 @@ fn read_events(
                     stop.write(StopReply);
                 }
             }
+            ListenEvent::Partial(text) => {
+                debug!("listening: so far {text:?}");
+                input.partial = text;
+            }
             ListenEvent::Heard {
                 text,
                 recognition_ms,
                 ..
             } => {
                 input.hearing = false;
+                input.partial.clear();
                 info!("listening: heard {text:?} in {recognition_ms:.0} ms");
                 input.last_heard = Some((text.clone(), recognition_ms));
                 if settings.listen.send_at_once {
@@ -273,6 +295,7 @@ fn read_events(
             }
             ListenEvent::NotUnderstood(why) => {
                 input.hearing = false;
+                input.partial.clear();
                 info!("listening: {why}");
             }
         }

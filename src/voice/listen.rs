@@ -21,6 +21,15 @@ const VAD_WINDOW: usize = 512;
 /// Whisper hears at most 30 s at a time: an utterance is cut before that.
 const MAX_UTTERANCE_SECONDS: f32 = 25.0;
 
+/// Audio put back in front of each utterance: the detector starts it where the speech
+/// probability crossed the threshold, which is after a soft first sound ("un-" of "unless"
+/// was heard as "how"). Silero's own `get_speech_timestamps` pads by 30 ms, faster-whisper by
+/// 400 ms; this is between.
+const PAD_SECONDS: f64 = 0.2;
+const PAD_SAMPLES: usize = (PAD_SECONDS * LISTEN_RATE as f64) as usize;
+/// The stream kept for that: the longest utterance and its pad.
+const KEPT_SAMPLES: usize = (MAX_UTTERANCE_SECONDS as usize + 2) * LISTEN_RATE as usize;
+
 /// How the detector decides where speech starts and ends.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct VadSettings {
@@ -68,6 +77,10 @@ pub struct Vad {
     detector: sherpa_onnx::VoiceActivityDetector,
     /// Samples waiting for a whole window.
     pending: Vec<f32>,
+    /// The latest [`KEPT_SAMPLES`] fed to the detector, for the pad in front of an utterance.
+    kept: std::collections::VecDeque<f32>,
+    /// Samples fed to the detector since the last reset (the detector's own positions).
+    fed: usize,
 }
 
 impl Vad {
@@ -107,6 +120,8 @@ impl Vad {
         Ok(Self {
             detector,
             pending: Vec::with_capacity(VAD_WINDOW),
+            kept: std::collections::VecDeque::new(),
+            fed: 0,
         })
     }
 
@@ -114,10 +129,12 @@ impl Vad {
     pub fn push(&mut self, samples: &[f32]) -> Vec<Utterance> {
         self.pending.extend_from_slice(samples);
         let whole = self.pending.len() / VAD_WINDOW * VAD_WINDOW;
-        let (windows, _) = self.pending[..whole].as_chunks::<VAD_WINDOW>();
+        let pending = std::mem::take(&mut self.pending);
+        let (windows, _) = pending[..whole].as_chunks::<VAD_WINDOW>();
         for window in windows {
-            self.detector.accept_waveform(window);
+            self.accept(window);
         }
+        self.pending = pending;
         self.pending.drain(..whole);
         self.take()
     }
@@ -132,7 +149,7 @@ impl Vad {
         if !self.pending.is_empty() {
             let mut last = std::mem::take(&mut self.pending);
             last.resize(VAD_WINDOW, 0.0);
-            self.detector.accept_waveform(&last);
+            self.accept(&last);
         }
         self.detector.flush();
         let utterances = self.take();
@@ -143,20 +160,48 @@ impl Vad {
     /// Forgets everything heard (the mascot starts speaking, the push-to-talk key is released).
     pub fn reset(&mut self) {
         self.pending.clear();
+        self.kept.clear();
+        self.fed = 0;
         self.detector.clear();
         self.detector.reset();
+    }
+
+    fn accept(&mut self, window: &[f32]) {
+        self.detector.accept_waveform(window);
+        self.fed += window.len();
+        self.kept.extend(window.iter().copied());
+        let over = self.kept.len().saturating_sub(KEPT_SAMPLES);
+        self.kept.drain(..over);
     }
 
     fn take(&mut self) -> Vec<Utterance> {
         let mut utterances = Vec::new();
         while let Some(segment) = self.detector.front() {
+            let start = usize::try_from(segment.start()).unwrap_or(0);
+            let pad = self.pad_before(start);
+            let mut samples = Vec::with_capacity(pad.len() + segment.samples().len());
+            samples.extend_from_slice(&pad);
+            samples.extend_from_slice(segment.samples());
             utterances.push(Utterance {
-                samples: segment.samples().to_vec(),
-                start_seconds: segment.start() as f64 / f64::from(LISTEN_RATE),
+                samples,
+                start_seconds: (start - pad.len()) as f64 / f64::from(LISTEN_RATE),
             });
             self.detector.pop();
         }
         utterances
+    }
+
+    /// Up to [`PAD_SAMPLES`] of the stream just before position `start`, as far as kept.
+    fn pad_before(&self, start: usize) -> Vec<f32> {
+        let first_kept = self.fed - self.kept.len();
+        let from = start.saturating_sub(PAD_SAMPLES).max(first_kept);
+        if from >= start || start > self.fed {
+            return Vec::new();
+        }
+        self.kept
+            .range(from - first_kept..start - first_kept)
+            .copied()
+            .collect()
     }
 }
 

@@ -3,6 +3,19 @@
 //! is recognized at its release (the detector still trims it, so a held key over silence gives
 //! no made-up words: Whisper invents "Thank you." on silence). Bevy-free; the plugin and
 //! `desktop-mate listen` feed it and read its events.
+//!
+//! **Partial words.** Neither Moonshine nor Whisper streams, so the words so far are shown the
+//! way sherpa-onnx's "simulate streaming" examples do it: the utterance in progress is
+//! recognized again from its start every [`PARTIAL_EVERY`] (never more often than twice the
+//! last partial's own cost). The final text is still the recognition of the whole utterance.
+//! A partial cannot be stopped once started, so the release of the key may wait for one:
+//! partials are only made while one pass costs at most [`PARTIAL_MAX`]. The listener measures
+//! a pass when it starts (one second of a voiced tone, which also warms the recognizer up for
+//! the first utterance): too slow a recognizer for this machine (Whisper base on 2 cores: 372 ms,
+//! it always hears 30 s) gets no partials, and an utterance gets no more once one of
+//! its partials took longer (Moonshine's cost grows with the utterance).
+
+use std::collections::VecDeque;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -17,6 +30,15 @@ use super::tts::Audio;
 
 /// How often the input level is reported.
 const LEVEL_EVERY: Duration = Duration::from_millis(50);
+/// The words so far are recognized again at most this often...
+const PARTIAL_EVERY: Duration = Duration::from_millis(600);
+/// ...and only while one pass costs at most this (the release may wait that long for one).
+const PARTIAL_MAX: Duration = Duration::from_millis(250);
+/// ...once the utterance in progress is this long.
+const PARTIAL_MIN_SAMPLES: usize = LISTEN_RATE as usize / 2;
+/// Audio kept from before the detector says speech began (it says so after the first
+/// `min_speech_seconds` of speech and a window): the partials' first word is not cut.
+const PRE_ROLL_SAMPLES: usize = LISTEN_RATE as usize * 6 / 10;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListenConfig {
@@ -30,19 +52,31 @@ pub struct ListenConfig {
     pub device: Option<String>,
     /// The detector starts utterances by itself; off = only while [`ListenWorker::hold`].
     pub hands_free: bool,
+    /// Send [`ListenEvent::Partial`] while the user speaks.
+    pub partial_words: bool,
     pub threads: u32,
     pub vad_settings: VadSettings,
 }
 
 pub enum ListenEvent {
     /// The microphone and the models are open.
-    Ready { microphone: String, load_ms: f64 },
+    Ready {
+        microphone: String,
+        load_ms: f64,
+        /// One pass of the recognizer over a second of audio, measured at the start.
+        pass_ms: f64,
+        /// Partial words are made (asked for, and the recognizer is fast enough here).
+        partial_words: bool,
+    },
     /// Listening cannot work (no microphone, no recognizer): the rest of the app goes on.
     Failed(VoiceError),
     /// The input level, 0 (-60 dBFS or less) to 1 (full scale), every 50 ms.
     Level(f32),
     /// Speech began (hands-free): the mascot stops talking (barge-in).
     SpeechStarted,
+    /// The words heard so far, while the user is still speaking (push-to-talk: since the key
+    /// went down); replaced by the next one, then by [`ListenEvent::Heard`].
+    Partial(String),
     /// An utterance's text.
     Heard {
         text: String,
@@ -169,9 +203,18 @@ fn run(config: ListenConfig, control: Receiver<Control>, events: Sender<ListenEv
         ))));
         return;
     }
+    let load_ms = started.elapsed().as_secs_f64() * 1000.0;
+    // One pass over a second of sound: what a partial costs here (and ONNX Runtime's first
+    // run, paid now rather than by the first utterance).
+    let pass = Instant::now();
+    let _ = models.recognizer.transcribe(&probe());
+    let pass = pass.elapsed();
+    let mut partials = Partials::new(config.partial_words && pass <= PARTIAL_MAX);
     let _ = events.send(ListenEvent::Ready {
         microphone: microphone.name().to_owned(),
-        load_ms: started.elapsed().as_secs_f64() * 1000.0,
+        load_ms,
+        pass_ms: pass.as_secs_f64() * 1000.0,
+        partial_words: partials.enabled,
     });
     let mut hands_free = config.hands_free;
     let mut held = false;
@@ -189,27 +232,35 @@ fn run(config: ListenConfig, control: Receiver<Control>, events: Sender<ListenEv
                     Control::Hold(true) if !held => {
                         held = true;
                         pressed.clear();
+                        partials.ended.clear();
+                        partials.reset();
                         models.vad.reset();
                     }
                     Control::Hold(false) if held => {
                         held = false;
+                        let known = std::mem::take(&mut partials.ended);
+                        partials.reset();
                         let mut utterances = std::mem::take(&mut pressed);
                         utterances.extend(models.vad.finish());
                         if utterances.is_empty() {
                             let _ = events.send(ListenEvent::NotUnderstood(
                                 "no speech heard while the key was held".into(),
                             ));
-                        } else {
+                        } else if known.is_empty() || known.len() > utterances.len() {
                             recognize(&models, &joined(&utterances), &events);
+                        } else {
+                            recognize_rest(&models, &utterances, known, &events);
                         }
                     }
                     Control::Hold(_) => {}
                     Control::HandsFree(on) => {
                         hands_free = on;
+                        partials.reset();
                         models.vad.reset();
                     }
                     Control::Mute(on) => {
                         muted = on;
+                        partials.reset();
                         models.vad.reset();
                         was_speaking = false;
                     }
@@ -241,16 +292,179 @@ fn run(config: ListenConfig, control: Receiver<Control>, events: Sender<ListenEv
                     let _ = events.send(ListenEvent::SpeechStarted);
                 }
                 was_speaking = speaking;
+                partials.feed(&samples, speaking, !utterances.is_empty());
                 // Push-to-talk keeps every utterance for the release.
                 if hands_free && !held {
                     for utterance in utterances {
                         recognize(&models, &utterance, &events);
                     }
                 } else {
+                    // The partials of a press go on from the utterances it has had.
+                    for utterance in &utterances {
+                        partials.ended(&models, utterance);
+                    }
                     pressed.extend(utterances);
+                }
+                if let Some(text) = partials.due(&models) {
+                    let _ = events.send(ListenEvent::Partial(text));
                 }
             }
         }
+    }
+}
+
+/// A second of a voiced sound (a 150 Hz tone and its harmonics, rising and falling): silence
+/// would not measure a pass, Moonshine answers it at once.
+fn probe() -> Audio {
+    let rate = LISTEN_RATE as f32;
+    let samples = (0..LISTEN_RATE)
+        .map(|i| {
+            let t = i as f32 / rate;
+            let envelope = (std::f32::consts::PI * t).sin();
+            let voice: f32 = (1..=5)
+                .map(|h| (2.0 * std::f32::consts::PI * 150.0 * h as f32 * t).sin() / h as f32)
+                .sum();
+            0.1 * envelope * voice
+        })
+        .collect();
+    Audio {
+        samples,
+        sample_rate: LISTEN_RATE,
+    }
+}
+
+/// The words so far of what the user is saying (see the module's documentation).
+struct Partials {
+    enabled: bool,
+    /// The last [`PRE_ROLL_SAMPLES`] heard, for the start of the next utterance.
+    recent: VecDeque<f32>,
+    /// The utterance in progress, from a little before the detector noticed it.
+    current: Vec<f32>,
+    /// Push-to-talk: the text of each utterance that ended while the key is held (the release
+    /// recognizes only what came after them).
+    ended: Vec<String>,
+    /// Not before then (the last partial's cost sets the pace).
+    next_at: Instant,
+    /// The last partial sent: the same words are not sent twice.
+    shown: String,
+    /// This utterance's partials took longer than [`PARTIAL_MAX`]: no more for it.
+    too_slow: bool,
+}
+
+impl Partials {
+    fn new(enabled: bool) -> Self {
+        Self {
+            enabled,
+            recent: VecDeque::with_capacity(PRE_ROLL_SAMPLES),
+            current: Vec::new(),
+            ended: Vec::new(),
+            next_at: Instant::now(),
+            shown: String::new(),
+            too_slow: false,
+        }
+    }
+
+    /// Forgets the utterance in progress (the detector was reset). `ended` stays: it follows
+    /// the press's utterances, which the press keeps.
+    fn reset(&mut self) {
+        self.recent.clear();
+        self.current.clear();
+        self.shown.clear();
+        self.too_slow = false;
+    }
+
+    /// `speaking`: the detector's state after `samples`; `ended`: an utterance ended in them.
+    fn feed(&mut self, samples: &[f32], speaking: bool, ended: bool) {
+        if !self.enabled {
+            return;
+        }
+        if ended {
+            // What follows belongs to the next utterance.
+            self.current.clear();
+            self.too_slow = false;
+        }
+        if speaking {
+            if self.current.is_empty() {
+                self.current.extend(self.recent.iter().copied());
+                self.next_at = Instant::now() + PARTIAL_EVERY / 2;
+            }
+            self.current.extend_from_slice(samples);
+        } else {
+            self.current.clear();
+        }
+        let keep = samples.len().min(PRE_ROLL_SAMPLES);
+        let overflow = (self.recent.len() + keep).saturating_sub(PRE_ROLL_SAMPLES);
+        self.recent.drain(..overflow);
+        self.recent
+            .extend(samples[samples.len() - keep..].iter().copied());
+    }
+
+    /// Push-to-talk: an utterance of the press ended. Its words start the next partials and
+    /// are its part of the final text: the release does not recognize it again.
+    fn ended(&mut self, models: &Models, utterance: &Utterance) {
+        if !self.enabled {
+            return;
+        }
+        let text = models.recognizer.transcribe(&utterance.audio());
+        self.ended.push(text.unwrap_or_default());
+    }
+
+    /// The words so far, when it is time for them and they changed.
+    fn due(&mut self, models: &Models) -> Option<String> {
+        if !self.enabled || self.too_slow || self.current.len() < PARTIAL_MIN_SAMPLES {
+            return None;
+        }
+        let started = Instant::now();
+        if started < self.next_at {
+            return None;
+        }
+        let audio = Audio {
+            samples: self.current.clone(),
+            sample_rate: LISTEN_RATE,
+        };
+        let text = models.recognizer.transcribe(&audio).unwrap_or_default();
+        let cost = started.elapsed();
+        self.too_slow = cost > PARTIAL_MAX;
+        self.next_at = Instant::now() + PARTIAL_EVERY.max(cost * 2);
+        let text = joined_text(&self.ended.join(" "), &without_loops(&text));
+        if text.is_empty() || text == self.shown {
+            return None;
+        }
+        self.shown.clone_from(&text);
+        Some(text)
+    }
+}
+
+/// A partial's text without the loop a recognizer can fall into on audio cut mid-word ("is to
+/// be ill, is to be ill, is to be i"): a phrase of up to eight words repeated to the end (the
+/// last repetition possibly cut short) is kept once.
+fn without_loops(text: &str) -> String {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let n = words.len();
+    for k in 1..=8 {
+        // Walk back while each word is the one k before it (the last may be its start).
+        let mut start = n;
+        while start > k {
+            let j = start - 1;
+            let same =
+                words[j] == words[j - k] || (j == n - 1 && words[j - k].starts_with(words[j]));
+            if !same {
+                break;
+            }
+            start = j;
+        }
+        if n - start >= k {
+            return words[..start].join(" ");
+        }
+    }
+    words.join(" ")
+}
+
+fn joined_text(before: &str, text: &str) -> String {
+    match (before.trim(), text.trim()) {
+        ("", text) => text.to_owned(),
+        (before, "") => before.to_owned(),
+        (before, text) => format!("{before} {text}"),
     }
 }
 
@@ -263,6 +477,48 @@ fn joined(utterances: &[Utterance]) -> Utterance {
             .flat_map(|u| u.samples.iter().copied())
             .collect(),
     }
+}
+
+/// A press whose first utterances were recognized while the key was held (`known`, in order):
+/// only the rest is recognized at the release.
+fn recognize_rest(
+    models: &Models,
+    utterances: &[Utterance],
+    known: Vec<String>,
+    events: &Sender<ListenEvent>,
+) {
+    let started = Instant::now();
+    let mut texts = known;
+    for utterance in utterances.iter().skip(texts.len()) {
+        match models.recognizer.transcribe(&utterance.audio()) {
+            Ok(text) => texts.push(text),
+            Err(err) => {
+                let _ = events.send(ListenEvent::NotUnderstood(err.to_string()));
+                return;
+            }
+        }
+    }
+    let text = texts
+        .iter()
+        .fold(String::new(), |all, text| joined_text(&all, text));
+    if text.is_empty() {
+        let _ = events.send(ListenEvent::NotUnderstood("no words recognized".into()));
+        return;
+    }
+    let language = match (models.language.is_empty(), utterances.first()) {
+        (true, Some(first)) => models
+            .recognizer
+            .language(&first.audio())
+            .unwrap_or_default(),
+        _ => models.language.clone(),
+    };
+    let _ = events.send(ListenEvent::Heard {
+        text,
+        language,
+        audio_seconds: utterances.iter().map(|u| u.samples.len()).sum::<usize>() as f64
+            / f64::from(LISTEN_RATE),
+        recognition_ms: started.elapsed().as_secs_f64() * 1000.0,
+    });
 }
 
 fn recognize(models: &Models, utterance: &Utterance, events: &Sender<ListenEvent>) {
@@ -318,5 +574,55 @@ mod tests {
         let one = joined(&[a, b]);
         assert_eq!(one.samples, [1.0, 1.0, 1.0, 2.0, 2.0]);
         assert_eq!(one.start_seconds, 0.5);
+    }
+
+    #[test]
+    fn an_utterance_in_progress_starts_with_the_audio_before_it_was_noticed() {
+        let mut partials = Partials::new(true);
+        // 1 s of silence, then speech noticed: the utterance begins 0.6 s back.
+        partials.feed(&vec![0.0; LISTEN_RATE as usize], false, false);
+        assert!(partials.current.is_empty());
+        assert_eq!(partials.recent.len(), PRE_ROLL_SAMPLES);
+        partials.feed(&[0.5; 160], true, false);
+        assert_eq!(partials.current.len(), PRE_ROLL_SAMPLES + 160);
+        assert_eq!(partials.current[PRE_ROLL_SAMPLES - 1], 0.0);
+        assert_eq!(partials.current[PRE_ROLL_SAMPLES], 0.5);
+        partials.feed(&[0.25; 160], true, false);
+        assert_eq!(partials.current.len(), PRE_ROLL_SAMPLES + 320);
+        // The end of the utterance: nothing in progress; the next one starts afresh.
+        partials.feed(&[0.0; 160], false, true);
+        assert!(partials.current.is_empty());
+        partials.feed(&[0.75; 160], true, true);
+        assert_eq!(partials.current.len(), PRE_ROLL_SAMPLES + 160);
+        // Its pre-roll is the latest audio: the last utterance's end, then the silence after.
+        assert_eq!(partials.current[PRE_ROLL_SAMPLES - 480], 0.5);
+        assert_eq!(partials.current[PRE_ROLL_SAMPLES - 320], 0.25);
+        assert_eq!(partials.current[PRE_ROLL_SAMPLES - 1], 0.0);
+        // Off: nothing kept.
+        let mut off = Partials::new(false);
+        off.feed(&[0.5; 160], true, false);
+        assert!(off.current.is_empty() && off.recent.is_empty());
+    }
+
+    #[test]
+    fn a_phrase_repeated_at_the_end_of_a_partial_is_kept_once() {
+        assert_eq!(
+            without_loops("rather selfish, is to be ill, is to be ill, is to be ill,"),
+            "rather selfish, is to be ill,"
+        );
+        assert_eq!(
+            without_loops("is to be ill-to-selfish, is to be ill-to-selfish, is to be ill-"),
+            "is to be ill-to-selfish,"
+        );
+        assert_eq!(without_loops("no no no"), "no");
+        assert_eq!(without_loops("a b a c"), "a b a c");
+        assert_eq!(without_loops("  "), "");
+    }
+
+    #[test]
+    fn the_words_of_a_press_go_on_from_its_earlier_utterances() {
+        assert_eq!(joined_text("", " hello "), "hello");
+        assert_eq!(joined_text("hello there", ""), "hello there");
+        assert_eq!(joined_text("hello", "world"), "hello world");
     }
 }

@@ -398,7 +398,7 @@ fn transcribe_says_what_is_wrong_with_a_file_or_a_missing_recognizer() {
 fn listen_hears_a_recording_played_into_the_microphone_of_a_sound_server() {
     let home = tempfile::tempdir().expect("temp dir");
     let (Some(samples), Some(recognizer), Some(vad)) =
-        (speech_samples(), recognizer_model(), vad_model())
+        (speech_samples(), moonshine_model(), vad_model())
     else {
         return;
     };
@@ -454,6 +454,14 @@ fn listen_hears_a_recording_played_into_the_microphone_of_a_sound_server() {
     assert!(played.success());
     let output = child.wait_with_output().expect("listen ends");
     let stderr = std::fs::read_to_string(&errors).unwrap_or_default();
+    // The recognizer's pass time measured at the start decides the partial words.
+    println!(
+        "{}",
+        stderr
+            .lines()
+            .find(|line| line.contains("listening on"))
+            .unwrap_or_default()
+    );
     assert!(output.status.success(), "listen failed: {stderr}");
     let line = String::from_utf8_lossy(&output.stdout);
     let heard: serde_json::Value = serde_json::from_str(line.lines().next().unwrap_or_default())
@@ -465,13 +473,39 @@ fn listen_hears_a_recording_played_into_the_microphone_of_a_sound_server() {
         wrong as f64 <= 0.15 * words(reference).len() as f64,
         "{reference:?} -> {text:?}"
     );
+    // The words so far came while it was said (stderr), and they are the final text's.
+    let partials: Vec<&str> = stderr
+        .lines()
+        .filter_map(|line| line.strip_prefix("listen: … "))
+        .collect();
+    println!("partial words: {partials:#?}");
+    assert_partials_lead_to(&partials, text);
+}
+
+/// At least one partial while speaking; none runs on (a recognizer fed a cut-off utterance can
+/// repeat a phrase until its token limit); the last one is most of the final text (early ones
+/// are revised as more is heard, as with any streaming recognizer).
+fn assert_partials_lead_to(partials: &[&str], text: &str) {
+    let last = partials.last().expect("no partial words while speaking");
+    let heard = words(text);
+    for partial in partials {
+        assert!(
+            words(partial).len() <= heard.len() + 3,
+            "{partial:?} runs on past {text:?}"
+        );
+    }
+    let wrong = edits(&heard, &words(last));
+    assert!(
+        wrong * 2 <= heard.len(),
+        "the last partial {last:?} is too far from {text:?} ({wrong} edits)"
+    );
 }
 
 const CHILD_MODE: &str = "DESKTOP_MATE_TEST_LISTEN_APP";
 const CHILD_DIR: &str = "DESKTOP_MATE_TEST_LISTEN_DIR";
 const CHILD_WAV: &str = "DESKTOP_MATE_TEST_LISTEN_WAV";
 
-/// Gemma 3 270M answering (as in the voice tests), listening on with Whisper and Silero VAD.
+/// Gemma 3 270M answering (as in the voice tests), listening on with a recognizer and Silero VAD.
 pub(crate) const LISTENING_SETTINGS: &str = r#"(
     llm: (model_path: Some("MODEL"), n_ctx: 1024, n_threads: 2,
           sampling: (temperature: 0.7, seed: Some(2), max_tokens: 40)),
@@ -489,7 +523,7 @@ fn push_to_talk_words_reach_the_chat_and_the_mascot_replies() {
     let (Some(gemma), Some(samples), Some(recognizer), Some(vad)) = (
         crate::support::gemma_model(),
         speech_samples(),
-        recognizer_model(),
+        moonshine_model(),
         vad_model(),
     ) else {
         return;
@@ -528,6 +562,12 @@ fn push_to_talk_words_reach_the_chat_and_the_mascot_replies() {
         wrong as f64 <= 0.2 * words(reference).len() as f64,
         "{reference:?} -> {heard:?}"
     );
+    // The chat panel showed the words while they were said.
+    let partials: Vec<&str> = report["partials"]
+        .as_array()
+        .map(|all| all.iter().filter_map(|p| p.as_str()).collect())
+        .unwrap_or_default();
+    assert_partials_lead_to(&partials, heard);
     assert!(
         !report["reply"]
             .as_str()
@@ -562,12 +602,17 @@ fn mascot_child() {
     struct Seen {
         sent: Option<(String, Instant)>,
         finished: bool,
+        partials: Vec<String>,
     }
     app.init_resource::<Seen>().add_systems(
         Last,
         |mut sent: MessageReader<SendChat>,
          mut done: MessageReader<ReplyFinished>,
+         input: Res<desktop_mate::voice::ListenInput>,
          mut seen: ResMut<Seen>| {
+            if !input.partial.is_empty() && seen.partials.last() != Some(&input.partial) {
+                seen.partials.push(input.partial.clone());
+            }
             for SendChat(text) in sent.read() {
                 seen.sent = Some((text.clone(), Instant::now()));
             }
@@ -653,6 +698,7 @@ fn mascot_child() {
         "release_to_chat_ms": at.saturating_duration_since(released).as_secs_f64() * 1000.0,
         "replied": replied,
         "reply": reply,
+        "partials": seen.partials,
     });
     println!("{report}");
 }

@@ -489,6 +489,211 @@ fn recall_puts_the_answering_fact_in_the_prompt() {
     assert!(recall >= 0.9, "recall@budget {recall:.3} < 0.9");
 }
 
+/// What the user tells the mascot in the scripted conversation, in [`RECALL_SET`]'s order:
+/// each fact as a user would say it (kept verbatim by the memory, src/memory/observe.rs).
+const TOLD: [&str; 42] = [
+    "My name is Léa Martin",
+    "I have a cat called Miso",
+    "I work night shifts as a nurse",
+    "I live in Lyon, in France",
+    "My birthday is on March 14",
+    "I am allergic to peanuts",
+    "I play the cello in an amateur orchestra",
+    "My sister Inès lives in Montreal",
+    "I am learning Japanese for a trip to Kyoto",
+    "My favourite food is ramen",
+    "I drive an old blue Renault Clio",
+    "I have been vegetarian for years",
+    "I have a fear of heights",
+    "My favourite colour is green",
+    "I run 10 km every Sunday morning",
+    "I'm reading 'The Left Hand of Darkness' at the moment",
+    "My partner is called Sam and is a chef",
+    "I grew up on a farm in Normandy",
+    "I drink green tea, never coffee",
+    "I have two children, Hugo and Jade",
+    "I'm building a wooden boat in the garage",
+    "My favourite film is Spirited Away",
+    "I study computer science in the evenings",
+    "I have a dentist appointment on Friday",
+    "I speak French, English and some Spanish",
+    "My grandmother taught me to knit",
+    "I support Olympique Lyonnais, the football club",
+    "I'm saving money to buy a flat",
+    "I broke my left wrist last winter",
+    "My favourite season is autumn",
+    "I keep bees on the roof",
+    "I want to visit Iceland to see the northern lights",
+    "I'm a night owl and sleep until noon on weekends",
+    "My phone is always on silent mode",
+    "I volunteer at the animal shelter on Wednesdays",
+    "My favourite board game is Catan",
+    "I am lactose intolerant",
+    "My best friend is called Karim",
+    "I paint watercolour landscapes",
+    "My first job was in a bakery",
+    "I am afraid of spiders",
+    "I listen to jazz while cooking",
+];
+
+/// Facts that change in a later conversation: (index in [`TOLD`], what the user says then).
+const UPDATES: [(usize, &str); 3] = [
+    (3, "I moved to Grenoble last month, I live there now"),
+    (23, "My dentist appointment moved to next Tuesday"),
+    (27, "I bought the flat, now I'm saving money for a car"),
+];
+
+/// The rest of the 300 turns: small talk, requests and passing remarks, as in a real
+/// conversation (the remarks are kept too, and compete with the facts in recall).
+fn small_talk(turn: usize) -> String {
+    const TOPICS: [&str; 20] = [
+        "volcanoes",
+        "penguins",
+        "the moon",
+        "old steam trains",
+        "clouds",
+        "the pyramids",
+        "octopuses",
+        "lighthouses",
+        "rainbows",
+        "deserts",
+        "robots",
+        "dinosaurs",
+        "glaciers",
+        "suspension bridges",
+        "comets",
+        "coral reefs",
+        "windmills",
+        "submarines",
+        "tornadoes",
+        "the Roman empire",
+    ];
+    const GREETINGS: [&str; 6] = [
+        "Hello again!",
+        "Good morning",
+        "Thanks, that was nice",
+        "Haha, good one",
+        "Ok",
+        "See you later",
+    ];
+    const REMARKS: [&str; 6] = [
+        "I watched a documentary about {} yesterday",
+        "I read an article about {} on the train",
+        "I'm in a good mood today, the sun is out",
+        "I'm a bit tired this evening",
+        "I had a long day today and need to rest",
+        "My neighbour told me something funny about {}",
+    ];
+    let topic = TOPICS[turn * 7 % TOPICS.len()];
+    match turn % 5 {
+        0 => format!("What do you know about {topic}?"),
+        1 => format!("Tell me a fun fact about {topic}"),
+        2 => format!("Can you write a short poem about {topic}?"),
+        3 => GREETINGS[turn / 5 % GREETINGS.len()].to_owned(),
+        _ => REMARKS[turn / 5 % REMARKS.len()].replace("{}", topic),
+    }
+}
+
+/// The recall set told as a conversation: 300 scripted user turns across four restarts of
+/// the memory (each one opened again from its file through the chat's own seam,
+/// `memory::open` and `Recall::observe`), the 42 facts among small talk, requests and passing
+/// remarks, three of them changed in a later conversation. Then, in a fifth conversation, every
+/// question of [`RECALL_SET`] as the first message of a prompt: is what the user said that
+/// answers it among the memories recall puts in the prompt (default budget)? Prints every miss,
+/// the figure, and where each changed fact stands against the one it replaced.
+#[test]
+fn facts_told_over_300_turns_and_restarts_are_recalled_for_later_questions() {
+    let Some(model) = embedding_model() else {
+        return;
+    };
+    assert_eq!(TOLD.len(), RECALL_SET.len());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = conversation_settings(dir.path());
+    settings.memory.embedding_model = Some(model);
+    let budget = settings.memory.budget_tokens;
+    // Turn number -> what the user says; the facts every 7 turns, the changes near the end.
+    let mut script: Vec<String> = (0..300).map(small_talk).collect();
+    for (fact, told) in TOLD.iter().enumerate() {
+        script[3 + 7 * fact] = (*told).to_owned();
+    }
+    for (n, (_, changed)) in UPDATES.iter().enumerate() {
+        script[293 + 2 * n] = (*changed).to_owned();
+    }
+    let sessions = 4;
+    let mut kept_before = 0;
+    for (session, turns) in script.chunks(300 / sessions).enumerate() {
+        let mut memory = desktop_mate::memory::open(&settings)
+            .expect("the memory opens")
+            .expect("memory is on");
+        let mut history: Vec<desktop_mate::llm::contract::ChatTurn> = Vec::new();
+        for user in turns {
+            // As the chat does: recall before the reply (for the turns still in the prompt),
+            // observe after it.
+            let recalled = memory.recall(user, &history);
+            let mut turn = desktop_mate::llm::contract::ChatTurn::new(user, "That's nice!");
+            turn.recalled = recalled;
+            memory.observe(&turn);
+            history.push(turn);
+            if history.len() > 8 {
+                history.remove(0);
+            }
+        }
+        drop(memory);
+        let store = MemoryStore::open(&dir.path().join("memory.sqlite"))
+            .expect("open")
+            .store;
+        let kept = store.count("Mate").expect("count");
+        eprintln!("conversation {}: {kept} memories kept", session + 1);
+        assert!(kept > kept_before, "conversation {session} kept nothing");
+        kept_before = kept;
+    }
+    let mut memory = desktop_mate::memory::open(&settings)
+        .expect("the memory opens")
+        .expect("memory is on");
+    let (mut asked, mut found) = (0, 0);
+    let mut changes = Vec::new();
+    for (fact, (_, questions)) in RECALL_SET.iter().enumerate() {
+        let change = UPDATES.iter().find(|(index, _)| *index == fact);
+        let wanted = change.map_or(TOLD[fact], |(_, changed)| *changed);
+        for question in *questions {
+            asked += 1;
+            let block = memory.recall(question, &[]).unwrap_or_default();
+            let at = |text: &str| block.find(&format!("\"{text}\""));
+            if at(wanted).is_some() {
+                found += 1;
+            } else {
+                eprintln!(
+                    "missed: {question:?} (wanted {wanted:?}); recalled: {:?}",
+                    block.lines().nth(1).unwrap_or_default()
+                );
+            }
+            if change.is_some() {
+                changes.push((question, at(wanted), at(TOLD[fact])));
+            }
+        }
+    }
+    let recall = found as f32 / asked as f32;
+    eprintln!(
+        "memory recall@{budget} tokens after 300 turns and 4 restarts: {found}/{asked} = {:.1}%",
+        recall * 100.0
+    );
+    for (question, new, old) in &changes {
+        eprintln!("changed fact, {question:?}: new at {new:?}, old at {old:?}");
+    }
+    assert!(asked >= 60 && TOLD.len() >= 40);
+    assert!(recall >= 0.9, "recall@budget {recall:.3} < 0.9");
+    // A changed fact comes before the one it replaced (or alone).
+    for (question, new, old) in &changes {
+        let (Some(new), old) = (new, old) else {
+            continue;
+        };
+        assert!(
+            old.is_none_or(|old| *new < old),
+            "{question:?}: the stale fact comes first"
+        );
+    }
+}
+
 /// The whole path with real models: a statement told to `chat` (Gemma 3 270M) is kept, and a
 /// later run (a new process) recalls it into the prompt of a question about it; with
 /// `memory.enabled: false` nothing is recalled or written.
