@@ -122,26 +122,33 @@ if [[ -f $voice ]] && command -v pulseaudio >/dev/null; then
     --out docs/screenshots/voice-download.png
   kill "$server"
   echo "wrote docs/screenshots/voice.png, voice-download.png"
-  # Listening: push-to-talk ready, the microphone being a second null sink's monitor.
+  # Listening: push-to-talk held while read speech (LibriVox, scripts/fetch-listen.sh) plays
+  # into a second null sink whose monitor is the microphone; the capture shows the words so far.
   models=$HOME/.cache/desktop-mate/models
   story=../shared/models/stories260K.gguf
-  if [[ -f $models/whisper-base/.complete && -f $models/silero-vad.onnx && -f $story ]]; then
+  speech=$models/speech-samples/librivox/sense_and_sensibility_01_austen_64kb-0890.wav
+  if [[ -f $models/moonshine-tiny-en/.complete && -f $models/silero-vad.onnx && -f $story && -f $speech ]]; then
     pactl load-module module-null-sink sink_name=room rate=16000 channels=1 >/dev/null
     pactl set-default-source room.monitor
     cat >"$tmp/listen.ron" <<RON
 (
     llm: (n_threads: 1, sampling: (temperature: 0.0, max_tokens: 48)),
     persona: (name: "Mate", system_prompt: "Once upon a time"),
-    listen: (enabled: true, language: "en", recognizer: Some("$models/whisper-base"),
+    listen: (enabled: true, language: "en", recognizer: Some("$models/moonshine-tiny-en"),
              vad: Some("$models/silero-vad.onnx")),
 )
 RON
     rm -rf "$tmp/.local"
+    (while true; do paplay --device=room "$speech"; sleep 0.5; done) &
+    speaking=$!
     HOME="$tmp" xvfb-run -a -s "-screen 0 1280x1024x24" "$bin" snapshot --config "$tmp/listen.ron" \
-      --size 400x600 --model "$story" --say "Tell me a story" --out docs/screenshots/listening.png
+      --size 400x600 --model "$story" --say "Tell me a story" --hold-to-talk --settle-frames 2 \
+      --out docs/screenshots/listening.png
+    pkill -P "$speaking" paplay || true
+    kill "$speaking"
     echo "wrote docs/screenshots/listening.png"
   else
-    echo "no recognizer, Silero VAD or $story: docs/screenshots/listening.png not regenerated" >&2
+    echo "no Moonshine tiny, Silero VAD, $story or $speech: docs/screenshots/listening.png not regenerated" >&2
   fi
   kill "$pulse"
 else

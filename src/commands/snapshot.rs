@@ -82,6 +82,10 @@ pub struct SnapshotArgs {
     /// capture while it downloads (`DESKTOP_MATE_VOICE_BASE_URL` may point to a mirror).
     #[arg(long, value_name = "ID", conflicts_with_all = ["say", "download"])]
     pub download_voice: Option<String>,
+    /// With `listen.enabled`: hold push-to-talk once listening is ready and capture when the
+    /// words heard so far show (something must be playing into the microphone meanwhile).
+    #[arg(long)]
+    pub hold_to_talk: bool,
 }
 
 /// Parses `NAME=WEIGHT` (`joy=0.8`, `blink_l=1`, `lookup=0.5`).
@@ -176,6 +180,7 @@ pub fn run(mut loaded: LoadedSettings, args: SnapshotArgs) -> AppExit {
         download: args.download,
         download_voice: args.download_voice,
         pose_out: args.pose_out,
+        hold_to_talk: args.hold_to_talk,
     })
     .add_plugins(plugin);
     let exit = app.run();
@@ -255,6 +260,8 @@ pub struct SnapshotRequest {
     pub download_voice: Option<String>,
     /// Where to write the bones' transforms at the capture.
     pub pose_out: Option<PathBuf>,
+    /// Hold push-to-talk and capture once the words so far show.
+    pub hold_to_talk: bool,
 }
 
 /// Frames to wait for a requested screenshot before asking again.
@@ -401,11 +408,13 @@ fn capture_when_settled(
     mut blank: ResMut<BlankCaptures>,
     mut waited: Local<u32>,
     mut requested: Local<Option<u32>>,
-    (settings, listening, memory_panel, memory_view): (
+    (settings, listening, memory_panel, memory_view, heard, mut hold): (
         Res<crate::config::Settings>,
         Res<crate::voice::ListenStatus>,
         Res<crate::ui::MemoryPanel>,
         Res<crate::memory::browse::MemoryView>,
+        Res<crate::voice::ListenInput>,
+        MessageWriter<crate::voice::HoldToTalk>,
     ),
 ) {
     if *progress != SayProgress::Answered {
@@ -427,6 +436,18 @@ fn capture_when_settled(
         )
         && *waited < AVATAR_TIMEOUT_FRAMES
     {
+        *waited += 1;
+        return;
+    }
+    // Push-to-talk held: the capture shows the words so far.
+    if request.hold_to_talk
+        && matches!(*listening, crate::voice::ListenStatus::Ready(_))
+        && heard.partial.is_empty()
+        && *waited < AVATAR_TIMEOUT_FRAMES
+    {
+        if !heard.held {
+            hold.write(crate::voice::HoldToTalk(true));
+        }
         *waited += 1;
         return;
     }

@@ -187,8 +187,9 @@ fn listen_row(ui: &mut egui::Ui, panel: &mut ChatPanel, listening: &mut Listenin
         }
         ListenStatus::Ready(microphone) => {
             ui.horizontal(|ui| {
+                // (egui's fonts have no "●": the microphone emoji is in its emoji font.)
                 let label = if listening.input.held {
-                    "● Listening"
+                    "🎤 Listening"
                 } else {
                     "Hold to talk"
                 };
@@ -205,12 +206,16 @@ fn listen_row(ui: &mut egui::Ui, panel: &mut ChatPanel, listening: &mut Listenin
                         .desired_width(80.0)
                         .desired_height(8.0),
                 );
-                if !listening.input.partial.is_empty() {
-                    ui.weak(format!("{}…", clipped(&listening.input.partial)));
-                } else if let Some((heard, ms)) = &listening.input.last_heard {
-                    ui.weak(format!("heard in {ms:.0} ms: {}", clipped(heard)));
-                }
             });
+            // On their own line, wrapped: a long sentence must not widen the panel.
+            let line = if !listening.input.partial.is_empty() {
+                format!("{}…", clipped(&listening.input.partial))
+            } else if let Some((heard, ms)) = &listening.input.last_heard {
+                format!("heard in {ms:.0} ms: {}", clipped(heard))
+            } else {
+                return;
+            };
+            ui.add(egui::Label::new(egui::RichText::new(line).weak()).wrap());
         }
     }
 }
