@@ -153,7 +153,10 @@ impl Vad {
         }
         self.detector.flush();
         let utterances = self.take();
+        // The detector counts positions from 0 again after a reset.
         self.detector.reset();
+        self.kept.clear();
+        self.fed = 0;
         utterances
     }
 

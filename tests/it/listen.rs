@@ -254,6 +254,57 @@ fn silence_starts_no_utterance_and_a_stream_is_cut_as_it_is_fed() {
     assert_eq!(found, 0, "utterances in two minutes without speech");
 }
 
+/// Each utterance starts 0.2 s before the point the detector started it (the pad), with the
+/// stream's own samples there, also for the utterances after a push-to-talk release (`finish`)
+/// and after a reset.
+#[test]
+fn an_utterance_carries_the_audio_just_before_its_detected_start() {
+    let (Some(samples), Some(vad)) = (speech_samples(), vad_model()) else {
+        return;
+    };
+    let audio = Audio::read_wav(&samples[2].0).expect("a WAV file");
+    assert_eq!(audio.sample_rate, LISTEN_RATE);
+    let chunk = (LISTEN_RATE / 50) as usize;
+    let mut detector = Vad::open(&vad, VadSettings::default()).expect("Silero VAD loads");
+    for (n, round) in ["first", "after finish", "after reset"]
+        .into_iter()
+        .enumerate()
+    {
+        if round == "after reset" {
+            detector.reset();
+        }
+        // A second of quiet noise, then the speech, fed 20 ms at a time; each round a little
+        // softer, so that a pad taken from an earlier round's audio would show.
+        let gain = 1.0 - 0.1 * n as f32;
+        let mut stream: Vec<f32> = (0..LISTEN_RATE as usize)
+            .map(|i| 0.001 * ((i * 7919 % 1000) as f32 / 500.0 - 1.0))
+            .collect();
+        stream.extend(audio.samples.iter().map(|s| s * gain));
+        let mut found = Vec::new();
+        for piece in stream.chunks(chunk) {
+            found.extend(detector.push(piece));
+        }
+        found.extend(detector.finish());
+        let first = found.first().expect("an utterance");
+        let start = (first.start_seconds * f64::from(LISTEN_RATE)).round() as usize;
+        println!(
+            "{round}: utterance at {:.3} s, {} samples",
+            first.start_seconds,
+            first.samples.len()
+        );
+        // Its samples are the stream's from its (padded) start: the pad is real audio.
+        assert!(
+            start >= 3200 && start < stream.len(),
+            "{round}: start {start}"
+        );
+        assert_eq!(
+            &first.samples[..4000],
+            &stream[start..start + 4000],
+            "{round}: not the stream's audio"
+        );
+    }
+}
+
 #[test]
 fn instrument_and_percussion_sounds_start_at_most_one_utterance_a_minute() {
     let (Some(sounds), Some(vad)) = (instrument_sounds(), vad_model()) else {
