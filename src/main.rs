@@ -32,6 +32,9 @@ fn main() -> ExitCode {
     }
     match command {
         Command::Run { record_diagnostics } => {
+            if let Some(line) = desktop_mate::desktop::display::prefer_xwayland() {
+                eprintln!("{line}");
+            }
             if let Err(message) = desktop_mate::desktop::display::check().and_then(|()| {
                 let renderers = desktop_mate::desktop::graphics::renderers();
                 if let Some(warning) =

@@ -7,6 +7,48 @@ pub fn check() -> Result<(), String> {
     platform::check()
 }
 
+/// The window system the mascot's window opens on (Linux).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    X11,
+    Wayland,
+}
+
+/// **Decision**: X11 (XWayland on a Wayland desktop) whenever an X display is there, also in a
+/// build that talks Wayland (`--features wayland`): what makes the mascot a desktop mascot is
+/// X11's there (always on top and its own placement, which Wayland compositors keep to
+/// themselves; click-through decided from the pointer's position, which Wayland gives no
+/// client; the global hotkeys). Native Wayland only without an X display.
+pub fn backend(x_display: bool, wayland_display: bool) -> Option<Backend> {
+    match (x_display, wayland_display) {
+        (true, _) => Some(Backend::X11),
+        (false, true) => Some(Backend::Wayland),
+        (false, false) => None,
+    }
+}
+
+/// Makes winit follow [`backend`]: winit opens on Wayland whenever `WAYLAND_DISPLAY` is set,
+/// so a `wayland` build on a desktop with XWayland takes it out of this process's environment.
+/// Returns the line to tell the user, once. Call from `main` before any thread starts.
+#[allow(unsafe_code)] // std::env::remove_var; the block says why it is sound.
+pub fn prefer_xwayland() -> Option<&'static str> {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    let chosen = backend(set("DISPLAY"), set("WAYLAND_DISPLAY"));
+    if !(cfg!(all(target_os = "linux", feature = "wayland"))
+        && chosen == Some(Backend::X11)
+        && set("WAYLAND_DISPLAY"))
+    {
+        return None;
+    }
+    // SAFETY: called by `main` before the app, its task pools or any other thread exist, so
+    // nothing reads the environment meanwhile.
+    unsafe { std::env::remove_var("WAYLAND_DISPLAY") };
+    Some(
+        "Wayland desktop with XWayland: the mascot's window opens through XWayland (always on \
+         top, its own placement and click-through work there; see docs/building.md)",
+    )
+}
+
 #[cfg(target_os = "linux")]
 mod platform {
     /// What the user can do instead, for every "no display" case.
@@ -67,5 +109,18 @@ mod platform {
     /// Windows and macOS always have their desktop.
     pub fn check() -> Result<(), String> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_x_display_is_preferred_and_wayland_alone_is_native() {
+        assert_eq!(backend(true, true), Some(Backend::X11), "XWayland first");
+        assert_eq!(backend(true, false), Some(Backend::X11));
+        assert_eq!(backend(false, true), Some(Backend::Wayland));
+        assert_eq!(backend(false, false), None);
     }
 }
