@@ -34,7 +34,7 @@ print("test-install: check from another folder: CPU module", backends["cpu_varia
       "of", len(backends["cpu_candidates"]), "in", backends["dir"].replace(home, "~"))
 ' "$home"
 
-run_home xvfb-run -a -s "-screen 0 1280x1024x24" desktop-mate snapshot --size 300x400 \
+run_home xvfb-run -a -s "-screen 0 1280x1024x24 -noreset" desktop-mate snapshot --size 300x400 \
   --out "$home/shot.png" 2>"$home/snapshot.log" || {
   tail -20 "$home/snapshot.log" >&2
   echo "test-install: the installed program's snapshot FAILED" >&2

@@ -21,7 +21,7 @@ scripts/setup.sh --test --windows
 # pointer): Wine's session (its wineserver and desktop process) keeps the display it started with.
 if [[ -z "${DESKTOP_MATE_WINE_XVFB:-}" ]]; then
   export DESKTOP_MATE_WINE_XVFB=1
-  exec xvfb-run -a -s "-screen 0 1280x1024x24" "$PWD/scripts/test-windows.sh" "$@"
+  exec xvfb-run -a -s "-screen 0 1280x1024x24 -noreset" "$PWD/scripts/test-windows.sh" "$@"
 fi
 # shellcheck source=scripts/windows-env.sh
 source scripts/windows-env.sh

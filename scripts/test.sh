@@ -15,7 +15,10 @@ skip_log=$(mktemp)
 trap 'rm -f "$skip_log"' EXIT
 export DESKTOP_MATE_SKIP_LOG="$skip_log"
 rc=0
-xvfb-run -a -s "-screen 0 1280x1024x24" cargo test --locked "$@" || rc=$?
+# -noreset: an X server resets when its last client leaves, and drops the connections made
+# meanwhile ("failed to read whole buffer", "Broken pipe" in two CI runs): with many test
+# processes opening and closing windows, the suite's Xvfb must stay up between them.
+xvfb-run -a -s "-screen 0 1280x1024x24 -noreset" cargo test --locked "$@" || rc=$?
 if [[ -s "$skip_log" ]]; then
   echo "test.sh: $(wc -l <"$skip_log") checks skipped, for lack of: $(cut -f2 "$skip_log" | sort | uniq -c | sed 's/^ *\([0-9]*\) \(.*\)/\2 (x\1)/' | paste -sd ';' | sed 's/;/; /g')"
 else

@@ -84,8 +84,9 @@ mod platform {
 }
 
 /// A test connection to the X server. A server that drops a connection while it is set up
-/// (seen once in CI: "failed to read whole buffer", a busy Xvfb) is asked twice more, 200 ms
-/// apart; one that refuses or does not exist fails at once.
+/// (seen in CI: "failed to read whole buffer", "Broken pipe": an Xvfb resetting as its last
+/// client left, now run with `-noreset`) is asked twice more, 200 ms apart; one that refuses
+/// or does not exist fails at once.
 #[cfg(target_os = "linux")]
 fn connect_x() -> Result<(), x11rb::errors::ConnectError> {
     use x11rb::errors::ConnectError;
@@ -94,7 +95,13 @@ fn connect_x() -> Result<(), x11rb::errors::ConnectError> {
         match x11rb::connect(None) {
             Ok(_) => return Ok(()),
             Err(ConnectError::IoError(err))
-                if tries < 2 && err.kind() == std::io::ErrorKind::UnexpectedEof =>
+                if tries < 2
+                    && matches!(
+                        err.kind(),
+                        std::io::ErrorKind::UnexpectedEof
+                            | std::io::ErrorKind::BrokenPipe
+                            | std::io::ErrorKind::ConnectionReset
+                    ) =>
             {
                 tries += 1;
                 std::thread::sleep(std::time::Duration::from_millis(200));
