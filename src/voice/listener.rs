@@ -153,6 +153,19 @@ struct Models {
     language: String,
 }
 
+impl Models {
+    /// The language asked for, or (`auto`) the one Whisper identifies in `utterance`.
+    fn language_of(&self, utterance: &Utterance) -> String {
+        if self.language.is_empty() {
+            self.recognizer
+                .language(&utterance.audio())
+                .unwrap_or_default()
+        } else {
+            self.language.clone()
+        }
+    }
+}
+
 fn open(config: &ListenConfig) -> Result<(Microphone, Models), VoiceError> {
     let language = whisper_language(&config.language)?;
     // The microphone first: without one, the models are not worth loading.
@@ -505,13 +518,10 @@ fn recognize_rest(
         let _ = events.send(ListenEvent::NotUnderstood("no words recognized".into()));
         return;
     }
-    let language = match (models.language.is_empty(), utterances.first()) {
-        (true, Some(first)) => models
-            .recognizer
-            .language(&first.audio())
-            .unwrap_or_default(),
-        _ => models.language.clone(),
-    };
+    let language = utterances.first().map_or_else(
+        || models.language.clone(),
+        |first| models.language_of(first),
+    );
     let _ = events.send(ListenEvent::Heard {
         text,
         language,
@@ -524,11 +534,7 @@ fn recognize_rest(
 fn recognize(models: &Models, utterance: &Utterance, events: &Sender<ListenEvent>) {
     let started = Instant::now();
     let audio: Audio = utterance.audio();
-    let language = if models.language.is_empty() {
-        models.recognizer.language(&audio).unwrap_or_default()
-    } else {
-        models.language.clone()
-    };
+    let language = models.language_of(utterance);
     match models.recognizer.transcribe(&audio) {
         Ok(text) if !text.trim().is_empty() => {
             let _ = events.send(ListenEvent::Heard {
