@@ -92,11 +92,7 @@ pub fn run(args: ListenArgs) -> ExitCode {
             } => eprintln!(
                 "listen: listening on {microphone} (ready in {load_ms:.0} ms; one pass {pass_ms:.0} ms, \
                  partial words {})",
-                if partial_words {
-                    "on"
-                } else {
-                    "off: the recognizer is too slow on this machine"
-                }
+                crate::voice::listener::partial_words_label(partial_words, true)
             ),
             ListenEvent::Failed(err) => {
                 eprintln!("listen: {err}");

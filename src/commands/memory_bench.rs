@@ -62,8 +62,45 @@ pub struct NotesReport {
     /// conversation, greedy.
     pub ttft_memory_on_ms: f64,
     pub ttft_memory_off_ms: f64,
+    /// The same when the message was typed in the chat panel: the session evaluated it
+    /// ahead (`ChatSession::prepare`, memories recalled for it) during the pause before Enter.
+    pub ttft_typed_memory_on_ms: f64,
+    pub ttft_typed_memory_off_ms: f64,
+    /// Typed, Enter pressed before the panel handed over the last word: what was evaluated
+    /// ahead lacks it.
+    pub ttft_typed_early_memory_on_ms: f64,
+    pub ttft_typed_early_memory_off_ms: f64,
     /// Turns of [`TALK`] that had memories put in front of them.
     pub turns_with_memories: usize,
+    /// Each turn of [`TALK`], memory on and off (medians over the 3 rounds).
+    pub talk: Vec<TalkTurn>,
+}
+
+/// How a message of [`TALK`] reaches the session.
+#[derive(Clone, Copy, PartialEq)]
+enum Typed {
+    /// At once, as from the terminal.
+    No,
+    /// Typed: the whole message evaluated ahead, during the pause before Enter.
+    Whole,
+    /// Typed, Enter pressed before the last word was handed over.
+    LastWordMissing,
+}
+
+/// One turn of [`TALK`]: where the time to first token goes, memory on and off.
+#[derive(Debug, Serialize)]
+pub struct TalkTurn {
+    pub message: &'static str,
+    /// Recall (embedding the message, searching) + the backend's time to first token.
+    pub ttft_on_ms: f64,
+    pub ttft_off_ms: f64,
+    /// Recall alone, memory on.
+    pub recall_ms: f64,
+    /// Prompt tokens evaluated (not taken from the cache), memory on and off.
+    pub evaluated_on: usize,
+    pub evaluated_off: usize,
+    /// Memories were put in front of the message (last round).
+    pub recalled: bool,
 }
 
 /// A conversation that comes back to what [`CONVERSATION`] told.
@@ -293,28 +330,78 @@ fn notes(loaded: &LoadedSettings, embedding: &Path, threads: u16) -> Result<Note
         }
     }
     let (extracted, stats, cached, reused) = last.ok_or("no notes")?;
-    let talk = |session: &mut ChatSession, ttft: &mut Vec<f64>| -> Result<usize, String> {
+    // (recall ms, backend TTFT ms, evaluated prompt tokens, memories put in front) per turn.
+    type Turn = (f64, f64, usize, bool);
+    let talk = |session: &mut ChatSession,
+                typed: Typed,
+                turns: &mut Vec<Vec<Turn>>|
+     -> Result<(), String> {
         session.clear();
-        let mut with_memories = 0;
-        for message in TALK {
+        for (i, message) in TALK.iter().enumerate() {
+            // The chat panel hands the session what is being typed; here, the last text it
+            // handed over before Enter.
+            let draft = match typed {
+                Typed::No => None,
+                Typed::Whole => Some(*message),
+                Typed::LastWordMissing => message.rsplit_once(' ').map(|(head, _)| head),
+            };
+            if let Some(draft) = draft {
+                session
+                    .prepare(persona, draft, &options, &never)
+                    .map_err(|e| e.to_string())?;
+            }
             let reply = say(session, message)?;
-            // What the user waits for: choosing the memories, then the backend's first token.
-            ttft.push(reply.recall_ms + reply.stats.ttft_ms);
-            with_memories += usize::from(reply.turn.recalled.is_some());
+            let evaluated = reply.stats.prompt_tokens - reply.stats.reused_tokens;
+            let turn = (
+                reply.recall_ms,
+                reply.stats.ttft_ms,
+                evaluated,
+                reply.turn.recalled.is_some(),
+            );
+            match turns.get_mut(i) {
+                Some(rounds) => rounds.push(turn),
+                None => turns.push(vec![turn]),
+            }
         }
-        Ok(with_memories)
+        Ok(())
     };
     // Three rounds, memory on then off, so that the machine's ups and downs fall on both.
-    let (mut on, mut off, mut turns_with_memories) = (Vec::new(), Vec::new(), 0);
+    let mut runs: [(Vec<Vec<Turn>>, Vec<Vec<Turn>>); 3] = Default::default();
     for round in 0..3 {
-        if round > 0 {
-            session.set_memory(crate::memory::open(&settings)?);
+        for (typed, (on, off)) in [Typed::No, Typed::Whole, Typed::LastWordMissing]
+            .into_iter()
+            .zip(runs.iter_mut())
+        {
+            if round > 0 || typed != Typed::No {
+                session.set_memory(crate::memory::open(&settings)?);
+            }
+            talk(&mut session, typed, on)?;
+            session.set_memory(None);
+            talk(&mut session, typed, off)?;
         }
-        turns_with_memories = talk(&mut session, &mut on)?;
-        session.set_memory(None);
-        talk(&mut session, &mut off)?;
     }
-    let (ttft_memory_on_ms, ttft_memory_off_ms) = (median(on), median(off));
+    // What the user waits for: choosing the memories, then the backend's first token.
+    let waited = |turns: &[Vec<Turn>]| -> f64 {
+        median(turns.iter().flatten().map(|t| t.0 + t.1).collect())
+    };
+    let [(on, off), (typed_on, typed_off), (early_on, early_off)] = &runs;
+    let turns_with_memories = on
+        .iter()
+        .filter(|rounds| rounds.last().is_some_and(|t| t.3))
+        .count();
+    let talk = TALK
+        .iter()
+        .zip(on.iter().zip(off))
+        .map(|(message, (on, off))| TalkTurn {
+            message,
+            ttft_on_ms: median(on.iter().map(|t| t.0 + t.1).collect()),
+            ttft_off_ms: median(off.iter().map(|t| t.0 + t.1).collect()),
+            recall_ms: median(on.iter().map(|t| t.0).collect()),
+            evaluated_on: on.last().map_or(0, |t| t.2),
+            evaluated_off: off.last().map_or(0, |t| t.2),
+            recalled: on.last().is_some_and(|t| t.3),
+        })
+        .collect();
     Ok(NotesReport {
         chat_model,
         notes_ms: median(times),
@@ -325,8 +412,13 @@ fn notes(loaded: &LoadedSettings, embedding: &Path, threads: u16) -> Result<Note
         cached_before_notes: cached,
         reused_after_notes: reused,
         stop_ms: (!stops.is_empty()).then(|| median(stops)),
-        ttft_memory_on_ms,
-        ttft_memory_off_ms,
+        ttft_memory_on_ms: waited(on),
+        ttft_memory_off_ms: waited(off),
+        ttft_typed_memory_on_ms: waited(typed_on),
+        ttft_typed_memory_off_ms: waited(typed_off),
+        ttft_typed_early_memory_on_ms: waited(early_on),
+        ttft_typed_early_memory_off_ms: waited(early_off),
         turns_with_memories,
+        talk,
     })
 }

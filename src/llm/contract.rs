@@ -261,6 +261,18 @@ pub trait ChatBackend: Send {
     /// so the next reply does not pay for it. Nothing to do for a server.
     fn keep_only(&mut self, _persona: &PersonaSettings, _history: &[ChatTurn]) {}
 
+    /// Evaluates ahead the prompt `request` makes (its message: what the user is typing), so
+    /// that the reply to it, or to a message that starts the same, evaluates only what
+    /// differs. `cancel` stops it between batches (a message arrived). `None` when stopped or
+    /// when there is nothing to do (a server; a prompt that would need turns dropped).
+    fn prepare(
+        &mut self,
+        _request: &ChatRequest,
+        _cancel: &AtomicBool,
+    ) -> Result<Option<ReplyStats>, ChatError> {
+        Ok(None)
+    }
+
     /// A plain completion of `prompt`: no template, no persona (base models, tests).
     fn complete(
         &mut self,

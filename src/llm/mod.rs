@@ -20,8 +20,8 @@ mod tasks;
 pub use downloads::{CancelDownload, ModelDownloads, StartDownload};
 pub use metrics::LlmDiagnostics;
 pub use state::{
-    ChatHistory, ClearHistory, LlmStatus, LlmTimings, ModelChosen, ReplyFinished, ReplyText,
-    SendChat, StopReply,
+    ChatDraft, ChatHistory, ClearHistory, LlmStatus, LlmTimings, ModelChosen, ReplyFinished,
+    ReplyText, SendChat, StopReply,
 };
 pub use tasks::RecallProvider;
 

@@ -13,6 +13,7 @@ pub(super) fn plugin(app: &mut App) {
         .init_resource::<ChatHistory>()
         .init_resource::<LlmTimings>()
         .add_message::<SendChat>()
+        .add_message::<ChatDraft>()
         .add_message::<StopReply>()
         .add_message::<ReplyText>()
         .add_message::<ReplyFinished>()
@@ -93,6 +94,11 @@ pub struct LlmTimings {
 /// The user sends a message.
 #[derive(Message, Debug, Clone)]
 pub struct SendChat(pub String);
+
+/// What the user is typing (or saying, heard so far): the session evaluates its prompt ahead
+/// while the chat is idle, so that the reply to the message, once sent, starts sooner.
+#[derive(Message, Debug, Clone)]
+pub struct ChatDraft(pub String);
 
 /// The user presses Stop: the reply ends within one token.
 #[derive(Message, Debug, Clone, Default)]

@@ -24,8 +24,8 @@ use crate::llm::conversation::session::{ChatSession, Notes, SessionReply};
 use crate::llm::load::{BackendConfig, load_backend};
 use crate::llm::plan::{ResolvedModel, Workload, resolve_model};
 use crate::llm::state::{
-    ChatHistory, ClearHistory, LlmStatus, LlmTimings, ModelChosen, ReplyFinished, ReplyText,
-    SendChat, StopReply,
+    ChatDraft, ChatHistory, ClearHistory, LlmStatus, LlmTimings, ModelChosen, ReplyFinished,
+    ReplyText, SendChat, StopReply,
 };
 
 pub(super) fn plugin(app: &mut App) {
@@ -41,6 +41,7 @@ pub(super) fn plugin(app: &mut App) {
                 clear_on_request,
                 start_reply,
                 stop_reply,
+                prepare_draft,
                 take_notes_when_idle,
             )
                 .chain()
@@ -86,6 +87,7 @@ enum JobOutcome {
     WarmedUp(Box<ChatSession>, Result<ReplyStats, ChatError>),
     Replied(Box<ChatSession>, Result<SessionReply, ChatError>),
     Noted(Box<ChatSession>, Result<Notes, ChatError>),
+    Prepared(Box<ChatSession>, Result<Option<ReplyStats>, ChatError>),
 }
 
 /// Owns the chat session between jobs and the job in flight.
@@ -116,6 +118,11 @@ pub struct LlmWorker {
     /// The job in flight is the memory's notes: a message stops it and waits here.
     noting: bool,
     queued: Option<String>,
+    /// The job in flight evaluates a draft ahead: a message stops it the same way.
+    preparing: bool,
+    /// The latest draft not evaluated yet, and the last one evaluated.
+    draft: Option<String>,
+    prepared: String,
 }
 
 type OpenedMemory = Result<Option<Box<dyn Recall>>, String>;
@@ -139,6 +146,9 @@ impl Default for LlmWorker {
             idle_since: None,
             noting: false,
             queued: None,
+            preparing: false,
+            draft: None,
+            prepared: String::new(),
         }
     }
 }
@@ -335,9 +345,10 @@ fn start_reply(
         if message.trim().is_empty() {
             continue;
         }
-        if worker.noting {
-            // The memory's notes give way: the message is answered once they stopped (within
-            // a few tokens), and the notes are taken at the next pause.
+        if worker.noting || worker.preparing {
+            // The memory's notes (or a draft evaluated ahead) give way: the message is
+            // answered once they stopped (within a few tokens or one batch), and the notes are
+            // taken at the next pause.
             worker.cancel.store(true, Ordering::Relaxed);
             worker.queued = Some(message.clone());
             history.streaming = Some(String::new());
@@ -377,6 +388,9 @@ fn begin_reply(
     history.streaming = Some(String::new());
     history.last_error = None;
     worker.idle_since = None;
+    // Drafts were of this message; the next ones are evaluated against the new turn.
+    worker.draft = None;
+    worker.prepared.clear();
     *status = LlmStatus::Generating;
     worker.job = Some(AsyncComputeTaskPool::get().spawn(async move {
         let mut stream = ReplyStream {
@@ -423,6 +437,45 @@ fn take_notes_when_idle(
     worker.job = Some(AsyncComputeTaskPool::get().spawn(async move {
         let result = session.take_notes(&persona, &options, &cancel);
         JobOutcome::Noted(Box::new(session), result)
+    }));
+}
+
+/// Evaluates the latest draft (typed in the chat panel, or heard so far) ahead, on a task,
+/// when the session is idle; a draft also counts as activity, so the memory's notes wait.
+fn prepare_draft(
+    mut drafts: MessageReader<ChatDraft>,
+    mut worker: ResMut<LlmWorker>,
+    status: Res<LlmStatus>,
+    settings: Res<Settings>,
+) {
+    if let Some(ChatDraft(draft)) = drafts.read().last() {
+        if worker.idle_since.is_some() {
+            worker.idle_since = Some(Instant::now());
+        }
+        worker.draft = Some(draft.clone());
+    }
+    if worker.job.is_some() || *status != LlmStatus::Ready {
+        return;
+    }
+    let Some(draft) = worker.draft.take() else {
+        return;
+    };
+    if draft.trim().is_empty() || draft == worker.prepared {
+        return;
+    }
+    let Some(mut session) = worker.session.get().take() else {
+        return;
+    };
+    session.apply(&settings.chat);
+    worker.prepared.clone_from(&draft);
+    let persona = settings.persona.clone();
+    let options = GenerateOptions::from_sampling(&settings.llm.sampling);
+    let cancel = Arc::clone(&worker.cancel);
+    cancel.store(false, Ordering::Relaxed);
+    worker.preparing = true;
+    worker.job = Some(AsyncComputeTaskPool::get().spawn(async move {
+        let result = session.prepare(&persona, &draft, &options, &cancel);
+        JobOutcome::Prepared(Box::new(session), result)
     }));
 }
 
@@ -561,6 +614,21 @@ fn poll_job(
                 Ok(Notes::Nothing) => {}
                 // Never shown as the chat's error: the conversation is not concerned.
                 Err(err) => warn!("memory notes not taken: {err}"),
+            }
+            *session
+        }
+        JobOutcome::Prepared(session, result) => {
+            worker.preparing = false;
+            match result {
+                Ok(Some(stats)) => debug!(
+                    "draft evaluated ahead: {} of {} prompt tokens in {:.0} ms",
+                    stats.prompt_tokens - stats.reused_tokens,
+                    stats.prompt_tokens,
+                    stats.prompt_ms
+                ),
+                Ok(None) => {}
+                // The reply evaluates what it needs.
+                Err(err) => debug!("draft not evaluated ahead: {err}"),
             }
             *session
         }

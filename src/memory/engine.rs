@@ -16,6 +16,9 @@ pub struct MemoryEngine {
     embedder: Option<Box<dyn Embed>>,
     persona: String,
     pub weights: RecallWeights,
+    /// The last text embedded and its vector: the message recalled for while it was typed
+    /// is recalled for again when sent, then kept as a memory.
+    last_embedded: Option<(String, Vec<f32>)>,
 }
 
 /// What `export` writes and `import` reads back.
@@ -38,6 +41,7 @@ impl MemoryEngine {
             embedder,
             persona: persona.to_owned(),
             weights: RecallWeights::default(),
+            last_embedded: None,
         }
     }
 
@@ -51,10 +55,19 @@ impl MemoryEngine {
 
     /// The text's vector (`None` without a model).
     pub fn embed_text(&mut self, text: &str) -> Result<Option<Vec<f32>>, MemoryError> {
-        match &mut self.embedder {
-            Some(embedder) => Ok(embedder.embed(&[text])?.pop()),
-            None => Ok(None),
+        let Some(embedder) = &mut self.embedder else {
+            return Ok(None);
+        };
+        if let Some((last, vector)) = &self.last_embedded
+            && last == text
+        {
+            return Ok(Some(vector.clone()));
         }
+        let vector = embedder.embed(&[text])?.pop();
+        if let Some(vector) = &vector {
+            self.last_embedded = Some((text.to_owned(), vector.clone()));
+        }
+        Ok(vector)
     }
 
     pub fn remember(&mut self, memory: NewMemory) -> Result<Written, MemoryError> {

@@ -10,8 +10,8 @@ use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 use crate::config::Settings;
 use crate::hardware::human_bytes;
 use crate::llm::{
-    CancelDownload, ChatHistory, ClearHistory, LlmStatus, LlmTimings, ModelDownloads, SendChat,
-    StartDownload, StopReply,
+    CancelDownload, ChatDraft, ChatHistory, ClearHistory, LlmStatus, LlmTimings, ModelDownloads,
+    SendChat, StartDownload, StopReply,
 };
 use crate::voice::{HoldToTalk, ListenInput, ListenStatus, SpeechDraft, VoiceOutput, VoiceStatus};
 
@@ -30,7 +30,13 @@ pub struct ChatPanel {
     input: String,
     /// The Talk button is held down.
     talking: bool,
+    /// The input as last handed to the chat as a draft, and when it was last edited.
+    handed: String,
+    edited: Option<std::time::Instant>,
 }
+
+/// An input left unchanged this long is handed to the chat as a draft even mid-word.
+const DRAFT_PAUSE: std::time::Duration = std::time::Duration::from_millis(300);
 
 impl Default for ChatPanel {
     fn default() -> Self {
@@ -38,8 +44,33 @@ impl Default for ChatPanel {
             open: true,
             input: String::new(),
             talking: false,
+            handed: String::new(),
+            edited: None,
         }
     }
+}
+
+/// Hands what is being typed to the chat, which evaluates it ahead (so the reply starts
+/// sooner once it is sent): at the end of each word, or after a pause mid-word.
+fn hand_draft(panel: &mut ChatPanel, draft: &mut MessageWriter<ChatDraft>) {
+    let paused = panel.edited.map(|at| at.elapsed());
+    if draft_due(&panel.input, &panel.handed, paused) {
+        panel.handed.clone_from(&panel.input);
+        draft.write(ChatDraft(panel.input.clone()));
+    }
+}
+
+/// `input` is handed over as a draft: it has words, differs from what was `handed`, and ends
+/// a word or has not changed for [`DRAFT_PAUSE`] (`paused`: since its last edit).
+fn draft_due(input: &str, handed: &str, paused: Option<std::time::Duration>) -> bool {
+    if input.trim().is_empty() || input == handed {
+        return false;
+    }
+    let word_ended = input
+        .chars()
+        .last()
+        .is_some_and(|c| c.is_whitespace() || c.is_ascii_punctuation());
+    word_ended || paused.is_none_or(|paused| paused >= DRAFT_PAUSE)
 }
 
 /// Listening, as the panel shows it: the Talk button, the level, what was heard to edit.
@@ -68,6 +99,7 @@ fn chat_panel(
     settings: Res<Settings>,
     downloads: Res<ModelDownloads>,
     mut send: MessageWriter<SendChat>,
+    mut draft: MessageWriter<ChatDraft>,
     mut stop: MessageWriter<StopReply>,
     mut clear: MessageWriter<ClearHistory>,
     mut start: MessageWriter<StartDownload>,
@@ -135,6 +167,10 @@ fn chat_panel(
                         .hint_text("Say something…")
                         .desired_width(250.0),
                 );
+                if input.changed() {
+                    panel.edited = Some(std::time::Instant::now());
+                }
+                hand_draft(&mut panel, &mut draft);
                 let enter = input.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
                 if generating || speaking {
                     if ui.button("Stop").clicked() {
@@ -340,6 +376,25 @@ fn model_catalogue(
 mod tests {
     use super::*;
     use crate::llm::contract::ChatTurn;
+    use std::time::Duration;
+
+    #[test]
+    fn a_draft_is_handed_over_at_each_word_end_or_after_a_pause() {
+        let typing = Some(Duration::from_millis(50));
+        let paused = Some(DRAFT_PAUSE);
+        // Mid-word while typing: not yet; after the pause: yes.
+        assert!(!draft_due("What is my na", "What is my ", typing));
+        assert!(draft_due("What is my na", "What is my ", paused));
+        // A word ended by a space or punctuation: at once.
+        assert!(draft_due("What is my ", "What is my", typing));
+        assert!(draft_due("What is my name?", "What is my ", typing));
+        // The same text twice, or nothing to evaluate: never.
+        assert!(!draft_due("What is my name?", "What is my name?", paused));
+        assert!(!draft_due("   ", "", paused));
+        assert!(!draft_due("", "What", paused));
+        // Words put there by listening (never edited): at once.
+        assert!(draft_due("heard this", "", None));
+    }
 
     #[test]
     fn the_panel_lays_out_a_bounded_part_of_the_history() {

@@ -16,7 +16,7 @@ use crate::AppSystems;
 use crate::avatar::{Attending, AvatarCommand, AvatarCommands, FaceState};
 use crate::config::{Expression, ListenSettings, Settings, SettingsChanged};
 use crate::desktop::DesktopAction;
-use crate::llm::{LlmStatus, SendChat, StopReply};
+use crate::llm::{ChatDraft, LlmStatus, SendChat, StopReply};
 
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<ListenStatus>()
@@ -232,6 +232,7 @@ fn read_events(
     mut send: MessageWriter<SendChat>,
     mut draft: MessageWriter<SpeechDraft>,
     mut stop: MessageWriter<StopReply>,
+    mut ahead: MessageWriter<ChatDraft>,
 ) {
     let Some(worker) = &input.worker else {
         return;
@@ -247,13 +248,10 @@ fn read_events(
                 info!(
                     "listening: ready on {microphone} in {load_ms:.0} ms (one pass {pass_ms:.0} ms, \
                      partial words {})",
-                    if partial_words {
-                        "on"
-                    } else if settings.listen.partial_words {
-                        "off: the recognizer is too slow on this machine"
-                    } else {
-                        "off"
-                    }
+                    crate::voice::listener::partial_words_label(
+                        partial_words,
+                        settings.listen.partial_words
+                    )
                 );
                 *status = ListenStatus::Ready(microphone);
             }
@@ -276,6 +274,10 @@ fn read_events(
             }
             ListenEvent::Partial(text) => {
                 debug!("listening: so far {text:?}");
+                // Words sent as heard: the chat evaluates them ahead while the user speaks.
+                if settings.listen.send_at_once {
+                    ahead.write(ChatDraft(text.clone()));
+                }
                 input.partial = text;
             }
             ListenEvent::Heard {

@@ -28,6 +28,16 @@ use super::microphone::Microphone;
 use super::recognize::{Recognizer, whisper_language};
 use super::tts::Audio;
 
+/// How the `partial_words` of [`ListenEvent::Ready`] reads in a log line, `asked` being
+/// the setting.
+pub fn partial_words_label(on: bool, asked: bool) -> &'static str {
+    match (on, asked) {
+        (true, _) => "on",
+        (false, true) => "off: the recognizer is too slow on this machine",
+        (false, false) => "off",
+    }
+}
+
 /// How often the input level is reported.
 const LEVEL_EVERY: Duration = Duration::from_millis(50);
 /// The words so far are recognized again at most this often...

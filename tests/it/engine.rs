@@ -646,3 +646,97 @@ fn a_warm_start_loads_the_persona_saved_by_the_previous_start() {
         "the rebuilt state loads again"
     );
 }
+
+/// A message evaluated ahead while it was typed (`ChatSession::prepare`, fed by the chat
+/// panel's drafts and by the words heard so far) is answered from the cache: the whole
+/// message when the draft was all of it, the rest only when the last word came after, and a
+/// draft the user replaced costs nothing but time. Each reply is the one a session that never
+/// saw a draft gives (Gemma 3 270M, greedy), and a set stop flag leaves the draft alone.
+#[test]
+fn a_message_evaluated_ahead_while_typed_is_answered_from_the_cache() {
+    use desktop_mate::config::ChatSettings;
+    use desktop_mate::llm::contract::ReplyStream;
+    use desktop_mate::llm::conversation::session::{ChatSession, SessionReply};
+    use desktop_mate::llm::load::load_backend;
+    let Some(path) = crate::support::gemma_model() else {
+        return;
+    };
+    let session = || {
+        let backend = load_backend(cpu_settings(&path, 1024))
+            .backend
+            .expect("Gemma 3 270M loads");
+        ChatSession::new(backend, &ChatSettings::default())
+    };
+    let (mut typed, mut plain) = (session(), session());
+    let persona = PersonaSettings::default();
+    let options = greedy(8);
+    let never = AtomicBool::new(false);
+    let send = |session: &mut ChatSession, message: &str| -> SessionReply {
+        session
+            .send(
+                &persona,
+                message,
+                &options,
+                &mut ReplyStream {
+                    cancel: &never,
+                    on_text: &mut |_| {},
+                },
+            )
+            .expect("reply")
+    };
+    let first = "Hello! My name is Léa and I work nights.";
+    assert_eq!(send(&mut typed, first).shown, send(&mut plain, first).shown);
+
+    // (draft handed over before Enter, message sent)
+    let turns = [
+        ("What is my name?", "What is my name?"),
+        ("Do you like cats and ", "Do you like cats and dogs?"),
+        ("Tell me a long story about the sea", "Thanks, good night!"),
+    ];
+    for (draft, message) in turns {
+        let cached = typed.stats().cached_tokens;
+        let ahead = typed
+            .prepare(&persona, draft, &options, &never)
+            .expect("draft evaluated")
+            .expect("not stopped");
+        assert!(
+            ahead.prompt_tokens > ahead.reused_tokens,
+            "{draft:?}: nothing evaluated"
+        );
+        assert!(
+            ahead.reused_tokens + 8 >= cached,
+            "{draft:?}: the draft reused {} of {cached} cached tokens",
+            ahead.reused_tokens
+        );
+        let reply = send(&mut typed, message);
+        let evaluated = reply.stats.prompt_tokens - reply.stats.reused_tokens;
+        let reference = send(&mut plain, message);
+        let unprepared = reference.stats.prompt_tokens - reference.stats.reused_tokens;
+        println!("{draft:?} -> {message:?}: evaluated {evaluated}, without the draft {unprepared}");
+        if draft == message {
+            assert_eq!(evaluated, 1, "only the last token is evaluated again");
+        } else if message.starts_with(draft) {
+            // The last word and the template's end of turn, not the earlier reply.
+            assert!(
+                evaluated < 10 && evaluated < unprepared,
+                "{evaluated} vs {unprepared}"
+            );
+        }
+        assert_eq!(reply.shown, reference.shown, "{message:?}");
+    }
+
+    let stop = AtomicBool::new(true);
+    assert_eq!(
+        typed
+            .prepare(
+                &persona,
+                "Something long enough to need a batch",
+                &options,
+                &stop
+            )
+            .expect("stopped, no error"),
+        None
+    );
+    let (reply, reference) = (send(&mut typed, "Bye!"), send(&mut plain, "Bye!"));
+    assert_eq!(reply.shown, reference.shown);
+}

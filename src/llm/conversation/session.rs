@@ -148,12 +148,8 @@ impl ChatSession {
         if message.trim().is_empty() {
             return Err(ChatError::EmptyPrompt);
         }
-        let len = self.turns.len();
-        if len - self.context_start.min(len) > self.turns_kept {
-            // Forget half of what is kept at once rather than one turn per message.
-            self.context_start = len - self.turns_kept.div_ceil(2);
-        }
-        let start = self.context_start.min(len);
+        let start = self.next_start();
+        self.context_start = start;
         let mut filter = EmotionTagFilter::default();
         let mut shown = String::new();
         let mut show = |piece: String, on_text: &mut dyn FnMut(&str)| {
@@ -247,6 +243,49 @@ impl ChatSession {
             recall_ms,
             turn,
         })
+    }
+
+    /// Where the next message's history starts: past the kept turns, half of them are
+    /// forgotten at once rather than one turn per message.
+    fn next_start(&self) -> usize {
+        let len = self.turns.len();
+        if len - self.context_start.min(len) > self.turns_kept {
+            len - self.turns_kept.div_ceil(2)
+        } else {
+            self.context_start.min(len)
+        }
+    }
+
+    /// Evaluates ahead the prompt that `send` would make for `draft` (the message being
+    /// typed or heard), its memories recalled as `send` recalls them, so that sending the
+    /// same message (or one starting the same) evaluates only what differs. `cancel` stops
+    /// it between batches. `Ok(None)`: stopped, or nothing to evaluate.
+    pub fn prepare(
+        &mut self,
+        persona: &PersonaSettings,
+        draft: &str,
+        options: &GenerateOptions,
+        cancel: &AtomicBool,
+    ) -> Result<Option<ReplyStats>, ChatError> {
+        if draft.trim().is_empty() {
+            return Ok(None);
+        }
+        let history = &self.turns[self.next_start()..];
+        let recalled = self
+            .memory
+            .as_mut()
+            .and_then(|memory| memory.recall(draft, history));
+        let message = match &recalled {
+            Some(recalled) => with_recalled(recalled, draft),
+            None => draft.to_owned(),
+        };
+        let request = ChatRequest {
+            persona,
+            history,
+            message: &message,
+            options,
+        };
+        self.backend.prepare(&request, cancel)
     }
 
     /// Turns the memory has not been asked about yet.

@@ -339,6 +339,31 @@ impl LlmEngine {
         })
     }
 
+    /// Evaluates `prompt` ahead of a reply that will likely start with it (the message being
+    /// typed), in batches of [`ASIDE_BATCH`] so that a stop set by a message waits for one
+    /// batch at most. `None` when it stopped; what was evaluated by then stays cached.
+    pub fn prefill_until(
+        &mut self,
+        prompt: &str,
+        cancel: &AtomicBool,
+    ) -> Result<Option<ReplyStats>, EngineError> {
+        let start = Instant::now();
+        let tokens = self.prompt_tokens(prompt);
+        let Some((reused, evaluated)) =
+            self.evaluate_prompt_until(&tokens, prompt, Some(cancel))?
+        else {
+            return Ok(None);
+        };
+        let prompt_ms = start.elapsed().as_secs_f64() * 1000.0;
+        Ok(Some(ReplyStats {
+            prompt_tokens: tokens.len(),
+            reused_tokens: reused,
+            prompt_ms,
+            prompt_tps: rate(evaluated, prompt_ms),
+            ..ReplyStats::empty()
+        }))
+    }
+
     /// Empties the KV cache and evaluates `tokens` as one prompt (in batches of `n_batch`, logits
     /// for the last token only), like llama-bench's `pp` test; returns how long it took.
     /// For speed measurements: the cache holds no known text afterwards.
@@ -759,10 +784,14 @@ impl LlmEngine {
             // All of it is cached (a context shift kept exactly this text).
             return self.evaluated.clone();
         }
-        let rest = prompt
-            .strip_prefix(self.evaluated_text.as_str())
-            .filter(|rest| !self.evaluated_text.is_empty() && !rest.is_empty());
-        if let Some(rest) = rest {
+        let kept = match prompt.strip_prefix(self.evaluated_text.as_str()) {
+            Some(rest) if !self.evaluated_text.is_empty() && !rest.is_empty() => {
+                Some((self.evaluated.len(), prompt.len() - rest.len()))
+            }
+            _ => self.kept_prefix(prompt),
+        };
+        if let Some((kept, at)) = kept {
+            let rest = &prompt[at..];
             let vocab = self.model().vocab();
             let new = vocab.tokenize(rest.as_bytes(), false, true);
             // Tokenizers that put a space before every text they start (SentencePiece's
@@ -773,12 +802,43 @@ impl LlmEngine {
                 .flat_map(|&token| vocab.token_to_piece(token, true, None))
                 .collect();
             if pieces == rest.as_bytes() {
-                let mut tokens = self.evaluated.clone();
+                let mut tokens = self.evaluated[..kept].to_vec();
                 tokens.extend(new);
                 return tokens;
             }
         }
         self.tokenize(prompt)
+    }
+
+    /// When `prompt` departs from the cached text (a message evaluated ahead while it was
+    /// being typed, then sent longer or changed): how many cached tokens spell its start, up
+    /// to the last word start before the two part, and the prompt's bytes they spell. Only
+    /// the rest is tokenized then; tokenizing the whole prompt instead would spell earlier
+    /// replies as the tokenizer does rather than as they were generated and cached, and
+    /// evaluate them again. `None` when no word start is shared.
+    fn kept_prefix(&self, prompt: &str) -> Option<(usize, usize)> {
+        let vocab = self.model().vocab();
+        let asked = prompt.as_bytes();
+        let mut piece = Vec::new();
+        let (mut at, mut kept, mut after_space) = (0, None, false);
+        for (i, &token) in self.evaluated.iter().enumerate() {
+            piece.clear();
+            vocab.token_to_piece_into(token, &mut piece, true, None);
+            // A leading BOS that the prompt does not spell.
+            if i == 0 && token == vocab.bos() && !asked.starts_with(&piece) {
+                continue;
+            }
+            let word_start = after_space || piece.first().is_some_and(u8::is_ascii_whitespace);
+            if i > 0 && word_start && prompt.is_char_boundary(at) {
+                kept = Some((i, at));
+            }
+            if !asked[at..].starts_with(&piece) {
+                break;
+            }
+            at += piece.len();
+            after_space = piece.last().is_some_and(u8::is_ascii_whitespace);
+        }
+        kept.filter(|&(_, at)| at > 0)
     }
 
     /// Makes the KV cache hold exactly `tokens` (the tokens of `text`), evaluating only what
@@ -788,6 +848,18 @@ impl LlmEngine {
         tokens: &[LlamaToken],
         text: &str,
     ) -> Result<(usize, usize), EngineError> {
+        let done = self.evaluate_prompt_until(tokens, text, None)?;
+        Ok(done.unwrap_or_default())
+    }
+
+    /// [`Self::evaluate_prompt`], checking `cancel` before each batch of [`ASIDE_BATCH`] when
+    /// given: `None` when it stopped, the cache then holding the tokens evaluated until then.
+    fn evaluate_prompt_until(
+        &mut self,
+        tokens: &[LlamaToken],
+        text: &str,
+        cancel: Option<&AtomicBool>,
+    ) -> Result<Option<(usize, usize)>, EngineError> {
         // Until the cache holds `tokens`, what it holds is not known as text.
         self.evaluated_text.clear();
         let n_ctx = self.settings.n_ctx as usize;
@@ -820,14 +892,28 @@ impl LlmEngine {
         }
         self.evaluated.truncate(common);
 
-        let n_batch = self.settings.n_batch.max(1) as usize;
         let pending = &tokens[common..];
         // A failed batch leaves `evaluated` short of what the cache holds; the next prompt
         // clears the cache from where `evaluated` ends.
-        self.decode_in_batches(pending, common, 0, n_batch, None)?;
-        self.evaluated.extend_from_slice(pending);
+        match cancel {
+            None => {
+                let n_batch = self.settings.n_batch.max(1) as usize;
+                self.decode_in_batches(pending, common, 0, n_batch, None)?;
+                self.evaluated.extend_from_slice(pending);
+            }
+            Some(cancel) => {
+                for chunk in pending.chunks(ASIDE_BATCH) {
+                    if cancel.load(Ordering::Relaxed) {
+                        return Ok(None);
+                    }
+                    let first = self.evaluated.len();
+                    self.decode_in_batches(chunk, first, 0, ASIDE_BATCH, None)?;
+                    self.evaluated.extend_from_slice(chunk);
+                }
+            }
+        }
         self.evaluated_text.push_str(text);
-        Ok((common, pending.len()))
+        Ok(Some((common, pending.len())))
     }
 
     /// Evaluates `tokens` in sequence `seq` at the positions from `first` on, `size` at a

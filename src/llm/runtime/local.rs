@@ -267,6 +267,28 @@ impl ChatBackend for LocalBackend {
         }
     }
 
+    fn prepare(
+        &mut self,
+        request: &ChatRequest,
+        cancel: &AtomicBool,
+    ) -> Result<Option<ReplyStats>, ChatError> {
+        if request.message.trim().is_empty() {
+            return Ok(None);
+        }
+        let (prompt, _) =
+            self.prompter
+                .prompt(request.persona, request.history, Some(request.message));
+        // A prompt that leaves no room for the reply is left to the reply, which drops turns.
+        let n_ctx = self.engine.n_ctx() as usize;
+        let room = n_ctx.saturating_sub(request.options.max_tokens as usize);
+        if prompt.len() > n_ctx.saturating_mul(MAX_BYTES_PER_TOKEN)
+            || self.engine.tokenize(&prompt).len() > room
+        {
+            return Ok(None);
+        }
+        Ok(self.engine.prefill_until(&prompt, cancel)?)
+    }
+
     fn complete(
         &mut self,
         prompt: &str,
