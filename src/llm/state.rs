@@ -89,6 +89,9 @@ pub struct LlmTimings {
     pub notes_stopped: u32,
     /// The chat model is taking notes now (a message stops it).
     pub notes_running: bool,
+    /// Drafts evaluated ahead to their end, and drafts a message stopped.
+    pub drafts_ahead: u32,
+    pub drafts_stopped: u32,
 }
 
 /// The user sends a message.

@@ -620,12 +620,16 @@ fn poll_job(
         JobOutcome::Prepared(session, result) => {
             worker.preparing = false;
             match result {
-                Ok(Some(stats)) => debug!(
-                    "draft evaluated ahead: {} of {} prompt tokens in {:.0} ms",
-                    stats.prompt_tokens - stats.reused_tokens,
-                    stats.prompt_tokens,
-                    stats.prompt_ms
-                ),
+                Ok(Some(stats)) => {
+                    debug!(
+                        "draft evaluated ahead: {} of {} prompt tokens in {:.0} ms",
+                        stats.prompt_tokens - stats.reused_tokens,
+                        stats.prompt_tokens,
+                        stats.prompt_ms
+                    );
+                    timings.drafts_ahead += 1;
+                }
+                Ok(None) if worker.cancel.load(Ordering::Relaxed) => timings.drafts_stopped += 1,
                 Ok(None) => {}
                 // The reply evaluates what it needs.
                 Err(err) => debug!("draft not evaluated ahead: {err}"),

@@ -170,7 +170,6 @@ fn chat_panel(
                 if input.changed() {
                     panel.edited = Some(std::time::Instant::now());
                 }
-                hand_draft(&mut panel, &mut draft);
                 let enter = input.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
                 if generating || speaking {
                     if ui.button("Stop").clicked() {
@@ -180,6 +179,8 @@ fn chat_panel(
                     send.write(SendChat(std::mem::take(&mut panel.input)));
                     input.request_focus();
                 }
+                // After Send: a message sent is never handed over as a draft too.
+                hand_draft(&mut panel, &mut draft);
                 if !generating
                     && !history.turns.is_empty()
                     && ui

@@ -413,3 +413,83 @@ fn a_message_during_the_models_notes_stops_them_and_is_answered() {
     );
     assert!(!app.world().resource::<LlmTimings>().notes_running);
 }
+
+/// What is typed reaches the chat as drafts (`ChatDraft`, as the chat panel hands them):
+/// the idle session evaluates the draft ahead, so the message it was answers evaluating one
+/// token; a message sent while a long draft is being evaluated stops it (status Ready all
+/// along) and is answered (Gemma 3 270M, the app's default tag grammar on).
+#[test]
+fn a_draft_is_evaluated_while_typed_and_a_message_stops_it() {
+    use desktop_mate::llm::ChatDraft;
+    let Some(gemma) = support::gemma_model() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("mascot.ron");
+    std::fs::write(
+        &path,
+        format!(
+            "(llm: (model_path: Some(\"{}\"), n_ctx: 2048, n_threads: 2, warm_up: false,
+               sampling: (temperature: 0.0, max_tokens: 8)))",
+            support::ron_path(&gemma)
+        ),
+    )
+    .expect("write");
+    let mut app = desktop_mate::headless_app(loaded_with_history(&path, dir.path()));
+    assert!(update_until(&mut app, Duration::from_secs(120), |w| {
+        *w.resource::<LlmStatus>() == LlmStatus::Ready
+    }));
+    let answered = |app: &mut App, turns: usize| {
+        update_until(app, Duration::from_secs(60), |w| {
+            w.resource::<ChatHistory>().turns.len() == turns
+                && *w.resource::<LlmStatus>() == LlmStatus::Ready
+        })
+    };
+    app.world_mut()
+        .write_message(SendChat("My name is Lea.".into()));
+    assert!(answered(&mut app, 1));
+
+    app.world_mut()
+        .write_message(ChatDraft("What is my name?".into()));
+    assert!(
+        update_until(&mut app, Duration::from_secs(30), |w| {
+            w.resource::<LlmTimings>().drafts_ahead == 1
+        }),
+        "the draft is evaluated ahead"
+    );
+    assert_eq!(*app.world().resource::<LlmStatus>(), LlmStatus::Ready);
+    app.world_mut()
+        .write_message(SendChat("What is my name?".into()));
+    assert!(answered(&mut app, 2));
+    let stats = app
+        .world()
+        .resource::<LlmTimings>()
+        .last_reply
+        .clone()
+        .expect("reply stats");
+    assert_eq!(
+        stats.prompt_tokens - stats.reused_tokens,
+        1,
+        "only the last token evaluated again: {stats:?}"
+    );
+
+    // A long draft (many 32-token batches), then a message before it is done.
+    let long = "I was thinking about the sea, the boats, the harbour and the long evenings \
+                of summer when the light stays until late and everyone walks along the water. "
+        .repeat(6);
+    app.world_mut().write_message(ChatDraft(long));
+    app.update();
+    assert_eq!(*app.world().resource::<LlmStatus>(), LlmStatus::Ready);
+    app.world_mut().write_message(SendChat("Thanks!".into()));
+    assert!(
+        answered(&mut app, 3),
+        "the message sent during the draft is answered: {:?}",
+        app.world().resource::<ChatHistory>().last_error
+    );
+    let timings = app.world().resource::<LlmTimings>();
+    assert_eq!((timings.drafts_ahead, timings.drafts_stopped), (1, 1));
+    assert_eq!(
+        app.world().resource::<ChatHistory>().turns[2].user,
+        "Thanks!"
+    );
+}
