@@ -39,6 +39,7 @@ pub(super) fn plugin(app: &mut App) {
                 reload_on_settings_change,
                 follow_memory_settings,
                 clear_on_request,
+                collect_drafts,
                 start_reply,
                 stop_reply,
                 prepare_draft,
@@ -440,20 +441,20 @@ fn take_notes_when_idle(
     }));
 }
 
-/// Evaluates the latest draft (typed in the chat panel, or heard so far) ahead, on a task,
-/// when the session is idle; a draft also counts as activity, so the memory's notes wait.
-fn prepare_draft(
-    mut drafts: MessageReader<ChatDraft>,
-    mut worker: ResMut<LlmWorker>,
-    status: Res<LlmStatus>,
-    settings: Res<Settings>,
-) {
+/// Keeps the latest draft, before a message of the same frame is started (which drops it:
+/// the draft was of that message).
+fn collect_drafts(mut drafts: MessageReader<ChatDraft>, mut worker: ResMut<LlmWorker>) {
     if let Some(ChatDraft(draft)) = drafts.read().last() {
         if worker.idle_since.is_some() {
             worker.idle_since = Some(Instant::now());
         }
         worker.draft = Some(draft.clone());
     }
+}
+
+/// Evaluates the latest draft (typed in the chat panel, or heard so far) ahead, on a task,
+/// when the session is idle; a draft also counts as activity, so the memory's notes wait.
+fn prepare_draft(mut worker: ResMut<LlmWorker>, status: Res<LlmStatus>, settings: Res<Settings>) {
     if worker.job.is_some() || *status != LlmStatus::Ready {
         return;
     }
@@ -479,9 +480,17 @@ fn prepare_draft(
     }));
 }
 
-fn stop_reply(mut stops: MessageReader<StopReply>, worker: Res<LlmWorker>) {
+fn stop_reply(
+    mut stops: MessageReader<StopReply>,
+    mut worker: ResMut<LlmWorker>,
+    mut history: ResMut<ChatHistory>,
+) {
     if stops.read().count() > 0 {
         worker.cancel.store(true, Ordering::Relaxed);
+        // A message waiting for the notes or a draft to give way is not answered either.
+        if worker.queued.take().is_some() {
+            history.streaming = None;
+        }
     }
 }
 
@@ -629,10 +638,18 @@ fn poll_job(
                     );
                     timings.drafts_ahead += 1;
                 }
-                Ok(None) if worker.cancel.load(Ordering::Relaxed) => timings.drafts_stopped += 1,
-                Ok(None) => {}
+                Ok(None) => {
+                    if worker.cancel.load(Ordering::Relaxed) {
+                        timings.drafts_stopped += 1;
+                    }
+                    // Tried again when handed again.
+                    worker.prepared.clear();
+                }
                 // The reply evaluates what it needs.
-                Err(err) => debug!("draft not evaluated ahead: {err}"),
+                Err(err) => {
+                    debug!("draft not evaluated ahead: {err}");
+                    worker.prepared.clear();
+                }
             }
             *session
         }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use bevy::prelude::*;
 use desktop_mate::config::{self, Overrides};
 use desktop_mate::llm::{
-    ChatHistory, ClearHistory, LlmStatus, LlmTimings, ReplyFinished, ReplyText, SendChat,
+    ChatHistory, ClearHistory, LlmStatus, LlmTimings, ReplyFinished, ReplyText, SendChat, StopReply,
 };
 
 #[derive(Resource, Default)]
@@ -430,7 +430,8 @@ fn a_draft_is_evaluated_while_typed_and_a_message_stops_it() {
         &path,
         format!(
             "(llm: (model_path: Some(\"{}\"), n_ctx: 2048, n_threads: 2, warm_up: false,
-               sampling: (temperature: 0.0, max_tokens: 8)))",
+               sampling: (temperature: 0.0, max_tokens: 8)),
+              memory: (notes_after_secs: 0))",
             support::ron_path(&gemma)
         ),
     )
@@ -477,7 +478,7 @@ fn a_draft_is_evaluated_while_typed_and_a_message_stops_it() {
     let long = "I was thinking about the sea, the boats, the harbour and the long evenings \
                 of summer when the light stays until late and everyone walks along the water. "
         .repeat(6);
-    app.world_mut().write_message(ChatDraft(long));
+    app.world_mut().write_message(ChatDraft(long.clone()));
     app.update();
     assert_eq!(*app.world().resource::<LlmStatus>(), LlmStatus::Ready);
     app.world_mut().write_message(SendChat("Thanks!".into()));
@@ -492,4 +493,27 @@ fn a_draft_is_evaluated_while_typed_and_a_message_stops_it() {
         app.world().resource::<ChatHistory>().turns[2].user,
         "Thanks!"
     );
+
+    // Stop pressed while a message waits for a draft to give way: neither is answered.
+    app.world_mut()
+        .write_message(ChatDraft(format!("And also: {long}")));
+    app.update();
+    app.world_mut()
+        .write_message(SendChat("Never mind.".into()));
+    app.update();
+    assert_eq!(*app.world().resource::<LlmStatus>(), LlmStatus::Generating);
+    app.world_mut().write_message(StopReply);
+    assert!(update_until(&mut app, Duration::from_secs(30), |w| {
+        *w.resource::<LlmStatus>() == LlmStatus::Ready
+    }));
+    for _ in 0..10 {
+        app.update();
+    }
+    let history = app.world().resource::<ChatHistory>();
+    assert_eq!(
+        history.turns.len(),
+        3,
+        "the stopped message is not answered"
+    );
+    assert_eq!(history.streaming, None);
 }

@@ -860,6 +860,10 @@ impl LlmEngine {
         text: &str,
         cancel: Option<&AtomicBool>,
     ) -> Result<Option<(usize, usize)>, EngineError> {
+        // Stopped before it began: the cache and what it is known to spell stay as they were.
+        if cancel.is_some_and(|cancel| cancel.load(Ordering::Relaxed)) {
+            return Ok(None);
+        }
         // Until the cache holds `tokens`, what it holds is not known as text.
         self.evaluated_text.clear();
         let n_ctx = self.settings.n_ctx as usize;
