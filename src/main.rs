@@ -35,18 +35,14 @@ fn main() -> ExitCode {
             if let Some(line) = desktop_mate::desktop::display::prefer_xwayland() {
                 eprintln!("{line}");
             }
-            if let Err(message) = desktop_mate::desktop::display::check().and_then(|()| {
-                let renderers = desktop_mate::desktop::graphics::renderers();
-                if let Some(warning) =
-                    desktop_mate::desktop::graphics::blank_transparent_window(&renderers)
-                {
-                    eprintln!("warning: {warning}");
+            match desktop_mate::desktop::window_check() {
+                Ok(None) => {}
+                Ok(Some(warning)) => eprintln!("warning: {warning}"),
+                Err(message) => {
+                    desktop_mate::console::attach_parent_console();
+                    eprintln!("error: {message}");
+                    return ExitCode::from(2);
                 }
-                desktop_mate::desktop::graphics::check(&renderers)
-            }) {
-                desktop_mate::console::attach_parent_console();
-                eprintln!("error: {message}");
-                return ExitCode::from(2);
             }
             let loaded = config::load(cli.global.config.as_deref(), cli.global.run_overrides());
             let mut app = desktop_mate::windowed_app(loaded);
@@ -82,13 +78,7 @@ fn main() -> ExitCode {
             desktop_mate::commands::memory::run(terminal_settings(&cli.global), args)
         }
         Command::Snapshot(args) => {
-            if let Err(message) =
-                desktop_mate::desktop::display::check().and_then(|()| {
-                    desktop_mate::desktop::graphics::check(
-                        &desktop_mate::desktop::graphics::renderers(),
-                    )
-                })
-            {
+            if let Err(message) = desktop_mate::desktop::window_check() {
                 eprintln!("error: {message}");
                 return ExitCode::from(2);
             }

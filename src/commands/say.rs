@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::voice::VoiceError;
 use crate::voice::phonemes::Espeak;
@@ -37,8 +37,10 @@ pub struct SayArgs {
     /// One JSON object on stdout: each sentence as spoken, its length and synthesis time.
     #[arg(long)]
     pub json: bool,
-    /// Stop the speakers this long after the first sentence starts (what the chat's Stop does;
-    /// for the test that measures how fast the sound ends), then wait a second in silence.
+    /// Stop the speakers this long after the first sentence starts playing (what the chat's
+    /// Stop does; for the test that measures how fast the sound ends), then wait a second in
+    /// silence. Counted from the mixer's first sample, not from the queuing: a loaded machine
+    /// can open the stream late (a cold CI run heard 860 ms of a 1500 ms wait).
     #[arg(long, value_name = "MS", hide = true)]
     pub stop_after_ms: Option<u64>,
 }
@@ -73,8 +75,8 @@ fn say(args: &SayArgs) -> Result<(), VoiceError> {
         sample_rate: voice.sample_rate(),
     };
     let mut rows = Vec::new();
-    let mut first_play = None;
-    for sentence in &sentences {
+    let mut stopper = None;
+    for (n, sentence) in sentences.iter().enumerate() {
         let started = Instant::now();
         let audio = voice.synthesize(sentence, args.speed)?;
         let synth_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -85,22 +87,22 @@ fn say(args: &SayArgs) -> Result<(), VoiceError> {
         }));
         // Sentence N plays while N+1 is synthesized.
         if let Some(speaker) = &speaker {
-            first_play.get_or_insert_with(Instant::now);
-            speaker.play(&audio);
+            speaker.play_tracked(audio.clone(), n as u64 + 1);
             speaker.play(&Audio::silence(SENTENCE_GAP_SECONDS, audio.sample_rate));
+            if let (Some(after), None) = (args.stop_after_ms, &stopper) {
+                stopper = Some(stop_after(speaker, Duration::from_millis(after)));
+            }
         }
         all.append(&audio, SENTENCE_GAP_SECONDS);
     }
     match (&args.out, &speaker) {
         (Some(out), _) => all.write_wav(out)?,
-        (None, Some(speaker)) => match (args.stop_after_ms, first_play) {
-            (Some(after), Some(first_play)) => {
-                let at = first_play + std::time::Duration::from_millis(after);
-                std::thread::sleep(at.saturating_duration_since(Instant::now()));
-                speaker.stop();
-                std::thread::sleep(std::time::Duration::from_secs(1));
+        (None, Some(speaker)) => match stopper {
+            Some(stopper) => {
+                let _ = stopper.join();
+                std::thread::sleep(Duration::from_secs(1));
             }
-            _ => speaker.wait(),
+            None => speaker.wait(),
         },
         (None, None) => {}
     }
@@ -139,4 +141,18 @@ fn say(args: &SayArgs) -> Result<(), VoiceError> {
 
 fn round(value: f64) -> f64 {
     (value * 1000.0).round() / 1000.0
+}
+
+/// Stops `speaker` `after` its mixer read the first sentence's first sample (or 10 s after
+/// now if it never does), while the caller goes on synthesizing.
+fn stop_after(speaker: &Speaker, after: Duration) -> std::thread::JoinHandle<()> {
+    let (clock, controls) = (speaker.clock(), speaker.controls());
+    std::thread::spawn(move || {
+        let waiting = Instant::now();
+        while clock.now().0 == 0 && waiting.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::thread::sleep(after);
+        controls.stop();
+    })
 }

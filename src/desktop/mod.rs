@@ -22,6 +22,16 @@ pub use hotkeys::shortcuts;
 pub use place::{Screen, layout_key, rescue_position};
 pub use tray::{MenuEntry, TrayState, menu as tray_menu};
 
+/// Whether the mascot's window can open here, asked before Bevy would panic: a display to open
+/// it on, then a driver to draw it with (`Err`: what to do). `Ok` carries a warning when the
+/// window would open but look empty (`graphics::blank_transparent_window`).
+pub fn window_check() -> Result<Option<String>, String> {
+    display::check()?;
+    let renderers = graphics::renderers();
+    graphics::check(&renderers)?;
+    Ok(graphics::blank_transparent_window(&renderers))
+}
+
 /// Added by the windowed app only (all of it needs a window).
 pub struct DesktopPlugin {
     /// Registers the mascot on the desktop: global hotkeys, the tray icon, the autostart

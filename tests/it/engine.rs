@@ -743,3 +743,72 @@ fn a_message_evaluated_ahead_while_typed_is_answered_from_the_cache() {
     let (reply, reference) = (send(&mut typed, "Bye!"), send(&mut plain, "Bye!"));
     assert_eq!(reply.shown, reference.shown);
 }
+
+/// An aside (the model's notes) that finds the context full of a message evaluated ahead and
+/// never sent takes that message's cells, not the conversation's: the conversation stays
+/// cached and its next prompt is evaluated from where it ended. With no draft to drop, an
+/// aside that does not fit is refused and the conversation is kept.
+#[test]
+fn an_aside_takes_the_cells_of_an_unsent_draft_and_keeps_the_conversation() {
+    let (_dir, path) = tiny_model();
+    let mut engine = engine_for(&path, 256);
+    let never = AtomicBool::new(false);
+    let conversation = "hello there, how are you today? fine thanks, and you? ".repeat(2);
+    engine
+        .prefill(&conversation)
+        .expect("the conversation is cached");
+    let talk = engine.cached_tokens();
+    assert!(talk > 90, "{talk} tokens");
+    let draft = format!(
+        "{conversation}{}",
+        "and then we talked about the sea ".repeat(4)
+    );
+    engine
+        .prefill_until(&draft, &never)
+        .expect("the draft is evaluated")
+        .expect("not stopped");
+    let drafted = engine.cached_tokens();
+    assert!(
+        drafted > 220 && drafted < 256,
+        "{drafted} tokens with the draft"
+    );
+    let notes = "what should be remembered? ";
+    let options = greedy(16);
+    let needed = engine.tokenize(notes).len() + 16;
+    assert!(needed > 256 - drafted && needed <= 256 - talk);
+
+    let reply = engine
+        .generate_aside(notes, &options, &never, &mut |_| {})
+        .expect("the aside finds room once the draft is dropped");
+    assert!(reply.stats.generated_tokens > 0);
+    assert_eq!(
+        engine.cached_tokens(),
+        talk,
+        "the conversation's tokens stay"
+    );
+    let next = format!("{conversation}and now something else");
+    let stats = engine
+        .generate(&next, &greedy(4), &never, &mut |_| {})
+        .expect("the next reply")
+        .stats;
+    assert_eq!(
+        stats.reused_tokens, talk,
+        "evaluated from the conversation's end"
+    );
+
+    // No draft: the conversation itself is never given up for an aside.
+    let long = "hello there, how are you today? ".repeat(7);
+    engine.prefill(&long).expect("a long conversation");
+    let cached = engine.cached_tokens();
+    assert!(cached + needed > 256, "{cached} tokens");
+    match engine.generate_aside(notes, &options, &never, &mut |_| {}) {
+        Err(EngineError::NoRoomAside {
+            needed: asked,
+            free,
+        }) => {
+            assert_eq!((asked, free), (needed, 256 - cached));
+        }
+        other => panic!("expected NoRoomAside, got {other:?}"),
+    }
+    assert_eq!(engine.cached_tokens(), cached);
+}

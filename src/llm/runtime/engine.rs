@@ -149,6 +149,9 @@ pub struct LlmEngine {
     /// The cache's positions can be moved (llama.cpp's context shift): not for recurrent or
     /// hybrid models, nor multi-section RoPE, where `seq_add` would assert.
     can_shift: bool,
+    /// Where the tokens of a message evaluated ahead ([`Self::prefill_until`]) begin in the
+    /// cache: the conversation's end. An aside that finds no room drops what follows.
+    draft_from: Option<usize>,
 }
 
 // SAFETY: a llama.cpp context may be used from any thread, one thread at a time. `LlmEngine`
@@ -239,6 +242,7 @@ impl LlmEngine {
             load_time: start.elapsed(),
             lead_vocab: None,
             can_shift,
+            draft_from: None,
         })
     }
 
@@ -305,6 +309,7 @@ impl LlmEngine {
                 .with_dependent_mut(|_, ctx| ctx.state_load_file(&data, n_ctx))
                 .is_ok_and(|tokens| tokens == expected)
         });
+        self.draft_from = None;
         if loaded {
             self.evaluated = expected;
             self.evaluated_text = text.to_owned();
@@ -532,9 +537,17 @@ impl LlmEngine {
             return Err(EngineError::EmptyPrompt);
         }
         let needed = tokens.len() + options.max_tokens as usize;
-        let free = (self.settings.n_ctx as usize).saturating_sub(self.evaluated.len());
-        if needed > free {
-            return Err(EngineError::NoRoomAside { needed, free });
+        let free =
+            |engine: &Self| (engine.settings.n_ctx as usize).saturating_sub(engine.evaluated.len());
+        if needed > free(self) {
+            // A message evaluated ahead and not sent gives its cells back first.
+            self.drop_draft();
+        }
+        if needed > free(self) {
+            return Err(EngineError::NoRoomAside {
+                needed,
+                free: free(self),
+            });
         }
         let clear = |engine: &mut Self| {
             engine.session.with_dependent_mut(|_, ctx| {
@@ -551,8 +564,57 @@ impl LlmEngine {
                 .with_dependent_mut(|_, ctx| ctx.clear_kv_cache());
             self.evaluated.clear();
             self.evaluated_text.clear();
+            self.draft_from = None;
         }
         result
+    }
+
+    /// Takes the tokens of a message evaluated ahead and never sent out of the cache (see
+    /// [`Self::draft_from`]); the conversation before it stays cached, with the text it
+    /// spells, so its next prompt is evaluated from there as before the draft.
+    fn drop_draft(&mut self) {
+        let Some(from) = self.draft_from.take() else {
+            return;
+        };
+        if from >= self.evaluated.len() {
+            return;
+        }
+        let keep = u32::try_from(from).unwrap_or(u32::MAX);
+        let cleared = self.session.with_dependent_mut(|_, ctx| {
+            ctx.clear_kv_cache_seq(Some(0), Some(keep), None)
+                .unwrap_or(false)
+        });
+        if !cleared {
+            self.session
+                .with_dependent_mut(|_, ctx| ctx.clear_kv_cache());
+            self.evaluated.clear();
+            self.evaluated_text.clear();
+            return;
+        }
+        // The kept tokens spell the start of the draft's prompt (a leading BOS that the text
+        // does not spell left out); when they do not, the text is unknown and the next prompt
+        // finds what it shares by the tokens' pieces (`kept_prefix`).
+        let vocab = self.model().vocab();
+        let mut spelled = Vec::new();
+        for (i, &token) in self.evaluated[..from].iter().enumerate() {
+            let at = spelled.len();
+            vocab.token_to_piece_into(token, &mut spelled, true, None);
+            if i == 0
+                && token == vocab.bos()
+                && !self.evaluated_text.as_bytes().starts_with(&spelled)
+            {
+                spelled.truncate(at);
+            }
+        }
+        let known = self.evaluated_text.as_bytes().starts_with(&spelled)
+            && self.evaluated_text.is_char_boundary(spelled.len());
+        if known {
+            self.evaluated_text.truncate(spelled.len());
+        } else {
+            self.evaluated_text.clear();
+        }
+        self.evaluated.truncate(from);
+        tracing::debug!("a message evaluated ahead gave its cells to an aside; {from} tokens kept");
     }
 
     fn aside_inner(
@@ -895,6 +957,13 @@ impl LlmEngine {
             common = 0;
         }
         self.evaluated.truncate(common);
+        // A message evaluated ahead begins where it departs from the conversation's tokens
+        // (a draft that extends an earlier draft begins where that one did).
+        self.draft_from = match (cancel, self.draft_from) {
+            (Some(_), Some(from)) => Some(from.min(common)),
+            (Some(_), None) => Some(common),
+            (None, _) => None,
+        };
 
         let pending = &tokens[common..];
         // A failed batch leaves `evaluated` short of what the cache holds; the next prompt
