@@ -4,6 +4,8 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::voice::VoiceError;
@@ -76,7 +78,11 @@ fn say(args: &SayArgs) -> Result<(), VoiceError> {
     };
     let mut rows = Vec::new();
     let mut stopper = None;
+    let stopped = Arc::new(AtomicBool::new(false));
     for (n, sentence) in sentences.iter().enumerate() {
+        if stopped.load(Ordering::SeqCst) {
+            break;
+        }
         let started = Instant::now();
         let audio = voice.synthesize(sentence, args.speed)?;
         let synth_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -90,7 +96,12 @@ fn say(args: &SayArgs) -> Result<(), VoiceError> {
             speaker.play_tracked(audio.clone(), n as u64 + 1);
             speaker.play(&Audio::silence(SENTENCE_GAP_SECONDS, audio.sample_rate));
             if let (Some(after), None) = (args.stop_after_ms, &stopper) {
-                stopper = Some(stop_after(speaker, Duration::from_millis(after)));
+                stopper = Some(stop_after(speaker, Duration::from_millis(after), &stopped));
+            }
+            // Queued as the stop came: it ends this sentence too (a sentence queued after a
+            // stop would play).
+            if stopped.load(Ordering::SeqCst) {
+                speaker.stop();
             }
         }
         all.append(&audio, SENTENCE_GAP_SECONDS);
@@ -144,15 +155,21 @@ fn round(value: f64) -> f64 {
 }
 
 /// Stops `speaker` `after` its mixer read the first sentence's first sample (or 10 s after
-/// now if it never does), while the caller goes on synthesizing.
-fn stop_after(speaker: &Speaker, after: Duration) -> std::thread::JoinHandle<()> {
-    let (clock, controls) = (speaker.clock(), speaker.controls());
+/// now if it never does), while the caller goes on synthesizing; `stopped` is set first, so
+/// the caller queues no more and stops what it queued meanwhile.
+fn stop_after(
+    speaker: &Speaker,
+    after: Duration,
+    stopped: &Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    let (clock, controls, stopped) = (speaker.clock(), speaker.controls(), stopped.clone());
     std::thread::spawn(move || {
         let waiting = Instant::now();
         while clock.now().0 == 0 && waiting.elapsed() < Duration::from_secs(10) {
             std::thread::sleep(Duration::from_millis(1));
         }
         std::thread::sleep(after);
+        stopped.store(true, Ordering::SeqCst);
         controls.stop();
     })
 }

@@ -796,11 +796,16 @@ fn an_aside_takes_the_cells_of_an_unsent_draft_and_keeps_the_conversation() {
         "evaluated from the conversation's end"
     );
 
-    // No draft: the conversation itself is never given up for an aside.
+    // The conversation itself is never given up for an aside, and a draft is not dropped
+    // when that would not make room.
     let long = "hello there, how are you today? ".repeat(7);
     engine.prefill(&long).expect("a long conversation");
+    assert!(engine.cached_tokens() + needed > 256);
+    engine
+        .prefill_until(&format!("{long}ok, bye"), &never)
+        .expect("a short draft")
+        .expect("not stopped");
     let cached = engine.cached_tokens();
-    assert!(cached + needed > 256, "{cached} tokens");
     match engine.generate_aside(notes, &options, &never, &mut |_| {}) {
         Err(EngineError::NoRoomAside {
             needed: asked,
@@ -810,5 +815,38 @@ fn an_aside_takes_the_cells_of_an_unsent_draft_and_keeps_the_conversation() {
         }
         other => panic!("expected NoRoomAside, got {other:?}"),
     }
-    assert_eq!(engine.cached_tokens(), cached);
+    assert_eq!(
+        engine.cached_tokens(),
+        cached,
+        "the draft stays for its message"
+    );
+}
+
+/// `llm.n_batch` below the 32 tokens a draft or an aside is evaluated at a time: they go in
+/// the context's own batch size (llama.cpp aborts the process on a larger batch).
+#[test]
+fn drafts_and_asides_fit_a_small_batch_setting() {
+    let (_dir, path) = tiny_model();
+    let mut engine = LlmEngine::load(EngineSettings {
+        n_batch: 8,
+        ..cpu_settings(&path, 256)
+    })
+    .expect("load model");
+    let never = AtomicBool::new(false);
+    let draft = "a draft of a message long enough for several small batches";
+    let stats = engine
+        .prefill_until(draft, &never)
+        .expect("the draft is evaluated")
+        .expect("not stopped");
+    assert_eq!(stats.prompt_tokens, engine.tokenize(draft).len());
+    assert_eq!(engine.cached_tokens(), stats.prompt_tokens);
+    let reply = engine
+        .generate_aside(
+            "notes on a conversation long enough for several small batches",
+            &greedy(4),
+            &never,
+            &mut |_| {},
+        )
+        .expect("the aside");
+    assert!(reply.stats.prompt_tokens > 32 && reply.stats.generated_tokens > 0);
 }

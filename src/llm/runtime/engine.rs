@@ -254,6 +254,12 @@ impl LlmEngine {
         self.session.borrow_owner()
     }
 
+    /// [`ASIDE_BATCH`], or the context's batch when smaller: llama.cpp asserts (aborts the
+    /// process) on a batch larger than `n_batch`, which the settings let go down to 1.
+    fn aside_batch(&self) -> usize {
+        ASIDE_BATCH.min(self.settings.n_batch.max(1) as usize)
+    }
+
     /// Tokens currently held in the KV cache.
     pub fn cached_tokens(&self) -> usize {
         self.evaluated.len()
@@ -539,8 +545,14 @@ impl LlmEngine {
         let needed = tokens.len() + options.max_tokens as usize;
         let free =
             |engine: &Self| (engine.settings.n_ctx as usize).saturating_sub(engine.evaluated.len());
-        if needed > free(self) {
-            // A message evaluated ahead and not sent gives its cells back first.
+        let n_ctx = self.settings.n_ctx as usize;
+        // A message evaluated ahead and not sent gives its cells back first, when that makes
+        // room (otherwise it stays for its message).
+        if needed > free(self)
+            && self
+                .draft_from
+                .is_some_and(|from| needed <= n_ctx.saturating_sub(from))
+        {
             self.drop_draft();
         }
         if needed > free(self) {
@@ -625,7 +637,8 @@ impl LlmEngine {
         on_text: &mut dyn FnMut(&str),
         start: Instant,
     ) -> Result<Reply, EngineError> {
-        let cancelled = !self.decode_in_batches(tokens, 0, ASIDE, ASIDE_BATCH, Some(cancel))?;
+        let batch = self.aside_batch();
+        let cancelled = !self.decode_in_batches(tokens, 0, ASIDE, batch, Some(cancel))?;
         let prompt_ms = start.elapsed().as_secs_f64() * 1000.0;
         let mut sampler = Sampler::new(&options.sampling);
         let mut utf8 = Utf8Stream::default();
@@ -975,12 +988,13 @@ impl LlmEngine {
                 self.evaluated.extend_from_slice(pending);
             }
             Some(cancel) => {
-                for chunk in pending.chunks(ASIDE_BATCH) {
+                let batch = self.aside_batch();
+                for chunk in pending.chunks(batch) {
                     if cancel.load(Ordering::Relaxed) {
                         return Ok(None);
                     }
                     let first = self.evaluated.len();
-                    self.decode_in_batches(chunk, first, 0, ASIDE_BATCH, None)?;
+                    self.decode_in_batches(chunk, first, 0, batch, None)?;
                     self.evaluated.extend_from_slice(chunk);
                 }
             }
