@@ -581,6 +581,24 @@ impl LlmEngine {
         result
     }
 
+    /// Drops the conversation's cached tokens (sequence 0) from position `keep` on. Some
+    /// memory types can't drop a range: then the whole cache is cleared, with the tokens and
+    /// text known to be in it, and the answer is `false`.
+    fn cut_cache(&mut self, keep: usize) -> bool {
+        let from = u32::try_from(keep).unwrap_or(u32::MAX);
+        let cut = self.session.with_dependent_mut(|_, ctx| {
+            ctx.clear_kv_cache_seq(Some(0), Some(from), None)
+                .unwrap_or(false)
+        });
+        if !cut {
+            self.session
+                .with_dependent_mut(|_, ctx| ctx.clear_kv_cache());
+            self.evaluated.clear();
+            self.evaluated_text.clear();
+        }
+        cut
+    }
+
     /// Takes the tokens of a message evaluated ahead and never sent out of the cache (see
     /// [`Self::draft_from`]); the conversation before it stays cached, with the text it
     /// spells, so its next prompt is evaluated from there as before the draft.
@@ -591,16 +609,7 @@ impl LlmEngine {
         if from >= self.evaluated.len() {
             return;
         }
-        let keep = u32::try_from(from).unwrap_or(u32::MAX);
-        let cleared = self.session.with_dependent_mut(|_, ctx| {
-            ctx.clear_kv_cache_seq(Some(0), Some(keep), None)
-                .unwrap_or(false)
-        });
-        if !cleared {
-            self.session
-                .with_dependent_mut(|_, ctx| ctx.clear_kv_cache());
-            self.evaluated.clear();
-            self.evaluated_text.clear();
+        if !self.cut_cache(from) {
             return;
         }
         // The kept tokens spell the start of the draft's prompt (a leading BOS that the text
@@ -958,15 +967,7 @@ impl LlmEngine {
         if common == tokens.len() {
             common = common.saturating_sub(1);
         }
-        let keep = u32::try_from(common).unwrap_or(u32::MAX);
-        let cleared = self.session.with_dependent_mut(|_, ctx| {
-            ctx.clear_kv_cache_seq(Some(0), Some(keep), None)
-                .unwrap_or(false)
-        });
-        if !cleared {
-            // Some memory types can't drop a range: start over.
-            self.session
-                .with_dependent_mut(|_, ctx| ctx.clear_kv_cache());
+        if !self.cut_cache(common) {
             common = 0;
         }
         self.evaluated.truncate(common);
