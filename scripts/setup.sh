@@ -64,6 +64,8 @@ for arg in "$@"; do
         pulseaudio pulseaudio-utils libasound2-plugins
         # the listening tests: instrument and percussion sounds that must not start an utterance
         sound-icons
+        # the native Wayland test: weston's headless backend and its screenshooter
+        weston
       )
       ;;
     --desktop-shot)

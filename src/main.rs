@@ -32,7 +32,7 @@ fn main() -> ExitCode {
     }
     match command {
         Command::Run { record_diagnostics } => {
-            if let Some(line) = desktop_mate::desktop::display::prefer_xwayland() {
+            if let Some(line) = desktop_mate::desktop::display::choose_backend() {
                 eprintln!("{line}");
             }
             match desktop_mate::desktop::window_check() {

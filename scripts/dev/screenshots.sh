@@ -159,3 +159,9 @@ fi
 # pattern through the transparent pixels, the avatar and the panel over it (pixels checked).
 scripts/dev/compositor-screenshot.sh docs/screenshots/desktop-x11.png "$bin"
 echo "wrote docs/screenshots/desktop-x11.png"
+
+# The mascot natively on Wayland (weston's headless backend, no XWayland): the test that
+# checks its see-through pixels and its input region saves the screenshot it checked.
+DESKTOP_MATE_WAYLAND_SHOT="$PWD/docs/screenshots/desktop-wayland.png" cargo test --locked --test it -- \
+  --exact wayland::on_wayland_without_xwayland_the_mascot_is_transparent_and_lets_clicks_through_its_empty_pixels
+echo "wrote docs/screenshots/desktop-wayland.png"

@@ -74,6 +74,85 @@ impl HitMask {
             })
             .count()
     }
+
+    /// The drawn pixels, and those within [`Self::RADIUS`] of one, as rectangles
+    /// `[x, y, width, height]` covering them, for a Wayland input region: the mask is cut into
+    /// squares of `cell` physical pixels, a square is kept when it holds such a pixel, kept
+    /// squares side by side make a run, and runs spanning the same columns in consecutive rows
+    /// one rectangle. Surface coordinates: physical pixels divided by `scale` (the window's
+    /// scale factor), rounded outwards so nothing drawn is left out.
+    pub fn rectangles(&self, cell: u32, scale: f32) -> Vec<[i32; 4]> {
+        let cell = cell.max(1);
+        let (w, h) = (self.width as usize, self.height as usize);
+        let (cols, rows) = (w.div_ceil(cell as usize), h.div_ceil(cell as usize));
+        let radius = Self::RADIUS as usize;
+        let mut kept = vec![false; cols * rows];
+        for (index, alpha) in self.alpha.iter().enumerate() {
+            if *alpha < Self::THRESHOLD {
+                continue;
+            }
+            let (x, y) = (index % w.max(1), index / w.max(1));
+            let c = cell as usize;
+            let (c0, c1) = (x.saturating_sub(radius) / c, (x + radius).min(w - 1) / c);
+            let (r0, r1) = (y.saturating_sub(radius) / c, (y + radius).min(h - 1) / c);
+            for row in r0..=r1 {
+                kept[row * cols + c0..=row * cols + c1].fill(true);
+            }
+        }
+        // Runs of kept squares per row, as [first, end) columns.
+        let runs = |row: usize| -> Vec<(usize, usize)> {
+            let line = &kept[row * cols..(row + 1) * cols];
+            let mut runs = Vec::new();
+            let mut col = 0;
+            while col < cols {
+                if line[col] {
+                    let start = col;
+                    while col < cols && line[col] {
+                        col += 1;
+                    }
+                    runs.push((start, col));
+                } else {
+                    col += 1;
+                }
+            }
+            runs
+        };
+        // Open rectangles: a run and the row it started in; closed when the next row lacks it.
+        let mut open: Vec<((usize, usize), usize)> = Vec::new();
+        let mut cells = Vec::new();
+        for row in 0..=rows {
+            let now = if row < rows { runs(row) } else { Vec::new() };
+            open.retain(|&(run, start)| {
+                let goes_on = now.contains(&run);
+                if !goes_on {
+                    cells.push((run, start, row));
+                }
+                goes_on
+            });
+            for run in now {
+                if !open.iter().any(|(open_run, _)| *open_run == run) {
+                    open.push((run, row));
+                }
+            }
+        }
+        let scale = if scale.is_finite() && scale > 0.0 {
+            scale
+        } else {
+            1.0
+        };
+        let to_surface = |physical: usize, limit: usize, up: bool| {
+            let pixels = (physical * cell as usize).min(limit) as f32 / scale;
+            if up { pixels.ceil() } else { pixels.floor() }
+        };
+        cells
+            .into_iter()
+            .map(|((first, end), top, bottom)| {
+                let (x0, x1) = (to_surface(first, w, false), to_surface(end, w, true));
+                let (y0, y1) = (to_surface(top, h, false), to_surface(bottom, h, true));
+                [x0 as i32, y0 as i32, (x1 - x0) as i32, (y1 - y0) as i32]
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -100,5 +179,80 @@ mod tests {
             "under a panel"
         );
         assert_eq!(mask.drawn_outside(Some(([0, 0], [5, 10]))), 1);
+    }
+
+    fn drawn_mask(w: u32, h: u32, drawn: &[(u32, u32)]) -> HitMask {
+        let mut rgba = vec![0u8; (w * h * 4) as usize];
+        for (x, y) in drawn {
+            rgba[((y * w + x) * 4 + 3) as usize] = 255;
+        }
+        HitMask::from_rgba(w, h, &rgba).expect("mask")
+    }
+
+    /// Every point of a rectangle (surface pixels, scale 1 here).
+    fn covered(rectangles: &[[i32; 4]], x: i32, y: i32) -> bool {
+        rectangles
+            .iter()
+            .any(|[rx, ry, rw, rh]| x >= *rx && y >= *ry && x < rx + rw && y < ry + rh)
+    }
+
+    #[test]
+    fn the_input_region_covers_what_is_drawn_and_leaves_the_rest_out() {
+        // An upright bar (x 20..24, y 10..50) and a dot far from it, in a 64 x 64 window.
+        let mut drawn: Vec<(u32, u32)> = (10..50)
+            .flat_map(|y| (20..24).map(move |x| (x, y)))
+            .collect();
+        drawn.push((60, 60));
+        let mask = drawn_mask(64, 64, &drawn);
+        let rectangles = mask.rectangles(8, 1.0);
+        // The bar's squares: columns 16..32 (the radius reaches x 18 and 25), rows 8..56; one
+        // rectangle for the bar, one for the dot's square.
+        assert_eq!(rectangles, vec![[16, 8, 16, 48], [56, 56, 8, 8]]);
+        for (x, y) in drawn {
+            assert!(
+                covered(&rectangles, x as i32, y as i32),
+                "({x}, {y}) left out"
+            );
+            // What the hit test counts as the avatar is in the region too.
+            assert!(mask.hit(x as f32, y as f32));
+        }
+        // Empty pixels far from anything drawn let the pointer through.
+        for (x, y) in [(0, 0), (40, 30), (5, 60), (63, 0)] {
+            assert!(
+                !covered(&rectangles, x, y),
+                "({x}, {y}) catches the pointer"
+            );
+        }
+        // A silhouette's rows of different widths: one rectangle per distinct run.
+        let steps: Vec<(u32, u32)> = (0..16)
+            .flat_map(|y| (0..if y < 8 { 4 } else { 12 }).map(move |x| (x + 8, y + 8)))
+            .collect();
+        // Squares of 4: rows 1-2 hold the narrow part, rows 3-6 the wide one (its radius
+        // reaches up into row 3).
+        assert_eq!(
+            drawn_mask(32, 32, &steps).rectangles(4, 1.0),
+            vec![[4, 4, 12, 8], [4, 12, 20, 16]]
+        );
+        // Nothing drawn: no rectangle (an empty region: everything passes through).
+        assert!(
+            HitMask::from_rgba(8, 8, &[0; 256]).is_some_and(|m| m.rectangles(8, 1.0).is_empty())
+        );
+    }
+
+    #[test]
+    fn the_input_region_is_in_surface_pixels_rounded_outwards() {
+        // Scale 1.5: physical pixels 24..40 of a 48-pixel window are surface 16..27 (26.67
+        // rounded up). A square cut by the window's edge ends at the edge (45 / 1.5 = 30).
+        let drawn: Vec<(u32, u32)> = (26..38)
+            .flat_map(|y| (26..38).map(move |x| (x, y)))
+            .collect();
+        let mask = drawn_mask(48, 48, &drawn);
+        assert_eq!(mask.rectangles(8, 1.5), vec![[16, 16, 11, 11]]);
+        assert_eq!(
+            drawn_mask(45, 45, &[(44, 0)]).rectangles(8, 1.5),
+            vec![[26, 0, 4, 6]]
+        );
+        // A scale that makes no sense counts as 1.
+        assert_eq!(mask.rectangles(8, 0.0), mask.rectangles(8, 1.0));
     }
 }

@@ -9,6 +9,7 @@ mod drop;
 pub mod expression;
 mod face;
 pub mod hit_mask;
+mod input_region;
 mod loading;
 pub mod look_at;
 mod metrics;

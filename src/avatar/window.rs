@@ -7,16 +7,23 @@
 //! the pixel under it decides whether the window catches clicks. The avatar and open egui panels
 //! are both opaque in that capture, and egui's own "pointer over a panel" is checked too, so a
 //! panel opened a moment ago catches clicks before the next capture.
+//!
+//! On a native Wayland session the pointer cannot be read outside the window, so the same mask
+//! becomes the surface's input region instead (`input_region.rs`): the compositor sends the
+//! window only the clicks on drawn pixels.
 
 use bevy::input::mouse::{MouseScrollUnit, MouseWheel};
 use bevy::prelude::*;
 use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
-use bevy::window::{CursorOptions, PrimaryWindow, WindowMoved};
+use std::mem::ManuallyDrop;
+
+use bevy::window::{CursorOptions, PrimaryWindow, RawHandleWrapper, WindowMoved};
 use bevy_egui::input::EguiWantsInput;
 
 use super::commands::FaceState;
 use super::face::LookTarget;
 use super::hit_mask::HitMask;
+use super::input_region::{self, InputRegion};
 use super::pointer::GlobalPointer;
 use crate::AppSystems;
 use crate::config::{AppState, Settings, StateFile, ranges};
@@ -41,6 +48,15 @@ pub struct WindowHits {
     since_capture: f32,
     /// Whether the pixel under the pointer belongs to the avatar or a panel.
     pub over_mascot: bool,
+    /// Counts the captures that became the mask.
+    mask_serial: u64,
+    /// The window's input region on native Wayland. Never dropped: it lives on winit's
+    /// `wl_display`, which may be gone by the time the world is dropped at exit.
+    region: Option<ManuallyDrop<InputRegion>>,
+    /// Whether the window was asked for its input region yet.
+    region_tried: bool,
+    /// What the region was last set from: mask serial, click-through, scale factor bits.
+    region_sent: Option<(u64, bool, u32)>,
 }
 
 /// Seconds until window position/scale changes are written to the state file.
@@ -68,11 +84,18 @@ const SAVE_DELAY: f32 = 0.6;
 /// Seconds after which a capture that has not come back counts as lost.
 const LOST_CAPTURE_SECS: f32 = 2.0;
 
+/// Squares of this many physical pixels make the Wayland input region (a few dozen
+/// rectangles for an avatar; the hit test's radius is inside them).
+const REGION_CELL: u32 = 8;
+
 pub(super) fn plugin(app: &mut App) {
     let pointer = match GlobalPointer::connect() {
         Ok(pointer) => Some(pointer),
         Err(reason) => {
-            info!("click-through off: {reason}; the whole window catches clicks");
+            info!(
+                "no desktop pointer ({reason}): on native Wayland the window's input region \
+                 lets clicks through, elsewhere the whole window catches them"
+            );
             None
         }
     };
@@ -91,6 +114,7 @@ pub(super) fn plugin(app: &mut App) {
         (
             follow_click_through_setting,
             capture_hit_mask,
+            wayland_input_region,
             hit_test,
             mouse_actions,
             follow_moves,
@@ -122,7 +146,7 @@ fn capture_hit_mask(
     face: Res<FaceState>,
     mut hits: ResMut<WindowHits>,
 ) {
-    if !click_through.0 || hits.pointer.is_none() {
+    if !click_through.0 || (hits.pointer.is_none() && hits.region.is_none()) {
         return;
     }
     hits.since_capture += time.delta_secs();
@@ -158,9 +182,70 @@ fn capture_hit_mask(
                     debug!("hit mask ready ({}x{})", image.width(), image.height());
                 }
                 hits.mask = mask;
+                hits.mask_serial += 1;
             }
         },
     );
+}
+
+/// On a native Wayland surface (no desktop pointer to read), the window's input region
+/// follows the hit mask: the drawn squares with click-through on, the whole window with it
+/// off or before the first capture.
+fn wayland_input_region(
+    windows: Query<(&Window, &RawHandleWrapper), With<PrimaryWindow>>,
+    click_through: Res<ClickThrough>,
+    mut hits: ResMut<WindowHits>,
+) {
+    if hits.pointer.is_some() {
+        return;
+    }
+    let Ok((window, handles)) = windows.single() else {
+        return;
+    };
+    let hits = &mut *hits;
+    if !hits.region_tried {
+        hits.region_tried = true;
+        let (display, handle) = (handles.get_display_handle(), handles.get_window_handle());
+        if !input_region::is_wayland(display, handle) {
+            return;
+        }
+        // SAFETY: the primary window's own handles; the window lives until the app exits
+        // (closing it ends the app), and the region is never dropped (see `WindowHits`).
+        #[allow(unsafe_code)]
+        let connected = unsafe { InputRegion::connect(display, handle) };
+        match connected {
+            Ok(region) => {
+                info!(
+                    "native Wayland: clicks on transparent pixels pass through by the window's \
+                     input region"
+                );
+                hits.region = Some(ManuallyDrop::new(region));
+            }
+            Err(reason) => {
+                warn!(
+                    "native Wayland without an input region ({reason}): the whole window catches clicks"
+                );
+            }
+        }
+    }
+    let Some(region) = hits.region.as_mut() else {
+        return;
+    };
+    let scale = window.scale_factor();
+    let wanted = (hits.mask_serial, click_through.0, scale.to_bits());
+    if hits.region_sent == Some(wanted) {
+        return;
+    }
+    hits.region_sent = Some(wanted);
+    let rectangles = (click_through.0 && !hits.mask.is_empty())
+        .then(|| hits.mask.rectangles(REGION_CELL, scale));
+    match region.set(rectangles.as_deref()) {
+        Ok(()) => match &rectangles {
+            Some(rectangles) => debug!("input region: {} rectangles", rectangles.len()),
+            None => debug!("input region: the whole window"),
+        },
+        Err(reason) => warn!("cannot set the window's input region: {reason}"),
+    }
 }
 
 /// True when egui has a panel under the pointer or is using it (dragging a slider).

@@ -14,11 +14,12 @@ pub enum Backend {
     Wayland,
 }
 
-/// **Decision**: X11 (XWayland on a Wayland desktop) whenever an X display is there, also in a
-/// build that talks Wayland (`--features wayland`): what makes the mascot a desktop mascot is
-/// X11's there (always on top and its own placement, which Wayland compositors keep to
-/// themselves; click-through decided from the pointer's position, which Wayland gives no
-/// client; the global hotkeys). Native Wayland only without an X display.
+/// **Decision**: X11 (XWayland on a Wayland desktop) whenever an X display is there, although
+/// the default build talks Wayland too (feature `wayland`): what makes the mascot a desktop
+/// mascot is X11's there (always on top and its own placement, which Wayland compositors keep
+/// to themselves; the global hotkeys). Native Wayland only without an X display: the window is
+/// transparent there too and lets clicks through by its input region (`avatar/input_region.rs`),
+/// but the compositor places it and decides its stacking, and no global shortcut reaches it.
 pub fn backend(x_display: bool, wayland_display: bool) -> Option<Backend> {
     match (x_display, wayland_display) {
         (true, _) => Some(Backend::X11),
@@ -27,12 +28,30 @@ pub fn backend(x_display: bool, wayland_display: bool) -> Option<Backend> {
     }
 }
 
+/// Whether the window opens natively on Wayland in this session (a `wayland` build, a Wayland
+/// display and no X display).
+pub fn native_wayland() -> bool {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    cfg!(all(target_os = "linux", feature = "wayland"))
+        && backend(set("DISPLAY"), set("WAYLAND_DISPLAY")) == Some(Backend::Wayland)
+}
+
+/// What a native Wayland session gives and lacks, said once at start.
+pub const NATIVE_WAYLAND: &str = "Wayland without XWayland: the mascot's window opens natively \
+    (transparent; clicks on its empty pixels pass through by its input region), but the \
+    compositor places it and decides whether it stays on top, and global hotkeys need X11: \
+    enable XWayland for those (see the README's desktop table)";
+
 /// Makes winit follow [`backend`]: winit opens on Wayland whenever `WAYLAND_DISPLAY` is set,
 /// so a `wayland` build on a desktop with XWayland takes it out of this process's environment.
-/// Returns the line to tell the user, once. Call from `main` before any thread starts.
+/// Returns the line to tell the user, once (also on native Wayland, [`NATIVE_WAYLAND`]). Call
+/// from `main` before any thread starts.
 #[allow(unsafe_code)] // std::env::remove_var; the block says why it is sound.
-pub fn prefer_xwayland() -> Option<&'static str> {
+pub fn choose_backend() -> Option<&'static str> {
     let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    if native_wayland() {
+        return Some(NATIVE_WAYLAND);
+    }
     let chosen = backend(set("DISPLAY"), set("WAYLAND_DISPLAY"));
     if !(cfg!(all(target_os = "linux", feature = "wayland"))
         && chosen == Some(Backend::X11)
@@ -52,8 +71,7 @@ pub fn prefer_xwayland() -> Option<&'static str> {
 #[cfg(target_os = "linux")]
 mod platform {
     /// What the user can do instead, for every "no display" case.
-    const NO_DISPLAY_HELP: &str = "start it from a desktop session (X11, or Wayland with \
-    XWayland), over ssh with `ssh -X`, or under a virtual display (`xvfb-run desktop-mate \
+    const NO_DISPLAY_HELP: &str = "start it from a desktop session (X11 or Wayland), over ssh with `ssh -X`, or under a virtual display (`xvfb-run desktop-mate \
     snapshot --out mascot.png`); `desktop-mate check` and `desktop-mate chat` need no display";
 
     pub fn check() -> Result<(), String> {
@@ -71,8 +89,9 @@ mod platform {
             (None, Some(_)) if cfg!(feature = "wayland") => Ok(()),
             (None, Some(wayland)) => Err(format!(
                 "this is a Wayland session ({}) without XWayland (DISPLAY is unset), and this \
-                 build opens its window through X11: enable XWayland in your compositor, or \
-                 build with `--features wayland`; {NO_DISPLAY_HELP}",
+                 build (`--no-default-features`) opens its window through X11 only: enable \
+                 XWayland in your compositor, or build with the default features; \
+                 {NO_DISPLAY_HELP}",
                 wayland.to_string_lossy()
             )),
             (None, None) => Err(format!(

@@ -77,6 +77,15 @@ impl Hotkeys {
 const RELEASE_GRACE: Duration = Duration::from_millis(200);
 
 pub(super) fn plugin(app: &mut App) {
+    // global-hotkey grabs keys through X11: with the window on native Wayland there is no X
+    // server to grab them from, and Wayland gives no client system-wide shortcuts.
+    if super::display::native_wayland() {
+        info!(
+            "global hotkeys off: native Wayland gives no app system-wide shortcuts (they work \
+             under XWayland); the tray menu switches click-through and shows the mascot"
+        );
+        return;
+    }
     let manager = match GlobalHotKeyManager::new() {
         Ok(manager) => manager,
         Err(err) => {

@@ -35,3 +35,5 @@ mod templates;
 mod voice;
 mod vrm1;
 mod vrm_file;
+#[cfg(target_os = "linux")]
+mod wayland;

@@ -1,0 +1,364 @@
+//! The mascot on a Wayland desktop without XWayland, as a user of such a session gets it:
+//! weston's headless backend with its desktop shell over a patterned wallpaper, the real
+//! `desktop-mate run` (DISPLAY unset), a screenshot taken by weston's own screenshooter.
+//! The pattern must show through the window's transparent pixels with the avatar over it, and
+//! the window must have told the compositor which of its pixels take the pointer (its input
+//! region, read from libwayland's own protocol log, `WAYLAND_DEBUG=client`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The wallpaper's two colours (16-pixel squares).
+const PATTERN: [[u8; 3]; 2] = [[0x2a, 0x5d, 0xb0], [0xf2, 0xc1, 0x4e]];
+
+/// The mascot window's size in the test's settings (logical = physical pixels here).
+const WINDOW: (i32, i32) = (400, 600);
+
+/// Kills its process when the test ends, passed or not.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// weston's version (`weston 10.0.1`), or `None` with a note when it is not installed.
+fn weston_version() -> Option<(u32, u32)> {
+    let out = Command::new("weston").arg("--version").output().ok();
+    let version = out
+        .filter(|out| out.status.success())
+        .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+        .and_then(|text| {
+            let mut numbers = text.split_whitespace().nth(1)?.split('.');
+            Some((numbers.next()?.parse().ok()?, numbers.next()?.parse().ok()?))
+        });
+    if version.is_none() {
+        crate::support::missing(
+            "wayland",
+            "weston, the Wayland compositor of this test (scripts/setup.sh --test)",
+        );
+    }
+    version
+}
+
+/// Starts weston headless in `dir` (its runtime dir and config there); `socket` is ready when
+/// this returns.
+fn start_weston(dir: &Path, runtime: &Path, version: (u32, u32), socket: &str) -> Running {
+    let tile = image::RgbImage::from_fn(32, 32, |x, y| {
+        image::Rgb(PATTERN[((x / 16 + y / 16) % 2) as usize])
+    });
+    let tile_path = dir.join("tile.png");
+    tile.save(&tile_path).expect("write the wallpaper");
+    let config = dir.join("weston.ini");
+    std::fs::write(
+        &config,
+        format!(
+            "[core]\nxwayland=false\n[shell]\nbackground-image={}\nbackground-type=tile\n\
+             panel-position=none\nlocking=false\n",
+            tile_path.display()
+        ),
+    )
+    .expect("write weston.ini");
+    // The CPU renderer: `--use-pixman` until weston 10, `--renderer=pixman` from 11 on.
+    let renderer = if version.0 >= 11 {
+        "--renderer=pixman"
+    } else {
+        "--use-pixman"
+    };
+    let log = std::fs::File::create(dir.join("weston.log")).expect("weston log");
+    let child = Command::new("weston")
+        .arg(format!("--config={}", config.display()))
+        .args(["--backend=headless-backend.so", renderer])
+        .args(["--width=800", "--height=700", "--debug"])
+        .arg(format!("--socket={socket}"))
+        .env("XDG_RUNTIME_DIR", runtime)
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start weston");
+    let weston = Running(child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !runtime.join(socket).exists() {
+        assert!(
+            Instant::now() < deadline,
+            "weston did not open its socket: {}",
+            std::fs::read_to_string(dir.join("weston.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    weston
+}
+
+/// Whether a pixel is one of the wallpaper's colours (the screenshot is exact; a little slack
+/// for a compositor that blends).
+fn wallpaper(pixel: &image::Rgba<u8>) -> bool {
+    PATTERN
+        .iter()
+        .any(|colour| colour.iter().zip(pixel.0).all(|(a, b)| a.abs_diff(b) <= 6))
+}
+
+/// What the screenshot shows: `Ok` with the bounds of what covers the wallpaper when the
+/// mascot is there with its transparent pixels showing the wallpaper, `Err` why not.
+fn mascot_over_wallpaper(shot: &image::RgbaImage) -> Result<[u32; 4], String> {
+    let (mut min, mut max, mut covered) = ([u32::MAX; 2], [0u32; 2], 0usize);
+    for (x, y, pixel) in shot.enumerate_pixels() {
+        if !wallpaper(pixel) {
+            covered += 1;
+            min = [min[0].min(x), min[1].min(y)];
+            max = [max[0].max(x), max[1].max(y)];
+        }
+    }
+    if covered < 3000 {
+        return Err(format!(
+            "only {covered} pixels cover the wallpaper: no mascot yet"
+        ));
+    }
+    let (width, height) = (max[0] - min[0] + 1, max[1] - min[1] + 1);
+    if width > WINDOW.0 as u32 || height > WINDOW.1 as u32 {
+        return Err(format!(
+            "{width}x{height} pixels cover the wallpaper: more than the {}x{} window",
+            WINDOW.0, WINDOW.1
+        ));
+    }
+    // The avatar's head is round and narrower than the window: the top corners of what is
+    // drawn are transparent pixels of the window, where an opaque window would be drawn.
+    for (x, y) in [(min[0] + 2, min[1] + 2), (max[0] - 2, min[1] + 2)] {
+        if !wallpaper(shot.get_pixel(x, y)) {
+            return Err(format!(
+                "({x}, {y}), a corner of the window's drawn part, hides the wallpaper: {:?}",
+                shot.get_pixel(x, y).0
+            ));
+        }
+    }
+    let share = covered as f64 / (f64::from(width) * f64::from(height));
+    if share > 0.9 {
+        return Err(format!(
+            "{:.0} % of the drawn part is opaque: the window is not transparent",
+            share * 100.0
+        ));
+    }
+    Ok([min[0], min[1], width, height])
+}
+
+/// The rectangles of the last input region the client set, from libwayland's protocol log:
+/// `wl_compositor@N.create_region(new id wl_region@R)`, `wl_region@R.add(x, y, w, h)`,
+/// `wl_surface@S.set_input_region(wl_region@R)`.
+fn last_input_region(log: &str) -> Option<Vec<[i32; 4]>> {
+    let mut building: Vec<[i32; 4]> = Vec::new();
+    let mut region = String::new();
+    let mut last = None;
+    for line in log.lines() {
+        if let Some(at) = line.find("create_region(new id wl_region@") {
+            let id = &line[at + "create_region(new id ".len()..];
+            region = id.trim_end_matches(')').to_owned();
+            building.clear();
+        } else if !region.is_empty()
+            && let Some(at) = line.find(&format!("{region}.add("))
+        {
+            let numbers: Vec<i32> = line[at + region.len() + 5..]
+                .trim_end_matches(')')
+                .split(',')
+                .filter_map(|n| n.trim().parse().ok())
+                .collect();
+            if let [x, y, w, h] = numbers[..] {
+                building.push([x, y, w, h]);
+            }
+        } else if !region.is_empty() && line.contains(&format!("set_input_region({region})")) {
+            last = Some(building.clone());
+        }
+    }
+    last
+}
+
+/// What is drawn and what takes the pointer are the same shape: the region's bounds hold the
+/// drawn part's (`bounds`: x, y, width, height on the screen), within its squares of 8 pixels
+/// and the hit test's 2-pixel reach.
+fn same_shape(region: &[[i32; 4]], bounds: [u32; 4]) -> Result<(), String> {
+    if region.is_empty() {
+        return Err("no input region yet".to_owned());
+    }
+    let (min_x, min_y) = region
+        .iter()
+        .fold((i32::MAX, i32::MAX), |(x, y), r| (x.min(r[0]), y.min(r[1])));
+    let (max_x, max_y) = region
+        .iter()
+        .fold((0, 0), |(x, y), r| (x.max(r[0] + r[2]), y.max(r[1] + r[3])));
+    for (name, region_size, drawn_size) in [
+        ("width", max_x - min_x, bounds[2] as i32),
+        ("height", max_y - min_y, bounds[3] as i32),
+    ] {
+        if !(drawn_size - 4..=drawn_size + 2 * 10).contains(&region_size) {
+            return Err(format!(
+                "the input region's {name} {region_size} is not the drawn part's {drawn_size}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn on_wayland_without_xwayland_the_mascot_is_transparent_and_lets_clicks_through_its_empty_pixels()
+{
+    let Some(version) = weston_version() else {
+        return;
+    };
+    let _window = crate::support::one_window_at_a_time();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let runtime = dir.path().join("runtime");
+    std::fs::create_dir(&runtime).expect("runtime dir");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700))
+            .expect("runtime dir mode");
+    }
+    let socket = "desktop-mate-test";
+    let _weston = start_weston(dir.path(), &runtime, version, socket);
+
+    let config = dir.path().join("mascot.ron");
+    std::fs::write(
+        &config,
+        format!(
+            "(window: (width: {}, height: {}), desktop: (autostart: false))",
+            WINDOW.0, WINDOW.1
+        ),
+    )
+    .expect("settings");
+    let log_path = dir.path().join("run.log");
+    let log = std::fs::File::create(&log_path).expect("run log");
+    let child = Command::new(env!("CARGO_BIN_EXE_desktop-mate"))
+        .args(["--config", config.to_str().expect("utf8"), "run"])
+        .env("HOME", dir.path())
+        .env("XDG_CONFIG_HOME", dir.path().join(".config"))
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .env("WAYLAND_DISPLAY", socket)
+        .env_remove("DISPLAY")
+        .env("WAYLAND_DEBUG", "client")
+        .env("RUST_LOG", "info,desktop_mate::avatar::window=debug")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start the mascot");
+    let _mascot = Running(child);
+    let read_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+
+    // The window takes pointer input only where something is drawn, once it has a hit mask.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let region = loop {
+        let log = read_log();
+        if let Some(region) = last_input_region(&log).filter(|r| !r.is_empty()) {
+            break region;
+        }
+        assert!(
+            Instant::now() < deadline && !log.contains("panicked"),
+            "no input region set: {}",
+            log.lines()
+                .filter(|l| l.contains("desktop_mate") || l.contains("panicked"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let log = read_log();
+    // Said once: what native Wayland gives and lacks; no warning of a blank window (Debian
+    // 12's Mesa draws this one); no global hotkeys (no X server to grab them from).
+    for said in [
+        "Wayland without XWayland: the mascot's window opens natively",
+        "native Wayland: clicks on transparent pixels pass through by the window's input region",
+        "global hotkeys off: native Wayland",
+    ] {
+        assert_eq!(
+            log.matches(said).count(),
+            1,
+            "{said:?} said once:\n{log:.3000}"
+        );
+    }
+    assert!(!log.contains("draws nothing in a transparent window"));
+    // Inside the window, and far from all of it: the transparent pixels let clicks through.
+    let area: i64 = region
+        .iter()
+        .map(|[_, _, w, h]| i64::from(*w) * i64::from(*h))
+        .sum();
+    let window_area = i64::from(WINDOW.0) * i64::from(WINDOW.1);
+    for [x, y, w, h] in &region {
+        assert!(
+            *x >= 0 && *y >= 0 && x + w <= WINDOW.0 && y + h <= WINDOW.1 && *w > 0 && *h > 0,
+            "input rectangle {:?} outside the {}x{} window",
+            [x, y, w, h],
+            WINDOW.0,
+            WINDOW.1
+        );
+    }
+    assert!(
+        area > window_area / 50 && area < window_area * 9 / 10,
+        "the input region covers {area} of {window_area} pixels: {region:?}"
+    );
+
+    // The screen as the compositor composed it, by its own screenshooter, until it shows the
+    // mascot over the wallpaper and the last input region has the drawn part's shape (the
+    // avatar and the chat panel take a few frames to appear on the CPU renderer).
+    let shots = dir.path().join("shots");
+    std::fs::create_dir(&shots).expect("shots dir");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let shot = loop {
+        let taken = Command::new("weston-screenshooter")
+            .current_dir(&shots)
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .env("WAYLAND_DISPLAY", socket)
+            .output()
+            .expect("run weston-screenshooter");
+        assert!(taken.status.success(), "weston-screenshooter: {taken:?}");
+        let newest: Option<PathBuf> = std::fs::read_dir(&shots)
+            .expect("shots")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok());
+        let shot = image::open(newest.expect("a screenshot"))
+            .expect("a PNG")
+            .to_rgba8();
+        let region = last_input_region(&read_log()).unwrap_or_default();
+        match mascot_over_wallpaper(&shot).and_then(|bounds| same_shape(&region, bounds)) {
+            Ok(()) => break shot,
+            Err(why) => {
+                assert!(Instant::now() < deadline, "the Wayland desktop: {why}");
+                for old in std::fs::read_dir(&shots).expect("shots").flatten() {
+                    let _ = std::fs::remove_file(old.path());
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
+    };
+    if let Some(out) = std::env::var_os("DESKTOP_MATE_WAYLAND_SHOT") {
+        shot.save(&out).expect("write the screenshot");
+    }
+}
+
+#[test]
+fn the_protocol_log_gives_the_last_input_region() {
+    let first = "\
+[1.0]  -> wl_compositor@30.create_region(new id wl_region@40)
+[1.1]  -> wl_region@40.add(8, 16, 24, 32)
+[1.2]  -> wl_region@40.add(0, 48, 400, 100)
+[1.3]  -> wl_surface@3.set_input_region(wl_region@40)
+[1.4]  -> wl_region@40.destroy()
+";
+    let second = "\
+[2.0]  -> wl_compositor@30.create_region(new id wl_region@40)
+[2.1]  -> wl_region@40.add(1, 2, 3, 4)
+[2.2]  -> wl_surface@3.set_input_region(wl_region@40)
+[2.3]  -> wl_region@40.destroy()
+[3.0]  -> wl_surface@3.set_input_region(nil)
+";
+    assert_eq!(
+        last_input_region(first),
+        Some(vec![[8, 16, 24, 32], [0, 48, 400, 100]])
+    );
+    assert_eq!(
+        last_input_region(&format!("{first}{second}")),
+        Some(vec![[1, 2, 3, 4]])
+    );
+    assert_eq!(last_input_region("nothing here"), None);
+}
