@@ -55,8 +55,11 @@ pub struct WindowHits {
     region: Option<ManuallyDrop<InputRegion>>,
     /// Whether the window was asked for its input region yet.
     region_tried: bool,
-    /// What the region was last set from: mask serial, click-through, scale factor bits.
-    region_sent: Option<(u64, bool, u32)>,
+    /// What the region was last made from: mask serial, click-through, scale factor bits.
+    region_from: Option<(u64, bool, u32)>,
+    /// The region last sent (`None` inside: the whole window), so an unchanged one is not
+    /// sent again after each capture.
+    region_sent: Option<Option<Vec<[i32; 4]>>>,
 }
 
 /// Seconds until window position/scale changes are written to the state file.
@@ -232,14 +235,19 @@ fn wayland_input_region(
         return;
     };
     let scale = window.scale_factor();
-    let wanted = (hits.mask_serial, click_through.0, scale.to_bits());
-    if hits.region_sent == Some(wanted) {
+    let from = (hits.mask_serial, click_through.0, scale.to_bits());
+    if hits.region_from == Some(from) {
         return;
     }
-    hits.region_sent = Some(wanted);
+    hits.region_from = Some(from);
     let rectangles = (click_through.0 && !hits.mask.is_empty())
         .then(|| hits.mask.rectangles(REGION_CELL, scale));
-    match region.set(rectangles.as_deref()) {
+    if hits.region_sent.as_ref() == Some(&rectangles) {
+        return;
+    }
+    let sent = region.set(rectangles.as_deref());
+    hits.region_sent = Some(rectangles.clone());
+    match sent {
         Ok(()) => match &rectangles {
             Some(rectangles) => debug!("input region: {} rectangles", rectangles.len()),
             None => debug!("input region: the whole window"),
