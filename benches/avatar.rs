@@ -1,6 +1,7 @@
 //! Expression commands through the real path: crossbeam channel -> ECS drain -> eased
 //! FaceState -> MorphWeights on the default avatar's face mesh, in the headless mascot app.
 //! The old app's TCP/JSON bridge did 64 msg/s one at a time and ~650 msg/s batched.
+//! Also the Wayland input region made from a frame's alpha.
 //! Run: `cargo bench --bench avatar`.
 
 #[path = "../tests/it/support.rs"]
@@ -11,6 +12,7 @@ use std::hint::black_box;
 use bevy::mesh::morph::MorphWeights;
 use bevy::prelude::*;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use desktop_mate::avatar::hit_mask::HitMask;
 use desktop_mate::avatar::{AvatarCommand, AvatarCommands};
 use desktop_mate::config::Expression;
 
@@ -86,5 +88,34 @@ fn commands(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, commands);
+/// The Wayland input region from a real frame's alpha: the default avatar as `snapshot`
+/// draws it (docs/screenshots/mascot.png, 400x600 physical pixels with alpha). The window
+/// makes it after each capture (every 0.3 s while something moves, 1 s idle), on the main
+/// schedule.
+fn input_region(c: &mut Criterion) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/screenshots/mascot.png");
+    let frame = image::open(path)
+        .expect("docs/screenshots/mascot.png")
+        .to_rgba8();
+    let mask =
+        HitMask::from_rgba(frame.width(), frame.height(), frame.as_raw()).expect("a hit mask");
+    let rectangles = mask.rectangles(8, 1.0);
+    let area: i64 = rectangles
+        .iter()
+        .map(|[_, _, w, h]| i64::from(*w) * i64::from(*h))
+        .sum();
+    eprintln!(
+        "input region of the default avatar: {} rectangles, {area} of {} pixels",
+        rectangles.len(),
+        frame.width() * frame.height()
+    );
+    c.bench_function(
+        "hit mask: input region of 8 px squares, 400x600 frame",
+        |b| {
+            b.iter(|| black_box(mask.rectangles(8, 1.0)));
+        },
+    );
+}
+
+criterion_group!(benches, commands, input_region);
 criterion_main!(benches);

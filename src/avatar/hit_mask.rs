@@ -135,23 +135,31 @@ impl HitMask {
                 }
             }
         }
+        let c = cell as usize;
+        cells
+            .into_iter()
+            .map(|((first, end), top, bottom)| {
+                let min = [(first * c).min(w) as u32, (top * c).min(h) as u32];
+                let max = [(end * c).min(w) as u32, (bottom * c).min(h) as u32];
+                Self::surface_rectangle(min, max, scale)
+            })
+            .collect()
+    }
+
+    /// Physical pixels from `min` to `max` (exclusive) as a rectangle `[x, y, width, height]`
+    /// in surface pixels (divided by `scale`, rounded outwards; a scale that makes no sense
+    /// counts as 1).
+    pub fn surface_rectangle(min: [u32; 2], max: [u32; 2], scale: f32) -> [i32; 4] {
         let scale = if scale.is_finite() && scale > 0.0 {
             scale
         } else {
             1.0
         };
-        let to_surface = |physical: usize, limit: usize, up: bool| {
-            let pixels = (physical * cell as usize).min(limit) as f32 / scale;
-            if up { pixels.ceil() } else { pixels.floor() }
-        };
-        cells
-            .into_iter()
-            .map(|((first, end), top, bottom)| {
-                let (x0, x1) = (to_surface(first, w, false), to_surface(end, w, true));
-                let (y0, y1) = (to_surface(top, h, false), to_surface(bottom, h, true));
-                [x0 as i32, y0 as i32, (x1 - x0) as i32, (y1 - y0) as i32]
-            })
-            .collect()
+        let x0 = (min[0] as f32 / scale).floor() as i32;
+        let y0 = (min[1] as f32 / scale).floor() as i32;
+        let x1 = (max[0] as f32 / scale).ceil() as i32;
+        let y1 = (max[1] as f32 / scale).ceil() as i32;
+        [x0, y0, x1 - x0, y1 - y0]
     }
 }
 
@@ -254,5 +262,10 @@ mod tests {
         );
         // A scale that makes no sense counts as 1.
         assert_eq!(mask.rectangles(8, 0.0), mask.rectangles(8, 1.0));
+        // A panel's area (physical min and max corners) the same way.
+        assert_eq!(
+            HitMask::surface_rectangle([10, 20], [311, 200], 2.0),
+            [5, 10, 151, 90]
+        );
     }
 }

@@ -4,7 +4,7 @@
 //! pointer through it never learns that the pointer came back. Wayland's own answer is the
 //! surface's *input region* (`wl_surface.set_input_region`): the compositor delivers pointer
 //! events only inside it. The window sets it to the drawn pixels of the hit mask
-//! ([`super::hit_mask::HitMask::rectangles`]) after each capture.
+//! ([`super::hit_mask::HitMask::rectangles`]) whenever it changes.
 //!
 //! winit exposes only all-or-nothing hit-testing, so the request is sent on winit's own
 //! `wl_surface`, through the same libwayland connection (a "guest" `wayland-client`
@@ -44,29 +44,10 @@ mod imp {
         }
     }
 
-    impl Dispatch<WlCompositor, ()> for Events {
-        fn event(
-            _: &mut Self,
-            _: &WlCompositor,
-            _: <WlCompositor as Proxy>::Event,
-            _: &(),
-            _: &Connection,
-            _: &QueueHandle<Self>,
-        ) {
-        }
-    }
-
-    impl Dispatch<WlRegion, ()> for Events {
-        fn event(
-            _: &mut Self,
-            _: &WlRegion,
-            _: <WlRegion as Proxy>::Event,
-            _: &(),
-            _: &Connection,
-            _: &QueueHandle<Self>,
-        ) {
-        }
-    }
+    // wl_compositor and wl_region send no events; anything a compositor sends anyway is
+    // ignored rather than trusted.
+    wayland_client::delegate_noop!(Events: ignore WlCompositor);
+    wayland_client::delegate_noop!(Events: ignore WlRegion);
 
     pub struct InputRegion {
         connection: Connection,
@@ -105,6 +86,14 @@ mod imp {
             .map_err(|_| "the window's handle is not a wl_surface".to_owned())?;
             let surface = WlSurface::from_id(&connection, id)
                 .map_err(|_| "the window's wl_surface is gone".to_owned())?;
+            // Managed by this build's wayland-client (winit's, the same crate): then the proxy
+            // shares winit's "alive" flag, and a request after winit destroyed the surface is
+            // refused instead of reaching freed memory. A foreign proxy has no such flag.
+            if surface.object_data().is_none() {
+                return Err("the window's wl_surface is not managed by this build's \
+                            wayland-client"
+                    .to_owned());
+            }
             Ok(Self {
                 connection,
                 queue,

@@ -145,10 +145,11 @@ fn mascot_over_wallpaper(shot: &image::RgbaImage) -> Result<[u32; 4], String> {
     Ok([min[0], min[1], width, height])
 }
 
-/// The rectangles of the last input region the client set, from libwayland's protocol log:
+/// The last input region the client set, from libwayland's protocol log:
 /// `wl_compositor@N.create_region(new id wl_region@R)`, `wl_region@R.add(x, y, w, h)`,
-/// `wl_surface@S.set_input_region(wl_region@R)`.
-fn last_input_region(log: &str) -> Option<Vec<[i32; 4]>> {
+/// `wl_surface@S.set_input_region(wl_region@R)`; `Some(None)` for `set_input_region(nil)`
+/// (the whole surface), `None` when none was set.
+fn last_input_region(log: &str) -> Option<Option<Vec<[i32; 4]>>> {
     let mut building: Vec<[i32; 4]> = Vec::new();
     let mut region = String::new();
     let mut last = None;
@@ -168,11 +169,44 @@ fn last_input_region(log: &str) -> Option<Vec<[i32; 4]>> {
             if let [x, y, w, h] = numbers[..] {
                 building.push([x, y, w, h]);
             }
+        } else if line.contains("set_input_region(nil)") {
+            last = Some(None);
         } else if !region.is_empty() && line.contains(&format!("set_input_region({region})")) {
-            last = Some(building.clone());
+            last = Some(Some(building.clone()));
         }
     }
     last
+}
+
+/// The region inside the window, and far from all of it: the transparent pixels let clicks
+/// through. `Err` says why not (none yet, the whole window, outside, too much or too little).
+fn region_in_window(region: Option<Option<Vec<[i32; 4]>>>) -> Result<Vec<[i32; 4]>, String> {
+    let region = match region {
+        None => return Err("no input region set".to_owned()),
+        Some(None) => return Err("the whole window takes the pointer (region nil)".to_owned()),
+        Some(Some(region)) => region,
+    };
+    let window_area = i64::from(WINDOW.0) * i64::from(WINDOW.1);
+    let area: i64 = region
+        .iter()
+        .map(|[_, _, w, h]| i64::from(*w) * i64::from(*h))
+        .sum();
+    for [x, y, w, h] in &region {
+        if !(*x >= 0 && *y >= 0 && x + w <= WINDOW.0 && y + h <= WINDOW.1 && *w > 0 && *h > 0) {
+            return Err(format!(
+                "input rectangle {:?} outside the {}x{} window",
+                [x, y, w, h],
+                WINDOW.0,
+                WINDOW.1
+            ));
+        }
+    }
+    if !(area > window_area / 50 && area < window_area * 9 / 10) {
+        return Err(format!(
+            "the input region covers {area} of {window_area} pixels: {region:?}"
+        ));
+    }
+    Ok(region)
 }
 
 /// What is drawn and what takes the pointer are the same shape: the region's bounds hold the
@@ -248,10 +282,10 @@ fn on_wayland_without_xwayland_the_mascot_is_transparent_and_lets_clicks_through
 
     // The window takes pointer input only where something is drawn, once it has a hit mask.
     let deadline = Instant::now() + Duration::from_secs(120);
-    let region = loop {
+    loop {
         let log = read_log();
-        if let Some(region) = last_input_region(&log).filter(|r| !r.is_empty()) {
-            break region;
+        if last_input_region(&log).is_some_and(|r| r.is_some_and(|r| !r.is_empty())) {
+            break;
         }
         assert!(
             Instant::now() < deadline && !log.contains("panicked"),
@@ -262,7 +296,7 @@ fn on_wayland_without_xwayland_the_mascot_is_transparent_and_lets_clicks_through
                 .join("\n")
         );
         std::thread::sleep(Duration::from_millis(250));
-    };
+    }
     let log = read_log();
     // Said once: what native Wayland gives and lacks; no warning of a blank window (Debian
     // 12's Mesa draws this one); no global hotkeys (no X server to grab them from).
@@ -278,25 +312,6 @@ fn on_wayland_without_xwayland_the_mascot_is_transparent_and_lets_clicks_through
         );
     }
     assert!(!log.contains("draws nothing in a transparent window"));
-    // Inside the window, and far from all of it: the transparent pixels let clicks through.
-    let area: i64 = region
-        .iter()
-        .map(|[_, _, w, h]| i64::from(*w) * i64::from(*h))
-        .sum();
-    let window_area = i64::from(WINDOW.0) * i64::from(WINDOW.1);
-    for [x, y, w, h] in &region {
-        assert!(
-            *x >= 0 && *y >= 0 && x + w <= WINDOW.0 && y + h <= WINDOW.1 && *w > 0 && *h > 0,
-            "input rectangle {:?} outside the {}x{} window",
-            [x, y, w, h],
-            WINDOW.0,
-            WINDOW.1
-        );
-    }
-    assert!(
-        area > window_area / 50 && area < window_area * 9 / 10,
-        "the input region covers {area} of {window_area} pixels: {region:?}"
-    );
 
     // The screen as the compositor composed it, by its own screenshooter, until it shows the
     // mascot over the wallpaper and the last input region has the drawn part's shape (the
@@ -319,8 +334,10 @@ fn on_wayland_without_xwayland_the_mascot_is_transparent_and_lets_clicks_through
         let shot = image::open(newest.expect("a screenshot"))
             .expect("a PNG")
             .to_rgba8();
-        let region = last_input_region(&read_log()).unwrap_or_default();
-        match mascot_over_wallpaper(&shot).and_then(|bounds| same_shape(&region, bounds)) {
+        let region = region_in_window(last_input_region(&read_log()));
+        match mascot_over_wallpaper(&shot)
+            .and_then(|bounds| region.and_then(|region| same_shape(&region, bounds)))
+        {
             Ok(()) => break shot,
             Err(why) => {
                 assert!(Instant::now() < deadline, "the Wayland desktop: {why}");
@@ -354,11 +371,26 @@ fn the_protocol_log_gives_the_last_input_region() {
 ";
     assert_eq!(
         last_input_region(first),
-        Some(vec![[8, 16, 24, 32], [0, 48, 400, 100]])
+        Some(Some(vec![[8, 16, 24, 32], [0, 48, 400, 100]]))
     );
+    // The whole surface again after a region: that is what counts.
+    assert_eq!(last_input_region(&format!("{first}{second}")), Some(None));
+    let third = "[4.0]  -> wl_compositor@30.create_region(new id wl_region@41)\n\
+                 [4.1]  -> wl_region@41.add(1, 2, 3, 4)\n\
+                 [4.2]  -> wl_surface@3.set_input_region(wl_region@41)\n";
     assert_eq!(
-        last_input_region(&format!("{first}{second}")),
-        Some(vec![[1, 2, 3, 4]])
+        last_input_region(&format!("{first}{second}{third}")),
+        Some(Some(vec![[1, 2, 3, 4]]))
     );
+    assert!(region_in_window(Some(None)).is_err());
+    assert!(
+        region_in_window(Some(Some(vec![[0, 0, 400, 600]]))).is_err(),
+        "all of it"
+    );
+    assert!(
+        region_in_window(Some(Some(vec![[390, 0, 20, 20]]))).is_err(),
+        "outside"
+    );
+    assert!(region_in_window(Some(Some(vec![[100, 100, 200, 200]]))).is_ok());
     assert_eq!(last_input_region("nothing here"), None);
 }
