@@ -82,9 +82,9 @@ impl HitMask {
     /// one rectangle. Surface coordinates: physical pixels divided by `scale` (the window's
     /// scale factor), rounded outwards so nothing drawn is left out.
     pub fn rectangles(&self, cell: u32, scale: f32) -> Vec<[i32; 4]> {
-        let cell = cell.max(1);
+        let c = cell.max(1) as usize;
         let (w, h) = (self.width as usize, self.height as usize);
-        let (cols, rows) = (w.div_ceil(cell as usize), h.div_ceil(cell as usize));
+        let (cols, rows) = (w.div_ceil(c), h.div_ceil(c));
         let radius = Self::RADIUS as usize;
         let mut kept = vec![false; cols * rows];
         for (index, alpha) in self.alpha.iter().enumerate() {
@@ -92,7 +92,6 @@ impl HitMask {
                 continue;
             }
             let (x, y) = (index % w.max(1), index / w.max(1));
-            let c = cell as usize;
             let (c0, c1) = (x.saturating_sub(radius) / c, (x + radius).min(w - 1) / c);
             let (r0, r1) = (y.saturating_sub(radius) / c, (y + radius).min(h - 1) / c);
             for row in r0..=r1 {
@@ -135,7 +134,6 @@ impl HitMask {
                 }
             }
         }
-        let c = cell as usize;
         cells
             .into_iter()
             .map(|((first, end), top, bottom)| {
@@ -149,7 +147,7 @@ impl HitMask {
     /// Physical pixels from `min` to `max` (exclusive) as a rectangle `[x, y, width, height]`
     /// in surface pixels (divided by `scale`, rounded outwards; a scale that makes no sense
     /// counts as 1).
-    pub fn surface_rectangle(min: [u32; 2], max: [u32; 2], scale: f32) -> [i32; 4] {
+    fn surface_rectangle(min: [u32; 2], max: [u32; 2], scale: f32) -> [i32; 4] {
         let scale = if scale.is_finite() && scale > 0.0 {
             scale
         } else {
@@ -262,7 +260,7 @@ mod tests {
         );
         // A scale that makes no sense counts as 1.
         assert_eq!(mask.rectangles(8, 0.0), mask.rectangles(8, 1.0));
-        // A panel's area (physical min and max corners) the same way.
+        // Any box of physical pixels (min and max corners) the same way.
         assert_eq!(
             HitMask::surface_rectangle([10, 20], [311, 200], 2.0),
             [5, 10, 151, 90]

@@ -241,12 +241,9 @@ impl CheckReport {
             backends,
             backends_error,
             server: ServerReport::probe(&loaded.settings.llm.backend),
-            renderer_warning: graphics::check(&renderers).err().or_else(|| {
-                // Only an X11 window stays blank (the same Mesa draws a Wayland one).
-                (!crate::desktop::display::native_wayland())
-                    .then(|| graphics::blank_transparent_window(&renderers))
-                    .flatten()
-            }),
+            renderer_warning: graphics::check(&renderers)
+                .err()
+                .or_else(|| graphics::blank_transparent_window(&renderers)),
             renderers,
         }
     }

@@ -31,9 +31,13 @@ pub fn backend(x_display: bool, wayland_display: bool) -> Option<Backend> {
 /// Whether the window opens natively on Wayland in this session (a `wayland` build, a Wayland
 /// display and no X display).
 pub fn native_wayland() -> bool {
-    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
     cfg!(all(target_os = "linux", feature = "wayland"))
         && backend(set("DISPLAY"), set("WAYLAND_DISPLAY")) == Some(Backend::Wayland)
+}
+
+/// Whether an environment variable is set and not empty.
+fn set(name: &str) -> bool {
+    std::env::var_os(name).is_some_and(|v| !v.is_empty())
 }
 
 /// What a native Wayland session gives and lacks, said once at start.
@@ -48,7 +52,6 @@ pub const NATIVE_WAYLAND: &str = "Wayland without XWayland: the mascot's window 
 /// from `main` before any thread starts.
 #[allow(unsafe_code)] // std::env::remove_var; the block says why it is sound.
 pub fn choose_backend() -> Option<&'static str> {
-    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
     if native_wayland() {
         return Some(NATIVE_WAYLAND);
     }

@@ -54,9 +54,12 @@ const NO_RENDERER: &str = "no graphics driver to draw the mascot's window with (
 /// software Vulkan driver (lavapipe) before Mesa 23 presents nothing into an X11 window of
 /// depth 32 (measured with Debian 12's 22.3.6; 25.0.7 draws it), and Bevy takes it only when
 /// no GPU is there. On native Wayland the same 22.3.6 draws the transparent window (measured
-/// under weston, `tests/it/wayland.rs`): callers leave this out there.
+/// under weston, `tests/it/wayland.rs`): no warning there.
 pub fn blank_transparent_window(renderers: &[Renderer]) -> Option<String> {
-    if !cfg!(target_os = "linux") || renderers.iter().any(|r| r.device_type != "Cpu") {
+    if !cfg!(target_os = "linux")
+        || super::display::native_wayland()
+        || renderers.iter().any(|r| r.device_type != "Cpu")
+    {
         return None;
     }
     let old = renderers

@@ -24,15 +24,11 @@ pub use tray::{MenuEntry, TrayState, menu as tray_menu};
 
 /// Whether the mascot's window can open here, asked before Bevy would panic: a display to open
 /// it on, then a driver to draw it with (`Err`: what to do). `Ok` carries a warning when the
-/// window would open but look empty (`graphics::blank_transparent_window`: an X11 window;
-/// the same Mesa draws a native Wayland window's transparency).
+/// window would open but look empty (`graphics::blank_transparent_window`).
 pub fn window_check() -> Result<Option<String>, String> {
     display::check()?;
     let renderers = graphics::renderers();
     graphics::check(&renderers)?;
-    if display::native_wayland() {
-        return Ok(None);
-    }
     Ok(graphics::blank_transparent_window(&renderers))
 }
 
