@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fills gpu-run/ (git-ignored) with what scripts/device/gpu-run.sh needs on a lent GPU machine that has
 # no Rust and no internet:
-#   gpu-run/app.tar.xz      dm/: desktop-mate (stripped), libllama*/libggml* it links, the CPU
+#   gpu-run/app.tar.xz      dm/: desktop-mate (stripped), libllama*/libggml* and the speech
+#                           libraries (libsherpa-onnx-c-api, libonnxruntime) it links, the CPU
 #                           variant modules libggml-cpu-*.so, libggml-vulkan.so (and
 #                           libggml-cuda.so when one was built here); syslibs/: this machine's
 #                           libstdc++/libgcc_s/libgomp/libvulkan, used there only when missing
@@ -59,6 +60,18 @@ for lib in "${libs[@]}"; do
   cp -a "$lib" "$stage/dm/"
 done
 
+# The speech engine's libraries (sherpa-onnx's C API and onnxruntime): next to the binary in a
+# package, in scripts/fetch-sherpa-onnx.sh's folder for a cargo build (SHERPA_ONNX_LIB_DIR).
+for lib in libsherpa-onnx-c-api.so libonnxruntime.so; do
+  for dir in "$bindir" "${SHERPA_ONNX_LIB_DIR:-}"; do
+    if [[ -n "$dir" && -f "$dir/$lib" ]]; then
+      cp -L "$dir/$lib" "$stage/dm/"
+      break
+    fi
+  done
+  [[ -f "$stage/dm/$lib" ]] || die "no $lib next to $bin nor in SHERPA_ONNX_LIB_DIR (. scripts/lib/sherpa-onnx.sh)"
+done
+
 # 2. The CPU variant modules: next to the binary, else the llama-cpp-sys-2 build whose
 #    libggml-base.so is the one next to the binary (several stale build dirs may exist).
 cpu_dir=""
@@ -102,7 +115,7 @@ find "$stage/dm" -name '*.so*' -type f -exec strip --strip-unneeded {} +
 # The regular files of dm/ (not the symlinks of a .so chain).
 files() { find "$stage/dm" -maxdepth 1 -type f | sort; }
 needed=$(files | while read -r f; do objdump -p "$f" | awk '/NEEDED/ {print $2}'; done | sort -u)
-for lib in libstdc++.so.6 libgcc_s.so.1 libgomp.so.1 libvulkan.so.1; do
+for lib in libstdc++.so.6 libgcc_s.so.1 libgomp.so.1 libasound.so.2 libvulkan.so.1; do
   if [[ "$lib" == libvulkan.so.1 ]] || grep -qx "$lib" <<<"$needed"; then
     path=$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64/ {print $NF; exit}')
     [[ -n "$path" ]] && cp -L "$path" "$stage/syslibs/$lib"
