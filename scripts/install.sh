@@ -56,6 +56,7 @@ Icon=desktop-mate
 Terminal=false
 Categories=Utility;
 StartupNotify=false
+StartupWMClass=desktop-mate
 DESKTOP
 refresh_menu
 echo "install: desktop-mate installed in $lib; run it with: $bin"

@@ -64,8 +64,9 @@ for arg in "$@"; do
         pulseaudio pulseaudio-utils libasound2-plugins
         # the listening tests: instrument and percussion sounds that must not start an utterance
         sound-icons
-        # the native Wayland test: weston's headless backend and its screenshooter
-        weston
+        # the native Wayland tests: weston's headless backend and its screenshooter; sway
+        # (headless, with a virtual pointer) and wev, a window that prints the clicks it gets
+        weston sway wev
       )
       ;;
     --desktop-shot)

@@ -117,6 +117,9 @@ fn primary_window(settings: &Settings, state: &AppState) -> Window {
     let scale = state.window_scale(settings);
     Window {
         title: format!("desktop-mate — {}", settings.persona.name),
+        // Wayland's app_id and X11's WM_CLASS: desktops match the window to the installed
+        // menu entry (its icon in the dock and task switcher), compositors' window rules find it.
+        name: Some("desktop-mate".into()),
         resolution: WindowResolution::new(
             (window.width as f32 * scale).round() as u32,
             (window.height as f32 * scale).round() as u32,
