@@ -94,6 +94,14 @@ fn start_weston(dir: &Path, runtime: &Path, version: (u32, u32), socket: &str) -
     weston
 }
 
+/// The app's own lines of a log that libwayland's protocol lines fill, and any panic.
+fn app_lines(log: &str) -> String {
+    log.lines()
+        .filter(|l| l.contains("desktop_mate") || l.contains("panicked"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Whether a pixel is one of the wallpaper's colours (the screenshot is exact; a little slack
 /// for a compositor that blends).
 fn wallpaper(pixel: &image::Rgba<u8>) -> bool {
@@ -290,10 +298,7 @@ fn on_wayland_without_xwayland_the_mascot_is_transparent_and_lets_clicks_through
         assert!(
             Instant::now() < deadline && !log.contains("panicked"),
             "no input region set: {}",
-            log.lines()
-                .filter(|l| l.contains("desktop_mate") || l.contains("panicked"))
-                .collect::<Vec<_>>()
-                .join("\n")
+            app_lines(&log)
         );
         std::thread::sleep(Duration::from_millis(250));
     }
@@ -724,10 +729,7 @@ fn on_sway_a_click_on_a_transparent_pixel_passes_the_mascot_by_and_one_on_a_draw
         assert!(
             Instant::now() < deadline && !log.contains("panicked"),
             "no input region or no window on sway ({region:?}, {origin:?}): {}",
-            log.lines()
-                .filter(|l| l.contains("desktop_mate") || l.contains("panicked"))
-                .collect::<Vec<_>>()
-                .join("\n")
+            app_lines(&log)
         );
         std::thread::sleep(Duration::from_millis(250));
     };
