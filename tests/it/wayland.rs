@@ -410,7 +410,7 @@ mod virtual_pointer {
     use std::time::Duration;
 
     use wayland_client::globals::{GlobalListContents, registry_queue_init};
-    use wayland_client::protocol::wl_pointer::ButtonState;
+    use wayland_client::protocol::wl_pointer::{Axis, AxisSource, ButtonState};
     use wayland_client::protocol::wl_registry::{self, WlRegistry};
     use wayland_client::protocol::wl_seat::WlSeat;
     use wayland_client::{Connection, Dispatch, EventQueue, QueueHandle, delegate_noop};
@@ -476,20 +476,49 @@ mod virtual_pointer {
             Ok(())
         }
 
+        fn next_time(&mut self) -> u32 {
+            self.time += 50;
+            self.time
+        }
+
+        /// Moves to (x, y) on the output.
+        pub fn move_to(&mut self, x: u32, y: u32) -> Result<(), String> {
+            let time = self.next_time();
+            self.pointer
+                .motion_absolute(time, x, y, self.extent.0, self.extent.1);
+            self.pointer.frame();
+            self.sync(Duration::from_millis(100))
+        }
+
+        /// Presses or releases the left button where the pointer is.
+        pub fn button(&mut self, pressed: bool) -> Result<(), String> {
+            let time = self.next_time();
+            let state = if pressed {
+                ButtonState::Pressed
+            } else {
+                ButtonState::Released
+            };
+            self.pointer.button(time, BTN_LEFT, state);
+            self.pointer.frame();
+            self.sync(Duration::from_millis(150))
+        }
+
         /// Moves to (x, y) on the output and clicks the left button there.
         pub fn click(&mut self, x: u32, y: u32) -> Result<(), String> {
-            self.time += 100;
+            self.move_to(x, y)?;
+            std::thread::sleep(Duration::from_millis(200));
+            self.button(true)?;
+            self.button(false)
+        }
+
+        /// One notch of a mouse wheel, up.
+        pub fn wheel_up(&mut self) -> Result<(), String> {
+            let time = self.next_time();
+            self.pointer.axis_source(AxisSource::Wheel);
             self.pointer
-                .motion_absolute(self.time, x, y, self.extent.0, self.extent.1);
+                .axis_discrete(time, Axis::VerticalScroll, -15.0, -1);
             self.pointer.frame();
-            self.sync(Duration::from_millis(300))?;
-            for state in [ButtonState::Pressed, ButtonState::Released] {
-                self.time += 100;
-                self.pointer.button(self.time, BTN_LEFT, state);
-                self.pointer.frame();
-                self.sync(Duration::from_millis(150))?;
-            }
-            Ok(())
+            self.sync(Duration::from_millis(100))
         }
     }
 }
@@ -529,13 +558,15 @@ fn wev_buttons(log: &str) -> usize {
         .count()
 }
 
-/// sway's window of `app_id`: its (x, y) on the output, from `swaymsg -t get_tree`.
+/// sway's window of `app_id`: its (x, y, width, height) on the output, from `swaymsg -t
+/// get_tree`.
 #[cfg(feature = "wayland")]
-fn window_origin(ipc: &Path, app_id: &str) -> Option<(i32, i32)> {
-    fn find(node: &serde_json::Value, app_id: &str) -> Option<(i32, i32)> {
+fn window_rect(ipc: &Path, app_id: &str) -> Option<[i32; 4]> {
+    fn find(node: &serde_json::Value, app_id: &str) -> Option<[i32; 4]> {
         if node["app_id"].as_str() == Some(app_id) {
             let rect = &node["rect"];
-            return Some((rect["x"].as_i64()? as i32, rect["y"].as_i64()? as i32));
+            let field = |name: &str| rect[name].as_i64().map(|v| v as i32);
+            return Some([field("x")?, field("y")?, field("width")?, field("height")?]);
         }
         ["nodes", "floating_nodes"]
             .iter()
@@ -550,6 +581,19 @@ fn window_origin(ipc: &Path, app_id: &str) -> Option<(i32, i32)> {
         .output()
         .ok()?;
     find(&serde_json::from_slice(&out.stdout).ok()?, app_id)
+}
+
+/// Polls `window_rect` for up to 5 s until `wanted` holds; the last rect seen.
+#[cfg(feature = "wayland")]
+fn wait_for_rect(ipc: &Path, wanted: impl Fn([i32; 4]) -> bool) -> Option<[i32; 4]> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let rect = window_rect(ipc, "desktop-mate");
+        if rect.is_some_and(&wanted) || Instant::now() > deadline {
+            return rect;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// A point of the window far from every rectangle of its input region (transparent there),
@@ -573,12 +617,12 @@ fn empty_and_drawn(region: &[[i32; 4]]) -> Option<((i32, i32), (i32, i32))> {
 /// The input region at work: on sway (headless, wlroots), with `wev` (a window that prints the
 /// pointer events it gets) filling the screen behind the mascot, a real click (sway's virtual
 /// pointer) on a transparent pixel of the mascot's window does not reach the mascot (and reaches
-/// `wev` on sway 1.10 and later), and one on a drawn pixel reaches the mascot and not `wev`. sway refuses to run as root: as root the test runs it as
+/// `wev` on sway 1.10 and later), one on a drawn pixel reaches the mascot and not `wev`, a drag
+/// on the avatar moves the window and a wheel notch scales it. sway refuses to run as root: as root the test runs it as
 /// `nobody` (its clients still connect as root).
 #[cfg(feature = "wayland")]
 #[test]
-fn on_sway_a_click_on_a_transparent_pixel_passes_the_mascot_by_and_one_on_a_drawn_pixel_reaches_it()
-{
+fn on_sway_clicks_pass_through_transparent_pixels_and_the_avatar_is_clicked_dragged_and_scaled() {
     use std::os::unix::fs::PermissionsExt;
 
     let tools = ["sway", "swaymsg", "wev", "stdbuf", "setpriv"];
@@ -720,7 +764,7 @@ fn on_sway_a_click_on_a_transparent_pixel_passes_the_mascot_by_and_one_on_a_draw
     let (region, origin) = loop {
         let log = read(&log_path);
         let region = region_in_window(last_input_region(&log));
-        let origin = window_origin(&ipc, "desktop-mate");
+        let origin = window_rect(&ipc, "desktop-mate").map(|[x, y, _, _]| (x, y));
         if let (Ok(region), Some(origin)) = (&region, origin)
             && region.len() > 1
         {
@@ -796,5 +840,73 @@ fn on_sway_a_click_on_a_transparent_pixel_passes_the_mascot_by_and_one_on_a_draw
         wev_buttons(&read(&wev_log_path)),
         wev_before,
         "the window below got the click on the mascot's drawn pixel at ({x}, {y})"
+    );
+
+    // The avatar itself: the largest rectangle narrower than the window (the chat panel, open
+    // without a model, spans the window's width).
+    let avatar = region
+        .iter()
+        .filter(|[_, _, w, _]| *w < WINDOW.0 - 16)
+        .max_by_key(|[_, _, w, h]| w * h)
+        .map(|[x, y, w, h]| (x + w / 2, y + h / 2))
+        .expect("the avatar's rectangles in the input region");
+
+    // Drag: pressed on the avatar, moved 60 pixels right and 40 down, released: the window
+    // follows (the mascot asks the compositor to move it, xdg_toplevel.move, on its next
+    // frame; the compositor moves it with the pointer until the release).
+    let (x, y) = on_screen(avatar);
+    pointer.move_to(x, y).expect("move");
+    std::thread::sleep(Duration::from_millis(200));
+    let moves = |log: &str| {
+        log.lines()
+            .filter(|l| l.contains("-> xdg_toplevel@") && l.contains(".move("))
+            .count()
+    };
+    let asked_before = moves(&read(&log_path));
+    pointer.button(true).expect("press");
+    // The pointer moves once the mascot has asked (a loaded machine's frame can be slow).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while moves(&read(&log_path)) == asked_before {
+        assert!(
+            Instant::now() < deadline,
+            "the mascot did not ask to be moved (xdg_toplevel.move) after a press on its avatar \
+             {avatar:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for step in 1..=6 {
+        pointer
+            .move_to(x + 10 * step, y + 40 * step / 6)
+            .expect("move");
+    }
+    pointer.button(false).expect("release");
+    // Within 2 pixels: the compositor rounds the pointer's absolute positions.
+    let wanted = (origin.0 + 60, origin.1 + 40);
+    let near = |[x, y, _, _]: [i32; 4]| (x - wanted.0).abs() <= 2 && (y - wanted.1).abs() <= 2;
+    let moved = wait_for_rect(&ipc, near);
+    assert!(
+        moved.is_some_and(near),
+        "the window did not follow a drag of (60, 40) from {origin:?} on the avatar {avatar:?}: \
+         {moved:?}"
+    );
+    let wanted = moved.map_or(wanted, |[x, y, _, _]| (x, y));
+
+    // Scale: one notch of the wheel up over the avatar: the window grows by 10 %.
+    let (x, y) = ((wanted.0 + avatar.0) as u32, (wanted.1 + avatar.1) as u32);
+    pointer.move_to(x, y).expect("move");
+    std::thread::sleep(Duration::from_millis(300));
+    pointer.wheel_up().expect("wheel");
+    let grown = (
+        (WINDOW.0 as f32 * 1.1).round() as i32,
+        (WINDOW.1 as f32 * 1.1).round() as i32,
+    );
+    let scaled = wait_for_rect(&ipc, |[_, _, w, h]| {
+        (w - grown.0).abs() <= 1 && (h - grown.1).abs() <= 1
+    });
+    assert!(
+        scaled.is_some_and(|[_, _, w, h]| (w - grown.0).abs() <= 1 && (h - grown.1).abs() <= 1),
+        "a wheel notch up on the avatar did not scale the {}x{} window to {grown:?}: {scaled:?}",
+        WINDOW.0,
+        WINDOW.1
     );
 }
