@@ -276,32 +276,35 @@ pub(crate) fn edit_settings(
             path_field(ui, "eSpeak NG program", &mut s.voice.espeak_ng);
             extra(ui, Extra::Voice(&s.voice));
         });
-    egui::CollapsingHeader::new("Listening").show(ui, |ui| {
-        ui.checkbox(
-            &mut s.listen.enabled,
-            "listen while the push-to-talk key is held",
-        );
-        ui.checkbox(&mut s.listen.hands_free, "hands-free (no key)");
-        ui.checkbox(&mut s.listen.send_at_once, "send what was heard at once");
-        ui.checkbox(&mut s.listen.partial_words, "show the words while I speak");
-        ui.checkbox(
-            &mut s.listen.barge_in,
-            "speaking stops the mascot (headphones)",
-        );
-        ui.horizontal(|ui| {
-            ui.label("language");
-            ui.add(egui::TextEdit::singleline(&mut s.listen.language).hint_text("auto"));
+    // Open when listening is on: its recognizers to download are what such a user looks for.
+    egui::CollapsingHeader::new("Listening")
+        .default_open(s.listen.enabled)
+        .show(ui, |ui| {
+            ui.checkbox(
+                &mut s.listen.enabled,
+                "listen while the push-to-talk key is held",
+            );
+            ui.checkbox(&mut s.listen.hands_free, "hands-free (no key)");
+            ui.checkbox(&mut s.listen.send_at_once, "send what was heard at once");
+            ui.checkbox(&mut s.listen.partial_words, "show the words while I speak");
+            ui.checkbox(
+                &mut s.listen.barge_in,
+                "speaking stops the mascot (headphones)",
+            );
+            ui.horizontal(|ui| {
+                ui.label("language");
+                ui.add(egui::TextEdit::singleline(&mut s.listen.language).hint_text("auto"));
+            });
+            let mut device = s.listen.device.clone().unwrap_or_default();
+            ui.horizontal(|ui| {
+                ui.label("input device");
+                ui.add(egui::TextEdit::singleline(&mut device).hint_text("default"));
+            });
+            s.listen.device = (!device.trim().is_empty()).then(|| device.trim().to_owned());
+            path_field(ui, "recognizer folder", &mut s.listen.recognizer);
+            path_field(ui, "Silero VAD model", &mut s.listen.vad);
+            extra(ui, Extra::Listen(&s.listen));
         });
-        let mut device = s.listen.device.clone().unwrap_or_default();
-        ui.horizontal(|ui| {
-            ui.label("input device");
-            ui.add(egui::TextEdit::singleline(&mut device).hint_text("default"));
-        });
-        s.listen.device = (!device.trim().is_empty()).then(|| device.trim().to_owned());
-        path_field(ui, "recognizer folder", &mut s.listen.recognizer);
-        path_field(ui, "Silero VAD model", &mut s.listen.vad);
-        extra(ui, Extra::Listen(&s.listen));
-    });
     egui::CollapsingHeader::new("Language model")
         .default_open(true)
         .show(ui, |ui| {

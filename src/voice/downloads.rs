@@ -81,9 +81,10 @@ impl VoiceDownloads {
 
     /// True when the catalogue recognizer `id` is downloaded and laid out.
     pub fn recognizer_installed(&self, id: &str) -> bool {
-        self.recognizers_dir.as_deref().is_some_and(|dir| {
-            dir.join(id).join("tokens.txt").is_file() && dir.join(recognizers::VAD_FILE).is_file()
-        })
+        self.recognizers_dir
+            .as_deref()
+            .zip(recognizers::find(id))
+            .is_some_and(|(dir, entry)| entry.installed_in(dir))
     }
 }
 

@@ -204,11 +204,21 @@ pub fn whisper_name(folder: &Path) -> Result<String, VoiceError> {
     const SUFFIX: &str = "-encoder.int8.onnx";
     let entries = std::fs::read_dir(folder).map_err(|err| {
         VoiceError::Listen(format!(
-            "no speech recognizer in {} ({err}): put a model exported for sherpa-onnx there: \
-             Moonshine (encoder_model.ort, decoder_model_merged.ort, tokens.txt) or Whisper \
-             (NAME-encoder.int8.onnx, NAME-decoder.int8.onnx, NAME-tokens.txt; \
-             docs/listening.md)",
-            folder.display()
+            "no speech recognizer in {} ({err}): download one in the settings (F2, \
+             Listening) or with `desktop-mate listen --pull {}` ({}), or put a model exported \
+             for sherpa-onnx there: Moonshine (encoder_model.ort, decoder_model_merged.ort, \
+             tokens.txt) or Whisper (NAME-encoder.int8.onnx, NAME-decoder.int8.onnx, \
+             NAME-tokens.txt; docs/listening.md)",
+            folder.display(),
+            folder
+                .file_name()
+                .and_then(|name| super::recognizers::find(&name.to_string_lossy()))
+                .map_or(WHISPER_BASE, |entry| entry.id),
+            super::recognizers::RECOGNIZERS
+                .iter()
+                .map(|entry| entry.id)
+                .collect::<Vec<_>>()
+                .join(" or ")
         ))
     })?;
     let mut names: Vec<String> = entries

