@@ -117,9 +117,11 @@ fn primary_window(settings: &Settings, state: &AppState) -> Window {
     let scale = state.window_scale(settings);
     Window {
         title: format!("desktop-mate — {}", settings.persona.name),
-        // Wayland's app_id and X11's WM_CLASS: desktops match the window to the installed
-        // menu entry (its icon in the dock and task switcher), compositors' window rules find it.
-        name: Some("desktop-mate".into()),
+        // Wayland's app_id (unset otherwise): desktops match the window to the installed
+        // menu entry (its icon in the dock and task switcher), compositors' rules find it. Only
+        // there: on X11 Bevy would give WM_CLASS an empty instance, where winit's default is
+        // the program's name for both (what StartupWMClass matches).
+        name: desktop::display::native_wayland().then(|| "desktop-mate".into()),
         resolution: WindowResolution::new(
             (window.width as f32 * scale).round() as u32,
             (window.height as f32 * scale).round() as u32,

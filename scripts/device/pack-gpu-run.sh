@@ -5,7 +5,8 @@
 #                           libraries (libsherpa-onnx-c-api, libonnxruntime) it links, the CPU
 #                           variant modules libggml-cpu-*.so, libggml-vulkan.so (and
 #                           libggml-cuda.so when one was built here); syslibs/: this machine's
-#                           libstdc++/libgcc_s/libgomp/libvulkan, used there only when missing
+#                           libstdc++/libgcc_s/libgomp/libasound/libvulkan, used there only
+#                           when missing
 #   gpu-run/ggml-src.tar.gz the trimmed llama.cpp/ggml source (scripts/pack-ggml-source.sh), to
 #                           build libggml-cuda.so there (scripts/build-backend-module.sh cuda)
 #   gpu-run/py/             pure-python gguf (llama.cpp's gguf-py, PyPI) + yaml + tqdm, for

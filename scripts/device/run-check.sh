@@ -31,9 +31,10 @@ rm -f "$prog"/libggml-cuda.so "$prog"/libggml-vulkan.so
 # System libraries this machine lacks (libasound on a server image, say): the packed ones, and
 # only those (the machine's own libstdc++ may be newer than the packed one).
 mkdir -p /tmp/dm-syslibs
+ldcache=$(ldconfig -p) # once: `ldconfig -p | grep -q` can fail on SIGPIPE under pipefail
 for lib in /tmp/dm-pkg/syslibs/*; do
   name=$(basename "$lib")
-  if ! ldconfig -p | grep -q "^[[:space:]]*$name "; then
+  if ! grep -q "^[[:space:]]*$name " <<<"$ldcache"; then
     ln -sf "$lib" "/tmp/dm-syslibs/$name"
     say "$name: not on this machine, the packed one is used"
   fi

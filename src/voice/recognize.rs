@@ -204,21 +204,12 @@ pub fn whisper_name(folder: &Path) -> Result<String, VoiceError> {
     const SUFFIX: &str = "-encoder.int8.onnx";
     let entries = std::fs::read_dir(folder).map_err(|err| {
         VoiceError::Listen(format!(
-            "no speech recognizer in {} ({err}): download one in the settings (F2, \
-             Listening) or with `desktop-mate listen --pull {}` ({}), or put a model exported \
-             for sherpa-onnx there: Moonshine (encoder_model.ort, decoder_model_merged.ort, \
-             tokens.txt) or Whisper (NAME-encoder.int8.onnx, NAME-decoder.int8.onnx, \
-             NAME-tokens.txt; docs/listening.md)",
+            "no speech recognizer in {} ({err}): {}put a model exported for sherpa-onnx \
+             there: Moonshine (encoder_model.ort, decoder_model_merged.ort, tokens.txt) or \
+             Whisper (NAME-encoder.int8.onnx, NAME-decoder.int8.onnx, NAME-tokens.txt; \
+             docs/listening.md)",
             folder.display(),
-            folder
-                .file_name()
-                .and_then(|name| super::recognizers::find(&name.to_string_lossy()))
-                .map_or(WHISPER_BASE, |entry| entry.id),
-            super::recognizers::RECOGNIZERS
-                .iter()
-                .map(|entry| entry.id)
-                .collect::<Vec<_>>()
-                .join(" or ")
+            pull_hint(folder)
         ))
     })?;
     let mut names: Vec<String> = entries
@@ -231,11 +222,28 @@ pub fn whisper_name(folder: &Path) -> Result<String, VoiceError> {
     names.sort();
     names.into_iter().next().ok_or_else(|| {
         VoiceError::Listen(format!(
-            "no NAME{SUFFIX} (Whisper) or encoder_model.ort (Moonshine) in {}: a model \
+            "no NAME{SUFFIX} (Whisper) or encoder_model.ort (Moonshine) in {}: {}a model \
              exported for sherpa-onnx goes there (docs/listening.md)",
-            folder.display()
+            folder.display(),
+            pull_hint(folder)
         ))
     })
+}
+
+/// "download it ... or " when `folder` is where a default recognizer goes (the catalogue's
+/// ids are the defaults' folder names), else nothing: `listen --pull` fills the recognizers
+/// folder only.
+fn pull_hint(folder: &Path) -> String {
+    folder
+        .file_name()
+        .map(|name| name.to_string_lossy())
+        .filter(|name| [MOONSHINE_TINY_EN, WHISPER_BASE].contains(&name.as_ref()))
+        .map_or_else(String::new, |id| {
+            format!(
+                "download it in the settings (F2, Listening) or with `desktop-mate listen \
+                 --pull {id}`, or "
+            )
+        })
 }
 
 /// `auto` (or empty) = "" (Whisper detects it); otherwise a two- or three-letter code.

@@ -185,7 +185,9 @@ pub fn pull(
         format!("no recognizer {id:?} in the catalogue ({})", ids.join(", "))
     })?;
     let downloads = recognizers.join(".downloads");
-    let total = entry.bytes();
+    let vad = recognizers.join(VAD_FILE);
+    // The detector is fetched only when it is missing.
+    let total = entry.bytes() - if vad.is_file() { VAD.bytes } else { 0 };
     let mut before = 0;
     let mut fetch = |base: &str, file: &RecognizerFile| -> Result<PathBuf, String> {
         let name = file.name();
@@ -199,7 +201,6 @@ pub fn pull(
         before += file.bytes;
         Ok(path)
     };
-    let vad = recognizers.join(VAD_FILE);
     if !vad.is_file() {
         let path = fetch(VAD_BASE_URL, &VAD)?;
         std::fs::rename(&path, &vad).map_err(|err| format!("{VAD_FILE}: {err}"))?;
