@@ -60,7 +60,7 @@ impl RecognizerFile {
     }
 
     /// Its name once laid out for sherpa-onnx: Moonshine's `tokenizer.bin` becomes
-    /// `tokens.txt` ([`moonshine_tokens`]); the others keep theirs.
+    /// `tokens.txt` ([`moonshine_tokens`], in [`pull`]); the others keep theirs and are copied.
     pub fn laid_out_name(&self) -> &'static str {
         match self.name() {
             "tokenizer.bin" => "tokens.txt",
@@ -207,7 +207,7 @@ pub fn pull(
     }
     let mut fetched = Vec::new();
     for file in entry.files {
-        fetched.push((file.name(), fetch(entry.base_url, file)?));
+        fetched.push((file, fetch(entry.base_url, file)?));
     }
     let folder = recognizers.join(entry.id);
     let partial = recognizers.join(format!(".{}.partial", entry.id));
@@ -216,13 +216,15 @@ pub fn pull(
         std::fs::remove_dir_all(&partial).map_err(|e| io("an earlier attempt's folder", e))?;
     }
     std::fs::create_dir_all(&partial).map_err(|e| io("the recognizer's folder", e))?;
-    for (name, path) in &fetched {
-        if *name == "tokenizer.bin" {
-            let bytes = std::fs::read(path).map_err(|e| io("tokenizer.bin", e))?;
-            std::fs::write(partial.join("tokens.txt"), moonshine_tokens(&bytes)?)
-                .map_err(|e| io("tokens.txt", e))?;
-        } else {
+    for (file, path) in &fetched {
+        let (name, laid_out) = (file.name(), file.laid_out_name());
+        if name == laid_out {
             std::fs::copy(path, partial.join(name)).map_err(|e| io(name, e))?;
+        } else {
+            // Moonshine's tokenizer.bin, made into the tokens.txt sherpa-onnx reads.
+            let bytes = std::fs::read(path).map_err(|e| io(name, e))?;
+            std::fs::write(partial.join(laid_out), moonshine_tokens(&bytes)?)
+                .map_err(|e| io(laid_out, e))?;
         }
     }
     if folder.exists() {

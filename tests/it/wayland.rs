@@ -243,25 +243,21 @@ fn same_shape(region: &[[i32; 4]], bounds: [u32; 4]) -> Result<(), String> {
     Ok(())
 }
 
-#[test]
-fn on_wayland_without_xwayland_the_mascot_is_transparent_and_lets_clicks_through_its_empty_pixels()
-{
-    let Some(version) = weston_version() else {
-        return;
-    };
-    let _window = crate::support::one_window_at_a_time();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let runtime = dir.path().join("runtime");
+/// A compositor's runtime folder (`XDG_RUNTIME_DIR`, mode 0700) in `dir`.
+fn runtime_dir(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let runtime = dir.join("runtime");
     std::fs::create_dir(&runtime).expect("runtime dir");
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700))
-            .expect("runtime dir mode");
-    }
-    let socket = "desktop-mate-test";
-    let _weston = start_weston(dir.path(), &runtime, version, socket);
+    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700))
+        .expect("runtime dir mode");
+    runtime
+}
 
-    let config = dir.path().join("mascot.ron");
+/// The real `desktop-mate run` on the Wayland display `socket` in `runtime`, without an X
+/// display, its window [`WINDOW`] large, home in `dir`; its log (with libwayland's protocol
+/// log, `WAYLAND_DEBUG=client`, and the window's debug lines) in `log`.
+fn start_mascot(dir: &Path, runtime: &Path, socket: &str, log: &Path) -> Running {
+    let config = dir.join("mascot.ron");
     std::fs::write(
         &config,
         format!(
@@ -270,23 +266,43 @@ fn on_wayland_without_xwayland_the_mascot_is_transparent_and_lets_clicks_through
         ),
     )
     .expect("settings");
-    let log_path = dir.path().join("run.log");
-    let log = std::fs::File::create(&log_path).expect("run log");
     let child = Command::new(env!("CARGO_BIN_EXE_desktop-mate"))
         .args(["--config", config.to_str().expect("utf8"), "run"])
-        .env("HOME", dir.path())
-        .env("XDG_CONFIG_HOME", dir.path().join(".config"))
-        .env("XDG_RUNTIME_DIR", &runtime)
+        .env("HOME", dir)
+        .env("XDG_CONFIG_HOME", dir.join(".config"))
+        .env("XDG_RUNTIME_DIR", runtime)
         .env("WAYLAND_DISPLAY", socket)
         .env_remove("DISPLAY")
         .env("WAYLAND_DEBUG", "client")
         .env("RUST_LOG", "info,desktop_mate::avatar::window=debug")
         .stdout(Stdio::null())
-        .stderr(log)
+        .stderr(std::fs::File::create(log).expect("run log"))
         .spawn()
         .expect("start the mascot");
-    let _mascot = Running(child);
-    let read_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    Running(child)
+}
+
+/// A log being written, as text (lossy: a read can end inside a character the writer has not
+/// finished; empty when it is not there yet).
+fn read_lossy(path: &Path) -> String {
+    String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).into_owned()
+}
+
+#[test]
+fn on_wayland_without_xwayland_the_mascot_is_transparent_and_lets_clicks_through_its_empty_pixels()
+{
+    let Some(version) = weston_version() else {
+        return;
+    };
+    let _window = crate::support::one_window_at_a_time();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let runtime = runtime_dir(dir.path());
+    let socket = "desktop-mate-test";
+    let _weston = start_weston(dir.path(), &runtime, version, socket);
+
+    let log_path = dir.path().join("run.log");
+    let _mascot = start_mascot(dir.path(), &runtime, socket, &log_path);
+    let read_log = || read_lossy(&log_path);
 
     // The window takes pointer input only where something is drawn, once it has a hit mask.
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -638,10 +654,7 @@ fn on_sway_clicks_pass_through_transparent_pixels_and_the_avatar_is_clicked_drag
     // sway runs as `nobody` when we are root: it must read its config in here.
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
         .expect("temp dir mode");
-    let runtime = dir.path().join("runtime");
-    std::fs::create_dir(&runtime).expect("runtime dir");
-    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700))
-        .expect("runtime dir mode");
+    let runtime = runtime_dir(dir.path());
     let root = Command::new("id")
         .arg("-u")
         .output()
@@ -732,40 +745,15 @@ fn on_sway_clicks_pass_through_transparent_pixels_and_the_avatar_is_clicked_drag
         .expect("start wev");
     let _wev = Running(wev);
 
-    let settings = dir.path().join("mascot.ron");
-    std::fs::write(
-        &settings,
-        format!(
-            "(window: (width: {}, height: {}), desktop: (autostart: false))",
-            WINDOW.0, WINDOW.1
-        ),
-    )
-    .expect("settings");
     let log_path = dir.path().join("run.log");
-    let child = Command::new(env!("CARGO_BIN_EXE_desktop-mate"))
-        .args(["--config", settings.to_str().expect("utf8"), "run"])
-        .env("HOME", dir.path())
-        .env("XDG_CONFIG_HOME", dir.path().join(".config"))
-        .env("XDG_RUNTIME_DIR", &runtime)
-        .env("WAYLAND_DISPLAY", &socket)
-        .env_remove("DISPLAY")
-        .env("WAYLAND_DEBUG", "client")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).expect("run log"))
-        .spawn()
-        .expect("start the mascot");
-    let _mascot = Running(child);
-    // Lossy: a read can end inside a character the writer has not finished.
-    let read = |path: &Path| {
-        String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).into_owned()
-    };
+    let _mascot = start_mascot(dir.path(), &runtime, &socket, &log_path);
 
     // The mascot's input region once the avatar is in it (more than the panel's one
     // rectangle), and its window where the config put it. The avatar moves a little (idle
     // motion, blinks), so the points below keep 16 pixels from the region's edges.
     let deadline = Instant::now() + Duration::from_secs(120);
     let (region, origin) = loop {
-        let log = read(&log_path);
+        let log = read_lossy(&log_path);
         let region = region_in_window(last_input_region(&log));
         let origin = window_rect(&ipc, "desktop-mate").map(|[x, y, _, _]| (x, y));
         if let (Ok(region), Some(origin)) = (&region, origin)
@@ -791,29 +779,29 @@ fn on_sway_clicks_pass_through_transparent_pixels_and_the_avatar_is_clicked_drag
     let version = sway_version().expect("sway --version says which sway this is");
     let passes_through = version >= (1, 10);
     let (wev_before, mascot_before) = (
-        wev_buttons(&read(&wev_log_path)),
-        mascot_buttons(&read(&log_path)),
+        wev_buttons(&read_lossy(&wev_log_path)),
+        mascot_buttons(&read_lossy(&log_path)),
     );
     let (x, y) = on_screen(empty);
     pointer.click(x, y).expect("click");
     let deadline = Instant::now() + Duration::from_secs(if passes_through { 5 } else { 2 });
-    while wev_buttons(&read(&wev_log_path)) < wev_before + 2 && Instant::now() < deadline {
+    while wev_buttons(&read_lossy(&wev_log_path)) < wev_before + 2 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(
-        mascot_buttons(&read(&log_path)),
+        mascot_buttons(&read_lossy(&log_path)),
         mascot_before,
         "the mascot got a click on its transparent pixel ({x}, {y}): {empty:?} in its window \
          at {origin:?}, outside its input region {region:?}"
     );
-    let below = wev_buttons(&read(&wev_log_path)).saturating_sub(wev_before);
+    let below = wev_buttons(&read_lossy(&wev_log_path)).saturating_sub(wev_before);
     if passes_through {
         assert_eq!(
             below,
             2,
             "the window below did not get the press and release at ({x}, {y}), a transparent \
              pixel of the mascot ({empty:?} in its window at {origin:?}; region {region:?}):\n{}",
-            read(&wev_log_path)
+            read_lossy(&wev_log_path)
                 .lines()
                 .rev()
                 .take(20)
@@ -829,25 +817,25 @@ fn on_sway_clicks_pass_through_transparent_pixels_and_the_avatar_is_clicked_drag
 
     // A click on a drawn pixel (the middle of the region's largest rectangle): the mascot gets
     // it, the window below does not.
-    let wev_before = wev_buttons(&read(&wev_log_path));
+    let wev_before = wev_buttons(&read_lossy(&wev_log_path));
     let (x, y) = on_screen(drawn);
     pointer.click(x, y).expect("click");
     let deadline = Instant::now() + Duration::from_secs(5);
-    while mascot_buttons(&read(&log_path)) < mascot_before + 1 && Instant::now() < deadline {
+    while mascot_buttons(&read_lossy(&log_path)) < mascot_before + 1 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
     // Its press and release (only the press when it starts a drag, whose release the
     // compositor keeps), counted from before the first click: a late event of that one would
     // make more.
     std::thread::sleep(Duration::from_millis(300));
-    let got = mascot_buttons(&read(&log_path)) - mascot_before;
+    let got = mascot_buttons(&read_lossy(&log_path)) - mascot_before;
     assert!(
         (1..=2).contains(&got),
         "the mascot got {got} button events for the click at ({x}, {y}) on its drawn pixel \
          {drawn:?} (1 or 2 expected, none before it)"
     );
     assert_eq!(
-        wev_buttons(&read(&wev_log_path)),
+        wev_buttons(&read_lossy(&wev_log_path)),
         wev_before,
         "the window below got the click on the mascot's drawn pixel at ({x}, {y})"
     );
@@ -872,11 +860,11 @@ fn on_sway_clicks_pass_through_transparent_pixels_and_the_avatar_is_clicked_drag
             .filter(|l| l.contains("-> xdg_toplevel@") && l.contains(".move("))
             .count()
     };
-    let asked_before = moves(&read(&log_path));
+    let asked_before = moves(&read_lossy(&log_path));
     pointer.button(true).expect("press");
     // The pointer moves once the mascot has asked (a loaded machine's frame can be slow).
     let deadline = Instant::now() + Duration::from_secs(10);
-    while moves(&read(&log_path)) == asked_before {
+    while moves(&read_lossy(&log_path)) == asked_before {
         assert!(
             Instant::now() < deadline,
             "the mascot did not ask to be moved (xdg_toplevel.move) after a press on its avatar \
