@@ -18,7 +18,12 @@ shoot() {
     --size "${SIZE:-400x600}" "$@"
 }
 shoot --settings --no-chat --out docs/screenshots/settings.png
-echo "wrote docs/screenshots/settings.png"
+# Listening on: its section open, with the catalogue's recognizers to download (fresh HOME).
+sed 's/^        enabled: false,\( *\)\/\/ hold/        enabled: true, \1\/\/ hold/' config/mascot.ron >"$tmp/listen-on.ron"
+grep -q '^        enabled: true, *// hold' "$tmp/listen-on.ron"
+HOME="$tmp" xvfb-run -a -s "-screen 0 1280x1024x24" "$bin" snapshot --config "$tmp/listen-on.ron" \
+  --size 440x760 --settings --no-chat --out docs/screenshots/listen-settings.png
+echo "wrote docs/screenshots/settings.png, listen-settings.png"
 shoot --no-chat --out docs/screenshots/mascot.png
 shoot --no-chat --expression joy=1 --out docs/screenshots/mascot-joy.png
 SIZE=640x600 shoot --no-chat --expressions-panel --expression surprised=1 --out docs/screenshots/expressions.png

@@ -92,9 +92,13 @@ fn settings_panel(
         .unwrap_or_else(|| writer.current().clone());
     let mut open = true;
     let mut action = None;
+    // As tall as the window allows below its place (egui's default stops at about 400 px,
+    // which hid the listening section's recognizers under the scroll).
+    let height = (ctx.content_rect().height() - 64.0 - 16.0).max(200.0);
     egui::Window::new("Settings")
         .open(&mut open)
         .default_width(340.0)
+        .default_height(height)
         .default_pos(egui::pos2(8.0, 64.0))
         .vscroll(true)
         .show(ctx, |ui| {

@@ -81,6 +81,9 @@ pub struct Vad {
     kept: std::collections::VecDeque<f32>,
     /// Samples fed to the detector since the last reset (the detector's own positions).
     fed: usize,
+    /// Where the utterance going on was noticed (the first window the detector said speech,
+    /// or the end of the piece it cut at its longest): see [`Vad::in_progress`].
+    noticed: Option<usize>,
 }
 
 impl Vad {
@@ -122,6 +125,7 @@ impl Vad {
             pending: Vec::with_capacity(VAD_WINDOW),
             kept: std::collections::VecDeque::new(),
             fed: 0,
+            noticed: None,
         })
     }
 
@@ -144,6 +148,28 @@ impl Vad {
         self.detector.detected()
     }
 
+    /// Where the utterance going on was noticed, in samples since the last reset; `None`
+    /// between utterances.
+    pub fn noticed(&self) -> Option<usize> {
+        self.noticed
+    }
+
+    /// The utterance going on, from `pre_roll` samples before the detector noticed it (it
+    /// does so after `min_speech_seconds` of speech and a window: the first word would be
+    /// cut) to the last sample pushed; empty when none is. From the same kept stream as the
+    /// pad of [`Vad::push`]'s utterances: partial words read it (see `listener.rs`).
+    pub fn in_progress(&self, pre_roll: usize) -> Vec<f32> {
+        let Some(noticed) = self.noticed else {
+            return Vec::new();
+        };
+        let first_kept = self.fed - self.kept.len();
+        let from = noticed.saturating_sub(pre_roll).max(first_kept);
+        let mut samples = Vec::with_capacity(self.fed - from + self.pending.len());
+        samples.extend(self.kept.range(from - first_kept..));
+        samples.extend_from_slice(&self.pending);
+        samples
+    }
+
     /// Ends the stream: the utterance still going on, if any, is returned.
     pub fn finish(&mut self) -> Vec<Utterance> {
         if !self.pending.is_empty() {
@@ -157,6 +183,7 @@ impl Vad {
         self.detector.reset();
         self.kept.clear();
         self.fed = 0;
+        self.noticed = None;
         utterances
     }
 
@@ -165,16 +192,23 @@ impl Vad {
         self.pending.clear();
         self.kept.clear();
         self.fed = 0;
+        self.noticed = None;
         self.detector.clear();
         self.detector.reset();
     }
 
     fn accept(&mut self, window: &[f32]) {
         self.detector.accept_waveform(window);
+        let start = self.fed;
         self.fed += window.len();
         self.kept.extend(window.iter().copied());
         let over = self.kept.len().saturating_sub(KEPT_SAMPLES);
         self.kept.drain(..over);
+        self.noticed = match (self.detector.detected(), self.noticed) {
+            (false, _) => None,
+            (true, None) => Some(start),
+            (true, noticed) => noticed,
+        };
     }
 
     fn take(&mut self) -> Vec<Utterance> {
@@ -185,6 +219,11 @@ impl Vad {
             let mut samples = Vec::with_capacity(pad.len() + segment.samples().len());
             samples.extend_from_slice(&pad);
             samples.extend_from_slice(segment.samples());
+            // Cut at its longest while the speech goes on: what is in progress starts here.
+            let end = start + segment.samples().len();
+            if let Some(noticed) = self.noticed.as_mut() {
+                *noticed = (*noticed).max(end);
+            }
             utterances.push(Utterance {
                 samples,
                 start_seconds: (start - pad.len()) as f64 / f64::from(LISTEN_RATE),

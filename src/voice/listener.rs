@@ -15,8 +15,6 @@
 //! it always hears 30 s) gets no partials, and an utterance gets no more once one of
 //! its partials took longer (Moonshine's cost grows with the utterance).
 
-use std::collections::VecDeque;
-
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -315,7 +313,7 @@ fn run(config: ListenConfig, control: Receiver<Control>, events: Sender<ListenEv
                     let _ = events.send(ListenEvent::SpeechStarted);
                 }
                 was_speaking = speaking;
-                partials.feed(&samples, speaking, !utterances.is_empty());
+                partials.follow(&models.vad);
                 // Push-to-talk keeps every utterance for the release.
                 if hands_free && !held {
                     for utterance in utterances {
@@ -356,13 +354,12 @@ fn probe() -> Audio {
     }
 }
 
-/// The words so far of what the user is saying (see the module's documentation).
+/// The words so far of what the user is saying (see the module's documentation). The audio is
+/// the detector's own ([`Vad::in_progress`]): this keeps only when and what it last showed.
 struct Partials {
     enabled: bool,
-    /// The last [`PRE_ROLL_SAMPLES`] heard, for the start of the next utterance.
-    recent: VecDeque<f32>,
-    /// The utterance in progress, from a little before the detector noticed it.
-    current: Vec<f32>,
+    /// Where the detector noticed the utterance in progress: a new one starts the pace afresh.
+    utterance: Option<usize>,
     /// Push-to-talk: the text of each utterance that ended while the key is held (the release
     /// recognizes only what came after them).
     ended: Vec<String>,
@@ -378,8 +375,7 @@ impl Partials {
     fn new(enabled: bool) -> Self {
         Self {
             enabled,
-            recent: VecDeque::with_capacity(PRE_ROLL_SAMPLES),
-            current: Vec::new(),
+            utterance: None,
             ended: Vec::new(),
             next_at: Instant::now(),
             shown: String::new(),
@@ -390,36 +386,22 @@ impl Partials {
     /// Forgets the utterance in progress (the detector was reset). `ended` stays: it follows
     /// the press's utterances, which the press keeps.
     fn reset(&mut self) {
-        self.recent.clear();
-        self.current.clear();
+        self.utterance = None;
         self.shown.clear();
         self.too_slow = false;
     }
 
-    /// `speaking`: the detector's state after `samples`; `ended`: an utterance ended in them.
-    fn feed(&mut self, samples: &[f32], speaking: bool, ended: bool) {
-        if !self.enabled {
+    /// After the detector was fed: an utterance that began (or ended) sets the pace.
+    fn follow(&mut self, vad: &Vad) {
+        let noticed = vad.noticed();
+        if noticed == self.utterance {
             return;
         }
-        if ended {
-            // What follows belongs to the next utterance.
-            self.current.clear();
-            self.too_slow = false;
+        self.utterance = noticed;
+        self.too_slow = false;
+        if noticed.is_some() {
+            self.next_at = Instant::now() + PARTIAL_EVERY / 2;
         }
-        if speaking {
-            if self.current.is_empty() {
-                self.current.extend(self.recent.iter().copied());
-                self.next_at = Instant::now() + PARTIAL_EVERY / 2;
-            }
-            self.current.extend_from_slice(samples);
-        } else {
-            self.current.clear();
-        }
-        let keep = samples.len().min(PRE_ROLL_SAMPLES);
-        let overflow = (self.recent.len() + keep).saturating_sub(PRE_ROLL_SAMPLES);
-        self.recent.drain(..overflow);
-        self.recent
-            .extend(samples[samples.len() - keep..].iter().copied());
     }
 
     /// Push-to-talk: an utterance of the press ended. Its words start the next partials and
@@ -434,15 +416,19 @@ impl Partials {
 
     /// The words so far, when it is time for them and they changed.
     fn due(&mut self, models: &Models) -> Option<String> {
-        if !self.enabled || self.too_slow || self.current.len() < PARTIAL_MIN_SAMPLES {
+        if !self.enabled || self.too_slow || self.utterance.is_none() {
             return None;
         }
         let started = Instant::now();
         if started < self.next_at {
             return None;
         }
+        let samples = models.vad.in_progress(PRE_ROLL_SAMPLES);
+        if samples.len() < PARTIAL_MIN_SAMPLES {
+            return None;
+        }
         let audio = Audio {
-            samples: self.current.clone(),
+            samples,
             sample_rate: LISTEN_RATE,
         };
         let text = models.recognizer.transcribe(&audio).unwrap_or_default();
@@ -590,34 +576,6 @@ mod tests {
         let one = joined(&[a, b]);
         assert_eq!(one.samples, [1.0, 1.0, 1.0, 2.0, 2.0]);
         assert_eq!(one.start_seconds, 0.5);
-    }
-
-    #[test]
-    fn an_utterance_in_progress_starts_with_the_audio_before_it_was_noticed() {
-        let mut partials = Partials::new(true);
-        // 1 s of silence, then speech noticed: the utterance begins 0.6 s back.
-        partials.feed(&vec![0.0; LISTEN_RATE as usize], false, false);
-        assert!(partials.current.is_empty());
-        assert_eq!(partials.recent.len(), PRE_ROLL_SAMPLES);
-        partials.feed(&[0.5; 160], true, false);
-        assert_eq!(partials.current.len(), PRE_ROLL_SAMPLES + 160);
-        assert_eq!(partials.current[PRE_ROLL_SAMPLES - 1], 0.0);
-        assert_eq!(partials.current[PRE_ROLL_SAMPLES], 0.5);
-        partials.feed(&[0.25; 160], true, false);
-        assert_eq!(partials.current.len(), PRE_ROLL_SAMPLES + 320);
-        // The end of the utterance: nothing in progress; the next one starts afresh.
-        partials.feed(&[0.0; 160], false, true);
-        assert!(partials.current.is_empty());
-        partials.feed(&[0.75; 160], true, true);
-        assert_eq!(partials.current.len(), PRE_ROLL_SAMPLES + 160);
-        // Its pre-roll is the latest audio: the last utterance's end, then the silence after.
-        assert_eq!(partials.current[PRE_ROLL_SAMPLES - 480], 0.5);
-        assert_eq!(partials.current[PRE_ROLL_SAMPLES - 320], 0.25);
-        assert_eq!(partials.current[PRE_ROLL_SAMPLES - 1], 0.0);
-        // Off: nothing kept.
-        let mut off = Partials::new(false);
-        off.feed(&[0.5; 160], true, false);
-        assert!(off.current.is_empty() && off.recent.is_empty());
     }
 
     #[test]

@@ -310,18 +310,33 @@ fn silence_starts_no_utterance_and_a_stream_is_cut_as_it_is_fed() {
     assert_eq!(found, 0, "utterances in two minutes without speech");
 }
 
+/// The third recording and a fresh detector, for the tests that feed a stream by hand.
+fn speech_and_detector() -> Option<(Audio, Vad)> {
+    let (Some(samples), Some(vad)) = (speech_samples(), vad_model()) else {
+        return None;
+    };
+    let audio = Audio::read_wav(&samples[2].0).expect("a WAV file");
+    assert_eq!(audio.sample_rate, LISTEN_RATE);
+    let detector = Vad::open(&vad, VadSettings::default()).expect("Silero VAD loads");
+    Some((audio, detector))
+}
+
+/// Very quiet noise (within ±0.001), the same every time.
+fn quiet_noise(samples: usize) -> Vec<f32> {
+    (0..samples)
+        .map(|i| 0.001 * ((i * 7919 % 1000) as f32 / 500.0 - 1.0))
+        .collect()
+}
+
 /// Each utterance starts 0.2 s before the point the detector started it (the pad), with the
 /// stream's own samples there, also for the utterances after a push-to-talk release (`finish`)
 /// and after a reset.
 #[test]
 fn an_utterance_carries_the_audio_just_before_its_detected_start() {
-    let (Some(samples), Some(vad)) = (speech_samples(), vad_model()) else {
+    let Some((audio, mut detector)) = speech_and_detector() else {
         return;
     };
-    let audio = Audio::read_wav(&samples[2].0).expect("a WAV file");
-    assert_eq!(audio.sample_rate, LISTEN_RATE);
     let chunk = (LISTEN_RATE / 50) as usize;
-    let mut detector = Vad::open(&vad, VadSettings::default()).expect("Silero VAD loads");
     for (n, round) in ["first", "after finish", "after reset"]
         .into_iter()
         .enumerate()
@@ -332,9 +347,7 @@ fn an_utterance_carries_the_audio_just_before_its_detected_start() {
         // A second of quiet noise, then the speech, fed 20 ms at a time; each round a little
         // softer, so that a pad taken from an earlier round's audio would show.
         let gain = 1.0 - 0.1 * n as f32;
-        let mut stream: Vec<f32> = (0..LISTEN_RATE as usize)
-            .map(|i| 0.001 * ((i * 7919 % 1000) as f32 / 500.0 - 1.0))
-            .collect();
+        let mut stream = quiet_noise(LISTEN_RATE as usize);
         stream.extend(audio.samples.iter().map(|s| s * gain));
         let mut found = Vec::new();
         for piece in stream.chunks(chunk) {
@@ -359,6 +372,82 @@ fn an_utterance_carries_the_audio_just_before_its_detected_start() {
             "{round}: not the stream's audio"
         );
     }
+}
+
+/// What partial words recognize while the user speaks (`Vad::in_progress`): the stream's own
+/// latest audio from 0.6 s before the detector noticed the utterance, a pre-roll that reaches
+/// back past the start the detector gives the utterance when it ends (the first word is not
+/// cut); nothing between utterances and nothing after a reset.
+#[test]
+fn the_utterance_in_progress_is_the_latest_audio_from_before_it_was_noticed() {
+    let Some((audio, mut detector)) = speech_and_detector() else {
+        return;
+    };
+    let rate = LISTEN_RATE as usize;
+    let (chunk, pre_roll, pad) = (rate / 50, rate * 6 / 10, rate / 5);
+    // Quiet noise, the speech, a pause, the speech again a little softer, a pause.
+    let mut stream = quiet_noise(rate);
+    stream.extend(&audio.samples);
+    stream.extend(quiet_noise(rate * 3 / 2));
+    stream.extend(audio.samples.iter().map(|s| s * 0.8));
+    stream.extend(quiet_noise(rate * 3 / 2));
+    let mut noticed: Vec<usize> = Vec::new();
+    let mut utterances = Vec::new();
+    let mut pushed = 0;
+    for piece in stream.chunks(chunk) {
+        utterances.extend(detector.push(piece));
+        pushed += piece.len();
+        let so_far = detector.in_progress(pre_roll);
+        let Some(at) = detector.noticed() else {
+            assert!(
+                so_far.is_empty(),
+                "audio in progress between utterances at {pushed}"
+            );
+            assert!(!detector.speaking());
+            continue;
+        };
+        assert!(detector.speaking());
+        if noticed.last() != Some(&at) {
+            noticed.push(at);
+        }
+        assert!(
+            at >= rate && at <= pushed,
+            "noticed at {at}, {pushed} pushed"
+        );
+        assert_eq!(so_far.len(), pushed - (at - pre_roll), "at {pushed}");
+        assert_eq!(
+            &so_far[..],
+            &stream[pushed - so_far.len()..pushed],
+            "at {pushed}"
+        );
+    }
+    utterances.extend(detector.finish());
+    let starts: Vec<usize> = utterances
+        .iter()
+        .map(|u| (u.start_seconds * LISTEN_RATE as f64).round() as usize + pad)
+        .collect();
+    println!("noticed at {noticed:?}; the utterances start at {starts:?} (before their pad)");
+    assert!(
+        starts.len() >= 2,
+        "{} utterance(s) in two readings",
+        starts.len()
+    );
+    assert_eq!(noticed.len(), starts.len(), "each utterance noticed once");
+    for (at, start) in noticed.iter().zip(&starts) {
+        assert!(
+            at - pre_roll <= *start && start <= at,
+            "the pre-roll from {} misses the start {start} (noticed at {at})",
+            at - pre_roll
+        );
+    }
+    // A reset (push-to-talk pressed, the mascot speaking) forgets the utterance going on.
+    for piece in stream[..noticed[0] + rate / 2].chunks(chunk) {
+        detector.push(piece);
+    }
+    assert!(detector.noticed().is_some() && !detector.in_progress(pre_roll).is_empty());
+    detector.reset();
+    assert_eq!(detector.noticed(), None);
+    assert!(detector.in_progress(pre_roll).is_empty());
 }
 
 #[test]
