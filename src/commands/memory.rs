@@ -79,6 +79,13 @@ pub enum MemoryAction {
     Export { file: PathBuf },
     /// Add the memories of FILE: an export, or a JSON array of objects with `text` and `kind`.
     Import { file: PathBuf },
+    /// Download an embedding model of the catalogue (checked, resumable) and make its GGUF in
+    /// the models folder: memories are then searched by meaning (used when
+    /// `memory.embedding_model` is not set).
+    Pull {
+        #[arg(default_value = crate::memory::embedders::ALL_MINILM_L6_V2)]
+        id: String,
+    },
 }
 
 pub fn run(loaded: LoadedSettings, args: MemoryArgs) -> ExitCode {
@@ -105,9 +112,9 @@ fn engine(loaded: &LoadedSettings, args: &MemoryArgs) -> Result<MemoryEngine, Me
     }
     let model = args
         .embedding_model
-        .as_ref()
-        .or(loaded.settings.memory.embedding_model.as_ref());
-    let embedder = match model {
+        .clone()
+        .or_else(|| crate::memory::embedding_model(&loaded.settings));
+    let embedder = match &model {
         Some(model) => {
             let threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(8) as u16);
             Some(Box::new(LlamaEmbedder::load(model, threads)?) as Box<dyn Embed>)
@@ -127,6 +134,9 @@ fn engine(loaded: &LoadedSettings, args: &MemoryArgs) -> Result<MemoryEngine, Me
 }
 
 fn execute(loaded: &LoadedSettings, args: MemoryArgs) -> Result<(), MemoryError> {
+    if let MemoryAction::Pull { id } = &args.action {
+        return pull(id);
+    }
     let mut engine = engine(loaded, &args)?;
     match args.action {
         MemoryAction::List { json } => {
@@ -219,6 +229,33 @@ fn execute(loaded: &LoadedSettings, args: MemoryArgs) -> Result<(), MemoryError>
             let n = engine.import(&file)?;
             println!("imported {n} memories from {}", file.display());
         }
+        MemoryAction::Pull { .. } => {}
     }
+    Ok(())
+}
+
+/// `memory pull ID`: the catalogue's embedding model into the models folder, its progress on
+/// stderr, its path on stdout.
+fn pull(id: &str) -> Result<(), MemoryError> {
+    let models = crate::models::download::default_models_dir()
+        .ok_or_else(|| MemoryError::Invalid("no home folder to keep models in".into()))?;
+    let mut shown = None;
+    let mut progress = |done: u64, total: u64| {
+        let percent = done * 100 / total.max(1);
+        if shown.is_none_or(|shown| percent >= shown + 10 || (percent == 100 && shown < 100)) {
+            shown = Some(percent);
+            eprintln!("memory: {id}: {percent} % of {:.0} MB", total as f64 / 1e6);
+        }
+    };
+    let base = crate::memory::embedders::base_url();
+    let path = crate::memory::embedders::pull(
+        &models,
+        id,
+        &base,
+        &mut progress,
+        &std::sync::atomic::AtomicBool::new(false),
+    )
+    .map_err(MemoryError::Embedding)?;
+    println!("{}", path.display());
     Ok(())
 }

