@@ -237,8 +237,6 @@ fn execute(loaded: &LoadedSettings, args: MemoryArgs) -> Result<(), MemoryError>
 /// `memory pull ID`: the catalogue's embedding model into the models folder, its progress on
 /// stderr, its path on stdout.
 fn pull(id: &str) -> Result<(), MemoryError> {
-    let models = crate::models::download::default_models_dir()
-        .ok_or_else(|| MemoryError::Invalid("no home folder to keep models in".into()))?;
     let mut shown = None;
     let mut progress = |done: u64, total: u64| {
         let percent = done * 100 / total.max(1);
@@ -247,15 +245,8 @@ fn pull(id: &str) -> Result<(), MemoryError> {
             eprintln!("memory: {id}: {percent} % of {:.0} MB", total as f64 / 1e6);
         }
     };
-    let base = crate::memory::embedders::base_url();
-    let path = crate::memory::embedders::pull(
-        &models,
-        id,
-        &base,
-        &mut progress,
-        &std::sync::atomic::AtomicBool::new(false),
-    )
-    .map_err(MemoryError::Embedding)?;
+    let path = crate::memory::embedders::pull_to_models_dir(id, &mut progress)
+        .map_err(MemoryError::Embedding)?;
     println!("{}", path.display());
     Ok(())
 }

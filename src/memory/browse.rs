@@ -134,15 +134,7 @@ fn pull_embedding() -> Result<String, String> {
     let entry = super::embedders::EMBEDDERS
         .first()
         .ok_or("no embedding model in the catalogue")?;
-    let models =
-        crate::models::download::default_models_dir().ok_or("no home folder to keep models in")?;
-    let path = super::embedders::pull(
-        &models,
-        entry.id,
-        &super::embedders::base_url(),
-        &mut |_, _| {},
-        &std::sync::atomic::AtomicBool::new(false),
-    )?;
+    let path = super::embedders::pull_to_models_dir(entry.id, &mut |_, _| {})?;
     info!("memory: embedding model {}", path.display());
     Ok(format!(
         "{} is ready: memories are searched by meaning from the next start",

@@ -50,10 +50,9 @@ fn one() -> u32 {
     1
 }
 
+/// Mean pooling unless the model pools by its CLS token.
 #[derive(Deserialize, Default)]
 struct Pooling {
-    #[serde(default)]
-    pooling_mode_mean_tokens: bool,
     #[serde(default)]
     pooling_mode_cls_token: bool,
 }
@@ -105,19 +104,15 @@ fn read_wheel(wheel: &Path, folder: &str) -> Result<Sources, MemoryError> {
             .map_err(|e| invalid(format!("{}: cannot read {path}: {e}", wheel.display())))?;
         Ok(bytes)
     };
-    let json = |bytes: Vec<u8>, name: &str| -> Result<serde_json::Value, MemoryError> {
-        serde_json::from_slice(&bytes).map_err(|e| invalid(format!("{name}: {e}")))
-    };
-    let config: BertConfig = serde_json::from_value(json(read("config.json")?, "config.json")?)
-        .map_err(|e| invalid(format!("config.json: {e}")))?;
+    fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8], name: &str) -> Result<T, MemoryError> {
+        serde_json::from_slice(bytes).map_err(|e| invalid(format!("{name}: {e}")))
+    }
+    let config: BertConfig = parse(&read("config.json")?, "config.json")?;
     let pooling: Pooling = match read("1_Pooling/config.json") {
-        Ok(bytes) => serde_json::from_value(json(bytes, "1_Pooling/config.json")?)
-            .map_err(|e| invalid(format!("1_Pooling/config.json: {e}")))?,
+        Ok(bytes) => parse(&bytes, "1_Pooling/config.json")?,
         Err(_) => Pooling::default(),
     };
-    let tokenizer: Tokenizer =
-        serde_json::from_value(json(read("tokenizer.json")?, "tokenizer.json")?)
-            .map_err(|e| invalid(format!("tokenizer.json: {e}")))?;
+    let tokenizer: Tokenizer = parse(&read("tokenizer.json")?, "tokenizer.json")?;
     let weights = read("model.safetensors")?;
     Ok(Sources {
         config,
@@ -365,12 +360,10 @@ fn write_f32(sources: &Sources, name: &str, out: &Path) -> Result<(), MemoryErro
     gguf.f32("bert.attention.layer_norm_epsilon", config.layer_norm_eps)?;
     gguf.bool("bert.attention.causal", false)?;
     // llama.cpp's pooling types: 1 mean, 2 CLS.
-    let pooling = match (
-        sources.pooling.pooling_mode_mean_tokens,
-        sources.pooling.pooling_mode_cls_token,
-    ) {
-        (_, true) => 2,
-        _ => 1,
+    let pooling = if sources.pooling.pooling_mode_cls_token {
+        2
+    } else {
+        1
     };
     gguf.u32("bert.pooling_type", pooling)?;
     gguf.u32("general.file_type", sys::LLAMA_FTYPE_ALL_F32)?;

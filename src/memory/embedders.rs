@@ -115,6 +115,14 @@ pub fn pull(
     Ok(out)
 }
 
+/// [`pull`] into the user's models folder from [`base_url`], not cancelled: `memory pull` and
+/// the Memory panel's Download.
+pub fn pull_to_models_dir(id: &str, progress: &mut dyn FnMut(u64, u64)) -> Result<PathBuf, String> {
+    let models =
+        crate::models::download::default_models_dir().ok_or("no home folder to keep models in")?;
+    pull(&models, id, &base_url(), progress, &AtomicBool::new(false))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -162,10 +162,7 @@ impl Vad {
         let Some(noticed) = self.noticed else {
             return Vec::new();
         };
-        let first_kept = self.fed - self.kept.len();
-        let from = noticed.saturating_sub(pre_roll).max(first_kept);
-        let mut samples = Vec::with_capacity(self.fed - from + self.pending.len());
-        samples.extend(self.kept.range(from - first_kept..));
+        let mut samples = self.kept_between(noticed.saturating_sub(pre_roll), self.fed);
         samples.extend_from_slice(&self.pending);
         samples
     }
@@ -235,13 +232,19 @@ impl Vad {
 
     /// Up to [`PAD_SAMPLES`] of the stream just before position `start`, as far as kept.
     fn pad_before(&self, start: usize) -> Vec<f32> {
+        self.kept_between(start.saturating_sub(PAD_SAMPLES), start)
+    }
+
+    /// The stream's samples from position `from` (or the oldest kept) up to `to`, as far as
+    /// they are kept; positions count the samples fed to the detector since the last reset.
+    fn kept_between(&self, from: usize, to: usize) -> Vec<f32> {
         let first_kept = self.fed - self.kept.len();
-        let from = start.saturating_sub(PAD_SAMPLES).max(first_kept);
-        if from >= start || start > self.fed {
+        let from = from.max(first_kept);
+        if from >= to || to > self.fed {
             return Vec::new();
         }
         self.kept
-            .range(from - first_kept..start - first_kept)
+            .range(from - first_kept..to - first_kept)
             .copied()
             .collect()
     }
