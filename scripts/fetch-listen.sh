@@ -11,7 +11,11 @@
 #   sherpa-onnx's Moonshine v2 recognizer, its tokens.txt made from the wheel's tokenizer.bin as
 #   sherpa-onnx's scripts/moonshine/v2/generate_tokens.py does, into
 #   ~/.cache/desktop-mate/models/moonshine-tiny-en/.
-# Prints the three paths. Tests and benchmarks only: the mascot itself never downloads these.
+# - real recorded French speech with its transcripts: Asterisk's French prompts, read by June
+#   Wallack (CC-BY-SA-3.0), from Debian main's `asterisk-core-sounds-fr-wav` and
+#   `asterisk-core-sounds-fr` 1.6.1-1 (the second holds the transcripts), into
+#   ~/.cache/desktop-mate/models/speech-samples-fr/ (the WAVs, core-sounds-fr.txt, copyright).
+# Prints the four paths. Tests and benchmarks only: the mascot itself never downloads these.
 set -euo pipefail
 
 VAD_WHEEL_SHA256=7b7f5436cfcb02fae583a05b512ea96467fd449fe54cb49a5e4f06c51a1e43b8
@@ -22,6 +26,8 @@ MOONSHINE_FILES_SHA256="94e90a4654fc45cdfedb77c4c08e1739f48862998e58fada384b2511
 cf524c4862d36e9e5ab032eddc73637efd822d70e868ac575cf1a46e1e4708a0  decoder_model_merged.ort
 2870d843e14c1e187bf1913a521562a63b53933814bd7f2145120468f494a049  tokens.txt
 6884b35fd6377d4c4d32336a0bc152f36b64d1e45b6503683cdc238250a8472d  tokenizer.bin"
+FRENCH_WAV_DEB_SHA256=8d4e1bc32ed5ba7fbda40841ca1825ed20cc6232724a473c90f8bb0e53e6073e
+FRENCH_TEXT_DEB_SHA256=04c82c78c570c43a7136cbc5e2488d0c470b775468dff9fbce4a131b18cf1056
 models="${DESKTOP_MATE_MODELS:-$HOME/.cache/desktop-mate/models}"
 vad="$models/silero-vad.onnx"
 samples="$models/speech-samples"
@@ -29,7 +35,8 @@ mkdir -p "$models"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# Downloads URL to FILE (PyPI's file host: a permanent address) and checks its SHA256.
+# Downloads URL to FILE (PyPI's file host or Debian's pool: permanent addresses) and checks its
+# SHA256.
 fetch_pinned() {
   local url=$1 file=$2 sha=$3
   if ! python3 -c "import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])" "$url" "$file"; then
@@ -118,6 +125,23 @@ PY
   mv "$work/moonshine" "$moonshine"
   touch "$moonshine/.complete"
 fi
+french="$models/speech-samples-fr"
+if [[ ! -f "$french/.complete" ]]; then
+  # Debian's pool: a version's file keeps its address while the version is in an archive.
+  pool=http://deb.debian.org/debian/pool/main/a/asterisk-core-sounds
+  fetch_pinned "$pool/asterisk-core-sounds-fr-wav_1.6.1-1_all.deb" "$work/fr-wav.deb" "$FRENCH_WAV_DEB_SHA256"
+  fetch_pinned "$pool/asterisk-core-sounds-fr_1.6.1-1_all.deb" "$work/fr.deb" "$FRENCH_TEXT_DEB_SHA256"
+  dpkg-deb -x "$work/fr-wav.deb" "$work/fr"
+  dpkg-deb -x "$work/fr.deb" "$work/fr"
+  rm -rf "$french"
+  mkdir -p "$work/french"
+  cp -r "$work/fr/usr/share/asterisk/sounds/fr_CA_f_June/." "$work/french/"
+  gzip -dc "$work/fr/usr/share/doc/asterisk-core-sounds-fr/core-sounds-fr.txt.gz" >"$work/french/core-sounds-fr.txt"
+  cp "$work/fr/usr/share/doc/asterisk-core-sounds-fr-wav/copyright" "$work/french/copyright"
+  mv "$work/french" "$french"
+  touch "$french/.complete"
+fi
 echo "$vad"
 echo "$samples"
 echo "$moonshine"
+echo "$french"

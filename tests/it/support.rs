@@ -183,6 +183,38 @@ pub fn speech_samples() -> Option<Vec<(PathBuf, String)>> {
     Some(samples)
 }
 
+/// Asterisk's French prompts (read by June Wallack, 8 kHz) with their transcripts, when
+/// `scripts/fetch-listen.sh` has put them in the cache: every prompt of at least six words whose
+/// transcript describes no sound (`[beep]`, `(ahooga)`), in name order, transcripts as written.
+pub fn french_speech_samples() -> Option<Vec<(PathBuf, String)>> {
+    let dir = cached_model(
+        "listen",
+        "speech-samples-fr/.complete",
+        "recorded French speech samples",
+        "scripts/fetch-listen.sh",
+    )?
+    .parent()?
+    .to_owned();
+    // core-sounds-fr.txt: `name: text` per prompt, `;` comments.
+    let transcripts = std::fs::read_to_string(dir.join("core-sounds-fr.txt")).ok()?;
+    let mut samples: Vec<(PathBuf, String)> = transcripts
+        .lines()
+        .filter(|line| !line.starts_with(';'))
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, text)| {
+            (
+                dir.join(format!("{}.wav", name.trim())),
+                text.trim().to_owned(),
+            )
+        })
+        .filter(|(wav, text)| {
+            text.split_whitespace().count() >= 6 && !text.contains(['[', '(']) && wav.is_file()
+        })
+        .collect();
+    samples.sort();
+    Some(samples)
+}
+
 /// Short instrument and percussion sounds (Debian's sound-icons, 16 kHz WAVs; scripts/setup.sh
 /// --test installs them): music-like noise that must not start an utterance.
 pub fn instrument_sounds() -> Option<Vec<PathBuf>> {

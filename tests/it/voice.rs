@@ -51,19 +51,40 @@ pub(crate) fn words(text: &str) -> Vec<String> {
         "nineteen",
         "twenty",
     ];
+    normalized_words(text, &NUMBERS)
+        .into_iter()
+        // Spellings a reader does not hear (as Whisper's English normalizer does).
+        .map(|word| match word.as_str() {
+            "mr" => "mister".to_owned(),
+            "mrs" => "missus".to_owned(),
+            _ => word,
+        })
+        .collect()
+}
+
+/// The same for French: "trois" and "3" are one word, "dix-sept" is "10 7" on both sides.
+pub(crate) fn french_words(text: &str) -> Vec<String> {
+    const NUMBERS: [&str; 17] = [
+        "zéro", "un", "deux", "trois", "quatre", "cinq", "six", "sept", "huit", "neuf", "dix",
+        "onze", "douze", "treize", "quatorze", "quinze", "seize",
+    ];
+    normalized_words(text, &NUMBERS)
+}
+
+/// Lowercase words, hyphens and dashes as spaces, other punctuation dropped (apostrophes kept:
+/// "l'heure" is one word), `numbers[n]` written as `n`.
+fn normalized_words(text: &str, numbers: &[&str]) -> Vec<String> {
     text.to_lowercase()
         .replace(['-', '—'], " ")
+        .replace('’', "'")
         .split_whitespace()
         .map(|word| {
             let word: String = word
                 .chars()
                 .filter(|c| c.is_alphanumeric() || *c == '\'')
                 .collect();
-            match NUMBERS.iter().position(|n| *n == word) {
+            match numbers.iter().position(|n| *n == word) {
                 Some(n) => n.to_string(),
-                // Spellings a reader does not hear (as Whisper's English normalizer does).
-                None if word == "mr" => "mister".to_owned(),
-                None if word == "mrs" => "missus".to_owned(),
                 None => word,
             }
         })
@@ -93,6 +114,10 @@ fn word_error_rate_measures_edits_per_reference_word() {
     assert_eq!(edits(&reference, &words("a cat sat on mat")), 2);
     assert_eq!(words("Three-two, Twenty!"), ["3", "2", "20"]);
     assert_eq!(words("Mr. Dashwood"), ["mister", "dashwood"]);
+    assert_eq!(
+        french_words("Appuyez sur l’étoile, puis dix-sept."),
+        ["appuyez", "sur", "l'étoile", "puis", "10", "7"]
+    );
 }
 
 pub(crate) const ENGLISH: [&str; 10] = [
