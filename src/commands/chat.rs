@@ -52,6 +52,8 @@ struct JsonReply<'a> {
     prompt_format: Option<PromptFormat>,
     /// The memories put in front of the message (`memory.*` settings), if any.
     recalled: Option<&'a str>,
+    /// The standing memories the prompt opened with, if any.
+    standing: Option<&'a str>,
 }
 
 pub fn run(loaded: LoadedSettings, args: ChatArgs) -> ExitCode {
@@ -173,6 +175,7 @@ pub fn run(loaded: LoadedSettings, args: ChatArgs) -> ExitCode {
                         n_gpu_layers: load_plan.as_ref().map(|p| p.n_gpu_layers),
                         prompt_format,
                         recalled: recalled.as_deref(),
+                        standing: session.standing(),
                     };
                     match serde_json::to_string(&json) {
                         Ok(line) => println!("{line}"),

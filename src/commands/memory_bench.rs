@@ -62,6 +62,13 @@ pub struct NotesReport {
     /// conversation, greedy.
     pub ttft_memory_on_ms: f64,
     pub ttft_memory_off_ms: f64,
+    /// The same talk (arriving at once) after 300 more facts were stored, newer than the
+    /// talk's: the standing memories are then other facts and the talk's are recalled.
+    pub stored_many: usize,
+    pub ttft_many_memories_on_ms: f64,
+    pub ttft_many_memories_off_ms: f64,
+    /// Turns of that talk that had memories put in front of them.
+    pub turns_with_memories_many: usize,
     /// The same when the message was typed in the chat panel: the session evaluated it
     /// ahead (`ChatSession::prepare`, memories recalled for it) during the pause before Enter.
     pub ttft_typed_memory_on_ms: f64,
@@ -72,6 +79,12 @@ pub struct NotesReport {
     pub ttft_typed_early_memory_off_ms: f64,
     /// Turns of [`TALK`] that had memories put in front of them.
     pub turns_with_memories: usize,
+    /// Warm-up before each talk (the persona's prompt, with memory its standing memories:
+    /// paid at the app's start, not by a message), median, memory on and off.
+    pub warm_up_memory_on_ms: f64,
+    pub warm_up_memory_off_ms: f64,
+    /// The standing memories the last talk with memory opened with.
+    pub standing: Option<String>,
     /// Each turn of [`TALK`], memory on and off (medians over the 3 rounds).
     pub talk: Vec<TalkTurn>,
 }
@@ -243,6 +256,52 @@ pub fn bench(loaded: &LoadedSettings, model: &Path, threads: u16) -> Result<Memo
     })
 }
 
+/// The 300 facts of the "months later" store: colleague, hobby, place.
+const NAMES: [&str; 10] = [
+    "Anna", "Bruno", "Chen", "Dalia", "Emil", "Farah", "Goran", "Hana", "Ivo", "Jules",
+];
+const THINGS: [&str; 30] = [
+    "stamps",
+    "vinyl records",
+    "old maps",
+    "coins",
+    "postcards",
+    "seashells",
+    "comic books",
+    "teapots",
+    "fountain pens",
+    "keychains",
+    "board games",
+    "model trains",
+    "cookbooks",
+    "matchboxes",
+    "vintage cameras",
+    "snow globes",
+    "posters",
+    "rare plants",
+    "pocket watches",
+    "bottle caps",
+    "tin toys",
+    "chess sets",
+    "minerals",
+    "fossils",
+    "postage meters",
+    "lanterns",
+    "music boxes",
+    "fans",
+    "hats",
+    "kites",
+];
+const PLACES: [&str; 7] = [
+    "flea markets",
+    "online auctions",
+    "garage sales",
+    "antique shops",
+    "their travels",
+    "a club in town",
+    "their grandparents' attic",
+];
+
 const CONVERSATION: [&str; 2] = [
     "Hi! My name is Lea and I work nights at the hospital.",
     "My cat Miso wakes me up at noon every day.",
@@ -334,9 +393,14 @@ fn notes(loaded: &LoadedSettings, embedding: &Path, threads: u16) -> Result<Note
     type Turn = (f64, f64, usize, bool);
     let talk = |session: &mut ChatSession,
                 typed: Typed,
-                turns: &mut Vec<Vec<Turn>>|
+                turns: &mut Vec<Vec<Turn>>,
+                warm_ups: &mut Vec<(Option<String>, f64)>|
      -> Result<(), String> {
         session.clear();
+        // As the app does after loading: the persona's prompt (with memory, its standing
+        // memories too) evaluated before the first message.
+        let warm_up = session.warm_up(persona).map_err(|e| e.to_string())?;
+        warm_ups.push((session.standing().map(str::to_owned), warm_up.prompt_ms));
         for (i, message) in TALK.iter().enumerate() {
             // The chat panel hands the session what is being typed; here, the last text it
             // handed over before Enter.
@@ -367,24 +431,67 @@ fn notes(loaded: &LoadedSettings, embedding: &Path, threads: u16) -> Result<Note
     };
     // Three rounds, memory on then off, so that the machine's ups and downs fall on both.
     let mut runs: [(Vec<Vec<Turn>>, Vec<Vec<Turn>>); 3] = Default::default();
-    for round in 0..3 {
+    // (standing memories evaluated, warm-up ms) per talk.
+    let mut warm_ups = Vec::new();
+    for _ in 0..3 {
         for (typed, (on, off)) in [Typed::No, Typed::Whole, Typed::LastWordMissing]
             .into_iter()
             .zip(runs.iter_mut())
         {
-            if round > 0 || typed != Typed::No {
-                session.set_memory(crate::memory::open(&settings)?);
-            }
-            talk(&mut session, typed, on)?;
+            session.set_memory(crate::memory::open(&settings)?);
+            talk(&mut session, typed, on, &mut warm_ups)?;
             session.set_memory(None);
-            talk(&mut session, typed, off)?;
+            talk(&mut session, typed, off, &mut warm_ups)?;
         }
+    }
+    // Months later: the same facts among 300 newer ones (real sentences, real vectors). The
+    // standing memories are then the newest of those, so the talk's facts are recalled.
+    let db = crate::memory::database_path(&settings).ok_or("no memory file")?;
+    let mut engine = MemoryEngine::new(
+        MemoryStore::open(&db).map_err(|e| e.to_string())?.store,
+        Some(Box::new(
+            LlamaEmbedder::load(embedding, threads).map_err(|e| e.to_string())?,
+        )),
+        &settings.persona.name,
+    );
+    let fillers = (0..300)
+        .map(|i| {
+            let text = format!(
+                "The user's colleague {} collects {} from {}",
+                NAMES[i % NAMES.len()],
+                THINGS[(i / NAMES.len()) % THINGS.len()],
+                PLACES[i % PLACES.len()]
+            );
+            (NewMemory::new(MemoryKind::Fact, text), None)
+        })
+        .collect();
+    engine
+        .store
+        .remember_all(&settings.persona.name, fillers)
+        .map_err(|e| e.to_string())?;
+    engine.embed_missing().map_err(|e| e.to_string())?;
+    let stored_many = engine
+        .store
+        .count(&settings.persona.name)
+        .map_err(|e| e.to_string())?;
+    drop(engine);
+    let (mut many_on, mut many_off) = (Vec::new(), Vec::new());
+    let mut ignored = Vec::new();
+    for _ in 0..3 {
+        session.set_memory(crate::memory::open(&settings)?);
+        talk(&mut session, Typed::No, &mut many_on, &mut ignored)?;
+        session.set_memory(None);
+        talk(&mut session, Typed::No, &mut many_off, &mut ignored)?;
     }
     // What the user waits for: choosing the memories, then the backend's first token.
     let waited = |turns: &[Vec<Turn>]| -> f64 {
         median(turns.iter().flatten().map(|t| t.0 + t.1).collect())
     };
     let [(on, off), (typed_on, typed_off), (early_on, early_off)] = &runs;
+    let standing_block = warm_ups
+        .iter()
+        .rev()
+        .find_map(|(standing, _)| standing.clone());
     let turns_with_memories = on
         .iter()
         .filter(|rounds| rounds.last().is_some_and(|t| t.3))
@@ -414,11 +521,33 @@ fn notes(loaded: &LoadedSettings, embedding: &Path, threads: u16) -> Result<Note
         stop_ms: (!stops.is_empty()).then(|| median(stops)),
         ttft_memory_on_ms: waited(on),
         ttft_memory_off_ms: waited(off),
+        stored_many,
+        ttft_many_memories_on_ms: waited(&many_on),
+        ttft_many_memories_off_ms: waited(&many_off),
+        turns_with_memories_many: many_on
+            .iter()
+            .filter(|rounds| rounds.last().is_some_and(|t| t.3))
+            .count(),
         ttft_typed_memory_on_ms: waited(typed_on),
         ttft_typed_memory_off_ms: waited(typed_off),
         ttft_typed_early_memory_on_ms: waited(early_on),
         ttft_typed_early_memory_off_ms: waited(early_off),
         turns_with_memories,
+        warm_up_memory_on_ms: median(
+            warm_ups
+                .iter()
+                .filter(|(standing, _)| standing.is_some())
+                .map(|w| w.1)
+                .collect(),
+        ),
+        warm_up_memory_off_ms: median(
+            warm_ups
+                .iter()
+                .filter(|(standing, _)| standing.is_none())
+                .map(|w| w.1)
+                .collect(),
+        ),
+        standing: standing_block,
         talk,
     })
 }

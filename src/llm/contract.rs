@@ -51,6 +51,14 @@ pub fn with_recalled(recalled: &str, message: &str) -> String {
 /// a message before the reply, each finished turn after it, and, when the conversation
 /// pauses, what the chat model writes about the turns since the last pause.
 pub trait Recall: Send {
+    /// Lines that open every prompt of the conversation, after the persona's system prompt:
+    /// the facts most worth keeping in mind (the most important and recent), or `None`. They
+    /// are evaluated with the system prompt at warm-up, so a message needing one of them
+    /// pays nothing for it; [`Recall::recall`] does not repeat them. Changes only when
+    /// another writer (the Memory panel, the terminal) changed the memory.
+    fn standing(&mut self) -> Option<String> {
+        None
+    }
     /// Lines to put in front of `message` in the prompt, or `None`. `history`: the turns
     /// still in the prompt; a memory already there (recalled for one of them, or taken from
     /// what the user said in them) is not repeated: its tokens would be evaluated again for

@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::embed::Embed;
-use super::recall::{RecallWeights, Recalled, rank, within_budget};
+use super::recall::{RecallWeights, Recalled, rank, standing, within_budget};
 use super::store::{Memory, MemoryError, MemoryStore, NewMemory, Written, now};
 
 pub struct MemoryEngine {
@@ -89,6 +89,16 @@ impl MemoryEngine {
         ))
     }
 
+    /// The facts that open every conversation within `budget_tokens`, best first
+    /// ([`standing`]).
+    pub fn standing(&self, budget_tokens: usize) -> Result<Vec<Recalled>, MemoryError> {
+        let memories = self.store.list(&self.persona)?;
+        Ok(within_budget(
+            standing(memories, now(), &self.weights),
+            budget_tokens,
+        ))
+    }
+
     /// The `limit` memories closest to `query` with their similarity (by vector with a
     /// model; else the share of the query's words a memory contains).
     pub fn search(&mut self, query: &str, limit: usize) -> Result<Vec<(Memory, f32)>, MemoryError> {
@@ -125,12 +135,13 @@ impl MemoryEngine {
     }
 
     /// After another connection (the Memory panel, the terminal) changed the file: the
-    /// vectors of what it edited or imported. Returns how many were computed.
-    pub fn follow_other_writers(&mut self) -> Result<usize, MemoryError> {
+    /// vectors of what it edited or imported. Returns how many were computed, `None` when
+    /// nothing changed.
+    pub fn follow_other_writers(&mut self) -> Result<Option<usize>, MemoryError> {
         if self.store.take_external_change()? {
-            self.embed_missing()
+            self.embed_missing().map(Some)
         } else {
-            Ok(0)
+            Ok(None)
         }
     }
 

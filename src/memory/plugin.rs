@@ -1,6 +1,6 @@
-//! The memory in the app: gives the chat its [`Recall`] seam ([`RecallProvider`]): before each
-//! reply the closest memories within `memory.budget_tokens`, after it the user's statements
-//! kept. The memory is opened on the chat's loading task (never the frame loop) and runs on
+//! The memory in the app: gives the chat its [`Recall`] seam ([`RecallProvider`]): the
+//! standing memories that open the prompt, before each reply the closest other memories
+//! within `memory.budget_tokens`, after it the user's statements kept. The memory is opened on the chat's loading task (never the frame loop) and runs on
 //! the chat's reply task, so recall adds to the time to first token only its own cost
 //! (`bench --memory`).
 
@@ -12,8 +12,8 @@ use super::embed::{Embed, LlamaEmbedder};
 use super::engine::MemoryEngine;
 use super::extract;
 use super::observe::statement;
-use super::recall::{holds, prompt_block};
-use super::store::{MemoryKind, MemoryStore, NewMemory, Written};
+use super::recall::{Recalled, holds, prompt_block};
+use super::store::{Memory, MemoryKind, MemoryStore, NewMemory, Written};
 use crate::config::Settings;
 use crate::llm::RecallProvider;
 use crate::llm::contract::{ChatTurn, Extracted, Extraction, Recall};
@@ -72,39 +72,108 @@ pub fn open(settings: &Settings) -> Result<Option<Box<dyn Recall>>, String> {
     Ok(Some(Box::new(SessionMemory {
         engine,
         budget: settings.memory.budget_tokens as usize,
+        standing: None,
     })))
 }
 
 struct SessionMemory {
     engine: MemoryEngine,
     budget: usize,
+    /// The standing memories, chosen once, when the session first asks (`None` before).
+    /// New memories never join them (the prompt's opening, and the cache behind it, stays
+    /// the same); one edited or forgotten elsewhere leaves them.
+    standing: Option<Vec<Recalled>>,
+}
+
+impl SessionMemory {
+    /// The Memory panel and the terminal write through their own connections: the vectors
+    /// of what they edited or imported; a standing memory they changed or forgot is dropped.
+    fn follow_other_writers(&mut self) {
+        match self.engine.follow_other_writers() {
+            Ok(None) => return,
+            Ok(Some(_)) => {}
+            // Maybe a change whose vectors failed: the standing memories are checked anyway.
+            Err(err) => warn!("memory: {err}"),
+        }
+        let Some(standing) = &mut self.standing else {
+            return;
+        };
+        let ids: Vec<i64> = standing.iter().map(|item| item.memory.id).collect();
+        match self.engine.store.get_many(&ids) {
+            Ok(now) => standing.retain(|item| {
+                now.iter()
+                    .any(|m| m.id == item.memory.id && m.text == item.memory.text)
+            }),
+            Err(err) => {
+                warn!("memory: standing memories dropped: {err}");
+                standing.clear();
+            }
+        }
+    }
+
+    /// Whether the persona has at most `shown` memories and `in_prompt` holds each of them
+    /// (counted first, so a large store is never read here).
+    fn all_in_prompt(&self, shown: usize, in_prompt: &dyn Fn(&Memory) -> bool) -> bool {
+        let store = &self.engine.store;
+        let persona = self.engine.persona();
+        match store.count_at_most(persona, shown + 1) {
+            Ok(count) if count <= shown => store
+                .list(persona)
+                .is_ok_and(|all| all.iter().all(in_prompt)),
+            _ => false,
+        }
+    }
+
+    fn standing_block(&self) -> Option<String> {
+        self.standing.as_deref().and_then(prompt_block)
+    }
 }
 
 impl Recall for SessionMemory {
+    fn standing(&mut self) -> Option<String> {
+        if self.budget == 0 {
+            return None;
+        }
+        self.follow_other_writers();
+        if self.standing.is_none() {
+            self.standing = Some(self.engine.standing(self.budget).unwrap_or_else(|err| {
+                warn!("memory: no standing memories: {err}");
+                Vec::new()
+            }));
+        }
+        self.standing_block()
+    }
+
     fn recall(&mut self, message: &str, history: &[ChatTurn]) -> Option<String> {
         if self.budget == 0 {
             return None;
         }
-        // The Memory panel writes through its own connection.
-        if let Err(err) = self.engine.follow_other_writers() {
-            warn!("memory: {err}");
-        }
-        // What the prompt holds already: the memories recalled for its turns, and the user's
-        // statements in them (kept as memories after each turn).
+        self.follow_other_writers();
+        // What the prompt holds already: the standing memories, the memories recalled for
+        // its turns, and the user's statements in them (kept as memories after each turn).
+        let standing = self.standing_block();
         let blocks: Vec<&str> = history
             .iter()
             .filter_map(|turn| turn.recalled.as_deref())
+            .chain(standing.as_deref())
             .collect();
         let said: Vec<String> = history
             .iter()
             .filter_map(|turn| statement(&turn.user))
             .collect();
+        let in_prompt = |memory: &Memory| {
+            blocks.iter().any(|block| holds(block, memory)) || said.contains(&memory.text)
+        };
+        // A small memory the prompt holds whole (a new user's few facts, all standing): recall
+        // could only bring what is there, so the message is not embedded (its 3-5 ms are most
+        // of what memory adds to a reply's start).
+        let shown = blocks.iter().flat_map(|block| block.lines()).count() + said.len();
+        if self.all_in_prompt(shown, &in_prompt) {
+            return None;
+        }
         match self.engine.recall(message, self.budget) {
             Ok(mut recalled) => {
-                recalled.retain(|item| {
-                    !blocks.iter().any(|block| holds(block, &item.memory))
-                        && !said.contains(&item.memory.text)
-                });
+                recalled.retain(|item| !in_prompt(&item.memory));
                 prompt_block(&recalled)
             }
             Err(err) => {

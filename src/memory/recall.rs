@@ -1,7 +1,7 @@
 //! Which memories go into the prompt, without Bevy: candidates by vector similarity, ranked by
 //! similarity + recency + importance, then taken in order while they fit the token budget.
 
-use super::store::Memory;
+use super::store::{Memory, MemoryKind};
 
 /// How recall weighs what it finds.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -55,6 +55,34 @@ pub fn rank(found: Vec<(Memory, f32)>, now: i64, weights: &RecallWeights) -> Vec
         })
         .collect();
     ranked.sort_by(|a, b| b.score.total_cmp(&a.score));
+    ranked
+}
+
+/// The facts that open every conversation's prompt (its standing memories): ranked by
+/// importance and recency alone, no question being asked yet, best first. Episodes are
+/// left to [`rank`]: they are about a conversation, not about the user.
+pub fn standing(memories: Vec<Memory>, now: i64, weights: &RecallWeights) -> Vec<Recalled> {
+    let mut ranked: Vec<Recalled> = memories
+        .into_iter()
+        .filter(|memory| memory.kind == MemoryKind::Fact)
+        .map(|memory| {
+            let age_days = (now - memory.updated).max(0) as f32 / 86_400.0;
+            let recency =
+                weights.recency * 0.5f32.powf(age_days / weights.half_life_days.max(0.01));
+            let score = recency + weights.importance * memory.importance;
+            Recalled {
+                memory,
+                similarity: 0.0,
+                score,
+            }
+        })
+        .collect();
+    ranked.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then(b.memory.updated.cmp(&a.memory.updated))
+            .then(b.memory.id.cmp(&a.memory.id))
+    });
     ranked
 }
 
@@ -112,7 +140,6 @@ pub fn holds(block: &str, memory: &Memory) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::memory::store::MemoryKind;
 
     fn memory(id: i64, text: &str, updated: i64, importance: f32) -> Memory {
         Memory {
@@ -174,5 +201,30 @@ mod tests {
         assert!(holds(&block, &kept[0].memory));
         let other = memory(99, "The user has a dog", 0, 0.5);
         assert!(!holds(&block, &other));
+    }
+
+    #[test]
+    fn standing_memories_are_the_important_and_recent_facts() {
+        let now = 100 * 86_400;
+        let weights = RecallWeights::default();
+        let mut episode = memory(5, "Talked about volcanoes", now, 1.0);
+        episode.kind = MemoryKind::Episode;
+        let ranked = standing(
+            vec![
+                memory(1, "old and unimportant", 0, 0.1),
+                memory(2, "told today", now, 0.5),
+                memory(3, "important, told last year", now - 365 * 86_400, 1.0),
+                memory(4, "told six weeks ago", now - 45 * 86_400, 0.5),
+                episode,
+            ],
+            now,
+            &weights,
+        );
+        let ids: Vec<i64> = ranked.iter().map(|r| r.memory.id).collect();
+        assert_eq!(
+            ids,
+            vec![2, 3, 4, 1],
+            "facts only, by importance and recency"
+        );
     }
 }

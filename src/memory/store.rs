@@ -730,6 +730,18 @@ impl MemoryStore {
         Ok(added)
     }
 
+    /// The persona's memories counted up to `limit` (never reads past it: cheap on any store).
+    pub fn count_at_most(&self, persona: &str, limit: usize) -> Result<usize, MemoryError> {
+        self.connection
+            .query_row(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM memories WHERE persona = ?1 LIMIT ?2)",
+                params![persona, limit as i64],
+                |row| row.get::<_, i64>(0),
+            )
+            .map(|n| n as usize)
+            .map_err(self.err())
+    }
+
     pub fn count(&self, persona: &str) -> Result<usize, MemoryError> {
         self.connection
             .query_row(

@@ -45,6 +45,10 @@ pub struct MemoryPanel {
     since_listed: Duration,
     /// Actions chosen in the window, sent by [`refresh`].
     queued: Vec<BrowseAction>,
+    /// Whether an embedding model is there, for the `memory.embedding_model` setting and the
+    /// pull state it was looked up with: looked up again when either changes or the panel
+    /// opens, not on every frame (a file lookup).
+    embedder_known: Option<(Option<std::path::PathBuf>, bool, bool)>,
 }
 
 impl Panel for MemoryPanel {
@@ -118,13 +122,26 @@ fn memory_panel(
     if !panel.open {
         panel.editing = None;
         panel.confirm_forget_all = false;
+        panel.embedder_known = None;
         return Ok(());
     }
     let ctx = contexts.ctx_mut()?;
     let settings = writer.current();
     let (enabled, persona) = (settings.memory.enabled, settings.persona.name.clone());
     let database = crate::memory::database_path(settings);
-    let searched_by_meaning = crate::memory::embedding_model(settings).is_some();
+    let searched_by_meaning = match &panel.embedder_known {
+        Some((model, pulling, known))
+            if *model == settings.memory.embedding_model && *pulling == view.pulling =>
+        {
+            *known
+        }
+        _ => {
+            let known = crate::memory::embedding_model(settings).is_some();
+            panel.embedder_known =
+                Some((settings.memory.embedding_model.clone(), view.pulling, known));
+            known
+        }
+    };
     let mut open = true;
     let mut switch = None;
     egui::Window::new("Memory")

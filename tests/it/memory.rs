@@ -809,8 +809,146 @@ fn facts_told_over_300_turns_and_restarts_are_recalled_for_later_questions() {
     }
 }
 
+/// Standing memories (docs/architecture.md, "Memory"): a new session's prompt opens with the
+/// user's facts, and recall does not repeat them; a memory added meanwhile by another writer
+/// does not join them but is recalled; one forgotten elsewhere leaves them at once.
+#[test]
+fn the_users_facts_open_the_prompt_and_are_not_recalled_again() {
+    use desktop_mate::llm::contract::ChatTurn;
+    let Some(model) = embedding_model() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = conversation_settings(dir.path());
+    settings.memory.embedding_model = Some(model);
+    let told = [
+        "I have a grey cat called Miso",
+        "I work nights at the hospital",
+        "My sister Chloe lives in Montreal",
+    ];
+    {
+        let mut memory = desktop_mate::memory::open(&settings)
+            .expect("opens")
+            .expect("on");
+        for user in told {
+            memory.observe(&ChatTurn::new(user, "Nice!"));
+        }
+    }
+    let mut memory = desktop_mate::memory::open(&settings)
+        .expect("opens")
+        .expect("on");
+    let standing = memory.standing().expect("standing memories");
+    for user in told {
+        assert!(standing.contains(user), "{user:?} in {standing:?}");
+    }
+    assert_eq!(
+        memory.recall("Where does my sister live?", &[]),
+        None,
+        "every memory is in the prompt already"
+    );
+
+    let db = dir.path().join("memory.sqlite");
+    let mut other = MemoryStore::open(&db).expect("open").store;
+    other
+        .remember(
+            "Mate",
+            NewMemory::new(MemoryKind::Fact, "The user plays the cello on Sundays"),
+            None,
+        )
+        .expect("remember");
+    let recalled = memory
+        .recall("What instrument do I play?", &[])
+        .expect("the new memory is recalled");
+    assert!(recalled.contains("cello"), "{recalled:?}");
+    assert!(
+        !told.iter().any(|user| recalled.contains(user)),
+        "standing memories are not repeated: {recalled:?}"
+    );
+    assert_eq!(
+        memory.standing().as_deref(),
+        Some(standing.as_str()),
+        "a new memory does not change the prompt's opening"
+    );
+
+    let miso = other
+        .list("Mate")
+        .expect("list")
+        .into_iter()
+        .find(|m| m.text.contains("Miso"))
+        .expect("the cat");
+    assert!(other.forget(miso.id).expect("forget"));
+    let after = memory.standing().expect("two left");
+    assert!(!after.contains("Miso"), "forgotten: {after:?}");
+    assert!(
+        after.contains("Chloe") && after.contains("hospital"),
+        "{after:?}"
+    );
+}
+
+/// With Gemma 3 270M: the standing memories are evaluated at warm-up, so a question that one
+/// of them answers evaluates as many tokens at its start as without memory, and the reply can
+/// use the fact (the prompt holds it).
+#[test]
+fn a_question_about_a_standing_memory_costs_no_more_tokens_than_without_memory() {
+    let Some(gemma) = crate::support::gemma_model() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let settings = conversation_settings(dir.path());
+    let mut store = MemoryStore::open(&dir.path().join("memory.sqlite"))
+        .expect("open")
+        .store;
+    for fact in [
+        "The user's sister Chloe lives in Montreal",
+        "The user works nights at the hospital",
+        "The user has a grey cat called Miso",
+    ] {
+        store
+            .remember("Mate", NewMemory::new(MemoryKind::Fact, fact), None)
+            .expect("remember");
+    }
+    drop(store);
+    let options = greedy(&settings, 8);
+    let persona = desktop_mate::config::PersonaSettings::default();
+    let question = "Which city does my sister live in?";
+
+    let mut session = gemma_session_with_memory(&gemma, &settings);
+    let warm = session.warm_up(&persona).expect("warm-up");
+    let standing = session.standing().expect("standing memories").to_owned();
+    assert!(standing.contains("Chloe lives in Montreal"), "{standing:?}");
+    let with = reply(&mut session, &options, question);
+    assert_eq!(
+        with.turn.recalled, None,
+        "the fact is in the prompt already"
+    );
+
+    session.set_memory(None);
+    session.clear();
+    let cold = session.warm_up(&persona).expect("warm-up");
+    assert_eq!(session.standing(), None);
+    assert!(
+        warm.prompt_tokens > cold.prompt_tokens + 20,
+        "the standing memories were evaluated at warm-up: {} vs {} tokens",
+        warm.prompt_tokens,
+        cold.prompt_tokens
+    );
+    let without = reply(&mut session, &options, question);
+    let evaluated = |r: &desktop_mate::llm::conversation::session::SessionReply| {
+        r.stats.prompt_tokens - r.stats.reused_tokens
+    };
+    // The message alone, memory on or off (give or take the prompt's last word, which the
+    // engine evaluates again when a prompt extends the cached text).
+    assert!(
+        evaluated(&with).abs_diff(evaluated(&without)) <= 2,
+        "tokens evaluated at the reply's start: {} with memory, {} without",
+        evaluated(&with),
+        evaluated(&without)
+    );
+}
+
 /// The whole path with real models: a statement told to `chat` (Gemma 3 270M) is kept, and a
-/// later run (a new process) recalls it into the prompt of a question about it; with
+/// later run (a new process) opens its prompt with it (a standing memory, evaluated with the
+/// system prompt) and does not repeat it in front of a question about it; with
 /// `memory.enabled: false` nothing is recalled or written.
 #[test]
 fn the_chat_remembers_across_restarts() {
@@ -853,15 +991,16 @@ fn the_chat_remembers_across_restarts() {
     let on = config(true);
     let first = chat(&on, "I have a cat called Zyxquorp and she sleeps all day");
     assert!(
-        first["recalled"].is_null(),
+        first["recalled"].is_null() && first["standing"].is_null(),
         "nothing to recall yet: {first}"
     );
     let second = chat(&on, "What is my cat's name?");
-    let recalled = second["recalled"].as_str().unwrap_or_default();
+    let standing = second["standing"].as_str().unwrap_or_default();
     assert!(
-        recalled.contains("Zyxquorp"),
-        "recalled in a new process: {second}"
+        standing.contains("Zyxquorp"),
+        "in the prompt of a new process: {second}"
     );
+    assert!(second["recalled"].is_null(), "not twice: {second}");
     let db = home.join("memory.sqlite");
     let count = |db: &Path| {
         MemoryStore::open(db)
@@ -877,7 +1016,10 @@ fn the_chat_remembers_across_restarts() {
     );
     let off = config(false);
     let third = chat(&off, "I also have a dog called Brumbleplix at home");
-    assert!(third["recalled"].is_null(), "memory off: {third}");
+    assert!(
+        third["recalled"].is_null() && third["standing"].is_null(),
+        "memory off: {third}"
+    );
     assert_eq!(count(&db), 1, "memory off: nothing written");
 }
 
@@ -958,7 +1100,7 @@ fn the_panels_edits_and_imports_are_searched_by_meaning_in_the_chat() {
 
     assert_eq!(
         chat.follow_other_writers().expect("follow"),
-        2,
+        Some(2),
         "edited + imported"
     );
     let music = texts(
@@ -972,7 +1114,7 @@ fn the_panels_edits_and_imports_are_searched_by_meaning_in_the_chat() {
             .expect("recall"),
     );
     assert!(family.iter().any(|t| t.contains("Lisbon")), "{family:?}");
-    assert_eq!(chat.follow_other_writers().expect("follow"), 0, "once");
+    assert_eq!(chat.follow_other_writers().expect("follow"), None, "once");
 }
 
 /// Settings for a conversation whose history and memory live in `dir`; replies without the

@@ -61,6 +61,8 @@ pub struct ChatSession {
     /// Turns before this index were given to the memory's extraction (or came from an earlier
     /// run, whose turns were observed then).
     noted: usize,
+    /// The standing memories the last prompt opened with ([`Recall::standing`]).
+    standing: Option<String>,
 }
 
 /// What [`ChatSession::take_notes`] did.
@@ -86,6 +88,7 @@ impl ChatSession {
             mood: EmotionSmoother::default(),
             memory: None,
             noted: 0,
+            standing: None,
         };
         session.apply(chat);
         session
@@ -102,10 +105,16 @@ impl ChatSession {
     /// Recall before each reply and observe after it (`None`: no memory).
     pub fn set_memory(&mut self, memory: Option<Box<dyn Recall>>) {
         self.memory = memory;
+        self.standing = None;
     }
 
     pub fn stats(&self) -> BackendStats {
         self.backend.stats()
+    }
+
+    /// The standing memories the last prompt opened with, if any.
+    pub fn standing(&self) -> Option<&str> {
+        self.standing.as_deref()
     }
 
     pub fn turns(&self) -> &[ChatTurn] {
@@ -131,9 +140,34 @@ impl ChatSession {
     }
 
     /// Evaluates the persona's system prompt (an empty one too) into the cache.
+    /// With memory, the standing memories are evaluated with it; they are never saved to
+    /// disk with the warm-up state (a memory forgotten must not stay in a cache file).
     pub fn warm_up(&mut self, persona: &PersonaSettings) -> Result<ReplyStats, ChatError> {
-        let state_dir = self.warm_start.then(warm_state_dir).flatten();
-        self.backend.warm_up(persona, state_dir.as_deref())
+        let (persona, standing) = self.with_standing(persona);
+        let state_dir = (self.warm_start && !standing)
+            .then(warm_state_dir)
+            .flatten();
+        self.backend.warm_up(&persona, state_dir.as_deref())
+    }
+
+    /// The persona as the prompt opens: its system prompt, then the memory's standing
+    /// memories ([`Recall::standing`]); and whether there were any.
+    fn with_standing(&mut self, persona: &PersonaSettings) -> (PersonaSettings, bool) {
+        let mut persona = persona.clone();
+        self.standing = self.memory.as_mut().and_then(|memory| memory.standing());
+        let Some(standing) = &self.standing else {
+            return (persona, false);
+        };
+        persona.system_prompt = if persona.system_prompt.trim().is_empty() {
+            standing.trim_end().to_owned()
+        } else {
+            format!(
+                "{}\n\n{}",
+                persona.system_prompt.trim_end(),
+                standing.trim_end()
+            )
+        };
+        (persona, true)
     }
 
     /// Answers `message`: streams the reply (emotion tag removed) through `on_text`, records
@@ -148,6 +182,9 @@ impl ChatSession {
         if message.trim().is_empty() {
             return Err(ChatError::EmptyPrompt);
         }
+        let recall_start = Instant::now();
+        let (persona, _) = self.with_standing(persona);
+        let persona = &persona;
         let start = self.next_start();
         self.context_start = start;
         let mut filter = EmotionTagFilter::default();
@@ -162,7 +199,6 @@ impl ChatSession {
         if self.tag_grammar {
             options.lead = Some(tag_lead());
         }
-        let recall_start = Instant::now();
         let history = &self.turns[start..];
         let mut recalled = self
             .memory
@@ -270,6 +306,8 @@ impl ChatSession {
         if draft.trim().is_empty() {
             return Ok(None);
         }
+        let (persona, _) = self.with_standing(persona);
+        let persona = &persona;
         let history = &self.turns[self.next_start()..];
         let recalled = self
             .memory
