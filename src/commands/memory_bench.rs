@@ -323,6 +323,8 @@ fn notes(loaded: &LoadedSettings, embedding: &Path, threads: u16) -> Result<Note
     settings.memory.enabled = true;
     settings.memory.embedding_model = Some(embedding.to_owned());
     settings.chat.history_file = Some(dir.path().join("history.jsonl"));
+    // The talks' warm-ups stay in memory (not in the user's kv/ folder).
+    settings.chat.warm_start = false;
     let backend = load_backend(config).backend.map_err(|e| e.to_string())?;
     let mut session = ChatSession::new(backend, &settings.chat);
     session.set_memory(crate::memory::open(&settings)?);

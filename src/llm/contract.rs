@@ -54,9 +54,11 @@ pub trait Recall: Send {
     /// Lines that open every prompt of the conversation, after the persona's system prompt:
     /// the facts most worth keeping in mind (the most important and recent), or `None`. They
     /// are evaluated with the system prompt at warm-up, so a message needing one of them
-    /// pays nothing for it; [`Recall::recall`] does not repeat them. Changes only when
-    /// another writer (the Memory panel, the terminal) changed the memory.
-    fn standing(&mut self) -> Option<String> {
+    /// pays nothing for it; [`Recall::recall`] does not repeat them. Chosen once, within
+    /// `most_tokens` (a share of the context) as well as the memory's own budget; afterwards
+    /// a memory only leaves them (edited or forgotten, here or by another writer).
+    fn standing(&mut self, most_tokens: usize) -> Option<String> {
+        let _ = most_tokens;
         None
     }
     /// Lines to put in front of `message` in the prompt, or `None`. `history`: the turns

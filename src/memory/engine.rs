@@ -82,7 +82,19 @@ impl MemoryEngine {
         query: &str,
         budget_tokens: usize,
     ) -> Result<Vec<Recalled>, MemoryError> {
-        let found = self.search(query, self.weights.candidates)?;
+        self.recall_where(query, budget_tokens, &|_| true)
+    }
+
+    /// [`MemoryEngine::recall`] of the memories `wanted` takes (those the prompt does not
+    /// hold already): the budget goes to them alone.
+    pub fn recall_where(
+        &mut self,
+        query: &str,
+        budget_tokens: usize,
+        wanted: &dyn Fn(&Memory) -> bool,
+    ) -> Result<Vec<Recalled>, MemoryError> {
+        let mut found = self.search(query, self.weights.candidates)?;
+        found.retain(|(memory, _)| wanted(memory));
         Ok(within_budget(
             rank(found, now(), &self.weights),
             budget_tokens,

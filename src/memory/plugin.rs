@@ -13,7 +13,7 @@ use super::engine::MemoryEngine;
 use super::extract;
 use super::observe::statement;
 use super::recall::{Recalled, holds, prompt_block};
-use super::store::{Memory, MemoryKind, MemoryStore, NewMemory, Written};
+use super::store::{Memory, MemoryError, MemoryKind, MemoryStore, NewMemory, Written};
 use crate::config::Settings;
 use crate::llm::RecallProvider;
 use crate::llm::contract::{ChatTurn, Extracted, Extraction, Recall};
@@ -95,6 +95,11 @@ impl SessionMemory {
             // Maybe a change whose vectors failed: the standing memories are checked anyway.
             Err(err) => warn!("memory: {err}"),
         }
+        self.check_standing();
+    }
+
+    /// Drops the standing memories whose row is gone or says something else now.
+    fn check_standing(&mut self) {
         let Some(standing) = &mut self.standing else {
             return;
         };
@@ -109,6 +114,21 @@ impl SessionMemory {
                 standing.clear();
             }
         }
+    }
+
+    /// Writes `memory`; one that replaced a standing memory (a changed fact: "I moved to
+    /// Grenoble") takes it out of them, so the prompt does not keep the old text.
+    fn remember(&mut self, memory: NewMemory) -> Result<Written, MemoryError> {
+        let written = self.engine.remember(memory)?;
+        if let Written::Replaced(id) = written
+            && self
+                .standing
+                .as_ref()
+                .is_some_and(|standing| standing.iter().any(|item| item.memory.id == id))
+        {
+            self.check_standing();
+        }
+        Ok(written)
     }
 
     /// Whether the persona has at most `shown` memories and `in_prompt` holds each of them
@@ -130,13 +150,14 @@ impl SessionMemory {
 }
 
 impl Recall for SessionMemory {
-    fn standing(&mut self) -> Option<String> {
+    fn standing(&mut self, most_tokens: usize) -> Option<String> {
         if self.budget == 0 {
             return None;
         }
         self.follow_other_writers();
         if self.standing.is_none() {
-            self.standing = Some(self.engine.standing(self.budget).unwrap_or_else(|err| {
+            let budget = self.budget.min(most_tokens);
+            self.standing = Some(self.engine.standing(budget).unwrap_or_else(|err| {
                 warn!("memory: no standing memories: {err}");
                 Vec::new()
             }));
@@ -171,11 +192,11 @@ impl Recall for SessionMemory {
         if self.all_in_prompt(shown, &in_prompt) {
             return None;
         }
-        match self.engine.recall(message, self.budget) {
-            Ok(mut recalled) => {
-                recalled.retain(|item| !in_prompt(&item.memory));
-                prompt_block(&recalled)
-            }
+        match self
+            .engine
+            .recall_where(message, self.budget, &|memory| !in_prompt(memory))
+        {
+            Ok(recalled) => prompt_block(&recalled),
             Err(err) => {
                 warn!("memory: recall failed: {err}");
                 None
@@ -187,7 +208,7 @@ impl Recall for SessionMemory {
         let Some(text) = statement(&turn.user) else {
             return;
         };
-        if let Err(err) = self.engine.remember(NewMemory::new(MemoryKind::Fact, text)) {
+        if let Err(err) = self.remember(NewMemory::new(MemoryKind::Fact, text)) {
             warn!("memory: not kept: {err}");
         }
     }
@@ -207,7 +228,7 @@ impl Recall for SessionMemory {
             info!("memory: dropped what the model wrote ({why}): {line}");
         }
         for memory in read.memories {
-            match self.engine.remember(memory) {
+            match self.remember(memory) {
                 Ok(Written::Added(_)) => done.added += 1,
                 Ok(Written::Replaced(_)) => done.replaced += 1,
                 Err(err) => {

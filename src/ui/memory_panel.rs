@@ -46,8 +46,8 @@ pub struct MemoryPanel {
     /// Actions chosen in the window, sent by [`refresh`].
     queued: Vec<BrowseAction>,
     /// Whether an embedding model is there, for the `memory.embedding_model` setting and the
-    /// pull state it was looked up with: looked up again when either changes or the panel
-    /// opens, not on every frame (a file lookup).
+    /// pull state it was looked up with: looked up again when either changes, when the panel
+    /// opens and with each refresh of the list, not on every frame (a file lookup).
     embedder_known: Option<(Option<std::path::PathBuf>, bool, bool)>,
 }
 
@@ -85,6 +85,8 @@ fn refresh(
         || panel.since_listed >= REFRESH;
     if actions.is_empty() && stale && view.pending == 0 {
         actions.push(BrowseAction::List);
+        // `memory pull` may have run in a terminal meanwhile.
+        panel.embedder_known = None;
     }
     if actions.is_empty() {
         return;

@@ -837,7 +837,7 @@ fn the_users_facts_open_the_prompt_and_are_not_recalled_again() {
     let mut memory = desktop_mate::memory::open(&settings)
         .expect("opens")
         .expect("on");
-    let standing = memory.standing().expect("standing memories");
+    let standing = memory.standing(usize::MAX).expect("standing memories");
     for user in told {
         assert!(standing.contains(user), "{user:?} in {standing:?}");
     }
@@ -865,7 +865,7 @@ fn the_users_facts_open_the_prompt_and_are_not_recalled_again() {
         "standing memories are not repeated: {recalled:?}"
     );
     assert_eq!(
-        memory.standing().as_deref(),
+        memory.standing(usize::MAX).as_deref(),
         Some(standing.as_str()),
         "a new memory does not change the prompt's opening"
     );
@@ -877,12 +877,65 @@ fn the_users_facts_open_the_prompt_and_are_not_recalled_again() {
         .find(|m| m.text.contains("Miso"))
         .expect("the cat");
     assert!(other.forget(miso.id).expect("forget"));
-    let after = memory.standing().expect("two left");
+    let after = memory.standing(usize::MAX).expect("two left");
     assert!(!after.contains("Miso"), "forgotten: {after:?}");
     assert!(
         after.contains("Chloe") && after.contains("hospital"),
         "{after:?}"
     );
+
+    // A small context: the session allows fewer tokens than the budget (about 14 a fact).
+    let mut small = desktop_mate::memory::open(&settings)
+        .expect("opens")
+        .expect("on");
+    let one = small.standing(20).expect("one fits");
+    assert_eq!(
+        one.lines().filter(|l| l.starts_with("- ")).count(),
+        1,
+        "{one:?}"
+    );
+}
+
+/// A fact the chat itself replaces (the model's notes on a changed fact, same topic) leaves
+/// the standing memories at once: the prompt never keeps the old text beside the new one.
+#[test]
+fn a_standing_fact_replaced_by_the_chats_notes_leaves_the_prompts_opening() {
+    use desktop_mate::llm::contract::ChatTurn;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let settings = conversation_settings(dir.path());
+    let mut store = MemoryStore::open(&dir.path().join("memory.sqlite"))
+        .expect("open")
+        .store;
+    let mut job = NewMemory::new(MemoryKind::Fact, "The user works nights at the hospital");
+    job.key = Some("job".into());
+    store.remember("Mate", job, None).expect("remember");
+    store
+        .remember(
+            "Mate",
+            NewMemory::new(MemoryKind::Fact, "The user has a cat called Miso"),
+            None,
+        )
+        .expect("remember");
+    drop(store);
+
+    let mut memory = desktop_mate::memory::open(&settings)
+        .expect("opens")
+        .expect("on");
+    let standing = memory.standing(usize::MAX).expect("standing memories");
+    assert!(standing.contains("nights at the hospital"), "{standing:?}");
+    let turns = [ChatTurn::new(
+        "Big news: I now work days at the bakery",
+        "Congratulations!",
+    )];
+    let done = memory.extracted(&turns, "FACT job: The user now works days at the bakery.\n");
+    assert_eq!(done.replaced, 1, "{done:?}");
+    let after = memory.standing(usize::MAX).expect("the cat stays");
+    assert!(!after.contains("hospital"), "the old text left: {after:?}");
+    assert!(after.contains("Miso"), "{after:?}");
+    let recalled = memory
+        .recall("Where do I work now?", &[])
+        .expect("the new text is recalled");
+    assert!(recalled.contains("bakery"), "{recalled:?}");
 }
 
 /// With Gemma 3 270M: the standing memories are evaluated at warm-up, so a question that one
@@ -994,6 +1047,26 @@ fn the_chat_remembers_across_restarts() {
         first["recalled"].is_null() && first["standing"].is_null(),
         "nothing to recall yet: {first}"
     );
+    // The persona's warm-up state (no memory yet), kept for the next start.
+    let states = || -> Vec<(std::path::PathBuf, Vec<u8>)> {
+        let mut seals: Vec<_> = std::fs::read_dir(home.join("cache/desktop-mate/kv"))
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .map(|entry| entry.path())
+                    .filter(|path| path.to_string_lossy().ends_with(".sum"))
+                    .map(|path| {
+                        let seal = std::fs::read(&path).unwrap_or_default();
+                        (path, seal)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        seals.sort();
+        seals
+    };
+    let saved = states();
+    assert_eq!(saved.len(), 1, "one warm-up state saved");
     let second = chat(&on, "What is my cat's name?");
     let standing = second["standing"].as_str().unwrap_or_default();
     assert!(
@@ -1001,6 +1074,11 @@ fn the_chat_remembers_across_restarts() {
         "in the prompt of a new process: {second}"
     );
     assert!(second["recalled"].is_null(), "not twice: {second}");
+    assert_eq!(
+        states(),
+        saved,
+        "the persona's state was read, the standing memories never saved"
+    );
     let db = home.join("memory.sqlite");
     let count = |db: &Path| {
         MemoryStore::open(db)
@@ -1125,6 +1203,8 @@ fn conversation_settings(dir: &Path) -> desktop_mate::config::Settings {
         chat: ChatSettings {
             history_file: Some(dir.join("history.jsonl")),
             tag_grammar: false,
+            // Warm-up states would go to the user's cache folder.
+            warm_start: false,
             ..ChatSettings::default()
         },
         ..Settings::default()

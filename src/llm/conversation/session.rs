@@ -63,6 +63,8 @@ pub struct ChatSession {
     noted: usize,
     /// The standing memories the last prompt opened with ([`Recall::standing`]).
     standing: Option<String>,
+    /// A prompt with them failed: left out until another memory is set.
+    standing_off: bool,
 }
 
 /// What [`ChatSession::take_notes`] did.
@@ -89,6 +91,7 @@ impl ChatSession {
             memory: None,
             noted: 0,
             standing: None,
+            standing_off: false,
         };
         session.apply(chat);
         session
@@ -106,6 +109,7 @@ impl ChatSession {
     pub fn set_memory(&mut self, memory: Option<Box<dyn Recall>>) {
         self.memory = memory;
         self.standing = None;
+        self.standing_off = false;
     }
 
     pub fn stats(&self) -> BackendStats {
@@ -139,35 +143,54 @@ impl ChatSession {
         self.mood = EmotionSmoother::default();
     }
 
-    /// Evaluates the persona's system prompt (an empty one too) into the cache.
-    /// With memory, the standing memories are evaluated with it; they are never saved to
-    /// disk with the warm-up state (a memory forgotten must not stay in a cache file).
+    /// Evaluates the persona's system prompt (an empty one too) into the cache. With memory,
+    /// the standing memories after it: the persona's own prompt is read from (and saved to)
+    /// the warm-up state on disk, the standing memories are evaluated on top and never saved
+    /// (a memory forgotten must not stay in a cache file). If they cannot be evaluated (a
+    /// context too small), the session goes on without them.
     pub fn warm_up(&mut self, persona: &PersonaSettings) -> Result<ReplyStats, ChatError> {
-        let (persona, standing) = self.with_standing(persona);
-        let state_dir = (self.warm_start && !standing)
-            .then(warm_state_dir)
-            .flatten();
-        self.backend.warm_up(&persona, state_dir.as_deref())
+        let state_dir = self.warm_start.then(warm_state_dir).flatten();
+        let plain = self.backend.warm_up(persona, state_dir.as_deref())?;
+        let Some(with_standing) = self.with_standing(persona) else {
+            return Ok(plain);
+        };
+        match self.backend.warm_up(&with_standing, None) {
+            Ok(mut stats) => {
+                stats.prompt_ms += plain.prompt_ms;
+                Ok(stats)
+            }
+            Err(err) => {
+                self.drop_standing(&err);
+                self.backend.warm_up(persona, None)
+            }
+        }
     }
 
-    /// The persona as the prompt opens: its system prompt, then the memory's standing
-    /// memories ([`Recall::standing`]); and whether there were any.
-    fn with_standing(&mut self, persona: &PersonaSettings) -> (PersonaSettings, bool) {
+    /// The persona with the memory's standing memories after its system prompt
+    /// ([`Recall::standing`], at most a quarter of the context), or `None` without them.
+    fn with_standing(&mut self, persona: &PersonaSettings) -> Option<PersonaSettings> {
+        let n_ctx = self.backend.stats().n_ctx as usize;
+        let most_tokens = if n_ctx == 0 { usize::MAX } else { n_ctx / 4 };
+        self.standing = match (&mut self.memory, self.standing_off) {
+            (Some(memory), false) => memory.standing(most_tokens),
+            _ => None,
+        };
+        let standing = self.standing.as_deref()?.trim_end();
         let mut persona = persona.clone();
-        self.standing = self.memory.as_mut().and_then(|memory| memory.standing());
-        let Some(standing) = &self.standing else {
-            return (persona, false);
-        };
         persona.system_prompt = if persona.system_prompt.trim().is_empty() {
-            standing.trim_end().to_owned()
+            standing.to_owned()
         } else {
-            format!(
-                "{}\n\n{}",
-                persona.system_prompt.trim_end(),
-                standing.trim_end()
-            )
+            format!("{}\n\n{standing}", persona.system_prompt.trim_end())
         };
-        (persona, true)
+        Some(persona)
+    }
+
+    /// A prompt with the standing memories failed before its first token: the rest of the
+    /// session goes without them (memories never make a reply fail).
+    fn drop_standing(&mut self, err: &ChatError) {
+        tracing::warn!("the standing memories are left out of this session: {err}");
+        self.standing_off = true;
+        self.standing = None;
     }
 
     /// Answers `message`: streams the reply (emotion tag removed) through `on_text`, records
@@ -183,8 +206,7 @@ impl ChatSession {
             return Err(ChatError::EmptyPrompt);
         }
         let recall_start = Instant::now();
-        let (persona, _) = self.with_standing(persona);
-        let persona = &persona;
+        let mut with_standing = self.with_standing(persona);
         let start = self.next_start();
         self.context_start = start;
         let mut filter = EmotionTagFilter::default();
@@ -212,7 +234,7 @@ impl ChatSession {
                 None => message.to_owned(),
             };
             let request = ChatRequest {
-                persona,
+                persona: with_standing.as_ref().unwrap_or(persona),
                 history: &self.turns[start..],
                 message: &prompt_message,
                 options: &options,
@@ -234,6 +256,10 @@ impl ChatSession {
                 Err(err) if recalled.is_some() && !streamed => {
                     tracing::warn!("reply without the recalled memories: {err}");
                     recalled = None;
+                }
+                Err(err) if with_standing.is_some() && !streamed => {
+                    self.drop_standing(&err);
+                    with_standing = None;
                 }
                 result => break result?,
             }
@@ -268,8 +294,10 @@ impl ChatSession {
             // The next message would drop the oldest turns: drop them now, while the user
             // reads, so the backend's cache is shifted before that message.
             self.context_start = len - self.turns_kept.div_ceil(2);
-            self.backend
-                .keep_only(persona, &self.turns[self.context_start..]);
+            self.backend.keep_only(
+                with_standing.as_ref().unwrap_or(persona),
+                &self.turns[self.context_start..],
+            );
         }
         Ok(SessionReply {
             shown,
@@ -306,8 +334,8 @@ impl ChatSession {
         if draft.trim().is_empty() {
             return Ok(None);
         }
-        let (persona, _) = self.with_standing(persona);
-        let persona = &persona;
+        let with_standing = self.with_standing(persona);
+        let persona = with_standing.as_ref().unwrap_or(persona);
         let history = &self.turns[self.next_start()..];
         let recalled = self
             .memory
