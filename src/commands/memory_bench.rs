@@ -494,10 +494,23 @@ fn notes(loaded: &LoadedSettings, embedding: &Path, threads: u16) -> Result<Note
         .iter()
         .rev()
         .find_map(|(standing, _)| standing.clone());
-    let turns_with_memories = on
-        .iter()
-        .filter(|rounds| rounds.last().is_some_and(|t| t.3))
-        .count();
+    let warm_up = |with_standing: bool| {
+        median(
+            warm_ups
+                .iter()
+                .filter(|(standing, _)| standing.is_some() == with_standing)
+                .map(|w| w.1)
+                .collect(),
+        )
+    };
+    // Turns of the talk that had memories put in front of them in its last round.
+    let with_memories = |turns: &[Vec<Turn>]| {
+        turns
+            .iter()
+            .filter(|rounds| rounds.last().is_some_and(|t| t.3))
+            .count()
+    };
+    let turns_with_memories = with_memories(on);
     let talk = TALK
         .iter()
         .zip(on.iter().zip(off))
@@ -526,29 +539,14 @@ fn notes(loaded: &LoadedSettings, embedding: &Path, threads: u16) -> Result<Note
         stored_many,
         ttft_many_memories_on_ms: waited(&many_on),
         ttft_many_memories_off_ms: waited(&many_off),
-        turns_with_memories_many: many_on
-            .iter()
-            .filter(|rounds| rounds.last().is_some_and(|t| t.3))
-            .count(),
+        turns_with_memories_many: with_memories(&many_on),
         ttft_typed_memory_on_ms: waited(typed_on),
         ttft_typed_memory_off_ms: waited(typed_off),
         ttft_typed_early_memory_on_ms: waited(early_on),
         ttft_typed_early_memory_off_ms: waited(early_off),
         turns_with_memories,
-        warm_up_memory_on_ms: median(
-            warm_ups
-                .iter()
-                .filter(|(standing, _)| standing.is_some())
-                .map(|w| w.1)
-                .collect(),
-        ),
-        warm_up_memory_off_ms: median(
-            warm_ups
-                .iter()
-                .filter(|(standing, _)| standing.is_none())
-                .map(|w| w.1)
-                .collect(),
-        ),
+        warm_up_memory_on_ms: warm_up(true),
+        warm_up_memory_off_ms: warm_up(false),
         standing: standing_block,
         talk,
     })
