@@ -29,7 +29,7 @@ pub(crate) fn command(args: &[&str], home: &Path, env: &[(&str, &str)]) -> Comma
         .env("HOME", home)
         .env("XDG_CONFIG_HOME", home.join("config"))
         .env("XDG_DATA_HOME", home.join("data"))
-        .env("XDG_CACHE_HOME", home.join("cache"))
+        .env("XDG_CACHE_HOME", home.join(".cache"))
         .env_remove("DESKTOP_MATE_CONFIG")
         .env_remove("DESKTOP_MATE_EMBEDDING_MODEL")
         .env_remove("DESKTOP_MATE_VOICE")

@@ -1049,7 +1049,7 @@ fn the_chat_remembers_across_restarts() {
     );
     // The persona's warm-up state (no memory yet), kept for the next start.
     let states = || -> Vec<(std::path::PathBuf, Vec<u8>)> {
-        let mut seals: Vec<_> = std::fs::read_dir(home.join("cache/desktop-mate/kv"))
+        let mut seals: Vec<_> = std::fs::read_dir(home.join(".cache/desktop-mate/kv"))
             .map(|entries| {
                 entries
                     .filter_map(Result::ok)
